@@ -1,0 +1,192 @@
+//! The analytics API's deployment contract.
+//!
+//! Everything a stack needs to know to run the workload binary: the ports it listens on,
+//! its probe paths, the environment variables it reads (and which of them are secrets),
+//! and the resources it is sized for. The binary reads its configuration through these
+//! same constants, and keel's stacks build probes, ports and env from them, so the two
+//! cannot drift. This crate has no dependencies, so keel can import it without pulling
+//! in the server.
+#![deny(missing_docs)]
+
+/// TCP port of the HTTP API (`API_PORT`'s default).
+pub const HTTP_PORT: u16 = 8080;
+/// TCP port of the Prometheus metrics listener (`API_METRICS_PORT`'s default).
+pub const METRICS_PORT: u16 = 9091;
+/// Name of the HTTP container/service port (an IANA service name).
+pub const HTTP_PORT_NAME: &str = "http";
+/// Name of the metrics container/service port.
+pub const METRICS_PORT_NAME: &str = "metrics";
+
+/// Liveness probe: answers 200 while the process serves.
+pub const LIVENESS_PATH: &str = "/health";
+/// Readiness probe: 200 only when the store (and Redis, when configured) answer.
+pub const READINESS_PATH: &str = "/ready";
+/// Startup probe path (the liveness endpoint, probed until the process first answers).
+pub const STARTUP_PATH: &str = "/health";
+/// Prometheus metrics path, served on [`METRICS_PORT`].
+pub const METRICS_PATH: &str = "/metrics";
+
+/// One environment variable the binary reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnvVar {
+    /// Variable name, e.g. `DATABASE_URL`.
+    pub name: &'static str,
+    /// Whether its value is a secret: stacks must inject it from a secret store, never as a
+    /// plain value in a manifest or task definition.
+    pub secret: bool,
+    /// Whether the binary refuses to start without it (outside development mode).
+    pub required: bool,
+    /// Default the binary uses when the variable is unset, if any.
+    pub default: Option<&'static str>,
+    /// One line saying what it is.
+    pub description: &'static str,
+}
+
+/// `API_PORT`: HTTP listen port.
+pub const API_PORT: EnvVar = EnvVar {
+    name: "API_PORT",
+    secret: false,
+    required: false,
+    default: Some("8080"),
+    description: "HTTP server port",
+};
+/// `API_METRICS_PORT`: metrics listen port.
+pub const API_METRICS_PORT: EnvVar = EnvVar {
+    name: "API_METRICS_PORT",
+    secret: false,
+    required: false,
+    default: Some("9091"),
+    description: "Prometheus metrics port",
+};
+/// `APP_HOST`: bind address.
+pub const APP_HOST: EnvVar = EnvVar {
+    name: "APP_HOST",
+    secret: false,
+    required: false,
+    default: Some("0.0.0.0"),
+    description: "Bind address",
+};
+/// `DATABASE_URL`: PostgreSQL connection string; unset means the in-memory store.
+pub const DATABASE_URL: EnvVar = EnvVar {
+    name: "DATABASE_URL",
+    secret: true,
+    required: false,
+    default: None,
+    description: "PostgreSQL connection string (in-memory store when unset)",
+};
+/// `REDIS_URL`: Redis connection string for the stats cache; unset means no cache.
+pub const REDIS_URL: EnvVar = EnvVar {
+    name: "REDIS_URL",
+    secret: true,
+    required: false,
+    default: None,
+    description: "Redis connection string for the stats cache (no cache when unset)",
+};
+/// `JWT_SECRET`: HS256 signing secret for `/v1/*`.
+pub const JWT_SECRET: EnvVar = EnvVar {
+    name: "JWT_SECRET",
+    secret: true,
+    required: true,
+    default: None,
+    description: "HS256 JWT signing secret, at least 32 characters",
+};
+/// `CACHE_DEFAULT_TTL`: stats cache TTL in seconds.
+pub const CACHE_DEFAULT_TTL: EnvVar = EnvVar {
+    name: "CACHE_DEFAULT_TTL",
+    secret: false,
+    required: false,
+    default: Some("60"),
+    description: "Stats cache TTL in seconds",
+};
+/// `RUST_LOG`: log filter.
+pub const RUST_LOG: EnvVar = EnvVar {
+    name: "RUST_LOG",
+    secret: false,
+    required: false,
+    default: Some("info"),
+    description: "Log filter (tracing EnvFilter syntax)",
+};
+/// `CORS_ORIGINS`: comma-separated allowed origins.
+pub const CORS_ORIGINS: EnvVar = EnvVar {
+    name: "CORS_ORIGINS",
+    secret: false,
+    required: false,
+    default: Some(""),
+    description: "Comma-separated allowed CORS origins (none when empty, `*` for any)",
+};
+/// `DATABASE_POOL_SIZE`: maximum pool connections.
+pub const DATABASE_POOL_SIZE: EnvVar = EnvVar {
+    name: "DATABASE_POOL_SIZE",
+    secret: false,
+    required: false,
+    default: Some("20"),
+    description: "Maximum database connections",
+};
+/// `DATABASE_MIN_CONNECTIONS`: minimum idle pool connections.
+pub const DATABASE_MIN_CONNECTIONS: EnvVar = EnvVar {
+    name: "DATABASE_MIN_CONNECTIONS",
+    secret: false,
+    required: false,
+    default: Some("5"),
+    description: "Minimum database connections",
+};
+
+/// Every variable the binary reads, in a stable order.
+pub const ENV_VARS: &[EnvVar] = &[
+    API_PORT,
+    API_METRICS_PORT,
+    APP_HOST,
+    DATABASE_URL,
+    REDIS_URL,
+    JWT_SECRET,
+    CACHE_DEFAULT_TTL,
+    RUST_LOG,
+    CORS_ORIGINS,
+    DATABASE_POOL_SIZE,
+    DATABASE_MIN_CONNECTIONS,
+];
+
+/// Container resources the binary is sized for (Kubernetes quantities).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resources {
+    /// CPU request, e.g. `500m`.
+    pub cpu_request: &'static str,
+    /// Memory request, e.g. `512Mi`.
+    pub memory_request: &'static str,
+    /// CPU limit.
+    pub cpu_limit: &'static str,
+    /// Memory limit.
+    pub memory_limit: &'static str,
+}
+
+/// Default resources (the seed's Deployment: 500m/512Mi requested, 1 CPU/1Gi limit).
+pub const DEFAULT_RESOURCES: Resources = Resources {
+    cpu_request: "500m",
+    memory_request: "512Mi",
+    cpu_limit: "1000m",
+    memory_limit: "1Gi",
+};
+
+/// Seconds the binary needs to drain in-flight requests after SIGTERM; stacks set the
+/// termination grace period above it.
+pub const SHUTDOWN_DEADLINE_SECS: u32 = 20;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_var_names_are_unique() {
+        let mut names: Vec<_> = ENV_VARS.iter().map(|v| v.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ENV_VARS.len());
+    }
+
+    #[test]
+    fn defaults_match_port_constants() {
+        assert_eq!(API_PORT.default, Some("8080"));
+        assert_eq!(HTTP_PORT.to_string(), API_PORT.default.unwrap_or_default());
+        assert_eq!(METRICS_PORT.to_string(), API_METRICS_PORT.default.unwrap_or_default());
+    }
+}
