@@ -1,27 +1,80 @@
-//! Kubernetes output: typed objects (k8s-openapi, one API version feature) and small typed
-//! custom-resource structs, the service construct that builds them, and rendering to YAML
-//! files plus a `kustomization.yaml`.
+//! Kubernetes output: typed objects (k8s-openapi with one API version feature, the oldest
+//! the crate supports) and small typed custom-resource structs, the service construct that
+//! builds them, and rendering to YAML files plus a `kustomization.yaml`.
 //!
 //! Self-contained: uses only external crates and `super::` paths.
 //!
 //! # Public API
 //!
-//! * [`Object`]: one rendered object (kind, name, namespace, [`Rank`], JSON content).
-//! * [`render()`]: `&[Object]` -> file name -> YAML text, including `kustomization.yaml`.
-//! * [`service()`] with [`ServiceProps`]: the whole application bundle (Namespace with
-//!   quota and limits, ServiceAccount, ConfigMap, ExternalSecret, Deployment, Service, HPA,
-//!   PDB, Ingress, NetworkPolicies, ServiceMonitor).
+//! * [`service()`] with [`ServiceProps`]: one HTTP service as Namespace (Pod Security
+//!   `restricted`) + ResourceQuota + LimitRange, ServiceAccount, ConfigMap, ExternalSecret,
+//!   Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget, Ingress,
+//!   NetworkPolicies and ServiceMonitor.
+//! * [`Object`]: one object (kind, name, namespace, [`Rank`], JSON content) made from a
+//!   typed value with [`Object::new`].
+//! * [`render()`]: `&[Object]` -> file name -> YAML text, plus `kustomization.yaml`.
 //! * [`K8sError`]: every error, with lowercase messages saying what was found and expected.
 //!
+//! ```ignore
+//! use keel::k8s::*;
+//! let app = AppLabels { name: "analytics-api".into(), instance: "analytics-api-prod".into(),
+//!     version: "1.0.0".into(), component: "api".into(), part_of: "llm-observatory".into() };
+//! let image = Image::Digest { repo: "ghcr.io/acme/analytics-api".into(), digest: env.image_digest() };
+//! image.require_digest()?;                                  // prod
+//! let mut props = ServiceProps::new(app, "analytics", image);
+//! props.replicas = 3;
+//! props.autoscaling = Some(Autoscaling { min_replicas: 3, max_replicas: 10,
+//!     cpu_utilization_percent: 70, memory_utilization_percent: 80 });
+//! props.ingress = Some(IngressProps::new(IngressClass::Nginx(NginxIngress {
+//!     cluster_issuer: "letsencrypt-prod".into(), limit_rps: Some(100) }), "api.example.com"));
+//! props.secrets.env.push(SecretEnv { env: "DATABASE_URL".into(), source: SecretSource::SecretsManager {
+//!     remote_key: "prod/analytics-api/database-url".into(), property: None } });
+//! props.network.egress = vec![EgressPeer::postgres("10.0.32.0/20"), EgressPeer::redis("10.0.32.0/20")];
+//! props.suppressions.push(Suppression::new("Deployment", "CKV_K8S_35",
+//!     "the workload reads DATABASE_URL, REDIS_URL and JWT_SECRET from env by design"));
+//! let files = render(&service(&props)?)?;                   // name -> YAML, incl. kustomization.yaml
+//! ```
+//!
 //! Invariants: nothing here does I/O; every object comes from a typed struct; selectors use
-//! only `app.kubernetes.io/name` and `app.kubernetes.io/instance`.
+//! only `app.kubernetes.io/name` and `app.kubernetes.io/instance`; no secret value is ever
+//! rendered (only `secretKeyRef`s and ExternalSecret remote keys).
 
+mod autoscaling;
+mod config_map;
+mod construct;
+mod deployment;
 mod error;
+mod external_secret;
+mod ingress;
+mod namespace;
+mod network_policy;
 mod object;
+mod pod_disruption_budget;
 mod render;
+mod service;
+mod service_account;
+mod service_monitor;
 
 pub mod labels;
 
+pub use autoscaling::Autoscaling;
+pub use config_map::config_map_name;
+pub use construct::{ServiceProps, service};
+pub use deployment::{
+    HTTP_PORT_NAME, Image, METRICS_PORT_NAME, PodCount, PodSecurity, Ports, Probes, Resources,
+    RollingUpdate, TopologySpread, WhenUnsatisfiable,
+};
 pub use error::K8sError;
-pub use object::{Object, Rank, Suppression, meta};
+pub use external_secret::{
+    ExternalSecret, ExternalSecretData, ExternalSecretSpec, ExternalSecretTarget, RemoteRef, SecretEnv,
+    SecretSource, SecretStoreKind, SecretStoreRef, SecretsProps, target_secret_name,
+};
+pub use ingress::{AlbIngress, AlbScheme, IngressClass, IngressProps, NginxIngress, TraefikIngress, tls_secret_name};
+pub use labels::AppLabels;
+pub use namespace::{NamespacePolicy, POD_SECURITY_LEVEL};
+pub use network_policy::{EgressPeer, NetworkPolicyProps, Protocol, TrafficSource};
+pub use object::{Object, Rank, Suppression, meta, quantity};
+pub use pod_disruption_budget::DisruptionBudget;
 pub use render::{HEADER, KUSTOMIZATION, render};
+pub use service_account::{IRSA_ANNOTATION, ServiceAccountProps};
+pub use service_monitor::{Endpoint, MonitoringProps, NamespaceSelector, ServiceMonitor, ServiceMonitorSpec};

@@ -210,3 +210,40 @@ mod tests {
         assert!(meta("Deployment", "app", None, &BTreeMap::new(), BTreeMap::new(), &empty).is_err());
     }
 }
+
+/// Checks a resource quantity (`500m`, `512Mi`, `2`, `1.5Gi`) and wraps it.
+pub fn quantity(
+    field: &str,
+    value: &str,
+) -> Result<k8s_openapi::apimachinery::pkg::api::resource::Quantity, K8sError> {
+    const SUFFIXES: [&str; 14] =
+        ["", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
+    let digits_end = value.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(value.len());
+    let (number, suffix) = value.split_at(digits_end);
+    let number_ok = !number.is_empty()
+        && number.matches('.').count() <= 1
+        && !number.starts_with('.')
+        && !number.ends_with('.');
+    if number_ok && SUFFIXES.contains(&suffix) {
+        Ok(k8s_openapi::apimachinery::pkg::api::resource::Quantity(value.to_owned()))
+    } else {
+        Err(K8sError::InvalidProps {
+            field: field.to_owned(),
+            found: format!("`{value}`"),
+            expected: "a quantity such as `500m`, `2`, `512Mi` or `1Gi`".to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod quantity_tests {
+    #[test]
+    fn quantities() {
+        for ok in ["500m", "2", "512Mi", "1.5Gi", "1G"] {
+            assert!(super::quantity("f", ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "m", "1.2.3", "5 Mi", "1gb", ".5"] {
+            assert!(super::quantity("f", bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,480 @@
+//! The Deployment: image pinning, ports, probes, resources, rollout strategy, topology
+//! spread and the restricted security context.
+//!
+//! See <https://kubernetes.io/docs/concepts/workloads/controllers/deployment/> and
+//! <https://kubernetes.io/docs/concepts/security/pod-security-standards/#restricted>.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource,
+    EnvVar, EnvVarSource, HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext,
+    TopologySpreadConstraint, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::construct::Ctx;
+use super::{K8sError, Object, Rank, quantity};
+
+/// Name of the container port (and Service port) serving the application: `http`.
+pub const HTTP_PORT_NAME: &str = "http";
+/// Name of the container port (and Service port) serving Prometheus metrics: `metrics`.
+pub const METRICS_PORT_NAME: &str = "metrics";
+
+/// A container image, pinned by tag or by digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Image {
+    /// `repo:tag`, e.g. `ghcr.io/acme/analytics-api:1.0.0`. Fine in dev; `latest` is refused.
+    Tag {
+        /// Repository, e.g. `ghcr.io/acme/analytics-api`.
+        repo: String,
+        /// Tag, e.g. `1.0.0`.
+        tag: String,
+    },
+    /// `repo@sha256:<hex>`: immutable, required in prod.
+    Digest {
+        /// Repository, e.g. `ghcr.io/acme/analytics-api`.
+        repo: String,
+        /// Digest, `sha256:` and 64 lowercase hex digits.
+        digest: String,
+    },
+}
+
+impl Image {
+    /// The reference as the container spec takes it.
+    pub fn reference(&self) -> String {
+        match self {
+            Self::Tag { repo, tag } => format!("{repo}:{tag}"),
+            Self::Digest { repo, digest } => format!("{repo}@{digest}"),
+        }
+    }
+
+    /// Fails unless the image is pinned by digest (stacks call this for prod).
+    pub fn require_digest(&self) -> Result<(), K8sError> {
+        match self {
+            Self::Digest { .. } => Ok(()),
+            Self::Tag { .. } => Err(K8sError::DigestRequired { image: self.reference() }),
+        }
+    }
+
+    /// Checks repository, tag and digest syntax.
+    pub fn validate(&self) -> Result<(), K8sError> {
+        let bad = |found: String, expected: &str| {
+            Err(K8sError::InvalidProps { field: "image".to_owned(), found, expected: expected.to_owned() })
+        };
+        let repo = match self {
+            Self::Tag { repo, .. } | Self::Digest { repo, .. } => repo,
+        };
+        let repo_ok = !repo.is_empty()
+            && !repo.contains(['@', ' '])
+            && !repo.rsplit('/').next().unwrap_or("").contains(':')
+            && repo.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/:".contains(&b));
+        if !repo_ok {
+            return bad(format!("repository `{repo}`"), "a lowercase repository such as `ghcr.io/acme/app`, without tag or digest");
+        }
+        match self {
+            Self::Tag { tag, .. } => {
+                let tag_ok = !tag.is_empty()
+                    && tag.len() <= 128
+                    && !tag.starts_with(['.', '-'])
+                    && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+                if !tag_ok || tag == "latest" {
+                    return bad(format!("tag `{tag}`"), "a fixed tag such as `1.0.0` (not `latest`)");
+                }
+            }
+            Self::Digest { digest, .. } => {
+                let hex = digest.strip_prefix("sha256:").unwrap_or("");
+                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+                    return bad(format!("digest `{digest}`"), "`sha256:` followed by 64 lowercase hex digits");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The application's ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ports {
+    /// Container port serving HTTP (named `http`). Default: `8080`.
+    pub http: u16,
+    /// Service port forwarding to `http`. Default: `80`.
+    pub service_http: u16,
+    /// Container and Service port serving Prometheus metrics (named `metrics`). Default: `9091`.
+    pub metrics: u16,
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Self { http: 8080, service_http: 80, metrics: 9091 }
+    }
+}
+
+/// HTTP GET probes on the `http` port.
+///
+/// See <https://kubernetes.io/docs/tasks/configure-pod-container/configure-liveness-readiness-startup-probes/>.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probes {
+    /// Startup probe path. Default: `/health`.
+    pub startup_path: String,
+    /// Liveness probe path. Default: `/health`.
+    pub liveness_path: String,
+    /// Readiness probe path. Default: `/health`.
+    pub readiness_path: String,
+    /// Startup probe failures (10 s apart) before the container is restarted. Default: `30`.
+    pub startup_failure_threshold: i32,
+}
+
+impl Default for Probes {
+    fn default() -> Self {
+        Self {
+            startup_path: "/health".into(),
+            liveness_path: "/health".into(),
+            readiness_path: "/health".into(),
+            startup_failure_threshold: 30,
+        }
+    }
+}
+
+/// Container requests and limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resources {
+    /// CPU request. Default: `500m`.
+    pub requests_cpu: String,
+    /// Memory request. Default: `512Mi`.
+    pub requests_memory: String,
+    /// CPU limit. Default: `1`.
+    pub limits_cpu: String,
+    /// Memory limit. Default: `1Gi`.
+    pub limits_memory: String,
+}
+
+impl Default for Resources {
+    fn default() -> Self {
+        Self {
+            requests_cpu: "500m".into(),
+            requests_memory: "512Mi".into(),
+            limits_cpu: "1".into(),
+            limits_memory: "1Gi".into(),
+        }
+    }
+}
+
+/// Who the container runs as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PodSecurity {
+    /// User id, at least 10000 (high UIDs do not collide with host users). Default: `10001`.
+    pub run_as_user: i64,
+    /// Group id, non-zero. Default: `10001`.
+    pub run_as_group: i64,
+    /// Mount the root filesystem read-only (a writable emptyDir goes on `/tmp`). Default: `true`.
+    pub read_only_root_filesystem: bool,
+}
+
+impl Default for PodSecurity {
+    fn default() -> Self {
+        Self { run_as_user: 10001, run_as_group: 10001, read_only_root_filesystem: true }
+    }
+}
+
+/// A pod count or a percentage of the desired pods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PodCount {
+    /// An absolute number of pods.
+    Count(i32),
+    /// A percentage of the desired replicas, 0..=100.
+    Percent(u8),
+}
+
+impl PodCount {
+    fn to_int_or_string(self) -> IntOrString {
+        match self {
+            Self::Count(n) => IntOrString::Int(n),
+            Self::Percent(p) => IntOrString::String(format!("{p}%")),
+        }
+    }
+
+    fn validate(self, field: &str) -> Result<(), K8sError> {
+        let ok = match self {
+            Self::Count(n) => n >= 0,
+            Self::Percent(p) => p <= 100,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(K8sError::InvalidProps {
+                field: field.to_owned(),
+                found: format!("{self:?}"),
+                expected: "a count >= 0 or a percentage 0..=100".to_owned(),
+            })
+        }
+    }
+}
+
+/// RollingUpdate strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollingUpdate {
+    /// Extra pods during a rollout. Default: `25%`.
+    pub max_surge: PodCount,
+    /// Pods that may be unavailable during a rollout. Default: `0` (capacity never drops).
+    pub max_unavailable: PodCount,
+}
+
+impl Default for RollingUpdate {
+    fn default() -> Self {
+        Self { max_surge: PodCount::Percent(25), max_unavailable: PodCount::Count(0) }
+    }
+}
+
+/// What the scheduler does when pods cannot be spread evenly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenUnsatisfiable {
+    /// Leave the pod pending (strict spread).
+    DoNotSchedule,
+    /// Schedule anyway, preferring the least loaded domain.
+    ScheduleAnyway,
+}
+
+impl WhenUnsatisfiable {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::DoNotSchedule => "DoNotSchedule",
+            Self::ScheduleAnyway => "ScheduleAnyway",
+        }
+    }
+}
+
+/// Spread of pods across zones and nodes (max skew 1).
+///
+/// See <https://kubernetes.io/docs/concepts/scheduling-eviction/topology-spread-constraints/>.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopologySpread {
+    /// Across `topology.kubernetes.io/zone`. Default: `ScheduleAnyway`.
+    pub zone: WhenUnsatisfiable,
+    /// Across `kubernetes.io/hostname`. Default: `ScheduleAnyway`.
+    pub hostname: WhenUnsatisfiable,
+}
+
+impl Default for TopologySpread {
+    fn default() -> Self {
+        Self { zone: WhenUnsatisfiable::ScheduleAnyway, hostname: WhenUnsatisfiable::ScheduleAnyway }
+    }
+}
+
+fn http_probe(path: &str, period: i32, timeout: i32, failures: i32) -> Result<Probe, K8sError> {
+    if !path.starts_with('/') {
+        return Err(K8sError::InvalidProps {
+            field: "probes".to_owned(),
+            found: format!("path `{path}`"),
+            expected: "an absolute path such as `/health`".to_owned(),
+        });
+    }
+    Ok(Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.to_owned()),
+            port: IntOrString::String(HTTP_PORT_NAME.to_owned()),
+            scheme: Some("HTTP".to_owned()),
+            ..Default::default()
+        }),
+        period_seconds: Some(period),
+        timeout_seconds: Some(timeout),
+        failure_threshold: Some(failures),
+        success_threshold: Some(1),
+        ..Default::default()
+    })
+}
+
+pub(super) fn build(ctx: &Ctx<'_>, secret_refs: &[(String, String, String)], config_map: Option<&str>) -> Result<Object, K8sError> {
+    let p = ctx.props;
+    p.image.validate()?;
+    let sec = p.security;
+    if sec.run_as_user < 10000 || sec.run_as_group < 1 {
+        return Err(K8sError::InvalidProps {
+            field: "security".to_owned(),
+            found: format!("run_as_user {} run_as_group {}", sec.run_as_user, sec.run_as_group),
+            expected: "run_as_user >= 10000 and a non-zero run_as_group".to_owned(),
+        });
+    }
+    if p.ports.http == 0 || p.ports.metrics == 0 || p.ports.http == p.ports.metrics {
+        return Err(K8sError::InvalidProps {
+            field: "ports".to_owned(),
+            found: format!("http {} metrics {}", p.ports.http, p.ports.metrics),
+            expected: "two different non-zero ports".to_owned(),
+        });
+    }
+    if !(1..=3600).contains(&p.termination_grace_period_seconds) {
+        return Err(K8sError::InvalidProps {
+            field: "termination_grace_period_seconds".to_owned(),
+            found: p.termination_grace_period_seconds.to_string(),
+            expected: "1..=3600".to_owned(),
+        });
+    }
+    p.rollout.max_surge.validate("rollout.max_surge")?;
+    p.rollout.max_unavailable.validate("rollout.max_unavailable")?;
+    if matches!(p.rollout.max_surge, PodCount::Count(0) | PodCount::Percent(0))
+        && matches!(p.rollout.max_unavailable, PodCount::Count(0) | PodCount::Percent(0))
+    {
+        return Err(K8sError::InvalidProps {
+            field: "rollout".to_owned(),
+            found: "max_surge 0 and max_unavailable 0".to_owned(),
+            expected: "at least one of them above 0, or the rollout cannot progress".to_owned(),
+        });
+    }
+    let r = &p.resources;
+    let resources = ResourceRequirements {
+        requests: Some(BTreeMap::from([
+            ("cpu".to_owned(), quantity("resources.requests_cpu", &r.requests_cpu)?),
+            ("memory".to_owned(), quantity("resources.requests_memory", &r.requests_memory)?),
+        ])),
+        limits: Some(BTreeMap::from([
+            ("cpu".to_owned(), quantity("resources.limits_cpu", &r.limits_cpu)?),
+            ("memory".to_owned(), quantity("resources.limits_memory", &r.limits_memory)?),
+        ])),
+        ..Default::default()
+    };
+    let env: Vec<EnvVar> = secret_refs
+        .iter()
+        .map(|(var, secret, key)| EnvVar {
+            name: var.clone(),
+            value_from: Some(EnvVarSource {
+                secret_key_ref: Some(SecretKeySelector {
+                    name: secret.clone(),
+                    key: key.clone(),
+                    optional: Some(false),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .collect();
+    let env_from = config_map.map(|name| {
+        vec![EnvFromSource {
+            config_map_ref: Some(ConfigMapEnvSource { name: name.to_owned(), optional: Some(false) }),
+            ..Default::default()
+        }]
+    });
+    let seccomp = || SeccompProfile { type_: "RuntimeDefault".to_owned(), ..Default::default() };
+    let (volumes, mounts) = if sec.read_only_root_filesystem {
+        (
+            Some(vec![Volume {
+                name: "tmp".to_owned(),
+                empty_dir: Some(EmptyDirVolumeSource {
+                    size_limit: Some(quantity("tmp", "256Mi")?),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }]),
+            Some(vec![VolumeMount { name: "tmp".to_owned(), mount_path: "/tmp".to_owned(), ..Default::default() }]),
+        )
+    } else {
+        (None, None)
+    };
+    let port = |name: &str, number: u16| ContainerPort {
+        name: Some(name.to_owned()),
+        container_port: i32::from(number),
+        protocol: Some("TCP".to_owned()),
+        ..Default::default()
+    };
+    let container = Container {
+        name: ctx.name().to_owned(),
+        image: Some(p.image.reference()),
+        image_pull_policy: Some("Always".to_owned()),
+        ports: Some(vec![port(HTTP_PORT_NAME, p.ports.http), port(METRICS_PORT_NAME, p.ports.metrics)]),
+        env: (!env.is_empty()).then_some(env),
+        env_from,
+        resources: Some(resources),
+        startup_probe: Some(http_probe(&p.probes.startup_path, 10, 3, p.probes.startup_failure_threshold.max(1))?),
+        liveness_probe: Some(http_probe(&p.probes.liveness_path, 10, 5, 3)?),
+        readiness_probe: Some(http_probe(&p.probes.readiness_path, 5, 3, 3)?),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            privileged: Some(false),
+            read_only_root_filesystem: Some(sec.read_only_root_filesystem),
+            run_as_non_root: Some(true),
+            run_as_user: Some(sec.run_as_user),
+            run_as_group: Some(sec.run_as_group),
+            capabilities: Some(Capabilities { drop: Some(vec!["ALL".to_owned()]), add: None }),
+            seccomp_profile: Some(seccomp()),
+            ..Default::default()
+        }),
+        volume_mounts: mounts,
+        ..Default::default()
+    };
+    let selector = LabelSelector { match_labels: Some(ctx.selector.clone()), ..Default::default() };
+    let spread = |key: &str, when: WhenUnsatisfiable| TopologySpreadConstraint {
+        max_skew: 1,
+        topology_key: key.to_owned(),
+        when_unsatisfiable: when.as_str().to_owned(),
+        label_selector: Some(selector.clone()),
+        match_label_keys: Some(vec!["pod-template-hash".to_owned()]),
+        ..Default::default()
+    };
+    let pod = PodSpec {
+        containers: vec![container],
+        service_account_name: Some(ctx.name().to_owned()),
+        automount_service_account_token: Some(p.service_account.needs_api),
+        enable_service_links: Some(false),
+        termination_grace_period_seconds: Some(p.termination_grace_period_seconds),
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(sec.run_as_user),
+            run_as_group: Some(sec.run_as_group),
+            fs_group: Some(sec.run_as_group),
+            seccomp_profile: Some(seccomp()),
+            ..Default::default()
+        }),
+        topology_spread_constraints: Some(vec![
+            spread("topology.kubernetes.io/zone", p.topology_spread.zone),
+            spread("kubernetes.io/hostname", p.topology_spread.hostname),
+        ]),
+        volumes,
+        ..Default::default()
+    };
+    let deployment = Deployment {
+        metadata: ctx.meta("Deployment", ctx.name(), BTreeMap::new())?,
+        spec: Some(DeploymentSpec {
+            replicas: Some(p.replicas),
+            revision_history_limit: Some(5),
+            selector,
+            strategy: Some(DeploymentStrategy {
+                type_: Some("RollingUpdate".to_owned()),
+                rolling_update: Some(RollingUpdateDeployment {
+                    max_surge: Some(p.rollout.max_surge.to_int_or_string()),
+                    max_unavailable: Some(p.rollout.max_unavailable.to_int_or_string()),
+                }),
+            }),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta { labels: Some(ctx.labels.clone()), ..Default::default() }),
+                spec: Some(pod),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    Object::new(Rank::Workload, &deployment)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_pinning() {
+        let tag = Image::Tag { repo: "ghcr.io/acme/app".into(), tag: "1.0.0".into() };
+        assert!(tag.validate().is_ok());
+        let err = tag.require_digest().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "image ghcr.io/acme/app:1.0.0: found a tag, expected a digest (`repo@sha256:<64 hex>`) because this environment requires digests"
+        );
+        let digest = Image::Digest { repo: "ghcr.io/acme/app".into(), digest: format!("sha256:{}", "a".repeat(64)) };
+        assert!(digest.validate().is_ok() && digest.require_digest().is_ok());
+        assert!(Image::Tag { repo: "app".into(), tag: "latest".into() }.validate().is_err());
+        assert!(Image::Digest { repo: "app".into(), digest: "sha256:abc".into() }.validate().is_err());
+        assert!(Image::Tag { repo: "app:1".into(), tag: "2".into() }.validate().is_err());
+        assert!(Image::Tag { repo: "localhost:5000/app".into(), tag: "2".into() }.validate().is_ok());
+    }
+}

@@ -1,0 +1,226 @@
+//! Secret references: the `ExternalSecret` custom resource (External Secrets Operator,
+//! `external-secrets.io/v1`) reading AWS Secrets Manager, or a named pre-existing Secret.
+//! Only references are rendered, never a secret value.
+//!
+//! See <https://external-secrets.io/latest/api/externalsecret/>.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Serialize;
+
+use super::config_map::validate_env_name;
+use super::construct::Ctx;
+use super::{K8sError, Object, Rank};
+
+/// `ExternalSecret` (external-secrets.io/v1): makes the operator create a Secret from a store.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalSecret {
+    /// Always `external-secrets.io/v1` (v1beta1 is no longer served).
+    pub api_version: &'static str,
+    /// Always `ExternalSecret`.
+    pub kind: &'static str,
+    /// Standard object metadata.
+    pub metadata: ObjectMeta,
+    /// What to read and what to create.
+    pub spec: ExternalSecretSpec,
+}
+
+/// `ExternalSecret.spec`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalSecretSpec {
+    /// How often the operator re-reads the store, e.g. `1h`.
+    pub refresh_interval: String,
+    /// The (Cluster)SecretStore to read from.
+    pub secret_store_ref: SecretStoreRef,
+    /// The Secret to create.
+    pub target: ExternalSecretTarget,
+    /// One entry per key of the created Secret.
+    pub data: Vec<ExternalSecretData>,
+}
+
+/// Which store an ExternalSecret reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecretStoreRef {
+    /// Namespaced `SecretStore` or `ClusterSecretStore`.
+    pub kind: SecretStoreKind,
+    /// The store's name, e.g. `aws-secrets-manager`.
+    pub name: String,
+}
+
+impl Default for SecretStoreRef {
+    fn default() -> Self {
+        Self { kind: SecretStoreKind::ClusterSecretStore, name: "aws-secrets-manager".to_owned() }
+    }
+}
+
+/// The kind of store an ExternalSecret reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum SecretStoreKind {
+    /// A store in the ExternalSecret's namespace.
+    SecretStore,
+    /// A cluster-wide store.
+    ClusterSecretStore,
+}
+
+/// `ExternalSecret.spec.target`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalSecretTarget {
+    /// Name of the Secret the operator creates.
+    pub name: String,
+    /// `Owner`: the Secret is owned by (and deleted with) the ExternalSecret.
+    pub creation_policy: &'static str,
+}
+
+/// `ExternalSecret.spec.data[]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalSecretData {
+    /// Key in the created Secret.
+    pub secret_key: String,
+    /// Where the value comes from.
+    pub remote_ref: RemoteRef,
+}
+
+/// `ExternalSecret.spec.data[].remoteRef`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RemoteRef {
+    /// Secrets Manager secret name or ARN.
+    pub key: String,
+    /// JSON property inside the secret's value, if it holds JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub property: Option<String>,
+}
+
+/// Where one secret environment variable comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// An AWS Secrets Manager secret, read by the ExternalSecret into the app's Secret.
+    SecretsManager {
+        /// Secret name or ARN, e.g. `prod/analytics-api/database-url`.
+        remote_key: String,
+        /// JSON property inside the secret's value. Default: the whole value.
+        property: Option<String>,
+    },
+    /// A Secret that already exists in the namespace (created outside keel).
+    Existing {
+        /// The Secret's name.
+        secret_name: String,
+        /// The key inside it.
+        key: String,
+    },
+}
+
+/// One environment variable whose value is secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretEnv {
+    /// Variable name, e.g. `DATABASE_URL`.
+    pub env: String,
+    /// Where the value comes from.
+    pub source: SecretSource,
+}
+
+/// Secret environment variables and the store they are read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretsProps {
+    /// The store the ExternalSecret reads. Default: ClusterSecretStore `aws-secrets-manager`.
+    pub store: SecretStoreRef,
+    /// How often the operator re-reads the store. Default: `1h`.
+    pub refresh_interval: String,
+    /// The variables. Default: none.
+    pub env: Vec<SecretEnv>,
+}
+
+impl Default for SecretsProps {
+    fn default() -> Self {
+        Self { store: SecretStoreRef::default(), refresh_interval: "1h".to_owned(), env: Vec::new() }
+    }
+}
+
+/// Name of the Secret the ExternalSecret of application `name` creates: `<name>-secrets`.
+pub fn target_secret_name(name: &str) -> String {
+    format!("{name}-secrets")
+}
+
+/// `(env var, secret name, key)` for each secret variable: what the Deployment references.
+pub(super) fn env_refs(ctx: &Ctx<'_>) -> Result<Vec<(String, String, String)>, K8sError> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut refs = Vec::new();
+    for var in &ctx.props.secrets.env {
+        validate_env_name("secrets.env", &var.env)?;
+        if !seen.insert(var.env.as_str()) || ctx.props.config.contains_key(&var.env) {
+            return Err(K8sError::InvalidProps {
+                field: "secrets.env".to_owned(),
+                found: format!("`{}` more than once (or also in config)", var.env),
+                expected: "each environment variable once".to_owned(),
+            });
+        }
+        let (secret, key) = match &var.source {
+            SecretSource::SecretsManager { .. } => (target_secret_name(ctx.name()), var.env.clone()),
+            SecretSource::Existing { secret_name, key } => {
+                super::labels::validate_dns_subdomain("secret name", secret_name)?;
+                validate_env_name("secret key", key)?;
+                (secret_name.clone(), key.clone())
+            }
+        };
+        refs.push((var.env.clone(), secret, key));
+    }
+    Ok(refs)
+}
+
+/// The ExternalSecret, or nothing when no variable comes from Secrets Manager.
+pub(super) fn build(ctx: &Ctx<'_>) -> Result<Option<Object>, K8sError> {
+    let secrets = &ctx.props.secrets;
+    let data: Vec<ExternalSecretData> = secrets
+        .env
+        .iter()
+        .filter_map(|var| match &var.source {
+            SecretSource::SecretsManager { remote_key, property } => Some(ExternalSecretData {
+                secret_key: var.env.clone(),
+                remote_ref: RemoteRef { key: remote_key.clone(), property: property.clone() },
+            }),
+            SecretSource::Existing { .. } => None,
+        })
+        .collect();
+    if data.is_empty() {
+        return Ok(None);
+    }
+    for d in &data {
+        if d.remote_ref.key.trim().is_empty() {
+            return Err(K8sError::InvalidProps {
+                field: format!("secrets.env {} remote_key", d.secret_key),
+                found: "an empty key".to_owned(),
+                expected: "a Secrets Manager secret name or ARN".to_owned(),
+            });
+        }
+    }
+    super::labels::validate_dns_subdomain("secrets.store.name", &secrets.store.name)?;
+    let interval_ok = secrets.refresh_interval.len() > 1
+        && secrets.refresh_interval.ends_with(['s', 'm', 'h'])
+        && secrets.refresh_interval[..secrets.refresh_interval.len() - 1].bytes().all(|b| b.is_ascii_digit());
+    if !interval_ok {
+        return Err(K8sError::InvalidProps {
+            field: "secrets.refresh_interval".to_owned(),
+            found: format!("`{}`", secrets.refresh_interval),
+            expected: "a duration like `30m` or `1h`".to_owned(),
+        });
+    }
+    let external = ExternalSecret {
+        api_version: "external-secrets.io/v1",
+        kind: "ExternalSecret",
+        metadata: ctx.meta("ExternalSecret", ctx.name(), BTreeMap::new())?,
+        spec: ExternalSecretSpec {
+            refresh_interval: secrets.refresh_interval.clone(),
+            secret_store_ref: secrets.store.clone(),
+            target: ExternalSecretTarget {
+                name: target_secret_name(ctx.name()),
+                creation_policy: "Owner",
+            },
+            data,
+        },
+    };
+    Ok(Some(Object::new(Rank::Secret, &external)?))
+}

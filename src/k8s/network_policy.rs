@@ -1,0 +1,224 @@
+//! NetworkPolicies: deny by default; let the ingress controller reach the `http` port and
+//! the monitoring namespace the `metrics` port; let the pods reach DNS and the listed
+//! CIDR/port peers (database, cache) only.
+//!
+//! See <https://kubernetes.io/docs/concepts/services-networking/network-policies/>.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::networking::v1::{
+    IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
+    NetworkPolicyPort, NetworkPolicySpec,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::construct::Ctx;
+use super::deployment::{HTTP_PORT_NAME, METRICS_PORT_NAME};
+use super::{K8sError, Object, Rank};
+
+/// The label every namespace carries with its own name.
+pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+/// Name of the namespace-wide deny-all policy: `default-deny`.
+pub const DEFAULT_DENY: &str = "default-deny";
+
+/// Where allowed traffic comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrafficSource {
+    /// Any pod in this namespace, e.g. `ingress-nginx` or `monitoring`.
+    Namespace(String),
+    /// An IPv4 CIDR, e.g. the VPC's for an ALB with target type `ip`.
+    Cidr(String),
+}
+
+/// Transport protocol of an egress peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl Protocol {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Tcp => "TCP",
+            Self::Udp => "UDP",
+        }
+    }
+}
+
+/// One allowed destination outside the cluster's DNS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EgressPeer {
+    /// IPv4 CIDR of the destination, e.g. the database subnets.
+    pub cidr: String,
+    /// Destination port.
+    pub port: u16,
+    /// Protocol. Default: TCP.
+    pub protocol: Protocol,
+}
+
+impl EgressPeer {
+    /// PostgreSQL (TCP 5432) in `cidr`.
+    pub fn postgres(cidr: &str) -> Self {
+        Self { cidr: cidr.to_owned(), port: 5432, protocol: Protocol::Tcp }
+    }
+
+    /// Redis (TCP 6379) in `cidr`.
+    pub fn redis(cidr: &str) -> Self {
+        Self { cidr: cidr.to_owned(), port: 6379, protocol: Protocol::Tcp }
+    }
+
+    /// HTTPS (TCP 443) in `cidr`, e.g. AWS endpoints.
+    pub fn https(cidr: &str) -> Self {
+        Self { cidr: cidr.to_owned(), port: 443, protocol: Protocol::Tcp }
+    }
+}
+
+/// Allowed traffic of the application's pods; everything else is denied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkPolicyProps {
+    /// Who may reach the `http` port. Default: namespace `ingress-nginx`.
+    pub http_from: Vec<TrafficSource>,
+    /// Who may reach the `metrics` port. Default: namespace `monitoring`.
+    pub metrics_from: Vec<TrafficSource>,
+    /// Namespace of the cluster DNS (UDP and TCP 53 to its `k8s-app: kube-dns` pods). Default: `kube-system`.
+    pub dns_namespace: String,
+    /// Other allowed destinations. Default: none.
+    pub egress: Vec<EgressPeer>,
+}
+
+impl Default for NetworkPolicyProps {
+    fn default() -> Self {
+        Self {
+            http_from: vec![TrafficSource::Namespace("ingress-nginx".to_owned())],
+            metrics_from: vec![TrafficSource::Namespace("monitoring".to_owned())],
+            dns_namespace: "kube-system".to_owned(),
+            egress: Vec::new(),
+        }
+    }
+}
+
+/// Checks an IPv4 CIDR such as `10.0.0.0/16`.
+pub fn validate_cidr(field: &str, cidr: &str) -> Result<(), K8sError> {
+    let ok = cidr.split_once('/').is_some_and(|(ip, bits)| {
+        ip.parse::<std::net::Ipv4Addr>().is_ok() && bits.parse::<u8>().is_ok_and(|b| b <= 32)
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(K8sError::InvalidProps {
+            field: field.to_owned(),
+            found: format!("`{cidr}`"),
+            expected: "an IPv4 CIDR such as `10.0.0.0/16`".to_owned(),
+        })
+    }
+}
+
+fn namespace_selector(ns: &str) -> Result<LabelSelector, K8sError> {
+    super::labels::validate_dns_label("network policy namespace", ns)?;
+    Ok(LabelSelector {
+        match_labels: Some(BTreeMap::from([(NAMESPACE_NAME_LABEL.to_owned(), ns.to_owned())])),
+        ..Default::default()
+    })
+}
+
+fn peer(field: &str, source: &TrafficSource) -> Result<NetworkPolicyPeer, K8sError> {
+    Ok(match source {
+        TrafficSource::Namespace(ns) => {
+            NetworkPolicyPeer { namespace_selector: Some(namespace_selector(ns)?), ..Default::default() }
+        }
+        TrafficSource::Cidr(cidr) => {
+            validate_cidr(field, cidr)?;
+            NetworkPolicyPeer { ip_block: Some(IPBlock { cidr: cidr.clone(), except: None }), ..Default::default() }
+        }
+    })
+}
+
+fn port(protocol: Protocol, port: IntOrString) -> NetworkPolicyPort {
+    NetworkPolicyPort { port: Some(port), protocol: Some(protocol.as_str().to_owned()), end_port: None }
+}
+
+fn ingress_rule(field: &str, from: &[TrafficSource], port_name: &str) -> Result<Option<NetworkPolicyIngressRule>, K8sError> {
+    if from.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(NetworkPolicyIngressRule {
+        from: Some(from.iter().map(|s| peer(field, s)).collect::<Result<_, _>>()?),
+        ports: Some(vec![port(Protocol::Tcp, IntOrString::String(port_name.to_owned()))]),
+    }))
+}
+
+fn policy_types() -> Option<Vec<String>> {
+    Some(vec!["Ingress".to_owned(), "Egress".to_owned()])
+}
+
+/// The app's policy, plus the namespace-wide deny-all when the construct owns the namespace.
+pub(super) fn build(ctx: &Ctx<'_>) -> Result<Vec<Object>, K8sError> {
+    let n = &ctx.props.network;
+    let mut objects = Vec::new();
+    if ctx.props.namespace_policy.is_some() {
+        let deny = NetworkPolicy {
+            metadata: ctx.meta("NetworkPolicy", DEFAULT_DENY, BTreeMap::new())?,
+            spec: Some(NetworkPolicySpec {
+                pod_selector: Some(LabelSelector::default()),
+                policy_types: policy_types(),
+                ..Default::default()
+            }),
+        };
+        objects.push(Object::new(Rank::NetworkPolicy, &deny)?);
+    }
+    let ingress: Vec<NetworkPolicyIngressRule> = [
+        ingress_rule("network.http_from", &n.http_from, HTTP_PORT_NAME)?,
+        ingress_rule("network.metrics_from", &n.metrics_from, METRICS_PORT_NAME)?,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let dns_pods = LabelSelector {
+        match_labels: Some(BTreeMap::from([("k8s-app".to_owned(), "kube-dns".to_owned())])),
+        ..Default::default()
+    };
+    let mut egress = vec![NetworkPolicyEgressRule {
+        to: Some(vec![NetworkPolicyPeer {
+            namespace_selector: Some(namespace_selector(&n.dns_namespace)?),
+            pod_selector: Some(dns_pods),
+            ..Default::default()
+        }]),
+        ports: Some(vec![
+            port(Protocol::Udp, IntOrString::Int(53)),
+            port(Protocol::Tcp, IntOrString::Int(53)),
+        ]),
+    }];
+    for e in &n.egress {
+        validate_cidr("network.egress", &e.cidr)?;
+        if e.port == 0 {
+            return Err(K8sError::InvalidProps {
+                field: "network.egress".to_owned(),
+                found: format!("port 0 for {}", e.cidr),
+                expected: "a port 1..=65535".to_owned(),
+            });
+        }
+        egress.push(NetworkPolicyEgressRule {
+            to: Some(vec![NetworkPolicyPeer {
+                ip_block: Some(IPBlock { cidr: e.cidr.clone(), except: None }),
+                ..Default::default()
+            }]),
+            ports: Some(vec![port(e.protocol, IntOrString::Int(i32::from(e.port)))]),
+        });
+    }
+    let policy = NetworkPolicy {
+        metadata: ctx.meta("NetworkPolicy", ctx.name(), BTreeMap::new())?,
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(LabelSelector { match_labels: Some(ctx.selector.clone()), ..Default::default() }),
+            policy_types: policy_types(),
+            ingress: Some(ingress),
+            egress: Some(egress),
+        }),
+    };
+    objects.push(Object::new(Rank::NetworkPolicy, &policy)?);
+    Ok(objects)
+}
