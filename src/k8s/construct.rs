@@ -155,3 +155,171 @@ pub fn service(props: &ServiceProps) -> Result<Vec<Object>, K8sError> {
     objects.extend(super::service_monitor::build(&ctx)?);
     Ok(objects)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::*;
+
+    fn props() -> ServiceProps {
+        let app = AppLabels {
+            name: "analytics-api".into(),
+            instance: "analytics-api-prod".into(),
+            version: "1.0.0".into(),
+            component: "api".into(),
+            part_of: "llm-observatory".into(),
+        };
+        let image = Image::Tag { repo: "ghcr.io/acme/analytics-api".into(), tag: "1.0.0".into() };
+        let mut p = ServiceProps::new(app, "analytics", image);
+        p.replicas = 3;
+        p.autoscaling = Some(Autoscaling { min_replicas: 3, max_replicas: 10, cpu_utilization_percent: 70, memory_utilization_percent: 80 });
+        p.config.insert("RUST_LOG".into(), "info".into());
+        p.secrets.env.push(SecretEnv {
+            env: "DATABASE_URL".into(),
+            source: SecretSource::SecretsManager { remote_key: "prod/analytics-api/database-url".into(), property: None },
+        });
+        p.secrets.env.push(SecretEnv {
+            env: "JWT_SECRET".into(),
+            source: SecretSource::Existing { secret_name: "jwt".into(), key: "secret".into() },
+        });
+        p.ingress = Some(IngressProps::new(
+            IngressClass::Nginx(NginxIngress { cluster_issuer: "letsencrypt-prod".into(), limit_rps: Some(100) }),
+            "api.example.com",
+        ));
+        p.network.egress = vec![EgressPeer::postgres("10.0.32.0/20"), EgressPeer::redis("10.0.48.0/20")];
+        p
+    }
+
+    fn find<'a>(objects: &'a [Object], kind: &str, name: &str) -> &'a serde_json::Value {
+        &objects.iter().find(|o| o.kind == kind && o.name == name).unwrap_or_else(|| panic!("no {kind}/{name}")).content
+    }
+
+    #[test]
+    fn prod_like_service_has_every_object() {
+        let objects = service(&props()).unwrap();
+        let mut kinds: Vec<&str> = objects.iter().map(|o| o.kind.as_str()).collect();
+        kinds.sort();
+        assert_eq!(
+            kinds,
+            [
+                "ConfigMap", "Deployment", "ExternalSecret", "HorizontalPodAutoscaler", "Ingress", "LimitRange",
+                "Namespace", "NetworkPolicy", "NetworkPolicy", "PodDisruptionBudget", "ResourceQuota", "Service",
+                "ServiceAccount", "ServiceMonitor"
+            ]
+        );
+        let d = find(&objects, "Deployment", "analytics-api");
+        assert_eq!(d["spec"]["replicas"], 3);
+        let hpa = find(&objects, "HorizontalPodAutoscaler", "analytics-api");
+        assert_eq!((hpa["spec"]["minReplicas"].as_i64(), hpa["spec"]["maxReplicas"].as_i64()), (Some(3), Some(10)));
+        let ns = find(&objects, "Namespace", "analytics");
+        assert_eq!(ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"], "restricted");
+        let sa = find(&objects, "ServiceAccount", "analytics-api");
+        assert_eq!(sa["automountServiceAccountToken"], false);
+        let env = &d["spec"]["template"]["spec"]["containers"][0]["env"];
+        assert_eq!(env[0]["valueFrom"]["secretKeyRef"]["name"], "analytics-api-secrets");
+        assert_eq!(env[1]["valueFrom"]["secretKeyRef"], serde_json::json!({"name": "jwt", "key": "secret", "optional": false}));
+        let es = find(&objects, "ExternalSecret", "analytics-api");
+        assert_eq!(es["apiVersion"], "external-secrets.io/v1");
+        assert_eq!(es["spec"]["data"].as_array().unwrap().len(), 1, "only the Secrets Manager variable");
+    }
+
+    #[test]
+    fn every_object_is_labelled_and_selectors_use_name_and_instance() {
+        let objects = service(&props()).unwrap();
+        let selector = serde_json::json!({
+            "app.kubernetes.io/name": "analytics-api",
+            "app.kubernetes.io/instance": "analytics-api-prod",
+        });
+        for o in &objects {
+            let labels = &o.content["metadata"]["labels"];
+            for key in ["name", "instance", "version", "component", "part-of"] {
+                assert!(labels[format!("app.kubernetes.io/{key}")].is_string(), "{} lacks {key}", o.kind);
+            }
+            assert_eq!(labels["app.kubernetes.io/managed-by"], "keel");
+        }
+        assert_eq!(find(&objects, "Deployment", "analytics-api")["spec"]["selector"]["matchLabels"], selector);
+        assert_eq!(find(&objects, "Service", "analytics-api")["spec"]["selector"], selector);
+        assert_eq!(find(&objects, "PodDisruptionBudget", "analytics-api")["spec"]["selector"]["matchLabels"], selector);
+        assert_eq!(find(&objects, "NetworkPolicy", "analytics-api")["spec"]["podSelector"]["matchLabels"], selector);
+        assert_eq!(find(&objects, "ServiceMonitor", "analytics-api")["spec"]["selector"]["matchLabels"], selector);
+    }
+
+    #[test]
+    fn pdb_only_with_two_or_more_pods() {
+        let mut p = props();
+        p.autoscaling = None;
+        p.replicas = 1;
+        assert!(!service(&p).unwrap().iter().any(|o| o.kind == "PodDisruptionBudget"));
+        p.replicas = 2;
+        assert!(service(&p).unwrap().iter().any(|o| o.kind == "PodDisruptionBudget"));
+    }
+
+    #[test]
+    fn misuse_is_an_error_saying_what_was_found() {
+        let mut p = props();
+        p.autoscaling = Some(Autoscaling { min_replicas: 5, max_replicas: 3, ..Autoscaling::default() });
+        assert_eq!(
+            service(&p).unwrap_err().to_string(),
+            "autoscaling: found min_replicas 5 and max_replicas 3, expected 1 <= min_replicas <= max_replicas"
+        );
+        let mut p = props();
+        p.app.name = String::new();
+        assert!(service(&p).unwrap_err().to_string().starts_with("app.name: found ``, expected a DNS-1123 label"));
+        let mut p = props();
+        p.app.part_of = "llm observatory".into();
+        assert!(service(&p).unwrap_err().to_string().contains("`llm observatory`"));
+        let mut p = props();
+        p.network.egress.push(EgressPeer::postgres("10.0.0.0/33"));
+        assert!(service(&p).unwrap_err().to_string().contains("`10.0.0.0/33`"));
+        let mut p = props();
+        p.security.run_as_user = 0;
+        assert!(service(&p).is_err());
+        let mut p = props();
+        p.suppressions.push(Suppression::new("Deployment", "CKV_K8S_43", ""));
+        assert!(service(&p).is_err());
+    }
+
+    #[test]
+    fn yaml_traps_in_labels_and_env_are_quoted() {
+        let mut p = props();
+        p.app.version = "on".into();
+        p.config.insert("DEBUG".into(), "yes".into());
+        p.config.insert("MODE".into(), "0777".into());
+        let files = render(&service(&p).unwrap()).unwrap();
+        let cm = &files["20-configmap-analytics-api-config.yaml"];
+        assert!(cm.contains("DEBUG: \"yes\"") && cm.contains("MODE: \"0777\""), "{cm}");
+        assert!(cm.contains("app.kubernetes.io/version: \"on\""), "{cm}");
+    }
+
+    #[test]
+    fn no_secret_value_is_rendered() {
+        let files = render(&service(&props()).unwrap()).unwrap();
+        let all: String = files.values().cloned().collect();
+        assert!(!all.contains("kind: Secret\n"));
+        assert!(all.contains("remoteRef") && all.contains("secretKeyRef"));
+    }
+
+    #[test]
+    fn ingress_classes() {
+        let mut p = props();
+        p.ingress = Some(IngressProps::new(
+            IngressClass::Alb(AlbIngress {
+                certificate_arn: "arn:aws:acm:eu-west-1:111111111111:certificate/abc".into(),
+                scheme: AlbScheme::InternetFacing,
+            }),
+            "api.example.com",
+        ));
+        let objects = service(&p).unwrap();
+        let ing = find(&objects, "Ingress", "analytics-api");
+        assert_eq!(ing["spec"]["ingressClassName"], "alb");
+        assert_eq!(ing["metadata"]["annotations"]["alb.ingress.kubernetes.io/scheme"], "internet-facing");
+        assert_eq!(ing["metadata"]["annotations"]["alb.ingress.kubernetes.io/ssl-redirect"], "443");
+        p.ingress = Some(IngressProps::new(
+            IngressClass::Traefik(TraefikIngress { cluster_issuer: "letsencrypt-prod".into(), entrypoint: "websecure".into() }),
+            "api.example.com",
+        ));
+        let objects = service(&p).unwrap();
+        let ing = find(&objects, "Ingress", "analytics-api");
+        assert_eq!(ing["spec"]["tls"][0]["secretName"], "analytics-api-tls");
+        assert_eq!(ing["metadata"]["annotations"]["traefik.ingress.kubernetes.io/router.tls"], "true");
+    }
+}

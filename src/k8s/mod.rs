@@ -15,7 +15,7 @@
 //! * [`render()`]: `&[Object]` -> file name -> YAML text, plus `kustomization.yaml`.
 //! * [`K8sError`]: every error, with lowercase messages saying what was found and expected.
 //!
-//! ```ignore
+//! ```text
 //! use keel::k8s::*;
 //! let app = AppLabels { name: "analytics-api".into(), instance: "analytics-api-prod".into(),
 //!     version: "1.0.0".into(), component: "api".into(), part_of: "llm-observatory".into() };

@@ -57,7 +57,9 @@ pub fn render(objects: &[Object]) -> Result<BTreeMap<String, String>, K8sError> 
 fn to_yaml<T: Serialize>(what: &str, value: &T) -> Result<String, K8sError> {
     let err = |message: String| K8sError::Serialize { what: what.to_owned(), message };
     let json = serde_json::to_value(value).map_err(|e| err(e.to_string()))?;
-    let body = serde_saphyr::to_string(&Quoted(&json)).map_err(|e| err(e.to_string()))?;
+    // One line per scalar (no folded `>-` blocks): greppable, diff-friendly.
+    let options = serde_saphyr::ser_options! { prefer_block_scalars: false };
+    let body = serde_saphyr::to_string_with_options(&Quoted(&json), options).map_err(|e| err(e.to_string()))?;
     let back: serde_json::Value = serde_saphyr::from_str(&body).map_err(|e| err(e.to_string()))?;
     if back != json {
         return Err(err("the YAML does not read back as the same value".to_owned()));
