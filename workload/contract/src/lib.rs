@@ -187,6 +187,9 @@ mod tests {
     fn defaults_match_port_constants() {
         assert_eq!(API_PORT.default, Some("8080"));
         assert_eq!(HTTP_PORT.to_string(), API_PORT.default.unwrap_or_default());
-        assert_eq!(METRICS_PORT.to_string(), API_METRICS_PORT.default.unwrap_or_default());
+        assert_eq!(
+            METRICS_PORT.to_string(),
+            API_METRICS_PORT.default.unwrap_or_default()
+        );
     }
 }

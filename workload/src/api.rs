@@ -1,0 +1,398 @@
+//! The HTTP API: [`app`] builds the router on the API port (ingest, stats, probes) and
+//! [`metrics_app`] the one on the metrics port. Both are plain [`Router`]s, tested in
+//! process with `oneshot`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use serde::Serialize;
+use serde_json::json;
+use tower::ServiceBuilder;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::auth::{AuthError, Verifier};
+use crate::cache::StatsCache;
+use crate::config::CorsOrigins;
+use crate::contract;
+use crate::event::{self, BatchError, FieldError};
+use crate::metrics::{HttpLabels, KindLabel, Metrics};
+use crate::stats::StatsQuery;
+use crate::store::{PING_TIMEOUT, Store, StoreError};
+
+/// Route of the ingest endpoint.
+pub const TRACES_PATH: &str = "/v1/traces";
+/// Route of the stats endpoint.
+pub const STATS_PATH: &str = "/v1/stats";
+/// Response header saying whether stats came from the cache: `hit`, `miss` or `off`.
+pub const CACHE_HEADER: &str = "x-cache";
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// The event store.
+    pub store: Arc<Store>,
+    /// The stats cache, when Redis is configured.
+    pub cache: Option<StatsCache>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Token verifier; `None` only in development mode (no authentication).
+    pub verifier: Option<Verifier>,
+    /// Allowed CORS origins.
+    pub cors: CorsOrigins,
+}
+
+/// A request that could not be served, as a JSON error body.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Invalid fields (400).
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// Malformed JSON or query string (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Body above the limit (413).
+    #[error("request body exceeds {} bytes", event::MAX_BODY_BYTES)]
+    PayloadTooLarge,
+    /// Not JSON (415).
+    #[error("expected Content-Type: application/json")]
+    UnsupportedMediaType,
+    /// Missing or bad token (401).
+    #[error(transparent)]
+    Unauthorized(#[from] AuthError),
+    /// The store failed (503).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No such route (404).
+    #[error("no route for this path")]
+    NotFound,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            ApiError::Validation(_) => (StatusCode::BAD_REQUEST, "validation_failed"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Store(StoreError::Full { .. }) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "store_full")
+            }
+            ApiError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+        };
+        let message = match &self {
+            // Driver errors go to the log, not to the caller.
+            ApiError::Store(e @ StoreError::Full { .. }) => e.to_string(),
+            ApiError::Store(e) => {
+                tracing::error!(error = %e, "store failure");
+                "the event store is unavailable; retry later".to_owned()
+            }
+            other => other.to_string(),
+        };
+        let mut body = json!({ "error": code, "message": message });
+        if let ApiError::Validation(details) = &self {
+            body["details"] = json!(details);
+        }
+        let mut response = (status, Json(body)).into_response();
+        match self {
+            ApiError::Unauthorized(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::Store(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+/// The answer to an accepted batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct IngestResponse {
+    /// Events stored by this request.
+    pub stored: u64,
+    /// Events skipped because their trace id was already stored.
+    pub duplicates: u64,
+}
+
+/// The API router: `POST /v1/traces`, `GET /v1/stats` (JWT), the liveness and readiness
+/// probes, with request ids, security headers, CORS, access logs and request metrics.
+pub fn app(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route(TRACES_PATH, post(ingest))
+        .route(STATS_PATH, get(stats))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_jwt));
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route(contract::LIVENESS_PATH, get(health))
+        .route(contract::READINESS_PATH, get(ready))
+        .merge(v1)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(event::MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), track_metrics))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(|req: &Request<Body>| {
+                            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                        })
+                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                )
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                ))
+                .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::X_XSS_PROTECTION,
+                    HeaderValue::from_static("1; mode=block"),
+                ))
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::REFERRER_POLICY,
+                    HeaderValue::from_static("no-referrer"),
+                ))
+                .layer(cors_layer(&state.cors)),
+        )
+        .with_state(state)
+}
+
+/// The metrics router: `GET /metrics`.
+pub fn metrics_app(state: AppState) -> Router {
+    Router::new()
+        .route(contract::METRICS_PATH, get(metrics))
+        .with_state(state)
+}
+
+fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
+    let base = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([HeaderName::from_static("x-request-id")]);
+    match origins {
+        // No origin is allowed: browsers on other origins are refused.
+        CorsOrigins::None => CorsLayer::new(),
+        CorsOrigins::Any => base.allow_origin(tower_http::cors::Any),
+        CorsOrigins::List(list) => base.allow_origin(AllowOrigin::list(
+            list.iter().filter_map(|o| HeaderValue::from_str(o).ok()),
+        )),
+    }
+}
+
+async fn require_jwt(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if let Some(verifier) = &state.verifier {
+        let header = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if let Err(e) = verifier.verify_header(header) {
+            return ApiError::Unauthorized(e).into_response();
+        }
+    }
+    next.run(req).await
+}
+
+async fn track_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let method = req.method().as_str().to_owned();
+    let response = next.run(req).await;
+    let labels = HttpLabels {
+        method,
+        route,
+        status: response.status().as_u16(),
+    };
+    state
+        .metrics
+        .observe_request(labels, start.elapsed().as_secs_f64());
+    response
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({ "status": "healthy", "timestamp": Utc::now() }))
+}
+
+async fn ready(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
+    let store_ok = match state.store.ping().await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: store unhealthy");
+            state
+                .metrics
+                .store_errors
+                .get_or_create(&KindLabel { kind: "ping" })
+                .inc();
+            false
+        }
+    };
+    let redis = match &state.cache {
+        None => "disabled",
+        Some(cache) => match tokio::time::timeout(PING_TIMEOUT, cache.ping()).await {
+            Ok(Ok(())) => "healthy",
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "readiness: redis unhealthy");
+                "unhealthy"
+            }
+            Err(_) => {
+                tracing::warn!("readiness: redis did not answer in time");
+                "unhealthy"
+            }
+        },
+    };
+    let healthy = store_ok && redis != "unhealthy";
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "status": if healthy { "healthy" } else { "unhealthy" },
+        "database": if store_ok { "healthy" } else { "unhealthy" },
+        "store": state.store.kind(),
+        "redis": redis,
+        "timestamp": Utc::now(),
+    });
+    (status, Json(body))
+}
+
+async fn ingest(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<IngestResponse>, ApiError> {
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or("");
+        if !ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("application/json")
+        {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+    }
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::BadRequest(rejection.body_text())
+        }
+    })?;
+    let events = event::parse_batch(&body).map_err(|e| match e {
+        BatchError::InvalidJson(msg) => {
+            ApiError::BadRequest(format!("body is not valid JSON: {msg}"))
+        }
+        BatchError::Invalid(fields) => ApiError::Validation(fields),
+    })?;
+    let outcome = state.store.insert(events).await.inspect_err(|_| {
+        state
+            .metrics
+            .store_errors
+            .get_or_create(&KindLabel { kind: "insert" })
+            .inc();
+    })?;
+    state.metrics.ingested_events.inc_by(outcome.inserted);
+    state.metrics.duplicate_events.inc_by(outcome.duplicates);
+    Ok(Json(IngestResponse {
+        stored: outcome.inserted,
+        duplicates: outcome.duplicates,
+    }))
+}
+
+async fn stats(
+    State(state): State<AppState>,
+    params: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(|r| ApiError::BadRequest(r.body_text()))?;
+    let query = StatsQuery::parse(&params, Utc::now()).map_err(ApiError::Validation)?;
+    let key = query.cache_key();
+    let mut cache_state = "off";
+    if let Some(cache) = &state.cache {
+        match cache.get(&key).await {
+            Ok(Some(hit)) => {
+                state.metrics.cache_hits.inc();
+                return Ok(json_response(hit, "hit"));
+            }
+            Ok(None) => {
+                state.metrics.cache_misses.inc();
+                cache_state = "miss";
+            }
+            Err(e) => {
+                state.metrics.cache_errors.inc();
+                tracing::warn!(error = %e, "stats cache read failed; using the store");
+            }
+        }
+    }
+    let stats = state.store.stats(&query).await.inspect_err(|_| {
+        state
+            .metrics
+            .store_errors
+            .get_or_create(&KindLabel { kind: "stats" })
+            .inc();
+    })?;
+    let body = serde_json::to_string(&stats).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    if let Some(cache) = &state.cache
+        && let Err(e) = cache.set(&key, &body).await
+    {
+        state.metrics.cache_errors.inc();
+        tracing::warn!(error = %e, "stats cache write failed");
+    }
+    Ok(json_response(body, cache_state))
+}
+
+fn json_response(body: String, cache: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (HeaderName::from_static(CACHE_HEADER), cache),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let text = state.metrics.encode(state.store.pool_usage());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}

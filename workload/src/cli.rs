@@ -1,0 +1,246 @@
+//! Command-line flags. Configuration proper comes from the environment ([`crate::config`]);
+//! flags only select development mode and in-memory store limits. `--help` lists every
+//! variable from the contract, so the help text cannot drift from what is read.
+
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use keel_workload_contract as contract;
+
+/// Default capacity of the in-memory store, in events.
+pub const DEFAULT_MEMORY_MAX_EVENTS: usize = 2_000_000;
+/// Default retention of the in-memory store.
+pub const DEFAULT_MEMORY_RETENTION: Duration = Duration::from_secs(24 * 3600);
+
+/// Flags for a server run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flags {
+    /// `--dev`: allow running without `JWT_SECRET` (no authentication on `/v1/*`).
+    pub dev: bool,
+    /// `--memory-max-events`: capacity of the in-memory store.
+    pub memory_max_events: usize,
+    /// `--memory-retention-secs`: events older than this (by arrival) are dropped.
+    pub memory_retention: Duration,
+    /// `--dump-on-exit`: after draining, write the in-memory store here as JSON lines.
+    pub dump_on_exit: Option<PathBuf>,
+}
+
+impl Default for Flags {
+    fn default() -> Self {
+        Flags {
+            dev: false,
+            memory_max_events: DEFAULT_MEMORY_MAX_EVENTS,
+            memory_retention: DEFAULT_MEMORY_RETENTION,
+            dump_on_exit: None,
+        }
+    }
+}
+
+/// What the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Serve.
+    Run(Flags),
+    /// Print a signed token for `subject`, valid for one hour, and exit.
+    MintToken {
+        /// The token's `sub` claim.
+        subject: String,
+    },
+    /// Print help and exit.
+    Help,
+    /// Print the version and exit.
+    Version,
+}
+
+/// A command-line mistake.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CliError {
+    /// An unknown flag or stray argument.
+    #[error("unexpected argument `{0}`; see --help")]
+    Unexpected(String),
+    /// A flag without its value.
+    #[error("{0} needs a value; see --help")]
+    MissingValue(&'static str),
+    /// A flag with a value that is not accepted.
+    #[error("{flag}: expected {expected}, found {found:?}")]
+    InvalidValue {
+        /// The flag.
+        flag: &'static str,
+        /// What is accepted.
+        expected: &'static str,
+        /// What was found.
+        found: String,
+    },
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliError> {
+    let mut flags = Flags::default();
+    let mut args = args.into_iter().map(|a| a.to_string_lossy().into_owned());
+    while let Some(arg) = args.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n.to_owned(), Some(v.to_owned())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |flag: &'static str| {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or(CliError::MissingValue(flag))
+        };
+        match name.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "-V" | "--version" => return Ok(Command::Version),
+            "--dev" => flags.dev = true,
+            "--memory-max-events" => {
+                let v = value("--memory-max-events")?;
+                flags.memory_max_events = match v.parse::<usize>() {
+                    Ok(n) if n > 0 => n,
+                    _ => {
+                        return Err(CliError::InvalidValue {
+                            flag: "--memory-max-events",
+                            expected: "a positive whole number",
+                            found: v,
+                        });
+                    }
+                };
+            }
+            "--memory-retention-secs" => {
+                let v = value("--memory-retention-secs")?;
+                flags.memory_retention = match v.parse::<u64>() {
+                    Ok(n) if n > 0 => Duration::from_secs(n),
+                    _ => {
+                        return Err(CliError::InvalidValue {
+                            flag: "--memory-retention-secs",
+                            expected: "a positive whole number of seconds",
+                            found: v,
+                        });
+                    }
+                };
+            }
+            "--dump-on-exit" => flags.dump_on_exit = Some(PathBuf::from(value("--dump-on-exit")?)),
+            "--mint-token" => {
+                return Ok(Command::MintToken {
+                    subject: value("--mint-token")?,
+                });
+            }
+            _ => return Err(CliError::Unexpected(arg)),
+        }
+    }
+    Ok(Command::Run(flags))
+}
+
+/// The `--help` text, with the environment variables taken from the contract.
+pub fn help() -> String {
+    let mut s = format!(
+        "analytics-api {version}: ingests trace events (POST /v1/traces) and serves aggregates (GET /v1/stats).
+
+USAGE:
+    analytics-api [FLAGS]
+
+FLAGS:
+    --dev                        Development mode: start without JWT_SECRET, serving /v1/* WITHOUT
+                                 authentication (the service refuses to start otherwise)
+    --memory-max-events <N>      Capacity of the in-memory store; a full store answers 503
+                                 [default: {max}]
+    --memory-retention-secs <S>  In-memory retention window by arrival time [default: {ret}]
+    --dump-on-exit <PATH>        After draining on SIGTERM/SIGINT, write every event held by the
+                                 in-memory store to PATH as JSON lines
+    --mint-token <SUBJECT>       Print an HS256 token for SUBJECT signed with JWT_SECRET, valid
+                                 for one hour, and exit (for local testing)
+    -h, --help                   Print this help
+    -V, --version                Print the version
+
+ENDPOINTS:
+    POST /v1/traces, GET /v1/stats  (Authorization: Bearer <JWT, HS256>)
+    GET {live} (liveness), GET {ready} (readiness)  on API_PORT
+    GET {metrics} (Prometheus text)               on API_METRICS_PORT
+
+ENVIRONMENT:
+",
+        version = env!("CARGO_PKG_VERSION"),
+        max = DEFAULT_MEMORY_MAX_EVENTS,
+        ret = DEFAULT_MEMORY_RETENTION.as_secs(),
+        live = contract::LIVENESS_PATH,
+        ready = contract::READINESS_PATH,
+        metrics = contract::METRICS_PATH,
+    );
+    for var in contract::ENV_VARS {
+        let mut notes = Vec::new();
+        if let Some(d) = var.default.filter(|d| !d.is_empty()) {
+            notes.push(format!("default: {d}"));
+        }
+        if var.required {
+            notes.push("required unless --dev".to_owned());
+        }
+        if var.secret {
+            notes.push("secret".to_owned());
+        }
+        let notes = if notes.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", notes.join(", "))
+        };
+        let _ = writeln!(s, "    {:<26} {}{}", var.name, var.description, notes);
+    }
+    let _ = write!(
+        s,
+        "
+On SIGTERM or SIGINT the service stops accepting connections, finishes in-flight requests
+within {deadline} s, flushes the in-memory dump if asked, closes the database pool and exits 0.
+",
+        deadline = contract::SHUTDOWN_DEADLINE_SECS
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Command, CliError> {
+        parse(args.iter().map(OsString::from))
+    }
+
+    #[test]
+    fn flags_parse() {
+        assert_eq!(p(&[]), Ok(Command::Run(Flags::default())));
+        assert_eq!(
+            p(&[
+                "--dev",
+                "--memory-max-events=10",
+                "--memory-retention-secs",
+                "60",
+                "--dump-on-exit",
+                "/tmp/x"
+            ]),
+            Ok(Command::Run(Flags {
+                dev: true,
+                memory_max_events: 10,
+                memory_retention: Duration::from_secs(60),
+                dump_on_exit: Some("/tmp/x".into()),
+            }))
+        );
+        assert_eq!(p(&["--help"]), Ok(Command::Help));
+        assert_eq!(p(&["--bogus"]), Err(CliError::Unexpected("--bogus".into())));
+        assert_eq!(
+            p(&["--dump-on-exit"]),
+            Err(CliError::MissingValue("--dump-on-exit"))
+        );
+        assert!(matches!(
+            p(&["--memory-max-events", "0"]),
+            Err(CliError::InvalidValue { .. })
+        ));
+    }
+
+    #[test]
+    fn help_lists_every_contract_variable() {
+        let h = help();
+        for var in contract::ENV_VARS {
+            assert!(h.contains(var.name), "help lacks {}", var.name);
+        }
+        assert!(h.contains("--dev"));
+    }
+}

@@ -1,0 +1,476 @@
+//! Configuration from the environment: every variable named in [`crate::contract`], each
+//! validated at start, with every problem reported at once.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use keel_workload_contract::{self as contract, EnvVar};
+
+/// Minimum length of `JWT_SECRET`, in characters.
+pub const MIN_JWT_SECRET_CHARS: usize = 32;
+
+/// Validated service configuration.
+#[derive(Clone)]
+pub struct Config {
+    /// Bind address (`APP_HOST`).
+    pub host: IpAddr,
+    /// HTTP API port (`API_PORT`); 0 picks a free port.
+    pub http_port: u16,
+    /// Metrics port (`API_METRICS_PORT`); 0 picks a free port.
+    pub metrics_port: u16,
+    /// PostgreSQL URL (`DATABASE_URL`); `None` selects the in-memory store.
+    pub database_url: Option<String>,
+    /// Redis URL (`REDIS_URL`); `None` disables the stats cache.
+    pub redis_url: Option<String>,
+    /// HS256 secret (`JWT_SECRET`); `None` only in development mode (no authentication).
+    pub jwt_secret: Option<String>,
+    /// Stats cache time to live (`CACHE_DEFAULT_TTL`).
+    pub cache_ttl: Duration,
+    /// Log filter in `tracing` EnvFilter syntax (`RUST_LOG`).
+    pub log_filter: String,
+    /// Allowed CORS origins (`CORS_ORIGINS`).
+    pub cors: CorsOrigins,
+    /// Maximum pool connections (`DATABASE_POOL_SIZE`).
+    pub pool_max: u32,
+    /// Minimum pool connections (`DATABASE_MIN_CONNECTIONS`).
+    pub pool_min: u32,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redact = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("Config")
+            .field("host", &self.host)
+            .field("http_port", &self.http_port)
+            .field("metrics_port", &self.metrics_port)
+            .field("database_url", &redact(&self.database_url))
+            .field("redis_url", &redact(&self.redis_url))
+            .field("jwt_secret", &redact(&self.jwt_secret))
+            .field("cache_ttl", &self.cache_ttl)
+            .field("log_filter", &self.log_filter)
+            .field("cors", &self.cors)
+            .field("pool_max", &self.pool_max)
+            .field("pool_min", &self.pool_min)
+            .finish()
+    }
+}
+
+/// Which browser origins may call the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// No CORS headers are sent: browsers on other origins are refused.
+    None,
+    /// Any origin (`*`).
+    Any,
+    /// Exactly these origins, e.g. `https://app.example.com`.
+    List(Vec<String>),
+}
+
+/// One invalid or missing environment variable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The variable is set to a value that is not accepted.
+    #[error("{var}: expected {expected}, found {found}")]
+    Invalid {
+        /// Variable name.
+        var: &'static str,
+        /// What is accepted.
+        expected: String,
+        /// What was found (redacted for secrets).
+        found: String,
+    },
+    /// `JWT_SECRET` is unset outside development mode.
+    #[error(
+        "JWT_SECRET: not set; the service refuses to start without a signing secret for /v1/*. \
+         Set JWT_SECRET to at least {MIN_JWT_SECRET_CHARS} characters, or pass --dev to run \
+         without authentication (local development only)"
+    )]
+    MissingJwtSecret,
+    /// Two variables contradict each other.
+    #[error("{0}")]
+    Inconsistent(String),
+}
+
+/// Every configuration problem found, in variable order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration ({} problem", self.0.len())?;
+        if self.0.len() != 1 {
+            write!(f, "s")?;
+        }
+        write!(f, "):")?;
+        for e in &self.0 {
+            write!(f, "\n  - {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Reads and validates the process environment. `dev` allows a missing `JWT_SECRET`.
+    pub fn from_env(dev: bool) -> Result<Self, ConfigErrors> {
+        Self::from_lookup(dev, |name| std::env::var(name).ok())
+    }
+
+    /// Reads and validates variables through `lookup` (the environment, or a map in tests).
+    /// An empty value counts as unset.
+    pub fn from_lookup(
+        dev: bool,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigErrors> {
+        let mut errors = Vec::new();
+        let get = |var: &EnvVar| lookup(var.name).filter(|v| !v.is_empty());
+        let raw = |var: &EnvVar| get(var).or_else(|| var.default.map(str::to_owned));
+
+        let host = parse(
+            &contract::APP_HOST,
+            raw(&contract::APP_HOST),
+            &mut errors,
+            |v| {
+                v.parse::<IpAddr>()
+                    .map_err(|_| "an IP address such as 0.0.0.0 or ::".into())
+            },
+        );
+        let port = |v: &str| {
+            v.parse::<u16>()
+                .map_err(|_| "a port number 0..=65535 (0 picks a free port)".to_owned())
+        };
+        let http_port = parse(
+            &contract::API_PORT,
+            raw(&contract::API_PORT),
+            &mut errors,
+            port,
+        );
+        let metrics_port = parse(
+            &contract::API_METRICS_PORT,
+            raw(&contract::API_METRICS_PORT),
+            &mut errors,
+            port,
+        );
+        let database_url = parse_opt(
+            &contract::DATABASE_URL,
+            get(&contract::DATABASE_URL),
+            &mut errors,
+            |v| {
+                if v.starts_with("postgres://") || v.starts_with("postgresql://") {
+                    Ok(v.to_owned())
+                } else {
+                    Err("a postgres:// or postgresql:// URL".into())
+                }
+            },
+        );
+        let redis_url = parse_opt(
+            &contract::REDIS_URL,
+            get(&contract::REDIS_URL),
+            &mut errors,
+            |v| {
+                if v.starts_with("redis://") {
+                    Ok(v.to_owned())
+                } else {
+                    Err("a redis:// URL (TLS rediss:// is not supported by this build)".into())
+                }
+            },
+        );
+        let jwt_secret = match get(&contract::JWT_SECRET) {
+            Some(s) if s.chars().count() < MIN_JWT_SECRET_CHARS => {
+                errors.push(ConfigError::Invalid {
+                    var: contract::JWT_SECRET.name,
+                    expected: format!("at least {MIN_JWT_SECRET_CHARS} characters"),
+                    found: format!("<redacted, {} characters>", s.chars().count()),
+                });
+                None
+            }
+            Some(s) => Some(s),
+            None if dev => None,
+            None => {
+                errors.push(ConfigError::MissingJwtSecret);
+                None
+            }
+        };
+        let cache_ttl = parse(
+            &contract::CACHE_DEFAULT_TTL,
+            raw(&contract::CACHE_DEFAULT_TTL),
+            &mut errors,
+            |v| match v.parse::<u64>() {
+                Ok(n @ 1..=86_400) => Ok(Duration::from_secs(n)),
+                _ => Err("whole seconds 1..=86400".into()),
+            },
+        );
+        let log_filter = parse(
+            &contract::RUST_LOG,
+            raw(&contract::RUST_LOG),
+            &mut errors,
+            |v| {
+                tracing_subscriber::EnvFilter::try_new(v)
+                    .map(|_| v.to_owned())
+                    .map_err(|e| {
+                        format!("a tracing filter such as `info` or `analytics_api=debug` ({e})")
+                    })
+            },
+        );
+        let cors = match lookup(contract::CORS_ORIGINS.name)
+            .or_else(|| contract::CORS_ORIGINS.default.map(str::to_owned))
+        {
+            Some(v) => parse(&contract::CORS_ORIGINS, Some(v), &mut errors, parse_cors),
+            None => Some(CorsOrigins::None),
+        };
+        let count = |v: &str| match v.parse::<u32>() {
+            Ok(n @ 0..=1000) => Ok(n),
+            _ => Err("a whole number 0..=1000".to_owned()),
+        };
+        let pool_max = parse(
+            &contract::DATABASE_POOL_SIZE,
+            raw(&contract::DATABASE_POOL_SIZE),
+            &mut errors,
+            |v| match count(v)? {
+                0 => Err("a whole number 1..=1000".to_owned()),
+                n => Ok(n),
+            },
+        );
+        let pool_min = parse(
+            &contract::DATABASE_MIN_CONNECTIONS,
+            raw(&contract::DATABASE_MIN_CONNECTIONS),
+            &mut errors,
+            count,
+        );
+        if let (Some(max), Some(min)) = (pool_max, pool_min)
+            && min > max
+        {
+            errors.push(ConfigError::Inconsistent(format!(
+                "DATABASE_MIN_CONNECTIONS ({min}) exceeds DATABASE_POOL_SIZE ({max}); \
+                 lower the minimum or raise the pool size"
+            )));
+        }
+
+        match (
+            host,
+            http_port,
+            metrics_port,
+            cache_ttl,
+            log_filter,
+            cors,
+            pool_max,
+            pool_min,
+        ) {
+            (
+                Some(host),
+                Some(http_port),
+                Some(metrics_port),
+                Some(cache_ttl),
+                Some(log_filter),
+                Some(cors),
+                Some(pool_max),
+                Some(pool_min),
+            ) if errors.is_empty() => Ok(Config {
+                host,
+                http_port,
+                metrics_port,
+                database_url,
+                redis_url,
+                jwt_secret,
+                cache_ttl,
+                log_filter,
+                cors,
+                pool_max,
+                pool_min,
+            }),
+            _ => Err(ConfigErrors(errors)),
+        }
+    }
+}
+
+fn shown(var: &EnvVar, value: &str) -> String {
+    if var.secret {
+        "<redacted>".to_owned()
+    } else {
+        format!("{value:?}")
+    }
+}
+
+fn parse<T>(
+    var: &EnvVar,
+    value: Option<String>,
+    errors: &mut Vec<ConfigError>,
+    f: impl FnOnce(&str) -> Result<T, String>,
+) -> Option<T> {
+    let value = value.unwrap_or_default();
+    match f(value.trim()) {
+        Ok(v) => Some(v),
+        Err(expected) => {
+            errors.push(ConfigError::Invalid {
+                var: var.name,
+                expected,
+                found: shown(var, &value),
+            });
+            None
+        }
+    }
+}
+
+fn parse_opt<T>(
+    var: &EnvVar,
+    value: Option<String>,
+    errors: &mut Vec<ConfigError>,
+    f: impl FnOnce(&str) -> Result<T, String>,
+) -> Option<T> {
+    value.and_then(|v| parse(var, Some(v), errors, f))
+}
+
+fn parse_cors(v: &str) -> Result<CorsOrigins, String> {
+    match v {
+        "" => Ok(CorsOrigins::None),
+        "*" => Ok(CorsOrigins::Any),
+        list => {
+            let expected = "empty, `*`, or comma-separated origins such as \
+                            `https://app.example.com,http://localhost:3000`";
+            let mut origins = Vec::new();
+            for o in list.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+                let rest = o
+                    .strip_prefix("https://")
+                    .or_else(|| o.strip_prefix("http://"))
+                    .ok_or_else(|| expected.to_owned())?;
+                if rest.is_empty() || rest.contains('/') || !o.is_ascii() || o.contains(' ') {
+                    return Err(expected.to_owned());
+                }
+                origins.push(o.to_owned());
+            }
+            if origins.is_empty() {
+                Ok(CorsOrigins::None)
+            } else {
+                Ok(CorsOrigins::List(origins))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn load(dev: bool, vars: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(dev, |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_come_from_the_contract() {
+        let c = load(true, &[]).expect("dev mode needs nothing");
+        assert_eq!(c.http_port, contract::HTTP_PORT);
+        assert_eq!(c.metrics_port, contract::METRICS_PORT);
+        assert_eq!(
+            c.host.to_string(),
+            contract::APP_HOST.default.unwrap_or_default()
+        );
+        assert_eq!(
+            c.cache_ttl.as_secs().to_string(),
+            contract::CACHE_DEFAULT_TTL.default.unwrap_or_default()
+        );
+        assert_eq!(
+            c.pool_max.to_string(),
+            contract::DATABASE_POOL_SIZE.default.unwrap_or_default()
+        );
+        assert_eq!(
+            c.pool_min.to_string(),
+            contract::DATABASE_MIN_CONNECTIONS
+                .default
+                .unwrap_or_default()
+        );
+        assert_eq!(c.cors, CorsOrigins::None);
+        assert!(c.database_url.is_none() && c.redis_url.is_none() && c.jwt_secret.is_none());
+    }
+
+    #[test]
+    fn missing_jwt_secret_is_refused_outside_dev_mode_and_names_the_flag() {
+        let err = load(false, &[]).unwrap_err();
+        assert_eq!(err.0, vec![ConfigError::MissingJwtSecret]);
+        assert!(err.to_string().contains("--dev"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_and_secrets_are_redacted() {
+        let err = load(
+            false,
+            &[
+                ("API_PORT", "http"),
+                ("API_METRICS_PORT", "70000"),
+                ("APP_HOST", "localhost"),
+                ("DATABASE_URL", "mysql://u:hunter2@db/x"),
+                ("REDIS_URL", "rediss://cache:6380"),
+                ("JWT_SECRET", "short"),
+                ("CACHE_DEFAULT_TTL", "0"),
+                ("RUST_LOG", "=[bad"),
+                ("CORS_ORIGINS", "app.example.com"),
+                ("DATABASE_POOL_SIZE", "0"),
+                ("DATABASE_MIN_CONNECTIONS", "-1"),
+            ],
+        )
+        .unwrap_err();
+        let vars: Vec<_> = err
+            .0
+            .iter()
+            .map(|e| match e {
+                ConfigError::Invalid { var, .. } => *var,
+                other => panic!("unexpected {other}"),
+            })
+            .collect();
+        assert_eq!(
+            vars,
+            [
+                "APP_HOST",
+                "API_PORT",
+                "API_METRICS_PORT",
+                "DATABASE_URL",
+                "REDIS_URL",
+                "JWT_SECRET",
+                "CACHE_DEFAULT_TTL",
+                "RUST_LOG",
+                "CORS_ORIGINS",
+                "DATABASE_POOL_SIZE",
+                "DATABASE_MIN_CONNECTIONS"
+            ]
+        );
+        let text = err.to_string();
+        assert!(
+            !text.contains("hunter2") && !text.contains("short"),
+            "{text}"
+        );
+        assert!(text.contains("API_PORT: expected a port number"), "{text}");
+    }
+
+    #[test]
+    fn pool_minimum_above_maximum_is_inconsistent() {
+        let err = load(
+            true,
+            &[
+                ("DATABASE_POOL_SIZE", "2"),
+                ("DATABASE_MIN_CONNECTIONS", "5"),
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("exceeds DATABASE_POOL_SIZE"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn cors_origins_parse() {
+        assert_eq!(parse_cors("*"), Ok(CorsOrigins::Any));
+        assert_eq!(
+            parse_cors("https://a.example.com, http://localhost:3000"),
+            Ok(CorsOrigins::List(vec![
+                "https://a.example.com".into(),
+                "http://localhost:3000".into()
+            ]))
+        );
+        assert!(parse_cors("https://a.example.com/path").is_err());
+    }
+}

@@ -1,0 +1,159 @@
+//! Prometheus metrics, served as text on the metrics port: request counts and latency
+//! histograms per route and status, ingested and duplicate events, store errors, cache hits
+//! and misses, and database pool usage.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::store::PoolUsage;
+
+/// Labels of the HTTP metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    /// Request method.
+    pub method: String,
+    /// Matched route pattern, or `unmatched`.
+    pub route: String,
+    /// Response status code.
+    pub status: u16,
+}
+
+/// A label naming an operation or state.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    /// The operation (`insert`, `stats`, ...) or state (`idle`, `in_use`, `max`).
+    pub kind: &'static str,
+}
+
+type HistogramFamily = Family<HttpLabels, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    Histogram::new([
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ])
+}
+
+/// Every metric, and the registry that encodes them.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    /// `http_requests_total{method,route,status}`.
+    pub http_requests: Family<HttpLabels, Counter>,
+    /// `http_request_duration_seconds{method,route,status}`.
+    pub http_duration: HistogramFamily,
+    /// `ingested_events_total`: events stored.
+    pub ingested_events: Counter,
+    /// `duplicate_events_total`: events skipped as duplicates.
+    pub duplicate_events: Counter,
+    /// `store_errors_total{kind}`.
+    pub store_errors: Family<KindLabel, Counter>,
+    /// `cache_hits_total`.
+    pub cache_hits: Counter,
+    /// `cache_misses_total`.
+    pub cache_misses: Counter,
+    /// `cache_errors_total`.
+    pub cache_errors: Counter,
+    /// `db_pool_connections{kind="idle"|"in_use"|"max"}`.
+    pub db_pool: Family<KindLabel, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        let http_duration = HistogramFamily::new_with_constructor(latency_histogram);
+        let ingested_events = Counter::default();
+        let duplicate_events = Counter::default();
+        let store_errors = Family::<KindLabel, Counter>::default();
+        let cache_hits = Counter::default();
+        let cache_misses = Counter::default();
+        let cache_errors = Counter::default();
+        let db_pool = Family::<KindLabel, Gauge>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by method, route and status",
+            http_requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            http_duration.clone(),
+        );
+        registry.register(
+            "ingested_events",
+            "Trace events stored",
+            ingested_events.clone(),
+        );
+        registry.register(
+            "duplicate_events",
+            "Trace events skipped as duplicates",
+            duplicate_events.clone(),
+        );
+        registry.register(
+            "store_errors",
+            "Store failures by operation",
+            store_errors.clone(),
+        );
+        registry.register("cache_hits", "Stats cache hits", cache_hits.clone());
+        registry.register("cache_misses", "Stats cache misses", cache_misses.clone());
+        registry.register(
+            "cache_errors",
+            "Stats cache (Redis) failures",
+            cache_errors.clone(),
+        );
+        registry.register(
+            "db_pool_connections",
+            "Database pool connections by state",
+            db_pool.clone(),
+        );
+        Metrics {
+            registry,
+            http_requests,
+            http_duration,
+            ingested_events,
+            duplicate_events,
+            store_errors,
+            cache_hits,
+            cache_misses,
+            cache_errors,
+            db_pool,
+        }
+    }
+
+    /// Records one finished request.
+    pub fn observe_request(&self, labels: HttpLabels, seconds: f64) {
+        self.http_duration.get_or_create(&labels).observe(seconds);
+        self.http_requests.get_or_create(&labels).inc();
+    }
+
+    /// Encodes every metric as Prometheus/OpenMetrics text, after refreshing pool gauges.
+    pub fn encode(&self, pool: Option<PoolUsage>) -> String {
+        if let Some(p) = pool {
+            let in_use = p.open.saturating_sub(p.idle);
+            self.db_pool
+                .get_or_create(&KindLabel { kind: "idle" })
+                .set(i64::from(p.idle));
+            self.db_pool
+                .get_or_create(&KindLabel { kind: "in_use" })
+                .set(i64::from(in_use));
+            self.db_pool
+                .get_or_create(&KindLabel { kind: "max" })
+                .set(i64::from(p.max));
+        }
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

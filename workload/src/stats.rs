@@ -1,0 +1,301 @@
+//! Aggregates over a time window: the `GET /v1/stats` query, its result, and the
+//! in-memory computation (PostgreSQL computes the same figures in SQL).
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::event::{FieldError, Status, TraceEvent};
+
+/// Longest accepted window.
+pub const MAX_WINDOW: Duration = Duration::days(90);
+/// Window used when the query names none.
+pub const DEFAULT_WINDOW: &str = "1h";
+
+/// How to split the aggregates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupBy {
+    /// One group per model.
+    Model,
+    /// One group per service.
+    Service,
+}
+
+impl GroupBy {
+    /// The query spelling (and column name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupBy::Model => "model",
+            GroupBy::Service => "service",
+        }
+    }
+}
+
+/// A validated stats query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsQuery {
+    /// The window as written, e.g. `1h` (part of the cache key).
+    pub window: String,
+    /// Window start, inclusive.
+    pub from: DateTime<Utc>,
+    /// Window end, exclusive.
+    pub to: DateTime<Utc>,
+    /// Optional split.
+    pub group_by: Option<GroupBy>,
+}
+
+impl StatsQuery {
+    /// Validates query parameters `window` (`30s`, `15m`, `1h`, `7d`; default `1h`, at most
+    /// 90 days) and `group_by` (`model` or `service`), for a window ending at `now`.
+    pub fn parse(
+        params: &HashMap<String, String>,
+        now: DateTime<Utc>,
+    ) -> Result<Self, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        for key in params
+            .keys()
+            .filter(|k| !["window", "group_by"].contains(&k.as_str()))
+        {
+            errors.push(FieldError {
+                field: key.clone(),
+                message: "unknown parameter; expected window or group_by".into(),
+            });
+        }
+        let window = params
+            .get("window")
+            .map(String::as_str)
+            .unwrap_or(DEFAULT_WINDOW)
+            .to_owned();
+        let span = parse_window(&window);
+        if span.is_none() {
+            errors.push(FieldError {
+                field: "window".into(),
+                message: "expected a duration such as 30s, 15m, 1h or 7d, at most 90d".into(),
+            });
+        }
+        let group_by = match params.get("group_by").map(String::as_str) {
+            None | Some("") => None,
+            Some("model") => Some(GroupBy::Model),
+            Some("service") => Some(GroupBy::Service),
+            Some(_) => {
+                errors.push(FieldError {
+                    field: "group_by".into(),
+                    message: "expected model or service".into(),
+                });
+                None
+            }
+        };
+        match span {
+            Some(span) if errors.is_empty() => Ok(StatsQuery {
+                window,
+                from: now - span,
+                to: now,
+                group_by,
+            }),
+            _ => Err(errors),
+        }
+    }
+
+    /// The cache key for this query (the window is relative, so the key omits `now`).
+    pub fn cache_key(&self) -> String {
+        format!(
+            "stats:v1:{}:{}",
+            self.window,
+            self.group_by.map_or("all", GroupBy::as_str)
+        )
+    }
+}
+
+fn parse_window(s: &str) -> Option<Duration> {
+    let unit = s.chars().last()?;
+    let n: i64 = s[..s.len() - unit.len_utf8()]
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)?;
+    let d = match unit {
+        's' => Duration::try_seconds(n)?,
+        'm' => Duration::try_minutes(n)?,
+        'h' => Duration::try_hours(n)?,
+        'd' => Duration::try_days(n)?,
+        _ => return None,
+    };
+    (d <= MAX_WINDOW).then_some(d)
+}
+
+/// Latency percentiles in milliseconds (continuous, as PostgreSQL's `percentile_cont`);
+/// `null` when the group is empty.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: Option<f64>,
+    /// 95th percentile.
+    pub p95: Option<f64>,
+    /// 99th percentile.
+    pub p99: Option<f64>,
+}
+
+/// Aggregates of one group (or of the whole window, when `key` is `null`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct GroupStats {
+    /// Model or service name; `null` for the whole window.
+    pub key: Option<String>,
+    /// Events.
+    pub count: u64,
+    /// Events with status `error`.
+    pub errors: u64,
+    /// `errors / count`, 0 when empty.
+    pub error_rate: f64,
+    /// Latency percentiles.
+    pub latency_ms: Percentiles,
+    /// Sum of prompt tokens.
+    pub prompt_tokens: i64,
+    /// Sum of completion tokens.
+    pub completion_tokens: i64,
+    /// `prompt_tokens + completion_tokens`.
+    pub total_tokens: i64,
+    /// Sum of cost in US dollars.
+    pub cost_usd: f64,
+}
+
+/// The `GET /v1/stats` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Window start, inclusive.
+    pub from: DateTime<Utc>,
+    /// Window end, exclusive.
+    pub to: DateTime<Utc>,
+    /// The split, if any.
+    pub group_by: Option<GroupBy>,
+    /// The whole window.
+    pub total: GroupStats,
+    /// One entry per group, by descending count then name; empty without `group_by`.
+    pub groups: Vec<GroupStats>,
+}
+
+/// `percentile_cont(p)` over sorted values: linear interpolation between closest ranks.
+pub fn percentile_cont(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let pos = p * (sorted.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64))
+}
+
+#[derive(Default)]
+struct Acc {
+    latencies: Vec<f64>,
+    errors: u64,
+    prompt: i64,
+    completion: i64,
+    cost: f64,
+}
+
+impl Acc {
+    fn add(&mut self, e: &TraceEvent) {
+        self.latencies.push(e.latency_ms);
+        self.errors += u64::from(e.status == Status::Error);
+        self.prompt += e.prompt_tokens;
+        self.completion += e.completion_tokens;
+        self.cost += e.cost_usd;
+    }
+
+    fn finish(mut self, key: Option<String>) -> GroupStats {
+        self.latencies.sort_unstable_by(f64::total_cmp);
+        let count = self.latencies.len() as u64;
+        GroupStats {
+            key,
+            count,
+            errors: self.errors,
+            error_rate: if count == 0 {
+                0.0
+            } else {
+                self.errors as f64 / count as f64
+            },
+            latency_ms: Percentiles {
+                p50: percentile_cont(&self.latencies, 0.5),
+                p95: percentile_cont(&self.latencies, 0.95),
+                p99: percentile_cont(&self.latencies, 0.99),
+            },
+            prompt_tokens: self.prompt,
+            completion_tokens: self.completion,
+            total_tokens: self.prompt + self.completion,
+            cost_usd: self.cost,
+        }
+    }
+}
+
+/// Computes the stats of `query` over `events`.
+pub fn compute<'a>(query: &StatsQuery, events: impl IntoIterator<Item = &'a TraceEvent>) -> Stats {
+    let mut total = Acc::default();
+    let mut groups: BTreeMap<&str, Acc> = BTreeMap::new();
+    for e in events
+        .into_iter()
+        .filter(|e| e.timestamp >= query.from && e.timestamp < query.to)
+    {
+        total.add(e);
+        if let Some(g) = query.group_by {
+            let key = match g {
+                GroupBy::Model => e.model.as_str(),
+                GroupBy::Service => e.service.as_str(),
+            };
+            groups.entry(key).or_default().add(e);
+        }
+    }
+    let groups = groups
+        .into_iter()
+        .map(|(k, acc)| acc.finish(Some(k.to_owned())))
+        .collect();
+    finish(query, total.finish(None), groups)
+}
+
+/// Assembles a [`Stats`] answer, ordering groups by descending count then name.
+pub fn finish(query: &StatsQuery, total: GroupStats, mut groups: Vec<GroupStats>) -> Stats {
+    groups.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
+    Stats {
+        from: query.from,
+        to: query.to,
+        group_by: query.group_by,
+        total,
+        groups,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_cont_interpolates_like_postgres() {
+        let v = [1.0, 2.0, 3.0, 4.0];
+        assert_eq!(percentile_cont(&v, 0.5), Some(2.5));
+        assert_eq!(percentile_cont(&v, 0.0), Some(1.0));
+        assert_eq!(percentile_cont(&v, 1.0), Some(4.0));
+        assert!((percentile_cont(&v, 0.95).unwrap() - 3.85).abs() < 1e-9);
+        assert_eq!(percentile_cont(&[], 0.5), None);
+    }
+
+    #[test]
+    fn windows_parse() {
+        assert_eq!(parse_window("15m"), Some(Duration::minutes(15)));
+        assert_eq!(parse_window("90d"), Some(Duration::days(90)));
+        for bad in ["", "h", "0h", "91d", "1w", "-1h", "1.5h"] {
+            assert_eq!(parse_window(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn query_errors_name_the_parameter() {
+        let params: HashMap<String, String> =
+            [("window", "forever"), ("group_by", "region"), ("x", "1")]
+                .map(|(k, v)| (k.into(), v.into()))
+                .into();
+        let errors = StatsQuery::parse(&params, Utc::now()).unwrap_err();
+        let mut fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        fields.sort_unstable();
+        assert_eq!(fields, ["group_by", "window", "x"]);
+    }
+}
