@@ -1,1 +1,5 @@
-//! keel
+//! keel: typed Rust stacks + per-environment YAML → Terraform JSON and Kubernetes YAML.
+pub mod refs;
+pub mod tf;
+pub mod construct;
+pub mod env;

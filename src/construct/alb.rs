@@ -1,0 +1,191 @@
+//! An internet-facing Application Load Balancer for blue/green ECS deployments: HTTP
+//! redirects to HTTPS, the HTTPS listener forwards to the blue target group, and CodeDeploy
+//! swaps blue and green.
+
+use serde_json::json;
+
+use super::Scope;
+use super::logs_bucket::LogsBucket;
+use crate::refs::{Expr, Ref};
+use crate::tf::Suppression;
+
+/// Options for [`Alb`].
+#[derive(Debug, Clone)]
+pub struct AlbProps {
+    /// Public subnets, one per AZ.
+    pub subnet_ids: Vec<Expr>,
+    /// The load balancer's security group.
+    pub security_group_id: Expr,
+    /// VPC of the target groups.
+    pub vpc_id: Expr,
+    /// Port the targets listen on.
+    pub target_port: u16,
+    /// Health check path.
+    pub health_check_path: String,
+    /// ACM certificate; `None` serves plain HTTP (dev only, synth warns).
+    pub certificate_arn: Option<String>,
+}
+
+/// The load balancer, its listeners and the blue/green target groups.
+#[derive(Debug, Clone)]
+pub struct Alb {
+    lb: Ref,
+    blue: Ref,
+    green: Ref,
+    production_listener: Ref,
+    listeners: Vec<Ref>,
+}
+
+const SUPPRESSIONS: &[Suppression] = &[Suppression {
+    check: "CKV2_AWS_28",
+    reason: "a WAF web ACL is attached by the platform team's shared firewall, outside this stack",
+}];
+
+impl Alb {
+    /// Creates the load balancer with access logs in `logs`.
+    pub fn new(scope: &mut Scope<'_>, logs: &LogsBucket, props: &AlbProps) -> Alb {
+        let f = "alb";
+        let lb = scope.tf.resource_with(
+            f,
+            "aws_lb",
+            "main",
+            json!({
+                "name": scope.name("alb"),
+                "load_balancer_type": "application",
+                "internal": false,
+                "subnets": super::expr_list(&props.subnet_ids),
+                "security_groups": [props.security_group_id],
+                "drop_invalid_header_fields": true,
+                "enable_deletion_protection": scope.prod,
+                "idle_timeout": 60,
+                "access_logs": [{"bucket": logs.name(), "prefix": "alb", "enabled": true}],
+                "depends_on": [logs.policy_address()],
+            }),
+            SUPPRESSIONS,
+        );
+        let tg = |scope: &mut Scope<'_>, color: &str| {
+            scope.tf.resource(
+                f,
+                "aws_lb_target_group",
+                color,
+                json!({
+                    "name": scope.name(color),
+                    "port": props.target_port,
+                    "protocol": "HTTP",
+                    "target_type": "ip",
+                    "vpc_id": props.vpc_id,
+                    "deregistration_delay": 30,
+                    "health_check": [{
+                        "enabled": true,
+                        "path": props.health_check_path,
+                        "protocol": "HTTP",
+                        "matcher": "200",
+                        "interval": 30,
+                        "timeout": 5,
+                        "healthy_threshold": 2,
+                        "unhealthy_threshold": 3,
+                    }],
+                }),
+            )
+        };
+        let blue = tg(scope, "blue");
+        let green = tg(scope, "green");
+        let forward_blue = json!([{"type": "forward", "target_group_arn": blue.arn()}]);
+        // CodeDeploy rewrites the forward action on every deployment; Terraform must not
+        // switch it back (hashicorp/terraform-provider-aws#632).
+        let ignore_action = json!({"ignore_changes": ["default_action"]});
+        let (production_listener, listeners) = match &props.certificate_arn {
+            Some(cert) => {
+                let https = scope.tf.resource(
+                    f,
+                    "aws_lb_listener",
+                    "https",
+                    json!({
+                        "load_balancer_arn": lb.arn(),
+                        "port": 443,
+                        "protocol": "HTTPS",
+                        "ssl_policy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+                        "certificate_arn": cert,
+                        "default_action": forward_blue,
+                        "lifecycle": ignore_action,
+                    }),
+                );
+                let http = scope.tf.resource(
+                    f,
+                    "aws_lb_listener",
+                    "http",
+                    json!({
+                        "load_balancer_arn": lb.arn(),
+                        "port": 80,
+                        "protocol": "HTTP",
+                        "default_action": [{
+                            "type": "redirect",
+                            "redirect": [{"port": "443", "protocol": "HTTPS", "status_code": "HTTP_301"}],
+                        }],
+                    }),
+                );
+                (https.clone(), vec![https, http])
+            }
+            None => {
+                let http = scope.tf.resource_with(
+                    f,
+                    "aws_lb_listener",
+                    "http",
+                    json!({
+                        "load_balancer_arn": lb.arn(),
+                        "port": 80,
+                        "protocol": "HTTP",
+                        "default_action": forward_blue,
+                        "lifecycle": ignore_action,
+                    }),
+                    &[
+                        Suppression {
+                            check: "CKV_AWS_2",
+                            reason: "this environment has no ACM certificate; keel warns at synth and refuses it in prod",
+                        },
+                        Suppression {
+                            check: "CKV_AWS_103",
+                            reason: "plain HTTP listener (no certificate in this environment): no TLS to configure",
+                        },
+                        Suppression {
+                            check: "CKV2_AWS_20",
+                            reason: "no certificate in this environment, so there is no HTTPS listener to redirect to",
+                        },
+                    ],
+                );
+                (http.clone(), vec![http])
+            }
+        };
+        Alb { lb, blue, green, production_listener, listeners }
+    }
+
+    /// DNS name of the load balancer.
+    pub fn dns_name(&self) -> Expr {
+        self.lb.attr("dns_name")
+    }
+
+    /// `app/<name>/<id>`, the `LoadBalancer` dimension of CloudWatch metrics.
+    pub fn arn_suffix(&self) -> Expr {
+        self.lb.attr("arn_suffix")
+    }
+
+    /// The blue target group (live traffic at creation).
+    pub fn blue(&self) -> &Ref {
+        &self.blue
+    }
+
+    /// The green target group (the replacement task set during a deployment).
+    pub fn green(&self) -> &Ref {
+        &self.green
+    }
+
+    /// The listener that carries production traffic (HTTPS, or HTTP without a certificate).
+    pub fn production_listener_arn(&self) -> Expr {
+        self.production_listener.arn()
+    }
+
+    /// Addresses of every listener, for `depends_on` of the ECS service.
+    pub fn listener_addresses(&self) -> Vec<String> {
+        self.listeners.iter().map(Ref::address).collect()
+    }
+}

@@ -1,0 +1,1 @@
+//! ElastiCache Redis (filled in with the analytics-api stack).

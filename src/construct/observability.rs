@@ -1,0 +1,148 @@
+//! Alarms and the operator's view: an encrypted SNS topic with an e-mail subscription,
+//! CloudWatch metric alarms that notify it, and a CloudWatch dashboard.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::{Scope, local_name};
+use super::kms::KmsKey;
+use crate::refs::{Expr, Ref};
+
+/// The alarm topic.
+#[derive(Debug, Clone)]
+pub struct AlarmTopic {
+    topic: Ref,
+}
+
+impl AlarmTopic {
+    /// Creates the topic (encrypted with `key`) and subscribes `email`.
+    pub fn new(scope: &mut Scope<'_>, key: &KmsKey, email: &str) -> AlarmTopic {
+        let f = "observability";
+        let topic = scope.tf.resource(
+            f,
+            "aws_sns_topic",
+            "alarms",
+            json!({"name": scope.name("alarms"), "kms_master_key_id": key.arn()}),
+        );
+        scope.tf.resource(
+            f,
+            "aws_sns_topic_subscription",
+            "alarms_email",
+            json!({"topic_arn": topic.arn(), "protocol": "email", "endpoint": email}),
+        );
+        AlarmTopic { topic }
+    }
+
+    /// The topic's ARN.
+    pub fn arn(&self) -> Expr {
+        self.topic.arn()
+    }
+}
+
+/// How an alarm compares the statistic with the threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    /// Statistic > threshold.
+    GreaterThan,
+}
+
+/// One CloudWatch metric alarm.
+#[derive(Debug, Clone)]
+pub struct Alarm {
+    /// Construct id and name suffix, e.g. `ecs-cpu-high`.
+    pub id: &'static str,
+    /// What the alarm means for an operator.
+    pub description: String,
+    /// Metric namespace, e.g. `AWS/ECS`.
+    pub namespace: &'static str,
+    /// Metric name.
+    pub metric: &'static str,
+    /// Statistic: `Average`, `Sum`, `Maximum`.
+    pub statistic: &'static str,
+    /// Period in seconds.
+    pub period_seconds: u32,
+    /// Periods that must breach.
+    pub evaluation_periods: u32,
+    /// Threshold.
+    pub threshold: f64,
+    /// Comparison.
+    pub comparison: Comparison,
+    /// Metric dimensions.
+    pub dimensions: BTreeMap<&'static str, Expr>,
+}
+
+impl Alarm {
+    /// Adds the alarm, notifying `topic` on alarm and on recovery; returns its name.
+    pub fn add(&self, scope: &mut Scope<'_>, topic: &AlarmTopic) -> Expr {
+        let comparison = match self.comparison {
+            Comparison::GreaterThan => "GreaterThanThreshold",
+        };
+        let dims: BTreeMap<&str, Value> =
+            self.dimensions.iter().map(|(k, v)| (*k, Value::from(v))).collect();
+        let r = scope.tf.resource(
+            "observability",
+            "aws_cloudwatch_metric_alarm",
+            &local_name(self.id),
+            json!({
+                "alarm_name": scope.name(self.id),
+                "alarm_description": self.description,
+                "namespace": self.namespace,
+                "metric_name": self.metric,
+                "statistic": self.statistic,
+                "period": self.period_seconds,
+                "evaluation_periods": self.evaluation_periods,
+                "threshold": self.threshold,
+                "comparison_operator": comparison,
+                "treat_missing_data": "notBreaching",
+                "dimensions": dims,
+                "alarm_actions": [topic.arn()],
+                "ok_actions": [topic.arn()],
+            }),
+        );
+        r.attr("alarm_name")
+    }
+}
+
+/// One graph on the dashboard: a title and metrics as
+/// `[namespace, metric, dimension, value, ...]` rows.
+#[derive(Debug, Clone)]
+pub struct Widget {
+    /// Title.
+    pub title: &'static str,
+    /// Statistic shown.
+    pub statistic: &'static str,
+    /// Metric rows.
+    pub metrics: Vec<Vec<Value>>,
+}
+
+/// Creates the dashboard `<prefix>` with two widgets per row; returns its name.
+pub fn dashboard(scope: &mut Scope<'_>, widgets: &[Widget]) -> Expr {
+    let region = scope.tf.region().to_owned();
+    let body = json!({
+        "widgets": widgets.iter().enumerate().map(|(i, w)| json!({
+            "type": "metric",
+            "x": (i % 2) * 12,
+            "y": (i / 2) * 6,
+            "width": 12,
+            "height": 6,
+            "properties": {
+                "title": w.title,
+                "region": region,
+                "stat": w.statistic,
+                "period": 60,
+                "view": "timeSeries",
+                "metrics": w.metrics,
+            },
+        })).collect::<Vec<_>>(),
+    });
+    // Serializing a `Value` cannot fail.
+    let body = serde_json::to_string(&body).unwrap_or_default();
+    let r = scope.tf.resource(
+        "observability",
+        "aws_cloudwatch_dashboard",
+        "main",
+        json!({"dashboard_name": scope.prefix.clone(), "dashboard_body": body}),
+    );
+    r.attr("dashboard_name")
+}

@@ -1,0 +1,283 @@
+//! A VPC across N availability zones: public and private subnets carved from the VPC CIDR,
+//! an internet gateway, NAT gateways (one per AZ or one shared), route tables, an S3
+//! gateway endpoint, flow logs, and a default security group that allows nothing.
+
+use ipnet::Ipv4Net;
+use serde_json::json;
+
+use super::iam::{Role, Statement, Trust};
+use super::kms::KmsKey;
+use super::Scope;
+use crate::env::file::NatGateways;
+use crate::refs::{Expr, Ref};
+
+/// Options for [`Vpc`].
+#[derive(Debug, Clone)]
+pub struct VpcProps {
+    /// VPC CIDR, /16 to /24.
+    pub cidr: Ipv4Net,
+    /// Availability zone names, one public and one private subnet each.
+    pub availability_zones: Vec<String>,
+    /// NAT layout.
+    pub nat_gateways: NatGateways,
+    /// Days to keep flow logs.
+    pub flow_log_retention_days: u32,
+}
+
+/// The subnets of one AZ.
+#[derive(Debug, Clone)]
+pub struct SubnetPair {
+    /// AZ name.
+    pub az: String,
+    /// Public subnet (load balancers, NAT gateways).
+    pub public: Ref,
+    /// Private subnet (tasks, databases).
+    pub private: Ref,
+}
+
+/// A VPC and its subnets.
+#[derive(Debug, Clone)]
+pub struct Vpc {
+    vpc: Ref,
+    subnets: Vec<SubnetPair>,
+}
+
+/// Splits `cidr` into `count` public and `count` private subnets, four prefix bits
+/// smaller: public subnets take the first blocks, private ones start halfway.
+pub fn split_subnets(cidr: Ipv4Net, count: usize) -> Option<(Vec<Ipv4Net>, Vec<Ipv4Net>)> {
+    let prefix = cidr.prefix_len() + 4;
+    if prefix > 28 || count > 8 {
+        return None;
+    }
+    let blocks: Vec<Ipv4Net> = cidr.subnets(prefix).ok()?.collect();
+    let public = blocks[..count].to_vec();
+    let private = blocks[8..8 + count].to_vec();
+    Some((public, private))
+}
+
+impl Vpc {
+    /// Builds the network. Fails when the CIDR is too small for the AZ count.
+    pub fn new(scope: &mut Scope<'_>, key: &KmsKey, props: &VpcProps) -> Result<Vpc, String> {
+        let (public, private) = split_subnets(props.cidr, props.availability_zones.len())
+            .ok_or_else(|| format!("{} is too small to split into subnets", props.cidr))?;
+        let f = "network";
+        let vpc = scope.tf.resource(
+            f,
+            "aws_vpc",
+            "main",
+            json!({
+                "cidr_block": props.cidr.to_string(),
+                "enable_dns_hostnames": true,
+                "enable_dns_support": true,
+                "tags": {"Name": scope.name("vpc")},
+            }),
+        );
+        scope.tf.resource(
+            f,
+            "aws_default_security_group",
+            "main",
+            json!({"vpc_id": vpc.id(), "tags": {"Name": scope.name("default-deny-all")}}),
+        );
+        let igw = scope.tf.resource(
+            f,
+            "aws_internet_gateway",
+            "main",
+            json!({"vpc_id": vpc.id(), "tags": {"Name": scope.name("igw")}}),
+        );
+        let public_rt = scope.tf.resource(
+            f,
+            "aws_route_table",
+            "public",
+            json!({"vpc_id": vpc.id(), "tags": {"Name": scope.name("public")}}),
+        );
+        scope.tf.resource(
+            f,
+            "aws_route",
+            "public_internet",
+            json!({
+                "route_table_id": public_rt.id(),
+                "destination_cidr_block": "0.0.0.0/0",
+                "gateway_id": igw.id(),
+            }),
+        );
+        let mut subnets = Vec::new();
+        let mut nats: Vec<Ref> = Vec::new();
+        let mut private_rts = Vec::new();
+        for (i, az) in props.availability_zones.iter().enumerate() {
+            let letter = az.chars().last().unwrap_or('x');
+            let pub_sn = scope.tf.resource(
+                f,
+                "aws_subnet",
+                &format!("public_{letter}"),
+                json!({
+                    "vpc_id": vpc.id(),
+                    "cidr_block": public[i].to_string(),
+                    "availability_zone": az,
+                    "map_public_ip_on_launch": false,
+                    "tags": {"Name": scope.name(&format!("public-{letter}")), "Tier": "public"},
+                }),
+            );
+            let priv_sn = scope.tf.resource(
+                f,
+                "aws_subnet",
+                &format!("private_{letter}"),
+                json!({
+                    "vpc_id": vpc.id(),
+                    "cidr_block": private[i].to_string(),
+                    "availability_zone": az,
+                    "map_public_ip_on_launch": false,
+                    "tags": {"Name": scope.name(&format!("private-{letter}")), "Tier": "private"},
+                }),
+            );
+            scope.tf.resource(
+                f,
+                "aws_route_table_association",
+                &format!("public_{letter}"),
+                json!({"subnet_id": pub_sn.id(), "route_table_id": public_rt.id()}),
+            );
+            if i == 0 || props.nat_gateways == NatGateways::PerAz {
+                let eip = scope.tf.resource(
+                    f,
+                    "aws_eip",
+                    &format!("nat_{letter}"),
+                    json!({"domain": "vpc", "tags": {"Name": scope.name(&format!("nat-{letter}"))}}),
+                );
+                nats.push(scope.tf.resource(
+                    f,
+                    "aws_nat_gateway",
+                    &format!("{letter}"),
+                    json!({
+                        "allocation_id": eip.id(),
+                        "subnet_id": pub_sn.id(),
+                        "tags": {"Name": scope.name(&format!("nat-{letter}"))},
+                        "depends_on": [igw.address()],
+                    }),
+                ));
+            }
+            let rt = scope.tf.resource(
+                f,
+                "aws_route_table",
+                &format!("private_{letter}"),
+                json!({"vpc_id": vpc.id(), "tags": {"Name": scope.name(&format!("private-{letter}"))}}),
+            );
+            // `nats` holds at least the first AZ's gateway from iteration 0 on.
+            let nat = nats.last().cloned().unwrap_or_else(|| Ref::resource("aws_nat_gateway", "a"));
+            scope.tf.resource(
+                f,
+                "aws_route",
+                &format!("private_{letter}_nat"),
+                json!({
+                    "route_table_id": rt.id(),
+                    "destination_cidr_block": "0.0.0.0/0",
+                    "nat_gateway_id": nat.id(),
+                }),
+            );
+            scope.tf.resource(
+                f,
+                "aws_route_table_association",
+                &format!("private_{letter}"),
+                json!({"subnet_id": priv_sn.id(), "route_table_id": rt.id()}),
+            );
+            private_rts.push(rt.id());
+            subnets.push(SubnetPair { az: az.clone(), public: pub_sn, private: priv_sn });
+        }
+        let region = scope.tf.region().to_owned();
+        scope.tf.resource(
+            f,
+            "aws_vpc_endpoint",
+            "s3",
+            json!({
+                "vpc_id": vpc.id(),
+                "service_name": format!("com.amazonaws.{region}.s3"),
+                "vpc_endpoint_type": "Gateway",
+                "route_table_ids": super::expr_list(&private_rts),
+                "tags": {"Name": scope.name("s3")},
+            }),
+        );
+        let log_group = scope.tf.resource(
+            f,
+            "aws_cloudwatch_log_group",
+            "flow_logs",
+            json!({
+                "name": format!("/keel/{}/vpc-flow-logs", scope.prefix),
+                "retention_in_days": props.flow_log_retention_days,
+                "kms_key_id": key.arn(),
+            }),
+        );
+        let role = Role::new(
+            scope,
+            "flow_logs",
+            "flow-logs",
+            Trust::Service("vpc-flow-logs.amazonaws.com"),
+            &[],
+            vec![Statement::allow(
+                "WriteFlowLogs",
+                &["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                vec![format!("{}:*", log_group.arn())],
+            )],
+        );
+        scope.tf.resource(
+            f,
+            "aws_flow_log",
+            "main",
+            json!({
+                "vpc_id": vpc.id(),
+                "traffic_type": "ALL",
+                "log_destination_type": "cloud-watch-logs",
+                "log_destination": log_group.arn(),
+                "iam_role_arn": role.arn(),
+                "max_aggregation_interval": 60,
+            }),
+        );
+        Ok(Vpc { vpc, subnets })
+    }
+
+    /// The VPC id.
+    pub fn id(&self) -> Expr {
+        self.vpc.id()
+    }
+
+    /// Public subnet ids, one per AZ.
+    pub fn public_subnet_ids(&self) -> Vec<Expr> {
+        self.subnets.iter().map(|s| s.public.id()).collect()
+    }
+
+    /// Private subnet ids, one per AZ.
+    pub fn private_subnet_ids(&self) -> Vec<Expr> {
+        self.subnets.iter().map(|s| s.private.id()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn three_azs_of_a_slash_16() {
+        let (public, private) = split_subnets("10.30.0.0/16".parse().unwrap(), 3).unwrap();
+        let s = |v: &[Ipv4Net]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
+        assert_eq!(s(&public), ["10.30.0.0/20", "10.30.16.0/20", "10.30.32.0/20"]);
+        assert_eq!(s(&private), ["10.30.128.0/20", "10.30.144.0/20", "10.30.160.0/20"]);
+    }
+
+    #[test]
+    fn subnets_never_overlap_and_stay_inside() {
+        for prefix in 16..=24u8 {
+            let cidr: Ipv4Net = format!("10.0.0.0/{prefix}").parse().unwrap();
+            let (public, private) = split_subnets(cidr, 6).unwrap();
+            let all: Vec<_> = public.iter().chain(&private).collect();
+            for (i, a) in all.iter().enumerate() {
+                assert!(cidr.contains(*a));
+                for b in &all[i + 1..] {
+                    assert!(!a.contains(&b.network()) && !b.contains(&a.network()), "{a} {b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn too_small_or_too_many_is_refused() {
+        assert!(split_subnets("10.0.0.0/25".parse().unwrap(), 2).is_none());
+        assert!(split_subnets("10.0.0.0/16".parse().unwrap(), 9).is_none());
+    }
+}

@@ -1,0 +1,357 @@
+//! The shape of `environments/<env>.yaml`: serde + schemars structs, `deny_unknown_fields`.
+//!
+//! These doc comments flow into `environments/schema.json`, so editors show them. Every
+//! value that differs between dev, staging and prod lives here; stacks read it through
+//! [`crate::env::Env`], after `load` has validated it.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// One environment file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnvFile {
+    /// Environment name; must equal the file's stem (`prod` for `prod.yaml`).
+    #[schemars(regex(pattern = r"^[a-z][a-z0-9-]{0,15}$"))]
+    pub name: String,
+    /// Policy tier: prod requires Multi-AZ, deletion protection, pinned image digests.
+    pub tier: Tier,
+    /// AWS account id (12 digits, quoted). Plans against any other account fail.
+    #[schemars(regex(pattern = r"^[0-9]{12}$"))]
+    pub account_id: String,
+    /// AWS region, e.g. `us-east-1`.
+    #[schemars(regex(pattern = r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$"))]
+    pub region: String,
+    /// Terraform state: one S3 object per stack under `key_prefix`.
+    pub state: StateBackend,
+    /// The VPC every stack of this environment builds.
+    pub network: Network,
+    /// Where alarm notifications go.
+    pub alerts: Alerts,
+    /// Extra tags on every resource (Environment, Stack and ManagedBy are always set).
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    /// The Kubernetes cluster the environment's Kubernetes stacks deploy to.
+    #[serde(default)]
+    pub kubernetes: Option<Kubernetes>,
+    /// Per-stack settings. A stack without settings here is not synthesized for this
+    /// environment.
+    pub stacks: Stacks,
+}
+
+/// Policy tier of an environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    /// Development: cheapest settings allowed.
+    Dev,
+    /// Pre-production: prod's shape, smaller sizes.
+    Staging,
+    /// Production: strictest policy.
+    Prod,
+}
+
+/// S3 backend settings (literal per environment: Terraform cannot template them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StateBackend {
+    /// State bucket name.
+    #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"))]
+    pub bucket: String,
+    /// Key prefix; the state key is `<key_prefix>/<stack>/terraform.tfstate`.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_./-]+$"))]
+    pub key_prefix: String,
+    /// Bucket region. Default: the environment's region.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Encrypt the state object. Default: `true`.
+    #[serde(default = "yes")]
+    pub encrypt: bool,
+    /// S3-native locking (Terraform >= 1.10). Default: `true`.
+    #[serde(default = "yes")]
+    pub use_lockfile: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// VPC layout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// VPC CIDR, /16 to /24; public and private subnets are carved from it.
+    pub vpc_cidr: String,
+    /// Availability zones to spread over (2..=the region's count).
+    #[schemars(range(min = 2, max = 6))]
+    pub az_count: u8,
+    /// One NAT gateway per AZ (survives an AZ outage) or one shared (cheaper).
+    pub nat_gateways: NatGateways,
+    /// Days to keep VPC flow logs.
+    pub flow_log_retention_days: u32,
+}
+
+/// NAT gateway layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NatGateways {
+    /// One per availability zone.
+    PerAz,
+    /// One in the first AZ, shared by all private subnets.
+    Single,
+}
+
+/// Alarm notification settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Alerts {
+    /// E-mail address subscribed to the alarm topic.
+    #[schemars(regex(pattern = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"))]
+    pub email: String,
+}
+
+/// The Kubernetes cluster of the environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Kubernetes {
+    /// Cluster minor version, e.g. `"1.33"`; manifests are validated against it.
+    #[schemars(regex(pattern = r"^1\.(3[3-9])$"))]
+    pub version: String,
+    /// Ingress controller class used by this cluster.
+    pub ingress_class: IngressClassName,
+    /// Namespace the ingress controller runs in (allowed through NetworkPolicies).
+    pub ingress_namespace: String,
+    /// Namespace Prometheus runs in (allowed to scrape metrics ports).
+    pub monitoring_namespace: String,
+    /// cert-manager ClusterIssuer for TLS certificates (nginx and traefik classes).
+    #[serde(default)]
+    pub cluster_issuer: Option<String>,
+    /// External Secrets ClusterSecretStore that reads AWS Secrets Manager.
+    pub secret_store: String,
+}
+
+/// Ingress controller families keel can target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum IngressClassName {
+    /// ingress-nginx.
+    Nginx,
+    /// Traefik.
+    Traefik,
+    /// AWS Load Balancer Controller.
+    Alb,
+}
+
+/// Settings per stack.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Stacks {
+    /// The agent platform on ECS Fargate.
+    #[serde(default, rename = "langgraph-platform")]
+    pub langgraph_platform: Option<LanggraphPlatform>,
+    /// The analytics API on Kubernetes, with its database and cache.
+    #[serde(default, rename = "analytics-api")]
+    pub analytics_api: Option<AnalyticsApi>,
+}
+
+/// A container image pinned by tag (dev) or digest (required in prod).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Image {
+    /// Repository, e.g. `111122223333.dkr.ecr.us-east-1.amazonaws.com/app`.
+    #[schemars(regex(pattern = r"^[a-z0-9]+([._/-][a-z0-9]+|[.:][0-9]+/)*[a-z0-9]+$"))]
+    pub repository: String,
+    /// Tag (mutable); not allowed in prod. Exactly one of `tag` and `digest`.
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"))]
+    pub tag: Option<String>,
+    /// Digest `sha256:<64 hex>`. Exactly one of `tag` and `digest`.
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^sha256:[0-9a-f]{64}$"))]
+    pub digest: Option<String>,
+}
+
+/// ECS Fargate task size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSize {
+    /// CPU units (256, 512, 1024, 2048, 4096).
+    pub cpu: u32,
+    /// Memory in MiB, valid for the CPU size.
+    pub memory_mib: u32,
+}
+
+/// Scaling bounds and target-tracking targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scaling {
+    /// Fewest tasks.
+    pub min: u32,
+    /// Tasks at creation.
+    pub desired: u32,
+    /// Most tasks.
+    pub max: u32,
+    /// Average CPU utilization target, percent.
+    pub cpu_percent: u32,
+    /// Average memory utilization target, percent.
+    pub memory_percent: u32,
+    /// ALB requests per target to hold.
+    pub requests_per_target: u32,
+}
+
+/// How CodeDeploy shifts traffic to a new task set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentStrategy {
+    /// 10% first, the rest after 15 minutes (custom config).
+    Canary10Percent15Minutes,
+    /// 10% more every 5 minutes (custom config).
+    Linear10PercentEvery5Minutes,
+    /// Everything at once (`CodeDeployDefault.ECSAllAtOnce`): dev only.
+    AllAtOnce,
+}
+
+/// Blue/green deployment settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Deployment {
+    /// Traffic-shifting strategy.
+    pub strategy: DeploymentStrategy,
+    /// Minutes the old task set keeps running after a successful deployment (0..=2880).
+    pub termination_wait_minutes: u32,
+}
+
+/// PostgreSQL on RDS.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Database {
+    /// Engine version, e.g. `"16.6"`.
+    #[schemars(regex(pattern = r"^[0-9]{2}\.[0-9]{1,2}$"))]
+    pub engine_version: String,
+    /// Instance class, e.g. `db.r6g.large`.
+    #[schemars(regex(pattern = r"^db\.[a-z0-9]+\.[a-z0-9]+$"))]
+    pub instance_class: String,
+    /// Allocated storage in GiB (storage autoscaling goes to twice this).
+    #[schemars(range(min = 20, max = 32768))]
+    pub allocated_storage_gib: u32,
+    /// Synchronous standby in a second AZ (required in prod).
+    pub multi_az: bool,
+    /// Refuse deletion and keep a final snapshot (required in prod).
+    pub deletion_protection: bool,
+    /// Automated backup retention in days (1..=35).
+    #[schemars(range(min = 1, max = 35))]
+    pub backup_retention_days: u32,
+}
+
+/// Alarm thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmThresholds {
+    /// Service CPU, percent, over 2 x 5 minutes.
+    pub cpu_percent: u32,
+    /// Service memory, percent, over 2 x 5 minutes.
+    pub memory_percent: u32,
+    /// Target 5XX responses in 5 minutes.
+    pub http_5xx_count: u32,
+    /// Average target response time in seconds over 5 minutes.
+    pub latency_seconds: f64,
+}
+
+/// Settings of the langgraph-platform stack (ECS Fargate).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LanggraphPlatform {
+    /// Container image.
+    pub image: Image,
+    /// ACM certificate for the HTTPS listener. Without one the ALB serves plain HTTP and
+    /// synth warns.
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$"))]
+    pub certificate_arn: Option<String>,
+    /// Fargate task size.
+    pub task: TaskSize,
+    /// Days to keep container logs.
+    pub log_retention_days: u32,
+    /// Auto scaling.
+    pub scaling: Scaling,
+    /// Blue/green deployment.
+    pub deployment: Deployment,
+    /// Database.
+    pub database: Database,
+    /// Alarm thresholds.
+    pub alarms: AlarmThresholds,
+}
+
+/// Settings of the analytics-api stack (Kubernetes + RDS + ElastiCache).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyticsApi {
+    /// Container image of the workload binary.
+    pub image: Image,
+    /// Namespace the service runs in.
+    #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"))]
+    pub namespace: String,
+    /// Public host name of the API.
+    pub host: String,
+    /// Replicas at rollout (the HPA takes over from there).
+    pub replicas: u32,
+    /// Horizontal pod autoscaling.
+    pub autoscaling: PodAutoscaling,
+    /// ACM certificate (only for the `alb` ingress class).
+    #[serde(default)]
+    pub certificate_arn: Option<String>,
+    /// Requests per second per client IP at the ingress (nginx).
+    pub rate_limit_rps: u32,
+    /// The EKS cluster's VPC (the database and cache live there).
+    pub cluster_network: ClusterNetwork,
+    /// Database.
+    pub database: Database,
+    /// Redis cache.
+    pub cache: Cache,
+}
+
+/// Horizontal pod autoscaling bounds and targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PodAutoscaling {
+    /// Fewest replicas.
+    pub min: u32,
+    /// Most replicas.
+    pub max: u32,
+    /// Average CPU utilization target, percent of requests.
+    pub cpu_percent: u32,
+    /// Average memory utilization target, percent of requests.
+    pub memory_percent: u32,
+}
+
+/// An existing EKS cluster's network, which the data stores join.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterNetwork {
+    /// VPC id of the cluster.
+    #[schemars(regex(pattern = r"^vpc-[0-9a-f]{8,17}$"))]
+    pub vpc_id: String,
+    /// Private subnets for the database and cache (at least two AZs).
+    pub private_subnet_ids: Vec<String>,
+    /// CIDRs of those subnets (NetworkPolicy egress peers).
+    pub private_subnet_cidrs: Vec<String>,
+    /// Security group of the cluster's nodes/pods, allowed into the data stores.
+    #[schemars(regex(pattern = r"^sg-[0-9a-f]{8,17}$"))]
+    pub node_security_group_id: String,
+}
+
+/// ElastiCache Redis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Cache {
+    /// Node type, e.g. `cache.t4g.small`.
+    #[schemars(regex(pattern = r"^cache\.[a-z0-9]+\.[a-z0-9]+$"))]
+    pub node_type: String,
+    /// Engine version, e.g. `"7.1"`.
+    pub engine_version: String,
+    /// Nodes (primary + replicas); 2 or more enables Multi-AZ failover.
+    #[schemars(range(min = 1, max = 6))]
+    pub nodes: u32,
+}

@@ -1,0 +1,281 @@
+//! Reading `environments/<env>.yaml`: YAML → JSON Schema → typed struct → semantic checks.
+//!
+//! Every step reports all the errors it finds, each with the file, the key path, the line
+//! and column where the YAML parser knows them, and what was expected.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use ipnet::Ipv4Net;
+use saphyr_parser::{Event, Parser};
+use serde_json::Value;
+
+use super::Env;
+use super::file::{EnvFile, Tier};
+
+/// One problem in one environment file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvError {
+    /// The file, as given to the loader.
+    pub file: PathBuf,
+    /// Dotted key path, e.g. `network.az_count` (empty for the whole file).
+    pub key: String,
+    /// 1-based line and column of the offending value, where known.
+    pub position: Option<(usize, usize)>,
+    /// What was found and what was expected.
+    pub message: String,
+}
+
+impl fmt::Display for EnvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some((line, col)) = self.position {
+            write!(f, ":{line}:{col}")?;
+        }
+        if self.key.is_empty() {
+            write!(f, ": {}", self.message)
+        } else {
+            write!(f, ": {}: {}", self.key, self.message)
+        }
+    }
+}
+
+/// All problems found in one or more environment files.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct EnvErrors(pub Vec<EnvError>);
+
+impl fmt::Display for EnvErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.len();
+        writeln!(f, "{n} error{} in environment files:", if n == 1 { "" } else { "s" })?;
+        for e in &self.0 {
+            writeln!(f, "  {e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The JSON Schema of environment files, as `keel schema` prints it.
+pub fn schema() -> Value {
+    let schema = schemars::schema_for!(EnvFile);
+    // A derived schema always serializes: it is plain JSON data.
+    serde_json::to_value(schema).unwrap_or(Value::Null)
+}
+
+/// Loads and validates one environment file from disk.
+pub fn load_file(path: &Path) -> Result<Env, EnvErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        EnvErrors(vec![EnvError {
+            file: path.to_owned(),
+            key: String::new(),
+            position: None,
+            message: format!("cannot read the file: {e}"),
+        }])
+    })?;
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    load_str(path, stem, &text)
+}
+
+/// Validates `text` as the environment file `path` whose expected name is `stem`.
+pub fn load_str(path: &Path, stem: &str, text: &str) -> Result<Env, EnvErrors> {
+    let err = |key: &str, position, message: String| EnvError {
+        file: path.to_owned(),
+        key: key.to_owned(),
+        position,
+        message,
+    };
+    let value: Value = match serde_saphyr::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            let position = e.location().map(|l| (l.line() as usize, l.column() as usize));
+            let message = format!("not valid YAML: {}", first_line(&e.to_string()));
+            return Err(EnvErrors(vec![err("", position, message)]));
+        }
+    };
+    let locations = locate(text);
+    let at = |pointer: &str| locations.get(pointer).copied();
+
+    let validator = match jsonschema::validator_for(&schema()) {
+        Ok(v) => v,
+        Err(e) => return Err(EnvErrors(vec![err("", None, format!("internal: schema: {e}"))])),
+    };
+    let mut errors: Vec<EnvError> = validator
+        .iter_errors(&value)
+        .map(|e| {
+            let pointer = e.instance_path().as_str().to_owned();
+            err(&dotted(&pointer), at(&pointer), schema_message(&e))
+        })
+        .collect();
+    if !errors.is_empty() {
+        errors.sort_by(|a, b| (a.position, &a.key).cmp(&(b.position, &b.key)));
+        return Err(EnvErrors(errors));
+    }
+    let spec: EnvFile = match serde_json::from_value(value) {
+        Ok(s) => s,
+        Err(e) => return Err(EnvErrors(vec![err("", None, format!("unexpected shape: {e}"))])),
+    };
+    let mut problems = Vec::new();
+    super::check::check(&spec, stem, &mut problems);
+    if !problems.is_empty() {
+        let mut errors: Vec<EnvError> = problems
+            .into_iter()
+            .map(|(pointer, message)| err(&dotted(&pointer), at(&pointer), message))
+            .collect();
+        errors.sort_by(|a, b| (a.position, &a.key).cmp(&(b.position, &b.key)));
+        return Err(EnvErrors(errors));
+    }
+    Ok(Env { path: path.to_owned(), spec })
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+fn schema_message(e: &jsonschema::ValidationError<'_>) -> String {
+    let text = e.to_string();
+    let text = first_line(&text);
+    if text.contains("Additional properties are not allowed") {
+        format!("{text}; remove the key or check its spelling against environments/schema.json")
+    } else if text.contains("does not match") {
+        format!("expected a value matching the schema: {text}")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// `/network/az_count` → `network.az_count`; `/a/0/b` → `a[0].b`.
+fn dotted(pointer: &str) -> String {
+    let mut out = String::new();
+    for seg in pointer.split('/').skip(1) {
+        let seg = seg.replace("~1", "/").replace("~0", "~");
+        if seg.chars().all(|c| c.is_ascii_digit()) && !seg.is_empty() {
+            out.push_str(&format!("[{seg}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&seg);
+        }
+    }
+    out
+}
+
+enum Frame {
+    Map { pointer: String, key: Option<String> },
+    Seq { pointer: String, index: usize },
+}
+
+/// Maps the JSON pointer of every node of the first document to its 1-based (line, column).
+fn locate(text: &str) -> BTreeMap<String, (usize, usize)> {
+    let mut out = BTreeMap::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    for item in Parser::new_from_str(text) {
+        let Ok((event, span)) = item else { break };
+        let pos = (span.start.line(), span.start.col() + 1);
+        // The pointer of the node this event starts, if it starts one.
+        let node_pointer = |stack: &mut Vec<Frame>| -> Option<String> {
+            match stack.last_mut() {
+                None => Some(String::new()),
+                Some(Frame::Seq { pointer, index }) => {
+                    let p = format!("{pointer}/{index}");
+                    *index += 1;
+                    Some(p)
+                }
+                Some(Frame::Map { pointer, key }) => key
+                    .take()
+                    .map(|k| format!("{pointer}/{}", k.replace('~', "~0").replace('/', "~1"))),
+            }
+        };
+        match event {
+            Event::Scalar(value, ..) => {
+                let is_key = matches!(stack.last(), Some(Frame::Map { key: None, .. }));
+                if is_key {
+                    if let Some(Frame::Map { key, .. }) = stack.last_mut() {
+                        *key = Some(value.into_owned());
+                    }
+                } else if let Some(p) = node_pointer(&mut stack) {
+                    out.entry(p).or_insert(pos);
+                }
+            }
+            Event::MappingStart(..) => {
+                let p = node_pointer(&mut stack).unwrap_or_default();
+                out.entry(p.clone()).or_insert(pos);
+                stack.push(Frame::Map { pointer: p, key: None });
+            }
+            Event::SequenceStart(..) => {
+                let p = node_pointer(&mut stack).unwrap_or_default();
+                out.entry(p.clone()).or_insert(pos);
+                stack.push(Frame::Seq { pointer: p, index: 0 });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                stack.pop();
+            }
+            Event::Alias(_) => {
+                node_pointer(&mut stack);
+            }
+            Event::DocumentEnd => break,
+            _ => {}
+        }
+    }
+    out
+}
+
+/// AZ count of each region keel knows; an unknown region allows up to 3.
+pub(crate) fn region_az_count(region: &str) -> u8 {
+    match region {
+        "us-east-1" => 6,
+        "us-west-2" | "ap-northeast-1" | "ap-northeast-2" | "ca-central-1" => 4,
+        "us-east-2" | "us-west-1" | "eu-west-1" | "eu-west-2" | "eu-west-3" | "eu-central-1"
+        | "eu-north-1" | "eu-south-1" | "ap-southeast-1" | "ap-southeast-2" | "ap-south-1"
+        | "sa-east-1" => 3,
+        _ => 3,
+    }
+}
+
+/// Parses a CIDR, requiring the network address (no host bits set).
+pub(crate) fn parse_cidr(s: &str) -> Result<Ipv4Net, String> {
+    let net: Ipv4Net = s
+        .parse()
+        .map_err(|_| format!("expected an IPv4 CIDR like 10.0.0.0/16, found {s:?}"))?;
+    if net.network() != net.addr() {
+        return Err(format!(
+            "expected a network address, found {s} (host bits set); did you mean {}?",
+            net.trunc()
+        ));
+    }
+    Ok(net)
+}
+
+/// Whether the tier requires production policy.
+pub(crate) fn is_prod(tier: Tier) -> bool {
+    tier == Tier::Prod
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pointers_become_dotted_paths() {
+        assert_eq!(dotted("/network/az_count"), "network.az_count");
+        assert_eq!(dotted("/a/0/b"), "a[0].b");
+        assert_eq!(dotted(""), "");
+    }
+
+    #[test]
+    fn locate_finds_nested_values() {
+        let text = "a: 1\nb:\n  c: x\n  d:\n    - 5\n    - 6\n";
+        let map = locate(text);
+        assert_eq!(map["/a"], (1, 4));
+        assert_eq!(map["/b/c"], (3, 6));
+        assert_eq!(map["/b/d/1"], (6, 7));
+    }
+
+    #[test]
+    fn cidr_with_host_bits_is_rejected() {
+        assert!(parse_cidr("10.0.0.0/16").is_ok());
+        assert!(parse_cidr("10.0.1.0/16").unwrap_err().contains("10.0.0.0/16"));
+        assert!(parse_cidr("10.0.0.0/33").is_err());
+    }
+}

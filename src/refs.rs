@@ -1,0 +1,214 @@
+//! Typed Terraform expressions: the only place keel writes a `${...}` interpolation.
+//!
+//! Constructs hand each other [`Expr`] values (`vpc.id()`, `role.arn()`), never strings
+//! they built themselves. While the model is being built an expression travels inside an
+//! ordinary `String` between two private-use sentinel characters; [`finalize_string`] turns
+//! those into `${...}` at render time and escapes every literal `${` / `%{` as `$${` / `%%{`,
+//! so text that merely looks like an interpolation can never become one.
+
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+
+/// Opens an embedded expression inside a string (Unicode private use, never in user text).
+const OPEN: char = '\u{F8F0}';
+/// Closes an embedded expression.
+const CLOSE: char = '\u{F8F1}';
+
+/// A Terraform expression such as `aws_vpc.main.id`.
+///
+/// Serializes as a JSON string template (`"${aws_vpc.main.id}"` once rendered); formatting
+/// it with `{}` embeds it into a larger template, e.g. `format!("{}/*", bucket.arn())`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Expr(String);
+
+impl Expr {
+    /// Wraps raw HCL expression text. Only constructs call this, with text they derive from
+    /// resource addresses and attribute names, never from user input.
+    pub(crate) fn raw(text: impl Into<String>) -> Self {
+        Expr(text.into())
+    }
+
+    /// The raw expression text, without `${}`.
+    pub fn as_hcl(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{OPEN}{}{CLOSE}", self.0)
+    }
+}
+
+impl Serialize for Expr {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl From<Expr> for serde_json::Value {
+    fn from(e: Expr) -> Self {
+        serde_json::Value::String(e.to_string())
+    }
+}
+
+impl From<&Expr> for serde_json::Value {
+    fn from(e: &Expr) -> Self {
+        serde_json::Value::String(e.to_string())
+    }
+}
+
+/// Whether a Terraform block is a managed resource or a data source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BlockKind {
+    /// `resource "<type>" "<name>"`.
+    Resource,
+    /// `data "<type>" "<name>"`.
+    Data,
+}
+
+/// The address of one resource or data source, e.g. `aws_vpc.main`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ref {
+    kind: BlockKind,
+    ty: String,
+    name: String,
+}
+
+impl Ref {
+    /// A reference to `resource.<ty>.<name>`.
+    pub(crate) fn resource(ty: &str, name: &str) -> Self {
+        Ref { kind: BlockKind::Resource, ty: ty.to_owned(), name: name.to_owned() }
+    }
+
+    /// A reference to `data.<ty>.<name>`.
+    pub(crate) fn data(ty: &str, name: &str) -> Self {
+        Ref { kind: BlockKind::Data, ty: ty.to_owned(), name: name.to_owned() }
+    }
+
+    /// Resource or data source.
+    pub fn kind(&self) -> BlockKind {
+        self.kind
+    }
+
+    /// Resource type, e.g. `aws_vpc`.
+    pub fn ty(&self) -> &str {
+        &self.ty
+    }
+
+    /// Local name, e.g. `main`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The address as Terraform writes it: `aws_vpc.main` or `data.aws_region.current`.
+    pub fn address(&self) -> String {
+        match self.kind {
+            BlockKind::Resource => format!("{}.{}", self.ty, self.name),
+            BlockKind::Data => format!("data.{}.{}", self.ty, self.name),
+        }
+    }
+
+    /// An attribute of this block, e.g. `aws_vpc.main.id`.
+    pub fn attr(&self, attribute: &str) -> Expr {
+        Expr::raw(format!("{}.{attribute}", self.address()))
+    }
+
+    /// The `id` attribute.
+    pub fn id(&self) -> Expr {
+        self.attr("id")
+    }
+
+    /// The `arn` attribute.
+    pub fn arn(&self) -> Expr {
+        self.attr("arn")
+    }
+
+    /// The `name` attribute.
+    pub fn name_attr(&self) -> Expr {
+        self.attr("name")
+    }
+}
+
+/// Turns a model string into its rendered form: embedded expressions become `${...}`, and
+/// literal `${` / `%{` are escaped as `$${` / `%%{`.
+pub fn finalize_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    let mut rest = s;
+    while let Some(start) = rest.find(OPEN) {
+        out.push_str(&escape_literal(&rest[..start]));
+        let after = &rest[start + OPEN.len_utf8()..];
+        match after.find(CLOSE) {
+            Some(end) => {
+                out.push_str("${");
+                out.push_str(&after[..end]);
+                out.push('}');
+                rest = &after[end + CLOSE.len_utf8()..];
+            }
+            None => {
+                // An unmatched sentinel cannot come from `Expr`; keep the text literal.
+                out.push_str(&escape_literal(after));
+                rest = "";
+            }
+        }
+    }
+    out.push_str(&escape_literal(rest));
+    out
+}
+
+/// Recursively applies [`finalize_string`] to every string and object key of `value`.
+pub fn finalize_value(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => Value::String(finalize_string(&s)),
+        Value::Array(items) => Value::Array(items.into_iter().map(finalize_value).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (finalize_string(&k), finalize_value(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// Whether `s` holds an embedded expression (so it is a template, not a literal).
+pub fn is_template(s: &str) -> bool {
+    s.contains(OPEN)
+}
+
+fn escape_literal(s: &str) -> String {
+    s.replace("${", "$${").replace("%{", "%%{")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attribute_reference_renders_as_interpolation() {
+        let vpc = Ref::resource("aws_vpc", "main");
+        assert_eq!(finalize_string(&vpc.id().to_string()), "${aws_vpc.main.id}");
+        let region = Ref::data("aws_region", "current");
+        assert_eq!(finalize_string(&region.name_attr().to_string()), "${data.aws_region.current.name}");
+    }
+
+    #[test]
+    fn literal_interpolation_syntax_is_escaped() {
+        assert_eq!(finalize_string("echo ${HOME} %{if x}"), "echo $${HOME} %%{if x}");
+    }
+
+    #[test]
+    fn template_mixes_literals_and_expressions() {
+        let bucket = Ref::resource("aws_s3_bucket", "logs");
+        let s = format!("{}/${{not_an_expr}}/*", bucket.arn());
+        assert!(is_template(&s));
+        assert_eq!(finalize_string(&s), "${aws_s3_bucket.logs.arn}/$${not_an_expr}/*");
+    }
+
+    #[test]
+    fn object_keys_are_finalized_too() {
+        let v = serde_json::json!({"${k}": [Ref::resource("a_b", "c").id()]});
+        assert_eq!(finalize_value(v), serde_json::json!({"$${k}": ["${a_b.c.id}"]}));
+    }
+}

@@ -1,0 +1,328 @@
+//! The Terraform JSON model: one root module per environment and stack.
+//!
+//! Constructs add resources, data sources and outputs to a [`Config`], each in a named
+//! file (`network`, `database`, ...), and [`Config::render`] produces the `*.tf.json` files:
+//! sorted keys, pretty-printed, trailing newline, expressions finalized by `refs`.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::refs::{self, Ref};
+
+/// The Terraform versions every generated root accepts.
+pub const REQUIRED_TERRAFORM: &str = ">= 1.10.0, < 2.0.0";
+/// The hashicorp/aws versions every generated root accepts: valid for both majors.
+pub const REQUIRED_AWS_PROVIDER: &str = ">= 5.100.0, < 7.0.0";
+
+/// Where Terraform keeps the state of one root module (S3, native locking).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Backend {
+    /// State bucket.
+    pub bucket: String,
+    /// Object key of this root's state.
+    pub key: String,
+    /// Region of the bucket.
+    pub region: String,
+    /// Server-side encryption of the state object.
+    pub encrypt: bool,
+    /// S3-native state locking (Terraform >= 1.10).
+    pub use_lockfile: bool,
+}
+
+/// The default `aws` provider of a root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsProvider {
+    /// Region every resource lives in.
+    pub region: String,
+    /// The only account a plan may run against.
+    pub account_id: String,
+    /// Tags put on every taggable resource.
+    pub default_tags: BTreeMap<String, String>,
+}
+
+/// A checkov suppression written in stack or construct code, with the reason shown in the
+/// output (as a `//` comment in the resource body, which checkov reads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suppression {
+    /// checkov check id, e.g. `CKV_AWS_91`.
+    pub check: &'static str,
+    /// Why the check does not apply here.
+    pub reason: &'static str,
+}
+
+/// A construct misuse found while building the model.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TfError {
+    /// Two blocks with the same address.
+    #[error("terraform address {0} is defined twice; construct ids must be unique")]
+    DuplicateAddress(String),
+    /// Two outputs with the same name.
+    #[error("terraform output {0} is defined twice")]
+    DuplicateOutput(String),
+}
+
+#[derive(Debug, Clone)]
+struct Block {
+    file: String,
+    body: Value,
+}
+
+/// One Terraform root module under construction.
+#[derive(Debug, Clone)]
+pub struct Config {
+    comment: String,
+    backend: S3Backend,
+    provider: AwsProvider,
+    blocks: BTreeMap<Ref, Block>,
+    outputs: BTreeMap<String, Value>,
+    errors: Vec<TfError>,
+}
+
+impl Config {
+    /// An empty root with its header comment, backend and provider.
+    pub fn new(comment: impl Into<String>, backend: S3Backend, provider: AwsProvider) -> Self {
+        Config {
+            comment: comment.into(),
+            backend,
+            provider,
+            blocks: BTreeMap::new(),
+            outputs: BTreeMap::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// The provider's region.
+    pub fn region(&self) -> &str {
+        &self.provider.region
+    }
+
+    /// The account this root is pinned to.
+    pub fn account_id(&self) -> &str {
+        &self.provider.account_id
+    }
+
+    /// Adds `resource.<ty>.<name>` to `file` (without `.tf.json`) and returns its reference.
+    pub fn resource(&mut self, file: &str, ty: &str, name: &str, body: Value) -> Ref {
+        self.insert(file, Ref::resource(ty, name), body)
+    }
+
+    /// Like [`Config::resource`], with checkov suppressions recorded in the body's `//` key.
+    pub fn resource_with(
+        &mut self,
+        file: &str,
+        ty: &str,
+        name: &str,
+        mut body: Value,
+        suppressions: &[Suppression],
+    ) -> Ref {
+        if !suppressions.is_empty()
+            && let Some(map) = body.as_object_mut()
+        {
+            let comment: Vec<String> = suppressions
+                .iter()
+                .map(|s| format!("checkov:skip={}:{}", s.check, s.reason))
+                .collect();
+            map.insert("//".into(), Value::String(comment.join(" ")));
+        }
+        self.resource(file, ty, name, body)
+    }
+
+    /// Adds `data.<ty>.<name>` to `file` and returns its reference.
+    pub fn data(&mut self, file: &str, ty: &str, name: &str, body: Value) -> Ref {
+        self.insert(file, Ref::data(ty, name), body)
+    }
+
+    /// Adds an output with a description (rendered into `outputs.tf.json`).
+    pub fn output(&mut self, name: &str, description: &str, value: impl Into<Value>, sensitive: bool) {
+        if self.outputs.contains_key(name) {
+            self.errors.push(TfError::DuplicateOutput(name.to_owned()));
+            return;
+        }
+        let mut body = json!({ "description": description, "value": value.into() });
+        if sensitive {
+            body["sensitive"] = Value::Bool(true);
+        }
+        self.outputs.insert(name.to_owned(), body);
+    }
+
+    fn insert(&mut self, file: &str, r: Ref, body: Value) -> Ref {
+        if self.blocks.contains_key(&r) {
+            self.errors.push(TfError::DuplicateAddress(r.address()));
+        } else {
+            self.blocks.insert(r.clone(), Block { file: file.to_owned(), body });
+        }
+        r
+    }
+
+    /// Every resource (not data source) address, sorted.
+    pub fn resource_addresses(&self) -> Vec<String> {
+        self.blocks
+            .keys()
+            .filter(|r| r.kind() == refs::BlockKind::Resource)
+            .map(Ref::address)
+            .collect()
+    }
+
+    /// The body of a block, for tests and policy checks.
+    pub fn body(&self, r: &Ref) -> Option<&Value> {
+        self.blocks.get(r).map(|b| &b.body)
+    }
+
+    /// All blocks as (reference, body), sorted by address.
+    pub fn blocks(&self) -> impl Iterator<Item = (&Ref, &Value)> {
+        self.blocks.iter().map(|(r, b)| (r, &b.body))
+    }
+
+    /// Count of managed resources.
+    pub fn resource_count(&self) -> usize {
+        self.blocks.keys().filter(|r| r.kind() == refs::BlockKind::Resource).count()
+    }
+
+    /// Renders the root into `file name -> bytes`: `main.tf.json` (terraform + provider),
+    /// one file per construct group, and `outputs.tf.json`.
+    pub fn render(&self) -> Result<BTreeMap<String, String>, Vec<TfError>> {
+        if !self.errors.is_empty() {
+            return Err(self.errors.clone());
+        }
+        let mut files: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+        let main = files.entry("main".into()).or_default();
+        main.insert("//".into(), Value::String(self.comment.clone()));
+        main.insert("terraform".into(), self.terraform_block());
+        main.insert("provider".into(), self.provider_block());
+        for (r, block) in &self.blocks {
+            let file = files.entry(block.file.clone()).or_default();
+            let section = match r.kind() {
+                refs::BlockKind::Resource => "resource",
+                refs::BlockKind::Data => "data",
+            };
+            let by_type = file
+                .entry(section)
+                .or_insert_with(|| Value::Object(Map::new()))
+                .as_object_mut();
+            // The section was just created as an object or was created as one before.
+            if let Some(by_type) = by_type {
+                let named = by_type.entry(r.ty()).or_insert_with(|| Value::Object(Map::new()));
+                if let Some(named) = named.as_object_mut() {
+                    named.insert(r.name().to_owned(), block.body.clone());
+                }
+            }
+        }
+        if !self.outputs.is_empty() {
+            let outputs: Map<String, Value> =
+                self.outputs.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            files.entry("outputs".into()).or_default().insert("output".into(), Value::Object(outputs));
+        }
+        Ok(files
+            .into_iter()
+            .map(|(name, body)| (format!("{name}.tf.json"), to_pretty_json(Value::Object(body))))
+            .collect())
+    }
+
+    fn terraform_block(&self) -> Value {
+        let b = &self.backend;
+        json!({
+            "required_version": REQUIRED_TERRAFORM,
+            "required_providers": {
+                "aws": { "source": "hashicorp/aws", "version": REQUIRED_AWS_PROVIDER }
+            },
+            "backend": {
+                "s3": {
+                    "bucket": b.bucket,
+                    "key": b.key,
+                    "region": b.region,
+                    "encrypt": b.encrypt,
+                    "use_lockfile": b.use_lockfile,
+                }
+            }
+        })
+    }
+
+    fn provider_block(&self) -> Value {
+        let p = &self.provider;
+        json!({
+            "aws": [{
+                "region": p.region,
+                "allowed_account_ids": [p.account_id],
+                "default_tags": { "tags": p.default_tags },
+            }]
+        })
+    }
+}
+
+/// Pretty-prints `value` with sorted keys, finalized expressions and a trailing newline.
+pub fn to_pretty_json(value: Value) -> String {
+    let value = sort_keys(refs::finalize_value(value));
+    // Serializing a `Value` to a String cannot fail: its keys are strings and numbers finite.
+    let mut out = serde_json::to_string_pretty(&value).unwrap_or_default();
+    out.push('\n');
+    out
+}
+
+/// Rebuilds every object with its keys in byte order, whatever map type serde_json uses.
+fn sort_keys(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let sorted: BTreeMap<String, Value> =
+                map.into_iter().map(|(k, v)| (k, sort_keys(v))).collect();
+            Value::Object(sorted.into_iter().collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sort_keys).collect()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::new(
+            "test",
+            S3Backend {
+                bucket: "b".into(),
+                key: "k".into(),
+                region: "eu-west-1".into(),
+                encrypt: true,
+                use_lockfile: true,
+            },
+            AwsProvider {
+                region: "eu-west-1".into(),
+                account_id: "012345678901".into(),
+                default_tags: BTreeMap::new(),
+            },
+        )
+    }
+
+    #[test]
+    fn duplicate_address_is_an_error() {
+        let mut c = config();
+        c.resource("a", "aws_vpc", "main", json!({}));
+        c.resource("b", "aws_vpc", "main", json!({}));
+        let err = c.render().unwrap_err();
+        assert_eq!(err, vec![TfError::DuplicateAddress("aws_vpc.main".into())]);
+    }
+
+    #[test]
+    fn render_is_sorted_and_references_resolve() {
+        let mut c = config();
+        let vpc = c.resource("network", "aws_vpc", "main", json!({"cidr_block": "10.0.0.0/16"}));
+        c.resource("network", "aws_subnet", "a", json!({"vpc_id": vpc.id(), "cidr_block": "10.0.0.0/20"}));
+        let files = c.render().unwrap();
+        let network = &files["network.tf.json"];
+        assert!(network.contains("\"vpc_id\": \"${aws_vpc.main.id}\""), "{network}");
+        assert!(network.find("aws_subnet").unwrap() < network.find("aws_vpc").unwrap());
+        assert!(network.ends_with("}\n"));
+        let main = &files["main.tf.json"];
+        assert!(main.contains("\"allowed_account_ids\": [\n          \"012345678901\""), "{main}");
+        assert_eq!(c.render().unwrap(), files, "rendering twice gives the same bytes");
+    }
+
+    #[test]
+    fn suppressions_become_checkov_comments() {
+        let mut c = config();
+        let s = [Suppression { check: "CKV_AWS_1", reason: "because" }];
+        let r = c.resource_with("x", "aws_thing", "t", json!({"a": 1}), &s);
+        assert_eq!(c.body(&r).unwrap()["//"], "checkov:skip=CKV_AWS_1:because");
+    }
+}
