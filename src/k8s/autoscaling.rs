@@ -27,7 +27,12 @@ pub struct Autoscaling {
 
 impl Default for Autoscaling {
     fn default() -> Self {
-        Self { min_replicas: 2, max_replicas: 10, cpu_utilization_percent: 70, memory_utilization_percent: 80 }
+        Self {
+            min_replicas: 2,
+            max_replicas: 10,
+            cpu_utilization_percent: 70,
+            memory_utilization_percent: 80,
+        }
     }
 }
 
@@ -37,13 +42,22 @@ impl Autoscaling {
         if self.min_replicas < 1 || self.min_replicas > self.max_replicas {
             return Err(K8sError::InvalidProps {
                 field: "autoscaling".to_owned(),
-                found: format!("min_replicas {} and max_replicas {}", self.min_replicas, self.max_replicas),
+                found: format!(
+                    "min_replicas {} and max_replicas {}",
+                    self.min_replicas, self.max_replicas
+                ),
                 expected: "1 <= min_replicas <= max_replicas".to_owned(),
             });
         }
         for (field, value) in [
-            ("autoscaling.cpu_utilization_percent", self.cpu_utilization_percent),
-            ("autoscaling.memory_utilization_percent", self.memory_utilization_percent),
+            (
+                "autoscaling.cpu_utilization_percent",
+                self.cpu_utilization_percent,
+            ),
+            (
+                "autoscaling.memory_utilization_percent",
+                self.memory_utilization_percent,
+            ),
         ] {
             if !(1..=100).contains(&value) {
                 return Err(K8sError::InvalidProps {

@@ -17,7 +17,9 @@ pub fn config_map_name(name: &str) -> String {
 pub fn validate_env_name(field: &str, key: &str) -> Result<(), K8sError> {
     let ok = !key.is_empty()
         && !key.starts_with(|c: char| c.is_ascii_digit())
-        && key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     if ok {
         Ok(())
     } else {

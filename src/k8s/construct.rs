@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::autoscaling::Autoscaling;
-use super::deployment::{Image, PodSecurity, Ports, Probes, Resources, RollingUpdate, TopologySpread};
+use super::deployment::{
+    Image, PodSecurity, Ports, Probes, Resources, RollingUpdate, TopologySpread,
+};
 use super::external_secret::SecretsProps;
 use super::ingress::IngressProps;
 use super::labels::AppLabels;
@@ -30,7 +32,8 @@ pub struct ServiceProps {
     pub namespace_policy: Option<NamespacePolicy>,
     /// Container image. Stacks call [`Image::require_digest`] where digests are required.
     pub image: Image,
-    /// Desired pods (within the autoscaling range, if any). Default: `2`.
+    /// Desired pods, within the autoscaling range if any. With autoscaling, every apply resets
+    /// the count to this value until the HPA acts again: keep it at `min_replicas`. Default: `2`.
     pub replicas: i32,
     /// Container and Service ports. Default: http 8080 (Service 80), metrics 9091.
     pub ports: Ports,
@@ -46,7 +49,8 @@ pub struct ServiceProps {
     pub topology_spread: TopologySpread,
     /// Seconds between SIGTERM and SIGKILL. Default: `30`.
     pub termination_grace_period_seconds: i64,
-    /// The pods' ServiceAccount. Default: no API token, no IAM role.
+    /// The pods' ServiceAccount. Default: no API token, no IAM role. A pod that needs the API
+    /// also needs an egress rule to the API server in [`ServiceProps::network`].
     pub service_account: ServiceAccountProps,
     /// Non-secret settings (ConfigMap, read with `envFrom`). Default: none (no ConfigMap).
     pub config: BTreeMap<String, String>,
@@ -107,8 +111,20 @@ impl Ctx<'_> {
         &self.props.app.name
     }
 
-    pub(super) fn meta(&self, kind: &str, name: &str, annotations: BTreeMap<String, String>) -> Result<ObjectMeta, K8sError> {
-        super::meta(kind, name, Some(&self.props.namespace), &self.labels, annotations, &self.props.suppressions)
+    pub(super) fn meta(
+        &self,
+        kind: &str,
+        name: &str,
+        annotations: BTreeMap<String, String>,
+    ) -> Result<ObjectMeta, K8sError> {
+        super::meta(
+            kind,
+            name,
+            Some(&self.props.namespace),
+            &self.labels,
+            annotations,
+            &self.props.suppressions,
+        )
     }
 }
 
@@ -133,12 +149,19 @@ pub fn service(props: &ServiceProps) -> Result<Vec<Object>, K8sError> {
         if !(a.min_replicas..=a.max_replicas).contains(&props.replicas) {
             return Err(K8sError::InvalidProps {
                 field: "replicas".to_owned(),
-                found: format!("{} outside autoscaling {}..={}", props.replicas, a.min_replicas, a.max_replicas),
+                found: format!(
+                    "{} outside autoscaling {}..={}",
+                    props.replicas, a.min_replicas, a.max_replicas
+                ),
                 expected: "replicas within the autoscaling range".to_owned(),
             });
         }
     }
-    let ctx = Ctx { props, labels: props.app.recommended()?, selector: props.app.selector()? };
+    let ctx = Ctx {
+        props,
+        labels: props.app.recommended()?,
+        selector: props.app.selector()?,
+    };
     let mut objects = super::namespace::build(&ctx)?;
     objects.push(super::service_account::build(&ctx)?);
     let config_map = super::config_map::build(&ctx)?;
@@ -146,13 +169,26 @@ pub fn service(props: &ServiceProps) -> Result<Vec<Object>, K8sError> {
     objects.extend(config_map);
     let secret_refs = super::external_secret::env_refs(&ctx)?;
     objects.extend(super::external_secret::build(&ctx)?);
-    objects.push(super::deployment::build(&ctx, &secret_refs, config_map_name.as_deref())?);
+    objects.push(super::deployment::build(
+        &ctx,
+        &secret_refs,
+        config_map_name.as_deref(),
+    )?);
     objects.push(super::service::build(&ctx)?);
     objects.extend(super::autoscaling::build(&ctx)?);
     objects.extend(super::pod_disruption_budget::build(&ctx)?);
     objects.extend(super::ingress::build(&ctx)?);
     objects.extend(super::network_policy::build(&ctx)?);
     objects.extend(super::service_monitor::build(&ctx)?);
+    for s in &props.suppressions {
+        if !objects.iter().any(|o| o.kind == s.kind) {
+            return Err(K8sError::InvalidProps {
+                field: format!("suppression {}", s.check),
+                found: format!("kind `{}`, which this service does not render", s.kind),
+                expected: "the kind of a rendered object, e.g. `Deployment`".to_owned(),
+            });
+        }
+    }
     Ok(objects)
 }
 
@@ -168,29 +204,53 @@ mod tests {
             component: "api".into(),
             part_of: "llm-observatory".into(),
         };
-        let image = Image::Tag { repo: "ghcr.io/acme/analytics-api".into(), tag: "1.0.0".into() };
+        let image = Image::Tag {
+            repo: "ghcr.io/acme/analytics-api".into(),
+            tag: "1.0.0".into(),
+        };
         let mut p = ServiceProps::new(app, "analytics", image);
         p.replicas = 3;
-        p.autoscaling = Some(Autoscaling { min_replicas: 3, max_replicas: 10, cpu_utilization_percent: 70, memory_utilization_percent: 80 });
+        p.autoscaling = Some(Autoscaling {
+            min_replicas: 3,
+            max_replicas: 10,
+            cpu_utilization_percent: 70,
+            memory_utilization_percent: 80,
+        });
         p.config.insert("RUST_LOG".into(), "info".into());
         p.secrets.env.push(SecretEnv {
             env: "DATABASE_URL".into(),
-            source: SecretSource::SecretsManager { remote_key: "prod/analytics-api/database-url".into(), property: None },
+            source: SecretSource::SecretsManager {
+                remote_key: "prod/analytics-api/database-url".into(),
+                property: None,
+            },
         });
         p.secrets.env.push(SecretEnv {
             env: "JWT_SECRET".into(),
-            source: SecretSource::Existing { secret_name: "jwt".into(), key: "secret".into() },
+            source: SecretSource::Existing {
+                secret_name: "jwt".into(),
+                key: "secret".into(),
+            },
         });
         p.ingress = Some(IngressProps::new(
-            IngressClass::Nginx(NginxIngress { cluster_issuer: "letsencrypt-prod".into(), limit_rps: Some(100) }),
+            IngressClass::Nginx(NginxIngress {
+                cluster_issuer: "letsencrypt-prod".into(),
+                limit_rps: Some(100),
+            }),
             "api.example.com",
         ));
-        p.network.egress = vec![EgressPeer::postgres("10.0.32.0/20"), EgressPeer::redis("10.0.48.0/20")];
+        p.network.egress = vec![
+            EgressPeer::postgres("10.0.32.0/20"),
+            EgressPeer::redis("10.0.48.0/20"),
+        ];
         p
     }
 
     fn find<'a>(objects: &'a [Object], kind: &str, name: &str) -> &'a serde_json::Value {
-        &objects.iter().find(|o| o.kind == kind && o.name == name).unwrap_or_else(|| panic!("no {kind}/{name}")).content
+        &objects
+            .iter()
+            .find(|o| o.kind == kind && o.name == name)
+            .unwrap_or_else(|| panic!("no {kind}/{name}"))
+            .content
     }
 
     #[test]
@@ -201,25 +261,55 @@ mod tests {
         assert_eq!(
             kinds,
             [
-                "ConfigMap", "Deployment", "ExternalSecret", "HorizontalPodAutoscaler", "Ingress", "LimitRange",
-                "Namespace", "NetworkPolicy", "NetworkPolicy", "PodDisruptionBudget", "ResourceQuota", "Service",
-                "ServiceAccount", "ServiceMonitor"
+                "ConfigMap",
+                "Deployment",
+                "ExternalSecret",
+                "HorizontalPodAutoscaler",
+                "Ingress",
+                "LimitRange",
+                "Namespace",
+                "NetworkPolicy",
+                "NetworkPolicy",
+                "PodDisruptionBudget",
+                "ResourceQuota",
+                "Service",
+                "ServiceAccount",
+                "ServiceMonitor"
             ]
         );
         let d = find(&objects, "Deployment", "analytics-api");
         assert_eq!(d["spec"]["replicas"], 3);
         let hpa = find(&objects, "HorizontalPodAutoscaler", "analytics-api");
-        assert_eq!((hpa["spec"]["minReplicas"].as_i64(), hpa["spec"]["maxReplicas"].as_i64()), (Some(3), Some(10)));
+        assert_eq!(
+            (
+                hpa["spec"]["minReplicas"].as_i64(),
+                hpa["spec"]["maxReplicas"].as_i64()
+            ),
+            (Some(3), Some(10))
+        );
         let ns = find(&objects, "Namespace", "analytics");
-        assert_eq!(ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"], "restricted");
+        assert_eq!(
+            ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+            "restricted"
+        );
         let sa = find(&objects, "ServiceAccount", "analytics-api");
         assert_eq!(sa["automountServiceAccountToken"], false);
         let env = &d["spec"]["template"]["spec"]["containers"][0]["env"];
-        assert_eq!(env[0]["valueFrom"]["secretKeyRef"]["name"], "analytics-api-secrets");
-        assert_eq!(env[1]["valueFrom"]["secretKeyRef"], serde_json::json!({"name": "jwt", "key": "secret", "optional": false}));
+        assert_eq!(
+            env[0]["valueFrom"]["secretKeyRef"]["name"],
+            "analytics-api-secrets"
+        );
+        assert_eq!(
+            env[1]["valueFrom"]["secretKeyRef"],
+            serde_json::json!({"name": "jwt", "key": "secret", "optional": false})
+        );
         let es = find(&objects, "ExternalSecret", "analytics-api");
         assert_eq!(es["apiVersion"], "external-secrets.io/v1");
-        assert_eq!(es["spec"]["data"].as_array().unwrap().len(), 1, "only the Secrets Manager variable");
+        assert_eq!(
+            es["spec"]["data"].as_array().unwrap().len(),
+            1,
+            "only the Secrets Manager variable"
+        );
     }
 
     #[test]
@@ -232,15 +322,34 @@ mod tests {
         for o in &objects {
             let labels = &o.content["metadata"]["labels"];
             for key in ["name", "instance", "version", "component", "part-of"] {
-                assert!(labels[format!("app.kubernetes.io/{key}")].is_string(), "{} lacks {key}", o.kind);
+                assert!(
+                    labels[format!("app.kubernetes.io/{key}")].is_string(),
+                    "{} lacks {key}",
+                    o.kind
+                );
             }
             assert_eq!(labels["app.kubernetes.io/managed-by"], "keel");
         }
-        assert_eq!(find(&objects, "Deployment", "analytics-api")["spec"]["selector"]["matchLabels"], selector);
-        assert_eq!(find(&objects, "Service", "analytics-api")["spec"]["selector"], selector);
-        assert_eq!(find(&objects, "PodDisruptionBudget", "analytics-api")["spec"]["selector"]["matchLabels"], selector);
-        assert_eq!(find(&objects, "NetworkPolicy", "analytics-api")["spec"]["podSelector"]["matchLabels"], selector);
-        assert_eq!(find(&objects, "ServiceMonitor", "analytics-api")["spec"]["selector"]["matchLabels"], selector);
+        assert_eq!(
+            find(&objects, "Deployment", "analytics-api")["spec"]["selector"]["matchLabels"],
+            selector
+        );
+        assert_eq!(
+            find(&objects, "Service", "analytics-api")["spec"]["selector"],
+            selector
+        );
+        assert_eq!(
+            find(&objects, "PodDisruptionBudget", "analytics-api")["spec"]["selector"]["matchLabels"],
+            selector
+        );
+        assert_eq!(
+            find(&objects, "NetworkPolicy", "analytics-api")["spec"]["podSelector"]["matchLabels"],
+            selector
+        );
+        assert_eq!(
+            find(&objects, "ServiceMonitor", "analytics-api")["spec"]["selector"]["matchLabels"],
+            selector
+        );
     }
 
     #[test]
@@ -248,34 +357,76 @@ mod tests {
         let mut p = props();
         p.autoscaling = None;
         p.replicas = 1;
-        assert!(!service(&p).unwrap().iter().any(|o| o.kind == "PodDisruptionBudget"));
+        assert!(
+            !service(&p)
+                .unwrap()
+                .iter()
+                .any(|o| o.kind == "PodDisruptionBudget")
+        );
         p.replicas = 2;
-        assert!(service(&p).unwrap().iter().any(|o| o.kind == "PodDisruptionBudget"));
+        assert!(
+            service(&p)
+                .unwrap()
+                .iter()
+                .any(|o| o.kind == "PodDisruptionBudget")
+        );
     }
 
     #[test]
     fn misuse_is_an_error_saying_what_was_found() {
         let mut p = props();
-        p.autoscaling = Some(Autoscaling { min_replicas: 5, max_replicas: 3, ..Autoscaling::default() });
+        p.autoscaling = Some(Autoscaling {
+            min_replicas: 5,
+            max_replicas: 3,
+            ..Autoscaling::default()
+        });
         assert_eq!(
             service(&p).unwrap_err().to_string(),
             "autoscaling: found min_replicas 5 and max_replicas 3, expected 1 <= min_replicas <= max_replicas"
         );
         let mut p = props();
         p.app.name = String::new();
-        assert!(service(&p).unwrap_err().to_string().starts_with("app.name: found ``, expected a DNS-1123 label"));
+        assert!(
+            service(&p)
+                .unwrap_err()
+                .to_string()
+                .starts_with("app.name: found ``, expected a DNS-1123 label")
+        );
         let mut p = props();
         p.app.part_of = "llm observatory".into();
-        assert!(service(&p).unwrap_err().to_string().contains("`llm observatory`"));
+        assert!(
+            service(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("`llm observatory`")
+        );
         let mut p = props();
         p.network.egress.push(EgressPeer::postgres("10.0.0.0/33"));
-        assert!(service(&p).unwrap_err().to_string().contains("`10.0.0.0/33`"));
+        assert!(
+            service(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("`10.0.0.0/33`")
+        );
         let mut p = props();
         p.security.run_as_user = 0;
         assert!(service(&p).is_err());
         let mut p = props();
-        p.suppressions.push(Suppression::new("Deployment", "CKV_K8S_43", ""));
+        p.suppressions
+            .push(Suppression::new("Deployment", "CKV_K8S_43", ""));
         assert!(service(&p).is_err());
+        let mut p = props();
+        p.suppressions.push(Suppression::new(
+            "Deploymnet",
+            "CKV_K8S_43",
+            "tag images in dev",
+        ));
+        assert!(
+            service(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("`Deploymnet`")
+        );
     }
 
     #[test]
@@ -286,7 +437,10 @@ mod tests {
         p.config.insert("MODE".into(), "0777".into());
         let files = render(&service(&p).unwrap()).unwrap();
         let cm = &files["20-configmap-analytics-api-config.yaml"];
-        assert!(cm.contains("DEBUG: \"yes\"") && cm.contains("MODE: \"0777\""), "{cm}");
+        assert!(
+            cm.contains("DEBUG: \"yes\"") && cm.contains("MODE: \"0777\""),
+            "{cm}"
+        );
         assert!(cm.contains("app.kubernetes.io/version: \"on\""), "{cm}");
     }
 
@@ -311,15 +465,27 @@ mod tests {
         let objects = service(&p).unwrap();
         let ing = find(&objects, "Ingress", "analytics-api");
         assert_eq!(ing["spec"]["ingressClassName"], "alb");
-        assert_eq!(ing["metadata"]["annotations"]["alb.ingress.kubernetes.io/scheme"], "internet-facing");
-        assert_eq!(ing["metadata"]["annotations"]["alb.ingress.kubernetes.io/ssl-redirect"], "443");
+        assert_eq!(
+            ing["metadata"]["annotations"]["alb.ingress.kubernetes.io/scheme"],
+            "internet-facing"
+        );
+        assert_eq!(
+            ing["metadata"]["annotations"]["alb.ingress.kubernetes.io/ssl-redirect"],
+            "443"
+        );
         p.ingress = Some(IngressProps::new(
-            IngressClass::Traefik(TraefikIngress { cluster_issuer: "letsencrypt-prod".into(), entrypoint: "websecure".into() }),
+            IngressClass::Traefik(TraefikIngress {
+                cluster_issuer: "letsencrypt-prod".into(),
+                entrypoint: "websecure".into(),
+            }),
             "api.example.com",
         ));
         let objects = service(&p).unwrap();
         let ing = find(&objects, "Ingress", "analytics-api");
         assert_eq!(ing["spec"]["tls"][0]["secretName"], "analytics-api-tls");
-        assert_eq!(ing["metadata"]["annotations"]["traefik.ingress.kubernetes.io/router.tls"], "true");
+        assert_eq!(
+            ing["metadata"]["annotations"]["traefik.ingress.kubernetes.io/router.tls"],
+            "true"
+        );
     }
 }

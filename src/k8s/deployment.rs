@@ -6,12 +6,14 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment,
+};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource, EnvFromSource,
-    EnvVar, EnvVarSource, HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext,
-    TopologySpreadConstraint, Volume, VolumeMount,
+    Capabilities, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource,
+    EnvFromSource, EnvVar, EnvVarSource, HTTPGetAction, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector,
+    SecurityContext, TopologySpreadConstraint, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -56,14 +58,20 @@ impl Image {
     pub fn require_digest(&self) -> Result<(), K8sError> {
         match self {
             Self::Digest { .. } => Ok(()),
-            Self::Tag { .. } => Err(K8sError::DigestRequired { image: self.reference() }),
+            Self::Tag { .. } => Err(K8sError::DigestRequired {
+                image: self.reference(),
+            }),
         }
     }
 
     /// Checks repository, tag and digest syntax.
     pub fn validate(&self) -> Result<(), K8sError> {
         let bad = |found: String, expected: &str| {
-            Err(K8sError::InvalidProps { field: "image".to_owned(), found, expected: expected.to_owned() })
+            Err(K8sError::InvalidProps {
+                field: "image".to_owned(),
+                found,
+                expected: expected.to_owned(),
+            })
         };
         let repo = match self {
             Self::Tag { repo, .. } | Self::Digest { repo, .. } => repo,
@@ -71,24 +79,41 @@ impl Image {
         let repo_ok = !repo.is_empty()
             && !repo.contains(['@', ' '])
             && !repo.rsplit('/').next().unwrap_or("").contains(':')
-            && repo.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/:".contains(&b));
+            && repo
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-/:".contains(&b));
         if !repo_ok {
-            return bad(format!("repository `{repo}`"), "a lowercase repository such as `ghcr.io/acme/app`, without tag or digest");
+            return bad(
+                format!("repository `{repo}`"),
+                "a lowercase repository such as `ghcr.io/acme/app`, without tag or digest",
+            );
         }
         match self {
             Self::Tag { tag, .. } => {
                 let tag_ok = !tag.is_empty()
                     && tag.len() <= 128
                     && !tag.starts_with(['.', '-'])
-                    && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+                    && tag
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
                 if !tag_ok || tag == "latest" {
-                    return bad(format!("tag `{tag}`"), "a fixed tag such as `1.0.0` (not `latest`)");
+                    return bad(
+                        format!("tag `{tag}`"),
+                        "a fixed tag such as `1.0.0` (not `latest`)",
+                    );
                 }
             }
             Self::Digest { digest, .. } => {
                 let hex = digest.strip_prefix("sha256:").unwrap_or("");
-                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-                    return bad(format!("digest `{digest}`"), "`sha256:` followed by 64 lowercase hex digits");
+                if hex.len() != 64
+                    || !hex
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                {
+                    return bad(
+                        format!("digest `{digest}`"),
+                        "`sha256:` followed by 64 lowercase hex digits",
+                    );
                 }
             }
         }
@@ -109,7 +134,11 @@ pub struct Ports {
 
 impl Default for Ports {
     fn default() -> Self {
-        Self { http: 8080, service_http: 80, metrics: 9091 }
+        Self {
+            http: 8080,
+            service_http: 80,
+            metrics: 9091,
+        }
     }
 }
 
@@ -176,7 +205,11 @@ pub struct PodSecurity {
 
 impl Default for PodSecurity {
     fn default() -> Self {
-        Self { run_as_user: 10001, run_as_group: 10001, read_only_root_filesystem: true }
+        Self {
+            run_as_user: 10001,
+            run_as_group: 10001,
+            read_only_root_filesystem: true,
+        }
     }
 }
 
@@ -225,7 +258,10 @@ pub struct RollingUpdate {
 
 impl Default for RollingUpdate {
     fn default() -> Self {
-        Self { max_surge: PodCount::Percent(25), max_unavailable: PodCount::Count(0) }
+        Self {
+            max_surge: PodCount::Percent(25),
+            max_unavailable: PodCount::Count(0),
+        }
     }
 }
 
@@ -260,7 +296,10 @@ pub struct TopologySpread {
 
 impl Default for TopologySpread {
     fn default() -> Self {
-        Self { zone: WhenUnsatisfiable::ScheduleAnyway, hostname: WhenUnsatisfiable::ScheduleAnyway }
+        Self {
+            zone: WhenUnsatisfiable::ScheduleAnyway,
+            hostname: WhenUnsatisfiable::ScheduleAnyway,
+        }
     }
 }
 
@@ -287,14 +326,21 @@ fn http_probe(path: &str, period: i32, timeout: i32, failures: i32) -> Result<Pr
     })
 }
 
-pub(super) fn build(ctx: &Ctx<'_>, secret_refs: &[(String, String, String)], config_map: Option<&str>) -> Result<Object, K8sError> {
+pub(super) fn build(
+    ctx: &Ctx<'_>,
+    secret_refs: &[(String, String, String)],
+    config_map: Option<&str>,
+) -> Result<Object, K8sError> {
     let p = ctx.props;
     p.image.validate()?;
     let sec = p.security;
     if sec.run_as_user < 10000 || sec.run_as_group < 1 {
         return Err(K8sError::InvalidProps {
             field: "security".to_owned(),
-            found: format!("run_as_user {} run_as_group {}", sec.run_as_user, sec.run_as_group),
+            found: format!(
+                "run_as_user {} run_as_group {}",
+                sec.run_as_user, sec.run_as_group
+            ),
             expected: "run_as_user >= 10000 and a non-zero run_as_group".to_owned(),
         });
     }
@@ -313,10 +359,16 @@ pub(super) fn build(ctx: &Ctx<'_>, secret_refs: &[(String, String, String)], con
         });
     }
     p.rollout.max_surge.validate("rollout.max_surge")?;
-    p.rollout.max_unavailable.validate("rollout.max_unavailable")?;
-    if matches!(p.rollout.max_surge, PodCount::Count(0) | PodCount::Percent(0))
-        && matches!(p.rollout.max_unavailable, PodCount::Count(0) | PodCount::Percent(0))
-    {
+    p.rollout
+        .max_unavailable
+        .validate("rollout.max_unavailable")?;
+    if matches!(
+        p.rollout.max_surge,
+        PodCount::Count(0) | PodCount::Percent(0)
+    ) && matches!(
+        p.rollout.max_unavailable,
+        PodCount::Count(0) | PodCount::Percent(0)
+    ) {
         return Err(K8sError::InvalidProps {
             field: "rollout".to_owned(),
             found: "max_surge 0 and max_unavailable 0".to_owned(),
@@ -326,12 +378,24 @@ pub(super) fn build(ctx: &Ctx<'_>, secret_refs: &[(String, String, String)], con
     let r = &p.resources;
     let resources = ResourceRequirements {
         requests: Some(BTreeMap::from([
-            ("cpu".to_owned(), quantity("resources.requests_cpu", &r.requests_cpu)?),
-            ("memory".to_owned(), quantity("resources.requests_memory", &r.requests_memory)?),
+            (
+                "cpu".to_owned(),
+                quantity("resources.requests_cpu", &r.requests_cpu)?,
+            ),
+            (
+                "memory".to_owned(),
+                quantity("resources.requests_memory", &r.requests_memory)?,
+            ),
         ])),
         limits: Some(BTreeMap::from([
-            ("cpu".to_owned(), quantity("resources.limits_cpu", &r.limits_cpu)?),
-            ("memory".to_owned(), quantity("resources.limits_memory", &r.limits_memory)?),
+            (
+                "cpu".to_owned(),
+                quantity("resources.limits_cpu", &r.limits_cpu)?,
+            ),
+            (
+                "memory".to_owned(),
+                quantity("resources.limits_memory", &r.limits_memory)?,
+            ),
         ])),
         ..Default::default()
     };
@@ -352,11 +416,17 @@ pub(super) fn build(ctx: &Ctx<'_>, secret_refs: &[(String, String, String)], con
         .collect();
     let env_from = config_map.map(|name| {
         vec![EnvFromSource {
-            config_map_ref: Some(ConfigMapEnvSource { name: name.to_owned(), optional: Some(false) }),
+            config_map_ref: Some(ConfigMapEnvSource {
+                name: name.to_owned(),
+                optional: Some(false),
+            }),
             ..Default::default()
         }]
     });
-    let seccomp = || SeccompProfile { type_: "RuntimeDefault".to_owned(), ..Default::default() };
+    let seccomp = || SeccompProfile {
+        type_: "RuntimeDefault".to_owned(),
+        ..Default::default()
+    };
     let (volumes, mounts) = if sec.read_only_root_filesystem {
         (
             Some(vec![Volume {
@@ -367,7 +437,11 @@ pub(super) fn build(ctx: &Ctx<'_>, secret_refs: &[(String, String, String)], con
                 }),
                 ..Default::default()
             }]),
-            Some(vec![VolumeMount { name: "tmp".to_owned(), mount_path: "/tmp".to_owned(), ..Default::default() }]),
+            Some(vec![VolumeMount {
+                name: "tmp".to_owned(),
+                mount_path: "/tmp".to_owned(),
+                ..Default::default()
+            }]),
         )
     } else {
         (None, None)
@@ -382,11 +456,19 @@ pub(super) fn build(ctx: &Ctx<'_>, secret_refs: &[(String, String, String)], con
         name: ctx.name().to_owned(),
         image: Some(p.image.reference()),
         image_pull_policy: Some("Always".to_owned()),
-        ports: Some(vec![port(HTTP_PORT_NAME, p.ports.http), port(METRICS_PORT_NAME, p.ports.metrics)]),
+        ports: Some(vec![
+            port(HTTP_PORT_NAME, p.ports.http),
+            port(METRICS_PORT_NAME, p.ports.metrics),
+        ]),
         env: (!env.is_empty()).then_some(env),
         env_from,
         resources: Some(resources),
-        startup_probe: Some(http_probe(&p.probes.startup_path, 10, 3, p.probes.startup_failure_threshold.max(1))?),
+        startup_probe: Some(http_probe(
+            &p.probes.startup_path,
+            10,
+            3,
+            p.probes.startup_failure_threshold.max(1),
+        )?),
         liveness_probe: Some(http_probe(&p.probes.liveness_path, 10, 5, 3)?),
         readiness_probe: Some(http_probe(&p.probes.readiness_path, 5, 3, 3)?),
         security_context: Some(SecurityContext {
@@ -396,14 +478,20 @@ pub(super) fn build(ctx: &Ctx<'_>, secret_refs: &[(String, String, String)], con
             run_as_non_root: Some(true),
             run_as_user: Some(sec.run_as_user),
             run_as_group: Some(sec.run_as_group),
-            capabilities: Some(Capabilities { drop: Some(vec!["ALL".to_owned()]), add: None }),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".to_owned()]),
+                add: None,
+            }),
             seccomp_profile: Some(seccomp()),
             ..Default::default()
         }),
         volume_mounts: mounts,
         ..Default::default()
     };
-    let selector = LabelSelector { match_labels: Some(ctx.selector.clone()), ..Default::default() };
+    let selector = LabelSelector {
+        match_labels: Some(ctx.selector.clone()),
+        ..Default::default()
+    };
     let spread = |key: &str, when: WhenUnsatisfiable| TopologySpreadConstraint {
         max_skew: 1,
         topology_key: key.to_owned(),
@@ -447,7 +535,10 @@ pub(super) fn build(ctx: &Ctx<'_>, secret_refs: &[(String, String, String)], con
                 }),
             }),
             template: PodTemplateSpec {
-                metadata: Some(ObjectMeta { labels: Some(ctx.labels.clone()), ..Default::default() }),
+                metadata: Some(ObjectMeta {
+                    labels: Some(ctx.labels.clone()),
+                    ..Default::default()
+                }),
                 spec: Some(pod),
             },
             ..Default::default()
@@ -463,18 +554,52 @@ mod tests {
 
     #[test]
     fn image_pinning() {
-        let tag = Image::Tag { repo: "ghcr.io/acme/app".into(), tag: "1.0.0".into() };
+        let tag = Image::Tag {
+            repo: "ghcr.io/acme/app".into(),
+            tag: "1.0.0".into(),
+        };
         assert!(tag.validate().is_ok());
         let err = tag.require_digest().unwrap_err();
         assert_eq!(
             err.to_string(),
             "image ghcr.io/acme/app:1.0.0: found a tag, expected a digest (`repo@sha256:<64 hex>`) because this environment requires digests"
         );
-        let digest = Image::Digest { repo: "ghcr.io/acme/app".into(), digest: format!("sha256:{}", "a".repeat(64)) };
+        let digest = Image::Digest {
+            repo: "ghcr.io/acme/app".into(),
+            digest: format!("sha256:{}", "a".repeat(64)),
+        };
         assert!(digest.validate().is_ok() && digest.require_digest().is_ok());
-        assert!(Image::Tag { repo: "app".into(), tag: "latest".into() }.validate().is_err());
-        assert!(Image::Digest { repo: "app".into(), digest: "sha256:abc".into() }.validate().is_err());
-        assert!(Image::Tag { repo: "app:1".into(), tag: "2".into() }.validate().is_err());
-        assert!(Image::Tag { repo: "localhost:5000/app".into(), tag: "2".into() }.validate().is_ok());
+        assert!(
+            Image::Tag {
+                repo: "app".into(),
+                tag: "latest".into()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            Image::Digest {
+                repo: "app".into(),
+                digest: "sha256:abc".into()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            Image::Tag {
+                repo: "app:1".into(),
+                tag: "2".into()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            Image::Tag {
+                repo: "localhost:5000/app".into(),
+                tag: "2".into()
+            }
+            .validate()
+            .is_ok()
+        );
     }
 }

@@ -16,7 +16,9 @@ pub enum K8sError {
         expected: String,
     },
     /// A label value is longer than 63 characters or uses characters Kubernetes rejects.
-    #[error("label {key}: found value `{value}`, expected at most 63 characters of [A-Za-z0-9-_.] starting and ending with an alphanumeric")]
+    #[error(
+        "label {key}: found value `{value}`, expected at most 63 characters of [A-Za-z0-9-_.] starting and ending with an alphanumeric"
+    )]
     InvalidLabelValue {
         /// The label key.
         key: String,
@@ -24,7 +26,9 @@ pub enum K8sError {
         value: String,
     },
     /// A label or annotation key is not a valid qualified name.
-    #[error("label or annotation key: found `{key}`, expected an optional DNS prefix and '/', then at most 63 characters of [A-Za-z0-9-_.]")]
+    #[error(
+        "label or annotation key: found `{key}`, expected an optional DNS prefix and '/', then at most 63 characters of [A-Za-z0-9-_.]"
+    )]
     InvalidKey {
         /// The offending key.
         key: String,
@@ -40,7 +44,9 @@ pub enum K8sError {
         expected: String,
     },
     /// An image is pinned by tag where a digest is required (e.g. in prod).
-    #[error("image {image}: found a tag, expected a digest (`repo@sha256:<64 hex>`) because this environment requires digests")]
+    #[error(
+        "image {image}: found a tag, expected a digest (`repo@sha256:<64 hex>`) because this environment requires digests"
+    )]
     DigestRequired {
         /// The image reference as written.
         image: String,

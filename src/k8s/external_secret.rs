@@ -52,7 +52,10 @@ pub struct SecretStoreRef {
 
 impl Default for SecretStoreRef {
     fn default() -> Self {
-        Self { kind: SecretStoreKind::ClusterSecretStore, name: "aws-secrets-manager".to_owned() }
+        Self {
+            kind: SecretStoreKind::ClusterSecretStore,
+            name: "aws-secrets-manager".to_owned(),
+        }
     }
 }
 
@@ -136,7 +139,11 @@ pub struct SecretsProps {
 
 impl Default for SecretsProps {
     fn default() -> Self {
-        Self { store: SecretStoreRef::default(), refresh_interval: "1h".to_owned(), env: Vec::new() }
+        Self {
+            store: SecretStoreRef::default(),
+            refresh_interval: "1h".to_owned(),
+            env: Vec::new(),
+        }
     }
 }
 
@@ -159,7 +166,9 @@ pub(super) fn env_refs(ctx: &Ctx<'_>) -> Result<Vec<(String, String, String)>, K
             });
         }
         let (secret, key) = match &var.source {
-            SecretSource::SecretsManager { .. } => (target_secret_name(ctx.name()), var.env.clone()),
+            SecretSource::SecretsManager { .. } => {
+                (target_secret_name(ctx.name()), var.env.clone())
+            }
             SecretSource::Existing { secret_name, key } => {
                 super::labels::validate_dns_subdomain("secret name", secret_name)?;
                 validate_env_name("secret key", key)?;
@@ -178,9 +187,15 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Option<Object>, K8sError> {
         .env
         .iter()
         .filter_map(|var| match &var.source {
-            SecretSource::SecretsManager { remote_key, property } => Some(ExternalSecretData {
+            SecretSource::SecretsManager {
+                remote_key,
+                property,
+            } => Some(ExternalSecretData {
                 secret_key: var.env.clone(),
-                remote_ref: RemoteRef { key: remote_key.clone(), property: property.clone() },
+                remote_ref: RemoteRef {
+                    key: remote_key.clone(),
+                    property: property.clone(),
+                },
             }),
             SecretSource::Existing { .. } => None,
         })
@@ -200,7 +215,9 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Option<Object>, K8sError> {
     super::labels::validate_dns_subdomain("secrets.store.name", &secrets.store.name)?;
     let interval_ok = secrets.refresh_interval.len() > 1
         && secrets.refresh_interval.ends_with(['s', 'm', 'h'])
-        && secrets.refresh_interval[..secrets.refresh_interval.len() - 1].bytes().all(|b| b.is_ascii_digit());
+        && secrets.refresh_interval[..secrets.refresh_interval.len() - 1]
+            .bytes()
+            .all(|b| b.is_ascii_digit());
     if !interval_ok {
         return Err(K8sError::InvalidProps {
             field: "secrets.refresh_interval".to_owned(),

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::networking::v1::{
-    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule, IngressServiceBackend,
-    IngressSpec, IngressTLS, ServiceBackendPort,
+    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
+    IngressServiceBackend, IngressSpec, IngressTLS, ServiceBackendPort,
 };
 
 use super::construct::Ctx;
@@ -93,7 +93,12 @@ pub struct IngressProps {
 impl IngressProps {
     /// An ingress for `host` on `/` through `class`.
     pub fn new(class: IngressClass, host: &str) -> Self {
-        Self { class, host: host.to_owned(), path: "/".to_owned(), class_name: None }
+        Self {
+            class,
+            host: host.to_owned(),
+            path: "/".to_owned(),
+            class_name: None,
+        }
     }
 }
 
@@ -110,7 +115,10 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Option<Object>, K8sError> {
     let Some(props) = &ctx.props.ingress else {
         return Ok(None);
     };
-    super::labels::validate_dns_subdomain("ingress host", props.host.strip_prefix("*.").unwrap_or(&props.host))?;
+    super::labels::validate_dns_subdomain(
+        "ingress host",
+        props.host.strip_prefix("*.").unwrap_or(&props.host),
+    )?;
     if !props.path.starts_with('/') {
         return Err(K8sError::InvalidProps {
             field: "ingress.path".to_owned(),
@@ -118,21 +126,30 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Option<Object>, K8sError> {
             expected: "an absolute path such as `/`".to_owned(),
         });
     }
-    let class_name = props.class_name.clone().unwrap_or_else(|| props.class.default_class_name().to_owned());
+    let class_name = props
+        .class_name
+        .clone()
+        .unwrap_or_else(|| props.class.default_class_name().to_owned());
     super::labels::validate_dns_subdomain("ingress class_name", &class_name)?;
     let mut a = BTreeMap::new();
     let mut set = |k: &str, v: String| {
         a.insert(k.to_owned(), v);
     };
     let cert_manager_tls = || {
-        Some(vec![IngressTLS { hosts: Some(vec![props.host.clone()]), secret_name: Some(tls_secret_name(ctx.name())) }])
+        Some(vec![IngressTLS {
+            hosts: Some(vec![props.host.clone()]),
+            secret_name: Some(tls_secret_name(ctx.name())),
+        }])
     };
     let tls = match &props.class {
         IngressClass::Nginx(n) => {
             issuer(&n.cluster_issuer)?;
             set("cert-manager.io/cluster-issuer", n.cluster_issuer.clone());
             set("nginx.ingress.kubernetes.io/ssl-redirect", "true".into());
-            set("nginx.ingress.kubernetes.io/force-ssl-redirect", "true".into());
+            set(
+                "nginx.ingress.kubernetes.io/force-ssl-redirect",
+                "true".into(),
+            );
             if let Some(rps) = n.limit_rps {
                 if rps == 0 {
                     return Err(K8sError::InvalidProps {
@@ -148,12 +165,16 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Option<Object>, K8sError> {
         IngressClass::Traefik(t) => {
             issuer(&t.cluster_issuer)?;
             set("cert-manager.io/cluster-issuer", t.cluster_issuer.clone());
-            set("traefik.ingress.kubernetes.io/router.entrypoints", t.entrypoint.clone());
+            set(
+                "traefik.ingress.kubernetes.io/router.entrypoints",
+                t.entrypoint.clone(),
+            );
             set("traefik.ingress.kubernetes.io/router.tls", "true".into());
             cert_manager_tls()
         }
         IngressClass::Alb(alb) => {
-            let arn_ok = alb.certificate_arn.starts_with("arn:aws") && alb.certificate_arn.contains(":acm:");
+            let arn_ok =
+                alb.certificate_arn.starts_with("arn:aws") && alb.certificate_arn.contains(":acm:");
             if !arn_ok {
                 return Err(K8sError::InvalidProps {
                     field: "ingress alb certificate_arn".to_owned(),
@@ -167,12 +188,24 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Option<Object>, K8sError> {
             };
             set("alb.ingress.kubernetes.io/scheme", scheme.into());
             set("alb.ingress.kubernetes.io/target-type", "ip".into());
-            set("alb.ingress.kubernetes.io/certificate-arn", alb.certificate_arn.clone());
-            set("alb.ingress.kubernetes.io/listen-ports", r#"[{"HTTP": 80}, {"HTTPS": 443}]"#.into());
+            set(
+                "alb.ingress.kubernetes.io/certificate-arn",
+                alb.certificate_arn.clone(),
+            );
+            set(
+                "alb.ingress.kubernetes.io/listen-ports",
+                r#"[{"HTTP": 80}, {"HTTPS": 443}]"#.into(),
+            );
             set("alb.ingress.kubernetes.io/ssl-redirect", "443".into());
             set("alb.ingress.kubernetes.io/backend-protocol", "HTTP".into());
-            set("alb.ingress.kubernetes.io/healthcheck-path", ctx.props.probes.readiness_path.clone());
-            set("alb.ingress.kubernetes.io/ssl-policy", "ELBSecurityPolicy-TLS13-1-2-2021-06".into());
+            set(
+                "alb.ingress.kubernetes.io/healthcheck-path",
+                ctx.props.probes.readiness_path.clone(),
+            );
+            set(
+                "alb.ingress.kubernetes.io/ssl-policy",
+                "ELBSecurityPolicy-TLS13-1-2-2021-06".into(),
+            );
             None
         }
     };
@@ -190,7 +223,10 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Option<Object>, K8sError> {
                         backend: IngressBackend {
                             service: Some(IngressServiceBackend {
                                 name: ctx.name().to_owned(),
-                                port: Some(ServiceBackendPort { name: Some(HTTP_PORT_NAME.to_owned()), number: None }),
+                                port: Some(ServiceBackendPort {
+                                    name: Some(HTTP_PORT_NAME.to_owned()),
+                                    number: None,
+                                }),
                             }),
                             ..Default::default()
                         },

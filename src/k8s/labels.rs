@@ -80,7 +80,10 @@ pub fn validate_label_value(key: &str, value: &str) -> Result<(), K8sError> {
     if value.is_empty() || is_qualified_name_part(value) {
         Ok(())
     } else {
-        Err(K8sError::InvalidLabelValue { key: key.to_owned(), value: value.to_owned() })
+        Err(K8sError::InvalidLabelValue {
+            key: key.to_owned(),
+            value: value.to_owned(),
+        })
     }
 }
 
@@ -95,7 +98,9 @@ pub fn validate_key(key: &str) -> Result<(), K8sError> {
     if prefix_ok && is_qualified_name_part(name) {
         Ok(())
     } else {
-        Err(K8sError::InvalidKey { key: key.to_owned() })
+        Err(K8sError::InvalidKey {
+            key: key.to_owned(),
+        })
     }
 }
 
@@ -132,7 +137,9 @@ pub fn validate_dns_subdomain(what: &str, value: &str) -> Result<(), K8sError> {
 pub fn validate_port_name(value: &str) -> Result<(), K8sError> {
     let ok = !value.is_empty()
         && value.len() <= 15
-        && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && value.bytes().any(|b| b.is_ascii_lowercase())
         && !value.starts_with('-')
         && !value.ends_with('-')
@@ -158,7 +165,8 @@ fn is_qualified_name_part(s: &str) -> bool {
         && b.len() <= 63
         && is_alnum(b[0])
         && is_alnum(b[b.len() - 1])
-        && b.iter().all(|&c| is_alnum(c) || c == b'-' || c == b'_' || c == b'.')
+        && b.iter()
+            .all(|&c| is_alnum(c) || c == b'-' || c == b'_' || c == b'.')
 }
 
 fn is_dns_label(s: &str) -> bool {
@@ -167,7 +175,8 @@ fn is_dns_label(s: &str) -> bool {
         && b.len() <= 63
         && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
         && (b[b.len() - 1].is_ascii_lowercase() || b[b.len() - 1].is_ascii_digit())
-        && b.iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        && b.iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
 }
 
 fn is_dns_subdomain(s: &str) -> bool {

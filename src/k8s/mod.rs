@@ -66,10 +66,13 @@ pub use deployment::{
 };
 pub use error::K8sError;
 pub use external_secret::{
-    ExternalSecret, ExternalSecretData, ExternalSecretSpec, ExternalSecretTarget, RemoteRef, SecretEnv,
-    SecretSource, SecretStoreKind, SecretStoreRef, SecretsProps, target_secret_name,
+    ExternalSecret, ExternalSecretData, ExternalSecretSpec, ExternalSecretTarget, RemoteRef,
+    SecretEnv, SecretSource, SecretStoreKind, SecretStoreRef, SecretsProps, target_secret_name,
 };
-pub use ingress::{AlbIngress, AlbScheme, IngressClass, IngressProps, NginxIngress, TraefikIngress, tls_secret_name};
+pub use ingress::{
+    AlbIngress, AlbScheme, IngressClass, IngressProps, NginxIngress, TraefikIngress,
+    tls_secret_name,
+};
 pub use labels::AppLabels;
 pub use namespace::{NamespacePolicy, POD_SECURITY_LEVEL};
 pub use network_policy::{EgressPeer, NetworkPolicyProps, Protocol, TrafficSource};
@@ -77,4 +80,6 @@ pub use object::{Object, Rank, Suppression, meta, quantity};
 pub use pod_disruption_budget::DisruptionBudget;
 pub use render::{HEADER, KUSTOMIZATION, render};
 pub use service_account::{IRSA_ANNOTATION, ServiceAccountProps};
-pub use service_monitor::{Endpoint, MonitoringProps, NamespaceSelector, ServiceMonitor, ServiceMonitorSpec};
+pub use service_monitor::{
+    Endpoint, MonitoringProps, NamespaceSelector, ServiceMonitor, ServiceMonitorSpec,
+};

@@ -65,23 +65,51 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Vec<Object>, K8sError> {
     let ns = ctx.props.namespace.as_str();
     let mut labels = ctx.labels.clone();
     for mode in ["enforce", "audit", "warn"] {
-        labels.insert(format!("pod-security.kubernetes.io/{mode}"), POD_SECURITY_LEVEL.to_owned());
+        labels.insert(
+            format!("pod-security.kubernetes.io/{mode}"),
+            POD_SECURITY_LEVEL.to_owned(),
+        );
     }
     let namespace = Namespace {
-        metadata: super::meta("Namespace", ns, None, &labels, BTreeMap::new(), &ctx.props.suppressions)?,
+        metadata: super::meta(
+            "Namespace",
+            ns,
+            None,
+            &labels,
+            BTreeMap::new(),
+            &ctx.props.suppressions,
+        )?,
         ..Default::default()
     };
     let q = |field: &str, value: &str| quantity(&format!("namespace_policy.{field}"), value);
     let hard = BTreeMap::from([
-        ("requests.cpu".to_owned(), q("quota_requests_cpu", &policy.quota_requests_cpu)?),
-        ("requests.memory".to_owned(), q("quota_requests_memory", &policy.quota_requests_memory)?),
-        ("limits.cpu".to_owned(), q("quota_limits_cpu", &policy.quota_limits_cpu)?),
-        ("limits.memory".to_owned(), q("quota_limits_memory", &policy.quota_limits_memory)?),
-        ("pods".to_owned(), q("quota_pods", &policy.quota_pods.to_string())?),
+        (
+            "requests.cpu".to_owned(),
+            q("quota_requests_cpu", &policy.quota_requests_cpu)?,
+        ),
+        (
+            "requests.memory".to_owned(),
+            q("quota_requests_memory", &policy.quota_requests_memory)?,
+        ),
+        (
+            "limits.cpu".to_owned(),
+            q("quota_limits_cpu", &policy.quota_limits_cpu)?,
+        ),
+        (
+            "limits.memory".to_owned(),
+            q("quota_limits_memory", &policy.quota_limits_memory)?,
+        ),
+        (
+            "pods".to_owned(),
+            q("quota_pods", &policy.quota_pods.to_string())?,
+        ),
     ]);
     let quota = ResourceQuota {
         metadata: ctx.meta("ResourceQuota", ns, BTreeMap::new())?,
-        spec: Some(ResourceQuotaSpec { hard: Some(hard), ..Default::default() }),
+        spec: Some(ResourceQuotaSpec {
+            hard: Some(hard),
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let limits = LimitRange {
@@ -90,12 +118,24 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Vec<Object>, K8sError> {
             limits: vec![LimitRangeItem {
                 type_: "Container".to_owned(),
                 default_request: Some(BTreeMap::from([
-                    ("cpu".to_owned(), q("default_request_cpu", &policy.default_request_cpu)?),
-                    ("memory".to_owned(), q("default_request_memory", &policy.default_request_memory)?),
+                    (
+                        "cpu".to_owned(),
+                        q("default_request_cpu", &policy.default_request_cpu)?,
+                    ),
+                    (
+                        "memory".to_owned(),
+                        q("default_request_memory", &policy.default_request_memory)?,
+                    ),
                 ])),
                 default: Some(BTreeMap::from([
-                    ("cpu".to_owned(), q("default_limit_cpu", &policy.default_limit_cpu)?),
-                    ("memory".to_owned(), q("default_limit_memory", &policy.default_limit_memory)?),
+                    (
+                        "cpu".to_owned(),
+                        q("default_limit_cpu", &policy.default_limit_cpu)?,
+                    ),
+                    (
+                        "memory".to_owned(),
+                        q("default_limit_memory", &policy.default_limit_memory)?,
+                    ),
                 ])),
                 ..Default::default()
             }],

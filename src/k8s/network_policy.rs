@@ -64,17 +64,29 @@ pub struct EgressPeer {
 impl EgressPeer {
     /// PostgreSQL (TCP 5432) in `cidr`.
     pub fn postgres(cidr: &str) -> Self {
-        Self { cidr: cidr.to_owned(), port: 5432, protocol: Protocol::Tcp }
+        Self {
+            cidr: cidr.to_owned(),
+            port: 5432,
+            protocol: Protocol::Tcp,
+        }
     }
 
     /// Redis (TCP 6379) in `cidr`.
     pub fn redis(cidr: &str) -> Self {
-        Self { cidr: cidr.to_owned(), port: 6379, protocol: Protocol::Tcp }
+        Self {
+            cidr: cidr.to_owned(),
+            port: 6379,
+            protocol: Protocol::Tcp,
+        }
     }
 
     /// HTTPS (TCP 443) in `cidr`, e.g. AWS endpoints.
     pub fn https(cidr: &str) -> Self {
-        Self { cidr: cidr.to_owned(), port: 443, protocol: Protocol::Tcp }
+        Self {
+            cidr: cidr.to_owned(),
+            port: 443,
+            protocol: Protocol::Tcp,
+        }
     }
 }
 
@@ -121,34 +133,59 @@ pub fn validate_cidr(field: &str, cidr: &str) -> Result<(), K8sError> {
 fn namespace_selector(ns: &str) -> Result<LabelSelector, K8sError> {
     super::labels::validate_dns_label("network policy namespace", ns)?;
     Ok(LabelSelector {
-        match_labels: Some(BTreeMap::from([(NAMESPACE_NAME_LABEL.to_owned(), ns.to_owned())])),
+        match_labels: Some(BTreeMap::from([(
+            NAMESPACE_NAME_LABEL.to_owned(),
+            ns.to_owned(),
+        )])),
         ..Default::default()
     })
 }
 
 fn peer(field: &str, source: &TrafficSource) -> Result<NetworkPolicyPeer, K8sError> {
     Ok(match source {
-        TrafficSource::Namespace(ns) => {
-            NetworkPolicyPeer { namespace_selector: Some(namespace_selector(ns)?), ..Default::default() }
-        }
+        TrafficSource::Namespace(ns) => NetworkPolicyPeer {
+            namespace_selector: Some(namespace_selector(ns)?),
+            ..Default::default()
+        },
         TrafficSource::Cidr(cidr) => {
             validate_cidr(field, cidr)?;
-            NetworkPolicyPeer { ip_block: Some(IPBlock { cidr: cidr.clone(), except: None }), ..Default::default() }
+            NetworkPolicyPeer {
+                ip_block: Some(IPBlock {
+                    cidr: cidr.clone(),
+                    except: None,
+                }),
+                ..Default::default()
+            }
         }
     })
 }
 
 fn port(protocol: Protocol, port: IntOrString) -> NetworkPolicyPort {
-    NetworkPolicyPort { port: Some(port), protocol: Some(protocol.as_str().to_owned()), end_port: None }
+    NetworkPolicyPort {
+        port: Some(port),
+        protocol: Some(protocol.as_str().to_owned()),
+        end_port: None,
+    }
 }
 
-fn ingress_rule(field: &str, from: &[TrafficSource], port_name: &str) -> Result<Option<NetworkPolicyIngressRule>, K8sError> {
+fn ingress_rule(
+    field: &str,
+    from: &[TrafficSource],
+    port_name: &str,
+) -> Result<Option<NetworkPolicyIngressRule>, K8sError> {
     if from.is_empty() {
         return Ok(None);
     }
     Ok(Some(NetworkPolicyIngressRule {
-        from: Some(from.iter().map(|s| peer(field, s)).collect::<Result<_, _>>()?),
-        ports: Some(vec![port(Protocol::Tcp, IntOrString::String(port_name.to_owned()))]),
+        from: Some(
+            from.iter()
+                .map(|s| peer(field, s))
+                .collect::<Result<_, _>>()?,
+        ),
+        ports: Some(vec![port(
+            Protocol::Tcp,
+            IntOrString::String(port_name.to_owned()),
+        )]),
     }))
 }
 
@@ -179,7 +216,10 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Vec<Object>, K8sError> {
     .flatten()
     .collect();
     let dns_pods = LabelSelector {
-        match_labels: Some(BTreeMap::from([("k8s-app".to_owned(), "kube-dns".to_owned())])),
+        match_labels: Some(BTreeMap::from([(
+            "k8s-app".to_owned(),
+            "kube-dns".to_owned(),
+        )])),
         ..Default::default()
     };
     let mut egress = vec![NetworkPolicyEgressRule {
@@ -204,7 +244,10 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Vec<Object>, K8sError> {
         }
         egress.push(NetworkPolicyEgressRule {
             to: Some(vec![NetworkPolicyPeer {
-                ip_block: Some(IPBlock { cidr: e.cidr.clone(), except: None }),
+                ip_block: Some(IPBlock {
+                    cidr: e.cidr.clone(),
+                    except: None,
+                }),
                 ..Default::default()
             }]),
             ports: Some(vec![port(e.protocol, IntOrString::Int(i32::from(e.port)))]),
@@ -213,7 +256,10 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Vec<Object>, K8sError> {
     let policy = NetworkPolicy {
         metadata: ctx.meta("NetworkPolicy", ctx.name(), BTreeMap::new())?,
         spec: Some(NetworkPolicySpec {
-            pod_selector: Some(LabelSelector { match_labels: Some(ctx.selector.clone()), ..Default::default() }),
+            pod_selector: Some(LabelSelector {
+                match_labels: Some(ctx.selector.clone()),
+                ..Default::default()
+            }),
             policy_types: policy_types(),
             ingress: Some(ingress),
             egress: Some(egress),

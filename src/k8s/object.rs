@@ -81,17 +81,30 @@ impl Object {
             found: "nothing".to_owned(),
             expected: format!("a non-empty {field} on {}", std::any::type_name::<T>()),
         };
-        let kind = text(&content["kind"]).filter(|k| !k.is_empty()).ok_or_else(|| missing("kind"))?;
+        let kind = text(&content["kind"])
+            .filter(|k| !k.is_empty())
+            .ok_or_else(|| missing("kind"))?;
         let name = text(&content["metadata"]["name"])
             .filter(|n| !n.is_empty())
             .ok_or_else(|| missing("metadata.name"))?;
         let namespace = text(&content["metadata"]["namespace"]);
-        Ok(Self { kind, name, namespace, rank, content })
+        Ok(Self {
+            kind,
+            name,
+            namespace,
+            rank,
+            content,
+        })
     }
 
     /// The file this object is written to, e.g. `40-deployment-analytics-api.yaml`.
     pub fn file_name(&self) -> String {
-        format!("{}-{}-{}.yaml", self.rank.prefix(), self.kind.to_ascii_lowercase(), self.name)
+        format!(
+            "{}-{}-{}.yaml",
+            self.rank.prefix(),
+            self.kind.to_ascii_lowercase(),
+            self.name
+        )
     }
 }
 
@@ -111,7 +124,11 @@ pub struct Suppression {
 impl Suppression {
     /// A suppression of `check` on objects of `kind`, because of `reason`.
     pub fn new(kind: &str, check: &str, reason: &str) -> Self {
-        Self { kind: kind.to_owned(), check: check.to_owned(), reason: reason.to_owned() }
+        Self {
+            kind: kind.to_owned(),
+            check: check.to_owned(),
+            reason: reason.to_owned(),
+        }
     }
 
     fn validate(&self) -> Result<(), K8sError> {
@@ -158,7 +175,10 @@ pub fn meta(
     for s in suppressions.iter().filter(|s| s.kind == kind) {
         s.validate()?;
         n += 1;
-        annotations.insert(format!("checkov.io/skip{n}"), format!("{}={}", s.check, s.reason));
+        annotations.insert(
+            format!("checkov.io/skip{n}"),
+            format!("{}={}", s.check, s.reason),
+        );
     }
     for key in annotations.keys() {
         labels::validate_key(key)?;
@@ -188,7 +208,10 @@ mod tests {
             ..Default::default()
         };
         let o = Object::new(Rank::Config, &cm).unwrap();
-        assert_eq!((o.kind.as_str(), o.name.as_str(), o.namespace.as_deref()), ("ConfigMap", "app", Some("ns")));
+        assert_eq!(
+            (o.kind.as_str(), o.name.as_str(), o.namespace.as_deref()),
+            ("ConfigMap", "app", Some("ns"))
+        );
         assert_eq!(o.content["apiVersion"], "v1");
         assert_eq!(o.file_name(), "20-configmap-app.yaml");
         assert!(Object::new(Rank::Config, &ConfigMap::default()).is_err());
@@ -200,14 +223,45 @@ mod tests {
             Suppression::new("Deployment", "CKV_K8S_35", "the app reads secrets from env"),
             Suppression::new("Service", "CKV_K8S_1", "other kind"),
         ];
-        let m = meta("Deployment", "app", Some("ns"), &BTreeMap::new(), BTreeMap::new(), &s).unwrap();
+        let m = meta(
+            "Deployment",
+            "app",
+            Some("ns"),
+            &BTreeMap::new(),
+            BTreeMap::new(),
+            &s,
+        )
+        .unwrap();
         let a = m.annotations.unwrap();
-        assert_eq!(a["checkov.io/skip1"], "CKV_K8S_35=the app reads secrets from env");
+        assert_eq!(
+            a["checkov.io/skip1"],
+            "CKV_K8S_35=the app reads secrets from env"
+        );
         assert_eq!(a.len(), 1);
         let bad = [Suppression::new("Deployment", "K8S_35", "x")];
-        assert!(meta("Deployment", "app", None, &BTreeMap::new(), BTreeMap::new(), &bad).is_err());
+        assert!(
+            meta(
+                "Deployment",
+                "app",
+                None,
+                &BTreeMap::new(),
+                BTreeMap::new(),
+                &bad
+            )
+            .is_err()
+        );
         let empty = [Suppression::new("Deployment", "CKV_K8S_35", " ")];
-        assert!(meta("Deployment", "app", None, &BTreeMap::new(), BTreeMap::new(), &empty).is_err());
+        assert!(
+            meta(
+                "Deployment",
+                "app",
+                None,
+                &BTreeMap::new(),
+                BTreeMap::new(),
+                &empty
+            )
+            .is_err()
+        );
     }
 }
 
@@ -216,16 +270,21 @@ pub fn quantity(
     field: &str,
     value: &str,
 ) -> Result<k8s_openapi::apimachinery::pkg::api::resource::Quantity, K8sError> {
-    const SUFFIXES: [&str; 14] =
-        ["", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"];
-    let digits_end = value.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(value.len());
+    const SUFFIXES: [&str; 14] = [
+        "", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei",
+    ];
+    let digits_end = value
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(value.len());
     let (number, suffix) = value.split_at(digits_end);
     let number_ok = !number.is_empty()
         && number.matches('.').count() <= 1
         && !number.starts_with('.')
         && !number.ends_with('.');
     if number_ok && SUFFIXES.contains(&suffix) {
-        Ok(k8s_openapi::apimachinery::pkg::api::resource::Quantity(value.to_owned()))
+        Ok(k8s_openapi::apimachinery::pkg::api::resource::Quantity(
+            value.to_owned(),
+        ))
     } else {
         Err(K8sError::InvalidProps {
             field: field.to_owned(),

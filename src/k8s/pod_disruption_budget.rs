@@ -29,13 +29,17 @@ impl Default for DisruptionBudget {
 
 /// The PDB, or nothing when the fewest pods the app runs is below 2.
 pub(super) fn build(ctx: &Ctx<'_>) -> Result<Option<Object>, K8sError> {
-    let fewest = ctx.props.autoscaling.map_or(ctx.props.replicas, |a| a.min_replicas.min(ctx.props.replicas));
+    let fewest = ctx.props.autoscaling.map_or(ctx.props.replicas, |a| {
+        a.min_replicas.min(ctx.props.replicas)
+    });
     if fewest < 2 {
         return Ok(None);
     }
     let (max_unavailable, min_available) = match ctx.props.disruption_budget {
         DisruptionBudget::MaxUnavailable(n) if n >= 1 => (Some(IntOrString::Int(n)), None),
-        DisruptionBudget::MinAvailable(n) if (0..fewest).contains(&n) => (None, Some(IntOrString::Int(n))),
+        DisruptionBudget::MinAvailable(n) if (0..fewest).contains(&n) => {
+            (None, Some(IntOrString::Int(n)))
+        }
         other => {
             return Err(K8sError::InvalidProps {
                 field: "disruption_budget".to_owned(),
@@ -49,7 +53,10 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Option<Object>, K8sError> {
         spec: Some(PodDisruptionBudgetSpec {
             max_unavailable,
             min_available,
-            selector: Some(LabelSelector { match_labels: Some(ctx.selector.clone()), ..Default::default() }),
+            selector: Some(LabelSelector {
+                match_labels: Some(ctx.selector.clone()),
+                ..Default::default()
+            }),
             unhealthy_pod_eviction_policy: Some("AlwaysAllow".to_owned()),
         }),
         ..Default::default()

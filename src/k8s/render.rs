@@ -48,21 +48,30 @@ pub fn render(objects: &[Object]) -> Result<BTreeMap<String, String>, K8sError> 
         kind: "Kustomization",
         resources: names.iter().map(String::as_str).collect(),
     };
-    files.insert(KUSTOMIZATION.to_owned(), to_yaml(KUSTOMIZATION, &kustomization)?);
+    files.insert(
+        KUSTOMIZATION.to_owned(),
+        to_yaml(KUSTOMIZATION, &kustomization)?,
+    );
     Ok(files)
 }
 
 /// One YAML document with the header comment; checks that reading it back gives the same
 /// value, so a quoting mistake fails here rather than in the cluster.
 fn to_yaml<T: Serialize>(what: &str, value: &T) -> Result<String, K8sError> {
-    let err = |message: String| K8sError::Serialize { what: what.to_owned(), message };
+    let err = |message: String| K8sError::Serialize {
+        what: what.to_owned(),
+        message,
+    };
     let json = serde_json::to_value(value).map_err(|e| err(e.to_string()))?;
     // One line per scalar (no folded `>-` blocks): greppable, diff-friendly.
     let options = serde_saphyr::ser_options! { prefer_block_scalars: false };
-    let body = serde_saphyr::to_string_with_options(&Quoted(&json), options).map_err(|e| err(e.to_string()))?;
+    let body = serde_saphyr::to_string_with_options(&Quoted(&json), options)
+        .map_err(|e| err(e.to_string()))?;
     let back: serde_json::Value = serde_saphyr::from_str(&body).map_err(|e| err(e.to_string()))?;
     if back != json {
-        return Err(err("the YAML does not read back as the same value".to_owned()));
+        return Err(err(
+            "the YAML does not read back as the same value".to_owned()
+        ));
     }
     let mut out = String::with_capacity(HEADER.len() + body.len() + 1);
     out.push_str(HEADER);
@@ -97,7 +106,10 @@ impl Serialize for Quoted<'_> {
                 let mut map = s.serialize_map(Some(entries.len()))?;
                 for (key, value) in entries {
                     if starts_like_number(key) {
-                        map.serialize_entry(&serde_saphyr::DoubleQuoted(key.as_str()), &Quoted(value))?;
+                        map.serialize_entry(
+                            &serde_saphyr::DoubleQuoted(key.as_str()),
+                            &Quoted(value),
+                        )?;
                     } else {
                         map.serialize_entry(key, &Quoted(value))?;
                     }
@@ -115,8 +127,8 @@ fn starts_like_number(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::Rank;
+    use super::*;
     use k8s_openapi::api::core::v1::ConfigMap;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -125,10 +137,19 @@ mod tests {
             metadata: ObjectMeta {
                 name: Some(name.into()),
                 namespace: Some("ns".into()),
-                labels: Some(labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+                labels: Some(
+                    labels
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                ),
                 ..Default::default()
             },
-            data: Some(data.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+            data: Some(
+                data.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
             ..Default::default()
         };
         Object::new(Rank::Config, &cm).unwrap()
@@ -137,22 +158,65 @@ mod tests {
     #[test]
     fn yaml_11_traps_are_quoted() {
         let traps = [
-            "on", "off", "yes", "no", "y", "n", "Y", "N", "ON", "Yes", "true", "True", "null", "~",
-            "", "0777", "1_000", "0x1F", "1e3", "1.0", "12:30", "2024-01-01", ".inf", "-", "*a",
-            "# x", "a: b", "@x", "`x",
+            "on",
+            "off",
+            "yes",
+            "no",
+            "y",
+            "n",
+            "Y",
+            "N",
+            "ON",
+            "Yes",
+            "true",
+            "True",
+            "null",
+            "~",
+            "",
+            "0777",
+            "1_000",
+            "0x1F",
+            "1e3",
+            "1.0",
+            "12:30",
+            "2024-01-01",
+            ".inf",
+            "-",
+            "*a",
+            "# x",
+            "a: b",
+            "@x",
+            "`x",
         ];
-        let data: Vec<(String, String)> =
-            traps.iter().enumerate().map(|(i, v)| (format!("K{i}"), v.to_string())).collect();
-        let data_ref: Vec<(&str, &str)> = data.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let files = render(&[config_map("app", &[("feature", "on"), ("n", "n")], &data_ref)]).unwrap();
+        let data: Vec<(String, String)> = traps
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("K{i}"), v.to_string()))
+            .collect();
+        let data_ref: Vec<(&str, &str)> =
+            data.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let files = render(&[config_map(
+            "app",
+            &[("feature", "on"), ("n", "n")],
+            &data_ref,
+        )])
+        .unwrap();
         let yaml = &files["20-configmap-app.yaml"];
         for line in yaml.lines() {
-            let Some((_, value)) = line.split_once(": ") else { continue };
+            let Some((_, value)) = line.split_once(": ") else {
+                continue;
+            };
             let value = value.trim();
             let plain_trap = traps.contains(&value) && !value.is_empty();
-            assert!(!plain_trap, "unquoted YAML 1.1 trap in line {line:?}\n{yaml}");
+            assert!(
+                !plain_trap,
+                "unquoted YAML 1.1 trap in line {line:?}\n{yaml}"
+            );
         }
-        assert!(yaml.contains("feature: 'on'") || yaml.contains("feature: \"on\""), "{yaml}");
+        assert!(
+            yaml.contains("feature: 'on'") || yaml.contains("feature: \"on\""),
+            "{yaml}"
+        );
     }
 
     #[test]
@@ -162,17 +226,39 @@ mod tests {
         let files = render(&[config_map("z", &[], &[]), ns, config_map("a", &[], &[])]).unwrap();
         let k = &files[KUSTOMIZATION];
         assert!(k.starts_with(HEADER));
-        let listed: Vec<&str> = k.lines().filter_map(|l| l.trim().strip_prefix("- ")).map(|l| l.trim_matches('"')).collect();
-        assert_eq!(listed, ["00-configmap-b.yaml", "20-configmap-a.yaml", "20-configmap-z.yaml"]);
-        assert!(k.contains("apiVersion: kustomize.config.k8s.io/v1beta1"), "{k}");
-        assert!(files.values().all(|f| f.ends_with('\n') && f.starts_with(HEADER)));
+        let listed: Vec<&str> = k
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("- "))
+            .map(|l| l.trim_matches('"'))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                "00-configmap-b.yaml",
+                "20-configmap-a.yaml",
+                "20-configmap-z.yaml"
+            ]
+        );
+        assert!(
+            k.contains("apiVersion: kustomize.config.k8s.io/v1beta1"),
+            "{k}"
+        );
+        assert!(
+            files
+                .values()
+                .all(|f| f.ends_with('\n') && f.starts_with(HEADER))
+        );
         assert_eq!(files.len(), 4);
         // deterministic
-        assert_eq!(files, render(&[config_map("a", &[], &[]), config_map("z", &[], &[]), {
-            let mut ns = config_map("b", &[], &[]);
-            ns.rank = Rank::Namespace;
-            ns
-        }]).unwrap());
+        assert_eq!(
+            files,
+            render(&[config_map("a", &[], &[]), config_map("z", &[], &[]), {
+                let mut ns = config_map("b", &[], &[]);
+                ns.rank = Rank::Namespace;
+                ns
+            }])
+            .unwrap()
+        );
     }
 
     #[test]

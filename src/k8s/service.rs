@@ -30,7 +30,10 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Object, K8sError> {
         spec: Some(ServiceSpec {
             type_: Some("ClusterIP".to_owned()),
             selector: Some(ctx.selector.clone()),
-            ports: Some(vec![port(HTTP_PORT_NAME, ports.service_http), port(METRICS_PORT_NAME, ports.metrics)]),
+            ports: Some(vec![
+                port(HTTP_PORT_NAME, ports.service_http),
+                port(METRICS_PORT_NAME, ports.metrics),
+            ]),
             ..Default::default()
         }),
         ..Default::default()

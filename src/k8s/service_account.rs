@@ -32,7 +32,8 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Object, K8sError> {
             return Err(K8sError::InvalidProps {
                 field: "service_account.iam_role_arn".to_owned(),
                 found: format!("`{arn}`"),
-                expected: "an IAM role ARN like `arn:aws:iam::111111111111:role/analytics-api`".to_owned(),
+                expected: "an IAM role ARN like `arn:aws:iam::111111111111:role/analytics-api`"
+                    .to_owned(),
             });
         }
         annotations.insert(IRSA_ANNOTATION.to_owned(), arn.clone());

@@ -78,7 +78,12 @@ pub struct MonitoringProps {
 
 impl Default for MonitoringProps {
     fn default() -> Self {
-        Self { path: "/metrics".to_owned(), interval_seconds: 30, scrape_timeout_seconds: 10, labels: BTreeMap::new() }
+        Self {
+            path: "/metrics".to_owned(),
+            interval_seconds: 30,
+            scrape_timeout_seconds: 10,
+            labels: BTreeMap::new(),
+        }
     }
 }
 
@@ -96,7 +101,10 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Option<Object>, K8sError> {
     if m.scrape_timeout_seconds == 0 || m.scrape_timeout_seconds > m.interval_seconds {
         return Err(K8sError::InvalidProps {
             field: "monitoring".to_owned(),
-            found: format!("interval {}s, timeout {}s", m.interval_seconds, m.scrape_timeout_seconds),
+            found: format!(
+                "interval {}s, timeout {}s",
+                m.interval_seconds, m.scrape_timeout_seconds
+            ),
             expected: "0 < scrape_timeout_seconds <= interval_seconds".to_owned(),
         });
     }
@@ -110,8 +118,13 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Option<Object>, K8sError> {
         kind: "ServiceMonitor",
         metadata,
         spec: ServiceMonitorSpec {
-            selector: LabelSelector { match_labels: Some(ctx.selector.clone()), ..Default::default() },
-            namespace_selector: NamespaceSelector { match_names: vec![ctx.props.namespace.clone()] },
+            selector: LabelSelector {
+                match_labels: Some(ctx.selector.clone()),
+                ..Default::default()
+            },
+            namespace_selector: NamespaceSelector {
+                match_names: vec![ctx.props.namespace.clone()],
+            },
             endpoints: vec![Endpoint {
                 port: METRICS_PORT_NAME.to_owned(),
                 path: m.path.clone(),
