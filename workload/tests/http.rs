@@ -1,0 +1,533 @@
+//! The HTTP API in process (`app(state).oneshot(...)`), against the in-memory store, and
+//! against real PostgreSQL and Redis servers when TEST_DATABASE_URL / TEST_REDIS_URL are set
+//! (skipped with a printed reason otherwise; a failure when CI=true).
+
+mod common;
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use common::*;
+use keel_workload::api::{AppState, app, metrics_app};
+use keel_workload::cache::StatsCache;
+use keel_workload::config::CorsOrigins;
+use keel_workload::event::MAX_BODY_BYTES;
+use keel_workload::stats::{GroupStats, Stats};
+use keel_workload::store::postgres::PoolSizes;
+use keel_workload::store::{MemoryStore, PgStore, Store};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn liveness_answers_with_security_headers_and_a_request_id() {
+    let app = app(memory_state());
+    let r = send(&app, Request::get("/health").body(Body::empty()).unwrap()).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["status"], "healthy");
+    assert_eq!(r.headers["x-content-type-options"], "nosniff");
+    assert_eq!(r.headers["x-frame-options"], "DENY");
+    assert_eq!(r.headers["x-xss-protection"], "1; mode=block");
+    assert_eq!(r.headers["x-request-id"].to_str().unwrap().len(), 36);
+
+    let r = send(
+        &app,
+        Request::get("/health")
+            .header("x-request-id", "abc-123")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        r.headers["x-request-id"], "abc-123",
+        "a caller's request id is kept"
+    );
+}
+
+#[tokio::test]
+async fn readiness_reports_each_dependency() {
+    let r = send(
+        &app(memory_state()),
+        Request::get("/ready").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["status"], "healthy");
+    assert_eq!(r.body["database"], "healthy");
+    assert_eq!(r.body["store"], "memory");
+    assert_eq!(r.body["redis"], "disabled");
+}
+
+#[tokio::test]
+async fn v1_needs_a_valid_token() {
+    let app = app(memory_state());
+    let r = send(&app, Request::get("/v1/stats").body(Body::empty()).unwrap()).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers["www-authenticate"], "Bearer");
+    assert_eq!(r.body["error"], "unauthorized");
+
+    let forged = keel_workload::auth::mint_token("some-other-secret-some-other-secret", "x", 60);
+    let req = Request::get("/v1/stats")
+        .header("authorization", format!("Bearer {forged}"))
+        .body(Body::empty());
+    assert_eq!(
+        send(&app, req.unwrap()).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    assert_eq!(
+        send(&app, get_auth("/v1/stats")).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn development_mode_serves_v1_without_a_token() {
+    let mut state = memory_state();
+    state.verifier = None;
+    let r = send(
+        &app(state),
+        Request::get("/v1/stats").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_duplicate_trace_id_is_not_counted_twice() {
+    let app = app(memory_state());
+    let a = event("dup-a", "m", "s", 10.0, "ok", 1);
+    let b = event("dup-b", "m", "s", 20.0, "ok", 1);
+    let r = send(&app, post_events(vec![a.clone(), b.clone(), a.clone()])).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body, json!({"stored": 2, "duplicates": 1}));
+    let r = send(&app, post_events(vec![b])).await;
+    assert_eq!(r.body, json!({"stored": 0, "duplicates": 1}));
+    let r = send(&app, get_auth("/v1/stats")).await;
+    assert_eq!(r.body["total"]["count"], 2);
+}
+
+fn sample() -> Vec<Value> {
+    vec![
+        event("s1", "gpt-4o", "chat", 100.0, "ok", 5),
+        event("s2", "gpt-4o", "chat", 200.0, "error", 5),
+        event("s3", "gpt-4o", "search", 300.0, "ok", 5),
+        event("s4", "gpt-4o", "search", 400.0, "ok", 5),
+        event("s5", "claude", "chat", 50.0, "ok", 5),
+        event("s6", "claude", "chat", 70.0, "error", 30),
+        // Outside a 1h window:
+        event("s7", "claude", "chat", 9999.0, "ok", 120),
+    ]
+}
+
+#[tokio::test]
+async fn stats_aggregate_the_window_by_model_and_service() {
+    let app = app(memory_state());
+    assert_eq!(
+        send(&app, post_events(sample())).await.status,
+        StatusCode::OK
+    );
+
+    let r = send(&app, get_auth("/v1/stats?window=1h&group_by=model")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.headers["x-cache"], "off");
+    let stats: Stats = serde_json::from_value(r.body).unwrap();
+    assert_eq!(stats.total.count, 6);
+    assert_eq!(stats.total.errors, 2);
+    assert_eq!(stats.total.prompt_tokens, 60);
+    assert_eq!(stats.total.total_tokens, 90);
+    assert!((stats.total.cost_usd - 1.5).abs() < 1e-9);
+    let gpt = &stats.groups[0];
+    assert_eq!(gpt.key.as_deref(), Some("gpt-4o"));
+    assert_eq!((gpt.count, gpt.errors, gpt.error_rate), (4, 1, 0.25));
+    assert_eq!(gpt.latency_ms.p50, Some(250.0));
+    assert!((gpt.latency_ms.p95.unwrap() - 385.0).abs() < 1e-9);
+    assert!((gpt.latency_ms.p99.unwrap() - 397.0).abs() < 1e-9);
+    assert_eq!(stats.groups[1].key.as_deref(), Some("claude"));
+    assert_eq!(stats.groups[1].count, 2);
+
+    let r = send(&app, get_auth("/v1/stats?window=10m&group_by=service")).await;
+    let stats: Stats = serde_json::from_value(r.body).unwrap();
+    let keys: Vec<_> = stats
+        .groups
+        .iter()
+        .map(|g| (g.key.clone().unwrap(), g.count))
+        .collect();
+    assert_eq!(keys, [("chat".to_owned(), 3), ("search".to_owned(), 2)]);
+
+    let r = send(&app, get_auth("/v1/stats?window=1d")).await;
+    let stats: Stats = serde_json::from_value(r.body).unwrap();
+    assert_eq!(stats.total.count, 7);
+    assert!(stats.groups.is_empty());
+}
+
+#[tokio::test]
+async fn stats_of_an_empty_window_have_null_percentiles() {
+    let r = send(&app(memory_state()), get_auth("/v1/stats")).await;
+    assert_eq!(r.body["total"]["count"], 0);
+    assert_eq!(r.body["total"]["latency_ms"]["p99"], Value::Null);
+}
+
+#[tokio::test]
+async fn invalid_fields_are_named_in_a_400() {
+    let app = app(memory_state());
+    let mut bad = event("x", "m", "s", 1.0, "ok", 0);
+    bad["latency_ms"] = json!("fast");
+    bad["prompt_tokens"] = json!(-3);
+    bad.as_object_mut().unwrap().remove("model");
+    let r = send(
+        &app,
+        post_events(vec![event("ok", "m", "s", 1.0, "ok", 0), bad]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["error"], "validation_failed");
+    let fields: Vec<_> = r.body["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "events[1].model",
+            "events[1].latency_ms",
+            "events[1].prompt_tokens"
+        ]
+    );
+    // Nothing from a rejected batch is stored.
+    let r = send(&app, get_auth("/v1/stats")).await;
+    assert_eq!(r.body["total"]["count"], 0);
+
+    let r = send(&app, get_auth("/v1/stats?window=1y&group_by=color")).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["details"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_refused() {
+    let app = app(memory_state());
+    let req = |ct: &str, body: Body| {
+        Request::post("/v1/traces")
+            .header("authorization", bearer())
+            .header("content-type", ct)
+            .body(body)
+            .unwrap()
+    };
+    let r = send(&app, req("application/json", Body::from("{not json"))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.body["error"], "bad_request");
+    let r = send(&app, req("text/plain", Body::from("{}"))).await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let big = format!(
+        "{{\"events\": [], \"pad\": \"{}\"}}",
+        "x".repeat(MAX_BODY_BYTES)
+    );
+    let r = send(&app, req("application/json", Body::from(big))).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.body["error"], "payload_too_large");
+}
+
+#[tokio::test]
+async fn unknown_routes_get_a_json_404() {
+    let r = send(
+        &app(memory_state()),
+        Request::get("/nope").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.body["error"], "not_found");
+}
+
+#[tokio::test]
+async fn a_full_memory_store_answers_503_and_stores_nothing() {
+    let app = app(state_with(Store::Memory(MemoryStore::new(
+        2,
+        Duration::from_secs(60),
+    ))));
+    let events = (0..3)
+        .map(|i| event(&format!("f{i}"), "m", "s", 1.0, "ok", 0))
+        .collect();
+    let r = send(&app, post_events(events)).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.body["error"], "store_full");
+    assert_eq!(r.headers["retry-after"], "1");
+}
+
+#[tokio::test]
+async fn cors_allows_only_configured_origins() {
+    let mut state = memory_state();
+    state.cors = CorsOrigins::List(vec!["https://app.example.com".into()]);
+    let app = app(state);
+    let preflight = |origin: &str| {
+        Request::options("/v1/stats")
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let r = send(&app, preflight("https://app.example.com")).await;
+    assert_eq!(
+        r.headers["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let r = send(&app, preflight("https://evil.example.com")).await;
+    assert!(!r.headers.contains_key("access-control-allow-origin"));
+    // Without CORS_ORIGINS no origin is allowed.
+    let r = send(
+        &self::app(memory_state()),
+        preflight("https://app.example.com"),
+    )
+    .await;
+    assert!(!r.headers.contains_key("access-control-allow-origin"));
+}
+
+#[tokio::test]
+async fn metrics_count_requests_per_route_and_status_and_events() {
+    let state = memory_state();
+    let api = app(state.clone());
+    send(
+        &api,
+        post_events(vec![
+            event("m1", "m", "s", 1.0, "ok", 0),
+            event("m2", "m", "s", 1.0, "ok", 0),
+        ]),
+    )
+    .await;
+    send(&api, post_events(vec![event("m1", "m", "s", 1.0, "ok", 0)])).await;
+    send(&api, Request::get("/v1/stats").body(Body::empty()).unwrap()).await;
+    let r = send(
+        &metrics_app(state),
+        Request::get("/metrics").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let text = r.text;
+    for line in [
+        r#"http_requests_total{method="POST",route="/v1/traces",status="200"} 2"#,
+        r#"http_requests_total{method="GET",route="/v1/stats",status="401"} 1"#,
+        r#"http_request_duration_seconds_count{method="POST",route="/v1/traces",status="200"} 2"#,
+        "ingested_events_total 2",
+        "duplicate_events_total 1",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in\n{text}"
+        );
+    }
+}
+
+// --- PostgreSQL -------------------------------------------------------------------------
+
+async fn pg_state(url: &str) -> (AppState, PgStore) {
+    let options = url.parse().expect("TEST_DATABASE_URL parses");
+    let store = PgStore::connect(options, PoolSizes { max: 4, min: 1 })
+        .await
+        .expect("connect + migrate");
+    (state_with(Store::Postgres(store.clone())), store)
+}
+
+fn assert_same_group(a: &GroupStats, b: &GroupStats) {
+    assert_eq!(
+        (
+            &a.key,
+            a.count,
+            a.errors,
+            a.prompt_tokens,
+            a.completion_tokens
+        ),
+        (
+            &b.key,
+            b.count,
+            b.errors,
+            b.prompt_tokens,
+            b.completion_tokens
+        )
+    );
+    assert!((a.cost_usd - b.cost_usd).abs() < 1e-6);
+    assert!((a.error_rate - b.error_rate).abs() < 1e-9);
+    for (x, y) in [
+        (a.latency_ms.p50, b.latency_ms.p50),
+        (a.latency_ms.p95, b.latency_ms.p95),
+        (a.latency_ms.p99, b.latency_ms.p99),
+    ] {
+        assert!((x.unwrap() - y.unwrap()).abs() < 1e-6, "{x:?} != {y:?}");
+    }
+}
+
+#[tokio::test]
+async fn postgres_stores_once_and_aggregates_like_memory() {
+    let Some(admin) = require_env("TEST_DATABASE_URL") else {
+        return;
+    };
+    let db = TestDb::create(&admin).await;
+    let (state, store) = pg_state(&db.url).await;
+    // Migrations are idempotent: a second replica starting on the same database is fine.
+    let (_, second) = pg_state(&db.url).await;
+    second.close().await;
+    let pg = app(state);
+    let mem = app(memory_state());
+
+    let mut events = sample();
+    for i in 0..200 {
+        let model = ["a", "b", "c"][i % 3];
+        let status = if i % 7 == 0 { "error" } else { "ok" };
+        events.push(event(
+            &format!("bulk-{i}"),
+            model,
+            "svc",
+            (i * 37 % 1000) as f64 + 0.5,
+            status,
+            (i % 50) as i64,
+        ));
+    }
+    events[3]["attributes"] = json!({"region": "eu", "tags": ["x"]});
+    for chunk in events.chunks(90) {
+        for app in [&pg, &mem] {
+            let r = send(app, post_events(chunk.to_vec())).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        }
+    }
+    let r = send(&pg, post_events(events[..10].to_vec())).await;
+    assert_eq!(r.body, json!({"stored": 0, "duplicates": 10}));
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM traces")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, events.len() as i64);
+    let attrs: String =
+        sqlx::query_scalar("SELECT attributes::text FROM traces WHERE trace_id = 's4'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&attrs).unwrap(),
+        json!({"region": "eu", "tags": ["x"]})
+    );
+
+    for q in [
+        "/v1/stats?window=1h&group_by=model",
+        "/v1/stats?window=1h&group_by=service",
+        "/v1/stats?window=1d",
+    ] {
+        let a: Stats = serde_json::from_value(send(&pg, get_auth(q)).await.body).unwrap();
+        let b: Stats = serde_json::from_value(send(&mem, get_auth(q)).await.body).unwrap();
+        assert_same_group(&a.total, &b.total);
+        assert_eq!(a.groups.len(), b.groups.len(), "{q}");
+        for (x, y) in a.groups.iter().zip(&b.groups) {
+            assert_same_group(x, y);
+        }
+    }
+    store.close().await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn postgres_readiness_and_pool_metrics_follow_the_database() {
+    let Some(admin) = require_env("TEST_DATABASE_URL") else {
+        return;
+    };
+    let db = TestDb::create(&admin).await;
+    let (state, store) = pg_state(&db.url).await;
+    let api = app(state.clone());
+    let r = send(&api, Request::get("/ready").body(Body::empty()).unwrap()).await;
+    assert_eq!(
+        (r.status, &r.body["database"], &r.body["store"]),
+        (StatusCode::OK, &json!("healthy"), &json!("postgres"))
+    );
+    let m = send(
+        &metrics_app(state),
+        Request::get("/metrics").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert!(
+        m.text.contains(r#"db_pool_connections{kind="max"} 4"#),
+        "{}",
+        m.text
+    );
+
+    store.close().await;
+    let r = send(&api, Request::get("/ready").body(Body::empty()).unwrap()).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.body["status"], "unhealthy");
+    assert_eq!(r.body["database"], "unhealthy");
+    let r = send(
+        &api,
+        post_events(vec![event("late", "m", "s", 1.0, "ok", 0)]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.body["error"], "store_unavailable");
+    // The liveness probe does not depend on the database.
+    assert_eq!(
+        send(&api, Request::get("/health").body(Body::empty()).unwrap())
+            .await
+            .status,
+        StatusCode::OK
+    );
+    db.drop_db().await;
+}
+
+// --- Redis ------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn redis_caches_stats_for_the_ttl() {
+    let Some(url) = require_env("TEST_REDIS_URL") else {
+        return;
+    };
+    let prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    let cache = StatsCache::connect(&url, Duration::from_secs(60), &prefix)
+        .await
+        .expect("redis");
+    let mut state = memory_state();
+    state.cache = Some(cache);
+    let api = app(state.clone());
+    send(&api, post_events(vec![event("c1", "m", "s", 1.0, "ok", 0)])).await;
+
+    let r = send(&api, get_auth("/v1/stats?window=1h")).await;
+    assert_eq!(
+        (
+            r.headers["x-cache"].to_str().unwrap(),
+            &r.body["total"]["count"]
+        ),
+        ("miss", &json!(1))
+    );
+    send(&api, post_events(vec![event("c2", "m", "s", 1.0, "ok", 0)])).await;
+    let r = send(&api, get_auth("/v1/stats?window=1h")).await;
+    assert_eq!(r.headers["x-cache"], "hit");
+    assert_eq!(
+        r.body["total"]["count"], 1,
+        "a cached answer is served until the TTL passes"
+    );
+    // A different query is a different key.
+    let r = send(&api, get_auth("/v1/stats?window=2h")).await;
+    assert_eq!(
+        (
+            r.headers["x-cache"].to_str().unwrap(),
+            &r.body["total"]["count"]
+        ),
+        ("miss", &json!(2))
+    );
+
+    let r = send(&api, Request::get("/ready").body(Body::empty()).unwrap()).await;
+    assert_eq!(
+        (r.status, &r.body["redis"]),
+        (StatusCode::OK, &json!("healthy"))
+    );
+    let m = send(
+        &metrics_app(state),
+        Request::get("/metrics").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert!(
+        m.text.lines().any(|l| l == "cache_hits_total 1"),
+        "{}",
+        m.text
+    );
+    assert!(
+        m.text.lines().any(|l| l == "cache_misses_total 2"),
+        "{}",
+        m.text
+    );
+}
