@@ -1,0 +1,274 @@
+//! The built binary as a process: it refuses to start without JWT_SECRET, `--help` lists
+//! the contract's variables, and SIGTERM during a stream of ingest requests loses no event
+//! that was acknowledged with a 2xx (in memory, through `--dump-on-exit`; and in PostgreSQL).
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+use common::{SECRET, TestDb, require_env};
+use keel_workload::contract;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const BIN: &str = env!("CARGO_BIN_EXE_analytics-api");
+
+/// The binary with a clean environment (none of the contract's variables inherited).
+fn command() -> Command {
+    let mut cmd = Command::new(BIN);
+    for var in contract::ENV_VARS {
+        cmd.env_remove(var.name);
+    }
+    cmd
+}
+
+#[test]
+fn refuses_to_start_without_jwt_secret_and_names_the_dev_flag() {
+    let out = command().output().expect("run the binary");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("JWT_SECRET: not set") && stderr.contains("--dev"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn invalid_variables_are_all_reported() {
+    let out = command()
+        .args(["--dev"])
+        .env("API_PORT", "eighty")
+        .env("DATABASE_POOL_SIZE", "0")
+        .output()
+        .expect("run the binary");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("API_PORT: expected") && stderr.contains("DATABASE_POOL_SIZE: expected"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn help_explains_flags_and_every_variable() {
+    let out = command().arg("--help").output().expect("run the binary");
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for var in contract::ENV_VARS {
+        assert!(help.contains(var.name), "--help lacks {}", var.name);
+    }
+    assert!(help.contains("--dev") && help.contains("--dump-on-exit"));
+}
+
+/// A running binary whose stdout (JSON logs) is drained by a thread.
+struct Server {
+    child: Child,
+    http_addr: String,
+}
+
+fn start(mut cmd: Command) -> Server {
+    let mut child = cmd
+        .env("JWT_SECRET", SECRET)
+        .env("APP_HOST", "127.0.0.1")
+        .env("API_PORT", "0")
+        .env("API_METRICS_PORT", "0")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn the binary");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let http_addr = loop {
+        let line = rx.recv().expect("the binary exited before listening");
+        let log: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if log["message"] == "listening" {
+            break log["http_addr"].as_str().expect("http_addr").to_owned();
+        }
+    };
+    // Keep draining so the binary never blocks on a full pipe.
+    std::thread::spawn(move || for _ in rx {});
+    Server { child, http_addr }
+}
+
+/// One `POST /v1/traces` over a fresh connection; `Some(status)` when a full response came.
+async fn post(addr: &str, body: &str) -> Option<u16> {
+    let mut s = TcpStream::connect(addr).await.ok()?;
+    let req = format!(
+        "POST /v1/traces HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n{body}",
+        token = keel_workload::auth::mint_token(SECRET, "shutdown-test", 600),
+        len = body.len(),
+    );
+    s.write_all(req.as_bytes()).await.ok()?;
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).await.ok()?;
+    let text = String::from_utf8_lossy(&resp);
+    let status = text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()?;
+    // A 2xx counts as acknowledged only with its complete body.
+    (status != 200 || text.ends_with('}')).then_some(status)
+}
+
+/// Streams batches from `workers` connections until the server stops answering; sends
+/// SIGTERM once `signal_after` batches are acknowledged. Returns the acknowledged ids.
+async fn stream_until_stopped(
+    server: &Server,
+    workers: usize,
+    signal_after: usize,
+) -> HashSet<String> {
+    let acked = Arc::new(std::sync::Mutex::new(HashSet::new()));
+    let batches = Arc::new(AtomicUsize::new(0));
+    let signalled = Arc::new(AtomicBool::new(false));
+    let after = Arc::new(AtomicUsize::new(0));
+    let pid = server.child.id();
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let (acked, batches, signalled, after, addr) = (
+            acked.clone(),
+            batches.clone(),
+            signalled.clone(),
+            after.clone(),
+            server.http_addr.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            // Bounded so a server that never stops fails the test instead of hanging it.
+            for seq in 0..20_000 {
+                let ids: Vec<String> = (0..5).map(|k| format!("w{w}-s{seq}-e{k}")).collect();
+                let events: Vec<_> = ids
+                    .iter()
+                    .map(|id| common::event(id, "m", "s", 3.0, "ok", 0))
+                    .collect();
+                let body = serde_json::json!({ "events": events }).to_string();
+                match post(&addr, &body).await {
+                    Some(200) => {
+                        acked.lock().unwrap().extend(ids);
+                        if signalled.load(Ordering::SeqCst) {
+                            after.fetch_add(1, Ordering::SeqCst);
+                        }
+                        let n = batches.fetch_add(1, Ordering::SeqCst) + 1;
+                        if n >= signal_after && !signalled.swap(true, Ordering::SeqCst) {
+                            let ok = Command::new("kill")
+                                .args(["-TERM", &pid.to_string()])
+                                .status()
+                                .expect("kill");
+                            assert!(ok.success());
+                        }
+                    }
+                    Some(other) => panic!("unexpected status {other}"),
+                    // Refused or cut: the server is stopping; this batch was not acknowledged.
+                    None if signalled.load(Ordering::SeqCst) => return,
+                    None => panic!("request failed before the shutdown signal"),
+                }
+            }
+            panic!("the server kept accepting after SIGTERM");
+        }));
+    }
+    for t in tasks {
+        t.await.expect("worker");
+    }
+    eprintln!(
+        "{} batches acknowledged after SIGTERM was sent",
+        after.load(Ordering::SeqCst)
+    );
+    let acked = acked.lock().unwrap().clone();
+    acked
+}
+
+fn wait_success(mut server: Server) {
+    let status = server.child.wait().expect("wait for the binary");
+    assert!(status.success(), "the binary exited with {status}");
+}
+
+fn dumped_ids(path: &Path) -> HashSet<String> {
+    let text = std::fs::read_to_string(path).expect("the dump exists");
+    text.lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).expect("JSON line")["trace_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_loses_no_acknowledged_event_in_memory() {
+    let dir = std::env::temp_dir().join(format!("wl-shutdown-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dump = dir.join("events.jsonl");
+    let mut cmd = command();
+    cmd.arg("--dump-on-exit").arg(&dump);
+    let server = start(cmd);
+    let acked = stream_until_stopped(&server, 8, 100).await;
+    wait_success(server);
+    let stored = dumped_ids(&dump);
+    let lost: Vec<_> = acked.difference(&stored).collect();
+    assert!(
+        acked.len() >= 500,
+        "only {} events acknowledged",
+        acked.len()
+    );
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged events lost, e.g. {:?}",
+        lost.len(),
+        lost.first()
+    );
+    eprintln!(
+        "memory: {} acknowledged, {} stored",
+        acked.len(),
+        stored.len()
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_loses_no_acknowledged_event_in_postgres() {
+    let Some(admin) = require_env("TEST_DATABASE_URL") else {
+        return;
+    };
+    let db = TestDb::create(&admin).await;
+    let mut cmd = command();
+    cmd.env("DATABASE_URL", &db.url)
+        .env("DATABASE_POOL_SIZE", "8")
+        .env("DATABASE_MIN_CONNECTIONS", "1");
+    let server = start(cmd);
+    let acked = stream_until_stopped(&server, 8, 100).await;
+    wait_success(server);
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
+    let stored: HashSet<String> = sqlx::query_scalar::<_, String>("SELECT trace_id FROM traces")
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    pool.close().await;
+    let lost: Vec<_> = acked.difference(&stored).collect();
+    assert!(
+        acked.len() >= 500,
+        "only {} events acknowledged",
+        acked.len()
+    );
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged events lost, e.g. {:?}",
+        lost.len(),
+        lost.first()
+    );
+    eprintln!(
+        "postgres: {} acknowledged, {} stored",
+        acked.len(),
+        stored.len()
+    );
+    db.drop_db().await;
+}
