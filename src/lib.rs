@@ -1,5 +1,26 @@
 //! keel: typed Rust stacks + per-environment YAML → Terraform JSON and Kubernetes YAML.
-pub mod refs;
-pub mod tf;
+//!
+//! The pipeline, one direction:
+//!
+//! ```text
+//! environments/<env>.yaml --env::load--> Env (typed, validated)
+//! stacks/<name>.rs: fn(&Env) -> Stack      (constructs, typed references)
+//! Stack --render--> generated/<env>/<stack>/terraform/*.tf.json, k8s/*.yaml
+//! ```
+//!
+//! Files keel reads: `environments/*.yaml`. Files it writes: `generated/**` (only through
+//! `render`, atomically) and nothing else.
+#![deny(missing_docs)]
+
+pub mod cli;
 pub mod construct;
 pub mod env;
+pub mod error;
+pub mod k8s;
+pub mod ops;
+pub mod refs;
+pub mod render;
+pub mod stack;
+#[path = "../stacks/mod.rs"]
+pub mod stacks;
+pub mod tf;

@@ -206,8 +206,10 @@ pub struct Scaling {
 #[serde(rename_all = "snake_case")]
 pub enum DeploymentStrategy {
     /// 10% first, the rest after 15 minutes (custom config).
+    #[serde(rename = "canary_10_percent_15_minutes")]
     Canary10Percent15Minutes,
     /// 10% more every 5 minutes (custom config).
+    #[serde(rename = "linear_10_percent_every_5_minutes")]
     Linear10PercentEvery5Minutes,
     /// Everything at once (`CodeDeployDefault.ECSAllAtOnce`): dev only.
     AllAtOnce,

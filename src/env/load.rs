@@ -60,7 +60,35 @@ impl fmt::Display for EnvErrors {
 pub fn schema() -> Value {
     let schema = schemars::schema_for!(EnvFile);
     // A derived schema always serializes: it is plain JSON data.
-    serde_json::to_value(schema).unwrap_or(Value::Null)
+    strip_null_alternatives(serde_json::to_value(schema).unwrap_or(Value::Null))
+}
+
+/// Optional fields are simply not required: `null` is not a value users should write, and
+/// without schemars' `anyOf [T, null]` wrapper, errors point inside the struct.
+fn strip_null_alternatives(value: Value) -> Value {
+    match value {
+        Value::Object(mut map) => {
+            let replacement = match map.get("anyOf").and_then(Value::as_array) {
+                Some(alts) if alts.len() == 2 && alts.iter().any(|a| a == &serde_json::json!({"type": "null"})) => {
+                    alts.iter().find(|a| *a != &serde_json::json!({"type": "null"})).cloned()
+                }
+                _ => None,
+            };
+            if let Some(Value::Object(inner)) = replacement {
+                map.remove("anyOf");
+                map.extend(inner);
+            }
+            if let Some(Value::Array(types)) = map.get("type") {
+                let kept: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
+                if kept.len() == 1 {
+                    map.insert("type".into(), kept[0].clone());
+                }
+            }
+            Value::Object(map.into_iter().map(|(k, v)| (k, strip_null_alternatives(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(strip_null_alternatives).collect()),
+        other => other,
+    }
 }
 
 /// Loads and validates one environment file from disk.
@@ -133,8 +161,15 @@ fn first_line(s: &str) -> &str {
 }
 
 fn schema_message(e: &jsonschema::ValidationError<'_>) -> String {
-    let text = e.to_string();
-    let text = first_line(&text);
+    let full = e.to_string();
+    let mut text = first_line(&full).to_owned();
+    // Messages start with the offending value; a whole mapping is noise next to its path.
+    if text.starts_with('{') || text.starts_with('[') {
+        if let Some(i) = text.find(" is ").or_else(|| text.find(" has ")).or_else(|| text.find(" does ")) {
+            text = format!("the value{}", &text[i..]);
+        }
+    }
+    let text = text.as_str();
     if text.contains("Additional properties are not allowed") {
         format!("{text}; remove the key or check its spelling against environments/schema.json")
     } else if text.contains("does not match") {

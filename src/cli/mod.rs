@@ -1,0 +1,82 @@
+//! The command line: argument structs and dispatch, no logic (that lives in `ops`).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::Error;
+use crate::ops::{self, Project};
+
+/// keel: compile typed stacks and per-environment YAML into Terraform JSON and Kubernetes YAML.
+#[derive(Debug, Parser)]
+#[command(name = "keel", version, about)]
+pub struct Cli {
+    /// Project root holding environments/ and generated/.
+    #[arg(long, global = true, default_value = ".")]
+    pub root: PathBuf,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// keel's subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write generated/<env>/** for one environment (or --all); nothing is written on error.
+    Synth {
+        /// Environment name (a file environments/<env>.yaml).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        env: Option<String>,
+        /// Every environment.
+        #[arg(long)]
+        all: bool,
+        /// Only this stack.
+        #[arg(long = "stack", value_name = "NAME")]
+        stack: Option<String>,
+    },
+    /// Exit 2 and name the stale files when generated/ differs from what synth would write.
+    Check,
+    /// Print the JSON Schema of environment files.
+    Schema,
+    /// List stacks, environments and their resource counts.
+    List,
+}
+
+/// Runs the parsed command, printing to stdout/stderr.
+pub fn run(cli: Cli) -> Result<(), Error> {
+    let project = Project::new(cli.root);
+    let mut stdout = std::io::stdout().lock();
+    let print = |out: &mut std::io::StdoutLock<'_>, text: &str| -> Result<(), Error> {
+        out.write_all(text.as_bytes()).map_err(|e| Error::Internal(e.into()))
+    };
+    match cli.command {
+        Command::Synth { env, all: _, stack } => {
+            let selection = ops::synth::Selection { envs: env.into_iter().collect(), stack };
+            let outputs = ops::synth::synth(&project, &selection)?;
+            for o in &outputs {
+                for w in &o.warnings {
+                    eprintln!("warning: {w}");
+                }
+                print(
+                    &mut stdout,
+                    &format!(
+                        "synthesized generated/{}/{}: {} terraform resources, {} kubernetes objects, {} files\n",
+                        o.env,
+                        o.stack,
+                        o.resources,
+                        o.kubernetes_objects,
+                        o.files.len()
+                    ),
+                )?;
+            }
+            Ok(())
+        }
+        Command::Check => {
+            let files = ops::check::check(&project)?;
+            print(&mut stdout, &format!("generated/ is current: {files} files checked\n"))
+        }
+        Command::Schema => print(&mut stdout, &crate::tf::to_pretty_json(crate::env::schema())),
+        Command::List => print(&mut stdout, &ops::list::list(&project)?),
+    }
+}

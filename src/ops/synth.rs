@@ -1,0 +1,101 @@
+//! `keel synth`: build every selected stack for every selected environment, render them,
+//! and only when all succeeded replace their folders under `generated/`.
+
+use std::path::Path;
+
+use crate::error::Error;
+use crate::render::{self, Files};
+use crate::stacks;
+
+use super::Project;
+
+/// What to synthesize.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Environment names; empty means all.
+    pub envs: Vec<String>,
+    /// One stack only; `None` means every stack.
+    pub stack: Option<String>,
+}
+
+/// One rendered stack of one environment.
+#[derive(Debug)]
+pub struct Output {
+    /// Environment name.
+    pub env: String,
+    /// Stack name.
+    pub stack: &'static str,
+    /// Rendered files, relative to `generated/<env>/<stack>/`.
+    pub files: Files,
+    /// Managed Terraform resources.
+    pub resources: usize,
+    /// Kubernetes objects.
+    pub kubernetes_objects: usize,
+    /// Warnings for the operator.
+    pub warnings: Vec<String>,
+}
+
+/// Builds and renders the selection in memory; writes nothing.
+pub fn build(project: &Project, selection: &Selection) -> Result<Vec<Output>, Error> {
+    let defs: Vec<_> = match &selection.stack {
+        Some(name) => vec![stacks::find(name).ok_or_else(|| {
+            Error::Usage(format!(
+                "no stack {name:?}: expected one of {}",
+                stacks::ALL.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+            ))
+        })?],
+        None => stacks::ALL.iter().collect(),
+    };
+    let envs = project.load(&selection.envs)?;
+    let mut outputs = Vec::new();
+    let mut errors = Vec::new();
+    for env in &envs {
+        for def in &defs {
+            match (def.build)(env) {
+                Ok(Some(stack)) => match render::stack_files(&stack, env.name()) {
+                    Ok(files) => outputs.push(Output {
+                        env: env.name().to_owned(),
+                        stack: def.name,
+                        files,
+                        resources: stack.terraform.resource_count(),
+                        kubernetes_objects: stack.kubernetes_objects,
+                        warnings: stack.warnings,
+                    }),
+                    Err(e) => errors.push(e),
+                },
+                Ok(None) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+    }
+    if errors.is_empty() { Ok(outputs) } else { Err(Error::Stacks(errors)) }
+}
+
+/// Builds the selection and, when everything succeeded, writes it under `generated/`.
+/// A whole environment folder is replaced unless one stack was selected.
+pub fn synth(project: &Project, selection: &Selection) -> Result<Vec<Output>, Error> {
+    let outputs = build(project, selection)?;
+    let generated = project.generated_dir();
+    let envs: Vec<String> = if selection.envs.is_empty() {
+        project.environment_names()?
+    } else {
+        selection.envs.clone()
+    };
+    for env in &envs {
+        let mine = outputs.iter().filter(|o| &o.env == env);
+        if selection.stack.is_some() {
+            for o in mine {
+                render::replace_dir(&generated.join(env).join(o.stack), &o.files)?;
+            }
+        } else {
+            let mut files = Files::new();
+            for o in mine {
+                for (rel, body) in &o.files {
+                    files.insert(Path::new(o.stack).join(rel), body.clone());
+                }
+            }
+            render::replace_dir(&generated.join(env), &files)?;
+        }
+    }
+    Ok(outputs)
+}

@@ -1,0 +1,125 @@
+//! Rendering and writing: stack → file bytes, and the only code that writes to disk.
+//!
+//! A replacement is built completely in a temporary directory next to its target and then
+//! swapped in by rename, so an interrupted or failed run never leaves a half-written tree.
+//! **Invariant:** only this module writes files.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::stack::{Stack, StackError};
+
+/// Files of one stack, relative to `generated/<env>/<stack>/`.
+pub type Files = BTreeMap<PathBuf, String>;
+
+/// Renders a stack into `terraform/*.tf.json` and `k8s/*.yaml`.
+pub fn stack_files(stack: &Stack, env: &str) -> Result<Files, StackError> {
+    let tf = stack.terraform.render().map_err(|errors| StackError {
+        stack: stack.name,
+        env: env.to_owned(),
+        message: errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+    })?;
+    let mut files = Files::new();
+    for (name, body) in tf {
+        files.insert(Path::new("terraform").join(name), body);
+    }
+    for (name, body) in &stack.kubernetes {
+        files.insert(Path::new("k8s").join(name), body.clone());
+    }
+    Ok(files)
+}
+
+/// Replaces directory `target` by a directory holding exactly `files`, atomically per
+/// directory: the new tree is written beside it first, then swapped in by rename.
+pub fn replace_dir(target: &Path, files: &Files) -> Result<()> {
+    let parent = target.parent().context("target directory has no parent")?;
+    fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    let leaf = target.file_name().and_then(|s| s.to_str()).unwrap_or("out");
+    let staging = parent.join(format!(".{leaf}.keel-new-{}", std::process::id()));
+    let backup = parent.join(format!(".{leaf}.keel-old-{}", std::process::id()));
+    if staging.exists() {
+        fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
+    }
+    let written = write_tree(&staging, files);
+    if let Err(e) = written {
+        let _ = fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    let had_old = target.exists();
+    if had_old {
+        fs::rename(target, &backup).with_context(|| format!("moving {} aside", target.display()))?;
+    }
+    if let Err(e) = fs::rename(&staging, target) {
+        if had_old {
+            let _ = fs::rename(&backup, target);
+        }
+        let _ = fs::remove_dir_all(&staging);
+        return Err(e).with_context(|| format!("moving the new tree into {}", target.display()));
+    }
+    if had_old {
+        fs::remove_dir_all(&backup).with_context(|| format!("removing {}", backup.display()))?;
+    }
+    Ok(())
+}
+
+fn write_tree(root: &Path, files: &Files) -> Result<()> {
+    fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+    for (rel, body) in files {
+        let path = root.join(rel);
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        fs::write(&path, body).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Every regular file under `dir`, relative to it, with its bytes (missing dir: empty).
+pub fn read_tree(dir: &Path) -> Result<BTreeMap<PathBuf, Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    if !dir.exists() {
+        return Ok(out);
+    }
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
+            let entry = entry.with_context(|| format!("reading {}", d.display()))?;
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+                // `path` was found under `dir`, so the prefix is always there.
+                let rel = path.strip_prefix(dir).unwrap_or(&path).to_path_buf();
+                out.insert(rel, bytes);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replace_dir_swaps_whole_trees() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("prod");
+        let mut files = Files::new();
+        files.insert("a/x.json".into(), "1\n".into());
+        files.insert("b.json".into(), "2\n".into());
+        replace_dir(&target, &files).unwrap();
+        let mut second = Files::new();
+        second.insert("b.json".into(), "3\n".into());
+        replace_dir(&target, &second).unwrap();
+        let tree = read_tree(&target).unwrap();
+        assert_eq!(tree.len(), 1, "stale files are gone: {tree:?}");
+        assert_eq!(tree[Path::new("b.json")], b"3\n");
+        let leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(leftovers, vec![std::ffi::OsString::from("prod")]);
+    }
+}

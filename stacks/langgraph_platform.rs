@@ -1,0 +1,350 @@
+//! langgraph-platform: the agent platform on ECS Fargate behind an ALB, deployed blue/green
+//! by CodeDeploy, with PostgreSQL on RDS (../shared/seeds/langgraph-platform.md).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::construct::Scope;
+use crate::construct::alb::{Alb, AlbProps};
+use crate::construct::codedeploy::{EcsBlueGreen, EcsBlueGreenProps};
+use crate::construct::ecs::{EcsService, EcsServiceProps, ScalingProps};
+use crate::construct::iam::{Role, Statement, Trust};
+use crate::construct::kms::KmsKey;
+use crate::construct::logs_bucket::LogsBucket;
+use crate::construct::observability::{Alarm, AlarmTopic, Comparison, Widget, dashboard};
+use crate::construct::rds::{RdsPostgres, RdsPostgresProps};
+use crate::construct::secrets::Secret;
+use crate::construct::security_group::{Peer, SecurityGroup};
+use crate::construct::vpc::{Vpc, VpcProps};
+use crate::env::Env;
+use crate::env::file::Image;
+use crate::stack::{Stack, StackDef, StackError, terraform_root};
+
+/// Stack name.
+pub const NAME: &str = "langgraph-platform";
+
+/// Registry entry.
+pub const DEF: StackDef = StackDef {
+    name: NAME,
+    description: "agent platform on ECS Fargate: VPC, ALB, CodeDeploy blue/green, RDS PostgreSQL, alarms",
+    build,
+};
+
+/// Port the Node.js service listens on.
+const APP_PORT: u16 = 3000;
+/// Its health endpoint (ALB and CodeDeploy health checks).
+const HEALTH_PATH: &str = "/health";
+/// Third-party credentials the service reads, stored in Secrets Manager.
+const APP_SECRETS: &[(&str, &str)] = &[
+    ("LANGSMITH_API_KEY", "LangSmith API key for tracing"),
+    ("JIRA_API_TOKEN", "Jira API token"),
+    ("JIRA_WEBHOOK_SECRET", "shared secret that signs Jira webhooks"),
+];
+
+/// `repo@digest` or `repo:tag`.
+pub fn image_ref(image: &Image) -> String {
+    match (&image.digest, &image.tag) {
+        (Some(d), _) => format!("{}@{d}", image.repository),
+        (None, Some(t)) => format!("{}:{t}", image.repository),
+        (None, None) => image.repository.clone(),
+    }
+}
+
+fn build(env: &Env) -> Result<Option<Stack>, StackError> {
+    let Some(cfg) = &env.spec.stacks.langgraph_platform else { return Ok(None) };
+    let fail = |message: String| StackError { stack: NAME, env: env.name().to_owned(), message };
+    let mut tf = terraform_root(env, NAME);
+    let mut warnings = Vec::new();
+    let scope = &mut Scope { tf: &mut tf, prefix: format!("lgp-{}", env.name()), prod: env.is_prod() };
+
+    let key = KmsKey::new(scope, "langgraph-platform: logs, topic, secrets, database");
+    let cidr = crate::env::load::parse_cidr(&env.spec.network.vpc_cidr).map_err(fail)?;
+    let vpc = Vpc::new(
+        scope,
+        &key,
+        &VpcProps {
+            cidr,
+            availability_zones: env.availability_zones(),
+            nat_gateways: env.spec.network.nat_gateways,
+            flow_log_retention_days: env.spec.network.flow_log_retention_days,
+        },
+    )
+    .map_err(fail)?;
+
+    // Security groups: internet → ALB (80/443) → tasks (app port) → database (5432).
+    let alb_sg = SecurityGroup::new(scope, "security", "alb", "public load balancer: 80/443 from the internet", vpc.id());
+    let task_sg = SecurityGroup::new(scope, "security", "tasks", "ECS tasks: app port from the load balancer only", vpc.id());
+    let db_sg = SecurityGroup::new(scope, "security", "database", "PostgreSQL: 5432 from the ECS tasks only", vpc.id());
+    let internet = Peer::Cidr("0.0.0.0/0".into());
+    alb_sg.allow_in(scope, "https_from_internet", &internet, 443, "HTTPS from the internet");
+    alb_sg.allow_in(scope, "http_from_internet", &internet, 80, "HTTP from the internet (redirected to HTTPS)");
+    alb_sg.allow_out(scope, "app_to_tasks", &Peer::Group(task_sg.id()), APP_PORT, "to the tasks' app port");
+    task_sg.allow_in(scope, "app_from_alb", &Peer::Group(alb_sg.id()), APP_PORT, "app port from the load balancer");
+    task_sg.allow_out(scope, "postgres_to_database", &Peer::Group(db_sg.id()), 5432, "to PostgreSQL");
+    task_sg.allow_out(scope, "https_to_aws_apis", &internet, 443, "HTTPS to ECR, Secrets Manager, CloudWatch, LangSmith, Jira");
+    db_sg.allow_in(scope, "postgres_from_tasks", &Peer::Group(task_sg.id()), 5432, "PostgreSQL from the ECS tasks");
+
+    let logs = LogsBucket::new(scope, if env.is_prod() { 365 } else { 90 });
+    if cfg.certificate_arn.is_none() {
+        warnings.push(format!(
+            "{NAME} in {}: no certificate_arn, so the load balancer serves plain HTTP",
+            env.name()
+        ));
+    }
+    let alb = Alb::new(
+        scope,
+        &logs,
+        &AlbProps {
+            subnet_ids: vpc.public_subnet_ids(),
+            security_group_id: alb_sg.id(),
+            vpc_id: vpc.id(),
+            target_port: APP_PORT,
+            health_check_path: HEALTH_PATH.into(),
+            certificate_arn: cfg.certificate_arn.clone(),
+        },
+    );
+
+    let db = RdsPostgres::new(
+        scope,
+        &key,
+        &RdsPostgresProps {
+            settings: cfg.database.clone(),
+            db_name: "langgraph".into(),
+            username: "langgraph_admin".into(),
+            subnet_ids: vpc.private_subnet_ids(),
+            security_group_id: db_sg.id(),
+        },
+    );
+    let secrets: Vec<(&str, Secret)> = APP_SECRETS
+        .iter()
+        .map(|(name, description)| (*name, Secret::new(scope, &key, name, description)))
+        .collect();
+
+    let mut readable: Vec<String> = secrets.iter().map(|(_, s)| s.arn().to_string()).collect();
+    readable.push(db.secret_arn().to_string());
+    let execution_role = Role::new(
+        scope,
+        "task_execution",
+        "task-execution",
+        Trust::Service("ecs-tasks.amazonaws.com"),
+        &["service-role/AmazonECSTaskExecutionRolePolicy"],
+        vec![
+            Statement::allow("ReadInjectedSecrets", &["secretsmanager:GetSecretValue"], readable),
+            Statement::allow("DecryptInjectedSecrets", &["kms:Decrypt"], vec![key.arn().to_string()]),
+        ],
+    );
+    let task_role = Role::new(
+        scope,
+        "task",
+        "task",
+        Trust::Service("ecs-tasks.amazonaws.com"),
+        &[],
+        vec![
+            Statement::allow(
+                "EcsExecSessions",
+                &[
+                    "ssmmessages:CreateControlChannel",
+                    "ssmmessages:CreateDataChannel",
+                    "ssmmessages:OpenControlChannel",
+                    "ssmmessages:OpenDataChannel",
+                ],
+                vec!["*".into()],
+            ),
+            Statement::allow("EcsExecEncryption", &["kms:Decrypt"], vec![key.arn().to_string()]),
+        ],
+    );
+
+    let mut environment: BTreeMap<String, Value> = BTreeMap::new();
+    environment.insert("NODE_ENV".into(), json!("production"));
+    environment.insert("PORT".into(), json!(APP_PORT.to_string()));
+    environment.insert("LANGSMITH_PROJECT".into(), json!(format!("{NAME}-{}", env.name())));
+    environment.insert("LANGSMITH_TRACING".into(), json!("true"));
+    environment.insert("DATABASE_HOST".into(), db.address().into());
+    environment.insert("DATABASE_PORT".into(), json!("5432"));
+    environment.insert("DATABASE_NAME".into(), json!("langgraph"));
+    environment.insert("DATABASE_SSL".into(), json!("require"));
+    let mut secret_env: BTreeMap<String, Value> = secrets
+        .iter()
+        .map(|(name, s)| ((*name).to_owned(), s.arn().into()))
+        .collect();
+    secret_env.insert("DATABASE_USER".into(), json!(format!("{}:username::", db.secret_arn())));
+    secret_env.insert("DATABASE_PASSWORD".into(), json!(format!("{}:password::", db.secret_arn())));
+
+    let service = EcsService::new(
+        scope,
+        &key,
+        &EcsServiceProps {
+            image: image_ref(&cfg.image),
+            container_port: APP_PORT,
+            cpu: cfg.task.cpu,
+            memory_mib: cfg.task.memory_mib,
+            log_retention_days: cfg.log_retention_days,
+            environment,
+            secrets: secret_env,
+            execution_role_arn: execution_role.arn(),
+            task_role_arn: task_role.arn(),
+            subnet_ids: vpc.private_subnet_ids(),
+            security_group_id: task_sg.id(),
+            target_group_arn: alb.blue().arn(),
+            depends_on: alb.listener_addresses(),
+            desired_count: cfg.scaling.desired,
+        },
+    );
+    let s = &cfg.scaling;
+    service.autoscale(
+        scope,
+        &ScalingProps {
+            min: s.min,
+            max: s.max,
+            cpu_percent: s.cpu_percent,
+            memory_percent: s.memory_percent,
+            requests_per_target: s.requests_per_target,
+            request_count_label: format!("{}/{}", alb.arn_suffix(), alb.blue().attr("arn_suffix")),
+        },
+    );
+
+    let topic = AlarmTopic::new(scope, &key, &env.spec.alerts.email);
+    let a = &cfg.alarms;
+    let ecs_dims = || {
+        BTreeMap::from([("ClusterName", service.cluster_name()), ("ServiceName", service.service_name())])
+    };
+    let alarms = [
+        Alarm {
+            id: "ecs-cpu-high",
+            description: format!("service CPU above {}% for 10 minutes", a.cpu_percent),
+            namespace: "AWS/ECS",
+            metric: "CPUUtilization",
+            statistic: "Average",
+            period_seconds: 300,
+            evaluation_periods: 2,
+            threshold: f64::from(a.cpu_percent),
+            comparison: Comparison::GreaterThan,
+            dimensions: ecs_dims(),
+        },
+        Alarm {
+            id: "ecs-memory-high",
+            description: format!("service memory above {}% for 10 minutes", a.memory_percent),
+            namespace: "AWS/ECS",
+            metric: "MemoryUtilization",
+            statistic: "Average",
+            period_seconds: 300,
+            evaluation_periods: 2,
+            threshold: f64::from(a.memory_percent),
+            comparison: Comparison::GreaterThan,
+            dimensions: ecs_dims(),
+        },
+        Alarm {
+            id: "alb-5xx-errors",
+            description: format!("more than {} target 5XX responses in 5 minutes", a.http_5xx_count),
+            namespace: "AWS/ApplicationELB",
+            metric: "HTTPCode_Target_5XX_Count",
+            statistic: "Sum",
+            period_seconds: 300,
+            evaluation_periods: 1,
+            threshold: f64::from(a.http_5xx_count),
+            comparison: Comparison::GreaterThan,
+            dimensions: BTreeMap::from([("LoadBalancer", alb.arn_suffix())]),
+        },
+        Alarm {
+            id: "alb-response-time",
+            description: format!("average target response time above {} s for 5 minutes", a.latency_seconds),
+            namespace: "AWS/ApplicationELB",
+            metric: "TargetResponseTime",
+            statistic: "Average",
+            period_seconds: 300,
+            evaluation_periods: 1,
+            threshold: a.latency_seconds,
+            comparison: Comparison::GreaterThan,
+            dimensions: BTreeMap::from([("LoadBalancer", alb.arn_suffix())]),
+        },
+        Alarm {
+            id: "unhealthy-targets",
+            description: "a target of the live target group is unhealthy".into(),
+            namespace: "AWS/ApplicationELB",
+            metric: "UnHealthyHostCount",
+            statistic: "Maximum",
+            period_seconds: 60,
+            evaluation_periods: 2,
+            threshold: 0.0,
+            comparison: Comparison::GreaterThan,
+            dimensions: BTreeMap::from([
+                ("LoadBalancer", alb.arn_suffix()),
+                ("TargetGroup", alb.blue().attr("arn_suffix")),
+            ]),
+        },
+    ];
+    let alarm_names: Vec<_> = alarms.iter().map(|alarm| alarm.add(scope, &topic)).collect();
+
+    let deploy = EcsBlueGreen::new(
+        scope,
+        &EcsBlueGreenProps {
+            cluster_name: service.cluster_name(),
+            service_name: service.service_name(),
+            listener_arn: alb.production_listener_arn(),
+            blue_target_group: alb.blue().attr("name"),
+            green_target_group: alb.green().attr("name"),
+            strategy: cfg.deployment.strategy,
+            termination_wait_minutes: cfg.deployment.termination_wait_minutes,
+            alarm_names,
+            topic_arn: topic.arn(),
+            topic_key_arn: key.arn(),
+        },
+    );
+
+    let ecs_metric = |metric: &str| {
+        vec![
+            json!("AWS/ECS"),
+            json!(metric),
+            json!("ClusterName"),
+            Value::from(service.cluster_name()),
+            json!("ServiceName"),
+            Value::from(service.service_name()),
+        ]
+    };
+    let alb_metric = |metric: &str| {
+        vec![json!("AWS/ApplicationELB"), json!(metric), json!("LoadBalancer"), Value::from(alb.arn_suffix())]
+    };
+    let dashboard_name = dashboard(
+        scope,
+        &[
+            Widget { title: "ECS CPU utilization", statistic: "Average", metrics: vec![ecs_metric("CPUUtilization")] },
+            Widget { title: "ECS memory utilization", statistic: "Average", metrics: vec![ecs_metric("MemoryUtilization")] },
+            Widget { title: "ALB requests", statistic: "Sum", metrics: vec![alb_metric("RequestCount")] },
+            Widget { title: "Target response time", statistic: "Average", metrics: vec![alb_metric("TargetResponseTime")] },
+            Widget {
+                title: "Target 5XX responses",
+                statistic: "Sum",
+                metrics: vec![alb_metric("HTTPCode_Target_5XX_Count")],
+            },
+        ],
+    );
+
+    let region = env.spec.region.clone();
+    let out = &mut *scope.tf;
+    out.output("alb_dns_name", "DNS name of the load balancer (point the service's DNS record here)", alb.dns_name(), false);
+    out.output("ecs_cluster_name", "ECS cluster name", service.cluster_name(), false);
+    out.output("ecs_service_name", "ECS service name", service.service_name(), false);
+    out.output("log_group_name", "CloudWatch log group of the containers", service.log_group_name(), false);
+    out.output("db_endpoint", "PostgreSQL writer endpoint (host:port)", db.endpoint(), false);
+    out.output("db_master_secret_arn", "Secrets Manager ARN of the database master credentials", db.secret_arn(), false);
+    for (name, secret) in &secrets {
+        out.output(
+            &format!("{}_secret_arn", name.to_ascii_lowercase()),
+            &format!("Secrets Manager ARN of {name} (set its value out of band)"),
+            secret.arn(),
+            false,
+        );
+    }
+    out.output("alarm_topic_arn", "SNS topic that receives alarms and deployment events", topic.arn(), false);
+    out.output("codedeploy_app_name", "CodeDeploy application", deploy.app_name(), false);
+    out.output("codedeploy_deployment_group_name", "CodeDeploy deployment group", deploy.group_name(), false);
+    out.output(
+        "cloudwatch_dashboard_url",
+        "CloudWatch dashboard",
+        format!("https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#dashboards:name={dashboard_name}"),
+        false,
+    );
+
+    Ok(Some(Stack { name: NAME, terraform: tf, kubernetes: BTreeMap::new(), kubernetes_objects: 0, warnings }))
+}
