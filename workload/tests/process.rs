@@ -272,3 +272,33 @@ async fn sigterm_loses_no_acknowledged_event_in_postgres() {
     );
     db.drop_db().await;
 }
+
+#[test]
+fn the_image_exposes_the_contract_ports_and_runs_as_non_root() {
+    let dockerfile = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile"))
+        .expect("Dockerfile");
+    let last_stage = dockerfile.rsplit("\nFROM ").next().expect("a FROM");
+    let expose: Vec<u16> = last_stage
+        .lines()
+        .filter_map(|l| l.strip_prefix("EXPOSE "))
+        .flat_map(|l| {
+            l.split_whitespace()
+                .map(|p| p.parse::<u16>().expect("numeric port"))
+        })
+        .collect();
+    assert_eq!(expose, [contract::HTTP_PORT, contract::METRICS_PORT]);
+    let user = last_stage
+        .lines()
+        .filter_map(|l| l.strip_prefix("USER "))
+        .last()
+        .expect("a USER in the runtime stage");
+    let ids: Vec<u32> = user
+        .split(':')
+        .map(|id| {
+            id.parse()
+                .expect("numeric ids (Kubernetes runAsNonRoot needs them)")
+        })
+        .collect();
+    assert_eq!(ids, [contract::RUN_AS_USER, contract::RUN_AS_GROUP]);
+    assert_ne!(contract::RUN_AS_USER, 0);
+}

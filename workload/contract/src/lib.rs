@@ -167,6 +167,13 @@ pub const DEFAULT_RESOURCES: Resources = Resources {
     memory_limit: "1Gi",
 };
 
+/// Numeric user id the image runs as (distroless `nonroot`); stacks set `runAsUser` to it
+/// with `runAsNonRoot: true`. The binary writes no files (unless `--dump-on-exit` is given),
+/// so the root filesystem can be read-only.
+pub const RUN_AS_USER: u32 = 65532;
+/// Numeric group id the image runs as.
+pub const RUN_AS_GROUP: u32 = 65532;
+
 /// Seconds the binary needs to drain in-flight requests after SIGTERM; stacks set the
 /// termination grace period above it.
 pub const SHUTDOWN_DEADLINE_SECS: u32 = 20;

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Load benchmark of the analytics API (not a test): builds the release binary, then for the
+# in-memory store and for PostgreSQL drives POST /v1/traces with wrk (batches of $BATCH
+# events over $CONNS connections for $DURATION s) and prints events/s and p50/p99 latency,
+# then fills the store to 1,000,000 events and measures GET /v1/stats latency (one
+# connection, no cache; with PostgreSQL also through the Redis cache).
+#
+#   bash workload/bench/load.sh
+#
+# Needs: wrk (apt-get install -y wrk), curl, psql; PostgreSQL and Redis are started by
+# workload/scripts/ci-services.sh. Logs at RUST_LOG=warn (per-request access logs off).
+# The load generator runs on the same machine as the server and competes for its cores.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BATCH=${BATCH:-100}
+CONNS=${CONNS:-16}
+DURATION=${DURATION:-15}
+TARGET_EVENTS=${TARGET_EVENTS:-1000000}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+BIN=$CARGO_TARGET_DIR/release/analytics-api
+LUA=workload/bench/ingest.lua
+
+command -v wrk >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || { echo "install wrk" >&2; exit 1; }
+echo "== building release binary" >&2
+cargo build --release -q -p keel-workload --bin analytics-api
+eval "$(bash workload/scripts/ci-services.sh)"
+
+export JWT_SECRET=bench-secret-bench-secret-bench-secret
+TOKEN=$("$BIN" --mint-token bench)
+TS=$(date -u -d '-5 min' +%Y-%m-%dT%H:%M:%SZ)
+PORT=${PORT:-18480}
+MPORT=$((PORT + 1))
+URL=http://127.0.0.1:$PORT
+PID=""
+stop() { [ -n "$PID" ] && kill -TERM "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; PID=""; }
+trap stop EXIT
+
+start() { # start [env...]
+    env APP_HOST=127.0.0.1 API_PORT=$PORT API_METRICS_PORT=$MPORT RUST_LOG=warn "$@" \
+        "$BIN" --memory-max-events 3000000 > /tmp/analytics-api-bench.log 2>&1 &
+    PID=$!
+    for _ in $(seq 1 100); do curl -fs "$URL/health" >/dev/null 2>&1 && return; sleep 0.1; done
+    cat /tmp/analytics-api-bench.log >&2; exit 1
+}
+
+# wrk_summary LABEL EVENTS_PER_REQUEST -- wrk args
+wrk_summary() {
+    local label=$1 per=$2; shift 3
+    local out; out=$(wrk --latency "$@")
+    local rps p50 p99 errs
+    rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
+    p50=$(awk '/^ +50%/ {print $2}' <<<"$out")
+    p99=$(awk '/^ +99%/ {print $2}' <<<"$out")
+    errs=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+    printf '%-44s %12s req/s %14s events/s   p50 %9s   p99 %9s   non-2xx %s\n' \
+        "$label" "$rps" "$(awk -v r="$rps" -v p="$per" 'BEGIN {printf "%.0f", r * p}')" "$p50" "$p99" "${errs:-0}"
+}
+
+count() { curl -fs -H "Authorization: Bearer $TOKEN" "$URL/v1/stats?window=1d" | sed -n 's/.*"total":{"key":null,"count":\([0-9]*\).*/\1/p'; }
+
+stats_bench() { # label
+    wrk_summary "$1" 1 -- -t1 -c1 -d10s -H "Authorization: Bearer $TOKEN" "$URL/v1/stats?window=1d&group_by=model"
+}
+
+echo "== results (batch $BATCH events, $CONNS connections, ${DURATION}s, $(nproc) cores shared with wrk)"
+
+# --- in memory ---
+start
+wrk_summary "ingest, in-memory" "$BATCH" -- -t1 -c"$CONNS" -d"${DURATION}s" -s "$LUA" "$URL/v1/traces" -- "$BATCH" "$TS" "$TOKEN" mem
+run=0
+while [ "$(count)" -lt "$TARGET_EVENTS" ]; do
+    run=$((run + 1))
+    wrk -t1 -c"$CONNS" -d5s -s "$LUA" "$URL/v1/traces" -- 1000 "$TS" "$TOKEN" "memfill$run" >/dev/null
+done
+stats_bench "GET /v1/stats, in-memory, $(count) events"
+stop
+
+# --- PostgreSQL ---
+BENCH_DB=keel_bench
+ADMIN=$TEST_DATABASE_URL
+psql -q "$ADMIN" -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" -c "CREATE DATABASE $BENCH_DB"
+DB_URL=${ADMIN%/*}/$BENCH_DB
+start DATABASE_URL="$DB_URL"
+wrk_summary "ingest, PostgreSQL" "$BATCH" -- -t1 -c"$CONNS" -d"${DURATION}s" -s "$LUA" "$URL/v1/traces" -- "$BATCH" "$TS" "$TOKEN" pg
+have=$(psql -tA "$DB_URL" -c "SELECT count(*) FROM traces")
+psql -q "$DB_URL" <<SQL
+INSERT INTO traces (trace_id, ts, service, model, latency_ms, prompt_tokens, completion_tokens, cost_usd, status)
+SELECT 'fill-' || n, now() - (n % 3000) * interval '1 second',
+       (ARRAY['chat','search','summarize'])[n % 3 + 1], (ARRAY['gpt-4o','gpt-4o-mini','claude-sonnet','llama-3'])[n % 4 + 1],
+       (n * 37) % 2000 + 0.5, n % 500, n % 300, (n % 9) / 1000.0, CASE WHEN n % 20 = 0 THEN 'error' ELSE 'ok' END
+FROM generate_series(1, GREATEST($TARGET_EVENTS - $have, 0)) AS n;
+ANALYZE traces;
+SQL
+stats_bench "GET /v1/stats, PostgreSQL, $(count) events"
+stop
+start DATABASE_URL="$DB_URL" REDIS_URL="$TEST_REDIS_URL" CACHE_DEFAULT_TTL=60
+stats_bench "GET /v1/stats, PostgreSQL + Redis cache"
+stop
+psql -q "$ADMIN" -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)"
