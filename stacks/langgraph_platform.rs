@@ -20,6 +20,7 @@ use crate::construct::vpc::{Vpc, VpcProps};
 use crate::env::Env;
 use crate::env::file::Image;
 use crate::stack::{Stack, StackDef, StackError, terraform_root};
+use crate::tf::Suppression;
 
 /// Stack name.
 pub const NAME: &str = "langgraph-platform";
@@ -78,7 +79,17 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     let db_sg = SecurityGroup::new(scope, "security", "database", "PostgreSQL: 5432 from the ECS tasks only", vpc.id());
     let internet = Peer::Cidr("0.0.0.0/0".into());
     alb_sg.allow_in(scope, "https_from_internet", &internet, 443, "HTTPS from the internet");
-    alb_sg.allow_in(scope, "http_from_internet", &internet, 80, "HTTP from the internet (redirected to HTTPS)");
+    alb_sg.allow_in_because(
+        scope,
+        "http_from_internet",
+        &internet,
+        80,
+        "HTTP from the internet (redirected to HTTPS)",
+        &[Suppression {
+            check: "CKV_AWS_260",
+            reason: "the public load balancer answers port 80 only to redirect to HTTPS",
+        }],
+    );
     alb_sg.allow_out(scope, "app_to_tasks", &Peer::Group(task_sg.id()), APP_PORT, "to the tasks' app port");
     task_sg.allow_in(scope, "app_from_alb", &Peer::Group(alb_sg.id()), APP_PORT, "app port from the load balancer");
     task_sg.allow_out(scope, "postgres_to_database", &Peer::Group(db_sg.id()), 5432, "to PostgreSQL");
@@ -151,7 +162,13 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
                 ],
                 vec!["*".into()],
             ),
-            Statement::allow("EcsExecEncryption", &["kms:Decrypt"], vec![key.arn().to_string()]),
+            Statement::allow("EcsExecEncryption", &["kms:Decrypt", "kms:GenerateDataKey"], vec![key.arn().to_string()]),
+            Statement::allow(
+                "EcsExecSessionLogs",
+                &["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                vec![EcsService::exec_log_group_arn(scope)],
+            ),
+            Statement::allow("EcsExecFindLogGroup", &["logs:DescribeLogGroups"], vec!["*".into()]),
         ],
     );
 

@@ -36,15 +36,34 @@ pub struct Alb {
     listeners: Vec<Ref>,
 }
 
-const SUPPRESSIONS: &[Suppression] = &[Suppression {
+const WAF: Suppression = Suppression {
     check: "CKV2_AWS_28",
     reason: "a WAF web ACL is attached by the platform team's shared firewall, outside this stack",
-}];
+};
+const NO_DELETION_PROTECTION: Suppression = Suppression {
+    check: "CKV_AWS_150",
+    reason: "non-prod tier: environments are torn down and rebuilt; prod enables deletion protection",
+};
+const NO_REDIRECT: Suppression = Suppression {
+    check: "CKV2_AWS_20",
+    reason: "this environment has no ACM certificate, so there is no HTTPS listener to redirect to (keel warns at synth)",
+};
+const HTTP_TO_TARGETS: Suppression = Suppression {
+    check: "CKV_AWS_378",
+    reason: "TLS terminates at the load balancer; targets are reached over HTTP inside the VPC's private subnets",
+};
 
 impl Alb {
     /// Creates the load balancer with access logs in `logs`.
     pub fn new(scope: &mut Scope<'_>, logs: &LogsBucket, props: &AlbProps) -> Alb {
         let f = "alb";
+        let mut suppressions = vec![WAF];
+        if !scope.prod {
+            suppressions.push(NO_DELETION_PROTECTION);
+        }
+        if props.certificate_arn.is_none() {
+            suppressions.push(NO_REDIRECT);
+        }
         let lb = scope.tf.resource_with(
             f,
             "aws_lb",
@@ -61,10 +80,10 @@ impl Alb {
                 "access_logs": [{"bucket": logs.name(), "prefix": "alb", "enabled": true}],
                 "depends_on": [logs.policy_address()],
             }),
-            SUPPRESSIONS,
+            &suppressions,
         );
         let tg = |scope: &mut Scope<'_>, color: &str| {
-            scope.tf.resource(
+            scope.tf.resource_with(
                 f,
                 "aws_lb_target_group",
                 color,
@@ -86,6 +105,7 @@ impl Alb {
                         "unhealthy_threshold": 3,
                     }],
                 }),
+                &[HTTP_TO_TARGETS],
             )
         };
         let blue = tg(scope, "blue");
@@ -146,10 +166,6 @@ impl Alb {
                         Suppression {
                             check: "CKV_AWS_103",
                             reason: "plain HTTP listener (no certificate in this environment): no TLS to configure",
-                        },
-                        Suppression {
-                            check: "CKV2_AWS_20",
-                            reason: "no certificate in this environment, so there is no HTTPS listener to redirect to",
                         },
                     ],
                 );

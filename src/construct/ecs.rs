@@ -68,6 +68,10 @@ pub struct EcsService {
     log_group: Ref,
 }
 
+fn exec_log_group_name(scope: &Scope<'_>) -> String {
+    format!("/keel/{}/ecs-exec", scope.prefix)
+}
+
 /// Name of the application container in the task definition.
 pub const CONTAINER_NAME: &str = "app";
 
@@ -75,6 +79,16 @@ impl EcsService {
     /// Creates the cluster, log group, task definition and service.
     pub fn new(scope: &mut Scope<'_>, key: &KmsKey, props: &EcsServiceProps) -> EcsService {
         let f = "ecs";
+        let exec_logs = scope.tf.resource(
+            f,
+            "aws_cloudwatch_log_group",
+            "exec",
+            json!({
+                "name": exec_log_group_name(scope),
+                "retention_in_days": 365,
+                "kms_key_id": key.arn(),
+            }),
+        );
         let cluster = scope.tf.resource(
             f,
             "aws_ecs_cluster",
@@ -85,12 +99,16 @@ impl EcsService {
                 "configuration": [{
                     "execute_command_configuration": [{
                         "kms_key_id": key.arn(),
-                        "logging": "DEFAULT",
+                        "logging": "OVERRIDE",
+                        "log_configuration": [{
+                            "cloud_watch_log_group_name": exec_logs.attr("name"),
+                            "cloud_watch_encryption_enabled": true,
+                        }],
                     }],
                 }],
             }),
         );
-        let log_group = scope.tf.resource(
+        let log_group = scope.tf.resource_with(
             f,
             "aws_cloudwatch_log_group",
             "app",
@@ -99,6 +117,7 @@ impl EcsService {
                 "retention_in_days": props.log_retention_days,
                 "kms_key_id": key.arn(),
             }),
+            &super::short_retention(props.log_retention_days),
         );
         let region = scope.tf.region().to_owned();
         let container = json!([{
@@ -224,6 +243,18 @@ impl EcsService {
                 }),
             );
         }
+    }
+
+    /// ARN pattern of the ECS Exec session log group (known before the cluster exists, so
+    /// the task role can be granted it).
+    pub fn exec_log_group_arn(scope: &Scope<'_>) -> String {
+        format!(
+            "arn:{}:logs:{}:{}:log-group:{}:*",
+            scope.partition(),
+            scope.tf.region(),
+            scope.tf.account_id(),
+            exec_log_group_name(scope)
+        )
     }
 
     /// The cluster name.

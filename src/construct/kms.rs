@@ -5,6 +5,11 @@ use serde_json::json;
 
 use super::Scope;
 use crate::refs::{Expr, Ref};
+use crate::tf::Suppression;
+
+/// Why a key policy's `Resource: "*"` is not a wildcard.
+const KEY_POLICY_RESOURCE: &str =
+    "in a key policy Resource * means this key only; the account principal delegates to IAM policies";
 
 /// A customer-managed KMS key with an alias.
 #[derive(Debug, Clone)]
@@ -55,7 +60,17 @@ impl KmsKey {
                 },
             ]
         });
-        let doc = scope.tf.data("kms", "aws_iam_policy_document", "key", policy);
+        let doc = scope.tf.data_with(
+            "kms",
+            "aws_iam_policy_document",
+            "key",
+            policy,
+            &[
+                Suppression { check: "CKV_AWS_109", reason: KEY_POLICY_RESOURCE },
+                Suppression { check: "CKV_AWS_111", reason: KEY_POLICY_RESOURCE },
+                Suppression { check: "CKV_AWS_356", reason: KEY_POLICY_RESOURCE },
+            ],
+        );
         let key = scope.tf.resource(
             "kms",
             "aws_kms_key",

@@ -9,6 +9,7 @@ use super::iam::{Role, Trust};
 use super::kms::KmsKey;
 use crate::env::file::Database;
 use crate::refs::{Expr, Ref};
+use crate::tf::Suppression;
 
 /// Options for [`RdsPostgres`] besides the environment's [`Database`] settings.
 #[derive(Debug, Clone)]
@@ -113,7 +114,20 @@ impl RdsPostgres {
         if s.deletion_protection {
             body["final_snapshot_identifier"] = json!(format!("{identifier}-final"));
         }
-        let db = scope.tf.resource(f, "aws_db_instance", "main", body);
+        let mut suppressions = Vec::new();
+        if !s.multi_az {
+            suppressions.push(Suppression {
+                check: "CKV_AWS_157",
+                reason: "multi_az is false in this non-prod environment file; keel requires it in prod",
+            });
+        }
+        if !s.deletion_protection {
+            suppressions.push(Suppression {
+                check: "CKV_AWS_293",
+                reason: "deletion_protection is false in this non-prod environment file; keel requires it in prod",
+            });
+        }
+        let db = scope.tf.resource_with(f, "aws_db_instance", "main", body, &suppressions);
         RdsPostgres { db }
     }
 

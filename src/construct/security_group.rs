@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use super::{Scope, local_name};
 use crate::refs::{Expr, Ref};
+use crate::tf::Suppression;
 
 /// A security group.
 #[derive(Debug, Clone)]
@@ -50,15 +51,39 @@ impl SecurityGroup {
 
     /// Allows TCP `port` in from `peer`; `rule` names the rule (`https_from_internet`).
     pub fn allow_in(&self, scope: &mut Scope<'_>, rule: &str, peer: &Peer, port: u16, description: &str) {
-        self.rule(scope, "aws_vpc_security_group_ingress_rule", rule, peer, port, description);
+        self.rule(scope, "aws_vpc_security_group_ingress_rule", rule, peer, port, description, &[]);
+    }
+
+    /// Like [`SecurityGroup::allow_in`] for a rule a scanner flags, with the reason it is
+    /// intended.
+    pub fn allow_in_because(
+        &self,
+        scope: &mut Scope<'_>,
+        rule: &str,
+        peer: &Peer,
+        port: u16,
+        description: &str,
+        suppressions: &[Suppression],
+    ) {
+        self.rule(scope, "aws_vpc_security_group_ingress_rule", rule, peer, port, description, suppressions);
     }
 
     /// Allows TCP `port` out to `peer`.
     pub fn allow_out(&self, scope: &mut Scope<'_>, rule: &str, peer: &Peer, port: u16, description: &str) {
-        self.rule(scope, "aws_vpc_security_group_egress_rule", rule, peer, port, description);
+        self.rule(scope, "aws_vpc_security_group_egress_rule", rule, peer, port, description, &[]);
     }
 
-    fn rule(&self, scope: &mut Scope<'_>, ty: &str, rule: &str, peer: &Peer, port: u16, description: &str) {
+    #[allow(clippy::too_many_arguments)]
+    fn rule(
+        &self,
+        scope: &mut Scope<'_>,
+        ty: &str,
+        rule: &str,
+        peer: &Peer,
+        port: u16,
+        description: &str,
+        suppressions: &[Suppression],
+    ) {
         let mut body = json!({
             "security_group_id": self.sg.id(),
             "description": description,
@@ -73,6 +98,6 @@ impl SecurityGroup {
         };
         body[key] = value;
         let name = format!("{}_{}", self.id, local_name(rule));
-        scope.tf.resource(&self.file, ty, &name, body);
+        scope.tf.resource_with(&self.file, ty, &name, body, suppressions);
     }
 }

@@ -194,7 +194,7 @@ impl Vpc {
                 "tags": {"Name": scope.name("s3")},
             }),
         );
-        let log_group = scope.tf.resource(
+        let log_group = scope.tf.resource_with(
             f,
             "aws_cloudwatch_log_group",
             "flow_logs",
@@ -203,6 +203,7 @@ impl Vpc {
                 "retention_in_days": props.flow_log_retention_days,
                 "kms_key_id": key.arn(),
             }),
+            &super::short_retention(props.flow_log_retention_days),
         );
         let role = Role::new(
             scope,

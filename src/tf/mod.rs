@@ -113,19 +113,17 @@ impl Config {
         file: &str,
         ty: &str,
         name: &str,
-        mut body: Value,
+        body: Value,
         suppressions: &[Suppression],
     ) -> Ref {
-        if !suppressions.is_empty()
-            && let Some(map) = body.as_object_mut()
-        {
-            let comment: Vec<String> = suppressions
-                .iter()
-                .map(|s| format!("checkov:skip={}:{}", s.check, s.reason))
-                .collect();
-            map.insert("//".into(), Value::String(comment.join(" ")));
-        }
+        let body = with_suppressions(body, suppressions);
         self.resource(file, ty, name, body)
+    }
+
+    /// Like [`Config::data`], with checkov suppressions recorded in the body's `//` key.
+    pub fn data_with(&mut self, file: &str, ty: &str, name: &str, body: Value, suppressions: &[Suppression]) -> Ref {
+        let body = with_suppressions(body, suppressions);
+        self.data(file, ty, name, body)
     }
 
     /// Adds `data.<ty>.<name>` to `file` and returns its reference.
@@ -241,13 +239,28 @@ impl Config {
     fn provider_block(&self) -> Value {
         let p = &self.provider;
         json!({
-            "aws": [{
+            "aws": {
                 "region": p.region,
                 "allowed_account_ids": [p.account_id],
                 "default_tags": { "tags": p.default_tags },
-            }]
+            }
         })
     }
+}
+
+/// Records suppressions in a block body's `//` comment key (ignored by Terraform), as
+/// `checkov:skip=<check>:<reason>` entries separated by `; `.
+fn with_suppressions(mut body: Value, suppressions: &[Suppression]) -> Value {
+    if !suppressions.is_empty()
+        && let Some(map) = body.as_object_mut()
+    {
+        let comment: Vec<String> = suppressions
+            .iter()
+            .map(|s| format!("checkov:skip={}:{}", s.check, s.reason))
+            .collect();
+        map.insert("//".into(), Value::String(comment.join("; ")));
+    }
+    body
 }
 
 /// Pretty-prints `value` with sorted keys, finalized expressions and a trailing newline.
@@ -314,7 +327,7 @@ mod tests {
         assert!(network.find("aws_subnet").unwrap() < network.find("aws_vpc").unwrap());
         assert!(network.ends_with("}\n"));
         let main = &files["main.tf.json"];
-        assert!(main.contains("\"allowed_account_ids\": [\n          \"012345678901\""), "{main}");
+        assert!(main.contains("\"allowed_account_ids\": [\n        \"012345678901\""), "{main}");
         assert_eq!(c.render().unwrap(), files, "rendering twice gives the same bytes");
     }
 
