@@ -47,13 +47,14 @@ start() { # start [env...]
 wrk_summary() {
     local label=$1 per=$2; shift 3
     local out; out=$(wrk --latency "$@")
-    local rps p50 p99 errs
+    local rps p50 p99 errs n
+    n=$(awk '/requests in/ {print $1}' <<<"$out")
     rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$out")
     p50=$(awk '/^ +50%/ {print $2}' <<<"$out")
     p99=$(awk '/^ +99%/ {print $2}' <<<"$out")
     errs=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
-    printf '%-44s %12s req/s %14s events/s   p50 %9s   p99 %9s   non-2xx %s\n' \
-        "$label" "$rps" "$(awk -v r="$rps" -v p="$per" 'BEGIN {printf "%.0f", r * p}')" "$p50" "$p99" "${errs:-0}"
+    printf '%-48s %10s req/s %10s events/s   p50 %9s   p99 %9s   (%s requests, non-2xx %s)\n' \
+        "$label" "$rps" "$(awk -v r="$rps" -v p="$per" 'BEGIN {printf "%.0f", r * p}')" "$p50" "$p99" "$n" "${errs:-0}"
 }
 
 count() { curl -fs -H "Authorization: Bearer $TOKEN" "$URL/v1/stats?window=1d" | sed -n 's/.*"total":{"key":null,"count":\([0-9]*\).*/\1/p'; }

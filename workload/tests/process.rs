@@ -157,10 +157,12 @@ async fn stream_until_stopped(
                         }
                         let n = batches.fetch_add(1, Ordering::SeqCst) + 1;
                         if n >= signal_after && !signalled.swap(true, Ordering::SeqCst) {
-                            let ok = Command::new("kill")
-                                .args(["-TERM", &pid.to_string()])
+                            // The shell's built-in kill: no procps needed.
+                            let ok = Command::new("sh")
+                                .arg("-c")
+                                .arg(format!("kill -TERM {pid}"))
                                 .status()
-                                .expect("kill");
+                                .expect("sh");
                             assert!(ok.success());
                         }
                     }
@@ -180,8 +182,10 @@ async fn stream_until_stopped(
         "{} batches acknowledged after SIGTERM was sent",
         after.load(Ordering::SeqCst)
     );
-    let acked = acked.lock().unwrap().clone();
-    acked
+    Arc::try_unwrap(acked)
+        .expect("workers are done")
+        .into_inner()
+        .unwrap()
 }
 
 fn wait_success(mut server: Server) {
@@ -290,7 +294,7 @@ fn the_image_exposes_the_contract_ports_and_runs_as_non_root() {
     let user = last_stage
         .lines()
         .filter_map(|l| l.strip_prefix("USER "))
-        .last()
+        .next_back()
         .expect("a USER in the runtime stage");
     let ids: Vec<u32> = user
         .split(':')
