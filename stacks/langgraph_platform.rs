@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::construct::Scope;
+use crate::construct::{Scope, expr_list};
 use crate::construct::alb::{Alb, AlbProps};
 use crate::construct::codedeploy::{EcsBlueGreen, EcsBlueGreenProps};
 use crate::construct::ecs::{EcsService, EcsServiceProps, ScalingProps};
@@ -13,7 +13,7 @@ use crate::construct::iam::{Role, Statement, Trust};
 use crate::construct::kms::KmsKey;
 use crate::construct::logs_bucket::LogsBucket;
 use crate::construct::observability::{Alarm, AlarmTopic, Comparison, Widget, dashboard};
-use crate::construct::rds::{RdsPostgres, RdsPostgresProps};
+use crate::construct::rds::{MasterPassword, RdsPostgres, RdsPostgresProps};
 use crate::construct::secrets::Secret;
 use crate::construct::security_group::{Peer, SecurityGroup};
 use crate::construct::vpc::{Vpc, VpcProps};
@@ -123,8 +123,9 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             settings: cfg.database.clone(),
             db_name: "langgraph".into(),
             username: "langgraph_admin".into(),
-            subnet_ids: vpc.private_subnet_ids(),
+            subnet_ids: expr_list(&vpc.private_subnet_ids()),
             security_group_id: db_sg.id(),
+            password: MasterPassword::ManagedBySecretsManager,
         },
     );
     let secrets: Vec<(&str, Secret)> = APP_SECRETS

@@ -1,1 +1,99 @@
-//! ElastiCache Redis (filled in with the analytics-api stack).
+//! ElastiCache Redis as a replication group: private, encrypted at rest (stack key) and in
+//! transit, AUTH token from Secrets Manager, Multi-AZ automatic failover with two or more
+//! nodes, slow-log delivery to CloudWatch.
+
+use serde_json::json;
+
+use super::Scope;
+use super::kms::KmsKey;
+use crate::env::file::Cache;
+use crate::refs::{Expr, Ref};
+
+/// Options for [`RedisCache`].
+#[derive(Debug, Clone)]
+pub struct RedisCacheProps {
+    /// Environment settings (node type, version, node count).
+    pub settings: Cache,
+    /// Private subnets.
+    pub subnet_ids: Vec<serde_json::Value>,
+    /// The cache's security group.
+    pub security_group_id: Expr,
+    /// The AUTH token (a reference to a generated secret).
+    pub auth_token: Expr,
+    /// Days to keep the slow log.
+    pub log_retention_days: u32,
+}
+
+/// A Redis replication group.
+#[derive(Debug, Clone)]
+pub struct RedisCache {
+    group: Ref,
+}
+
+/// Port Redis listens on.
+pub const REDIS_PORT: u16 = 6379;
+
+impl RedisCache {
+    /// Creates the subnet group, slow-log group and replication group.
+    pub fn new(scope: &mut Scope<'_>, key: &KmsKey, props: &RedisCacheProps) -> RedisCache {
+        let f = "cache";
+        let s = &props.settings;
+        let subnets = scope.tf.resource(
+            f,
+            "aws_elasticache_subnet_group",
+            "main",
+            json!({"name": scope.name("cache"), "subnet_ids": props.subnet_ids}),
+        );
+        let slow_log = scope.tf.resource_with(
+            f,
+            "aws_cloudwatch_log_group",
+            "cache_slow_log",
+            json!({
+                "name": format!("/keel/{}/redis-slow-log", scope.prefix),
+                "retention_in_days": props.log_retention_days,
+                "kms_key_id": key.arn(),
+            }),
+            &super::short_retention(props.log_retention_days),
+        );
+        let failover = s.nodes >= 2;
+        let group = scope.tf.resource(
+            f,
+            "aws_elasticache_replication_group",
+            "main",
+            json!({
+                "replication_group_id": scope.name("cache"),
+                "description": format!("{} Redis cache", scope.prefix),
+                "engine": "redis",
+                "engine_version": s.engine_version,
+                "node_type": s.node_type,
+                "num_cache_clusters": s.nodes,
+                "port": REDIS_PORT,
+                "automatic_failover_enabled": failover,
+                "multi_az_enabled": failover,
+                "subnet_group_name": subnets.attr("name"),
+                "security_group_ids": [props.security_group_id],
+                "at_rest_encryption_enabled": true,
+                "kms_key_id": key.arn(),
+                "transit_encryption_enabled": true,
+                "auth_token": props.auth_token,
+                "auto_minor_version_upgrade": true,
+                "snapshot_retention_limit": if scope.prod { 7 } else { 1 },
+                "snapshot_window": "02:00-03:00",
+                "maintenance_window": "sun:05:00-sun:06:00",
+                "apply_immediately": false,
+                "log_delivery_configuration": [{
+                    "destination": slow_log.attr("name"),
+                    "destination_type": "cloudwatch-logs",
+                    "log_format": "json",
+                    "log_type": "slow-log",
+                }],
+            }),
+        );
+        RedisCache { group }
+    }
+
+    /// Host name of the primary endpoint.
+    pub fn primary_address(&self) -> Expr {
+        self.group.attr("primary_endpoint_address")
+    }
+}

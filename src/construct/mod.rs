@@ -84,7 +84,7 @@ pub fn local_name(id: &str) -> String {
         .collect()
 }
 
-/// A value a construct can take either as a literal or as a reference.
+/// References as JSON values, for props that take literals or references.
 pub fn expr_list(items: &[Expr]) -> Vec<serde_json::Value> {
     items.iter().map(serde_json::Value::from).collect()
 }

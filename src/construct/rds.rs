@@ -21,9 +21,22 @@ pub struct RdsPostgresProps {
     /// Master user name (its password lives only in Secrets Manager).
     pub username: String,
     /// Private subnets (two AZs at least).
-    pub subnet_ids: Vec<Expr>,
+    pub subnet_ids: Vec<serde_json::Value>,
     /// The database's security group.
     pub security_group_id: Expr,
+    /// Where the master password comes from.
+    pub password: MasterPassword,
+}
+
+/// Where the master password of an instance comes from. Neither puts a value in a file.
+#[derive(Debug, Clone)]
+pub enum MasterPassword {
+    /// RDS generates it, keeps it in Secrets Manager and rotates it (the default).
+    ManagedBySecretsManager,
+    /// A value generated in Secrets Manager by keel ([`crate::construct::secrets::GeneratedSecret`]),
+    /// for stacks that must compose a connection string from it. It lives in the
+    /// (encrypted) Terraform state.
+    Generated(Expr),
 }
 
 /// A PostgreSQL instance.
@@ -47,7 +60,7 @@ impl RdsPostgres {
             f,
             "aws_db_subnet_group",
             "main",
-            json!({"name": scope.name("db"), "subnet_ids": super::expr_list(&props.subnet_ids)}),
+            json!({"name": scope.name("db"), "subnet_ids": props.subnet_ids}),
         );
         let params = scope.tf.resource(
             f,
@@ -88,8 +101,6 @@ impl RdsPostgres {
             "kms_key_id": key.arn(),
             "db_name": props.db_name,
             "username": props.username,
-            "manage_master_user_password": true,
-            "master_user_secret_kms_key_id": key.arn(),
             "iam_database_authentication_enabled": true,
             "multi_az": s.multi_az,
             "db_subnet_group_name": subnets.attr("name"),
@@ -111,6 +122,15 @@ impl RdsPostgres {
             "enabled_cloudwatch_logs_exports": ["postgresql", "upgrade"],
             "apply_immediately": false,
         });
+        match &props.password {
+            MasterPassword::ManagedBySecretsManager => {
+                body["manage_master_user_password"] = json!(true);
+                body["master_user_secret_kms_key_id"] = key.arn().into();
+            }
+            MasterPassword::Generated(value) => {
+                body["password"] = value.into();
+            }
+        }
         if s.deletion_protection {
             body["final_snapshot_identifier"] = json!(format!("{identifier}-final"));
         }
@@ -146,7 +166,8 @@ impl RdsPostgres {
         self.db.attr("port")
     }
 
-    /// ARN of the Secrets Manager secret RDS keeps the master credentials in.
+    /// ARN of the Secrets Manager secret RDS keeps the master credentials in (only with
+    /// [`MasterPassword::ManagedBySecretsManager`]).
     pub fn secret_arn(&self) -> Expr {
         self.db.attr("master_user_secret[0].secret_arn")
     }

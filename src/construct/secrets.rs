@@ -42,3 +42,91 @@ impl Secret {
         self.secret.arn()
     }
 }
+
+/// A secret whose value Terraform generates once (64 letters and digits, from Secrets
+/// Manager's own generator) and then leaves alone, so an operator can rotate it in place.
+/// No value appears in any generated file; it lives in the encrypted Terraform state.
+#[derive(Debug, Clone)]
+pub struct GeneratedSecret {
+    secret: Ref,
+    version: Ref,
+}
+
+impl GeneratedSecret {
+    /// Creates the secret `<path>` (e.g. `analytics-api/prod/jwt-secret`) with a generated
+    /// value.
+    pub fn new(scope: &mut Scope<'_>, key: &KmsKey, id: &str, path: &str, description: &str) -> Self {
+        let id = local_name(id);
+        let random = scope.tf.data(
+            "secrets",
+            "aws_secretsmanager_random_password",
+            &id,
+            json!({"password_length": 64, "exclude_punctuation": true}),
+        );
+        let secret = scope.tf.resource_with(
+            "secrets",
+            "aws_secretsmanager_secret",
+            &id,
+            json!({
+                "name": path,
+                "description": description,
+                "kms_key_id": key.arn(),
+                "recovery_window_in_days": if scope.prod { 30 } else { 7 },
+            }),
+            &[Suppression {
+                check: "CKV2_AWS_57",
+                reason: "rotated by the operator runbook together with its consumers; no rotation Lambda in this stack",
+            }],
+        );
+        let version = scope.tf.resource(
+            "secrets",
+            "aws_secretsmanager_secret_version",
+            &id,
+            json!({
+                "secret_id": secret.id(),
+                "secret_string": random.attr("random_password"),
+                // Generated once; a new random value on every plan must not replace it.
+                "lifecycle": {"ignore_changes": ["secret_string"]},
+            }),
+        );
+        GeneratedSecret { secret, version }
+    }
+
+    /// The secret's ARN.
+    pub fn arn(&self) -> Expr {
+        self.secret.arn()
+    }
+
+    /// The generated value (a reference; it never appears in a file).
+    pub fn value(&self) -> Expr {
+        self.version.attr("secret_string")
+    }
+}
+
+/// A secret whose value Terraform composes from references (e.g. a connection URL with a
+/// generated password), kept current on every apply.
+pub fn composed_secret(scope: &mut Scope<'_>, key: &KmsKey, id: &str, path: &str, description: &str, value: String) -> Expr {
+    let id = local_name(id);
+    let secret = scope.tf.resource_with(
+        "secrets",
+        "aws_secretsmanager_secret",
+        &id,
+        json!({
+            "name": path,
+            "description": description,
+            "kms_key_id": key.arn(),
+            "recovery_window_in_days": if scope.prod { 30 } else { 7 },
+        }),
+        &[Suppression {
+            check: "CKV2_AWS_57",
+            reason: "derived from other secrets by Terraform; it changes when they are rotated and re-applied",
+        }],
+    );
+    scope.tf.resource(
+        "secrets",
+        "aws_secretsmanager_secret_version",
+        &id,
+        json!({"secret_id": secret.id(), "secret_string": value}),
+    );
+    secret.arn()
+}

@@ -18,8 +18,10 @@ pub struct SecurityGroup {
 /// Where traffic comes from or goes to.
 #[derive(Debug, Clone)]
 pub enum Peer {
-    /// Another security group.
+    /// Another security group of this stack.
     Group(Expr),
+    /// A security group that exists outside this stack, by id (e.g. an EKS cluster's).
+    GroupId(String),
     /// An IPv4 CIDR.
     Cidr(String),
     /// A managed prefix list (e.g. the S3 gateway endpoint's).
@@ -28,7 +30,7 @@ pub enum Peer {
 
 impl SecurityGroup {
     /// Creates `aws_security_group.<id>` with no rules.
-    pub fn new(scope: &mut Scope<'_>, file: &str, id: &str, description: &str, vpc_id: Expr) -> Self {
+    pub fn new(scope: &mut Scope<'_>, file: &str, id: &str, description: &str, vpc_id: impl Into<Value>) -> Self {
         let name = scope.name(&id.replace('_', "-"));
         let sg = scope.tf.resource(
             file,
@@ -37,7 +39,7 @@ impl SecurityGroup {
             json!({
                 "name": name,
                 "description": description,
-                "vpc_id": vpc_id,
+                "vpc_id": vpc_id.into(),
                 "tags": {"Name": name},
             }),
         );
@@ -93,6 +95,7 @@ impl SecurityGroup {
         });
         let (key, value): (&str, Value) = match peer {
             Peer::Group(e) => ("referenced_security_group_id", e.into()),
+            Peer::GroupId(id) => ("referenced_security_group_id", Value::String(id.clone())),
             Peer::Cidr(c) => ("cidr_ipv4", Value::String(c.clone())),
             Peer::PrefixList(e) => ("prefix_list_id", e.into()),
         };
