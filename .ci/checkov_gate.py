@@ -27,8 +27,8 @@ def main() -> int:
         passed += len(results.get("passed_checks", []))
         for s in results.get("skipped_checks", []):
             skipped += 1
-            suppressed.append((s["check_id"], s.get("file_path", ""), s.get("resource", ""),
-                               (s.get("suppress_comment") or "").strip()))
+            reason = (s.get("suppress_comment") or "").strip() or "reason in the object's checkov.io/skip annotation"
+            suppressed.append((s["check_id"], s.get("file_path", ""), s.get("resource", ""), reason))
         parse_errors += results.get("parsing_errors", []) or report.get("summary", {}).get("parsing_error_files", []) or []
         for c in results.get("failed_checks", []):
             path = c.get("file_abs_path") or os.path.join(root, c["file_path"].lstrip("/"))

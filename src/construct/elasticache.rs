@@ -8,6 +8,7 @@ use super::Scope;
 use super::kms::KmsKey;
 use crate::env::file::Cache;
 use crate::refs::{Expr, Ref};
+use crate::tf::Suppression;
 
 /// Options for [`RedisCache`].
 #[derive(Debug, Clone)]
@@ -56,7 +57,11 @@ impl RedisCache {
             &super::short_retention(props.log_retention_days),
         );
         let failover = s.nodes >= 2;
-        let group = scope.tf.resource(
+        let single_node = [Suppression {
+            check: "CKV2_AWS_50",
+            reason: "the environment file asks for one node (non-prod); failover needs two and keel requires two in prod",
+        }];
+        let group = scope.tf.resource_with(
             f,
             "aws_elasticache_replication_group",
             "main",
@@ -88,6 +93,7 @@ impl RedisCache {
                     "log_type": "slow-log",
                 }],
             }),
+            if failover { &[] } else { &single_node },
         );
         RedisCache { group }
     }

@@ -177,17 +177,24 @@ impl Config {
         self.blocks.keys().filter(|r| r.kind() == refs::BlockKind::Resource).count()
     }
 
-    /// Renders the root into `file name -> bytes`: `main.tf.json` (terraform + provider),
-    /// one file per construct group, and `outputs.tf.json`.
+    /// Renders the root into `file name -> bytes`: `versions.tf.json` (the `terraform`
+    /// block: versions and backend), `main.tf.json` (the provider), one file per construct
+    /// group, and `outputs.tf.json`.
     pub fn render(&self) -> Result<BTreeMap<String, String>, Vec<TfError>> {
         if !self.errors.is_empty() {
             return Err(self.errors.clone());
         }
         let mut files: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
-        let main = files.entry("main".into()).or_default();
-        main.insert("//".into(), Value::String(self.comment.clone()));
-        main.insert("terraform".into(), self.terraform_block());
-        main.insert("provider".into(), self.provider_block());
+        // The header comment sits in block bodies: a root-level `//` is valid Terraform
+        // JSON, but checkov's terraform_json parser rejects such a file. The `terraform`
+        // block gets a file of its own (`versions.tf.json`), which scanners can skip: their
+        // JSON parsers choke on its literal settings, and no check applies to it.
+        let mut terraform = self.terraform_block();
+        terraform["//"] = Value::String(self.comment.clone());
+        files.entry("versions".into()).or_default().insert("terraform".into(), terraform);
+        let mut provider = self.provider_block();
+        provider["aws"]["//"] = Value::String(self.comment.clone());
+        files.entry("main".into()).or_default().insert("provider".into(), provider);
         for (r, block) in &self.blocks {
             let file = files.entry(block.file.clone()).or_default();
             let section = match r.kind() {
@@ -328,6 +335,7 @@ mod tests {
         assert!(network.ends_with("}\n"));
         let main = &files["main.tf.json"];
         assert!(main.contains("\"allowed_account_ids\": [\n        \"012345678901\""), "{main}");
+        assert!(files["versions.tf.json"].contains("\">= 5.100.0, < 7.0.0\""));
         assert_eq!(c.render().unwrap(), files, "rendering twice gives the same bytes");
     }
 
