@@ -79,12 +79,20 @@ pub struct Ref {
 impl Ref {
     /// A reference to `resource.<ty>.<name>`.
     pub(crate) fn resource(ty: &str, name: &str) -> Self {
-        Ref { kind: BlockKind::Resource, ty: ty.to_owned(), name: name.to_owned() }
+        Ref {
+            kind: BlockKind::Resource,
+            ty: ty.to_owned(),
+            name: name.to_owned(),
+        }
     }
 
     /// A reference to `data.<ty>.<name>`.
     pub(crate) fn data(ty: &str, name: &str) -> Self {
-        Ref { kind: BlockKind::Data, ty: ty.to_owned(), name: name.to_owned() }
+        Ref {
+            kind: BlockKind::Data,
+            ty: ty.to_owned(),
+            name: name.to_owned(),
+        }
     }
 
     /// Resource or data source.
@@ -190,12 +198,18 @@ mod tests {
         let vpc = Ref::resource("aws_vpc", "main");
         assert_eq!(finalize_string(&vpc.id().to_string()), "${aws_vpc.main.id}");
         let region = Ref::data("aws_region", "current");
-        assert_eq!(finalize_string(&region.name_attr().to_string()), "${data.aws_region.current.name}");
+        assert_eq!(
+            finalize_string(&region.name_attr().to_string()),
+            "${data.aws_region.current.name}"
+        );
     }
 
     #[test]
     fn literal_interpolation_syntax_is_escaped() {
-        assert_eq!(finalize_string("echo ${HOME} %{if x}"), "echo $${HOME} %%{if x}");
+        assert_eq!(
+            finalize_string("echo ${HOME} %{if x}"),
+            "echo $${HOME} %%{if x}"
+        );
     }
 
     #[test]
@@ -203,12 +217,18 @@ mod tests {
         let bucket = Ref::resource("aws_s3_bucket", "logs");
         let s = format!("{}/${{not_an_expr}}/*", bucket.arn());
         assert!(is_template(&s));
-        assert_eq!(finalize_string(&s), "${aws_s3_bucket.logs.arn}/$${not_an_expr}/*");
+        assert_eq!(
+            finalize_string(&s),
+            "${aws_s3_bucket.logs.arn}/$${not_an_expr}/*"
+        );
     }
 
     #[test]
     fn object_keys_are_finalized_too() {
         let v = serde_json::json!({"${k}": [Ref::resource("a_b", "c").id()]});
-        assert_eq!(finalize_value(v), serde_json::json!({"$${k}": ["${a_b.c.id}"]}));
+        assert_eq!(
+            finalize_value(v),
+            serde_json::json!({"$${k}": ["${a_b.c.id}"]})
+        );
     }
 }

@@ -40,29 +40,85 @@ const DB_NAME: &str = "analytics";
 const DB_USER: &str = "analytics";
 
 fn build(env: &Env) -> Result<Option<Stack>, StackError> {
-    let Some(cfg) = &env.spec.stacks.analytics_api else { return Ok(None) };
-    let fail = |message: String| StackError { stack: NAME, env: env.name().to_owned(), message };
+    let Some(cfg) = &env.spec.stacks.analytics_api else {
+        return Ok(None);
+    };
+    let fail = |message: String| StackError {
+        stack: NAME,
+        env: env.name().to_owned(),
+        message,
+    };
     let kube = env
         .spec
         .kubernetes
         .as_ref()
         .ok_or_else(|| fail("the environment has no `kubernetes` section".into()))?;
     let mut tf = terraform_root(env, NAME);
-    let scope = &mut Scope { tf: &mut tf, prefix: format!("aapi-{}", env.name()), prod: env.is_prod() };
+    let scope = &mut Scope {
+        tf: &mut tf,
+        prefix: format!("aapi-{}", env.name()),
+        prod: env.is_prod(),
+    };
     let secret_path = |name: &str| format!("{NAME}/{}/{name}", env.name());
 
     let key = KmsKey::new(scope, "analytics-api: database, cache, secrets, logs");
     let net = &cfg.cluster_network;
-    let subnets: Vec<serde_json::Value> = net.private_subnet_ids.iter().map(|s| s.as_str().into()).collect();
+    let subnets: Vec<serde_json::Value> = net
+        .private_subnet_ids
+        .iter()
+        .map(|s| s.as_str().into())
+        .collect();
     let nodes = Peer::GroupId(net.node_security_group_id.clone());
-    let db_sg = SecurityGroup::new(scope, "security", "database", "PostgreSQL: 5432 from the cluster's nodes only", net.vpc_id.as_str());
-    db_sg.allow_in(scope, "postgres_from_cluster", &nodes, 5432, "PostgreSQL from the EKS nodes/pods");
-    let cache_sg = SecurityGroup::new(scope, "security", "cache", "Redis: 6379 from the cluster's nodes only", net.vpc_id.as_str());
-    cache_sg.allow_in(scope, "redis_from_cluster", &nodes, REDIS_PORT, "Redis (TLS) from the EKS nodes/pods");
+    let db_sg = SecurityGroup::new(
+        scope,
+        "security",
+        "database",
+        "PostgreSQL: 5432 from the cluster's nodes only",
+        net.vpc_id.as_str(),
+    );
+    db_sg.allow_in(
+        scope,
+        "postgres_from_cluster",
+        &nodes,
+        5432,
+        "PostgreSQL from the EKS nodes/pods",
+    );
+    let cache_sg = SecurityGroup::new(
+        scope,
+        "security",
+        "cache",
+        "Redis: 6379 from the cluster's nodes only",
+        net.vpc_id.as_str(),
+    );
+    cache_sg.allow_in(
+        scope,
+        "redis_from_cluster",
+        &nodes,
+        REDIS_PORT,
+        "Redis (TLS) from the EKS nodes/pods",
+    );
 
-    let db_password = GeneratedSecret::new(scope, &key, "database_password", &secret_path("database-password"), "master password of the analytics database");
-    let redis_token = GeneratedSecret::new(scope, &key, "redis_auth_token", &secret_path("redis-auth-token"), "AUTH token of the Redis cache");
-    let jwt = GeneratedSecret::new(scope, &key, "jwt_secret", &secret_path("jwt-secret"), "HS256 signing key of the API's JWTs");
+    let db_password = GeneratedSecret::new(
+        scope,
+        &key,
+        "database_password",
+        &secret_path("database-password"),
+        "master password of the analytics database",
+    );
+    let redis_token = GeneratedSecret::new(
+        scope,
+        &key,
+        "redis_auth_token",
+        &secret_path("redis-auth-token"),
+        "AUTH token of the Redis cache",
+    );
+    let jwt = GeneratedSecret::new(
+        scope,
+        &key,
+        "jwt_secret",
+        &secret_path("jwt-secret"),
+        "HS256 signing key of the API's JWTs",
+    );
     let db = RdsPostgres::new(
         scope,
         &key,
@@ -92,7 +148,11 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         "database_url",
         &secret_path("database-url"),
         "DATABASE_URL of the analytics API (TLS required)",
-        format!("postgres://{DB_USER}:{}@{}:5432/{DB_NAME}?sslmode=require", db_password.value(), db.address()),
+        format!(
+            "postgres://{DB_USER}:{}@{}:5432/{DB_NAME}?sslmode=require",
+            db_password.value(),
+            db.address()
+        ),
     );
     let redis_url = composed_secret(
         scope,
@@ -100,20 +160,55 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         "redis_url",
         &secret_path("redis-url"),
         "REDIS_URL of the analytics API (TLS)",
-        format!("rediss://:{}@{}:{REDIS_PORT}/0", redis_token.value(), cache.primary_address()),
+        format!(
+            "rediss://:{}@{}:{REDIS_PORT}/0",
+            redis_token.value(),
+            cache.primary_address()
+        ),
     );
 
     let out = &mut *scope.tf;
-    out.output("db_endpoint", "PostgreSQL writer endpoint (host:port)", db.endpoint(), false);
-    out.output("redis_primary_address", "Redis primary endpoint host", cache.primary_address(), false);
-    out.output("database_url_secret_arn", "Secrets Manager ARN of DATABASE_URL (read by the ExternalSecret)", database_url, false);
-    out.output("redis_url_secret_arn", "Secrets Manager ARN of REDIS_URL (read by the ExternalSecret)", redis_url, false);
-    out.output("jwt_secret_arn", "Secrets Manager ARN of JWT_SECRET (read by the ExternalSecret)", jwt.arn(), false);
+    out.output(
+        "db_endpoint",
+        "PostgreSQL writer endpoint (host:port)",
+        db.endpoint(),
+        false,
+    );
+    out.output(
+        "redis_primary_address",
+        "Redis primary endpoint host",
+        cache.primary_address(),
+        false,
+    );
+    out.output(
+        "database_url_secret_arn",
+        "Secrets Manager ARN of DATABASE_URL (read by the ExternalSecret)",
+        database_url,
+        false,
+    );
+    out.output(
+        "redis_url_secret_arn",
+        "Secrets Manager ARN of REDIS_URL (read by the ExternalSecret)",
+        redis_url,
+        false,
+    );
+    out.output(
+        "jwt_secret_arn",
+        "Secrets Manager ARN of JWT_SECRET (read by the ExternalSecret)",
+        jwt.arn(),
+        false,
+    );
 
     let objects = k8s::service(&service_props(env, cfg, kube, &secret_path).map_err(fail)?)
         .map_err(|e| fail(e.to_string()))?;
     let kubernetes = k8s::render(&objects).map_err(|e| fail(e.to_string()))?;
-    Ok(Some(Stack { name: NAME, terraform: tf, kubernetes_objects: objects.len(), kubernetes, warnings: Vec::new() }))
+    Ok(Some(Stack {
+        name: NAME,
+        terraform: tf,
+        kubernetes_objects: objects.len(),
+        kubernetes,
+        warnings: Vec::new(),
+    }))
 }
 
 /// The Kubernetes description of the service, from the environment and the contract.
@@ -136,7 +231,11 @@ fn service_props(
     };
     let mut p = k8s::ServiceProps::new(app, &cfg.namespace, image.clone());
     p.replicas = to_i32(cfg.replicas)?;
-    p.ports = k8s::Ports { http: contract::HTTP_PORT, service_http: 80, metrics: contract::METRICS_PORT };
+    p.ports = k8s::Ports {
+        http: contract::HTTP_PORT,
+        service_http: 80,
+        metrics: contract::METRICS_PORT,
+    };
     p.probes.startup_path = contract::STARTUP_PATH.into();
     p.probes.liveness_path = contract::LIVENESS_PATH.into();
     p.probes.readiness_path = contract::READINESS_PATH.into();
@@ -159,7 +258,10 @@ fn service_props(
     // Non-secret settings: every non-secret variable of the contract, at its default
     // unless the stack sets it here.
     let overrides = BTreeMap::from([
-        (contract::RUST_LOG.name, "analytics_api=info,tower_http=info".to_owned()),
+        (
+            contract::RUST_LOG.name,
+            "analytics_api=info,tower_http=info".to_owned(),
+        ),
         (contract::CORS_ORIGINS.name, format!("https://{}", cfg.host)),
         (contract::CACHE_DEFAULT_TTL.name, "60".to_owned()),
     ]);
@@ -170,21 +272,36 @@ fn service_props(
     ]);
     for var in contract::ENV_VARS {
         if var.secret {
-            let remote_key = secret_sources
-                .remove(var.name)
-                .ok_or_else(|| format!("the workload reads secret {} but the stack gives it no source", var.name))?;
+            let remote_key = secret_sources.remove(var.name).ok_or_else(|| {
+                format!(
+                    "the workload reads secret {} but the stack gives it no source",
+                    var.name
+                )
+            })?;
             p.secrets.env.push(k8s::SecretEnv {
                 env: var.name.into(),
-                source: k8s::SecretSource::SecretsManager { remote_key, property: None },
+                source: k8s::SecretSource::SecretsManager {
+                    remote_key,
+                    property: None,
+                },
             });
-        } else if let Some(value) = overrides.get(var.name).cloned().or(var.default.map(str::to_owned)) {
+        } else if let Some(value) = overrides
+            .get(var.name)
+            .cloned()
+            .or(var.default.map(str::to_owned))
+        {
             p.config.insert(var.name.into(), value);
         }
     }
     if let Some((name, _)) = secret_sources.into_iter().next() {
-        return Err(format!("the stack sources secret {name}, which the workload's contract does not read"));
+        return Err(format!(
+            "the stack sources secret {name}, which the workload's contract does not read"
+        ));
     }
-    p.secrets.store = k8s::SecretStoreRef { kind: k8s::SecretStoreKind::ClusterSecretStore, name: kube.secret_store.clone() };
+    p.secrets.store = k8s::SecretStoreRef {
+        kind: k8s::SecretStoreKind::ClusterSecretStore,
+        name: kube.secret_store.clone(),
+    };
 
     let class = match kube.ingress_class {
         IngressClassName::Nginx => k8s::IngressClass::Nginx(k8s::NginxIngress {
@@ -196,20 +313,30 @@ fn service_props(
             entrypoint: "websecure".into(),
         }),
         IngressClassName::Alb => k8s::IngressClass::Alb(k8s::AlbIngress {
-            certificate_arn: cfg.certificate_arn.clone().ok_or("the alb ingress class needs certificate_arn")?,
+            certificate_arn: cfg
+                .certificate_arn
+                .clone()
+                .ok_or("the alb ingress class needs certificate_arn")?,
             scheme: k8s::AlbScheme::InternetFacing,
         }),
     };
     p.ingress = Some(k8s::IngressProps::new(class, &cfg.host));
-    p.network.http_from = vec![k8s::TrafficSource::Namespace(kube.ingress_namespace.clone())];
-    p.network.metrics_from = vec![k8s::TrafficSource::Namespace(kube.monitoring_namespace.clone())];
+    p.network.http_from = vec![k8s::TrafficSource::Namespace(
+        kube.ingress_namespace.clone(),
+    )];
+    p.network.metrics_from = vec![k8s::TrafficSource::Namespace(
+        kube.monitoring_namespace.clone(),
+    )];
     p.network.egress = cfg
         .cluster_network
         .private_subnet_cidrs
         .iter()
         .flat_map(|c| [k8s::EgressPeer::postgres(c), k8s::EgressPeer::redis(c)])
         .collect();
-    p.monitoring = Some(k8s::MonitoringProps { path: contract::METRICS_PATH.into(), ..Default::default() });
+    p.monitoring = Some(k8s::MonitoringProps {
+        path: contract::METRICS_PATH.into(),
+        ..Default::default()
+    });
     p.suppressions.push(k8s::Suppression::new(
         "Deployment",
         "CKV_K8S_35",
@@ -227,8 +354,14 @@ fn service_props(
 
 fn image(pin: &ImagePin) -> Result<k8s::Image, String> {
     match (&pin.tag, &pin.digest) {
-        (_, Some(d)) => Ok(k8s::Image::Digest { repo: pin.repository.clone(), digest: d.clone() }),
-        (Some(t), None) => Ok(k8s::Image::Tag { repo: pin.repository.clone(), tag: t.clone() }),
+        (_, Some(d)) => Ok(k8s::Image::Digest {
+            repo: pin.repository.clone(),
+            digest: d.clone(),
+        }),
+        (Some(t), None) => Ok(k8s::Image::Tag {
+            repo: pin.repository.clone(),
+            tag: t.clone(),
+        }),
         (None, None) => Err("the image has neither tag nor digest".into()),
     }
 }
@@ -237,15 +370,24 @@ fn image(pin: &ImagePin) -> Result<k8s::Image, String> {
 fn version_label(pin: &ImagePin) -> String {
     match (&pin.tag, &pin.digest) {
         (Some(t), None) => t.clone(),
-        (_, Some(d)) => format!("sha256-{}", d.trim_start_matches("sha256:").chars().take(12).collect::<String>()),
+        (_, Some(d)) => format!(
+            "sha256-{}",
+            d.trim_start_matches("sha256:")
+                .chars()
+                .take(12)
+                .collect::<String>()
+        ),
         (None, None) => "unknown".into(),
     }
 }
 
 fn issuer(kube: &Kubernetes) -> Result<String, String> {
-    kube.cluster_issuer.clone().ok_or_else(|| "kubernetes.cluster_issuer is required for TLS with cert-manager".into())
+    kube.cluster_issuer
+        .clone()
+        .ok_or_else(|| "kubernetes.cluster_issuer is required for TLS with cert-manager".into())
 }
 
 fn to_i32(v: u32) -> Result<i32, String> {
-    i32::try_from(v).map_err(|_| format!("{v} is too large for a Kubernetes replica count or percentage"))
+    i32::try_from(v)
+        .map_err(|_| format!("{v} is too large for a Kubernetes replica count or percentage"))
 }

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::construct::{Scope, expr_list};
 use crate::construct::alb::{Alb, AlbProps};
 use crate::construct::codedeploy::{EcsBlueGreen, EcsBlueGreenProps};
 use crate::construct::ecs::{EcsService, EcsServiceProps, ScalingProps};
@@ -17,6 +16,7 @@ use crate::construct::rds::{MasterPassword, RdsPostgres, RdsPostgresProps};
 use crate::construct::secrets::Secret;
 use crate::construct::security_group::{Peer, SecurityGroup};
 use crate::construct::vpc::{Vpc, VpcProps};
+use crate::construct::{Scope, expr_list};
 use crate::env::Env;
 use crate::env::file::Image;
 use crate::stack::{Stack, StackDef, StackError, terraform_root};
@@ -40,7 +40,10 @@ const HEALTH_PATH: &str = "/health";
 const APP_SECRETS: &[(&str, &str)] = &[
     ("LANGSMITH_API_KEY", "LangSmith API key for tracing"),
     ("JIRA_API_TOKEN", "Jira API token"),
-    ("JIRA_WEBHOOK_SECRET", "shared secret that signs Jira webhooks"),
+    (
+        "JIRA_WEBHOOK_SECRET",
+        "shared secret that signs Jira webhooks",
+    ),
 ];
 
 /// `repo@digest` or `repo:tag`.
@@ -53,11 +56,21 @@ pub fn image_ref(image: &Image) -> String {
 }
 
 fn build(env: &Env) -> Result<Option<Stack>, StackError> {
-    let Some(cfg) = &env.spec.stacks.langgraph_platform else { return Ok(None) };
-    let fail = |message: String| StackError { stack: NAME, env: env.name().to_owned(), message };
+    let Some(cfg) = &env.spec.stacks.langgraph_platform else {
+        return Ok(None);
+    };
+    let fail = |message: String| StackError {
+        stack: NAME,
+        env: env.name().to_owned(),
+        message,
+    };
     let mut tf = terraform_root(env, NAME);
     let mut warnings = Vec::new();
-    let scope = &mut Scope { tf: &mut tf, prefix: format!("lgp-{}", env.name()), prod: env.is_prod() };
+    let scope = &mut Scope {
+        tf: &mut tf,
+        prefix: format!("lgp-{}", env.name()),
+        prod: env.is_prod(),
+    };
 
     let key = KmsKey::new(scope, "langgraph-platform: logs, topic, secrets, database");
     let cidr = crate::env::load::parse_cidr(&env.spec.network.vpc_cidr).map_err(fail)?;
@@ -74,11 +87,35 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     .map_err(fail)?;
 
     // Security groups: internet → ALB (80/443) → tasks (app port) → database (5432).
-    let alb_sg = SecurityGroup::new(scope, "security", "alb", "public load balancer: 80/443 from the internet", vpc.id());
-    let task_sg = SecurityGroup::new(scope, "security", "tasks", "ECS tasks: app port from the load balancer only", vpc.id());
-    let db_sg = SecurityGroup::new(scope, "security", "database", "PostgreSQL: 5432 from the ECS tasks only", vpc.id());
+    let alb_sg = SecurityGroup::new(
+        scope,
+        "security",
+        "alb",
+        "public load balancer: 80/443 from the internet",
+        vpc.id(),
+    );
+    let task_sg = SecurityGroup::new(
+        scope,
+        "security",
+        "tasks",
+        "ECS tasks: app port from the load balancer only",
+        vpc.id(),
+    );
+    let db_sg = SecurityGroup::new(
+        scope,
+        "security",
+        "database",
+        "PostgreSQL: 5432 from the ECS tasks only",
+        vpc.id(),
+    );
     let internet = Peer::Cidr("0.0.0.0/0".into());
-    alb_sg.allow_in(scope, "https_from_internet", &internet, 443, "HTTPS from the internet");
+    alb_sg.allow_in(
+        scope,
+        "https_from_internet",
+        &internet,
+        443,
+        "HTTPS from the internet",
+    );
     alb_sg.allow_in_because(
         scope,
         "http_from_internet",
@@ -90,11 +127,41 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             reason: "the public load balancer answers port 80 only to redirect to HTTPS",
         }],
     );
-    alb_sg.allow_out(scope, "app_to_tasks", &Peer::Group(task_sg.id()), APP_PORT, "to the tasks' app port");
-    task_sg.allow_in(scope, "app_from_alb", &Peer::Group(alb_sg.id()), APP_PORT, "app port from the load balancer");
-    task_sg.allow_out(scope, "postgres_to_database", &Peer::Group(db_sg.id()), 5432, "to PostgreSQL");
-    task_sg.allow_out(scope, "https_to_aws_apis", &internet, 443, "HTTPS to ECR, Secrets Manager, CloudWatch, LangSmith, Jira");
-    db_sg.allow_in(scope, "postgres_from_tasks", &Peer::Group(task_sg.id()), 5432, "PostgreSQL from the ECS tasks");
+    alb_sg.allow_out(
+        scope,
+        "app_to_tasks",
+        &Peer::Group(task_sg.id()),
+        APP_PORT,
+        "to the tasks' app port",
+    );
+    task_sg.allow_in(
+        scope,
+        "app_from_alb",
+        &Peer::Group(alb_sg.id()),
+        APP_PORT,
+        "app port from the load balancer",
+    );
+    task_sg.allow_out(
+        scope,
+        "postgres_to_database",
+        &Peer::Group(db_sg.id()),
+        5432,
+        "to PostgreSQL",
+    );
+    task_sg.allow_out(
+        scope,
+        "https_to_aws_apis",
+        &internet,
+        443,
+        "HTTPS to ECR, Secrets Manager, CloudWatch, LangSmith, Jira",
+    );
+    db_sg.allow_in(
+        scope,
+        "postgres_from_tasks",
+        &Peer::Group(task_sg.id()),
+        5432,
+        "PostgreSQL from the ECS tasks",
+    );
 
     let logs = LogsBucket::new(scope, if env.is_prod() { 365 } else { 90 });
     if cfg.certificate_arn.is_none() {
@@ -142,8 +209,16 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         Trust::Service("ecs-tasks.amazonaws.com"),
         &["service-role/AmazonECSTaskExecutionRolePolicy"],
         vec![
-            Statement::allow("ReadInjectedSecrets", &["secretsmanager:GetSecretValue"], readable),
-            Statement::allow("DecryptInjectedSecrets", &["kms:Decrypt"], vec![key.arn().to_string()]),
+            Statement::allow(
+                "ReadInjectedSecrets",
+                &["secretsmanager:GetSecretValue"],
+                readable,
+            ),
+            Statement::allow(
+                "DecryptInjectedSecrets",
+                &["kms:Decrypt"],
+                vec![key.arn().to_string()],
+            ),
         ],
     );
     let task_role = Role::new(
@@ -163,20 +238,35 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
                 ],
                 vec!["*".into()],
             ),
-            Statement::allow("EcsExecEncryption", &["kms:Decrypt", "kms:GenerateDataKey"], vec![key.arn().to_string()]),
+            Statement::allow(
+                "EcsExecEncryption",
+                &["kms:Decrypt", "kms:GenerateDataKey"],
+                vec![key.arn().to_string()],
+            ),
             Statement::allow(
                 "EcsExecSessionLogs",
-                &["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                &[
+                    "logs:CreateLogStream",
+                    "logs:PutLogEvents",
+                    "logs:DescribeLogStreams",
+                ],
                 vec![EcsService::exec_log_group_arn(scope)],
             ),
-            Statement::allow("EcsExecFindLogGroup", &["logs:DescribeLogGroups"], vec!["*".into()]),
+            Statement::allow(
+                "EcsExecFindLogGroup",
+                &["logs:DescribeLogGroups"],
+                vec!["*".into()],
+            ),
         ],
     );
 
     let mut environment: BTreeMap<String, Value> = BTreeMap::new();
     environment.insert("NODE_ENV".into(), json!("production"));
     environment.insert("PORT".into(), json!(APP_PORT.to_string()));
-    environment.insert("LANGSMITH_PROJECT".into(), json!(format!("{NAME}-{}", env.name())));
+    environment.insert(
+        "LANGSMITH_PROJECT".into(),
+        json!(format!("{NAME}-{}", env.name())),
+    );
     environment.insert("LANGSMITH_TRACING".into(), json!("true"));
     environment.insert("DATABASE_HOST".into(), db.address().into());
     environment.insert("DATABASE_PORT".into(), json!("5432"));
@@ -186,8 +276,14 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         .iter()
         .map(|(name, s)| ((*name).to_owned(), s.arn().into()))
         .collect();
-    secret_env.insert("DATABASE_USER".into(), json!(format!("{}:username::", db.secret_arn())));
-    secret_env.insert("DATABASE_PASSWORD".into(), json!(format!("{}:password::", db.secret_arn())));
+    secret_env.insert(
+        "DATABASE_USER".into(),
+        json!(format!("{}:username::", db.secret_arn())),
+    );
+    secret_env.insert(
+        "DATABASE_PASSWORD".into(),
+        json!(format!("{}:password::", db.secret_arn())),
+    );
 
     let service = EcsService::new(
         scope,
@@ -225,7 +321,10 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     let topic = AlarmTopic::new(scope, &key, &env.spec.alerts.email);
     let a = &cfg.alarms;
     let ecs_dims = || {
-        BTreeMap::from([("ClusterName", service.cluster_name()), ("ServiceName", service.service_name())])
+        BTreeMap::from([
+            ("ClusterName", service.cluster_name()),
+            ("ServiceName", service.service_name()),
+        ])
     };
     let alarms = [
         Alarm {
@@ -254,7 +353,10 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         },
         Alarm {
             id: "alb-5xx-errors",
-            description: format!("more than {} target 5XX responses in 5 minutes", a.http_5xx_count),
+            description: format!(
+                "more than {} target 5XX responses in 5 minutes",
+                a.http_5xx_count
+            ),
             namespace: "AWS/ApplicationELB",
             metric: "HTTPCode_Target_5XX_Count",
             statistic: "Sum",
@@ -266,7 +368,10 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         },
         Alarm {
             id: "alb-response-time",
-            description: format!("average target response time above {} s for 5 minutes", a.latency_seconds),
+            description: format!(
+                "average target response time above {} s for 5 minutes",
+                a.latency_seconds
+            ),
             namespace: "AWS/ApplicationELB",
             metric: "TargetResponseTime",
             statistic: "Average",
@@ -292,7 +397,10 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             ]),
         },
     ];
-    let alarm_names: Vec<_> = alarms.iter().map(|alarm| alarm.add(scope, &topic)).collect();
+    let alarm_names: Vec<_> = alarms
+        .iter()
+        .map(|alarm| alarm.add(scope, &topic))
+        .collect();
 
     let deploy = EcsBlueGreen::new(
         scope,
@@ -321,15 +429,36 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         ]
     };
     let alb_metric = |metric: &str| {
-        vec![json!("AWS/ApplicationELB"), json!(metric), json!("LoadBalancer"), Value::from(alb.arn_suffix())]
+        vec![
+            json!("AWS/ApplicationELB"),
+            json!(metric),
+            json!("LoadBalancer"),
+            Value::from(alb.arn_suffix()),
+        ]
     };
     let dashboard_name = dashboard(
         scope,
         &[
-            Widget { title: "ECS CPU utilization", statistic: "Average", metrics: vec![ecs_metric("CPUUtilization")] },
-            Widget { title: "ECS memory utilization", statistic: "Average", metrics: vec![ecs_metric("MemoryUtilization")] },
-            Widget { title: "ALB requests", statistic: "Sum", metrics: vec![alb_metric("RequestCount")] },
-            Widget { title: "Target response time", statistic: "Average", metrics: vec![alb_metric("TargetResponseTime")] },
+            Widget {
+                title: "ECS CPU utilization",
+                statistic: "Average",
+                metrics: vec![ecs_metric("CPUUtilization")],
+            },
+            Widget {
+                title: "ECS memory utilization",
+                statistic: "Average",
+                metrics: vec![ecs_metric("MemoryUtilization")],
+            },
+            Widget {
+                title: "ALB requests",
+                statistic: "Sum",
+                metrics: vec![alb_metric("RequestCount")],
+            },
+            Widget {
+                title: "Target response time",
+                statistic: "Average",
+                metrics: vec![alb_metric("TargetResponseTime")],
+            },
             Widget {
                 title: "Target 5XX responses",
                 statistic: "Sum",
@@ -340,12 +469,42 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
 
     let region = env.spec.region.clone();
     let out = &mut *scope.tf;
-    out.output("alb_dns_name", "DNS name of the load balancer (point the service's DNS record here)", alb.dns_name(), false);
-    out.output("ecs_cluster_name", "ECS cluster name", service.cluster_name(), false);
-    out.output("ecs_service_name", "ECS service name", service.service_name(), false);
-    out.output("log_group_name", "CloudWatch log group of the containers", service.log_group_name(), false);
-    out.output("db_endpoint", "PostgreSQL writer endpoint (host:port)", db.endpoint(), false);
-    out.output("db_master_secret_arn", "Secrets Manager ARN of the database master credentials", db.secret_arn(), false);
+    out.output(
+        "alb_dns_name",
+        "DNS name of the load balancer (point the service's DNS record here)",
+        alb.dns_name(),
+        false,
+    );
+    out.output(
+        "ecs_cluster_name",
+        "ECS cluster name",
+        service.cluster_name(),
+        false,
+    );
+    out.output(
+        "ecs_service_name",
+        "ECS service name",
+        service.service_name(),
+        false,
+    );
+    out.output(
+        "log_group_name",
+        "CloudWatch log group of the containers",
+        service.log_group_name(),
+        false,
+    );
+    out.output(
+        "db_endpoint",
+        "PostgreSQL writer endpoint (host:port)",
+        db.endpoint(),
+        false,
+    );
+    out.output(
+        "db_master_secret_arn",
+        "Secrets Manager ARN of the database master credentials",
+        db.secret_arn(),
+        false,
+    );
     for (name, secret) in &secrets {
         out.output(
             &format!("{}_secret_arn", name.to_ascii_lowercase()),
@@ -354,9 +513,24 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             false,
         );
     }
-    out.output("alarm_topic_arn", "SNS topic that receives alarms and deployment events", topic.arn(), false);
-    out.output("codedeploy_app_name", "CodeDeploy application", deploy.app_name(), false);
-    out.output("codedeploy_deployment_group_name", "CodeDeploy deployment group", deploy.group_name(), false);
+    out.output(
+        "alarm_topic_arn",
+        "SNS topic that receives alarms and deployment events",
+        topic.arn(),
+        false,
+    );
+    out.output(
+        "codedeploy_app_name",
+        "CodeDeploy application",
+        deploy.app_name(),
+        false,
+    );
+    out.output(
+        "codedeploy_deployment_group_name",
+        "CodeDeploy deployment group",
+        deploy.group_name(),
+        false,
+    );
     out.output(
         "cloudwatch_dashboard_url",
         "CloudWatch dashboard",
@@ -364,5 +538,11 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         false,
     );
 
-    Ok(Some(Stack { name: NAME, terraform: tf, kubernetes: BTreeMap::new(), kubernetes_objects: 0, warnings }))
+    Ok(Some(Stack {
+        name: NAME,
+        terraform: tf,
+        kubernetes: BTreeMap::new(),
+        kubernetes_objects: 0,
+        warnings,
+    }))
 }

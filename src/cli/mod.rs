@@ -48,11 +48,15 @@ pub fn run(cli: Cli) -> Result<(), Error> {
     let project = Project::new(cli.root);
     let mut stdout = std::io::stdout().lock();
     let print = |out: &mut std::io::StdoutLock<'_>, text: &str| -> Result<(), Error> {
-        out.write_all(text.as_bytes()).map_err(|e| Error::Internal(e.into()))
+        out.write_all(text.as_bytes())
+            .map_err(|e| Error::Internal(e.into()))
     };
     match cli.command {
         Command::Synth { env, all: _, stack } => {
-            let selection = ops::synth::Selection { envs: env.into_iter().collect(), stack };
+            let selection = ops::synth::Selection {
+                envs: env.into_iter().collect(),
+                stack,
+            };
             let outputs = ops::synth::synth(&project, &selection)?;
             for o in &outputs {
                 for w in &o.warnings {
@@ -74,9 +78,15 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         }
         Command::Check => {
             let files = ops::check::check(&project)?;
-            print(&mut stdout, &format!("generated/ is current: {files} files checked\n"))
+            print(
+                &mut stdout,
+                &format!("generated/ is current: {files} files checked\n"),
+            )
         }
-        Command::Schema => print(&mut stdout, &crate::tf::to_pretty_json(crate::env::schema())),
+        Command::Schema => print(
+            &mut stdout,
+            &crate::tf::to_pretty_json(crate::env::schema()),
+        ),
         Command::List => print(&mut stdout, &ops::list::list(&project)?),
     }
 }

@@ -172,7 +172,13 @@ impl Alb {
                 (http.clone(), vec![http])
             }
         };
-        Alb { lb, blue, green, production_listener, listeners }
+        Alb {
+            lb,
+            blue,
+            green,
+            production_listener,
+            listeners,
+        }
     }
 
     /// DNS name of the load balancer.

@@ -138,7 +138,10 @@ impl EcsBlueGreen {
                 }],
             }),
         );
-        EcsBlueGreen { app_name: app.attr("name"), group_name: group.attr("deployment_group_name") }
+        EcsBlueGreen {
+            app_name: app.attr("name"),
+            group_name: group.attr("deployment_group_name"),
+        }
     }
 
     /// The CodeDeploy application name.

@@ -190,7 +190,11 @@ impl EcsService {
                 "depends_on": props.depends_on,
             }),
         );
-        EcsService { cluster, service, log_group }
+        EcsService {
+            cluster,
+            service,
+            log_group,
+        }
     }
 
     /// Adds the scalable target and the three target-tracking policies (scale out after
@@ -210,8 +214,18 @@ impl EcsService {
             }),
         );
         let policies: [(&str, &str, u32, Option<&str>); 3] = [
-            ("cpu", "ECSServiceAverageCPUUtilization", props.cpu_percent, None),
-            ("memory", "ECSServiceAverageMemoryUtilization", props.memory_percent, None),
+            (
+                "cpu",
+                "ECSServiceAverageCPUUtilization",
+                props.cpu_percent,
+                None,
+            ),
+            (
+                "memory",
+                "ECSServiceAverageMemoryUtilization",
+                props.memory_percent,
+                None,
+            ),
             (
                 "requests",
                 "ALBRequestCountPerTarget",

@@ -32,7 +32,8 @@ impl Statement {
 
     /// Adds a condition.
     pub fn when(mut self, test: &str, variable: &str, values: Vec<String>) -> Self {
-        self.conditions.push((test.to_owned(), variable.to_owned(), values));
+        self.conditions
+            .push((test.to_owned(), variable.to_owned(), values));
         self
     }
 
@@ -100,7 +101,12 @@ impl Role {
                 }]
             }),
         };
-        let trust_ref = scope.tf.data("iam", "aws_iam_policy_document", &format!("{id}_trust"), trust_doc);
+        let trust_ref = scope.tf.data(
+            "iam",
+            "aws_iam_policy_document",
+            &format!("{id}_trust"),
+            trust_doc,
+        );
         let name = scope.name(suffix);
         let role = scope.tf.resource(
             "iam",
@@ -113,7 +119,10 @@ impl Role {
             }),
         );
         for path in managed {
-            let attach_id = format!("{id}_{}", local_name(path.rsplit('/').next().unwrap_or(path)));
+            let attach_id = format!(
+                "{id}_{}",
+                local_name(path.rsplit('/').next().unwrap_or(path))
+            );
             let arn = scope.managed_policy(path);
             scope.tf.resource(
                 "iam",
@@ -123,7 +132,8 @@ impl Role {
             );
         }
         if !statements.is_empty() {
-            let doc = json!({"statement": statements.iter().map(Statement::to_json).collect::<Vec<_>>()});
+            let doc =
+                json!({"statement": statements.iter().map(Statement::to_json).collect::<Vec<_>>()});
             let doc_ref = scope.tf.data("iam", "aws_iam_policy_document", &id, doc);
             scope.tf.resource(
                 "iam",

@@ -8,8 +8,7 @@ use crate::refs::{Expr, Ref};
 use crate::tf::Suppression;
 
 /// Why a key policy's `Resource: "*"` is not a wildcard.
-const KEY_POLICY_RESOURCE: &str =
-    "in a key policy Resource * means this key only; the account principal delegates to IAM policies";
+const KEY_POLICY_RESOURCE: &str = "in a key policy Resource * means this key only; the account principal delegates to IAM policies";
 
 /// A customer-managed KMS key with an alias.
 #[derive(Debug, Clone)]
@@ -66,9 +65,18 @@ impl KmsKey {
             "key",
             policy,
             &[
-                Suppression { check: "CKV_AWS_109", reason: KEY_POLICY_RESOURCE },
-                Suppression { check: "CKV_AWS_111", reason: KEY_POLICY_RESOURCE },
-                Suppression { check: "CKV_AWS_356", reason: KEY_POLICY_RESOURCE },
+                Suppression {
+                    check: "CKV_AWS_109",
+                    reason: KEY_POLICY_RESOURCE,
+                },
+                Suppression {
+                    check: "CKV_AWS_111",
+                    reason: KEY_POLICY_RESOURCE,
+                },
+                Suppression {
+                    check: "CKV_AWS_356",
+                    reason: KEY_POLICY_RESOURCE,
+                },
             ],
         );
         let key = scope.tf.resource(

@@ -45,7 +45,11 @@ impl Scope<'_> {
 
     /// `arn:<partition>:iam::<account>:root`, the account principal of key policies.
     pub fn account_root_arn(&self) -> String {
-        format!("arn:{}:iam::{}:root", self.partition(), self.tf.account_id())
+        format!(
+            "arn:{}:iam::{}:root",
+            self.partition(),
+            self.tf.account_id()
+        )
     }
 
     /// An AWS managed policy ARN, e.g. `service-role/AmazonECSTaskExecutionRolePolicy`.
@@ -80,7 +84,13 @@ pub fn partition(region: &str) -> &'static str {
 /// A Terraform local name from an id: lowercase letters, digits and underscores.
 pub fn local_name(id: &str) -> String {
     id.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::{Scope, local_name};
 use super::kms::KmsKey;
+use super::{Scope, local_name};
 use crate::refs::{Expr, Ref};
 
 /// The alarm topic.
@@ -78,8 +78,11 @@ impl Alarm {
         let comparison = match self.comparison {
             Comparison::GreaterThan => "GreaterThanThreshold",
         };
-        let dims: BTreeMap<&str, Value> =
-            self.dimensions.iter().map(|(k, v)| (*k, Value::from(v))).collect();
+        let dims: BTreeMap<&str, Value> = self
+            .dimensions
+            .iter()
+            .map(|(k, v)| (*k, Value::from(v)))
+            .collect();
         let r = scope.tf.resource(
             "observability",
             "aws_cloudwatch_metric_alarm",

@@ -147,7 +147,9 @@ impl RdsPostgres {
                 reason: "deletion_protection is false in this non-prod environment file; keel requires it in prod",
             });
         }
-        let db = scope.tf.resource_with(f, "aws_db_instance", "main", body, &suppressions);
+        let db = scope
+            .tf
+            .resource_with(f, "aws_db_instance", "main", body, &suppressions);
         RdsPostgres { db }
     }
 

@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
-use super::{Scope, local_name};
 use super::kms::KmsKey;
+use super::{Scope, local_name};
 use crate::refs::{Expr, Ref};
 use crate::tf::Suppression;
 
@@ -55,7 +55,13 @@ pub struct GeneratedSecret {
 impl GeneratedSecret {
     /// Creates the secret `<path>` (e.g. `analytics-api/prod/jwt-secret`) with a generated
     /// value.
-    pub fn new(scope: &mut Scope<'_>, key: &KmsKey, id: &str, path: &str, description: &str) -> Self {
+    pub fn new(
+        scope: &mut Scope<'_>,
+        key: &KmsKey,
+        id: &str,
+        path: &str,
+        description: &str,
+    ) -> Self {
         let id = local_name(id);
         let random = scope.tf.data(
             "secrets",
@@ -105,7 +111,14 @@ impl GeneratedSecret {
 
 /// A secret whose value Terraform composes from references (e.g. a connection URL with a
 /// generated password), kept current on every apply.
-pub fn composed_secret(scope: &mut Scope<'_>, key: &KmsKey, id: &str, path: &str, description: &str, value: String) -> Expr {
+pub fn composed_secret(
+    scope: &mut Scope<'_>,
+    key: &KmsKey,
+    id: &str,
+    path: &str,
+    description: &str,
+    value: String,
+) -> Expr {
     let id = local_name(id);
     let secret = scope.tf.resource_with(
         "secrets",

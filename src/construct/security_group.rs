@@ -30,7 +30,13 @@ pub enum Peer {
 
 impl SecurityGroup {
     /// Creates `aws_security_group.<id>` with no rules.
-    pub fn new(scope: &mut Scope<'_>, file: &str, id: &str, description: &str, vpc_id: impl Into<Value>) -> Self {
+    pub fn new(
+        scope: &mut Scope<'_>,
+        file: &str,
+        id: &str,
+        description: &str,
+        vpc_id: impl Into<Value>,
+    ) -> Self {
         let name = scope.name(&id.replace('_', "-"));
         let sg = scope.tf.resource(
             file,
@@ -43,7 +49,11 @@ impl SecurityGroup {
                 "tags": {"Name": name},
             }),
         );
-        SecurityGroup { sg, id: id.to_owned(), file: file.to_owned() }
+        SecurityGroup {
+            sg,
+            id: id.to_owned(),
+            file: file.to_owned(),
+        }
     }
 
     /// The group's id.
@@ -52,8 +62,23 @@ impl SecurityGroup {
     }
 
     /// Allows TCP `port` in from `peer`; `rule` names the rule (`https_from_internet`).
-    pub fn allow_in(&self, scope: &mut Scope<'_>, rule: &str, peer: &Peer, port: u16, description: &str) {
-        self.rule(scope, "aws_vpc_security_group_ingress_rule", rule, peer, port, description, &[]);
+    pub fn allow_in(
+        &self,
+        scope: &mut Scope<'_>,
+        rule: &str,
+        peer: &Peer,
+        port: u16,
+        description: &str,
+    ) {
+        self.rule(
+            scope,
+            "aws_vpc_security_group_ingress_rule",
+            rule,
+            peer,
+            port,
+            description,
+            &[],
+        );
     }
 
     /// Like [`SecurityGroup::allow_in`] for a rule a scanner flags, with the reason it is
@@ -67,12 +92,35 @@ impl SecurityGroup {
         description: &str,
         suppressions: &[Suppression],
     ) {
-        self.rule(scope, "aws_vpc_security_group_ingress_rule", rule, peer, port, description, suppressions);
+        self.rule(
+            scope,
+            "aws_vpc_security_group_ingress_rule",
+            rule,
+            peer,
+            port,
+            description,
+            suppressions,
+        );
     }
 
     /// Allows TCP `port` out to `peer`.
-    pub fn allow_out(&self, scope: &mut Scope<'_>, rule: &str, peer: &Peer, port: u16, description: &str) {
-        self.rule(scope, "aws_vpc_security_group_egress_rule", rule, peer, port, description, &[]);
+    pub fn allow_out(
+        &self,
+        scope: &mut Scope<'_>,
+        rule: &str,
+        peer: &Peer,
+        port: u16,
+        description: &str,
+    ) {
+        self.rule(
+            scope,
+            "aws_vpc_security_group_egress_rule",
+            rule,
+            peer,
+            port,
+            description,
+            &[],
+        );
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -101,6 +149,8 @@ impl SecurityGroup {
         };
         body[key] = value;
         let name = format!("{}_{}", self.id, local_name(rule));
-        scope.tf.resource_with(&self.file, ty, &name, body, suppressions);
+        scope
+            .tf
+            .resource_with(&self.file, ty, &name, body, suppressions);
     }
 }

@@ -5,9 +5,9 @@
 use ipnet::Ipv4Net;
 use serde_json::json;
 
+use super::Scope;
 use super::iam::{Role, Statement, Trust};
 use super::kms::KmsKey;
-use super::Scope;
 use crate::env::file::NatGateways;
 use crate::refs::{Expr, Ref};
 
@@ -161,7 +161,10 @@ impl Vpc {
                 json!({"vpc_id": vpc.id(), "tags": {"Name": scope.name(&format!("private-{letter}"))}}),
             );
             // `nats` holds at least the first AZ's gateway from iteration 0 on.
-            let nat = nats.last().cloned().unwrap_or_else(|| Ref::resource("aws_nat_gateway", "a"));
+            let nat = nats
+                .last()
+                .cloned()
+                .unwrap_or_else(|| Ref::resource("aws_nat_gateway", "a"));
             scope.tf.resource(
                 f,
                 "aws_route",
@@ -179,7 +182,11 @@ impl Vpc {
                 json!({"subnet_id": priv_sn.id(), "route_table_id": rt.id()}),
             );
             private_rts.push(rt.id());
-            subnets.push(SubnetPair { az: az.clone(), public: pub_sn, private: priv_sn });
+            subnets.push(SubnetPair {
+                az: az.clone(),
+                public: pub_sn,
+                private: priv_sn,
+            });
         }
         let region = scope.tf.region().to_owned();
         scope.tf.resource(
@@ -213,7 +220,11 @@ impl Vpc {
             &[],
             vec![Statement::allow(
                 "WriteFlowLogs",
-                &["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+                &[
+                    "logs:CreateLogStream",
+                    "logs:PutLogEvents",
+                    "logs:DescribeLogStreams",
+                ],
                 vec![format!("{}:*", log_group.arn())],
             )],
         );
@@ -257,8 +268,14 @@ mod tests {
     fn three_azs_of_a_slash_16() {
         let (public, private) = split_subnets("10.30.0.0/16".parse().unwrap(), 3).unwrap();
         let s = |v: &[Ipv4Net]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
-        assert_eq!(s(&public), ["10.30.0.0/20", "10.30.16.0/20", "10.30.32.0/20"]);
-        assert_eq!(s(&private), ["10.30.128.0/20", "10.30.144.0/20", "10.30.160.0/20"]);
+        assert_eq!(
+            s(&public),
+            ["10.30.0.0/20", "10.30.16.0/20", "10.30.32.0/20"]
+        );
+        assert_eq!(
+            s(&private),
+            ["10.30.128.0/20", "10.30.144.0/20", "10.30.160.0/20"]
+        );
     }
 
     #[test]
@@ -270,7 +287,10 @@ mod tests {
             for (i, a) in all.iter().enumerate() {
                 assert!(cidr.contains(*a));
                 for b in &all[i + 1..] {
-                    assert!(!a.contains(&b.network()) && !b.contains(&a.network()), "{a} {b}");
+                    assert!(
+                        !a.contains(&b.network()) && !b.contains(&a.network()),
+                        "{a} {b}"
+                    );
                 }
             }
         }

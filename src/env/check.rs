@@ -25,18 +25,28 @@ pub(crate) fn check(spec: &EnvFile, stem: &str, out: &mut Problems) {
     if spec.network.az_count > azs {
         out.push((
             "/network/az_count".into(),
-            format!("expected 2..={azs} for {}, found {}", spec.region, spec.network.az_count),
+            format!(
+                "expected 2..={azs} for {}, found {}",
+                spec.region, spec.network.az_count
+            ),
         ));
     }
     match parse_cidr(&spec.network.vpc_cidr) {
         Ok(net) if !(16..=24).contains(&net.prefix_len()) => out.push((
             "/network/vpc_cidr".into(),
-            format!("expected a prefix length of /16 to /24, found /{}", net.prefix_len()),
+            format!(
+                "expected a prefix length of /16 to /24, found /{}",
+                net.prefix_len()
+            ),
         )),
         Ok(_) => {}
         Err(m) => out.push(("/network/vpc_cidr".into(), m)),
     }
-    retention(spec.network.flow_log_retention_days, "/network/flow_log_retention_days", out);
+    retention(
+        spec.network.flow_log_retention_days,
+        "/network/flow_log_retention_days",
+        out,
+    );
     if is_prod(spec.tier) && spec.network.nat_gateways != NatGateways::PerAz {
         out.push((
             "/network/nat_gateways".into(),
@@ -46,41 +56,72 @@ pub(crate) fn check(spec: &EnvFile, stem: &str, out: &mut Problems) {
     if let Some(region) = &spec.state.region
         && region.is_empty()
     {
-        out.push(("/state/region".into(), "expected a region name, found an empty string".into()));
+        out.push((
+            "/state/region".into(),
+            "expected a region name, found an empty string".into(),
+        ));
     }
 
     if let Some(lg) = &spec.stacks.langgraph_platform {
         let p = "/stacks/langgraph-platform";
         image(&lg.image, spec.tier, &format!("{p}/image"), out);
-        certificate(lg.certificate_arn.as_deref(), spec, &format!("{p}/certificate_arn"), out);
+        certificate(
+            lg.certificate_arn.as_deref(),
+            spec,
+            &format!("{p}/certificate_arn"),
+            out,
+        );
         fargate_size(lg.task.cpu, lg.task.memory_mib, &format!("{p}/task"), out);
-        retention(lg.log_retention_days, &format!("{p}/log_retention_days"), out);
+        retention(
+            lg.log_retention_days,
+            &format!("{p}/log_retention_days"),
+            out,
+        );
         let s = &lg.scaling;
         if !(s.min <= s.desired && s.desired <= s.max) {
             out.push((
                 format!("{p}/scaling"),
-                format!("expected min <= desired <= max, found {} <= {} <= {}", s.min, s.desired, s.max),
+                format!(
+                    "expected min <= desired <= max, found {} <= {} <= {}",
+                    s.min, s.desired, s.max
+                ),
             ));
         }
         if s.min < 1 {
-            out.push((format!("{p}/scaling/min"), "expected at least 1 task".into()));
+            out.push((
+                format!("{p}/scaling/min"),
+                "expected at least 1 task".into(),
+            ));
         }
         if is_prod(spec.tier) && s.min < 2 {
             out.push((
                 format!("{p}/scaling/min"),
-                format!("expected at least 2 tasks in a prod-tier environment, found {}", s.min),
+                format!(
+                    "expected at least 2 tasks in a prod-tier environment, found {}",
+                    s.min
+                ),
             ));
         }
         percent(s.cpu_percent, &format!("{p}/scaling/cpu_percent"), out);
-        percent(s.memory_percent, &format!("{p}/scaling/memory_percent"), out);
+        percent(
+            s.memory_percent,
+            &format!("{p}/scaling/memory_percent"),
+            out,
+        );
         if s.requests_per_target == 0 {
-            out.push((format!("{p}/scaling/requests_per_target"), "expected at least 1".into()));
+            out.push((
+                format!("{p}/scaling/requests_per_target"),
+                "expected at least 1".into(),
+            ));
         }
         let d = &lg.deployment;
         if d.termination_wait_minutes > 2880 {
             out.push((
                 format!("{p}/deployment/termination_wait_minutes"),
-                format!("expected 0..=2880 minutes, found {}", d.termination_wait_minutes),
+                format!(
+                    "expected 0..=2880 minutes, found {}",
+                    d.termination_wait_minutes
+                ),
             ));
         }
         if is_prod(spec.tier) && d.strategy == super::file::DeploymentStrategy::AllAtOnce {
@@ -96,7 +137,10 @@ pub(crate) fn check(spec: &EnvFile, stem: &str, out: &mut Problems) {
         if !(a.latency_seconds > 0.0 && a.latency_seconds <= 60.0) {
             out.push((
                 format!("{p}/alarms/latency_seconds"),
-                format!("expected more than 0 and at most 60 seconds, found {}", a.latency_seconds),
+                format!(
+                    "expected more than 0 and at most 60 seconds, found {}",
+                    a.latency_seconds
+                ),
             ));
         }
     }
@@ -121,34 +165,53 @@ pub(crate) fn check(spec: &EnvFile, stem: &str, out: &mut Problems) {
             ));
         }
         if a.min < 1 {
-            out.push((format!("{p}/autoscaling/min"), "expected at least 1 replica".into()));
+            out.push((
+                format!("{p}/autoscaling/min"),
+                "expected at least 1 replica".into(),
+            ));
         }
         if is_prod(spec.tier) && a.min < 2 {
             out.push((
                 format!("{p}/autoscaling/min"),
-                format!("expected at least 2 replicas in a prod-tier environment, found {}", a.min),
+                format!(
+                    "expected at least 2 replicas in a prod-tier environment, found {}",
+                    a.min
+                ),
             ));
         }
         percent(a.cpu_percent, &format!("{p}/autoscaling/cpu_percent"), out);
-        percent(a.memory_percent, &format!("{p}/autoscaling/memory_percent"), out);
+        percent(
+            a.memory_percent,
+            &format!("{p}/autoscaling/memory_percent"),
+            out,
+        );
         if api.rate_limit_rps == 0 {
             out.push((format!("{p}/rate_limit_rps"), "expected at least 1".into()));
         }
-        certificate(api.certificate_arn.as_deref(), spec, &format!("{p}/certificate_arn"), out);
+        certificate(
+            api.certificate_arn.as_deref(),
+            spec,
+            &format!("{p}/certificate_arn"),
+            out,
+        );
         if let Some(k) = &spec.kubernetes
             && k.ingress_class == super::file::IngressClassName::Alb
             && api.certificate_arn.is_none()
         {
             out.push((
                 format!("{p}/certificate_arn"),
-                "expected an ACM certificate ARN: the alb ingress class terminates TLS with ACM".into(),
+                "expected an ACM certificate ARN: the alb ingress class terminates TLS with ACM"
+                    .into(),
             ));
         }
         let n = &api.cluster_network;
         if n.private_subnet_ids.len() < 2 {
             out.push((
                 format!("{p}/cluster_network/private_subnet_ids"),
-                format!("expected at least 2 subnets (two AZs), found {}", n.private_subnet_ids.len()),
+                format!(
+                    "expected at least 2 subnets (two AZs), found {}",
+                    n.private_subnet_ids.len()
+                ),
             ));
         }
         for (i, id) in n.private_subnet_ids.iter().enumerate() {
@@ -199,7 +262,10 @@ pub(crate) fn overlaps(a: &ipnet::Ipv4Net, b: &ipnet::Ipv4Net) -> bool {
 
 fn percent(v: u32, ptr: &str, out: &mut Problems) {
     if !(1..=100).contains(&v) {
-        out.push((ptr.into(), format!("expected a percentage 1..=100, found {v}")));
+        out.push((
+            ptr.into(),
+            format!("expected a percentage 1..=100, found {v}"),
+        ));
     }
 }
 
@@ -230,19 +296,28 @@ fn certificate(arn: Option<&str>, spec: &EnvFile, ptr: &str, out: &mut Problems)
     let Some(arn) = arn else { return };
     let parts: Vec<&str> = arn.split(':').collect();
     if parts.len() < 6 {
-        out.push((ptr.into(), format!("expected an ACM certificate ARN, found {arn:?}")));
+        out.push((
+            ptr.into(),
+            format!("expected an ACM certificate ARN, found {arn:?}"),
+        ));
         return;
     }
     if parts[3] != spec.region {
         out.push((
             ptr.into(),
-            format!("expected a certificate in {} (the ALB's region), found one in {}", spec.region, parts[3]),
+            format!(
+                "expected a certificate in {} (the ALB's region), found one in {}",
+                spec.region, parts[3]
+            ),
         ));
     }
     if parts[4] != spec.account_id {
         out.push((
             ptr.into(),
-            format!("expected a certificate of account {}, found account {}", spec.account_id, parts[4]),
+            format!(
+                "expected a certificate of account {}, found account {}",
+                spec.account_id, parts[4]
+            ),
         ));
     }
 }
@@ -290,7 +365,10 @@ fn database(db: &Database, tier: Tier, ptr: &str, out: &mut Problems) {
         if db.backup_retention_days < 7 {
             out.push((
                 format!("{ptr}/backup_retention_days"),
-                format!("expected at least 7 days in a prod-tier environment, found {}", db.backup_retention_days),
+                format!(
+                    "expected at least 7 days in a prod-tier environment, found {}",
+                    db.backup_retention_days
+                ),
             ));
         }
     }

@@ -42,7 +42,9 @@ pub struct EnvFile {
 }
 
 /// Policy tier of an environment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Tier {
     /// Development: cheapest settings allowed.
@@ -270,7 +272,9 @@ pub struct LanggraphPlatform {
     /// ACM certificate for the HTTPS listener. Without one the ALB serves plain HTTP and
     /// synth warns.
     #[serde(default)]
-    #[schemars(regex(pattern = r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$"))]
+    #[schemars(regex(
+        pattern = r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$"
+    ))]
     pub certificate_arn: Option<String>,
     /// Fargate task size.
     pub task: TaskSize,

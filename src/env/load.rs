@@ -48,7 +48,11 @@ pub struct EnvErrors(pub Vec<EnvError>);
 impl fmt::Display for EnvErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.0.len();
-        writeln!(f, "{n} error{} in environment files:", if n == 1 { "" } else { "s" })?;
+        writeln!(
+            f,
+            "{n} error{} in environment files:",
+            if n == 1 { "" } else { "s" }
+        )?;
         for e in &self.0 {
             writeln!(f, "  {e}")?;
         }
@@ -69,8 +73,15 @@ fn strip_null_alternatives(value: Value) -> Value {
     match value {
         Value::Object(mut map) => {
             let replacement = match map.get("anyOf").and_then(Value::as_array) {
-                Some(alts) if alts.len() == 2 && alts.iter().any(|a| a == &serde_json::json!({"type": "null"})) => {
-                    alts.iter().find(|a| *a != &serde_json::json!({"type": "null"})).cloned()
+                Some(alts)
+                    if alts.len() == 2
+                        && alts
+                            .iter()
+                            .any(|a| a == &serde_json::json!({"type": "null"})) =>
+                {
+                    alts.iter()
+                        .find(|a| *a != &serde_json::json!({"type": "null"}))
+                        .cloned()
                 }
                 _ => None,
             };
@@ -78,15 +89,53 @@ fn strip_null_alternatives(value: Value) -> Value {
                 map.remove("anyOf");
                 map.extend(inner);
             }
+            // Unit enums: `oneOf` of documented `const`s becomes `enum` (errors then list the
+            // allowed values), with the variants' docs folded into the description.
+            let consts: Option<Vec<(Value, String)>> =
+                map.get("oneOf").and_then(Value::as_array).and_then(|alts| {
+                    alts.iter()
+                        .map(|a| {
+                            let c = a.get("const")?.clone();
+                            let d = a
+                                .get("description")
+                                .and_then(Value::as_str)
+                                .unwrap_or("")
+                                .to_owned();
+                            Some((c, d))
+                        })
+                        .collect()
+                });
+            if let Some(consts) = consts {
+                map.remove("oneOf");
+                let docs: Vec<String> = consts
+                    .iter()
+                    .map(|(c, d)| format!("`{}`: {d}", c.as_str().unwrap_or_default()))
+                    .collect();
+                let description = match map.get("description").and_then(Value::as_str) {
+                    Some(d) => format!("{d}\n\n{}", docs.join("\n")),
+                    None => docs.join("\n"),
+                };
+                map.insert("description".into(), Value::String(description));
+                map.insert(
+                    "enum".into(),
+                    Value::Array(consts.into_iter().map(|(c, _)| c).collect()),
+                );
+            }
             if let Some(Value::Array(types)) = map.get("type") {
                 let kept: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
                 if kept.len() == 1 {
                     map.insert("type".into(), kept[0].clone());
                 }
             }
-            Value::Object(map.into_iter().map(|(k, v)| (k, strip_null_alternatives(v))).collect())
+            Value::Object(
+                map.into_iter()
+                    .map(|(k, v)| (k, strip_null_alternatives(v)))
+                    .collect(),
+            )
         }
-        Value::Array(items) => Value::Array(items.into_iter().map(strip_null_alternatives).collect()),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(strip_null_alternatives).collect())
+        }
         other => other,
     }
 }
@@ -101,7 +150,10 @@ pub fn load_file(path: &Path) -> Result<Env, EnvErrors> {
             message: format!("cannot read the file: {e}"),
         }])
     })?;
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
     load_str(path, stem, &text)
 }
 
@@ -116,8 +168,18 @@ pub fn load_str(path: &Path, stem: &str, text: &str) -> Result<Env, EnvErrors> {
     let value: Value = match serde_saphyr::from_str(text) {
         Ok(v) => v,
         Err(e) => {
-            let position = e.location().map(|l| (l.line() as usize, l.column() as usize));
-            let message = format!("not valid YAML: {}", first_line(&e.to_string()));
+            let position = e
+                .location()
+                .map(|l| (l.line() as usize, l.column() as usize));
+            let text = e.to_string();
+            let text = first_line(&text);
+            // The position is already in front; drop the parser's own copy of it.
+            let text = text.strip_prefix("error: ").unwrap_or(text);
+            let text = match text.find(": ") {
+                Some(i) if text.starts_with("line ") => &text[i + 2..],
+                _ => text,
+            };
+            let message = format!("not valid YAML: {text}");
             return Err(EnvErrors(vec![err("", position, message)]));
         }
     };
@@ -126,7 +188,13 @@ pub fn load_str(path: &Path, stem: &str, text: &str) -> Result<Env, EnvErrors> {
 
     let validator = match jsonschema::validator_for(&schema()) {
         Ok(v) => v,
-        Err(e) => return Err(EnvErrors(vec![err("", None, format!("internal: schema: {e}"))])),
+        Err(e) => {
+            return Err(EnvErrors(vec![err(
+                "",
+                None,
+                format!("internal: schema: {e}"),
+            )]));
+        }
     };
     let mut errors: Vec<EnvError> = validator
         .iter_errors(&value)
@@ -141,7 +209,13 @@ pub fn load_str(path: &Path, stem: &str, text: &str) -> Result<Env, EnvErrors> {
     }
     let spec: EnvFile = match serde_json::from_value(value) {
         Ok(s) => s,
-        Err(e) => return Err(EnvErrors(vec![err("", None, format!("unexpected shape: {e}"))])),
+        Err(e) => {
+            return Err(EnvErrors(vec![err(
+                "",
+                None,
+                format!("unexpected shape: {e}"),
+            )]));
+        }
     };
     let mut problems = Vec::new();
     super::check::check(&spec, stem, &mut problems);
@@ -153,7 +227,10 @@ pub fn load_str(path: &Path, stem: &str, text: &str) -> Result<Env, EnvErrors> {
         errors.sort_by(|a, b| (a.position, &a.key).cmp(&(b.position, &b.key)));
         return Err(EnvErrors(errors));
     }
-    Ok(Env { path: path.to_owned(), spec })
+    Ok(Env {
+        path: path.to_owned(),
+        spec,
+    })
 }
 
 fn first_line(s: &str) -> &str {
@@ -165,13 +242,19 @@ fn schema_message(e: &jsonschema::ValidationError<'_>) -> String {
     let mut text = first_line(&full).to_owned();
     // Messages start with the offending value; a whole mapping is noise next to its path.
     if text.starts_with('{') || text.starts_with('[') {
-        if let Some(i) = text.find(" is ").or_else(|| text.find(" has ")).or_else(|| text.find(" does ")) {
+        if let Some(i) = text
+            .find(" is ")
+            .or_else(|| text.find(" has "))
+            .or_else(|| text.find(" does "))
+        {
             text = format!("the value{}", &text[i..]);
         }
     }
     let text = text.as_str();
     if text.contains("Additional properties are not allowed") {
         format!("{text}; remove the key or check its spelling against environments/schema.json")
+    } else if text.contains("is not one of") {
+        format!("expected one of the listed values: {text}")
     } else if text.contains("does not match") {
         format!("expected a value matching the schema: {text}")
     } else {
@@ -197,8 +280,14 @@ fn dotted(pointer: &str) -> String {
 }
 
 enum Frame {
-    Map { pointer: String, key: Option<String> },
-    Seq { pointer: String, index: usize },
+    Map {
+        pointer: String,
+        key: Option<String>,
+    },
+    Seq {
+        pointer: String,
+        index: usize,
+    },
 }
 
 /// Maps the JSON pointer of every node of the first document to its 1-based (line, column).
@@ -236,12 +325,18 @@ fn locate(text: &str) -> BTreeMap<String, (usize, usize)> {
             Event::MappingStart(..) => {
                 let p = node_pointer(&mut stack).unwrap_or_default();
                 out.entry(p.clone()).or_insert(pos);
-                stack.push(Frame::Map { pointer: p, key: None });
+                stack.push(Frame::Map {
+                    pointer: p,
+                    key: None,
+                });
             }
             Event::SequenceStart(..) => {
                 let p = node_pointer(&mut stack).unwrap_or_default();
                 out.entry(p.clone()).or_insert(pos);
-                stack.push(Frame::Seq { pointer: p, index: 0 });
+                stack.push(Frame::Seq {
+                    pointer: p,
+                    index: 0,
+                });
             }
             Event::MappingEnd | Event::SequenceEnd => {
                 stack.pop();
@@ -310,7 +405,11 @@ mod tests {
     #[test]
     fn cidr_with_host_bits_is_rejected() {
         assert!(parse_cidr("10.0.0.0/16").is_ok());
-        assert!(parse_cidr("10.0.1.0/16").unwrap_err().contains("10.0.0.0/16"));
+        assert!(
+            parse_cidr("10.0.1.0/16")
+                .unwrap_err()
+                .contains("10.0.0.0/16")
+        );
         assert!(parse_cidr("10.0.0.0/33").is_err());
     }
 }

@@ -49,7 +49,10 @@ impl Env {
         let s = &self.spec.state;
         crate::tf::S3Backend {
             bucket: s.bucket.clone(),
-            key: format!("{}/{stack}/terraform.tfstate", s.key_prefix.trim_end_matches('/')),
+            key: format!(
+                "{}/{stack}/terraform.tfstate",
+                s.key_prefix.trim_end_matches('/')
+            ),
             region: s.region.clone().unwrap_or_else(|| self.spec.region.clone()),
             encrypt: s.encrypt,
             use_lockfile: s.use_lockfile,
@@ -90,5 +93,9 @@ pub fn load_all(dir: &Path) -> Result<Vec<Env>, EnvErrors> {
             Err(EnvErrors(e)) => errors.extend(e),
         }
     }
-    if errors.is_empty() { Ok(envs) } else { Err(EnvErrors(errors)) }
+    if errors.is_empty() {
+        Ok(envs)
+    } else {
+        Err(EnvErrors(errors))
+    }
 }

@@ -37,8 +37,9 @@ pub fn check(project: &Project) -> Result<usize, Error> {
         }
     }
     if generated.exists() {
-        let entries = std::fs::read_dir(&generated)
-            .map_err(|e| Error::Internal(anyhow::anyhow!("reading {}: {e}", generated.display())))?;
+        let entries = std::fs::read_dir(&generated).map_err(|e| {
+            Error::Internal(anyhow::anyhow!("reading {}: {e}", generated.display()))
+        })?;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if !envs.contains(&name) {
@@ -46,9 +47,17 @@ pub fn check(project: &Project) -> Result<usize, Error> {
             }
         }
     }
-    if stale.is_empty() { Ok(checked) } else { Err(Error::Stale(stale)) }
+    if stale.is_empty() {
+        Ok(checked)
+    } else {
+        Err(Error::Stale(stale))
+    }
 }
 
 fn shown(env: &str, rel: &Path) -> String {
-    PathBuf::from("generated").join(env).join(rel).display().to_string()
+    PathBuf::from("generated")
+        .join(env)
+        .join(rel)
+        .display()
+        .to_string()
 }

@@ -57,7 +57,11 @@ impl Project {
                 )));
             }
         }
-        let wanted: Vec<&String> = if names.is_empty() { known.iter().collect() } else { names.iter().collect() };
+        let wanted: Vec<&String> = if names.is_empty() {
+            known.iter().collect()
+        } else {
+            names.iter().collect()
+        };
         let mut envs = Vec::new();
         let mut errors = Vec::new();
         for n in wanted {
@@ -74,6 +78,10 @@ impl Project {
                 })),
             }
         }
-        if errors.is_empty() { Ok(envs) } else { Err(Error::Env(env::EnvErrors(errors))) }
+        if errors.is_empty() {
+            Ok(envs)
+        } else {
+            Err(Error::Env(env::EnvErrors(errors)))
+        }
     }
 }

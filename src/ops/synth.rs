@@ -41,7 +41,11 @@ pub fn build(project: &Project, selection: &Selection) -> Result<Vec<Output>, Er
         Some(name) => vec![stacks::find(name).ok_or_else(|| {
             Error::Usage(format!(
                 "no stack {name:?}: expected one of {}",
-                stacks::ALL.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")
+                stacks::ALL
+                    .iter()
+                    .map(|s| s.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))
         })?],
         None => stacks::ALL.iter().collect(),
@@ -68,7 +72,11 @@ pub fn build(project: &Project, selection: &Selection) -> Result<Vec<Output>, Er
             }
         }
     }
-    if errors.is_empty() { Ok(outputs) } else { Err(Error::Stacks(errors)) }
+    if errors.is_empty() {
+        Ok(outputs)
+    } else {
+        Err(Error::Stacks(errors))
+    }
 }
 
 /// Builds the selection and, when everything succeeded, writes it under `generated/`.

@@ -20,7 +20,11 @@ pub fn stack_files(stack: &Stack, env: &str) -> Result<Files, StackError> {
     let tf = stack.terraform.render().map_err(|errors| StackError {
         stack: stack.name,
         env: env.to_owned(),
-        message: errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+        message: errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
     })?;
     let mut files = Files::new();
     for (name, body) in tf {
@@ -50,7 +54,8 @@ pub fn replace_dir(target: &Path, files: &Files) -> Result<()> {
     }
     let had_old = target.exists();
     if had_old {
-        fs::rename(target, &backup).with_context(|| format!("moving {} aside", target.display()))?;
+        fs::rename(target, &backup)
+            .with_context(|| format!("moving {} aside", target.display()))?;
     }
     if let Err(e) = fs::rename(&staging, target) {
         if had_old {
@@ -91,7 +96,8 @@ pub fn read_tree(dir: &Path) -> Result<BTreeMap<PathBuf, Vec<u8>>> {
             if path.is_dir() {
                 stack.push(path);
             } else {
-                let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+                let bytes =
+                    fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
                 // `path` was found under `dir`, so the prefix is always there.
                 let rel = path.strip_prefix(dir).unwrap_or(&path).to_path_buf();
                 out.insert(rel, bytes);
@@ -119,7 +125,10 @@ mod tests {
         let tree = read_tree(&target).unwrap();
         assert_eq!(tree.len(), 1, "stale files are gone: {tree:?}");
         assert_eq!(tree[Path::new("b.json")], b"3\n");
-        let leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let leftovers: Vec<_> = fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(leftovers, vec![std::ffi::OsString::from("prod")]);
     }
 }

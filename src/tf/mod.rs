@@ -121,7 +121,14 @@ impl Config {
     }
 
     /// Like [`Config::data`], with checkov suppressions recorded in the body's `//` key.
-    pub fn data_with(&mut self, file: &str, ty: &str, name: &str, body: Value, suppressions: &[Suppression]) -> Ref {
+    pub fn data_with(
+        &mut self,
+        file: &str,
+        ty: &str,
+        name: &str,
+        body: Value,
+        suppressions: &[Suppression],
+    ) -> Ref {
         let body = with_suppressions(body, suppressions);
         self.data(file, ty, name, body)
     }
@@ -132,7 +139,13 @@ impl Config {
     }
 
     /// Adds an output with a description (rendered into `outputs.tf.json`).
-    pub fn output(&mut self, name: &str, description: &str, value: impl Into<Value>, sensitive: bool) {
+    pub fn output(
+        &mut self,
+        name: &str,
+        description: &str,
+        value: impl Into<Value>,
+        sensitive: bool,
+    ) {
         if self.outputs.contains_key(name) {
             self.errors.push(TfError::DuplicateOutput(name.to_owned()));
             return;
@@ -148,7 +161,13 @@ impl Config {
         if self.blocks.contains_key(&r) {
             self.errors.push(TfError::DuplicateAddress(r.address()));
         } else {
-            self.blocks.insert(r.clone(), Block { file: file.to_owned(), body });
+            self.blocks.insert(
+                r.clone(),
+                Block {
+                    file: file.to_owned(),
+                    body,
+                },
+            );
         }
         r
     }
@@ -174,7 +193,10 @@ impl Config {
 
     /// Count of managed resources.
     pub fn resource_count(&self) -> usize {
-        self.blocks.keys().filter(|r| r.kind() == refs::BlockKind::Resource).count()
+        self.blocks
+            .keys()
+            .filter(|r| r.kind() == refs::BlockKind::Resource)
+            .count()
     }
 
     /// Renders the root into `file name -> bytes`: `versions.tf.json` (the `terraform`
@@ -191,10 +213,16 @@ impl Config {
         // JSON parsers choke on its literal settings, and no check applies to it.
         let mut terraform = self.terraform_block();
         terraform["//"] = Value::String(self.comment.clone());
-        files.entry("versions".into()).or_default().insert("terraform".into(), terraform);
+        files
+            .entry("versions".into())
+            .or_default()
+            .insert("terraform".into(), terraform);
         let mut provider = self.provider_block();
         provider["aws"]["//"] = Value::String(self.comment.clone());
-        files.entry("main".into()).or_default().insert("provider".into(), provider);
+        files
+            .entry("main".into())
+            .or_default()
+            .insert("provider".into(), provider);
         for (r, block) in &self.blocks {
             let file = files.entry(block.file.clone()).or_default();
             let section = match r.kind() {
@@ -207,20 +235,33 @@ impl Config {
                 .as_object_mut();
             // The section was just created as an object or was created as one before.
             if let Some(by_type) = by_type {
-                let named = by_type.entry(r.ty()).or_insert_with(|| Value::Object(Map::new()));
+                let named = by_type
+                    .entry(r.ty())
+                    .or_insert_with(|| Value::Object(Map::new()));
                 if let Some(named) = named.as_object_mut() {
                     named.insert(r.name().to_owned(), block.body.clone());
                 }
             }
         }
         if !self.outputs.is_empty() {
-            let outputs: Map<String, Value> =
-                self.outputs.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            files.entry("outputs".into()).or_default().insert("output".into(), Value::Object(outputs));
+            let outputs: Map<String, Value> = self
+                .outputs
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            files
+                .entry("outputs".into())
+                .or_default()
+                .insert("output".into(), Value::Object(outputs));
         }
         Ok(files
             .into_iter()
-            .map(|(name, body)| (format!("{name}.tf.json"), to_pretty_json(Value::Object(body))))
+            .map(|(name, body)| {
+                (
+                    format!("{name}.tf.json"),
+                    to_pretty_json(Value::Object(body)),
+                )
+            })
             .collect())
     }
 
@@ -326,23 +367,46 @@ mod tests {
     #[test]
     fn render_is_sorted_and_references_resolve() {
         let mut c = config();
-        let vpc = c.resource("network", "aws_vpc", "main", json!({"cidr_block": "10.0.0.0/16"}));
-        c.resource("network", "aws_subnet", "a", json!({"vpc_id": vpc.id(), "cidr_block": "10.0.0.0/20"}));
+        let vpc = c.resource(
+            "network",
+            "aws_vpc",
+            "main",
+            json!({"cidr_block": "10.0.0.0/16"}),
+        );
+        c.resource(
+            "network",
+            "aws_subnet",
+            "a",
+            json!({"vpc_id": vpc.id(), "cidr_block": "10.0.0.0/20"}),
+        );
         let files = c.render().unwrap();
         let network = &files["network.tf.json"];
-        assert!(network.contains("\"vpc_id\": \"${aws_vpc.main.id}\""), "{network}");
+        assert!(
+            network.contains("\"vpc_id\": \"${aws_vpc.main.id}\""),
+            "{network}"
+        );
         assert!(network.find("aws_subnet").unwrap() < network.find("aws_vpc").unwrap());
         assert!(network.ends_with("}\n"));
         let main = &files["main.tf.json"];
-        assert!(main.contains("\"allowed_account_ids\": [\n        \"012345678901\""), "{main}");
+        assert!(
+            main.contains("\"allowed_account_ids\": [\n        \"012345678901\""),
+            "{main}"
+        );
         assert!(files["versions.tf.json"].contains("\">= 5.100.0, < 7.0.0\""));
-        assert_eq!(c.render().unwrap(), files, "rendering twice gives the same bytes");
+        assert_eq!(
+            c.render().unwrap(),
+            files,
+            "rendering twice gives the same bytes"
+        );
     }
 
     #[test]
     fn suppressions_become_checkov_comments() {
         let mut c = config();
-        let s = [Suppression { check: "CKV_AWS_1", reason: "because" }];
+        let s = [Suppression {
+            check: "CKV_AWS_1",
+            reason: "because",
+        }];
         let r = c.resource_with("x", "aws_thing", "t", json!({"a": 1}), &s);
         assert_eq!(c.body(&r).unwrap()["//"], "checkov:skip=CKV_AWS_1:because");
     }

@@ -1,0 +1,84 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use keel::ops::Project;
+use keel::ops::synth::{Output, Selection, build};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every stack of every environment of the repository, rendered in memory.
+pub fn outputs() -> Vec<Output> {
+    build(&Project::new(repo()), &Selection::default())
+        .expect("the repository's environments build")
+}
+
+/// The rendered output of `stack` in `env`.
+pub fn output(env: &str, stack: &str) -> Output {
+    outputs()
+        .into_iter()
+        .find(|o| o.env == env && o.stack == stack)
+        .unwrap_or_else(|| panic!("no output for {stack} in {env}"))
+}
+
+/// A rendered file parsed as JSON.
+pub fn tf_json(o: &Output, file: &str) -> serde_json::Value {
+    let body = &o.files[Path::new("terraform").join(file).as_path()];
+    serde_json::from_str(body).expect("rendered Terraform is JSON")
+}
+
+/// Every resource of a rendered Terraform root as (type, name, body).
+pub fn resources(o: &Output) -> Vec<(String, String, serde_json::Value)> {
+    let mut out = Vec::new();
+    for (path, body) in &o.files {
+        if !path.starts_with("terraform") {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(body).expect("JSON");
+        if let Some(types) = v.get("resource").and_then(|r| r.as_object()) {
+            for (ty, named) in types {
+                for (name, body) in named.as_object().expect("named blocks") {
+                    out.push((ty.clone(), name.clone(), body.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Resources of one type.
+pub fn of_type(o: &Output, ty: &str) -> Vec<serde_json::Value> {
+    resources(o)
+        .into_iter()
+        .filter(|(t, _, _)| t == ty)
+        .map(|(_, _, b)| b)
+        .collect()
+}
+
+/// Copies `environments/` (and `generated/` when present) into a fresh temporary project.
+pub fn temp_project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    copy_dir(
+        &repo().join("environments"),
+        &dir.path().join("environments"),
+    );
+    dir
+}
+
+/// Recursive copy.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! Broken environment files and the exact errors they produce; proof that a failed synth
+//! leaves `generated/` byte for byte as it was.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use keel::env::{load_str, schema};
+
+const PROD: &str = include_str!("../environments/prod.yaml");
+
+/// Loads prod.yaml with `from` replaced by `to` and returns the rendered errors.
+fn errors(from: &str, to: &str) -> Vec<String> {
+    assert!(PROD.contains(from), "the fixture still contains {from:?}");
+    let text = PROD.replacen(from, to, 1);
+    match load_str(Path::new("environments/prod.yaml"), "prod", &text) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn broken_files_give_exact_errors() {
+    let cases: &[(&str, &str, &[&str])] = &[
+        (
+            "  az_count: 3\n",
+            "  az_count: 9\n",
+            &["environments/prod.yaml:12:13: network.az_count: 9 is greater than the maximum of 6"],
+        ),
+        (
+            "  az_count: 3\n",
+            "  az_count: 3\n  az_cuont: 3\n",
+            &[
+                "environments/prod.yaml:11:3: network: Additional properties are not allowed ('az_cuont' was unexpected); remove the key or check its spelling against environments/schema.json",
+            ],
+        ),
+        (
+            "account_id: \"111122223333\"",
+            "account_id: \"1111\"",
+            &[
+                "environments/prod.yaml:5:13: account_id: expected a value matching the schema: \"1111\" does not match \"^[0-9]{12}$\"",
+            ],
+        ),
+        (
+            "vpc_cidr: 10.30.0.0/16",
+            "vpc_cidr: 10.30.1.0/16",
+            &[
+                "environments/prod.yaml:11:13: network.vpc_cidr: expected a network address, found 10.30.1.0/16 (host bits set); did you mean 10.30.0.0/16?",
+            ],
+        ),
+        (
+            "      min: 2\n      desired: 2\n      max: 10\n",
+            "      min: 2\n      desired: 12\n      max: 10\n",
+            &[
+                "environments/prod.yaml:35:7: stacks.langgraph-platform.scaling: expected min <= desired <= max, found 2 <= 12 <= 10",
+            ],
+        ),
+        (
+            "      cpu_percent: 70\n      memory_percent: 80\n      requests_per_target",
+            "      cpu_percent: 170\n      memory_percent: 80\n      requests_per_target",
+            &[
+                "environments/prod.yaml:38:20: stacks.langgraph-platform.scaling.cpu_percent: expected a percentage 1..=100, found 170",
+            ],
+        ),
+        (
+            "      multi_az: true\n      deletion_protection: true\n      backup_retention_days: 7\n    alarms:",
+            "      multi_az: false\n      deletion_protection: true\n      backup_retention_days: 7\n    alarms:",
+            &[
+                "environments/prod.yaml:48:17: stacks.langgraph-platform.database.multi_az: expected true in a prod-tier environment, found false",
+            ],
+        ),
+        (
+            "name: prod",
+            "name: production",
+            &[
+                "environments/prod.yaml:3:7: name: expected \"prod\" (the file name), found \"production\"",
+            ],
+        ),
+        (
+            "      digest: sha256:4f1e",
+            "      tag: latest\n      digest: sha256:4f1e",
+            &[
+                "environments/prod.yaml:27:7: stacks.langgraph-platform.image: expected exactly one of `tag` and `digest`",
+            ],
+        ),
+        (
+            "tier: prod",
+            "tier: production",
+            &[
+                "environments/prod.yaml:4:7: tier: expected one of the listed values: \"production\" is not one of \"dev\", \"staging\" or \"prod\"",
+            ],
+        ),
+        (
+            "    replicas: 3\n",
+            "    replicas: 30\n",
+            &[
+                "environments/prod.yaml:62:15: stacks.analytics-api.replicas: expected autoscaling.min <= replicas <= autoscaling.max, found 3 <= 30 <= 10",
+            ],
+        ),
+        (
+            "        - 10.130.144.0/20",
+            "        - 10.130.128.0/21",
+            &[
+                "environments/prod.yaml:77:11: stacks.analytics-api.cluster_network.private_subnet_cidrs[1]: 10.130.128.0/21 overlaps private_subnet_cidrs[0]",
+            ],
+        ),
+        (
+            "  az_count: 3\n",
+            "  az_count: [3\n",
+            &["environments/prod.yaml:13:15: not valid YAML: illegal placement of ':' indicator"],
+        ),
+    ];
+    for (from, to, expected) in cases {
+        let got = errors(from, to);
+        assert_eq!(got.len(), expected.len(), "{to:?}: {got:#?}");
+        for (g, e) in got.iter().zip(expected.iter()) {
+            assert!(g.starts_with(e), "{to:?}:\n  got      {g}\n  expected {e}");
+        }
+    }
+}
+
+#[test]
+fn every_error_of_a_file_is_reported_at_once() {
+    let text = PROD
+        .replacen("  az_count: 3\n", "  az_count: 9\n", 1)
+        .replacen("tier: prod", "tier: nope", 1)
+        .replacen("account_id: \"111122223333\"", "account_id: 12", 1);
+    let err = load_str(Path::new("environments/prod.yaml"), "prod", &text).unwrap_err();
+    let keys: Vec<&str> = err.0.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, ["tier", "account_id", "network.az_count"]);
+}
+
+#[test]
+fn the_repository_environments_load() {
+    for name in ["dev", "staging", "prod"] {
+        let path = common::repo()
+            .join("environments")
+            .join(format!("{name}.yaml"));
+        keel::env::load_file(&path).unwrap_or_else(|e| panic!("{e}"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("# yaml-language-server: $schema=./schema.json\n"));
+    }
+}
+
+#[test]
+fn committed_schema_is_current() {
+    let committed =
+        std::fs::read_to_string(common::repo().join("environments/schema.json")).unwrap();
+    assert_eq!(
+        committed,
+        keel::tf::to_pretty_json(schema()),
+        "environments/schema.json is stale: run `cargo run -- schema > environments/schema.json`"
+    );
+}
+
+fn keel(root: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_keel"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .output()
+        .expect("keel runs")
+}
+
+#[test]
+fn a_broken_environment_writes_nothing_and_exits_2() {
+    let project = common::temp_project();
+    let root = project.path();
+    let first = keel(root, &["synth", "--all"]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let before = keel::render::read_tree(&root.join("generated")).unwrap();
+    assert!(!before.is_empty());
+
+    let staging = root.join("environments/staging.yaml");
+    let text = std::fs::read_to_string(&staging).unwrap();
+    std::fs::write(
+        &staging,
+        text.replacen("  az_count: 3\n", "  az_count: 7\n", 1),
+    )
+    .unwrap();
+    let prod = root.join("environments/prod.yaml");
+    let text = std::fs::read_to_string(&prod).unwrap();
+    std::fs::write(&prod, text.replacen("  email: ", "  emial: ", 1)).unwrap();
+
+    for args in [
+        &["synth", "--all"][..],
+        &["synth", "staging"][..],
+        &["check"][..],
+    ] {
+        let out = keel(root, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("environments/staging.yaml:12:13: network.az_count:"),
+            "{stderr}"
+        );
+        if args[0] != "synth" || args.get(1) == Some(&"--all") {
+            assert!(
+                stderr.contains("environments/prod.yaml:"),
+                "all files' errors at once: {stderr}"
+            );
+        }
+        assert_eq!(
+            keel::render::read_tree(&root.join("generated")).unwrap(),
+            before,
+            "{args:?} wrote nothing"
+        );
+    }
+}
+
+#[test]
+fn check_names_stale_files_and_synth_repairs_them() {
+    let project = common::temp_project();
+    let root = project.path();
+    assert!(keel(root, &["synth", "--all"]).status.success());
+    assert!(keel(root, &["check"]).status.success());
+    let alarms = root.join("generated/prod/langgraph-platform/terraform/observability.tf.json");
+    std::fs::write(&alarms, "{}\n").unwrap();
+    std::fs::write(root.join("generated/dev/stray.txt"), "x").unwrap();
+    let out = keel(root, &["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .contains("generated/prod/langgraph-platform/terraform/observability.tf.json differs"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("generated/dev/stray.txt is not produced by synth"),
+        "{stderr}"
+    );
+    assert!(keel(root, &["synth", "--all"]).status.success());
+    assert!(keel(root, &["check"]).status.success());
+}
+
+#[test]
+fn unknown_names_are_user_errors() {
+    let project = common::temp_project();
+    let out = keel(project.path(), &["synth", "qa"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("no environment \"qa\": expected one of dev, prod, staging")
+    );
+    let out = keel(project.path(), &["synth", "prod", "--stack", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no stack \"nope\""));
+}
+
+#[test]
+fn synth_of_one_stack_leaves_the_others_alone() {
+    let project = common::temp_project();
+    let root = project.path();
+    assert!(keel(root, &["synth", "prod"]).status.success());
+    let marker = root.join("generated/prod/langgraph-platform/terraform/main.tf.json");
+    let before = std::fs::read(&marker).unwrap();
+    assert!(
+        keel(root, &["synth", "prod", "--stack", "analytics-api"])
+            .status
+            .success()
+    );
+    assert_eq!(std::fs::read(&marker).unwrap(), before);
+}

@@ -1,0 +1,133 @@
+//! Properties of the committed output: current, deterministic, free of secret values.
+
+mod common;
+
+use keel::ops::Project;
+use keel_workload_contract as contract;
+
+#[test]
+fn committed_generated_tree_is_current() {
+    keel::ops::check::check(&Project::new(common::repo())).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn two_builds_give_identical_bytes() {
+    let a: Vec<_> = common::outputs()
+        .into_iter()
+        .map(|o| (o.env, o.stack, o.files))
+        .collect();
+    let b: Vec<_> = common::outputs()
+        .into_iter()
+        .map(|o| (o.env, o.stack, o.files))
+        .collect();
+    assert_eq!(a, b);
+    for (_, _, files) in &a {
+        for (path, body) in files {
+            assert!(
+                body.ends_with('\n'),
+                "{} ends with a newline",
+                path.display()
+            );
+            assert!(
+                !body.contains('\u{F8F0}'),
+                "{} has no unrendered expression",
+                path.display()
+            );
+        }
+    }
+}
+
+/// Attribute names whose value is a secret: in Terraform they must be references.
+const SECRET_ATTRIBUTES: &[&str] = &["password", "auth_token", "secret_string", "master_password"];
+
+fn walk(v: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                if SECRET_ATTRIBUTES.contains(&k.as_str()) {
+                    match v.as_str() {
+                        Some(s) if s.contains("${") => {}
+                        _ => out.push(format!("{path}.{k} = {v}")),
+                    }
+                }
+                walk(v, &format!("{path}.{k}"), out);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                walk(v, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn no_secret_value_is_generated() {
+    let tree = keel::render::read_tree(&common::repo().join("generated")).unwrap();
+    assert!(!tree.is_empty());
+    let mut findings = Vec::new();
+    for (path, bytes) in &tree {
+        let text = String::from_utf8_lossy(bytes);
+        let shown = path.display().to_string();
+        for needle in [
+            "BEGIN PRIVATE KEY",
+            "BEGIN RSA PRIVATE KEY",
+            "aws_secret_access_key",
+            "AKIA",
+        ] {
+            if text.contains(needle) {
+                findings.push(format!("{shown}: contains {needle}"));
+            }
+        }
+        if shown.ends_with(".tf.json") {
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            walk(&v, &shown, &mut findings);
+        }
+        if shown.ends_with(".yaml") {
+            if text.lines().any(|l| l == "kind: Secret") {
+                findings.push(format!(
+                    "{shown}: a Secret object (values belong in Secrets Manager)"
+                ));
+            }
+            let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+            for var in contract::ENV_VARS.iter().filter(|v| v.secret) {
+                if doc.get("data").and_then(|d| d.get(var.name)).is_some() {
+                    findings.push(format!("{shown}: {} as plain config", var.name));
+                }
+            }
+            for c in doc
+                .pointer("/spec/template/spec/containers")
+                .and_then(|c| c.as_array())
+                .into_iter()
+                .flatten()
+            {
+                for e in c["env"].as_array().into_iter().flatten() {
+                    if e.get("value").is_some()
+                        && contract::ENV_VARS
+                            .iter()
+                            .any(|v| v.secret && e["name"] == v.name)
+                    {
+                        findings.push(format!("{shown}: {} has a literal value", e["name"]));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        findings.is_empty(),
+        "secret values in generated/:\n{}",
+        findings.join("\n")
+    );
+}
+
+#[test]
+fn secret_scan_catches_a_literal_password() {
+    let mut findings = Vec::new();
+    walk(
+        &serde_json::json!({"resource": {"aws_db_instance": {"x": {"password": "hunter2hunter2"}}}}),
+        "f",
+        &mut findings,
+    );
+    assert_eq!(findings.len(), 1);
+}
