@@ -241,14 +241,13 @@ fn schema_message(e: &jsonschema::ValidationError<'_>) -> String {
     let full = e.to_string();
     let mut text = first_line(&full).to_owned();
     // Messages start with the offending value; a whole mapping is noise next to its path.
-    if text.starts_with('{') || text.starts_with('[') {
-        if let Some(i) = text
+    if (text.starts_with('{') || text.starts_with('['))
+        && let Some(i) = text
             .find(" is ")
             .or_else(|| text.find(" has "))
             .or_else(|| text.find(" does "))
-        {
-            text = format!("the value{}", &text[i..]);
-        }
+    {
+        text = format!("the value{}", &text[i..]);
     }
     let text = text.as_str();
     if text.contains("Additional properties are not allowed") {

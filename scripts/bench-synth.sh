@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Whole-process time of `keel synth --all` from a release build, in a scratch copy of the
+# project (so generated/ in the checkout is untouched). Prints wall, user+sys CPU and max RSS.
+# usage: scripts/bench-synth.sh [RUNS]
+set -euo pipefail
+runs=${1:-20}
+cd "$(dirname "$0")/.."
+cargo build --release --quiet --bin keel
+bin=$PWD/target/release/keel
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cp -r environments "$work/"
+"$bin" --root "$work" synth --all >/dev/null 2>&1   # warm the page cache
+python3 - "$bin" "$work" "$runs" <<'PY'
+import resource, statistics, subprocess, sys, time
+binary, root, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+walls, cpus, rss = [], [], 0
+for _ in range(runs):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    subprocess.run([binary, "--root", root, "synth", "--all"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    walls.append(time.perf_counter() - t)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpus.append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
+    rss = max(rss, after.ru_maxrss)
+print(f"keel synth --all (release, {runs} runs): wall median {statistics.median(walls)*1000:.1f} ms "
+      f"(min {min(walls)*1000:.1f} ms), cpu median {statistics.median(cpus)*1000:.1f} ms, "
+      f"max rss {rss/1024:.1f} MB")
+PY
