@@ -2,10 +2,11 @@
 # Load benchmark of the analytics API (not a test): builds the release binary, then for the
 # in-memory store and for PostgreSQL drives POST /v1/traces with wrk (batches of $BATCH
 # events over $CONNS connections for $DURATION s) and prints events/s and p50/p99 latency,
-# then fills the store to 1,000,000 events and measures GET /v1/stats latency (one
-# connection, no cache; with PostgreSQL also through the Redis cache).
+# then loads exactly 1,000,000 events (bench/fill.py) into a fresh store and measures
+# GET /v1/stats?window=1d&group_by=model latency (one connection, no cache; with PostgreSQL
+# also through the Redis cache, after one warming miss).
 #
-#   bash workload/bench/load.sh
+#   bash workload/bench/load.sh        (about 2 minutes after the release build)
 #
 # Needs: wrk (apt-get install -y wrk), curl, psql; PostgreSQL and Redis are started by
 # workload/scripts/ci-services.sh. Logs at RUST_LOG=warn (per-request access logs off).
@@ -14,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BATCH=${BATCH:-100}
 CONNS=${CONNS:-16}
-DURATION=${DURATION:-15}
+DURATION=${DURATION:-10}
 TARGET_EVENTS=${TARGET_EVENTS:-1000000}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 BIN=$CARGO_TARGET_DIR/release/analytics-api
@@ -37,7 +38,7 @@ trap stop EXIT
 
 start() { # start [env...]
     env APP_HOST=127.0.0.1 API_PORT=$PORT API_METRICS_PORT=$MPORT RUST_LOG=warn "$@" \
-        "$BIN" --memory-max-events 3000000 > /tmp/analytics-api-bench.log 2>&1 &
+        "$BIN" --memory-max-events 8000000 > /tmp/analytics-api-bench.log 2>&1 &
     PID=$!
     for _ in $(seq 1 100); do curl -fs "$URL/health" >/dev/null 2>&1 && return; sleep 0.1; done
     cat /tmp/analytics-api-bench.log >&2; exit 1
@@ -53,14 +54,15 @@ wrk_summary() {
     p50=$(awk '/^ +50%/ {print $2}' <<<"$out")
     p99=$(awk '/^ +99%/ {print $2}' <<<"$out")
     errs=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+    [ -z "$errs" ] || echo "WARNING: $label: $errs non-2xx responses; the figures are not valid" >&2
     printf '%-48s %10s req/s %10s events/s   p50 %9s   p99 %9s   (%s requests, non-2xx %s)\n' \
-        "$label" "$rps" "$(awk -v r="$rps" -v p="$per" 'BEGIN {printf "%.0f", r * p}')" "$p50" "$p99" "$n" "${errs:-0}"
+        "$label" "$rps" "$(awk -v r="$rps" -v p="$per" 'BEGIN {if (p > 0) printf "%.0f", r * p; else printf "-"}')" "$p50" "$p99" "$n" "${errs:-0}"
 }
 
 count() { curl -fs -H "Authorization: Bearer $TOKEN" "$URL/v1/stats?window=1d" | sed -n 's/.*"total":{"key":null,"count":\([0-9]*\).*/\1/p'; }
 
 stats_bench() { # label
-    wrk_summary "$1" 1 -- -t1 -c1 -d10s -H "Authorization: Bearer $TOKEN" "$URL/v1/stats?window=1d&group_by=model"
+    wrk_summary "$1" 0 -- -t1 -c1 -d10s -H "Authorization: Bearer $TOKEN" "$URL/v1/stats?window=1d&group_by=model"
 }
 
 echo "== results (batch $BATCH events, $CONNS connections, ${DURATION}s, $(nproc) cores shared with wrk)"
@@ -68,11 +70,9 @@ echo "== results (batch $BATCH events, $CONNS connections, ${DURATION}s, $(nproc
 # --- in memory ---
 start
 wrk_summary "ingest, in-memory" "$BATCH" -- -t1 -c"$CONNS" -d"${DURATION}s" -s "$LUA" "$URL/v1/traces" -- "$BATCH" "$TS" "$TOKEN" mem
-run=0
-while [ "$(count)" -lt "$TARGET_EVENTS" ]; do
-    run=$((run + 1))
-    wrk -t1 -c"$CONNS" -d5s -s "$LUA" "$URL/v1/traces" -- 1000 "$TS" "$TOKEN" "memfill$run" >/dev/null
-done
+stop
+start   # a fresh store holding exactly $TARGET_EVENTS events
+python3 workload/bench/fill.py "$URL/v1/traces" "$TOKEN" "$TARGET_EVENTS"
 stats_bench "GET /v1/stats, in-memory, $(count) events"
 stop
 
@@ -83,18 +83,14 @@ psql -q "$ADMIN" -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" -c "CREATE 
 DB_URL=${ADMIN%/*}/$BENCH_DB
 start DATABASE_URL="$DB_URL"
 wrk_summary "ingest, PostgreSQL" "$BATCH" -- -t1 -c"$CONNS" -d"${DURATION}s" -s "$LUA" "$URL/v1/traces" -- "$BATCH" "$TS" "$TOKEN" pg
-have=$(psql -tA "$DB_URL" -c "SELECT count(*) FROM traces")
-psql -q "$DB_URL" <<SQL
-INSERT INTO traces (trace_id, ts, service, model, latency_ms, prompt_tokens, completion_tokens, cost_usd, status)
-SELECT 'fill-' || n, now() - (n % 3000) * interval '1 second',
-       (ARRAY['chat','search','summarize'])[n % 3 + 1], (ARRAY['gpt-4o','gpt-4o-mini','claude-sonnet','llama-3'])[n % 4 + 1],
-       (n * 37) % 2000 + 0.5, n % 500, n % 300, (n % 9) / 1000.0, CASE WHEN n % 20 = 0 THEN 'error' ELSE 'ok' END
-FROM generate_series(1, GREATEST($TARGET_EVENTS - $have, 0)) AS n;
-ANALYZE traces;
-SQL
+psql -q "$DB_URL" -c "TRUNCATE traces"   # exactly $TARGET_EVENTS events for the stats figures
+python3 workload/bench/fill.py "$URL/v1/traces" "$TOKEN" "$TARGET_EVENTS"
+psql -q "$DB_URL" -c "VACUUM ANALYZE traces"
 stats_bench "GET /v1/stats, PostgreSQL, $(count) events"
 stop
 start DATABASE_URL="$DB_URL" REDIS_URL="$TEST_REDIS_URL" CACHE_DEFAULT_TTL=60
+redis-cli -u "$TEST_REDIS_URL" --scan --pattern 'analytics-api:*' | xargs -r redis-cli -u "$TEST_REDIS_URL" del >/dev/null
+curl -fs -o /dev/null -H "Authorization: Bearer $TOKEN" "$URL/v1/stats?window=1d&group_by=model"   # the one miss
 stats_bench "GET /v1/stats, PostgreSQL + Redis cache"
 stop
 psql -q "$ADMIN" -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)"

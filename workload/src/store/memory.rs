@@ -14,10 +14,32 @@ use crate::stats::{self, Stats, StatsQuery};
 
 use super::{InsertOutcome, StoreError};
 
+/// Events per segment. Events live in fixed-size segments so that growing the store never
+/// moves (copies) the events already held, which would stall every request for a moment.
+const SEGMENT: usize = 16 * 1024;
+
 #[derive(Debug, Default)]
 struct Inner {
-    events: VecDeque<(Instant, TraceEvent)>,
+    /// Segments in arrival order; each is sorted by arrival time.
+    segments: VecDeque<Vec<(Instant, TraceEvent)>>,
+    len: usize,
     ids: HashSet<String>,
+}
+
+impl Inner {
+    fn push(&mut self, arrived: Instant, event: TraceEvent) {
+        if self.segments.back().is_none_or(|s| s.len() == SEGMENT) {
+            self.segments.push_back(Vec::with_capacity(SEGMENT));
+        }
+        if let Some(segment) = self.segments.back_mut() {
+            segment.push((arrived, event));
+            self.len += 1;
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &TraceEvent> {
+        self.segments.iter().flatten().map(|(_, e)| e)
+    }
 }
 
 /// In-memory event store; cheap to clone (shared).
@@ -31,8 +53,14 @@ pub struct MemoryStore {
 impl MemoryStore {
     /// A store holding at most `capacity` events, each for `retention` after arrival.
     pub fn new(capacity: usize, retention: Duration) -> Self {
+        // Reserving the id set up front avoids rehashing millions of ids while a request
+        // waits (the table's memory is only touched as it fills).
+        let inner = Inner {
+            ids: HashSet::with_capacity(capacity.min(16_000_000)),
+            ..Inner::default()
+        };
         MemoryStore {
-            inner: Arc::default(),
+            inner: Arc::new(Mutex::new(inner)),
             capacity,
             retention,
         }
@@ -45,12 +73,27 @@ impl MemoryStore {
     }
 
     fn expire(&self, inner: &mut Inner, now: Instant) {
-        while let Some((arrived, _)) = inner.events.front() {
-            if now.duration_since(*arrived) < self.retention {
+        while let Some(front) = inner.segments.front() {
+            let expired = front
+                .partition_point(|(arrived, _)| now.duration_since(*arrived) >= self.retention);
+            if expired == 0 {
                 break;
             }
-            if let Some((_, e)) = inner.events.pop_front() {
+            let whole = expired == front.len();
+            let gone: Vec<_> = match inner.segments.front_mut() {
+                Some(front) if whole => std::mem::take(front),
+                Some(front) => front.drain(..expired).collect(),
+                None => break,
+            };
+            if whole {
+                inner.segments.pop_front();
+            }
+            inner.len -= gone.len();
+            for (_, e) in gone {
                 inner.ids.remove(&e.trace_id);
+            }
+            if !whole {
+                break;
             }
         }
     }
@@ -66,7 +109,7 @@ impl MemoryStore {
             .filter(|e| !inner.ids.contains(&e.trace_id) && seen.insert(e.trace_id.as_str()))
             .cloned()
             .collect();
-        if inner.events.len() + fresh.len() > self.capacity {
+        if inner.len + fresh.len() > self.capacity {
             return Err(StoreError::Full {
                 capacity: self.capacity,
             });
@@ -77,7 +120,7 @@ impl MemoryStore {
         };
         for e in fresh {
             inner.ids.insert(e.trace_id.clone());
-            inner.events.push_back((now, e));
+            inner.push(now, e);
         }
         Ok(outcome)
     }
@@ -88,7 +131,7 @@ impl MemoryStore {
         let q = query.clone();
         let work = move || {
             let inner = this.lock();
-            stats::compute(&q, inner.events.iter().map(|(_, e)| e))
+            stats::compute(&q, inner.iter())
         };
         match tokio::task::spawn_blocking(work).await {
             Ok(s) => s,
@@ -98,7 +141,7 @@ impl MemoryStore {
 
     /// Events held.
     pub fn len(&self) -> usize {
-        self.lock().events.len()
+        self.lock().len
     }
 
     /// Whether no event is held.
@@ -117,14 +160,14 @@ impl MemoryStore {
         let inner = self.lock();
         let file = std::fs::File::create(&tmp).map_err(err)?;
         let mut w = std::io::BufWriter::new(file);
-        for (_, e) in &inner.events {
+        for e in inner.iter() {
             serde_json::to_writer(&mut w, e).map_err(|e| err(e.into()))?;
             w.write_all(b"\n").map_err(err)?;
         }
         let file = w.into_inner().map_err(|e| err(e.into_error()))?;
         file.sync_all().map_err(err)?;
         std::fs::rename(&tmp, path).map_err(err)?;
-        Ok(inner.events.len())
+        Ok(inner.len)
     }
 }
 
@@ -182,6 +225,24 @@ mod tests {
         assert_eq!(s.len(), 1);
         // A batch of only duplicates still fits.
         s.insert(vec![ev("a")]).unwrap();
+    }
+
+    #[test]
+    fn events_span_segments() {
+        let s = MemoryStore::new(3 * SEGMENT, Duration::from_secs(60));
+        let batches = 2 * SEGMENT / 1000 + 1;
+        for b in 0..batches {
+            s.insert(
+                (b * 1000..(b + 1) * 1000)
+                    .map(|i| ev(&i.to_string()))
+                    .collect(),
+            )
+            .unwrap();
+        }
+        assert_eq!(s.len(), batches * 1000);
+        assert_eq!(s.lock().segments.len(), 3);
+        let held = s.lock().iter().count();
+        assert_eq!(held, s.len());
     }
 
     #[test]
