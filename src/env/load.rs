@@ -60,9 +60,27 @@ impl fmt::Display for EnvErrors {
     }
 }
 
+/// The schema validator, compiled once per process (compiling it costs more than checking
+/// a file against it).
+fn validator() -> Result<&'static jsonschema::Validator, String> {
+    static VALIDATOR: std::sync::OnceLock<Result<jsonschema::Validator, String>> =
+        std::sync::OnceLock::new();
+    VALIDATOR
+        .get_or_init(|| {
+            // keel's patterns need no look-around: the plain regex engine compiles faster.
+            jsonschema::options()
+                .with_pattern_options(jsonschema::PatternOptions::regex())
+                .build(&schema())
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
 /// The JSON Schema of environment files, as `keel schema` prints it.
 pub fn schema() -> Value {
-    let schema = schemars::schema_for!(EnvFile);
+    let generator = schemars::generate::SchemaSettings::draft07().into_generator();
+    let schema = generator.into_root_schema_for::<EnvFile>();
     // A derived schema always serializes: it is plain JSON data.
     strip_null_alternatives(serde_json::to_value(schema).unwrap_or(Value::Null))
 }
@@ -186,7 +204,7 @@ pub fn load_str(path: &Path, stem: &str, text: &str) -> Result<Env, EnvErrors> {
     let locations = locate(text);
     let at = |pointer: &str| locations.get(pointer).copied();
 
-    let validator = match jsonschema::validator_for(&schema()) {
+    let validator = match validator() {
         Ok(v) => v,
         Err(e) => {
             return Err(EnvErrors(vec![err(
