@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::Scope;
 use super::kms::KmsKey;
+use super::log_group::{encrypted_log_group, log_group_name};
 use crate::refs::{Expr, Ref};
 
 /// Options for [`EcsService`].
@@ -68,9 +69,8 @@ pub struct EcsService {
     log_group: Ref,
 }
 
-fn exec_log_group_name(scope: &Scope<'_>) -> String {
-    format!("/keel/{}/ecs-exec", scope.prefix)
-}
+/// Suffix of the ECS Exec session log group.
+const EXEC_LOGS: &str = "ecs-exec";
 
 /// Name of the application container in the task definition.
 pub const CONTAINER_NAME: &str = "app";
@@ -79,16 +79,7 @@ impl EcsService {
     /// Creates the cluster, log group, task definition and service.
     pub fn new(scope: &mut Scope<'_>, key: &KmsKey, props: &EcsServiceProps) -> EcsService {
         let f = "ecs";
-        let exec_logs = scope.tf.resource(
-            f,
-            "aws_cloudwatch_log_group",
-            "exec",
-            json!({
-                "name": exec_log_group_name(scope),
-                "retention_in_days": 365,
-                "kms_key_id": key.arn(),
-            }),
-        );
+        let exec_logs = encrypted_log_group(scope, key, f, "exec", EXEC_LOGS, 365);
         let cluster = scope.tf.resource(
             f,
             "aws_ecs_cluster",
@@ -108,17 +99,7 @@ impl EcsService {
                 }],
             }),
         );
-        let log_group = scope.tf.resource_with(
-            f,
-            "aws_cloudwatch_log_group",
-            "app",
-            json!({
-                "name": format!("/keel/{}/app", scope.prefix),
-                "retention_in_days": props.log_retention_days,
-                "kms_key_id": key.arn(),
-            }),
-            &super::short_retention(props.log_retention_days),
-        );
+        let log_group = encrypted_log_group(scope, key, f, "app", "app", props.log_retention_days);
         let region = scope.tf.region().to_owned();
         let container = json!([{
             "name": CONTAINER_NAME,
@@ -267,7 +248,7 @@ impl EcsService {
             scope.partition(),
             scope.tf.region(),
             scope.tf.account_id(),
-            exec_log_group_name(scope)
+            log_group_name(scope, EXEC_LOGS)
         )
     }
 

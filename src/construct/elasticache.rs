@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::Scope;
 use super::kms::KmsKey;
+use super::log_group::encrypted_log_group;
 use crate::env::file::Cache;
 use crate::refs::{Expr, Ref};
 use crate::tf::Suppression;
@@ -45,16 +46,13 @@ impl RedisCache {
             "main",
             json!({"name": scope.name("cache"), "subnet_ids": props.subnet_ids}),
         );
-        let slow_log = scope.tf.resource_with(
+        let slow_log = encrypted_log_group(
+            scope,
+            key,
             f,
-            "aws_cloudwatch_log_group",
             "cache_slow_log",
-            json!({
-                "name": format!("/keel/{}/redis-slow-log", scope.prefix),
-                "retention_in_days": props.log_retention_days,
-                "kms_key_id": key.arn(),
-            }),
-            &super::short_retention(props.log_retention_days),
+            "redis-slow-log",
+            props.log_retention_days,
         );
         let failover = s.nodes >= 2;
         let single_node = [Suppression {

@@ -12,6 +12,7 @@ pub mod ecs;
 pub mod elasticache;
 pub mod iam;
 pub mod kms;
+pub mod log_group;
 pub mod logs_bucket;
 pub mod observability;
 pub mod rds;
@@ -56,18 +57,6 @@ impl Scope<'_> {
     pub fn managed_policy(&self, path: &str) -> String {
         format!("arn:{}:iam::aws:policy/{path}", self.partition())
     }
-}
-
-/// The suppression a log group with less than a year of retention carries: the period is
-/// an environment setting, and the PR diff shows it.
-pub fn short_retention(days: u32) -> Vec<crate::tf::Suppression> {
-    if days >= 365 {
-        return Vec::new();
-    }
-    vec![crate::tf::Suppression {
-        check: "CKV_AWS_338",
-        reason: "retention is set per environment in environments/<env>.yaml (shorter outside audit scope)",
-    }]
 }
 
 /// The AWS partition a region belongs to.

@@ -14,25 +14,48 @@ pub struct Secret {
     secret: Ref,
 }
 
-const SUPPRESSIONS: &[Suppression] = &[Suppression {
-    check: "CKV2_AWS_57",
-    reason: "third-party credential issued by its provider; rotated there, then stored here by the operator",
-}];
+/// `aws_secretsmanager_secret.<id>` named `path`, encrypted with `key`; deleted secrets
+/// stay recoverable for 30 days in prod, 7 elsewhere.
+fn secret_resource(
+    scope: &mut Scope<'_>,
+    key: &KmsKey,
+    id: &str,
+    path: &str,
+    description: &str,
+    rotation: &'static str,
+) -> Ref {
+    scope.tf.resource_with(
+        "secrets",
+        "aws_secretsmanager_secret",
+        id,
+        json!({
+            "name": path,
+            "description": description,
+            "kms_key_id": key.arn(),
+            "recovery_window_in_days": if scope.prod { 30 } else { 7 },
+        }),
+        &[Suppression {
+            check: "CKV2_AWS_57",
+            reason: rotation,
+        }],
+    )
+}
 
 impl Secret {
     /// Creates `aws_secretsmanager_secret.<id>` named `<prefix>/<name>`.
     pub fn new(scope: &mut Scope<'_>, key: &KmsKey, name: &str, description: &str) -> Secret {
-        let secret = scope.tf.resource_with(
-            "secrets",
-            "aws_secretsmanager_secret",
+        let path = format!(
+            "{}/{}",
+            scope.prefix,
+            name.to_ascii_lowercase().replace('_', "-")
+        );
+        let secret = secret_resource(
+            scope,
+            key,
             &local_name(name),
-            json!({
-                "name": format!("{}/{}", scope.prefix, name.to_ascii_lowercase().replace('_', "-")),
-                "description": description,
-                "kms_key_id": key.arn(),
-                "recovery_window_in_days": if scope.prod { 30 } else { 7 },
-            }),
-            SUPPRESSIONS,
+            &path,
+            description,
+            "third-party credential issued by its provider; rotated there, then stored here by the operator",
         );
         Secret { secret }
     }
@@ -69,20 +92,13 @@ impl GeneratedSecret {
             &id,
             json!({"password_length": 64, "exclude_punctuation": true}),
         );
-        let secret = scope.tf.resource_with(
-            "secrets",
-            "aws_secretsmanager_secret",
+        let secret = secret_resource(
+            scope,
+            key,
             &id,
-            json!({
-                "name": path,
-                "description": description,
-                "kms_key_id": key.arn(),
-                "recovery_window_in_days": if scope.prod { 30 } else { 7 },
-            }),
-            &[Suppression {
-                check: "CKV2_AWS_57",
-                reason: "rotated by the operator runbook together with its consumers; no rotation Lambda in this stack",
-            }],
+            path,
+            description,
+            "rotated by the operator runbook together with its consumers; no rotation Lambda in this stack",
         );
         let version = scope.tf.resource(
             "secrets",
@@ -120,20 +136,13 @@ pub fn composed_secret(
     value: String,
 ) -> Expr {
     let id = local_name(id);
-    let secret = scope.tf.resource_with(
-        "secrets",
-        "aws_secretsmanager_secret",
+    let secret = secret_resource(
+        scope,
+        key,
         &id,
-        json!({
-            "name": path,
-            "description": description,
-            "kms_key_id": key.arn(),
-            "recovery_window_in_days": if scope.prod { 30 } else { 7 },
-        }),
-        &[Suppression {
-            check: "CKV2_AWS_57",
-            reason: "derived from other secrets by Terraform; it changes when they are rotated and re-applied",
-        }],
+        path,
+        description,
+        "derived from other secrets by Terraform; it changes when they are rotated and re-applied",
     );
     scope.tf.resource(
         "secrets",

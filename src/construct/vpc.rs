@@ -8,6 +8,7 @@ use serde_json::json;
 use super::Scope;
 use super::iam::{Role, Statement, Trust};
 use super::kms::KmsKey;
+use super::log_group::encrypted_log_group;
 use crate::env::file::NatGateways;
 use crate::refs::{Expr, Ref};
 
@@ -201,16 +202,13 @@ impl Vpc {
                 "tags": {"Name": scope.name("s3")},
             }),
         );
-        let log_group = scope.tf.resource_with(
+        let log_group = encrypted_log_group(
+            scope,
+            key,
             f,
-            "aws_cloudwatch_log_group",
             "flow_logs",
-            json!({
-                "name": format!("/keel/{}/vpc-flow-logs", scope.prefix),
-                "retention_in_days": props.flow_log_retention_days,
-                "kms_key_id": key.arn(),
-            }),
-            &super::short_retention(props.flow_log_retention_days),
+            "vpc-flow-logs",
+            props.flow_log_retention_days,
         );
         let role = Role::new(
             scope,
