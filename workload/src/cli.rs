@@ -188,10 +188,17 @@ ENVIRONMENT:
     let _ = write!(
         s,
         "
+REDIS_URL is redis://[:PASSWORD@]HOST[:PORT][/DB], or rediss://... for TLS (e.g. ElastiCache
+with in-transit encryption: rediss://:AUTH_TOKEN@PRIMARY_ENDPOINT:6379/0). TLS certificates are
+verified against the public (Mozilla/webpki) roots built into the binary; there is no insecure
+mode. Redis must answer at start; afterwards a failure only bypasses the cache and marks
+{ready} unhealthy.
+
 On SIGTERM or SIGINT the service stops accepting connections, finishes in-flight requests
 within {deadline} s, flushes the in-memory dump if asked, closes the database pool and exits 0.
 ",
-        deadline = contract::SHUTDOWN_DEADLINE_SECS
+        deadline = contract::SHUTDOWN_DEADLINE_SECS,
+        ready = contract::READINESS_PATH,
     );
     s
 }
@@ -242,5 +249,6 @@ mod tests {
             assert!(h.contains(var.name), "help lacks {}", var.name);
         }
         assert!(h.contains("--dev"));
+        assert!(h.contains("rediss://") && h.contains("no insecure"));
     }
 }

@@ -168,10 +168,16 @@ impl Config {
             get(&contract::REDIS_URL),
             &mut errors,
             |v| {
-                if v.starts_with("redis://") {
-                    Ok(v.to_owned())
+                let expected = "a redis:// URL, or rediss:// for TLS verified against public roots";
+                if !(v.starts_with("redis://") || v.starts_with("rediss://")) {
+                    Err(expected.into())
+                } else if v.ends_with("#insecure") {
+                    Err(format!("{expected} (there is no #insecure mode)"))
+                } else if v.contains('#') {
+                    // The client would read the rest as a URL fragment and refuse it.
+                    Err(format!("{expected} (write `#` in a password as %23)"))
                 } else {
-                    Err("a redis:// URL (TLS rediss:// is not supported by this build)".into())
+                    Ok(v.to_owned())
                 }
             },
         );
@@ -403,7 +409,7 @@ mod tests {
                 ("API_METRICS_PORT", "70000"),
                 ("APP_HOST", "localhost"),
                 ("DATABASE_URL", "mysql://u:hunter2@db/x"),
-                ("REDIS_URL", "rediss://cache:6380"),
+                ("REDIS_URL", "memcached://cache:11211"),
                 ("JWT_SECRET", "short"),
                 ("CACHE_DEFAULT_TTL", "0"),
                 ("RUST_LOG", "=[bad"),
@@ -443,6 +449,35 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("API_PORT: expected a port number"), "{text}");
+    }
+
+    #[test]
+    fn redis_url_accepts_plain_and_tls_schemes_only() {
+        for url in [
+            "redis://127.0.0.1:6379/0",
+            "rediss://:an-auth-token@master.cache.abc123.euw1.cache.amazonaws.com:6379/0",
+        ] {
+            let c = load(true, &[("REDIS_URL", url)]).expect(url);
+            assert_eq!(c.redis_url.as_deref(), Some(url));
+        }
+        for url in [
+            "memcached://cache:11211",
+            "http://cache:6379",
+            "cache:6379",
+            "rediss://:an-auth-token@cache:6379/0#insecure",
+            "rediss://:an-auth#token@cache:6379/0",
+        ] {
+            let err = load(true, &[("REDIS_URL", url)]).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.contains("REDIS_URL: expected a redis:// URL, or rediss:// for TLS"),
+                "{text}"
+            );
+            assert!(
+                !text.contains("an-auth-token"),
+                "the URL is a secret: {text}"
+            );
+        }
     }
 
     #[test]

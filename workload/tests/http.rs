@@ -471,6 +471,111 @@ async fn postgres_readiness_and_pool_metrics_follow_the_database() {
 
 // --- Redis ------------------------------------------------------------------------------
 
+/// A minimal in-process RESP server: `PING` answers `PONG`, anything else `OK`. Aborting the
+/// returned task closes the listener and every connection, as a Redis that went away.
+async fn fake_redis() -> (u16, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+    async fn serve(stream: tokio::net::TcpStream) -> std::io::Result<()> {
+        let (r, mut w) = stream.into_split();
+        let mut r = BufReader::new(r);
+        let mut line = String::new();
+        let number = |line: &str, prefix: char| {
+            line.trim_end()
+                .strip_prefix(prefix)
+                .and_then(|n| n.parse::<usize>().ok())
+                .unwrap_or(0)
+        };
+        loop {
+            line.clear();
+            if r.read_line(&mut line).await? == 0 {
+                return Ok(());
+            }
+            let mut args = Vec::new();
+            for _ in 0..number(&line, '*') {
+                line.clear();
+                r.read_line(&mut line).await?;
+                let mut arg = vec![0; number(&line, '$') + 2];
+                r.read_exact(&mut arg).await?;
+                arg.truncate(arg.len() - 2);
+                args.push(arg);
+            }
+            let ping = args
+                .first()
+                .is_some_and(|a| a.eq_ignore_ascii_case(b"PING"));
+            w.write_all(if ping { b"+PONG\r\n" } else { b"+OK\r\n" })
+                .await?;
+        }
+    }
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            connections.spawn(serve(stream));
+        }
+    });
+    (port, task)
+}
+
+#[tokio::test]
+async fn readiness_is_503_naming_redis_when_redis_stops_answering() {
+    let (port, server) = fake_redis().await;
+    let cache = StatsCache::connect(
+        &format!("redis://:a-password@127.0.0.1:{port}/0"),
+        Duration::from_secs(60),
+        "test:",
+    )
+    .await
+    .expect("connect to the fake redis");
+    let mut state = memory_state();
+    state.cache = Some(cache);
+    let api = app(state);
+    let ready = || Request::get("/ready").body(Body::empty()).unwrap();
+
+    let r = send(&api, ready()).await;
+    assert_eq!(
+        (r.status, &r.body["redis"]),
+        (StatusCode::OK, &json!("healthy"))
+    );
+
+    // Redis goes away: its port is closed from now on.
+    server.abort();
+    let _ = server.await;
+    let r = send(&api, ready()).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    assert_eq!(r.body["status"], "unhealthy");
+    assert_eq!(r.body["redis"], "unhealthy");
+    assert_eq!(
+        r.body["database"], "healthy",
+        "only redis is named unhealthy"
+    );
+    assert!(!r.text.contains("a-password"), "{}", r.text);
+
+    // A cache failure never fails a request: the store answers.
+    let r = send(&api, get_auth("/v1/stats?window=1h")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+#[tokio::test]
+async fn a_closed_redis_port_is_refused_at_start_without_leaking_the_password() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    for scheme in ["redis", "rediss"] {
+        let url = format!("{scheme}://:a-password@127.0.0.1:{port}/0");
+        let started = std::time::Instant::now();
+        let err = StatsCache::connect(&url, Duration::from_secs(60), "test:")
+            .await
+            .expect_err("nothing listens there");
+        assert!(started.elapsed() < Duration::from_secs(10), "{url}");
+        let text = format!("{err} {err:?}");
+        assert!(!text.contains("a-password"), "{text}");
+    }
+}
+
 #[tokio::test]
 async fn redis_caches_stats_for_the_ttl() {
     let Some(url) = require_env("TEST_REDIS_URL") else {
