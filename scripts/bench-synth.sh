@@ -14,20 +14,24 @@ cp -r environments "$work/"
 python3 - "$bin" "$work" "$runs" <<'PY'
 import resource, statistics, subprocess, sys, time
 binary, root, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
-def measure(args):
+def measure(args, command=None):
+    command = command or [binary, "--root", root, *args]
     walls, cpus = [], []
     for _ in range(runs):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
-        subprocess.run([binary, "--root", root, *args], check=True,
+        subprocess.run(command, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         walls.append(time.perf_counter() - t)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(f"keel {' '.join(args)} (release, {runs} runs): wall median {statistics.median(walls)*1000:.1f} ms "
+    name = "keel " + " ".join(args) if args else " ".join(command)
+    print(f"{name} ({'release, ' if args else ''}, {runs} runs): wall median {statistics.median(walls)*1000:.1f} ms "
           f"(min {min(walls)*1000:.1f} ms), cpu median {statistics.median(cpus)*1000:.1f} ms, "
           f"max rss so far {rss/1024:.1f} MB")
+# What starting any process costs on this machine (the floor under every figure below).
+measure([], ["/bin/true"])
 # One 95-resource root, comparable with cdktf synthesizing a 72-resource stack.
 measure(["synth", "prod", "--stack", "langgraph-platform"])
 # Everything: 3 environments x 2 stacks.

@@ -142,6 +142,9 @@ impl Ref {
 /// Turns a model string into its rendered form: embedded expressions become `${...}`, and
 /// literal `${` / `%{` are escaped as `$${` / `%%{`.
 pub fn finalize_string(s: &str) -> String {
+    if !s.contains([OPEN, '$', '%']) {
+        return s.to_owned();
+    }
     let mut out = String::with_capacity(s.len() + 8);
     let mut rest = s;
     while let Some(start) = rest.find(OPEN) {
@@ -165,17 +168,21 @@ pub fn finalize_string(s: &str) -> String {
     out
 }
 
-/// Recursively applies [`finalize_string`] to every string and object key of `value`.
+/// Recursively applies [`finalize_string`] to every string and object key of `value`, and
+/// orders every object's keys bytewise (whatever map type serde_json was built with).
 pub fn finalize_value(value: serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
     match value {
         Value::String(s) => Value::String(finalize_string(&s)),
         Value::Array(items) => Value::Array(items.into_iter().map(finalize_value).collect()),
-        Value::Object(map) => Value::Object(
-            map.into_iter()
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map
+                .into_iter()
                 .map(|(k, v)| (finalize_string(&k), finalize_value(v)))
-                .collect(),
-        ),
+                .collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().collect())
+        }
         other => other,
     }
 }

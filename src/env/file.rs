@@ -110,7 +110,7 @@ pub enum NatGateways {
 #[serde(deny_unknown_fields)]
 pub struct Alerts {
     /// E-mail address subscribed to the alarm topic.
-    #[schemars(regex(pattern = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"))]
+    #[schemars(regex(pattern = r"^[^@ ]+@[^@ ]+\.[^@ ]+$"))]
     pub email: String,
 }
 

@@ -313,24 +313,11 @@ fn with_suppressions(mut body: Value, suppressions: &[Suppression]) -> Value {
 
 /// Pretty-prints `value` with sorted keys, finalized expressions and a trailing newline.
 pub fn to_pretty_json(value: Value) -> String {
-    let value = sort_keys(refs::finalize_value(value));
+    let value = refs::finalize_value(value);
     // Serializing a `Value` to a String cannot fail: its keys are strings and numbers finite.
     let mut out = serde_json::to_string_pretty(&value).unwrap_or_default();
     out.push('\n');
     out
-}
-
-/// Rebuilds every object with its keys in byte order, whatever map type serde_json uses.
-fn sort_keys(value: Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let sorted: BTreeMap<String, Value> =
-                map.into_iter().map(|(k, v)| (k, sort_keys(v))).collect();
-            Value::Object(sorted.into_iter().collect())
-        }
-        Value::Array(items) => Value::Array(items.into_iter().map(sort_keys).collect()),
-        other => other,
-    }
 }
 
 #[cfg(test)]
