@@ -321,9 +321,18 @@ fn service_props(
         }),
     };
     p.ingress = Some(k8s::IngressProps::new(class, &cfg.host));
-    p.network.http_from = vec![k8s::TrafficSource::Namespace(
-        kube.ingress_namespace.clone(),
-    )];
+    // nginx and traefik proxy from their own namespace; the AWS load balancer sends
+    // traffic straight to pod IPs (target type ip) from inside the VPC.
+    p.network.http_from = match kube.ingress_class {
+        IngressClassName::Alb => vec![k8s::TrafficSource::Cidr(
+            cfg.cluster_network.vpc_cidr.clone(),
+        )],
+        IngressClassName::Nginx | IngressClassName::Traefik => {
+            vec![k8s::TrafficSource::Namespace(
+                kube.ingress_namespace.clone(),
+            )]
+        }
+    };
     p.network.metrics_from = vec![k8s::TrafficSource::Namespace(
         kube.monitoring_namespace.clone(),
     )];
@@ -390,4 +399,61 @@ fn issuer(kube: &Kubernetes) -> Result<String, String> {
 fn to_i32(v: u32) -> Result<i32, String> {
     i32::try_from(v)
         .map_err(|_| format!("{v} is too large for a Kubernetes replica count or percentage"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prod() -> Env {
+        let path = std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/environments/prod.yaml"
+        ));
+        crate::env::load_file(path).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn rendered(env: &Env) -> BTreeMap<String, String> {
+        build(env)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap()
+            .kubernetes
+    }
+
+    #[test]
+    fn alb_ingress_admits_the_vpc_and_needs_a_certificate() {
+        let mut env = prod();
+        if let Some(k) = env.spec.kubernetes.as_mut() {
+            k.ingress_class = IngressClassName::Alb;
+        }
+        let err = build(&env).unwrap_err();
+        assert!(err.message.contains("certificate_arn"), "{err}");
+        if let Some(api) = env.spec.stacks.analytics_api.as_mut() {
+            api.certificate_arn =
+                Some("arn:aws:acm:us-east-1:111122223333:certificate/0d2e3f4a-5b6c-4d7e-8f90-a1b2c3d4e5f6".into());
+        }
+        let files = rendered(&env);
+        let ingress = &files["70-ingress-analytics-api.yaml"];
+        assert!(
+            ingress.contains("alb.ingress.kubernetes.io/target-type: ip"),
+            "{ingress}"
+        );
+        let policy = &files["80-networkpolicy-analytics-api.yaml"];
+        assert!(policy.contains("cidr: \"10.130.0.0/16\""), "{policy}");
+    }
+
+    #[test]
+    fn traefik_ingress_admits_its_namespace() {
+        let mut env = prod();
+        if let Some(k) = env.spec.kubernetes.as_mut() {
+            k.ingress_class = IngressClassName::Traefik;
+            k.ingress_namespace = "traefik".into();
+        }
+        let files = rendered(&env);
+        assert!(files["70-ingress-analytics-api.yaml"].contains("ingressClassName: traefik"));
+        assert!(
+            files["80-networkpolicy-analytics-api.yaml"]
+                .contains("kubernetes.io/metadata.name: traefik")
+        );
+    }
 }

@@ -222,6 +222,13 @@ pub(crate) fn check(spec: &EnvFile, stem: &str, out: &mut Problems) {
                 ));
             }
         }
+        let vpc = match parse_cidr(&n.vpc_cidr) {
+            Ok(net) => Some(net),
+            Err(m) => {
+                out.push((format!("{p}/cluster_network/vpc_cidr"), m));
+                None
+            }
+        };
         let mut nets = Vec::new();
         for (i, c) in n.private_subnet_cidrs.iter().enumerate() {
             let ptr = format!("{p}/cluster_network/private_subnet_cidrs/{i}");
@@ -232,7 +239,18 @@ pub(crate) fn check(spec: &EnvFile, stem: &str, out: &mut Problems) {
                         .enumerate()
                         .find(|(_, other): &(usize, &ipnet::Ipv4Net)| overlaps(&net, other))
                     {
-                        out.push((ptr, format!("{c} overlaps private_subnet_cidrs[{j}]")));
+                        out.push((
+                            ptr.clone(),
+                            format!("{c} overlaps private_subnet_cidrs[{j}]"),
+                        ));
+                    }
+                    if let Some(vpc) = vpc
+                        && !vpc.contains(&net)
+                    {
+                        out.push((
+                            ptr,
+                            format!("expected a subnet inside vpc_cidr {vpc}, found {c}"),
+                        ));
                     }
                     nets.push(net);
                 }

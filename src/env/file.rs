@@ -339,6 +339,8 @@ pub struct ClusterNetwork {
     /// VPC id of the cluster.
     #[schemars(regex(pattern = r"^vpc-[0-9a-f]{8,17}$"))]
     pub vpc_id: String,
+    /// CIDR of that VPC (an `alb` ingress reaches pods from inside it, not from a namespace).
+    pub vpc_cidr: String,
     /// Private subnets for the database and cache (at least two AZs).
     pub private_subnet_ids: Vec<String>,
     /// CIDRs of those subnets (NetworkPolicy egress peers).
