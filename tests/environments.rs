@@ -109,7 +109,7 @@ fn broken_files_give_exact_errors() {
             "        - 10.130.160.0/20",
             "        - 10.131.160.0/20",
             &[
-                "environments/prod.yaml:80:11: stacks.analytics-api.cluster_network.private_subnet_cidrs[2]: expected a subnet inside vpc_cidr 10.130.0.0/16, found 10.131.160.0/20",
+                "environments/prod.yaml:79:11: stacks.analytics-api.cluster_network.private_subnet_cidrs[2]: expected a subnet inside vpc_cidr 10.130.0.0/16, found 10.131.160.0/20",
             ],
         ),
         (
