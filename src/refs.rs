@@ -59,6 +59,13 @@ impl From<&Expr> for serde_json::Value {
     }
 }
 
+/// `jsonencode(<value>)`: a JSON document (e.g. ECS container definitions) built from a
+/// value that Terraform evaluates, so references inside it resolve and the generated file
+/// shows it as structured data rather than an escaped string.
+pub fn jsonencode(value: &Expr) -> Expr {
+    Expr::raw(format!("jsonencode({})", value.as_hcl()))
+}
+
 /// Whether a Terraform block is a managed resource or a data source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum BlockKind {

@@ -150,8 +150,11 @@ fn providers_are_pinned_to_the_account_and_both_aws_majors() {
 fn task_secrets_come_from_secrets_manager() {
     let o = output("prod", "langgraph-platform");
     let task = &of_type(&o, "aws_ecs_task_definition")[0];
-    let defs: serde_json::Value =
-        serde_json::from_str(task["container_definitions"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        task["container_definitions"],
+        "${jsonencode(local.app_container_definitions)}"
+    );
+    let defs = common::tf_json(&o, "ecs.tf.json")["locals"]["app_container_definitions"].clone();
     let env_names: Vec<&str> = defs[0]["environment"]
         .as_array()
         .unwrap()

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::Scope;
 use super::kms::KmsKey;
 use super::log_group::{encrypted_log_group, log_group_name};
-use crate::refs::{Expr, Ref};
+use crate::refs::{Expr, Ref, jsonencode};
 
 /// Options for [`EcsService`].
 #[derive(Debug, Clone)]
@@ -120,8 +120,7 @@ impl EcsService {
                 },
             },
         }]);
-        // Serializing a `Value` cannot fail; expressions inside become interpolations.
-        let container_definitions = serde_json::to_string(&container).unwrap_or_default();
+        let container_definitions = scope.tf.local(f, "app_container_definitions", container);
         let task = scope.tf.resource(
             f,
             "aws_ecs_task_definition",
@@ -136,7 +135,7 @@ impl EcsService {
                 "task_role_arn": props.task_role_arn,
                 "runtime_platform": [{"operating_system_family": "LINUX", "cpu_architecture": "X86_64"}],
                 "volume": [{"name": "tmp"}],
-                "container_definitions": container_definitions,
+                "container_definitions": jsonencode(&container_definitions),
             }),
         );
         let service = scope.tf.resource(

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::kms::KmsKey;
 use super::{Scope, local_name};
-use crate::refs::{Expr, Ref};
+use crate::refs::{Expr, Ref, jsonencode};
 
 /// The alarm topic.
 #[derive(Debug, Clone)]
@@ -139,13 +139,12 @@ pub fn dashboard(scope: &mut Scope<'_>, widgets: &[Widget]) -> Expr {
             },
         })).collect::<Vec<_>>(),
     });
-    // Serializing a `Value` cannot fail.
-    let body = serde_json::to_string(&body).unwrap_or_default();
+    let body = scope.tf.local("observability", "dashboard_body", body);
     let r = scope.tf.resource(
         "observability",
         "aws_cloudwatch_dashboard",
         "main",
-        json!({"dashboard_name": scope.prefix.clone(), "dashboard_body": body}),
+        json!({"dashboard_name": scope.prefix.clone(), "dashboard_body": jsonencode(&body)}),
     );
     r.attr("dashboard_name")
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use crate::refs::{self, Ref};
+use crate::refs::{self, Expr, Ref};
 
 /// The Terraform versions every generated root accepts.
 pub const REQUIRED_TERRAFORM: &str = ">= 1.10.0, < 2.0.0";
@@ -75,6 +75,7 @@ pub struct Config {
     backend: S3Backend,
     provider: AwsProvider,
     blocks: BTreeMap<Ref, Block>,
+    locals: BTreeMap<String, Block>,
     outputs: BTreeMap<String, Value>,
     errors: Vec<TfError>,
 }
@@ -87,6 +88,7 @@ impl Config {
             backend,
             provider,
             blocks: BTreeMap::new(),
+            locals: BTreeMap::new(),
             outputs: BTreeMap::new(),
             errors: Vec::new(),
         }
@@ -136,6 +138,25 @@ impl Config {
     /// Adds `data.<ty>.<name>` to `file` and returns its reference.
     pub fn data(&mut self, file: &str, ty: &str, name: &str, body: Value) -> Ref {
         self.insert(file, Ref::data(ty, name), body)
+    }
+
+    /// Adds `locals { <name> = <value> }` to `file` and returns `local.<name>`. A JSON
+    /// object or array here is an object or tuple expression, so it renders as readable
+    /// structured data.
+    pub fn local(&mut self, file: &str, name: &str, value: Value) -> Expr {
+        if self.locals.contains_key(name) {
+            self.errors
+                .push(TfError::DuplicateAddress(format!("local.{name}")));
+        } else {
+            self.locals.insert(
+                name.to_owned(),
+                Block {
+                    file: file.to_owned(),
+                    body: value,
+                },
+            );
+        }
+        Expr::raw(format!("local.{name}"))
     }
 
     /// Adds an output with a description (rendered into `outputs.tf.json`).
@@ -241,6 +262,15 @@ impl Config {
                 if let Some(named) = named.as_object_mut() {
                     named.insert(r.name().to_owned(), block.body.clone());
                 }
+            }
+        }
+        for (name, local) in &self.locals {
+            let file = files.entry(local.file.clone()).or_default();
+            let locals = file
+                .entry("locals")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Some(locals) = locals.as_object_mut() {
+                locals.insert(name.clone(), local.body.clone());
             }
         }
         if !self.outputs.is_empty() {
