@@ -42,6 +42,7 @@ pub fn replace_dir(target: &Path, files: &Files) -> Result<()> {
     let parent = target.parent().context("target directory has no parent")?;
     fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     let leaf = target.file_name().and_then(|s| s.to_str()).unwrap_or("out");
+    recover_interrupted(parent, leaf, target)?;
     let staging = parent.join(format!(".{leaf}.keel-new-{}", std::process::id()));
     let backup = parent.join(format!(".{leaf}.keel-old-{}", std::process::id()));
     if staging.exists() {
@@ -66,6 +67,32 @@ pub fn replace_dir(target: &Path, files: &Files) -> Result<()> {
     }
     if had_old {
         fs::remove_dir_all(&backup).with_context(|| format!("removing {}", backup.display()))?;
+    }
+    Ok(())
+}
+
+/// Cleans up after a run that was killed mid-swap: a target that was moved aside but never
+/// replaced gets its old tree back, and half-written new trees are removed.
+fn recover_interrupted(parent: &Path, leaf: &str, target: &Path) -> Result<()> {
+    let new_prefix = format!(".{leaf}.keel-new-");
+    let old_prefix = format!(".{leaf}.keel-old-");
+    let mut entries: Vec<PathBuf> = fs::read_dir(parent)
+        .with_context(|| format!("reading {}", parent.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for path in entries {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name.starts_with(&old_prefix) && !target.exists() {
+            fs::rename(&path, target).with_context(|| {
+                format!("restoring {} from {}", target.display(), path.display())
+            })?;
+        } else if name.starts_with(&new_prefix) || name.starts_with(&old_prefix) {
+            fs::remove_dir_all(&path).with_context(|| format!("removing {}", path.display()))?;
+        }
     }
     Ok(())
 }
@@ -110,6 +137,25 @@ pub fn read_tree(dir: &Path) -> Result<BTreeMap<PathBuf, Vec<u8>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_interrupted_swap_is_recovered() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("prod");
+        // Killed after moving the old tree aside and while writing the new one.
+        fs::create_dir_all(tmp.path().join(".prod.keel-old-1")).unwrap();
+        fs::write(tmp.path().join(".prod.keel-old-1/a.json"), "old\n").unwrap();
+        fs::create_dir_all(tmp.path().join(".prod.keel-new-1")).unwrap();
+        let mut files = Files::new();
+        files.insert("a.json".into(), "new\n".into());
+        replace_dir(&target, &files).unwrap();
+        assert_eq!(fs::read_to_string(target.join("a.json")).unwrap(), "new\n");
+        let names: Vec<_> = fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("prod")]);
+    }
 
     #[test]
     fn replace_dir_swaps_whole_trees() {
