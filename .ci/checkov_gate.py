@@ -43,15 +43,43 @@ def main() -> int:
                 suppressed.append((c["check_id"], where, address, m.group(1).strip()))
             else:
                 unexplained.append((c["check_id"], c["check_name"], where, address))
+    unused = unused_suppressions(root, reports)
     for check, where, address, reason in sorted(suppressed):
         print(f"suppressed {check} {address} ({where}): {reason}")
     for check, name, where, address in sorted(unexplained):
         print(f"FAILED {check} {address} ({where}): {name}")
     for p in parse_errors:
         print(f"PARSE ERROR {p}")
+    for where, check in unused:
+        print(f"UNUSED suppression {check} ({where}): no such failure in its block; remove it from the construct")
     print(f"checkov gate: {passed} passed, {len(unexplained) + len(parse_errors)} failed, "
-          f"{len(suppressed)} suppressed with a reason")
-    return 1 if unexplained or parse_errors else 0
+          f"{len(suppressed)} suppressed with a reason, {len(unused)} unused suppressions")
+    return 1 if unexplained or parse_errors or unused else 0
+
+
+def unused_suppressions(root, reports):
+    """Terraform `//` suppressions whose check did not fail inside the block that carries them."""
+    failed = {}
+    scanned = set()
+    for report in reports:
+        if report.get("check_type") != "terraform_json":
+            continue
+        results = report.get("results", {})
+        for c in results.get("failed_checks", []) + results.get("passed_checks", []):
+            path = c.get("file_abs_path") or os.path.join(root, c["file_path"].lstrip("/"))
+            scanned.add(os.path.realpath(path))
+        for c in results.get("failed_checks", []):
+            path = os.path.realpath(c.get("file_abs_path") or os.path.join(root, c["file_path"].lstrip("/")))
+            failed.setdefault(path, []).append((c["check_id"], *c.get("file_line_range", [0, 0])))
+    unused = []
+    for path in sorted(scanned):
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, start=1):
+                for check in re.findall(r"checkov:skip=([A-Z0-9_]+):", line):
+                    hit = any(c == check and start <= number <= end for c, start, end in failed.get(path, []))
+                    if not hit:
+                        unused.append((f"{os.path.relpath(path, root)}:{number}", check))
+    return unused
 
 
 def block_address(lines):

@@ -48,6 +48,9 @@ const NO_REDIRECT: Suppression = Suppression {
     check: "CKV2_AWS_20",
     reason: "this environment has no ACM certificate, so there is no HTTPS listener to redirect to (keel warns at synth)",
 };
+/// checkov accepts an HTTP target group only when an HTTPS listener forwards to it: the
+/// green group gets its listener from CodeDeploy during a deployment, and without a
+/// certificate no listener is HTTPS.
 const HTTP_TO_TARGETS: Suppression = Suppression {
     check: "CKV_AWS_378",
     reason: "TLS terminates at the load balancer; targets are reached over HTTP inside the VPC's private subnets",
@@ -82,7 +85,7 @@ impl Alb {
             }),
             &suppressions,
         );
-        let tg = |scope: &mut Scope<'_>, color: &str| {
+        let tg = |scope: &mut Scope<'_>, color: &str, suppressions: &[Suppression]| {
             scope.tf.resource_with(
                 f,
                 "aws_lb_target_group",
@@ -105,11 +108,12 @@ impl Alb {
                         "unhealthy_threshold": 3,
                     }],
                 }),
-                &[HTTP_TO_TARGETS],
+                suppressions,
             )
         };
-        let blue = tg(scope, "blue");
-        let green = tg(scope, "green");
+        let https = props.certificate_arn.is_some();
+        let blue = tg(scope, "blue", if https { &[] } else { &[HTTP_TO_TARGETS] });
+        let green = tg(scope, "green", &[HTTP_TO_TARGETS]);
         let forward_blue = json!([{"type": "forward", "target_group_arn": blue.arn()}]);
         // CodeDeploy rewrites the forward action on every deployment; Terraform must not
         // switch it back (hashicorp/terraform-provider-aws#632).
