@@ -175,16 +175,47 @@ pub fn load_file(path: &Path) -> Result<Env, EnvErrors> {
     load_str(path, stem, &text)
 }
 
-/// Validates `text` as the environment file `path` whose expected name is `stem`.
+/// Validates `text` as the environment file `path` whose expected name is `stem`: YAML,
+/// then the JSON Schema, then the typed shape and the semantic checks. Each stage runs only
+/// when the one before found nothing.
 pub fn load_str(path: &Path, stem: &str, text: &str) -> Result<Env, EnvErrors> {
-    let err = |key: &str, position, message: String| EnvError {
-        file: path.to_owned(),
-        key: key.to_owned(),
-        position,
-        message,
-    };
-    let value: Value = match serde_saphyr::from_str(text) {
-        Ok(v) => v,
+    let parsed = parse(path, stem, text)?;
+    let errors = schema_errors(&parsed);
+    if !errors.is_empty() {
+        return Err(EnvErrors(errors));
+    }
+    typed(&parsed)
+}
+
+/// An environment file read as YAML, with the position of every node.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    path: PathBuf,
+    stem: String,
+    value: Value,
+    locations: BTreeMap<String, (usize, usize)>,
+}
+
+impl Parsed {
+    fn error(&self, pointer: &str, message: String) -> EnvError {
+        EnvError {
+            file: self.path.clone(),
+            key: dotted(pointer),
+            position: self.locations.get(pointer).copied(),
+            message,
+        }
+    }
+}
+
+/// Reads `text` as YAML (the first stage of [`load_str`]).
+pub fn parse(path: &Path, stem: &str, text: &str) -> Result<Parsed, EnvErrors> {
+    match serde_saphyr::from_str(text) {
+        Ok(value) => Ok(Parsed {
+            path: path.to_owned(),
+            stem: stem.to_owned(),
+            value,
+            locations: locate(text),
+        }),
         Err(e) => {
             let position = e
                 .location()
@@ -197,56 +228,47 @@ pub fn load_str(path: &Path, stem: &str, text: &str) -> Result<Env, EnvErrors> {
                 Some(i) if text.starts_with("line ") => &text[i + 2..],
                 _ => text,
             };
-            let message = format!("not valid YAML: {text}");
-            return Err(EnvErrors(vec![err("", position, message)]));
+            Err(EnvErrors(vec![EnvError {
+                file: path.to_owned(),
+                key: String::new(),
+                position,
+                message: format!("not valid YAML: {text}"),
+            }]))
         }
-    };
-    let locations = locate(text);
-    let at = |pointer: &str| locations.get(pointer).copied();
+    }
+}
 
+/// Every JSON Schema error of a parsed file, in file order (the second stage).
+pub fn schema_errors(parsed: &Parsed) -> Vec<EnvError> {
     let validator = match validator() {
         Ok(v) => v,
-        Err(e) => {
-            return Err(EnvErrors(vec![err(
-                "",
-                None,
-                format!("internal: schema: {e}"),
-            )]));
-        }
+        Err(e) => return vec![parsed.error("", format!("internal: schema: {e}"))],
     };
     let mut errors: Vec<EnvError> = validator
-        .iter_errors(&value)
-        .map(|e| {
-            let pointer = e.instance_path().as_str().to_owned();
-            err(&dotted(&pointer), at(&pointer), schema_message(&e))
-        })
+        .iter_errors(&parsed.value)
+        .map(|e| parsed.error(e.instance_path().as_str(), schema_message(&e)))
         .collect();
-    if !errors.is_empty() {
-        errors.sort_by(|a, b| (a.position, &a.key).cmp(&(b.position, &b.key)));
-        return Err(EnvErrors(errors));
-    }
-    let spec: EnvFile = match serde_json::from_value(value) {
-        Ok(s) => s,
-        Err(e) => {
-            return Err(EnvErrors(vec![err(
-                "",
-                None,
-                format!("unexpected shape: {e}"),
-            )]));
-        }
-    };
+    errors.sort_by(|a, b| (a.position, &a.key).cmp(&(b.position, &b.key)));
+    errors
+}
+
+/// The typed environment and its semantic checks (the last stage). Meaningful only for a
+/// file without schema errors.
+pub fn typed(parsed: &Parsed) -> Result<Env, EnvErrors> {
+    let spec: EnvFile = serde_json::from_value(parsed.value.clone())
+        .map_err(|e| EnvErrors(vec![parsed.error("", format!("unexpected shape: {e}"))]))?;
     let mut problems = Vec::new();
-    super::check::check(&spec, stem, &mut problems);
+    super::check::check(&spec, &parsed.stem, &mut problems);
     if !problems.is_empty() {
         let mut errors: Vec<EnvError> = problems
             .into_iter()
-            .map(|(pointer, message)| err(&dotted(&pointer), at(&pointer), message))
+            .map(|(pointer, message)| parsed.error(&pointer, message))
             .collect();
         errors.sort_by(|a, b| (a.position, &a.key).cmp(&(b.position, &b.key)));
         return Err(EnvErrors(errors));
     }
     Ok(Env {
-        path: path.to_owned(),
+        path: parsed.path.clone(),
         spec,
     })
 }

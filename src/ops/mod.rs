@@ -44,9 +44,9 @@ impl Project {
             .collect())
     }
 
-    /// Loads the named environments (all when `names` is empty), reporting every error of
-    /// every file at once.
-    pub fn load(&self, names: &[String]) -> Result<Vec<Env>, Error> {
+    /// The named environments (all when `names` is empty), each as (name, file to read,
+    /// path to show in messages); an unknown name is a user error.
+    pub fn select(&self, names: &[String]) -> Result<Vec<(String, PathBuf, PathBuf)>, Error> {
         let known = self.environment_names()?;
         for n in names {
             if !known.contains(n) {
@@ -57,25 +57,30 @@ impl Project {
                 )));
             }
         }
-        let wanted: Vec<&String> = if names.is_empty() {
-            known.iter().collect()
+        let wanted = if names.is_empty() {
+            known
         } else {
-            names.iter().collect()
+            names.to_vec()
         };
+        Ok(wanted
+            .into_iter()
+            .map(|n| {
+                let file = self.environments_dir().join(format!("{n}.yaml"));
+                let shown = Path::new("environments").join(format!("{n}.yaml"));
+                (n, file, shown)
+            })
+            .collect())
+    }
+
+    /// Loads and validates the named environments (all when `names` is empty), reporting
+    /// every error of every file at once.
+    pub fn load(&self, names: &[String]) -> Result<Vec<Env>, Error> {
         let mut envs = Vec::new();
         let mut errors = Vec::new();
-        for n in wanted {
-            let path = self.environments_dir().join(format!("{n}.yaml"));
-            let shown = Path::new("environments").join(format!("{n}.yaml"));
-            match env::load_file(&path) {
-                Ok(mut e) => {
-                    e.path = shown;
-                    envs.push(e);
-                }
-                Err(env::EnvErrors(list)) => errors.extend(list.into_iter().map(|mut e| {
-                    e.file = shown.clone();
-                    e
-                })),
+        for (name, file, shown) in self.select(names)? {
+            match read(&file, &shown).and_then(|text| env::load_str(&shown, &name, &text)) {
+                Ok(e) => envs.push(e),
+                Err(env::EnvErrors(list)) => errors.extend(list),
             }
         }
         if errors.is_empty() {
@@ -84,4 +89,16 @@ impl Project {
             Err(Error::Env(env::EnvErrors(errors)))
         }
     }
+}
+
+/// Reads an environment file; a failure is reported like any other error of that file.
+pub(crate) fn read(file: &Path, shown: &Path) -> Result<String, env::EnvErrors> {
+    std::fs::read_to_string(file).map_err(|e| {
+        env::EnvErrors(vec![env::EnvError {
+            file: shown.to_owned(),
+            key: String::new(),
+            position: None,
+            message: format!("cannot read the file: {e}"),
+        }])
+    })
 }
