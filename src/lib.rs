@@ -18,6 +18,7 @@ pub mod env;
 pub mod error;
 pub mod k8s;
 pub mod ops;
+pub mod policy;
 pub mod refs;
 pub mod render;
 pub mod stack;

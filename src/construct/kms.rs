@@ -79,6 +79,9 @@ impl KmsKey {
                 },
             ],
         );
+        scope
+            .tf
+            .allow(&doc, "iam_wildcard_action", KEY_POLICY_RESOURCE);
         let key = scope.tf.resource(
             "kms",
             "aws_kms_key",

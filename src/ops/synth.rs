@@ -56,7 +56,7 @@ pub fn build(project: &Project, selection: &Selection) -> Result<Vec<Output>, Er
     for env in &envs {
         for def in &defs {
             match (def.build)(env) {
-                Ok(Some(stack)) => match render::stack_files(&stack, env.name()) {
+                Ok(Some(stack)) => match policy_then_render(&stack, env.name()) {
                     Ok(files) => outputs.push(Output {
                         env: env.name().to_owned(),
                         stack: def.name,
@@ -77,6 +77,26 @@ pub fn build(project: &Project, selection: &Selection) -> Result<Vec<Output>, Er
     } else {
         Err(Error::Stacks(errors))
     }
+}
+
+/// Runs the built-in policy over a stack, then renders it.
+fn policy_then_render(
+    stack: &crate::stack::Stack,
+    env: &str,
+) -> Result<Files, crate::stack::StackError> {
+    let findings = crate::policy::check(&stack.terraform);
+    if !findings.is_empty() {
+        return Err(crate::stack::StackError {
+            stack: stack.name,
+            env: env.to_owned(),
+            message: findings
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        });
+    }
+    render::stack_files(stack, env)
 }
 
 /// Builds the selection and, when everything succeeded, writes it under `generated/`.

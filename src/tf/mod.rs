@@ -76,6 +76,7 @@ pub struct Config {
     provider: AwsProvider,
     blocks: BTreeMap<Ref, Block>,
     locals: BTreeMap<String, Block>,
+    allowances: BTreeMap<(String, &'static str), &'static str>,
     outputs: BTreeMap<String, Value>,
     errors: Vec<TfError>,
 }
@@ -89,6 +90,7 @@ impl Config {
             provider,
             blocks: BTreeMap::new(),
             locals: BTreeMap::new(),
+            allowances: BTreeMap::new(),
             outputs: BTreeMap::new(),
             errors: Vec::new(),
         }
@@ -157,6 +159,19 @@ impl Config {
             );
         }
         Expr::raw(format!("local.{name}"))
+    }
+
+    /// Allows a keel policy finding of `rule` on block `r`, with the reason; the reason is
+    /// written into the block's `//` comment as `keel:allow=<rule>:<reason>`.
+    pub fn allow(&mut self, r: &Ref, rule: &'static str, reason: &'static str) {
+        self.allowances.insert((r.address(), rule), reason);
+    }
+
+    /// Whether `rule` is allowed on the block at `address`.
+    pub fn is_allowed(&self, address: &str, rule: &str) -> bool {
+        self.allowances
+            .keys()
+            .any(|(a, r)| a == address && *r == rule)
     }
 
     /// Adds an output with a description (rendered into `outputs.tf.json`).
@@ -260,7 +275,7 @@ impl Config {
                     .entry(r.ty())
                     .or_insert_with(|| Value::Object(Map::new()));
                 if let Some(named) = named.as_object_mut() {
-                    named.insert(r.name().to_owned(), block.body.clone());
+                    named.insert(r.name().to_owned(), self.with_allowances(r, &block.body));
                 }
             }
         }
@@ -293,6 +308,28 @@ impl Config {
                 )
             })
             .collect())
+    }
+
+    /// The body with this block's policy allowances appended to its `//` comment.
+    fn with_allowances(&self, r: &Ref, body: &Value) -> Value {
+        let address = r.address();
+        let notes: Vec<String> = self
+            .allowances
+            .iter()
+            .filter(|((a, _), _)| *a == address)
+            .map(|((_, rule), reason)| format!("keel:allow={rule}:{reason}"))
+            .collect();
+        let mut body = body.clone();
+        if let (false, Some(map)) = (notes.is_empty(), body.as_object_mut()) {
+            let mut comment: Vec<String> = map
+                .get("//")
+                .and_then(Value::as_str)
+                .map(|c| vec![c.to_owned()])
+                .unwrap_or_default();
+            comment.extend(notes);
+            map.insert("//".into(), Value::String(comment.join("; ")));
+        }
+        body
     }
 
     fn terraform_block(&self) -> Value {
@@ -351,10 +388,11 @@ pub fn to_pretty_json(value: Value) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn config() -> Config {
+    /// An empty root for tests.
+    pub(crate) fn config() -> Config {
         Config::new(
             "test",
             S3Backend {
