@@ -127,3 +127,38 @@ pub fn synth(project: &Project, selection: &Selection) -> Result<Vec<Output>, Er
     }
     Ok(outputs)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::stack::Stack;
+
+    #[test]
+    fn a_policy_finding_stops_the_stack_before_rendering() {
+        let mut terraform = crate::tf::tests::config();
+        terraform.resource(
+            "security",
+            "aws_vpc_security_group_ingress_rule",
+            "ssh_from_anywhere",
+            json!({"cidr_ipv4": "0.0.0.0/0", "from_port": 22, "to_port": 22, "ip_protocol": "tcp"}),
+        );
+        let stack = Stack {
+            name: "example",
+            terraform,
+            kubernetes: BTreeMap::new(),
+            kubernetes_objects: 0,
+            warnings: Vec::new(),
+        };
+        let err = policy_then_render(&stack, "prod").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "stack example for environment prod: policy world_open_ingress: \
+             aws_vpc_security_group_ingress_rule.ssh_from_anywhere: open to the internet on ports 22..22; \
+             allow a security group or a specific CIDR"
+        );
+    }
+}
