@@ -70,15 +70,7 @@ impl SecurityGroup {
         port: u16,
         description: &str,
     ) {
-        self.rule(
-            scope,
-            "aws_vpc_security_group_ingress_rule",
-            rule,
-            peer,
-            port,
-            description,
-            &[],
-        );
+        self.allow_in_because(scope, rule, peer, port, description, &[]);
     }
 
     /// Like [`SecurityGroup::allow_in`] for a rule a scanner flags, with the reason it is

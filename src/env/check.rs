@@ -87,21 +87,7 @@ pub(crate) fn check(spec: &EnvFile, stem: &str, out: &mut Problems) {
                 ),
             ));
         }
-        if s.min < 1 {
-            out.push((
-                format!("{p}/scaling/min"),
-                "expected at least 1 task".into(),
-            ));
-        }
-        if is_prod(spec.tier) && s.min < 2 {
-            out.push((
-                format!("{p}/scaling/min"),
-                format!(
-                    "expected at least 2 tasks in a prod-tier environment, found {}",
-                    s.min
-                ),
-            ));
-        }
+        min_copies(s.min, "task", spec.tier, &format!("{p}/scaling/min"), out);
         percent(s.cpu_percent, &format!("{p}/scaling/cpu_percent"), out);
         percent(
             s.memory_percent,
@@ -164,21 +150,13 @@ pub(crate) fn check(spec: &EnvFile, stem: &str, out: &mut Problems) {
                 ),
             ));
         }
-        if a.min < 1 {
-            out.push((
-                format!("{p}/autoscaling/min"),
-                "expected at least 1 replica".into(),
-            ));
-        }
-        if is_prod(spec.tier) && a.min < 2 {
-            out.push((
-                format!("{p}/autoscaling/min"),
-                format!(
-                    "expected at least 2 replicas in a prod-tier environment, found {}",
-                    a.min
-                ),
-            ));
-        }
+        min_copies(
+            a.min,
+            "replica",
+            spec.tier,
+            &format!("{p}/autoscaling/min"),
+            out,
+        );
         percent(a.cpu_percent, &format!("{p}/autoscaling/cpu_percent"), out);
         percent(
             a.memory_percent,
@@ -276,6 +254,19 @@ pub(crate) fn check(spec: &EnvFile, stem: &str, out: &mut Problems) {
 /// Whether two networks share any address.
 pub(crate) fn overlaps(a: &ipnet::Ipv4Net, b: &ipnet::Ipv4Net) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
+}
+
+/// The fewest running copies: at least one, and two in prod (a lost AZ or a deployment must
+/// not take the service down).
+fn min_copies(min: u32, unit: &str, tier: Tier, ptr: &str, out: &mut Problems) {
+    if min < 1 {
+        out.push((ptr.into(), format!("expected at least 1 {unit}, found 0")));
+    } else if is_prod(tier) && min < 2 {
+        out.push((
+            ptr.into(),
+            format!("expected at least 2 {unit}s in a prod-tier environment, found {min}"),
+        ));
+    }
 }
 
 fn percent(v: u32, ptr: &str, out: &mut Problems) {
