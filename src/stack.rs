@@ -32,6 +32,17 @@ pub struct StackError {
     pub message: String,
 }
 
+impl StackError {
+    /// An error of `stack` in environment `env`.
+    pub fn new(stack: &'static str, env: &str, message: impl Into<String>) -> Self {
+        StackError {
+            stack,
+            env: env.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
 /// One stack keel knows: its name and how to build it.
 #[derive(Debug, Clone, Copy)]
 pub struct StackDef {

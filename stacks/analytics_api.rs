@@ -43,22 +43,14 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     let Some(cfg) = &env.spec.stacks.analytics_api else {
         return Ok(None);
     };
-    let fail = |message: String| StackError {
-        stack: NAME,
-        env: env.name().to_owned(),
-        message,
-    };
+    let fail = |message: String| StackError::new(NAME, env.name(), message);
     let kube = env
         .spec
         .kubernetes
         .as_ref()
         .ok_or_else(|| fail("the environment has no `kubernetes` section".into()))?;
     let mut tf = terraform_root(env, NAME);
-    let scope = &mut Scope {
-        tf: &mut tf,
-        prefix: format!("aapi-{}", env.name()),
-        prod: env.is_prod(),
-    };
+    let scope = &mut Scope::new(&mut tf, "aapi", env);
     let secret_path = |name: &str| format!("{NAME}/{}/{name}", env.name());
 
     let key = KmsKey::new(scope, "analytics-api: database, cache, secrets, logs");

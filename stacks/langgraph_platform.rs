@@ -59,18 +59,10 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     let Some(cfg) = &env.spec.stacks.langgraph_platform else {
         return Ok(None);
     };
-    let fail = |message: String| StackError {
-        stack: NAME,
-        env: env.name().to_owned(),
-        message,
-    };
+    let fail = |message: String| StackError::new(NAME, env.name(), message);
     let mut tf = terraform_root(env, NAME);
     let mut warnings = Vec::new();
-    let scope = &mut Scope {
-        tf: &mut tf,
-        prefix: format!("lgp-{}", env.name()),
-        prod: env.is_prod(),
-    };
+    let scope = &mut Scope::new(&mut tf, "lgp", env);
 
     let key = KmsKey::new(scope, "langgraph-platform: logs, topic, secrets, database");
     let cidr = crate::env::load::parse_cidr(&env.spec.network.vpc_cidr).map_err(fail)?;

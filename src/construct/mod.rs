@@ -33,7 +33,16 @@ pub struct Scope<'a> {
     pub prod: bool,
 }
 
-impl Scope<'_> {
+impl<'a> Scope<'a> {
+    /// A scope over `tf` for a stack whose AWS names start with `<short>-<env>`.
+    pub fn new(tf: &'a mut Config, short: &str, env: &crate::env::Env) -> Self {
+        Scope {
+            tf,
+            prefix: format!("{short}-{}", env.name()),
+            prod: env.is_prod(),
+        }
+    }
+
     /// An AWS resource name: `<prefix>-<suffix>`.
     pub fn name(&self, suffix: &str) -> String {
         format!("{}-{suffix}", self.prefix)

@@ -86,15 +86,15 @@ fn policy_then_render(
 ) -> Result<Files, crate::stack::StackError> {
     let findings = crate::policy::check(&stack.terraform);
     if !findings.is_empty() {
-        return Err(crate::stack::StackError {
-            stack: stack.name,
-            env: env.to_owned(),
-            message: findings
+        return Err(crate::stack::StackError::new(
+            stack.name,
+            env,
+            findings
                 .iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join("; "),
-        });
+        ));
     }
     render::stack_files(stack, env)
 }

@@ -17,14 +17,9 @@ pub type Files = BTreeMap<PathBuf, String>;
 
 /// Renders a stack into `terraform/*.tf.json` and `k8s/*.yaml`.
 pub fn stack_files(stack: &Stack, env: &str) -> Result<Files, StackError> {
-    let tf = stack.terraform.render().map_err(|errors| StackError {
-        stack: stack.name,
-        env: env.to_owned(),
-        message: errors
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; "),
+    let tf = stack.terraform.render().map_err(|errors| {
+        let message: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        StackError::new(stack.name, env, message.join("; "))
     })?;
     let mut files = Files::new();
     for (name, body) in tf {
