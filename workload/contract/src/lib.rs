@@ -19,7 +19,11 @@ pub const METRICS_PORT_NAME: &str = "metrics";
 
 /// Liveness probe: answers 200 while the process serves.
 pub const LIVENESS_PATH: &str = "/health";
-/// Readiness probe: 200 only when the store (and Redis, when configured) answer.
+/// Readiness probe: 200 while this process can do its own work: the store answers (the
+/// PostgreSQL pool hands out a connection within a bound, or the in-memory store is open) and
+/// the process is not draining. The stats cache (Redis) is not part of readiness: a cache
+/// failover degrades latency, it must not mark every pod unready at once. `/ready` reports
+/// the cache's state in its body for operators.
 pub const READINESS_PATH: &str = "/ready";
 /// Startup probe path (the liveness endpoint, probed until the process first answers).
 pub const STARTUP_PATH: &str = "/health";
@@ -177,6 +181,20 @@ pub const RUN_AS_GROUP: u32 = 65532;
 /// Seconds the binary needs to drain in-flight requests after SIGTERM; stacks set the
 /// termination grace period above it.
 pub const SHUTDOWN_DEADLINE_SECS: u32 = 20;
+
+/// Seconds a stack pauses the container before SIGTERM (a `preStop` sleep), so load balancers
+/// and kube-proxy stop sending new connections to a terminating pod before it stops
+/// accepting them; without it a rolling update answers 502s.
+pub const PRE_STOP_PAUSE_SECS: u32 = 10;
+
+/// Seconds of termination grace a stack gives the container: the pre-stop pause, the drain
+/// deadline, and a margin for the process to exit.
+pub const TERMINATION_GRACE_SECS: u32 = PRE_STOP_PAUSE_SECS + SHUTDOWN_DEADLINE_SECS + 5;
+
+/// Path of the Amazon RDS certificate bundle inside the image. Stacks connect with
+/// `sslmode=verify-full&sslrootcert=` this path, so the server's certificate and host name
+/// are both checked.
+pub const DATABASE_CA_BUNDLE_PATH: &str = "/etc/ssl/certs/rds-global-bundle.pem";
 
 #[cfg(test)]
 mod tests {
