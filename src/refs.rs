@@ -194,6 +194,13 @@ pub fn finalize_value(value: serde_json::Value) -> serde_json::Value {
     }
 }
 
+/// Whether `c` is one of the two characters that delimit embedded expressions. Text from
+/// users must never hold them (the environment loader refuses them), or it could become an
+/// interpolation.
+pub fn is_reserved(c: char) -> bool {
+    c == OPEN || c == CLOSE
+}
+
 /// Whether `s` holds an embedded expression (so it is a template, not a literal).
 pub fn is_template(s: &str) -> bool {
     s.contains(OPEN)

@@ -273,3 +273,219 @@ fn synth_of_one_stack_leaves_the_others_alone() {
     );
     assert_eq!(std::fs::read(&marker).unwrap(), before);
 }
+
+/// Loads prod.yaml's bytes with `from` replaced by `to` and returns the rendered errors.
+fn byte_errors(from: &[u8], to: &[u8]) -> Vec<String> {
+    let bytes = PROD.as_bytes();
+    let at = bytes
+        .windows(from.len())
+        .position(|w| w == from)
+        .unwrap_or_else(|| panic!("the fixture still contains {from:?}"));
+    let mut text = bytes[..at].to_vec();
+    text.extend_from_slice(to);
+    text.extend_from_slice(&bytes[at + from.len()..]);
+    match keel::env::load::load_bytes(Path::new("environments/prod.yaml"), "prod", &text) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// Issue 11: a NUL byte cut the file short (silently, or as a confusing "required property"
+/// error); control characters and invalid UTF-8 are now refused where they stand.
+#[test]
+fn issue_11_control_characters_and_invalid_utf8_are_refused_with_their_position() {
+    let nul =
+        "environments/prod.yaml:4:9: character U+0000 (NUL) is not allowed in an environment file";
+    let cases: &[(&[u8], &[u8], &[&str])] = &[
+        (b"tier: prod", b"tier: pr\0od", &[nul]),
+        (
+            b"tier: prod",
+            b"tier: pr\x1bod\x7f",
+            &[
+                "environments/prod.yaml:4:9: character U+001B (a control character) is not allowed",
+                "environments/prod.yaml:4:12: character U+007F (DEL) is not allowed",
+            ],
+        ),
+        (
+            b"tier: prod",
+            b"tier: pr\xc2\x85od",
+            &["environments/prod.yaml:4:9: character U+0085 (NEL) is not allowed"],
+        ),
+        (
+            b"tier: prod",
+            b"tier: \xc3\xa9pr\xffod\xe2\x82",
+            &[
+                "environments/prod.yaml:4:10: not valid UTF-8: byte 0xFF; save the file as UTF-8",
+                "environments/prod.yaml:4:13: not valid UTF-8: byte sequence 0xE2 0x82; save the file as UTF-8",
+            ],
+        ),
+        (
+            b"alerts:",
+            b"tags:\n  owner: \"a\\0b\"\nalerts:",
+            &[
+                "environments/prod.yaml:16:10: tags.owner: the value holds character U+0000 (NUL), which is not allowed; remove the escape sequence",
+            ],
+        ),
+        (
+            b"alerts:",
+            b"tags:\n  \"a\\x01\": b\nalerts:",
+            &[
+                "environments/prod.yaml:16:12: tags.a\\u{1}: the key holds character U+0001 (a control character)",
+            ],
+        ),
+        // The characters refs.rs reserves for Terraform expressions: accepted, they would
+        // have turned a tag into a `${...}` interpolation.
+        (
+            b"alerts:",
+            b"tags:\n  owner: \"\\uF8F0aws_iam_role.x.arn\\uF8F1\"\nalerts:",
+            &[
+                "environments/prod.yaml:16:10: tags.owner: the value holds character U+F8F0 (reserved by keel for Terraform expressions)",
+            ],
+        ),
+        (
+            b"alerts:",
+            b"tags:\n  owner: \xef\xa3\xb0x\nalerts:",
+            &[
+                "environments/prod.yaml:16:10: character U+F8F0 (reserved by keel for Terraform expressions) is not allowed",
+            ],
+        ),
+        (
+            b"name: prod",
+            b"name: prod\nname: prod",
+            &[
+                "environments/prod.yaml:4:1: not valid YAML: duplicate key `name`; a key may appear only once in a mapping",
+            ],
+        ),
+        (
+            b"tier: prod\n",
+            b"tier: prod\n---\ntier: prod\n",
+            &[
+                "environments/prod.yaml:6:1: not valid YAML: expected one YAML document, found a second one",
+            ],
+        ),
+    ];
+    for (from, to, expected) in cases {
+        let got = byte_errors(from, to);
+        assert_eq!(
+            got.len(),
+            expected.len(),
+            "{:?}: {got:#?}",
+            String::from_utf8_lossy(to)
+        );
+        for (g, e) in got.iter().zip(expected.iter()) {
+            assert!(g.starts_with(e), "got      {g}\nexpected {e}");
+        }
+    }
+    // A NUL after the last line was accepted.
+    let mut text = PROD.as_bytes().to_vec();
+    text.push(0);
+    let err = keel::env::load::load_bytes(Path::new("environments/prod.yaml"), "prod", &text)
+        .unwrap_err();
+    assert!(err.to_string().contains("prod.yaml:"), "{err}");
+    // Many bad characters: the first ten are listed, the rest counted.
+    let err = load_str(
+        Path::new("environments/prod.yaml"),
+        "prod",
+        &PROD.replacen(
+            "tier: prod",
+            &format!("tier: {}prod", "\u{1}".repeat(25)),
+            1,
+        ),
+    )
+    .unwrap_err();
+    assert_eq!(err.0.len(), 11);
+    assert_eq!(
+        err.0[10].to_string(),
+        "environments/prod.yaml: 15 more like these"
+    );
+}
+
+#[test]
+fn a_byte_order_mark_is_accepted() {
+    let mut text = b"\xEF\xBB\xBF".to_vec();
+    text.extend_from_slice(PROD.as_bytes());
+    keel::env::load::load_bytes(Path::new("environments/prod.yaml"), "prod", &text)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let err = byte_errors(b"tier: prod", b"tier: \xEF\xBB\xBFprod");
+    assert_eq!(err.len(), 1, "{err:?}");
+    assert!(err[0].contains("U+FEFF (byte order mark)"), "{err:?}");
+}
+
+#[test]
+fn aliases_that_expand_too_far_and_deep_nesting_are_refused() {
+    let mut bomb = String::from("a: &a [1,1,1,1,1,1,1,1,1]\n");
+    for (name, prev) in ["b", "c", "d", "e", "f", "g"]
+        .iter()
+        .zip(["a", "b", "c", "d", "e", "f"])
+    {
+        let refs = vec![format!("*{prev}"); 9].join(",");
+        bomb.push_str(&format!("{name}: &{name} [{refs}]\n"));
+    }
+    let err = load_str(Path::new("environments/prod.yaml"), "prod", &bomb).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("too large once its aliases are expanded (nodes: 250001)"),
+        "{err}"
+    );
+    let deep = PROD.replacen(
+        "  az_count: 3",
+        &format!("  az_count: {}{}", "[".repeat(5000), "]".repeat(5000)),
+        1,
+    );
+    let err = load_str(Path::new("environments/prod.yaml"), "prod", &deep).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("not valid YAML: nested too deeply"),
+        "{err}"
+    );
+}
+
+/// Every way a path can hold something other than an environment file.
+#[test]
+fn files_that_are_not_environment_files_are_refused_without_reading_them() {
+    let project = common::temp_project();
+    let root = project.path();
+    let envs = root.join("environments");
+    type Case<'a> = (&'a str, Box<dyn Fn() + 'a>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "big.yaml",
+            Box::new(|| std::fs::write(envs.join("big.yaml"), "#".repeat(2 << 20)).unwrap()),
+            "environments/big.yaml: the file is larger than 1024 KiB",
+        ),
+        (
+            "zero.yaml",
+            // Reading it would never end.
+            Box::new(|| std::os::unix::fs::symlink("/dev/zero", envs.join("zero.yaml")).unwrap()),
+            "environments/zero.yaml: cannot read the file: expected a regular file, found a directory, device or pipe",
+        ),
+        (
+            "fifo.yaml",
+            // Opening it would wait for a writer forever.
+            Box::new(|| {
+                let status = Command::new("mkfifo")
+                    .arg(envs.join("fifo.yaml"))
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+            }),
+            "environments/fifo.yaml: cannot read the file: expected a regular file",
+        ),
+        (
+            "a\nb.yaml",
+            Box::new(|| std::fs::write(envs.join("a\nb.yaml"), PROD).unwrap()),
+            "environments/\"a\\nb.yaml\": expected a file name <env>.yaml where <env> is a lowercase letter",
+        ),
+    ];
+    for (name, make, expected) in cases {
+        make();
+        for args in [&["synth", "--all"][..], &["check"][..], &["list"][..]] {
+            let out = keel(root, args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{name:?} {args:?}: {stderr}");
+            assert!(stderr.contains(expected), "{name:?} {args:?}: {stderr}");
+        }
+        std::fs::remove_file(envs.join(name)).unwrap();
+    }
+    assert!(!root.join("generated").exists(), "nothing was written");
+}

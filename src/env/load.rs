@@ -158,29 +158,207 @@ fn strip_null_alternatives(value: Value) -> Value {
     }
 }
 
+/// The largest environment file keel reads. Real ones are a few kilobytes; the limit keeps
+/// a mistaken path (a log, a disk image, `/dev/zero` behind a symlink) from exhausting memory.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// At most this many character errors are listed per file; the rest are counted.
+const MAX_CHARACTER_ERRORS: usize = 10;
+
 /// Loads and validates one environment file from disk.
 pub fn load_file(path: &Path) -> Result<Env, EnvErrors> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        EnvErrors(vec![EnvError {
-            file: path.to_owned(),
-            key: String::new(),
-            position: None,
-            message: format!("cannot read the file: {e}"),
-        }])
-    })?;
+    let bytes = read_file(path, path)?;
     let stem = path
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or_default();
-    load_str(path, stem, &text)
+    load_bytes(path, stem, &bytes)
 }
 
-/// Validates `text` as the environment file `path` whose expected name is `stem`: YAML,
-/// then the JSON Schema, then the typed shape and the semantic checks. Each stage runs only
-/// when the one before found nothing.
+/// Reads the environment file `file` (named `shown` in messages): only a regular file of at
+/// most [`MAX_FILE_BYTES`], so a directory, FIFO or device given by mistake is refused instead
+/// of blocking or filling memory.
+pub fn read_file(file: &Path, shown: &Path) -> Result<Vec<u8>, EnvErrors> {
+    use std::io::Read;
+    let fail = |message: String| {
+        EnvErrors(vec![EnvError {
+            file: shown.to_owned(),
+            key: String::new(),
+            position: None,
+            message,
+        }])
+    };
+    // `metadata` follows symlinks: what matters is what would be read.
+    let meta = std::fs::metadata(file).map_err(|e| fail(format!("cannot read the file: {e}")))?;
+    if !meta.is_file() {
+        return Err(fail(
+            "cannot read the file: expected a regular file, found a directory, device or pipe"
+                .into(),
+        ));
+    }
+    let too_big = || {
+        fail(format!(
+            "the file is larger than {} KiB; expected an environment file of a few kilobytes",
+            MAX_FILE_BYTES / 1024
+        ))
+    };
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    std::fs::File::open(file)
+        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| fail(format!("cannot read the file: {e}")))?;
+    // The file may have grown since `metadata`.
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big());
+    }
+    Ok(bytes)
+}
+
+/// Validates the bytes of the environment file `path`: they must be UTF-8 (a leading byte
+/// order mark is allowed) without control characters, then [`load_str`] takes over.
+pub fn load_bytes(path: &Path, stem: &str, bytes: &[u8]) -> Result<Env, EnvErrors> {
+    let text = utf8(path, bytes)?;
+    load_str(path, stem, text)
+}
+
+/// `bytes` as text without a leading byte order mark, or an error at every invalid sequence.
+fn utf8<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str, EnvErrors> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Ok(text),
+        Err(_) => {
+            let mut errors = Vec::new();
+            let mut found = 0;
+            let mut rest = bytes;
+            let mut offset = 0;
+            while let Err(e) = std::str::from_utf8(rest) {
+                let at = offset + e.valid_up_to();
+                let len = e.error_len().unwrap_or(rest.len() - e.valid_up_to());
+                found += 1;
+                if errors.len() < MAX_CHARACTER_ERRORS {
+                    let shown: Vec<String> = bytes[at..at + len]
+                        .iter()
+                        .map(|b| format!("0x{b:02X}"))
+                        .collect();
+                    errors.push(EnvError {
+                        file: path.to_owned(),
+                        key: String::new(),
+                        position: Some(line_column(bytes, at)),
+                        message: format!(
+                            "not valid UTF-8: {} {}; save the file as UTF-8",
+                            if len == 1 { "byte" } else { "byte sequence" },
+                            shown.join(" ")
+                        ),
+                    });
+                }
+                offset = at + len;
+                rest = &bytes[offset..];
+            }
+            push_more(&mut errors, path, found);
+            Err(EnvErrors(errors))
+        }
+    }
+}
+
+/// Whether YAML files may hold `c` as written. YAML's printable set, less NEL (a line break
+/// in YAML 1.1 only, so lines would be counted differently), a byte order mark after the
+/// start, and the two private-use characters keel reserves for Terraform expressions
+/// (`refs.rs`): text holding them could otherwise turn into an interpolation.
+fn allowed_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | ' '..='~')
+        || (c >= '\u{A0}'
+            && !matches!(c, '\u{FEFF}' | '\u{FFFE}' | '\u{FFFF}')
+            && !crate::refs::is_reserved(c))
+}
+
+/// An error at every character a YAML file must not hold (see [`allowed_char`]).
+fn character_errors(path: &Path, text: &str) -> Vec<EnvError> {
+    let mut errors = Vec::new();
+    let mut found = 0;
+    let (mut line, mut column) = (1, 1);
+    for c in text.chars() {
+        if !allowed_char(c) {
+            found += 1;
+            if errors.len() < MAX_CHARACTER_ERRORS {
+                errors.push(EnvError {
+                    file: path.to_owned(),
+                    key: String::new(),
+                    position: Some((line, column)),
+                    message: format!(
+                        "{} is not allowed in an environment file; remove it (only tab, \
+                         line feed and carriage return may appear among control characters)",
+                        describe(c)
+                    ),
+                });
+            }
+        }
+        if c == '\n' {
+            line += 1;
+            column = 1;
+        } else {
+            column += 1;
+        }
+    }
+    push_more(&mut errors, path, found);
+    errors
+}
+
+fn describe(c: char) -> String {
+    let name = match c {
+        '\0' => " (NUL)",
+        '\u{7F}' => " (DEL)",
+        '\u{85}' => " (NEL)",
+        '\u{FEFF}' => " (byte order mark)",
+        '\u{0}'..='\u{1F}' | '\u{80}'..='\u{9F}' => " (a control character)",
+        c if crate::refs::is_reserved(c) => " (reserved by keel for Terraform expressions)",
+        _ => "",
+    };
+    format!("character U+{:04X}{name}", u32::from(c))
+}
+
+/// Replaces the errors past [`MAX_CHARACTER_ERRORS`] with one line that counts them.
+fn push_more(errors: &mut Vec<EnvError>, path: &Path, found: usize) {
+    if found > errors.len() {
+        errors.push(EnvError {
+            file: path.to_owned(),
+            key: String::new(),
+            position: None,
+            message: format!("{} more like these", found - errors.len()),
+        });
+    }
+}
+
+/// 1-based line and column (in characters) of byte `at` of `bytes`.
+fn line_column(bytes: &[u8], at: usize) -> (usize, usize) {
+    let before = &bytes[..at];
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    // Bytes before `at` on this line; count characters the way `from_utf8_lossy` sees them.
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    (line, column)
+}
+
+/// Validates `text` as the environment file `path` whose expected name is `stem`: allowed
+/// characters, YAML, then the JSON Schema, then the typed shape and the semantic checks. Each
+/// stage runs only when the one before found nothing.
 pub fn load_str(path: &Path, stem: &str, text: &str) -> Result<Env, EnvErrors> {
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+    let errors = character_errors(path, text);
+    if !errors.is_empty() {
+        return Err(EnvErrors(errors));
+    }
     let parsed = parse(path, stem, text)?;
-    let errors = schema_errors(&parsed);
+    let mut errors = decoded_character_errors(&parsed);
+    errors.extend(schema_errors(&parsed));
+    errors.sort_by(|a, b| (a.position, &a.key).cmp(&(b.position, &b.key)));
     if !errors.is_empty() {
         return Err(EnvErrors(errors));
     }
@@ -232,10 +410,77 @@ pub fn parse(path: &Path, stem: &str, text: &str) -> Result<Parsed, EnvErrors> {
                 file: path.to_owned(),
                 key: String::new(),
                 position,
-                message: format!("not valid YAML: {text}"),
+                message: format!("not valid YAML: {}", yaml_message(text)),
             }]))
         }
     }
+}
+
+/// The YAML parser's message in the user's terms where it speaks of its own API.
+fn yaml_message(text: &str) -> String {
+    if text.starts_with("multiple YAML documents") {
+        "expected one YAML document, found a second one (a `---` line); keep one environment per file".into()
+    } else if let Some(key) = text.strip_prefix("duplicate mapping key: ") {
+        let key = key.split(", set DuplicateKeyPolicy").next().unwrap_or(key);
+        format!("duplicate key `{key}`; a key may appear only once in a mapping")
+    } else if let Some(what) = text.strip_prefix("budget breached: ") {
+        let what = what.split(" at line").next().unwrap_or(what);
+        // `Nodes { nodes: 250001 }` → `nodes: 250001`.
+        let what = match (what.find('{'), what.rfind('}')) {
+            (Some(a), Some(b)) if a < b => what[a + 1..b].trim(),
+            _ => what,
+        };
+        format!(
+            "the document is too large once its aliases are expanded ({what}); environment files need no such structure"
+        )
+    } else if text.starts_with("recursion limit exceeded") {
+        "nested too deeply; environment files are a few levels deep".into()
+    } else {
+        text.to_owned()
+    }
+}
+
+/// An error for every string (key or value) that YAML escapes (`"\0"`, `"\uF8F0"`) made hold
+/// a character that [`character_errors`] refuses in the raw text.
+fn decoded_character_errors(parsed: &Parsed) -> Vec<EnvError> {
+    fn walk(value: &Value, pointer: &mut String, parsed: &Parsed, out: &mut Vec<EnvError>) {
+        let check = |s: &str, pointer: &str, what: &str, out: &mut Vec<EnvError>| {
+            if let Some(c) = s.chars().find(|&c| !allowed_char(c)) {
+                out.push(parsed.error(
+                    pointer,
+                    format!(
+                        "{what} holds {}, which is not allowed; remove the escape sequence",
+                        describe(c)
+                    ),
+                ));
+            }
+        };
+        match value {
+            Value::String(s) => check(s, pointer, "the value", out),
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let len = pointer.len();
+                    pointer.push_str(&format!("/{i}"));
+                    walk(item, pointer, parsed, out);
+                    pointer.truncate(len);
+                }
+            }
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let len = pointer.len();
+                    pointer.push('/');
+                    pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                    check(k, pointer, "the key", out);
+                    walk(v, pointer, parsed, out);
+                    pointer.truncate(len);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(&parsed.value, &mut String::new(), parsed, &mut out);
+    out
 }
 
 /// Every JSON Schema error of a parsed file, in file order (the second stage).
@@ -305,7 +550,20 @@ fn schema_message(e: &jsonschema::ValidationError<'_>) -> String {
 fn dotted(pointer: &str) -> String {
     let mut out = String::new();
     for seg in pointer.split('/').skip(1) {
-        let seg = seg.replace("~1", "/").replace("~0", "~");
+        // Keys may hold any printable character; escape the rest so messages stay one line.
+        let seg: String = seg
+            .replace("~1", "/")
+            .replace("~0", "~")
+            .chars()
+            .flat_map(|c| {
+                let escaped: Vec<char> = if c.is_control() {
+                    c.escape_default().collect()
+                } else {
+                    vec![c]
+                };
+                escaped
+            })
+            .collect();
         if seg.chars().all(|c| c.is_ascii_digit()) && !seg.is_empty() {
             out.push_str(&format!("[{seg}]"));
         } else {

@@ -38,10 +38,29 @@ impl Project {
         let dir = self.environments_dir();
         let files = env::env_files(&dir)
             .map_err(|e| Error::Usage(format!("cannot list {}: {e}", dir.display())))?;
-        Ok(files
-            .iter()
-            .filter_map(|p| p.file_stem().and_then(|s| s.to_str()).map(str::to_owned))
-            .collect())
+        let mut names = Vec::new();
+        let mut errors = Vec::new();
+        for file in &files {
+            match file.file_stem().and_then(|s| s.to_str()) {
+                Some(name) if valid_environment_name(name) => names.push(name.to_owned()),
+                _ => errors.push(env::EnvError {
+                    // Debug-escaped: the name may hold control characters or invalid UTF-8.
+                    file: Path::new("environments")
+                        .join(format!("{:?}", file.file_name().unwrap_or_default())),
+                    key: String::new(),
+                    position: None,
+                    message: "expected a file name <env>.yaml where <env> is a lowercase \
+                              letter followed by up to 15 lowercase letters, digits or '-'; \
+                              rename the file or move it out of environments/"
+                        .into(),
+                }),
+            }
+        }
+        if errors.is_empty() {
+            Ok(names)
+        } else {
+            Err(Error::Env(env::EnvErrors(errors)))
+        }
     }
 
     /// The named environments (all when `names` is empty), each as (name, file to read,
@@ -78,7 +97,9 @@ impl Project {
         let mut envs = Vec::new();
         let mut errors = Vec::new();
         for (name, file, shown) in self.select(names)? {
-            match read(&file, &shown).and_then(|text| env::load_str(&shown, &name, &text)) {
+            match env::load::read_file(&file, &shown)
+                .and_then(|bytes| env::load::load_bytes(&shown, &name, &bytes))
+            {
                 Ok(e) => envs.push(e),
                 Err(env::EnvErrors(list)) => errors.extend(list),
             }
@@ -91,14 +112,34 @@ impl Project {
     }
 }
 
-/// Reads an environment file; a failure is reported like any other error of that file.
-pub(crate) fn read(file: &Path, shown: &Path) -> Result<String, env::EnvErrors> {
-    std::fs::read_to_string(file).map_err(|e| {
-        env::EnvErrors(vec![env::EnvError {
-            file: shown.to_owned(),
-            key: String::new(),
-            position: None,
-            message: format!("cannot read the file: {e}"),
-        }])
-    })
+/// Whether `name` can name an environment (the schema's pattern for `name`, which must equal
+/// the file's stem): `^[a-z][a-z0-9-]{0,15}$`.
+fn valid_environment_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && name.len() <= 16
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_names_follow_the_schema_pattern() {
+        for ok in ["dev", "prod-eu", "a", "a234567890123456"] {
+            assert!(valid_environment_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "Prod",
+            "1dev",
+            "a2345678901234567",
+            "dev.old",
+            "d\nv",
+            "é",
+        ] {
+            assert!(!valid_environment_name(bad), "{bad:?}");
+        }
+    }
 }
