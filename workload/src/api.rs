@@ -2,12 +2,12 @@
 //! [`metrics_app`] the one on the metrics port. Both are plain [`Router`]s, tested in
 //! process with `oneshot`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
-use axum::body::{Body, Bytes};
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Query, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde::Serialize;
 use serde_json::json;
 use tower::ServiceBuilder;
@@ -25,13 +26,13 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::auth::{AuthError, Verifier};
-use crate::cache::StatsCache;
+use crate::cache::{REDIS_TIMEOUT, StatsCache};
 use crate::config::CorsOrigins;
 use crate::contract;
 use crate::event::{self, BatchError, FieldError};
 use crate::metrics::{HttpLabels, KindLabel, Metrics};
 use crate::stats::StatsQuery;
-use crate::store::{PING_TIMEOUT, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// Route of the ingest endpoint.
 pub const TRACES_PATH: &str = "/v1/traces";
@@ -39,6 +40,12 @@ pub const TRACES_PATH: &str = "/v1/traces";
 pub const STATS_PATH: &str = "/v1/stats";
 /// Response header saying whether stats came from the cache: `hit`, `miss` or `off`.
 pub const CACHE_HEADER: &str = "x-cache";
+/// Request/response header carrying the request id.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Longest request id kept from a request (visible ASCII only); others are replaced.
+pub const MAX_REQUEST_ID_LEN: usize = 128;
+/// Time allowed to receive a request body once the handler reads it.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone, Debug)]
@@ -53,6 +60,10 @@ pub struct AppState {
     pub verifier: Option<Verifier>,
     /// Allowed CORS origins.
     pub cors: CorsOrigins,
+    /// Set once shutdown begins: readiness then answers 503.
+    pub draining: Arc<AtomicBool>,
+    /// Time allowed to receive a request body ([`BODY_READ_TIMEOUT`] in production).
+    pub body_read_timeout: Duration,
 }
 
 /// A request that could not be served, as a JSON error body.
@@ -64,12 +75,15 @@ pub enum ApiError {
     /// Malformed JSON or query string (400).
     #[error("{0}")]
     BadRequest(String),
-    /// Body above the limit (413).
-    #[error("request body exceeds {} bytes", event::MAX_BODY_BYTES)]
-    PayloadTooLarge,
-    /// Not JSON (415).
-    #[error("expected Content-Type: application/json")]
-    UnsupportedMediaType,
+    /// Body or batch above the limit (413).
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// Not JSON, or a content encoding the service does not decode (415).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The body did not arrive in time (408).
+    #[error("the request body did not arrive within {0:?}")]
+    RequestTimeout(Duration),
     /// Missing or bad token (401).
     #[error(transparent)]
     Unauthorized(#[from] AuthError),
@@ -86,10 +100,11 @@ impl IntoResponse for ApiError {
         let (status, code) = match &self {
             ApiError::Validation(_) => (StatusCode::BAD_REQUEST, "validation_failed"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            ApiError::UnsupportedMediaType => {
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::UnsupportedMediaType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
+            ApiError::RequestTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Store(StoreError::Full { .. }) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "store_full")
@@ -144,49 +159,107 @@ pub fn app(state: AppState) -> Router {
         .route(TRACES_PATH, post(ingest))
         .route(STATS_PATH, get(stats))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_jwt));
-    let request_id = HeaderName::from_static("x-request-id");
-    Router::new()
+    let router = Router::new()
         .route(contract::LIVENESS_PATH, get(health))
         .route(contract::READINESS_PATH, get(ready))
         .merge(v1)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(event::MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), track_metrics))
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-                .layer(
-                    TraceLayer::new_for_http()
-                        .make_span_with(|req: &Request<Body>| {
-                            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-                            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-                        })
-                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
-                )
-                .layer(PropagateRequestIdLayer::new(request_id))
-                .layer(SetResponseHeaderLayer::overriding(
-                    header::X_CONTENT_TYPE_OPTIONS,
-                    HeaderValue::from_static("nosniff"),
-                ))
-                .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
-                .layer(SetResponseHeaderLayer::overriding(
-                    header::X_XSS_PROTECTION,
-                    HeaderValue::from_static("1; mode=block"),
-                ))
-                .layer(SetResponseHeaderLayer::overriding(
-                    header::REFERRER_POLICY,
-                    HeaderValue::from_static("no-referrer"),
-                ))
-                .layer(cors_layer(&state.cors)),
-        )
-        .with_state(state)
+        .layer(cors_layer(&state.cors))
+        .with_state(state);
+    common_layers(router)
 }
 
-/// The metrics router: `GET /metrics`.
+/// The metrics router: `GET /metrics`, with the same request ids, security headers and
+/// access logs as the API.
 pub fn metrics_app(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new()
         .route(contract::METRICS_PATH, get(metrics))
-        .with_state(state)
+        .fallback(not_found)
+        .with_state(state);
+    common_layers(router)
+}
+
+/// Request ids (kept from the request when short and visible ASCII), access logs and the
+/// security headers, on every response of both routers.
+fn common_layers(router: Router) -> Router {
+    let request_id = HeaderName::from_static(REQUEST_ID_HEADER);
+    router.layer(
+        ServiceBuilder::new()
+            .layer(middleware::from_fn(bound_request_id))
+            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(|req: &Request<Body>| {
+                        let id = req.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+                        tracing::info_span!("request", method = %method_label(req.method()), path = %req.uri().path(), request_id = %id)
+                    })
+                    .on_response(DefaultOnResponse::new().level(Level::INFO)),
+            )
+            .layer(PropagateRequestIdLayer::new(request_id))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::X_FRAME_OPTIONS,
+                HeaderValue::from_static("DENY"),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::X_XSS_PROTECTION,
+                HeaderValue::from_static("1; mode=block"),
+            ))
+            .layer(SetResponseHeaderLayer::overriding(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            )),
+    )
+}
+
+/// Drops a request id that is too long, repeated, or not visible ASCII, so a fresh one is
+/// made instead of echoing it.
+async fn bound_request_id(mut req: Request, next: Next) -> Response {
+    let ids = req.headers().get_all(REQUEST_ID_HEADER);
+    let mut n = 0;
+    let mut ok = true;
+    for v in ids {
+        n += 1;
+        ok &= !v.is_empty()
+            && v.len() <= MAX_REQUEST_ID_LEN
+            && v.as_bytes().iter().all(u8::is_ascii_graphic);
+    }
+    if n > 1 || !ok {
+        req.headers_mut().remove(REQUEST_ID_HEADER);
+    }
+    next.run(req).await
+}
+
+/// The method as a metrics/log label: one of the standard methods, or `other`.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+/// The matched route as a metrics label: one of the service's routes, or `unmatched`.
+fn route_label(path: Option<&MatchedPath>) -> &'static str {
+    match path.map(MatchedPath::as_str) {
+        Some(TRACES_PATH) => TRACES_PATH,
+        Some(STATS_PATH) => STATS_PATH,
+        Some(contract::LIVENESS_PATH) => contract::LIVENESS_PATH,
+        Some(contract::READINESS_PATH) => contract::READINESS_PATH,
+        _ => "unmatched",
+    }
 }
 
 fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
@@ -219,12 +292,8 @@ async fn require_jwt(State(state): State<AppState>, req: Request, next: Next) ->
 
 async fn track_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_owned();
-    let method = req.method().as_str().to_owned();
+    let route = route_label(req.extensions().get::<MatchedPath>());
+    let method = method_label(req.method());
     let response = next.run(req).await;
     let labels = HttpLabels {
         method,
@@ -246,7 +315,28 @@ async fn health() -> Json<serde_json::Value> {
 }
 
 async fn ready(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
-    let store_ok = match state.store.ping().await {
+    let draining = state.draining.load(Ordering::SeqCst);
+    let cache = async {
+        match &state.cache {
+            None => "disabled",
+            Some(cache) => match tokio::time::timeout(REDIS_TIMEOUT, cache.ping()).await {
+                Ok(Ok(())) => "healthy",
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "readiness: redis unhealthy (reported, not failing readiness)");
+                    "unhealthy"
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        "readiness: redis did not answer in time (reported, not failing readiness)"
+                    );
+                    "unhealthy"
+                }
+            },
+        }
+    };
+    // Both checks are bounded (the store's by PING_TIMEOUT) and run together.
+    let (store, redis) = tokio::join!(state.store.ping(), cache);
+    let store_ok = match store {
         Ok(()) => true,
         Err(e) => {
             tracing::warn!(error = %e, "readiness: store unhealthy");
@@ -258,64 +348,91 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<serde_json::V
             false
         }
     };
-    let redis = match &state.cache {
-        None => "disabled",
-        Some(cache) => match tokio::time::timeout(PING_TIMEOUT, cache.ping()).await {
-            Ok(Ok(())) => "healthy",
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "readiness: redis unhealthy");
-                "unhealthy"
-            }
-            Err(_) => {
-                tracing::warn!("readiness: redis did not answer in time");
-                "unhealthy"
-            }
-        },
-    };
-    let healthy = store_ok && redis != "unhealthy";
+    let healthy = store_ok && !draining;
     let status = if healthy {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({
+    let mut body = json!({
         "status": if healthy { "healthy" } else { "unhealthy" },
-        "database": if store_ok { "healthy" } else { "unhealthy" },
         "store": state.store.kind(),
+        "draining": draining,
         "redis": redis,
         "timestamp": Utc::now(),
     });
+    if let Store::Postgres(_) = state.store.as_ref() {
+        body["database"] = json!(if store_ok { "healthy" } else { "unhealthy" });
+    }
     (status, Json(body))
+}
+
+/// Refuses a body the service cannot read as JSON: a `Content-Encoding` other than
+/// `identity` (nothing is decompressed) or a `Content-Type` other than `application/json`.
+fn check_content_headers(headers: &HeaderMap) -> Result<(), ApiError> {
+    for value in headers.get_all(header::CONTENT_ENCODING) {
+        let value = value.to_str().unwrap_or("?");
+        for coding in value.split(',').map(str::trim) {
+            if !coding.eq_ignore_ascii_case("identity") {
+                let shown: String = coding.chars().take(32).collect();
+                return Err(ApiError::UnsupportedMediaType(format!(
+                    "Content-Encoding `{shown}` is not supported; send the body uncompressed"
+                )));
+            }
+        }
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::trim);
+    match content_type {
+        Some(ct) if ct.eq_ignore_ascii_case("application/json") => Ok(()),
+        _ => Err(ApiError::UnsupportedMediaType(
+            "expected Content-Type: application/json".to_owned(),
+        )),
+    }
+}
+
+fn too_large() -> ApiError {
+    ApiError::PayloadTooLarge(format!(
+        "request body exceeds {} bytes",
+        event::MAX_BODY_BYTES
+    ))
+}
+
+/// Reads the body, at most [`event::MAX_BODY_BYTES`] and within the state's body timeout.
+async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > event::MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    let limited = Limited::new(body, event::MAX_BODY_BYTES);
+    match tokio::time::timeout(state.body_read_timeout, limited.collect()).await {
+        Err(_) => Err(ApiError::RequestTimeout(state.body_read_timeout)),
+        Ok(Ok(collected)) => Ok(collected.to_bytes().to_vec()),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Ok(Err(_)) => Err(ApiError::BadRequest(
+            "the request body could not be read".to_owned(),
+        )),
+    }
 }
 
 async fn ingest(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Json<IngestResponse>, ApiError> {
-    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
-        let ct = ct.to_str().unwrap_or("");
-        if !ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .eq_ignore_ascii_case("application/json")
-        {
-            return Err(ApiError::UnsupportedMediaType);
-        }
-    }
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge
-        } else {
-            ApiError::BadRequest(rejection.body_text())
-        }
-    })?;
+    check_content_headers(&headers)?;
+    let body = read_body(&state, &headers, body).await?;
     let events = event::parse_batch(&body).map_err(|e| match e {
         BatchError::InvalidJson(msg) => {
             ApiError::BadRequest(format!("body is not valid JSON: {msg}"))
         }
+        e @ BatchError::TooMany(_) => ApiError::PayloadTooLarge(e.to_string()),
         BatchError::Invalid(fields) => ApiError::Validation(fields),
     })?;
     let outcome = state.store.insert(events).await.inspect_err(|_| {
@@ -335,7 +452,7 @@ async fn ingest(
 
 async fn stats(
     State(state): State<AppState>,
-    params: Result<Query<HashMap<String, String>>, QueryRejection>,
+    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(params) = params.map_err(|r| ApiError::BadRequest(r.body_text()))?;
     let query = StatsQuery::parse(&params, Utc::now()).map_err(ApiError::Validation)?;

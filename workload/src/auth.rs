@@ -1,8 +1,16 @@
 //! JWT (HS256) authentication for `/v1/*`: a bearer token signed with `JWT_SECRET`, with an
-//! `exp` claim in the future. Only HS256 is accepted, whatever the token's header claims.
+//! `exp` claim in the future and, when present, an `nbf` claim in the past (30 s of leeway
+//! each way). When `JWT_ISSUER` / `JWT_AUDIENCE` are configured, `iss` / `aud` are required
+//! and must match; otherwise they are not checked (an identity provider's `aud` is accepted).
+//! Only HS256 is accepted, whatever the token's header claims. A refusal says which check
+//! failed in fixed words, never the decoder's own message.
 
+use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+
+/// Seconds of clock skew allowed on `exp` and `nbf`.
+pub const LEEWAY_SECS: u64 = 30;
 
 /// Claims the service reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -13,15 +21,31 @@ pub struct Claims {
     pub exp: u64,
 }
 
-/// Why a request was refused (401).
+/// Why a request was refused (401). The messages are fixed: nothing from the token or the
+/// decoder is echoed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     /// No `Authorization: Bearer` header.
     #[error("missing bearer token; send `Authorization: Bearer <JWT>`")]
     Missing,
-    /// The token does not verify.
-    #[error("invalid token: {0}")]
-    Invalid(String),
+    /// `exp` has passed.
+    #[error("token expired")]
+    Expired,
+    /// `nbf` is still in the future.
+    #[error("token not yet valid (nbf)")]
+    NotYetValid,
+    /// The signature does not verify with the configured secret, or the algorithm is not HS256.
+    #[error("token signature does not verify (HS256 with the service's secret expected)")]
+    BadSignature,
+    /// `iss` is missing or not the configured issuer.
+    #[error("token issuer (iss) is missing or not accepted")]
+    WrongIssuer,
+    /// `aud` is missing or names none of the configured audiences.
+    #[error("token audience (aud) is missing or not accepted")]
+    WrongAudience,
+    /// Not a well-formed JWT with the claims the service needs (`sub`, `exp`).
+    #[error("malformed token; expected a JWT with `sub` and `exp` claims")]
+    Malformed,
 }
 
 /// Verifies tokens.
@@ -33,15 +57,39 @@ pub struct Verifier {
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Verifier { key: <redacted>, alg: HS256 }")
+        f.debug_struct("Verifier")
+            .field("key", &"<redacted>")
+            .field("alg", &"HS256")
+            .field("iss", &self.validation.iss)
+            .field("aud", &self.validation.aud)
+            .finish()
     }
 }
 
 impl Verifier {
-    /// A verifier for tokens signed with `secret`.
+    /// A verifier for tokens signed with `secret`, checking neither `iss` nor `aud`.
     pub fn new(secret: &str) -> Self {
+        Self::with_claims(secret, None, &[])
+    }
+
+    /// A verifier for tokens signed with `secret`; with `issuer`, `iss` must equal it; with
+    /// `audiences` non-empty, `aud` must name one of them.
+    pub fn with_claims(secret: &str, issuer: Option<&str>, audiences: &[String]) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 30;
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
+        let mut required = vec!["exp"];
+        if let Some(iss) = issuer {
+            validation.set_issuer(&[iss]);
+            required.push("iss");
+        }
+        if audiences.is_empty() {
+            validation.validate_aud = false;
+        } else {
+            validation.set_audience(audiences);
+            required.push("aud");
+        }
+        validation.set_required_spec_claims(&required);
         Verifier {
             key: DecodingKey::from_secret(secret.as_bytes()),
             validation,
@@ -60,19 +108,48 @@ impl Verifier {
             .ok_or(AuthError::Missing)?;
         jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
             .map(|d| d.claims)
-            .map_err(|e| AuthError::Invalid(e.to_string()))
+            .map_err(|e| {
+                tracing::debug!(error = %e, "token refused");
+                match e.kind() {
+                    ErrorKind::ExpiredSignature => AuthError::Expired,
+                    ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+                    ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => {
+                        AuthError::BadSignature
+                    }
+                    ErrorKind::InvalidIssuer => AuthError::WrongIssuer,
+                    ErrorKind::InvalidAudience => AuthError::WrongAudience,
+                    ErrorKind::MissingRequiredClaim(c) if c == "iss" => AuthError::WrongIssuer,
+                    ErrorKind::MissingRequiredClaim(c) if c == "aud" => AuthError::WrongAudience,
+                    _ => AuthError::Malformed,
+                }
+            })
     }
 }
 
 /// Signs an HS256 token for `sub` that expires `ttl_secs` from now.
 pub fn mint_token(secret: &str, sub: &str, ttl_secs: u64) -> String {
+    mint_token_with(secret, sub, ttl_secs, None, None)
+}
+
+/// Signs an HS256 token for `sub` that expires `ttl_secs` from now, with `iss` and `aud`
+/// claims when given.
+pub fn mint_token_with(
+    secret: &str,
+    sub: &str,
+    ttl_secs: u64,
+    issuer: Option<&str>,
+    audience: Option<&str>,
+) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let claims = Claims {
-        sub: sub.to_owned(),
-        exp: now + ttl_secs,
-    };
+    let mut claims = serde_json::json!({ "sub": sub, "exp": now + ttl_secs, "iat": now });
+    if let Some(iss) = issuer {
+        claims["iss"] = iss.into();
+    }
+    if let Some(aud) = audience {
+        claims["aud"] = aud.into();
+    }
     // Encoding HS256 with an in-memory key cannot fail.
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
@@ -85,8 +162,26 @@ pub fn mint_token(secret: &str, sub: &str, ttl_secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    fn sign(claims: &Value) -> String {
+        let t = jsonwebtoken::encode(
+            &Header::default(),
+            claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap();
+        format!("Bearer {t}")
+    }
 
     #[test]
     fn tokens_verify_only_with_the_right_secret_and_scheme() {
@@ -102,28 +197,85 @@ mod tests {
             Err(AuthError::Missing)
         );
         let other = mint_token("another-secret-another-secret-xx", "alice", 60);
-        assert!(matches!(
+        assert_eq!(
             v.verify_header(Some(&format!("Bearer {other}"))),
-            Err(AuthError::Invalid(_))
-        ));
+            Err(AuthError::BadSignature)
+        );
     }
 
     #[test]
     fn expired_tokens_are_refused() {
         let v = Verifier::new(SECRET);
-        let claims = Claims {
-            sub: "a".into(),
-            exp: 1_000_000,
-        };
-        let t = jsonwebtoken::encode(
-            &Header::default(),
-            &claims,
-            &EncodingKey::from_secret(SECRET.as_bytes()),
-        )
-        .unwrap();
-        assert!(matches!(
-            v.verify_header(Some(&format!("Bearer {t}"))),
-            Err(AuthError::Invalid(_))
-        ));
+        let t = sign(&json!({"sub": "a", "exp": 1_000_000}));
+        assert_eq!(v.verify_header(Some(&t)), Err(AuthError::Expired));
+    }
+
+    #[test]
+    fn tokens_not_valid_yet_are_refused() {
+        let v = Verifier::new(SECRET);
+        let later = sign(&json!({"sub": "a", "exp": now() + 7200, "nbf": now() + 3600}));
+        assert_eq!(v.verify_header(Some(&later)), Err(AuthError::NotYetValid));
+        let skewed = sign(&json!({"sub": "a", "exp": now() + 7200, "nbf": now() + 10}));
+        assert!(v.verify_header(Some(&skewed)).is_ok(), "within the leeway");
+    }
+
+    #[test]
+    fn issuer_and_audience_are_checked_only_when_configured() {
+        let exp = now() + 600;
+        let idp =
+            sign(&json!({"sub": "a", "exp": exp, "iss": "https://idp", "aud": ["api", "other"]}));
+        let bare = sign(&json!({"sub": "a", "exp": exp}));
+        // Unconfigured: an identity provider's iss/aud do not get a token refused.
+        let open = Verifier::new(SECRET);
+        assert!(open.verify_header(Some(&idp)).is_ok());
+        assert!(open.verify_header(Some(&bare)).is_ok());
+
+        let strict = Verifier::with_claims(SECRET, Some("https://idp"), &["api".to_owned()]);
+        assert!(strict.verify_header(Some(&idp)).is_ok());
+        let no_iss = sign(&json!({"sub": "a", "exp": exp, "aud": "api"}));
+        assert_eq!(
+            strict.verify_header(Some(&no_iss)),
+            Err(AuthError::WrongIssuer)
+        );
+        assert!(strict.verify_header(Some(&bare)).is_err());
+        let wrong_iss = sign(&json!({"sub": "a", "exp": exp, "iss": "https://evil", "aud": "api"}));
+        assert_eq!(
+            strict.verify_header(Some(&wrong_iss)),
+            Err(AuthError::WrongIssuer)
+        );
+        let wrong_aud = sign(&json!({"sub": "a", "exp": exp, "iss": "https://idp", "aud": "web"}));
+        assert_eq!(
+            strict.verify_header(Some(&wrong_aud)),
+            Err(AuthError::WrongAudience)
+        );
+        let no_aud = sign(&json!({"sub": "a", "exp": exp, "iss": "https://idp"}));
+        assert_eq!(
+            strict.verify_header(Some(&no_aud)),
+            Err(AuthError::WrongAudience)
+        );
+        let minted = mint_token_with(SECRET, "a", 60, Some("https://idp"), Some("api"));
+        assert!(
+            strict
+                .verify_header(Some(&format!("Bearer {minted}")))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn refusals_do_not_echo_decoder_internals() {
+        let v = Verifier::new(SECRET);
+        for bad in [
+            "Bearer not-a-jwt",
+            "Bearer a.b.c",
+            &sign(&json!({"exp": now() + 60})),
+            &sign(&json!({"sub": 5, "exp": now() + 60})),
+        ] {
+            let e = v.verify_header(Some(bad)).unwrap_err();
+            assert_eq!(e, AuthError::Malformed, "{bad}");
+            let text = e.to_string();
+            for internal in ["Base64", "Json", "line", "column", "InvalidToken", "field"] {
+                assert!(!text.contains(internal), "{text}");
+            }
+        }
     }
 }

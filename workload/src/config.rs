@@ -9,6 +9,8 @@ use keel_workload_contract::{self as contract, EnvVar};
 
 /// Minimum length of `JWT_SECRET`, in characters.
 pub const MIN_JWT_SECRET_CHARS: usize = 32;
+/// Minimum number of distinct characters in `JWT_SECRET` (refuses `aaaa...` and the like).
+pub const MIN_JWT_SECRET_DISTINCT: usize = 8;
 
 /// Validated service configuration.
 #[derive(Clone)]
@@ -25,6 +27,10 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// HS256 secret (`JWT_SECRET`); `None` only in development mode (no authentication).
     pub jwt_secret: Option<String>,
+    /// Required `iss` claim (`JWT_ISSUER`), if any.
+    pub jwt_issuer: Option<String>,
+    /// Accepted `aud` values (`JWT_AUDIENCE`); empty means `aud` is not checked.
+    pub jwt_audiences: Vec<String>,
     /// Stats cache time to live (`CACHE_DEFAULT_TTL`).
     pub cache_ttl: Duration,
     /// Log filter in `tracing` EnvFilter syntax (`RUST_LOG`).
@@ -47,6 +53,8 @@ impl fmt::Debug for Config {
             .field("database_url", &redact(&self.database_url))
             .field("redis_url", &redact(&self.redis_url))
             .field("jwt_secret", &redact(&self.jwt_secret))
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_audiences", &self.jwt_audiences)
             .field("cache_ttl", &self.cache_ttl)
             .field("log_filter", &self.log_filter)
             .field("cors", &self.cors)
@@ -182,21 +190,54 @@ impl Config {
             },
         );
         let jwt_secret = match get(&contract::JWT_SECRET) {
-            Some(s) if s.chars().count() < MIN_JWT_SECRET_CHARS => {
-                errors.push(ConfigError::Invalid {
-                    var: contract::JWT_SECRET.name,
-                    expected: format!("at least {MIN_JWT_SECRET_CHARS} characters"),
-                    found: format!("<redacted, {} characters>", s.chars().count()),
-                });
-                None
-            }
-            Some(s) => Some(s),
+            Some(s) => match secret_problem(&s) {
+                Some(expected) => {
+                    errors.push(ConfigError::Invalid {
+                        var: contract::JWT_SECRET.name,
+                        expected: expected.to_owned(),
+                        found: format!("<redacted, {} characters>", s.chars().count()),
+                    });
+                    None
+                }
+                None => Some(s),
+            },
             None if dev => None,
             None => {
                 errors.push(ConfigError::MissingJwtSecret);
                 None
             }
         };
+        let jwt_issuer = parse_opt(
+            &contract::JWT_ISSUER,
+            get(&contract::JWT_ISSUER),
+            &mut errors,
+            |v| {
+                if v.is_empty() || v.chars().any(char::is_control) {
+                    Err("an issuer such as https://idp.example.com/".into())
+                } else {
+                    Ok(v.to_owned())
+                }
+            },
+        );
+        let jwt_audiences = parse_opt(
+            &contract::JWT_AUDIENCE,
+            get(&contract::JWT_AUDIENCE),
+            &mut errors,
+            |v| {
+                let list: Vec<String> = v
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+                if list.is_empty() || list.iter().any(|a| a.chars().any(char::is_control)) {
+                    Err("comma-separated audiences such as `analytics-api`".into())
+                } else {
+                    Ok(list)
+                }
+            },
+        )
+        .unwrap_or_default();
         let cache_ttl = parse(
             &contract::CACHE_DEFAULT_TTL,
             raw(&contract::CACHE_DEFAULT_TTL),
@@ -243,6 +284,15 @@ impl Config {
             &mut errors,
             count,
         );
+        if let (Some(http), Some(metrics)) = (http_port, metrics_port)
+            && http == metrics
+            && http != 0
+        {
+            errors.push(ConfigError::Inconsistent(format!(
+                "API_PORT and API_METRICS_PORT are both {http}; the API and the metrics need \
+                 a port each"
+            )));
+        }
         if let (Some(max), Some(min)) = (pool_max, pool_min)
             && min > max
         {
@@ -278,6 +328,8 @@ impl Config {
                 database_url,
                 redis_url,
                 jwt_secret,
+                jwt_issuer,
+                jwt_audiences,
                 cache_ttl,
                 log_filter,
                 cors,
@@ -286,6 +338,20 @@ impl Config {
             }),
             _ => Err(ConfigErrors(errors)),
         }
+    }
+}
+
+/// Why `secret` is too weak to sign with, if it is.
+fn secret_problem(secret: &str) -> Option<&'static str> {
+    let distinct: std::collections::HashSet<char> = secret.chars().collect();
+    if secret.chars().count() < MIN_JWT_SECRET_CHARS {
+        Some("at least 32 characters")
+    } else if secret.trim() != secret {
+        Some("a secret without leading or trailing whitespace (a copy-paste slip?)")
+    } else if distinct.len() < MIN_JWT_SECRET_DISTINCT {
+        Some("at least 8 distinct characters (e.g. `openssl rand -hex 32`)")
+    } else {
+        None
     }
 }
 
@@ -507,5 +573,65 @@ mod tests {
             ]))
         );
         assert!(parse_cors("https://a.example.com/path").is_err());
+    }
+
+    #[test]
+    fn low_variety_secrets_are_refused_without_being_shown() {
+        for weak in [
+            "a".repeat(40),
+            " ".repeat(40),
+            "abababababababababababababababab".to_owned(),
+            format!(" {}", "0123456789abcdef".repeat(2)),
+            format!("{}\n", "0123456789abcdef".repeat(2)),
+        ] {
+            let err = load(false, &[("JWT_SECRET", &weak)]).unwrap_err();
+            assert!(
+                matches!(
+                    &err.0[..],
+                    [ConfigError::Invalid {
+                        var: "JWT_SECRET",
+                        ..
+                    }]
+                ),
+                "{weak:?}: {err}"
+            );
+            assert!(
+                !err.to_string().contains(weak.trim()) || weak.trim().is_empty(),
+                "{err}"
+            );
+        }
+        let c = load(false, &[("JWT_SECRET", "0123456789abcdef0123456789abcdef")]).unwrap();
+        assert_eq!(
+            c.jwt_secret.as_deref(),
+            Some("0123456789abcdef0123456789abcdef")
+        );
+    }
+
+    #[test]
+    fn issuer_and_audiences_are_optional() {
+        let c = load(true, &[]).unwrap();
+        assert_eq!((c.jwt_issuer, c.jwt_audiences.len()), (None, 0));
+        let c = load(
+            true,
+            &[
+                ("JWT_ISSUER", "https://idp.example.com/"),
+                ("JWT_AUDIENCE", "api, web"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.jwt_issuer.as_deref(), Some("https://idp.example.com/"));
+        assert_eq!(c.jwt_audiences, ["api", "web"]);
+        assert!(load(true, &[("JWT_AUDIENCE", " , ")]).is_err());
+    }
+
+    #[test]
+    fn the_api_and_metrics_ports_must_differ() {
+        let err = load(true, &[("API_PORT", "9000"), ("API_METRICS_PORT", "9000")]).unwrap_err();
+        assert!(
+            matches!(&err.0[..], [ConfigError::Inconsistent(m)] if m.contains("9000")),
+            "{err}"
+        );
+        // 0 picks a free port for each, so both may be 0.
+        assert!(load(true, &[("API_PORT", "0"), ("API_METRICS_PORT", "0")]).is_ok());
     }
 }

@@ -12,6 +12,13 @@ pub const MAX_BATCH_EVENTS: usize = 1000;
 pub const MAX_NAME_CHARS: usize = 128;
 /// Largest accepted `attributes` object, serialized, in bytes.
 pub const MAX_ATTRIBUTES_BYTES: usize = 8 * 1024;
+/// Earliest accepted event time: 2000-01-01T00:00:00Z, as seconds since the Unix epoch.
+pub const MIN_TIMESTAMP_SECS: i64 = 946_684_800;
+/// How far in the future (beyond the server's clock) an event time may be, for clock skew.
+pub const MAX_FUTURE_SKEW: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+/// Largest magnitude a JSON number in `attributes` may have unless it is a 64-bit integer:
+/// beyond 2^53 a number read as a double no longer holds every integer exactly.
+pub const MAX_EXACT_FLOAT: f64 = 9_007_199_254_740_992.0;
 
 /// Outcome of one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,6 +81,9 @@ pub enum BatchError {
     /// The body is not JSON.
     #[error("body is not valid JSON: {0}")]
     InvalidJson(String),
+    /// More than [`MAX_BATCH_EVENTS`] events (413).
+    #[error("expected at most {MAX_BATCH_EVENTS} events per request, found {0}; split the batch")]
+    TooMany(usize),
     /// One or more fields are invalid.
     #[error("{} invalid field(s)", .0.len())]
     Invalid(Vec<FieldError>),
@@ -92,9 +102,15 @@ const FIELDS: &[&str] = &[
     "attributes",
 ];
 
-/// Parses `{"events": [...]}` and validates every event, collecting every field error
-/// (at most 100 are reported).
+/// Parses `{"events": [...]}` and validates every event against the current time,
+/// collecting every field error (at most 100 are reported).
 pub fn parse_batch(body: &[u8]) -> Result<Vec<TraceEvent>, BatchError> {
+    parse_batch_at(body, Utc::now())
+}
+
+/// [`parse_batch`] with the server's clock at `now` (timestamps may be at most
+/// [`MAX_FUTURE_SKEW`] after it).
+pub fn parse_batch_at(body: &[u8], now: DateTime<Utc>) -> Result<Vec<TraceEvent>, BatchError> {
     let root: Value =
         serde_json::from_slice(body).map_err(|e| BatchError::InvalidJson(e.to_string()))?;
     let mut errors = Vec::new();
@@ -117,14 +133,7 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<TraceEvent>, BatchError> {
             return Err(BatchError::Invalid(errors));
         }
         Some(Value::Array(items)) if items.len() > MAX_BATCH_EVENTS => {
-            err(
-                "events".into(),
-                &format!(
-                    "expected at most {MAX_BATCH_EVENTS} events, found {}",
-                    items.len()
-                ),
-            );
-            return Err(BatchError::Invalid(errors));
+            return Err(BatchError::TooMany(items.len()));
         }
         Some(Value::Array(items)) => items,
         Some(_) => {
@@ -138,7 +147,7 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<TraceEvent>, BatchError> {
     };
     let mut events = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        if let Some(e) = validate_event(i, item, &mut err) {
+        if let Some(e) = validate_event(i, item, now, &mut err) {
             events.push(e);
         }
     }
@@ -153,6 +162,7 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<TraceEvent>, BatchError> {
 fn validate_event(
     i: usize,
     item: &Value,
+    now: DateTime<Utc>,
     err: &mut impl FnMut(String, &str),
 ) -> Option<TraceEvent> {
     let path = |f: &str| format!("events[{i}].{f}");
@@ -180,6 +190,13 @@ fn validate_event(
             {
                 err(path(f), "expected printable ASCII without spaces");
             }
+            // PostgreSQL text cannot hold NUL; refusing it here keeps both stores alike.
+            Some(Value::String(s)) if s.contains('\0') => {
+                err(
+                    path(f),
+                    "expected a string without NUL (\\u0000) characters",
+                );
+            }
             Some(Value::String(s)) => return s.clone(),
             Some(_) => err(path(f), "expected a string"),
             None => err(path(f), "missing"),
@@ -192,6 +209,19 @@ fn validate_event(
     let model = name("model", err);
     let timestamp = match obj.get("timestamp") {
         Some(Value::String(s)) => match DateTime::parse_from_rfc3339(s) {
+            Ok(t)
+                if t.timestamp() < MIN_TIMESTAMP_SECS
+                    || t.with_timezone(&Utc) > now + MAX_FUTURE_SKEW =>
+            {
+                err(
+                    path("timestamp"),
+                    &format!(
+                        "expected a time from 2000-01-01T00:00:00Z to {} hours after the server's clock",
+                        MAX_FUTURE_SKEW.num_hours()
+                    ),
+                );
+                None
+            }
             Ok(t) => Some(t.with_timezone(&Utc)),
             Err(_) => {
                 err(
@@ -261,12 +291,15 @@ fn validate_event(
     };
     let attributes = match obj.get("attributes") {
         None | Some(Value::Null) => Some(None),
-        Some(Value::Object(m)) => {
-            if Value::Object(m.clone()).to_string().len() > MAX_ATTRIBUTES_BYTES {
+        Some(v @ Value::Object(m)) => {
+            if v.to_string().len() > MAX_ATTRIBUTES_BYTES {
                 err(
                     path("attributes"),
                     &format!("expected at most {MAX_ATTRIBUTES_BYTES} bytes of JSON"),
                 );
+                None
+            } else if let Some(problem) = unstorable(v) {
+                err(path("attributes"), problem);
                 None
             } else {
                 Some(Some(m.clone()))
@@ -290,6 +323,34 @@ fn validate_event(
         attributes: attributes?,
     })
     .filter(|_| ok)
+}
+
+/// What in `v` some store could not hold exactly, if anything: NUL in a key or string
+/// (PostgreSQL's jsonb refuses it), or a number that is not a 64-bit integer and is too large
+/// for a double to hold exactly (it would be stored rounded).
+fn unstorable(v: &Value) -> Option<&'static str> {
+    match v {
+        Value::String(s) if s.contains('\0') => {
+            Some("expected strings without NUL (\\u0000) characters")
+        }
+        Value::Number(n)
+            if !(n.is_i64() || n.is_u64())
+                && n.as_f64().is_none_or(|f| f.abs() > MAX_EXACT_FLOAT) =>
+        {
+            Some(
+                "expected numbers that are 64-bit integers or within ±2^53; send larger ones as strings",
+            )
+        }
+        Value::Array(items) => items.iter().find_map(unstorable),
+        Value::Object(m) => m.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                Some("expected keys without NUL (\\u0000) characters")
+            } else {
+                unstorable(v)
+            }
+        }),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -351,9 +412,94 @@ mod tests {
             Err(BatchError::Invalid(_))
         ));
         let many = json!({"events": vec![event(); MAX_BATCH_EVENTS + 1]}).to_string();
-        assert!(matches!(
+        assert_eq!(
             parse_batch(many.as_bytes()),
-            Err(BatchError::Invalid(_))
-        ));
+            Err(BatchError::TooMany(MAX_BATCH_EVENTS + 1))
+        );
+    }
+
+    fn fields_of(body: &Value) -> Vec<String> {
+        match parse_batch(body.to_string().as_bytes()) {
+            Err(BatchError::Invalid(errors)) => errors.into_iter().map(|e| e.field).collect(),
+            other => panic!("expected field errors, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn nul_characters_are_refused_where_postgres_cannot_hold_them() {
+        let mut bad = event();
+        bad["service"] = json!("chat\u{0}");
+        bad["model"] = json!("\u{0}gpt");
+        bad["attributes"] = json!({"a": {"b": ["ok", "x\u{0}y"]}});
+        let mut key = event();
+        key["attributes"] = json!({"k\u{0}": 1});
+        assert_eq!(
+            fields_of(&json!({"events": [bad, key]})),
+            [
+                "events[0].service",
+                "events[0].model",
+                "events[0].attributes",
+                "events[1].attributes"
+            ]
+        );
+    }
+
+    #[test]
+    fn attribute_numbers_are_kept_exactly_or_refused() {
+        let body = r#"{"events": [EV]}"#;
+        let with = |attrs: &str| {
+            let mut e = event();
+            e["attributes"] = json!({});
+            body.replace(
+                "EV",
+                &e.to_string()
+                    .replace("\"attributes\":{}", &format!("\"attributes\":{attrs}")),
+            )
+        };
+        let ok = parse_batch(
+            with(r#"{"i": 18446744073709551615, "n": -9223372036854775808, "f": 0.25}"#).as_bytes(),
+        )
+        .expect("64-bit integers and small floats are exact");
+        let attrs = Value::Object(ok[0].attributes.clone().unwrap_or_default());
+        assert_eq!(
+            attrs.to_string(),
+            r#"{"f":0.25,"i":18446744073709551615,"n":-9223372036854775808}"#
+        );
+        for big in [
+            "123456789012345678901234567890",
+            "[1, 1e300]",
+            "-18446744073709551617",
+        ] {
+            let b = with(&format!(r#"{{"v": {big}}}"#));
+            assert!(
+                matches!(parse_batch(b.as_bytes()), Err(BatchError::Invalid(ref e)) if e[0].field == "events[0].attributes"),
+                "{big}"
+            );
+        }
+    }
+
+    #[test]
+    fn timestamps_must_be_in_a_sane_range() {
+        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let at = |ts: &str| {
+            let mut e = event();
+            e["timestamp"] = json!(ts);
+            parse_batch_at(json!({"events": [e]}).to_string().as_bytes(), now)
+        };
+        assert!(at("2000-01-01T00:00:00Z").is_ok());
+        assert!(at("2026-01-01T23:59:59Z").is_ok());
+        for bad in [
+            "1999-12-31T23:59:59Z",
+            "0001-01-01T00:00:00Z",
+            "2026-01-02T00:00:01Z",
+            "9999-12-31T23:59:59Z",
+        ] {
+            assert!(
+                matches!(at(bad), Err(BatchError::Invalid(ref e)) if e[0].field == "events[0].timestamp"),
+                "{bad}"
+            );
+        }
     }
 }

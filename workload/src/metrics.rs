@@ -14,10 +14,11 @@ use crate::store::PoolUsage;
 /// Labels of the HTTP metrics.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
-    /// Request method.
-    pub method: String,
+    /// Request method: a standard method name, or `other` (bounded, so clients cannot grow
+    /// the label set).
+    pub method: &'static str,
     /// Matched route pattern, or `unmatched`.
-    pub route: String,
+    pub route: &'static str,
     /// Response status code.
     pub status: u16,
 }

@@ -1,18 +1,30 @@
 //! Process lifecycle: open the store and cache, bind both listeners, serve until SIGTERM or
-//! SIGINT, then stop accepting, drain in-flight requests within the contract's deadline,
-//! dump the in-memory store if asked, and close the pool.
+//! SIGINT, then stop accepting, drain in-flight requests within the contract's deadline (a
+//! second signal ends the drain at once), dump the in-memory store if asked, and close the
+//! pool.
+//!
+//! Connections are served by hyper directly (HTTP/1.1), with a header-read timeout that is
+//! also the idle keep-alive timeout, and a cap on open connections per listener; the ingest
+//! handler bounds the body's arrival in time ([`crate::api::BODY_READ_TIMEOUT`]).
 
-use std::future::{Future, IntoFuture};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use axum::Router;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use sqlx::postgres::PgConnectOptions;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+use tower::ServiceExt as _;
 
-use crate::api::{AppState, app, metrics_app};
+use crate::api::{AppState, BODY_READ_TIMEOUT, app, metrics_app};
 use crate::auth::Verifier;
 use crate::cache::{CacheError, StatsCache};
 use crate::cli::Flags;
@@ -20,7 +32,7 @@ use crate::config::Config;
 use crate::contract;
 use crate::metrics::Metrics;
 use crate::store::postgres::PoolSizes;
-use crate::store::{MemoryStore, PgStore, Store, StoreError};
+use crate::store::{MemoryStore, PgStore, Store, StoreError, check_dump_path};
 
 /// Prefix of every Redis key the service writes.
 pub const CACHE_PREFIX: &str = "analytics-api:";
@@ -53,6 +65,11 @@ pub enum ServerError {
     /// Serving failed.
     #[error("serving HTTP: {0}")]
     Serve(#[source] io::Error),
+    /// `--dump-on-exit` was given with `DATABASE_URL`.
+    #[error(
+        "--dump-on-exit applies only to the in-memory store, and DATABASE_URL is set; drop one of them"
+    )]
+    DumpWithDatabase,
 }
 
 /// Opens the store and cache the configuration names, and builds the handler state.
@@ -82,8 +99,13 @@ pub async fn build_state(config: &Config, flags: &Flags) -> Result<AppState, Ser
         store: Arc::new(store),
         cache,
         metrics: Arc::new(Metrics::new()),
-        verifier: config.jwt_secret.as_deref().map(Verifier::new),
+        verifier: config
+            .jwt_secret
+            .as_deref()
+            .map(|s| Verifier::with_claims(s, config.jwt_issuer.as_deref(), &config.jwt_audiences)),
         cors: config.cors.clone(),
+        draining: Arc::new(AtomicBool::new(false)),
+        body_read_timeout: BODY_READ_TIMEOUT,
     })
 }
 
@@ -94,29 +116,39 @@ fn error_kind(e: &sqlx::Error) -> String {
     }
 }
 
-/// Resolves on the first SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => tracing::info!("SIGTERM received"),
-                    _ = ctrl_c => tracing::info!("SIGINT received"),
+/// Sends one `()` per SIGTERM or SIGINT received, for [`serve`]: the first starts the
+/// drain, a second one ends it at once.
+pub fn signals() -> mpsc::Receiver<()> {
+    let (tx, rx) = mpsc::channel(4);
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(mut term), Ok(mut int)) => loop {
+                    tokio::select! {
+                        _ = term.recv() => tracing::info!("SIGTERM received"),
+                        _ = int.recv() => tracing::info!("SIGINT received"),
+                    }
+                    if tx.send(()).await.is_err() {
+                        return;
+                    }
+                },
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM/SIGINT; only Ctrl-C stops the service");
                 }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops the service");
-                let _ = ctrl_c.await;
+        }
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if tx.send(()).await.is_err() {
+                return;
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
+    });
+    rx
 }
 
 /// How serving ended.
@@ -127,53 +159,175 @@ pub enum Drain {
     /// The deadline passed first; the remaining requests were dropped unanswered (so none
     /// of them was acknowledged).
     DeadlineExceeded,
+    /// A second signal ended the drain at once; the remaining requests were dropped
+    /// unanswered.
+    Interrupted,
 }
 
-/// Serves `app` on `http` and the metrics on `metrics` until `shutdown` resolves, then stops
-/// accepting and waits up to `deadline` for in-flight requests.
+/// Connection limits, per listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeLimits {
+    /// Time a client has to send a request's headers, counted from the connection's start or
+    /// from the end of the previous response: this is also the idle keep-alive timeout.
+    pub header_read_timeout: Duration,
+    /// Most connections held open on the API port; beyond it, new connections wait in the
+    /// listen backlog until one closes.
+    pub max_connections: usize,
+    /// Most connections held open on the metrics port.
+    pub max_metrics_connections: usize,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        ServeLimits {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            max_metrics_connections: 32,
+        }
+    }
+}
+
+/// Serves `app` on `http` and the metrics on `metrics` until the first message on
+/// `signals` (or its sender is dropped), then marks the state draining, stops accepting,
+/// closes idle connections and waits up to `deadline` for in-flight requests; a second
+/// message ends the wait at once.
 pub async fn serve(
     http: TcpListener,
     metrics: TcpListener,
     state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    mut signals: mpsc::Receiver<()>,
     deadline: Duration,
+    limits: ServeLimits,
 ) -> Result<Drain, ServerError> {
     let (tx, rx) = watch::channel(false);
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    let api = axum::serve(http, app(state.clone())).with_graceful_shutdown(stopped(rx.clone()));
-    let metrics_server =
-        axum::serve(metrics, metrics_app(state)).with_graceful_shutdown(stopped(rx.clone()));
-    let metrics_task = tokio::spawn(metrics_server.into_future());
-    tokio::spawn(async move {
-        shutdown.await;
-        tracing::info!(
-            deadline_secs = deadline.as_secs(),
-            "shutting down: no new connections, draining in-flight requests"
-        );
-        let _ = tx.send(true);
-    });
-    let deadline_passed = async move {
-        stopped(rx).await;
-        tokio::time::sleep(deadline).await;
+    let draining = state.draining.clone();
+    let mut api = tokio::spawn(accept_loop(
+        http,
+        app(state.clone()),
+        limits.max_connections,
+        limits.header_read_timeout,
+        rx.clone(),
+    ));
+    let metrics_task = tokio::spawn(accept_loop(
+        metrics,
+        metrics_app(state),
+        limits.max_metrics_connections,
+        limits.header_read_timeout,
+        rx,
+    ));
+    let _ = signals.recv().await;
+    draining.store(true, Ordering::SeqCst);
+    tracing::info!(
+        deadline_secs = deadline.as_secs(),
+        "shutting down: no new connections, draining in-flight requests (a second signal stops at once)"
+    );
+    let _ = tx.send(true);
+    let second = async {
+        if signals.recv().await.is_none() {
+            std::future::pending::<()>().await;
+        }
     };
     let drain = tokio::select! {
-        result = api.into_future() => {
-            result.map_err(ServerError::Serve)?;
-            Drain::Complete
-        }
-        () = deadline_passed => {
+        _ = &mut api => Drain::Complete,
+        () = tokio::time::sleep(deadline) => {
             tracing::warn!("shutdown deadline passed; dropping unfinished requests (none of them was acknowledged)");
             Drain::DeadlineExceeded
         }
+        () = second => {
+            tracing::warn!("second signal: dropping unfinished requests now (none of them was acknowledged)");
+            Drain::Interrupted
+        }
     };
+    // Aborting a loop drops its connections, cutting requests still unanswered.
     metrics_task.abort();
+    let _ = metrics_task.await;
+    if drain != Drain::Complete {
+        api.abort();
+        let _ = api.await;
+    }
     Ok(drain)
 }
 
+/// Accepts connections on `listener` (at most `max` at a time) and serves HTTP/1.1 on each
+/// until `stop`; then stops accepting, lets each connection finish its current request,
+/// and returns once every connection is closed.
+async fn accept_loop(
+    listener: TcpListener,
+    router: Router,
+    max: usize,
+    header_read_timeout: Duration,
+    stop: watch::Receiver<bool>,
+) {
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let permits = Arc::new(Semaphore::new(max.max(1)));
+    let mut connections = JoinSet::new();
+    loop {
+        while connections.try_join_next().is_some() {}
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = stopped(stop.clone()) => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // E.g. out of descriptors: wait a little rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = stopped(stop.clone()) => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let mut stop = stop.clone();
+        connections.spawn(async move {
+            let _permit = permit;
+            let service = service_fn(move |req: hyper::Request<Incoming>| {
+                router.clone().oneshot(req.map(axum::body::Body::new))
+            });
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_read_timeout)
+                .keep_alive(true);
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                result = conn.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!(error = %e, "connection closed with an error");
+                    }
+                }
+                () = async move { let _ = stop.wait_for(|s| *s).await; } => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
+}
+
+/// How long closing the pool may take at exit.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Runs the service until a shutdown signal, then drains and closes everything.
 pub async fn run(config: Config, flags: Flags) -> Result<(), ServerError> {
+    if let Some(path) = &flags.dump_on_exit {
+        if config.database_url.is_some() {
+            return Err(ServerError::DumpWithDatabase);
+        }
+        // Refused now, before any event is acknowledged, rather than at exit.
+        check_dump_path(path)?;
+    }
     let state = build_state(&config, &flags).await?;
     let bind = |port: u16| async move {
         let addr = SocketAddr::new(config.host, port);
@@ -198,12 +352,49 @@ pub async fn run(config: Config, flags: Flags) -> Result<(), ServerError> {
         );
     }
     let store = state.store.clone();
-    let drain = serve(http, metrics, state, shutdown_signal(), SHUTDOWN_DEADLINE).await?;
+    let drain = serve(
+        http,
+        metrics,
+        state,
+        signals(),
+        SHUTDOWN_DEADLINE,
+        ServeLimits::default(),
+    )
+    .await?;
     if let (Store::Memory(memory), Some(path)) = (store.as_ref(), &flags.dump_on_exit) {
         let n = memory.dump_jsonl(path)?;
         tracing::info!(events = n, path = %path.display(), "in-memory store dumped");
     }
-    store.close().await;
+    if tokio::time::timeout(CLOSE_TIMEOUT, store.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("closing the database pool timed out");
+    }
     tracing::info!(?drain, "stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::postgres::PgSslMode;
+
+    #[test]
+    fn database_urls_with_verify_full_and_a_ca_bundle_parse() {
+        let url = format!(
+            "postgres://analytics_api:p%40ss@db.cluster-abc.eu-west-1.rds.amazonaws.com:5432/analytics?sslmode=verify-full&sslrootcert={}",
+            contract::DATABASE_CA_BUNDLE_PATH
+        );
+        let options: PgConnectOptions = url.parse().expect("verify-full with a CA bundle parses");
+        assert!(matches!(options.get_ssl_mode(), PgSslMode::VerifyFull));
+        assert_eq!(
+            options.get_host(),
+            "db.cluster-abc.eu-west-1.rds.amazonaws.com"
+        );
+        assert_eq!(options.get_username(), "analytics_api");
+        assert_eq!(options.get_database(), Some("analytics"));
+        let debug = format!("{options:?}");
+        assert!(debug.contains(contract::DATABASE_CA_BUNDLE_PATH), "{debug}");
+    }
 }

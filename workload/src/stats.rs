@@ -1,7 +1,7 @@
 //! Aggregates over a time window: the `GET /v1/stats` query, its result, and the
 //! in-memory computation (PostgreSQL computes the same figures in SQL).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -10,6 +10,11 @@ use crate::event::{FieldError, Status, TraceEvent};
 
 /// Longest accepted window.
 pub const MAX_WINDOW: Duration = Duration::days(90);
+/// Shortest accepted window.
+pub const MIN_WINDOW: Duration = Duration::seconds(30);
+/// Most groups in one answer: the largest by count (then name) are kept and
+/// [`Stats::groups_truncated`] says some were left out.
+pub const MAX_GROUPS: usize = 1000;
 /// Window used when the query names none.
 pub const DEFAULT_WINDOW: &str = "1h";
 
@@ -47,35 +52,42 @@ pub struct StatsQuery {
 }
 
 impl StatsQuery {
-    /// Validates query parameters `window` (`30s`, `15m`, `1h`, `7d`; default `1h`, at most
-    /// 90 days) and `group_by` (`model` or `service`), for a window ending at `now`.
-    pub fn parse(
-        params: &HashMap<String, String>,
-        now: DateTime<Utc>,
-    ) -> Result<Self, Vec<FieldError>> {
+    /// Validates query parameters `window` (`30s`, `15m`, `1h`, `7d`; default `1h`, from 30
+    /// seconds to 90 days) and `group_by` (`model` or `service`), each at most once, for a
+    /// window ending at `now`.
+    pub fn parse(params: &[(String, String)], now: DateTime<Utc>) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
-        for key in params
-            .keys()
-            .filter(|k| !["window", "group_by"].contains(&k.as_str()))
-        {
-            errors.push(FieldError {
-                field: key.clone(),
-                message: "unknown parameter; expected window or group_by".into(),
-            });
+        let mut seen = HashSet::new();
+        for (key, _) in params {
+            if !["window", "group_by"].contains(&key.as_str()) {
+                if seen.insert(key.as_str()) {
+                    errors.push(FieldError {
+                        field: key.chars().take(64).collect(),
+                        message: "unknown parameter; expected window or group_by".into(),
+                    });
+                }
+            } else if !seen.insert(key.as_str()) {
+                errors.push(FieldError {
+                    field: key.clone(),
+                    message: "given more than once; expected at most one value".into(),
+                });
+            }
         }
-        let window = params
-            .get("window")
-            .map(String::as_str)
-            .unwrap_or(DEFAULT_WINDOW)
-            .to_owned();
+        let get = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let window = get("window").unwrap_or(DEFAULT_WINDOW).to_owned();
         let span = parse_window(&window);
         if span.is_none() {
             errors.push(FieldError {
                 field: "window".into(),
-                message: "expected a duration such as 30s, 15m, 1h or 7d, at most 90d".into(),
+                message: "expected a duration such as 30s, 15m, 1h or 7d, from 30s to 90d".into(),
             });
         }
-        let group_by = match params.get("group_by").map(String::as_str) {
+        let group_by = match get("group_by") {
             None | Some("") => None,
             Some("model") => Some(GroupBy::Model),
             Some("service") => Some(GroupBy::Service),
@@ -121,7 +133,7 @@ fn parse_window(s: &str) -> Option<Duration> {
         'd' => Duration::try_days(n)?,
         _ => return None,
     };
-    (d <= MAX_WINDOW).then_some(d)
+    (MIN_WINDOW..=MAX_WINDOW).contains(&d).then_some(d)
 }
 
 /// Latency percentiles in milliseconds (continuous, as PostgreSQL's `percentile_cont`);
@@ -170,8 +182,12 @@ pub struct Stats {
     pub group_by: Option<GroupBy>,
     /// The whole window.
     pub total: GroupStats,
-    /// One entry per group, by descending count then name; empty without `group_by`.
+    /// One entry per group, by descending count then name, at most [`MAX_GROUPS`]; empty
+    /// without `group_by`.
     pub groups: Vec<GroupStats>,
+    /// Whether groups beyond [`MAX_GROUPS`] were left out (`total` still counts them).
+    #[serde(default)]
+    pub groups_truncated: bool,
 }
 
 /// `percentile_cont(p)` over sorted values: linear interpolation between closest ranks.
@@ -249,18 +265,27 @@ pub fn compute<'a>(query: &StatsQuery, events: impl IntoIterator<Item = &'a Trac
         .into_iter()
         .map(|(k, acc)| acc.finish(Some(k.to_owned())))
         .collect();
-    finish(query, total.finish(None), groups)
+    finish(query, total.finish(None), groups, false)
 }
 
-/// Assembles a [`Stats`] answer, ordering groups by descending count then name.
-pub fn finish(query: &StatsQuery, total: GroupStats, mut groups: Vec<GroupStats>) -> Stats {
+/// Assembles a [`Stats`] answer, ordering groups by descending count then name (byte order)
+/// and keeping the first [`MAX_GROUPS`]; `more` says the caller already left some out.
+pub fn finish(
+    query: &StatsQuery,
+    total: GroupStats,
+    mut groups: Vec<GroupStats>,
+    more: bool,
+) -> Stats {
     groups.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.key.cmp(&b.key)));
+    let groups_truncated = more || groups.len() > MAX_GROUPS;
+    groups.truncate(MAX_GROUPS);
     Stats {
         from: query.from,
         to: query.to,
         group_by: query.group_by,
         total,
         groups,
+        groups_truncated,
     }
 }
 
@@ -282,14 +307,15 @@ mod tests {
     fn windows_parse() {
         assert_eq!(parse_window("15m"), Some(Duration::minutes(15)));
         assert_eq!(parse_window("90d"), Some(Duration::days(90)));
-        for bad in ["", "h", "0h", "91d", "1w", "-1h", "1.5h"] {
+        assert_eq!(parse_window("30s"), Some(Duration::seconds(30)));
+        for bad in ["", "h", "0h", "91d", "1w", "-1h", "1.5h", "29s", "1s"] {
             assert_eq!(parse_window(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn query_errors_name_the_parameter() {
-        let params: HashMap<String, String> =
+        let params: Vec<(String, String)> =
             [("window", "forever"), ("group_by", "region"), ("x", "1")]
                 .map(|(k, v)| (k.into(), v.into()))
                 .into();
@@ -297,5 +323,44 @@ mod tests {
         let mut fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
         fields.sort_unstable();
         assert_eq!(fields, ["group_by", "window", "x"]);
+    }
+
+    #[test]
+    fn a_repeated_parameter_is_refused() {
+        let params: Vec<(String, String)> = [("window", "1h"), ("window", "90d")]
+            .map(|(k, v)| (k.into(), v.into()))
+            .into();
+        let errors = StatsQuery::parse(&params, Utc::now()).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].field, "window");
+    }
+
+    #[test]
+    fn groups_are_capped_keeping_the_largest() {
+        let q = StatsQuery::parse(&[("group_by".into(), "model".into())], Utc::now()).unwrap();
+        let events: Vec<TraceEvent> = (0..MAX_GROUPS + 5)
+            .map(|i| TraceEvent {
+                trace_id: format!("t{i}"),
+                timestamp: Utc::now() - Duration::minutes(1),
+                service: "s".into(),
+                model: if i < 3 {
+                    "big".into()
+                } else {
+                    format!("m{i:05}")
+                },
+                latency_ms: 1.0,
+                prompt_tokens: 1,
+                completion_tokens: 1,
+                cost_usd: 0.0,
+                status: Status::Ok,
+                attributes: None,
+            })
+            .collect();
+        let s = compute(&q, &events);
+        assert_eq!(s.groups.len(), MAX_GROUPS);
+        assert!(s.groups_truncated);
+        assert_eq!(s.groups[0].key.as_deref(), Some("big"));
+        assert_eq!(s.groups[0].count, 3);
+        assert_eq!(s.total.count, (MAX_GROUPS + 5) as u64);
     }
 }

@@ -92,7 +92,23 @@ pub const JWT_SECRET: EnvVar = EnvVar {
     secret: true,
     required: true,
     default: None,
-    description: "HS256 JWT signing secret, at least 32 characters",
+    description: "HS256 JWT signing secret: at least 32 characters, 8 of them distinct, no surrounding whitespace",
+};
+/// `JWT_ISSUER`: when set, tokens must carry this `iss`.
+pub const JWT_ISSUER: EnvVar = EnvVar {
+    name: "JWT_ISSUER",
+    secret: false,
+    required: false,
+    default: None,
+    description: "Required JWT `iss` claim (not checked when unset)",
+};
+/// `JWT_AUDIENCE`: when set, tokens must carry an `aud` naming one of these.
+pub const JWT_AUDIENCE: EnvVar = EnvVar {
+    name: "JWT_AUDIENCE",
+    secret: false,
+    required: false,
+    default: None,
+    description: "Comma-separated accepted JWT `aud` values (not checked when unset)",
 };
 /// `CACHE_DEFAULT_TTL`: stats cache TTL in seconds.
 pub const CACHE_DEFAULT_TTL: EnvVar = EnvVar {
@@ -124,7 +140,7 @@ pub const DATABASE_POOL_SIZE: EnvVar = EnvVar {
     secret: false,
     required: false,
     default: Some("20"),
-    description: "Maximum database connections",
+    description: "Maximum database connections (a quarter, at least 1, serve stats; the rest ingest)",
 };
 /// `DATABASE_MIN_CONNECTIONS`: minimum idle pool connections.
 pub const DATABASE_MIN_CONNECTIONS: EnvVar = EnvVar {
@@ -143,6 +159,8 @@ pub const ENV_VARS: &[EnvVar] = &[
     DATABASE_URL,
     REDIS_URL,
     JWT_SECRET,
+    JWT_ISSUER,
+    JWT_AUDIENCE,
     CACHE_DEFAULT_TTL,
     RUST_LOG,
     CORS_ORIGINS,

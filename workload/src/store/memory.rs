@@ -125,12 +125,14 @@ impl MemoryStore {
         Ok(outcome)
     }
 
-    /// Aggregates over the query's window (on a blocking thread: a full scan).
+    /// Aggregates over the query's window (on a blocking thread: a full scan), after
+    /// dropping the events past retention, so expired events are never counted.
     pub async fn stats(&self, query: &StatsQuery) -> Stats {
         let this = self.clone();
         let q = query.clone();
         let work = move || {
-            let inner = this.lock();
+            let mut inner = this.lock();
+            this.expire(&mut inner, Instant::now());
             stats::compute(&q, inner.iter())
         };
         match tokio::task::spawn_blocking(work).await {
@@ -139,9 +141,11 @@ impl MemoryStore {
         }
     }
 
-    /// Events held.
+    /// Events held (within retention).
     pub fn len(&self) -> usize {
-        self.lock().len
+        let mut inner = self.lock();
+        self.expire(&mut inner, Instant::now());
+        inner.len
     }
 
     /// Whether no event is held.
@@ -149,16 +153,18 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    /// Writes every held event to `path` as JSON lines (through a temporary file, renamed
-    /// into place, then synced), returning the count.
+    /// Writes every held event (within retention) to `path` as JSON lines, readable only by
+    /// the owner (mode 0600), through a temporary file that is synced and renamed into place;
+    /// returns the count.
     pub fn dump_jsonl(&self, path: &Path) -> Result<usize, StoreError> {
         let err = |source| StoreError::Dump {
             path: path.display().to_string(),
             source,
         };
-        let tmp = path.with_extension("tmp");
-        let inner = self.lock();
-        let file = std::fs::File::create(&tmp).map_err(err)?;
+        let tmp = dump_tmp_path(path);
+        let mut inner = self.lock();
+        self.expire(&mut inner, Instant::now());
+        let file = create_private(&tmp).map_err(err)?;
         let mut w = std::io::BufWriter::new(file);
         for e in inner.iter() {
             serde_json::to_writer(&mut w, e).map_err(|e| err(e.into()))?;
@@ -169,6 +175,50 @@ impl MemoryStore {
         std::fs::rename(&tmp, path).map_err(err)?;
         Ok(inner.len)
     }
+}
+
+fn dump_tmp_path(path: &Path) -> std::path::PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    path.with_file_name(name)
+}
+
+/// Creates (or truncates) `path` for writing with mode 0600.
+fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        options.mode(0o600);
+        let file = options.open(path)?;
+        // `mode` applies only to a new file; an existing one is narrowed too.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    {
+        options.open(path)
+    }
+}
+
+/// Checks at start that [`MemoryStore::dump_jsonl`] will be able to write `path`: its
+/// directory exists and is writable (by creating and removing the temporary file), and `path`
+/// is not a directory. So an unwritable path is refused before any event is acknowledged.
+pub fn check_dump_path(path: &Path) -> Result<(), StoreError> {
+    let err = |source| StoreError::Dump {
+        path: path.display().to_string(),
+        source,
+    };
+    if path.file_name().is_none() || path.is_dir() {
+        return Err(err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "expected a file path, found a directory",
+        )));
+    }
+    let tmp = dump_tmp_path(path);
+    create_private(&tmp).map_err(err)?;
+    std::fs::remove_file(&tmp).map_err(err)
 }
 
 #[cfg(test)]
@@ -251,6 +301,41 @@ mod tests {
         s.insert(vec![ev("a")]).unwrap();
         let o = s.insert(vec![ev("a")]).unwrap();
         assert_eq!(o.inserted, 1);
-        assert_eq!(s.len(), 1);
+        // And expired again as soon as it is looked at.
+        assert_eq!(s.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn stats_do_not_count_events_past_retention() {
+        let s = MemoryStore::new(10, Duration::ZERO);
+        s.insert(vec![ev("a"), ev("b")]).unwrap();
+        let q = StatsQuery::parse(&[], Utc::now() + chrono::Duration::seconds(1)).unwrap();
+        // No write happened since: the read itself expires them.
+        assert_eq!(s.stats(&q).await.total.count, 0);
+        assert_eq!(s.len(), 0);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_dump_is_private_and_its_path_is_checked_up_front() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("wl-dump-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("events.jsonl");
+        check_dump_path(&path).unwrap();
+        assert!(
+            !dir.join("events.jsonl.tmp").exists(),
+            "the probe file is removed"
+        );
+        let s = MemoryStore::new(10, Duration::from_secs(60));
+        s.insert(vec![ev("a")]).unwrap();
+        std::fs::write(&path, "old").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(s.dump_jsonl(&path).unwrap(), 1);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(check_dump_path(&dir).is_err(), "a directory is refused");
+        assert!(check_dump_path(&dir.join("missing/events.jsonl")).is_err());
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -10,11 +10,12 @@ use std::time::Duration;
 use crate::event::TraceEvent;
 use crate::stats::{Stats, StatsQuery};
 
-pub use memory::MemoryStore;
+pub use memory::{MemoryStore, check_dump_path};
 pub use postgres::PgStore;
 
-/// How long a readiness check waits for the store.
-pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a readiness check waits for the store (a connection and `SELECT 1`); below the
+/// readiness probe's timeout, so a slow store fails the check rather than the probe.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Result of an insert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -2,6 +2,17 @@
 //! replicas may start together), one multi-row `INSERT ... SELECT FROM UNNEST(...)` per batch,
 //! and stats computed in SQL with `percentile_cont`. Uses runtime-checked queries, so no
 //! database is needed at build time.
+//!
+//! Ingest and stats use separate pools with their own statement timeouts, so slow stats
+//! queries can neither starve ingest of connections nor fail readiness; every call is also
+//! bounded on the client side, so a database that stops answering (frozen, partitioned)
+//! costs a 503 after a bound rather than a hung request. Rows of a batch are inserted in
+//! trace-id order, so concurrent batches sharing ids lock them in the same order and do not
+//! deadlock; a deadlock or serialization victim is retried once anyway.
+//!
+//! The migrations need only what a role owning its own schema may do (`CREATE TABLE` and
+//! `CREATE INDEX` in the first schema of its `search_path`), no superuser or database-level
+//! statement, so the service can log in as a least-privilege role.
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -27,20 +38,47 @@ pub fn migrator() -> Migrator {
     )])
 }
 
-/// Pool settings.
+/// Pool settings: `max` connections in all, a quarter of them (at least one) for stats and
+/// the rest (at least one) for ingest and readiness.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolSizes {
-    /// Maximum connections.
+    /// Maximum connections, both pools together (one more when `max` is 1).
     pub max: u32,
-    /// Minimum connections kept open.
+    /// Minimum connections kept open in the ingest pool.
     pub min: u32,
 }
 
-/// PostgreSQL-backed store.
-#[derive(Debug, Clone)]
-pub struct PgStore {
-    pool: PgPool,
-    max: u32,
+impl PoolSizes {
+    /// Maximum connections of the stats pool.
+    pub fn stats_max(self) -> u32 {
+        (self.max / 4).max(1)
+    }
+
+    /// Maximum connections of the ingest pool.
+    pub fn ingest_max(self) -> u32 {
+        self.max.saturating_sub(self.stats_max()).max(1)
+    }
+}
+
+/// Time bounds of database work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PgTimeouts {
+    /// Waiting for a pool connection (including opening one).
+    pub acquire: Duration,
+    /// Server-side `statement_timeout` of the ingest pool's sessions.
+    pub insert_statement: Duration,
+    /// Server-side `statement_timeout` of the stats pool's sessions.
+    pub stats_statement: Duration,
+}
+
+impl Default for PgTimeouts {
+    fn default() -> Self {
+        PgTimeouts {
+            acquire: Duration::from_secs(3),
+            insert_statement: Duration::from_secs(5),
+            stats_statement: Duration::from_secs(10),
+        }
+    }
 }
 
 const INSERT: &str = "\
@@ -52,6 +90,9 @@ ON CONFLICT (trace_id) DO NOTHING";
 
 macro_rules! stats_sql {
     ($key:literal, $group:literal) => {
+        stats_sql!($key, $group, "")
+    };
+    ($key:literal, $group:literal, $order:literal) => {
         concat!(
             "SELECT ",
             $key,
@@ -64,44 +105,112 @@ macro_rules! stats_sql {
        coalesce(sum(completion_tokens), 0)::int8 AS completion_tokens,
        coalesce(sum(cost_usd), 0)::float8 AS cost_usd
 FROM traces WHERE ts >= $1 AND ts < $2 ",
-            $group
+            $group,
+            $order
         )
     };
 }
 
 const STATS_ALL: &str = stats_sql!("NULL::text", "");
+// The total row first, then the groups by descending count and name in byte order (as the
+// in-memory store sorts), at most $3 rows: the caller asks for one more group than it keeps,
+// to know whether any was left out.
 const STATS_BY_MODEL: &str = stats_sql!(
     "CASE WHEN GROUPING(model) = 1 THEN NULL ELSE model END",
-    "GROUP BY GROUPING SETS ((), (model))"
+    "GROUP BY GROUPING SETS ((), (model))",
+    " ORDER BY GROUPING(model) DESC, count(*) DESC, model COLLATE \"C\" LIMIT $3"
 );
 const STATS_BY_SERVICE: &str = stats_sql!(
     "CASE WHEN GROUPING(service) = 1 THEN NULL ELSE service END",
-    "GROUP BY GROUPING SETS ((), (service))"
+    "GROUP BY GROUPING SETS ((), (service))",
+    " ORDER BY GROUPING(service) DESC, count(*) DESC, service COLLATE \"C\" LIMIT $3"
 );
 
+/// Slack above `acquire + statement_timeout` before the client gives up on a call itself.
+const CLIENT_MARGIN: Duration = Duration::from_secs(1);
+
+impl PgTimeouts {
+    fn insert_call(&self) -> Duration {
+        self.acquire + self.insert_statement + CLIENT_MARGIN
+    }
+
+    fn stats_call(&self) -> Duration {
+        self.acquire + self.stats_statement + CLIENT_MARGIN
+    }
+}
+
+/// PostgreSQL-backed store.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    ingest: PgPool,
+    stats: PgPool,
+    sizes: PoolSizes,
+    timeouts: PgTimeouts,
+}
+
+fn pool(max: u32, min: u32, acquire: Duration) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max)
+        .min_connections(min.min(max))
+        .acquire_timeout(acquire)
+}
+
+fn with_statement_timeout(options: &PgConnectOptions, timeout: Duration) -> PgConnectOptions {
+    // A startup parameter, so every session of the pool has it from its first statement.
+    options
+        .clone()
+        .options([("statement_timeout", timeout.as_millis().to_string())])
+}
+
+/// Whether `e` is a deadlock or serialization failure, which a retry may get past.
+fn is_retryable(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|code| code == "40P01" || code == "40001")
+}
+
 impl PgStore {
-    /// Connects with `sizes`, then runs the embedded migrations.
+    /// Connects with `sizes` and the default [`PgTimeouts`], then runs the embedded
+    /// migrations.
     pub async fn connect(options: PgConnectOptions, sizes: PoolSizes) -> Result<Self, StoreError> {
-        let pool = PgPoolOptions::new()
-            .max_connections(sizes.max)
-            .min_connections(sizes.min)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
+        Self::connect_with(options, sizes, PgTimeouts::default()).await
+    }
+
+    /// Connects with `sizes` and `timeouts`, then runs the embedded migrations.
+    pub async fn connect_with(
+        options: PgConnectOptions,
+        sizes: PoolSizes,
+        timeouts: PgTimeouts,
+    ) -> Result<Self, StoreError> {
+        let connect_err = |source| StoreError::Database {
+            op: "connect",
+            source,
+        };
+        let ingest = pool(sizes.ingest_max(), sizes.min, timeouts.acquire)
+            .connect_with(with_statement_timeout(&options, timeouts.insert_statement))
             .await
-            .map_err(|source| StoreError::Database {
-                op: "connect",
-                source,
-            })?;
-        migrator().run(&pool).await?;
+            .map_err(connect_err)?;
+        // Migrations may take longer than an insert: they run on a connection of their own.
+        let mut migrate_conn = sqlx::ConnectOptions::connect(&options)
+            .await
+            .map_err(connect_err)?;
+        migrator().run(&mut migrate_conn).await?;
+        let _ = sqlx::Connection::close(migrate_conn).await;
+        let stats = pool(sizes.stats_max(), 0, timeouts.acquire)
+            .connect_lazy_with(with_statement_timeout(&options, timeouts.stats_statement));
         Ok(PgStore {
-            pool,
-            max: sizes.max,
+            ingest,
+            stats,
+            sizes,
+            timeouts,
         })
     }
 
     /// Stores the batch in one statement; returns once it is committed.
-    pub async fn insert(&self, events: Vec<TraceEvent>) -> Result<InsertOutcome, StoreError> {
+    pub async fn insert(&self, mut events: Vec<TraceEvent>) -> Result<InsertOutcome, StoreError> {
         let n = events.len();
+        // A stable sort: of two events with one id, the first sent is the one stored.
+        events.sort_by(|a, b| a.trace_id.cmp(&b.trace_id));
         let mut ids = Vec::with_capacity(n);
         let mut ts: Vec<DateTime<Utc>> = Vec::with_capacity(n);
         let mut services = Vec::with_capacity(n);
@@ -121,29 +230,42 @@ impl PgStore {
             prompts.push(e.prompt_tokens);
             completions.push(e.completion_tokens);
             costs.push(e.cost_usd);
-            statuses.push(e.status.as_str().to_owned());
+            statuses.push(e.status.as_str());
             attributes.push(
                 e.attributes
                     .map(|a| serde_json::Value::Object(a).to_string()),
             );
         }
-        let done = sqlx::query(INSERT)
-            .bind(ids)
-            .bind(ts)
-            .bind(services)
-            .bind(models)
-            .bind(latencies)
-            .bind(prompts)
-            .bind(completions)
-            .bind(costs)
-            .bind(statuses)
-            .bind(attributes)
-            .execute(&self.pool)
-            .await
-            .map_err(|source| StoreError::Database {
-                op: "insert",
-                source,
-            })?;
+        let bound = self.timeouts.insert_call();
+        let mut retried = false;
+        let done = loop {
+            let insert = sqlx::query(INSERT)
+                .bind(&ids[..])
+                .bind(&ts[..])
+                .bind(&services[..])
+                .bind(&models[..])
+                .bind(&latencies[..])
+                .bind(&prompts[..])
+                .bind(&completions[..])
+                .bind(&costs[..])
+                .bind(&statuses[..])
+                .bind(&attributes[..])
+                .execute(&self.ingest);
+            match tokio::time::timeout(bound, insert).await {
+                Err(_) => return Err(StoreError::Timeout(bound)),
+                Ok(Ok(done)) => break done,
+                Ok(Err(e)) if !retried && is_retryable(&e) => {
+                    tracing::warn!(error = %e, "insert chosen as a deadlock/serialization victim; retrying once");
+                    retried = true;
+                }
+                Ok(Err(source)) => {
+                    return Err(StoreError::Database {
+                        op: "insert",
+                        source,
+                    });
+                }
+            }
+        };
         let inserted = done.rows_affected();
         Ok(InsertOutcome {
             inserted,
@@ -151,22 +273,29 @@ impl PgStore {
         })
     }
 
-    /// Aggregates in SQL.
+    /// Aggregates in SQL, on the stats pool.
     pub async fn stats(&self, query: &StatsQuery) -> Result<Stats, StoreError> {
-        let sql = match query.group_by {
-            None => STATS_ALL,
-            Some(GroupBy::Model) => STATS_BY_MODEL,
-            Some(GroupBy::Service) => STATS_BY_SERVICE,
+        let limit = i64::try_from(stats::MAX_GROUPS + 2).unwrap_or(i64::MAX);
+        let q = match query.group_by {
+            None => sqlx::query(STATS_ALL),
+            Some(GroupBy::Model) => sqlx::query(STATS_BY_MODEL),
+            Some(GroupBy::Service) => sqlx::query(STATS_BY_SERVICE),
+        }
+        .bind(query.from)
+        .bind(query.to);
+        let q = if query.group_by.is_some() {
+            q.bind(limit)
+        } else {
+            q
         };
-        let rows = sqlx::query(sql)
-            .bind(query.from)
-            .bind(query.to)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|source| StoreError::Database {
+        let bound = self.timeouts.stats_call();
+        let rows = match tokio::time::timeout(bound, q.fetch_all(&self.stats)).await {
+            Err(_) => return Err(StoreError::Timeout(bound)),
+            Ok(rows) => rows.map_err(|source| StoreError::Database {
                 op: "stats",
                 source,
-            })?;
+            })?,
+        };
         let mut total = GroupStats::default();
         let mut groups = Vec::new();
         for row in rows {
@@ -180,12 +309,13 @@ impl PgStore {
                 groups.push(g)
             }
         }
-        Ok(stats::finish(query, total, groups))
+        Ok(stats::finish(query, total, groups, false))
     }
 
-    /// `SELECT 1` within [`PING_TIMEOUT`].
+    /// `SELECT 1` on the ingest pool within [`PING_TIMEOUT`] (acquiring included).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        match tokio::time::timeout(PING_TIMEOUT, sqlx::query("SELECT 1").execute(&self.pool)).await
+        match tokio::time::timeout(PING_TIMEOUT, sqlx::query("SELECT 1").execute(&self.ingest))
+            .await
         {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(source)) => Err(StoreError::Database { op: "ping", source }),
@@ -193,23 +323,28 @@ impl PgStore {
         }
     }
 
-    /// Pool occupancy.
+    /// Occupancy of both pools together.
     pub fn pool_usage(&self) -> PoolUsage {
         PoolUsage {
-            open: self.pool.size(),
-            idle: self.pool.num_idle() as u32,
-            max: self.max,
+            open: self.ingest.size() + self.stats.size(),
+            idle: (self.ingest.num_idle() + self.stats.num_idle()) as u32,
+            max: self.sizes.ingest_max() + self.sizes.stats_max(),
         }
     }
 
-    /// The pool, for tests and tools.
+    /// The ingest pool, for tests and tools.
     pub fn pool(&self) -> &PgPool {
-        &self.pool
+        &self.ingest
     }
 
-    /// Closes the pool, waiting for checked-out connections.
+    /// The stats pool, for tests and tools.
+    pub fn stats_pool(&self) -> &PgPool {
+        &self.stats
+    }
+
+    /// Closes both pools, waiting for checked-out connections.
     pub async fn close(&self) {
-        self.pool.close().await;
+        tokio::join!(self.ingest.close(), self.stats.close());
     }
 }
 

@@ -16,7 +16,7 @@ use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use tower::ServiceExt;
 
 /// The signing secret every test uses.
-pub const SECRET: &str = "test-secret-test-secret-test-secret!";
+pub const SECRET: &str = "test-secret-0123456789-test-secret!";
 
 /// A valid bearer header value.
 pub fn bearer() -> String {
@@ -31,6 +31,8 @@ pub fn state_with(store: Store) -> AppState {
         metrics: Arc::new(Metrics::new()),
         verifier: Some(Verifier::new(SECRET)),
         cors: CorsOrigins::None,
+        draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        body_read_timeout: keel_workload::api::BODY_READ_TIMEOUT,
     }
 }
 
