@@ -14,7 +14,7 @@ use keel_workload::cache::StatsCache;
 use keel_workload::config::CorsOrigins;
 use keel_workload::event::MAX_BODY_BYTES;
 use keel_workload::stats::{GroupStats, Stats};
-use keel_workload::store::postgres::PoolSizes;
+use keel_workload::store::postgres::{PgTimeouts, PoolSizes};
 use keel_workload::store::{MemoryStore, PgStore, Store};
 use serde_json::{Value, json};
 
@@ -1016,4 +1016,367 @@ async fn redis_caches_stats_for_the_ttl() {
         "{}",
         m.text
     );
+}
+
+// --- PostgreSQL under contention, least privilege and failure --------------------------
+
+/// A tiny deterministic shuffle (xorshift), so the test needs no extra crate.
+fn shuffled(mut items: Vec<usize>, seed: u64) -> Vec<usize> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    for i in (1..items.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        items.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    items
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_concurrent_batches_sharing_ids_do_not_deadlock() {
+    let Some(admin) = require_env("TEST_DATABASE_URL") else {
+        return;
+    };
+    let db = TestDb::create(&admin).await;
+    let options = db.url.parse().expect("url");
+    let store = PgStore::connect(options, PoolSizes { max: 48, min: 1 })
+        .await
+        .expect("connect");
+    let api = app(state_with(Store::Postgres(store.clone())));
+    // 40 batches of 200 ids drawn from 500, each in its own order, all at once.
+    let mut tasks = Vec::new();
+    let mut sent = std::collections::HashSet::new();
+    for b in 0..40u64 {
+        let ids: Vec<usize> = shuffled((0..500).collect(), b + 1)
+            .into_iter()
+            .take(200)
+            .collect();
+        sent.extend(ids.iter().copied());
+        let events: Vec<Value> = ids
+            .iter()
+            .map(|i| event(&format!("dl-{i}"), "m", "s", 1.0, "ok", 1))
+            .collect();
+        let api = api.clone();
+        tasks.push(tokio::spawn(async move {
+            send(&api, post_events(events)).await
+        }));
+    }
+    let mut stored = 0;
+    for t in tasks {
+        let r = tokio::time::timeout(Duration::from_secs(60), t)
+            .await
+            .expect("a batch did not finish within 60 s")
+            .expect("task");
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        stored += r.body["stored"].as_u64().unwrap();
+    }
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM traces")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(n as usize, sent.len());
+    assert_eq!(
+        stored as usize,
+        sent.len(),
+        "each id is counted stored exactly once"
+    );
+    store.close().await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn postgres_refuses_what_it_cannot_hold_with_a_400_and_caps_groups_like_memory() {
+    let Some(admin) = require_env("TEST_DATABASE_URL") else {
+        return;
+    };
+    let db = TestDb::create(&admin).await;
+    let (state, store) = pg_state(&db.url).await;
+    let pg = app(state);
+    let mem = app(memory_state());
+    let mut bad = event("pg-nul", "m", "s", 1.0, "ok", 0);
+    bad["model"] = json!("gpt\u{0}");
+    bad["attributes"] = json!({"k\u{0}": "v"});
+    let r = send(&pg, post_events(vec![bad])).await;
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "not a 503 retry-later: {}",
+        r.text
+    );
+    assert_eq!(
+        detail_fields(&r),
+        ["events[0].model", "events[0].attributes"]
+    );
+
+    // More groups than an answer holds, with names whose order depends on the collation.
+    let groups = keel_workload::stats::MAX_GROUPS + 10;
+    let events: Vec<Value> = (0..groups)
+        .map(|i| {
+            let model = if i % 2 == 0 {
+                format!("a{i:05}")
+            } else {
+                format!("B{i:05}")
+            };
+            event(&format!("pg-g-{i}"), &model, "s", 1.0, "ok", 1)
+        })
+        .collect();
+    for chunk in events.chunks(1000) {
+        for app in [&pg, &mem] {
+            assert_eq!(
+                send(app, post_events(chunk.to_vec())).await.status,
+                StatusCode::OK
+            );
+        }
+    }
+    let a: Stats =
+        serde_json::from_value(send(&pg, get_auth("/v1/stats?group_by=model")).await.body).unwrap();
+    let b: Stats =
+        serde_json::from_value(send(&mem, get_auth("/v1/stats?group_by=model")).await.body)
+            .unwrap();
+    assert_eq!(a.groups.len(), keel_workload::stats::MAX_GROUPS);
+    assert!(a.groups_truncated && b.groups_truncated);
+    assert_eq!(a.total.count, groups as u64);
+    let keys = |s: &Stats| s.groups.iter().map(|g| g.key.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        keys(&a),
+        keys(&b),
+        "the same groups are kept in both stores"
+    );
+    store.close().await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn postgres_stats_cannot_starve_ingest_or_readiness() {
+    let Some(admin) = require_env("TEST_DATABASE_URL") else {
+        return;
+    };
+    let db = TestDb::create(&admin).await;
+    let options: sqlx::postgres::PgConnectOptions = db.url.parse().expect("url");
+    let sizes = PoolSizes { max: 4, min: 1 };
+    let timeouts = PgTimeouts {
+        acquire: Duration::from_millis(500),
+        ..PgTimeouts::default()
+    };
+    let store = PgStore::connect_with(options, sizes, timeouts)
+        .await
+        .expect("connect");
+    let api = app(state_with(Store::Postgres(store.clone())));
+
+    // Each pool's sessions carry their statement timeout.
+    let show = |pool: &sqlx::PgPool| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SHOW statement_timeout")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(show(store.pool()).await, "5s");
+    assert_eq!(show(store.stats_pool()).await, "10s");
+
+    // Every stats connection busy (as with slow 90-day queries): ingest and readiness still
+    // answer, and stats answer 503 after the acquire bound rather than queueing forever.
+    let mut held = Vec::new();
+    for _ in 0..sizes.stats_max() {
+        held.push(
+            store
+                .stats_pool()
+                .acquire()
+                .await
+                .expect("stats connection"),
+        );
+    }
+    let r = send(
+        &api,
+        post_events(vec![event("busy-1", "m", "s", 1.0, "ok", 0)]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = send(&api, Request::get("/ready").body(Body::empty()).unwrap()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = tokio::time::timeout(Duration::from_secs(20), send(&api, get_auth("/v1/stats")))
+        .await
+        .expect("stats are bounded");
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    drop(held);
+    let r = send(&api, get_auth("/v1/stats")).await;
+    assert_eq!(
+        (r.status, &r.body["total"]["count"]),
+        (StatusCode::OK, &json!(1))
+    );
+    store.close().await;
+    db.drop_db().await;
+}
+
+/// A TCP proxy to `upstream` that can be frozen: while frozen it forwards nothing, as a
+/// PostgreSQL that stopped (SIGSTOP) or a network partition that drops packets.
+async fn freezable_proxy(upstream: String) -> (u16, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn pipe(
+        mut r: tokio::net::tcp::OwnedReadHalf,
+        mut w: tokio::net::tcp::OwnedWriteHalf,
+        frozen: std::sync::Arc<AtomicBool>,
+    ) {
+        let mut buf = vec![0u8; 64 * 1024];
+        // Bounded: at most a minute of 20 ms steps, then the pipe gives up.
+        for _ in 0..3000 {
+            if frozen.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+            match tokio::time::timeout(Duration::from_millis(20), r.read(&mut buf)).await {
+                Err(_) => continue,
+                Ok(Ok(0) | Err(_)) => return,
+                Ok(Ok(n)) => {
+                    if w.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let frozen = std::sync::Arc::new(AtomicBool::new(false));
+    let f = frozen.clone();
+    tokio::spawn(async move {
+        for _ in 0..100 {
+            let Ok((client, _)) = listener.accept().await else {
+                return;
+            };
+            let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                return;
+            };
+            let (cr, cw) = client.into_split();
+            let (sr, sw) = server.into_split();
+            tokio::spawn(pipe(cr, sw, f.clone()));
+            tokio::spawn(pipe(sr, cw, f.clone()));
+        }
+    });
+    (port, frozen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_frozen_gets_503s_within_a_bound_not_hung_requests() {
+    let Some(admin) = require_env("TEST_DATABASE_URL") else {
+        return;
+    };
+    let db = TestDb::create(&admin).await;
+    let direct: sqlx::postgres::PgConnectOptions = db.url.parse().expect("url");
+    let upstream = format!("{}:{}", direct.get_host(), direct.get_port());
+    let (port, frozen) = freezable_proxy(upstream).await;
+    let options = direct.host("127.0.0.1").port(port);
+    let timeouts = PgTimeouts {
+        acquire: Duration::from_millis(500),
+        insert_statement: Duration::from_millis(500),
+        stats_statement: Duration::from_millis(500),
+    };
+    let store = PgStore::connect_with(options, PoolSizes { max: 4, min: 1 }, timeouts)
+        .await
+        .expect("connect through the proxy");
+    let api = app(state_with(Store::Postgres(store.clone())));
+    let r = send(
+        &api,
+        post_events(vec![event("fz-1", "m", "s", 1.0, "ok", 0)]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+
+    frozen.store(true, std::sync::atomic::Ordering::SeqCst);
+    let bounded = |req| {
+        let api = api.clone();
+        async move {
+            tokio::time::timeout(Duration::from_secs(15), send(&api, req))
+                .await
+                .expect("the request hung with the database frozen")
+        }
+    };
+    let r = bounded(post_events(vec![event("fz-2", "m", "s", 1.0, "ok", 0)])).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    assert_eq!(r.body["error"], "store_unavailable");
+    let r = bounded(get_auth("/v1/stats")).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    let r = bounded(Request::get("/ready").body(Body::empty()).unwrap()).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+    assert_eq!(r.body["database"], "unhealthy");
+
+    frozen.store(false, std::sync::atomic::Ordering::SeqCst);
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn postgres_migrations_run_as_a_role_owning_only_its_schema() {
+    let Some(admin) = require_env("TEST_DATABASE_URL") else {
+        return;
+    };
+    let db = TestDb::create(&admin).await;
+    let role = format!(
+        "wl_app_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    let owner: sqlx::postgres::PgConnectOptions = db.url.parse().expect("url");
+    let mut conn = sqlx::ConnectOptions::connect(&owner).await.expect("owner");
+    for sql in [
+        format!("CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT"),
+        format!("CREATE SCHEMA {role} AUTHORIZATION {role}"),
+        format!(
+            "ALTER ROLE {role} IN DATABASE {} SET search_path = {role}",
+            db.name
+        ),
+        "REVOKE ALL ON SCHEMA public FROM PUBLIC".to_owned(),
+        format!(
+            "REVOKE CREATE, TEMPORARY ON DATABASE {} FROM PUBLIC",
+            db.name
+        ),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    let app_options = owner.clone().username(&role);
+    let store = PgStore::connect(app_options.clone(), PoolSizes { max: 4, min: 1 })
+        .await
+        .expect("migrations run as the least-privilege role");
+    // A second start (a rolling update) finds the migrations applied.
+    PgStore::connect(app_options, PoolSizes { max: 2, min: 0 })
+        .await
+        .expect("second start")
+        .close()
+        .await;
+    let api = app(state_with(Store::Postgres(store.clone())));
+    let r = send(
+        &api,
+        post_events(vec![event("lp-1", "m", "s", 1.0, "ok", 0)]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = send(&api, get_auth("/v1/stats")).await;
+    assert_eq!(r.body["total"]["count"], 1);
+    let schemas: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT schemaname::text FROM pg_tables WHERE tablename IN ('traces', '_sqlx_migrations')",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        schemas,
+        [role.clone()],
+        "everything lives in the role's own schema"
+    );
+    store.close().await;
+    let _ = sqlx::Connection::close(conn).await;
+    db.drop_db().await;
+    let mut admin_conn =
+        sqlx::ConnectOptions::connect(&admin.parse::<sqlx::postgres::PgConnectOptions>().unwrap())
+            .await
+            .expect("admin");
+    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS {role}")))
+        .execute(&mut admin_conn)
+        .await;
 }

@@ -135,7 +135,7 @@ pub fn require_env(var: &str) -> Option<String> {
 /// A database created for one test, dropped by [`TestDb::drop_db`].
 pub struct TestDb {
     pub url: String,
-    name: String,
+    pub name: String,
     admin_url: String,
 }
 
