@@ -266,7 +266,7 @@ fn utf8<'a>(path: &Path, bytes: &'a [u8]) -> Result<&'a str, EnvErrors> {
 /// in YAML 1.1 only, so lines would be counted differently), a byte order mark after the
 /// start, and the two private-use characters keel reserves for Terraform expressions
 /// (`refs.rs`): text holding them could otherwise turn into an interpolation.
-fn allowed_char(c: char) -> bool {
+pub fn allowed_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | ' '..='~')
         || (c >= '\u{A0}'
             && !matches!(c, '\u{FEFF}' | '\u{FFFE}' | '\u{FFFF}')
@@ -431,7 +431,8 @@ fn yaml_message(text: &str) -> String {
             _ => what,
         };
         format!(
-            "the document is too large once its aliases are expanded ({what}); environment files need no such structure"
+            "the document is beyond the parser's limits ({what}); environment files are small, \
+             a few levels deep, and need no aliases that expand"
         )
     } else if text.starts_with("recursion limit exceeded") {
         "nested too deeply; environment files are a few levels deep".into()
