@@ -146,6 +146,11 @@ impl Ref {
     }
 }
 
+/// Whether a model string is a literal (holds no reference or expression).
+pub fn is_literal(s: &str) -> bool {
+    !s.contains(OPEN)
+}
+
 /// Turns a model string into its rendered form: embedded expressions become `${...}`, and
 /// literal `${` / `%{` are escaped as `$${` / `%%{`.
 pub fn finalize_string(s: &str) -> String {

@@ -15,15 +15,19 @@ use std::collections::BTreeMap;
 use keel_workload_contract as contract;
 
 use crate::construct::Scope;
+use crate::construct::db_login::{self, DatabaseLogin, DatabaseLoginProps};
 use crate::construct::elasticache::{REDIS_PORT, RedisCache, RedisCacheProps};
+use crate::construct::iam::{Role, Statement, Trust};
 use crate::construct::kms::KmsKey;
-use crate::construct::rds::{MasterPassword, RdsPostgres, RdsPostgresProps};
+use crate::construct::rds::{RdsPostgres, RdsPostgresProps};
 use crate::construct::secrets::{GeneratedSecret, composed_secret};
 use crate::construct::security_group::{Peer, SecurityGroup};
 use crate::env::Env;
-use crate::env::file::{AnalyticsApi, Image as ImagePin, IngressClassName, Kubernetes};
+use crate::env::file::{
+    AcmeChallenge, AnalyticsApi, Image as ImagePin, IngressClassName, Kubernetes,
+};
 use crate::k8s;
-use crate::stack::{Stack, StackDef, StackError, terraform_root};
+use crate::stack::{Stack, StackDef, StackError, generated_by, terraform_root};
 
 /// Stack name.
 pub const NAME: &str = "analytics-api";
@@ -35,9 +39,10 @@ pub const DEF: StackDef = StackDef {
     build,
 };
 
-/// Database name and user of the service.
+/// Database name, its master user (administrators only) and the service's own login.
 const DB_NAME: &str = "analytics";
-const DB_USER: &str = "analytics";
+const DB_ADMIN: &str = "analytics_admin";
+const DB_USER: &str = "analytics_app";
 
 fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     let Some(cfg) = &env.spec.stacks.analytics_api else {
@@ -54,6 +59,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     let secret_path = |name: &str| format!("{NAME}/{}/{name}", env.name());
 
     let key = KmsKey::new(scope, "analytics-api: database, cache, secrets, logs");
+    let log_retention_days = if env.is_prod() { 365 } else { 30 };
     let net = &cfg.cluster_network;
     let subnets: Vec<serde_json::Value> = net
         .private_subnet_ids
@@ -90,13 +96,6 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         "Redis (TLS) from the EKS nodes/pods",
     );
 
-    let db_password = GeneratedSecret::new(
-        scope,
-        &key,
-        "database_password",
-        &secret_path("database-password"),
-        "master password of the analytics database",
-    );
     let redis_token = GeneratedSecret::new(
         scope,
         &key,
@@ -117,12 +116,25 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         &RdsPostgresProps {
             settings: cfg.database.clone(),
             db_name: DB_NAME.into(),
-            username: DB_USER.into(),
+            username: DB_ADMIN.into(),
             subnet_ids: subnets.clone(),
             security_group_id: db_sg.id(),
-            password: MasterPassword::Generated(db_password.value()),
+            log_retention_days,
         },
     );
+    let generated_by = generated_by(env, NAME);
+    let login = DatabaseLogin::new(
+        scope,
+        &key,
+        &db,
+        &DatabaseLoginProps {
+            username: DB_USER,
+            secret_path: &secret_path("database-app-password"),
+            extensions: &[],
+            generated_by: &generated_by,
+        },
+    )
+    .map_err(fail)?;
     let cache = RedisCache::new(
         scope,
         &key,
@@ -131,20 +143,21 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             subnet_ids: subnets,
             security_group_id: cache_sg.id(),
             auth_token: redis_token.value(),
-            log_retention_days: if env.is_prod() { 365 } else { 30 },
+            log_retention_days,
         },
     );
+    // The server's certificate and host name are both verified, against the RDS CA bundle
+    // the image carries (workload contract).
     let database_url = composed_secret(
         scope,
         &key,
         "database_url",
         &secret_path("database-url"),
-        "DATABASE_URL of the analytics API (TLS required)",
-        format!(
-            "postgres://{DB_USER}:{}@{}:5432/{DB_NAME}?sslmode=require",
-            db_password.value(),
-            db.address()
-        ),
+        "DATABASE_URL of the analytics API: its own login, TLS with full verification",
+        login.url(&format!(
+            "sslmode=verify-full&sslrootcert={}",
+            contract::DATABASE_CA_BUNDLE_PATH
+        )),
     );
     let redis_url = composed_secret(
         scope,
@@ -159,6 +172,49 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         ),
     );
 
+    // The External Secrets controller reads this stack's secrets, and only these, through
+    // a role of the stack's own that its SecretStore names.
+    let region = env.spec.region.clone();
+    let controller = format!(
+        "arn:{}:iam::{}:role/{}",
+        scope.partition(),
+        env.spec.account_id,
+        kube.external_secrets_role
+    );
+    let readable = vec![
+        database_url.to_string(),
+        redis_url.to_string(),
+        jwt.arn().to_string(),
+    ];
+    let reader = Role::new(
+        scope,
+        "secrets_reader",
+        "secrets-reader",
+        Trust::Role(controller),
+        &[],
+        vec![
+            Statement::allow(
+                "ReadThisStacksSecrets",
+                &[
+                    "secretsmanager:GetSecretValue",
+                    "secretsmanager:DescribeSecret",
+                ],
+                readable,
+            ),
+            Statement::allow(
+                "DecryptThroughSecretsManager",
+                &["kms:Decrypt"],
+                vec![key.arn().to_string()],
+            )
+            .when(
+                "StringEquals",
+                "kms:ViaService",
+                vec![format!("secretsmanager.{region}.amazonaws.com")],
+            ),
+        ],
+    );
+
+    let reader_name = scope.name("secrets-reader");
     let out = &mut *scope.tf;
     out.output(
         "db_endpoint",
@@ -190,8 +246,30 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         jwt.arn(),
         false,
     );
+    out.output(
+        "kms_key_arn",
+        "KMS key of the stack's secrets, database, cache and logs",
+        key.arn(),
+        false,
+    );
+    out.output(
+        "secrets_reader_role_arn",
+        "role the External Secrets controller assumes to read this stack's secrets",
+        reader.arn(),
+        false,
+    );
 
-    let objects = k8s::service(&service_props(env, cfg, kube, &secret_path).map_err(fail)?)
+    let reader_arn = format!(
+        "arn:{}:iam::{}:role/{}",
+        crate::construct::partition(&region),
+        env.spec.account_id,
+        reader_name
+    );
+    let store = k8s::AwsSecretStore {
+        region,
+        role_arn: reader_arn,
+    };
+    let objects = k8s::service(&service_props(env, cfg, kube, &secret_path, store).map_err(fail)?)
         .map_err(|e| fail(e.to_string()))?;
     let kubernetes = k8s::render(&objects).map_err(|e| fail(e.to_string()))?;
     Ok(Some(Stack {
@@ -199,6 +277,10 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         terraform: tf,
         kubernetes_objects: objects.len(),
         kubernetes,
+        deploy: BTreeMap::from([(
+            db_login::BOOTSTRAP_FILE.to_owned(),
+            login.bootstrap_script().to_owned(),
+        )]),
         warnings: Vec::new(),
     }))
 }
@@ -209,6 +291,7 @@ fn service_props(
     cfg: &AnalyticsApi,
     kube: &Kubernetes,
     secret_path: &dyn Fn(&str) -> String,
+    store: k8s::AwsSecretStore,
 ) -> Result<k8s::ServiceProps, String> {
     let image = image(&cfg.image)?;
     if env.is_prod() {
@@ -238,7 +321,10 @@ fn service_props(
         limits_cpu: r.cpu_limit.into(),
         limits_memory: r.memory_limit.into(),
     };
-    p.termination_grace_period_seconds = i64::from(contract::SHUTDOWN_DEADLINE_SECS) + 10;
+    p.termination_grace_period_seconds = i64::from(contract::TERMINATION_GRACE_SECS);
+    p.pre_stop_pause_seconds = i64::from(contract::PRE_STOP_PAUSE_SECS);
+    p.security.run_as_user = i64::from(contract::RUN_AS_USER);
+    p.security.run_as_group = i64::from(contract::RUN_AS_GROUP);
     let a = &cfg.autoscaling;
     p.autoscaling = Some(k8s::Autoscaling {
         min_replicas: to_i32(a.min)?,
@@ -290,10 +376,7 @@ fn service_props(
             "the stack sources secret {name}, which the workload's contract does not read"
         ));
     }
-    p.secrets.store = k8s::SecretStoreRef {
-        kind: k8s::SecretStoreKind::ClusterSecretStore,
-        name: kube.secret_store.clone(),
-    };
+    p.secrets.own_store = Some(store);
 
     let class = match kube.ingress_class {
         IngressClassName::Nginx => k8s::IngressClass::Nginx(k8s::NginxIngress {
@@ -334,8 +417,19 @@ fn service_props(
         .iter()
         .flat_map(|c| [k8s::EgressPeer::postgres(c), k8s::EgressPeer::redis(c)])
         .collect();
+    if kube.acme_challenge == AcmeChallenge::Http01
+        && matches!(
+            kube.ingress_class,
+            IngressClassName::Nginx | IngressClassName::Traefik
+        )
+    {
+        p.network.acme_http01_from = Some(k8s::TrafficSource::Namespace(
+            kube.ingress_namespace.clone(),
+        ));
+    }
     p.monitoring = Some(k8s::MonitoringProps {
         path: contract::METRICS_PATH.into(),
+        labels: kube.service_monitor_labels.clone(),
         ..Default::default()
     });
     p.suppressions.push(k8s::Suppression::new(

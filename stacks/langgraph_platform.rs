@@ -1,25 +1,42 @@
 //! langgraph-platform: the agent platform on ECS Fargate behind an ALB, deployed blue/green
 //! by CodeDeploy, with PostgreSQL on RDS (../shared/seeds/langgraph-platform.md).
+//!
+//! Operating it, in order:
+//! 1. `terraform apply` creates everything but the ECS service, and stops with a
+//!    precondition naming each third-party secret (LangSmith, Jira) that has no value yet.
+//! 2. Fill those secrets (`aws secretsmanager put-secret-value`), run
+//!    `deploy/database-login.sh` once (the application's own database login), apply again.
+//! 3. Each later release: apply (registers the task definition revision), then
+//!    `deploy/create-deployment.sh` (CodeDeploy canary, rolled back by its alarms).
+//!
+//! Differences from the seed, on purpose: the service reads `DATABASE_URL` for its own
+//! login `langgraph_app` (not the master user, whose password RDS rotates); PostgreSQL 15
+//! as the seed, pinned to the major version; the LangSmith project is `langgraph-platform`
+//! in prod and `langgraph-platform-<env>` elsewhere, so staging traces never mix with prod's.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
 use crate::construct::alb::{Alb, AlbProps};
-use crate::construct::codedeploy::{EcsBlueGreen, EcsBlueGreenProps};
+use crate::construct::codedeploy::{self, EcsBlueGreen, EcsBlueGreenProps, RollbackTargets};
+use crate::construct::db_login::{self, DatabaseLogin, DatabaseLoginProps};
 use crate::construct::ecs::{EcsService, EcsServiceProps, ScalingProps};
 use crate::construct::iam::{Role, Statement, Trust};
 use crate::construct::kms::KmsKey;
 use crate::construct::logs_bucket::LogsBucket;
-use crate::construct::observability::{Alarm, AlarmTopic, Comparison, Widget, dashboard};
-use crate::construct::rds::{MasterPassword, RdsPostgres, RdsPostgresProps};
-use crate::construct::secrets::Secret;
+use crate::construct::observability::{
+    Alarm, AlarmTopic, Combine, Comparison, Metric, Widget, dashboard,
+};
+use crate::construct::rds::{RdsPostgres, RdsPostgresProps};
+use crate::construct::secrets::{Secret, composed_secret};
 use crate::construct::security_group::{Peer, SecurityGroup};
 use crate::construct::vpc::{Vpc, VpcProps};
 use crate::construct::{Scope, expr_list};
 use crate::env::Env;
 use crate::env::file::Image;
-use crate::stack::{Stack, StackDef, StackError, terraform_root};
+use crate::refs::Expr;
+use crate::stack::{Stack, StackDef, StackError, generated_by, terraform_root};
 use crate::tf::Suppression;
 
 /// Stack name.
@@ -184,16 +201,41 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             username: "langgraph_admin".into(),
             subnet_ids: expr_list(&vpc.private_subnet_ids()),
             security_group_id: db_sg.id(),
-            password: MasterPassword::ManagedBySecretsManager,
+            log_retention_days: cfg.log_retention_days,
         },
+    );
+    let generated_by = generated_by(env, NAME);
+    let login = DatabaseLogin::new(
+        scope,
+        &key,
+        &db,
+        &DatabaseLoginProps {
+            username: "langgraph_app",
+            secret_path: &format!("{}/database-app-password", scope.prefix),
+            extensions: &["vector"],
+            generated_by: &generated_by,
+        },
+    )
+    .map_err(fail)?;
+    let database_url = composed_secret(
+        scope,
+        &key,
+        "database_url",
+        &format!("{}/database-url", scope.prefix),
+        "DATABASE_URL of the service: its own login, TLS required",
+        login.url("sslmode=require"),
     );
     let secrets: Vec<(&str, Secret)> = APP_SECRETS
         .iter()
         .map(|(name, description)| (*name, Secret::new(scope, &key, name, description)))
         .collect();
+    let preconditions = secrets
+        .iter()
+        .map(|(_, secret)| secret.require_value(scope))
+        .collect();
 
     let mut readable: Vec<String> = secrets.iter().map(|(_, s)| s.arn().to_string()).collect();
-    readable.push(db.secret_arn().to_string());
+    readable.push(database_url.to_string());
     let execution_role = Role::new(
         scope,
         "task_execution",
@@ -255,27 +297,21 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     let mut environment: BTreeMap<String, Value> = BTreeMap::new();
     environment.insert("NODE_ENV".into(), json!("production"));
     environment.insert("PORT".into(), json!(APP_PORT.to_string()));
-    environment.insert(
-        "LANGSMITH_PROJECT".into(),
-        json!(format!("{NAME}-{}", env.name())),
-    );
+    let project = if env.is_prod() {
+        NAME.to_owned()
+    } else {
+        format!("{NAME}-{}", env.name())
+    };
+    environment.insert("LANGSMITH_PROJECT".into(), json!(project));
     environment.insert("LANGSMITH_TRACING".into(), json!("true"));
-    environment.insert("DATABASE_HOST".into(), db.address().into());
-    environment.insert("DATABASE_PORT".into(), json!("5432"));
-    environment.insert("DATABASE_NAME".into(), json!("langgraph"));
-    environment.insert("DATABASE_SSL".into(), json!("require"));
+    environment.insert("LANGCHAIN_TRACING_V2".into(), json!("true"));
+    environment.insert("JIRA_BASE_URL".into(), json!(cfg.jira.base_url));
+    environment.insert("JIRA_EMAIL".into(), json!(cfg.jira.email));
     let mut secret_env: BTreeMap<String, Value> = secrets
         .iter()
         .map(|(name, s)| ((*name).to_owned(), s.arn().into()))
         .collect();
-    secret_env.insert(
-        "DATABASE_USER".into(),
-        json!(format!("{}:username::", db.secret_arn())),
-    );
-    secret_env.insert(
-        "DATABASE_PASSWORD".into(),
-        json!(format!("{}:password::", db.secret_arn())),
-    );
+    secret_env.insert("DATABASE_URL".into(), database_url.into());
 
     let service = EcsService::new(
         scope,
@@ -295,6 +331,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             target_group_arn: alb.blue().arn(),
             depends_on: alb.listener_addresses(),
             desired_count: cfg.scaling.desired,
+            preconditions,
         },
     );
     let s = &cfg.scaling;
@@ -306,93 +343,109 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             cpu_percent: s.cpu_percent,
             memory_percent: s.memory_percent,
             requests_per_target: s.requests_per_target,
-            request_count_label: format!("{}/{}", alb.arn_suffix(), alb.blue().attr("arn_suffix")),
+            load_balancer: alb.arn_suffix(),
         },
     );
 
     let topic = AlarmTopic::new(scope, &key, &env.spec.alerts.email);
     let a = &cfg.alarms;
-    let ecs_dims = || {
-        BTreeMap::from([
+    let ecs = |name| Metric {
+        namespace: "AWS/ECS",
+        name,
+        dimensions: BTreeMap::from([
             ("ClusterName", service.cluster_name()),
             ("ServiceName", service.service_name()),
-        ])
+        ]),
+    };
+    let lb = |name| Metric {
+        namespace: "AWS/ApplicationELB",
+        name,
+        dimensions: BTreeMap::from([("LoadBalancer", alb.arn_suffix())]),
+    };
+    let unhealthy = |group: Expr| Metric {
+        namespace: "AWS/ApplicationELB",
+        name: "UnHealthyHostCount",
+        dimensions: BTreeMap::from([("LoadBalancer", alb.arn_suffix()), ("TargetGroup", group)]),
+    };
+    let alarm = |id,
+                 description: String,
+                 metric,
+                 statistic,
+                 period_seconds,
+                 evaluation_periods,
+                 threshold| Alarm {
+        id,
+        description,
+        metric,
+        combined_with: Vec::new(),
+        combine: Combine::Sum,
+        statistic,
+        period_seconds,
+        evaluation_periods,
+        threshold,
+        comparison: Comparison::GreaterThan,
     };
     let alarms = [
-        Alarm {
-            id: "ecs-cpu-high",
-            description: format!("service CPU above {}% for 10 minutes", a.cpu_percent),
-            namespace: "AWS/ECS",
-            metric: "CPUUtilization",
-            statistic: "Average",
-            period_seconds: 300,
-            evaluation_periods: 2,
-            threshold: f64::from(a.cpu_percent),
-            comparison: Comparison::GreaterThan,
-            dimensions: ecs_dims(),
-        },
-        Alarm {
-            id: "ecs-memory-high",
-            description: format!("service memory above {}% for 10 minutes", a.memory_percent),
-            namespace: "AWS/ECS",
-            metric: "MemoryUtilization",
-            statistic: "Average",
-            period_seconds: 300,
-            evaluation_periods: 2,
-            threshold: f64::from(a.memory_percent),
-            comparison: Comparison::GreaterThan,
-            dimensions: ecs_dims(),
-        },
-        Alarm {
-            id: "alb-5xx-errors",
-            description: format!(
+        alarm(
+            "ecs-cpu-high",
+            format!("service CPU above {}% for 10 minutes", a.cpu_percent),
+            ecs("CPUUtilization"),
+            "Average",
+            300,
+            2,
+            f64::from(a.cpu_percent),
+        ),
+        alarm(
+            "ecs-memory-high",
+            format!("service memory above {}% for 10 minutes", a.memory_percent),
+            ecs("MemoryUtilization"),
+            "Average",
+            300,
+            2,
+            f64::from(a.memory_percent),
+        ),
+        alarm(
+            "alb-5xx-errors",
+            format!(
                 "more than {} target 5XX responses in 5 minutes",
                 a.http_5xx_count
             ),
-            namespace: "AWS/ApplicationELB",
-            metric: "HTTPCode_Target_5XX_Count",
-            statistic: "Sum",
-            period_seconds: 300,
-            evaluation_periods: 1,
-            threshold: f64::from(a.http_5xx_count),
-            comparison: Comparison::GreaterThan,
-            dimensions: BTreeMap::from([("LoadBalancer", alb.arn_suffix())]),
-        },
-        Alarm {
-            id: "alb-response-time",
-            description: format!(
+            lb("HTTPCode_Target_5XX_Count"),
+            "Sum",
+            300,
+            1,
+            f64::from(a.http_5xx_count),
+        ),
+        alarm(
+            "alb-response-time",
+            format!(
                 "average target response time above {} s for 5 minutes",
                 a.latency_seconds
             ),
-            namespace: "AWS/ApplicationELB",
-            metric: "TargetResponseTime",
-            statistic: "Average",
-            period_seconds: 300,
-            evaluation_periods: 1,
-            threshold: a.latency_seconds,
-            comparison: Comparison::GreaterThan,
-            dimensions: BTreeMap::from([("LoadBalancer", alb.arn_suffix())]),
-        },
+            lb("TargetResponseTime"),
+            "Average",
+            300,
+            1,
+            a.latency_seconds,
+        ),
+        // CodeDeploy alternates the live target group: watch both.
         Alarm {
-            id: "unhealthy-targets",
-            description: "a target of the live target group is unhealthy".into(),
-            namespace: "AWS/ApplicationELB",
-            metric: "UnHealthyHostCount",
-            statistic: "Maximum",
-            period_seconds: 60,
-            evaluation_periods: 2,
-            threshold: 0.0,
-            comparison: Comparison::GreaterThan,
-            dimensions: BTreeMap::from([
-                ("LoadBalancer", alb.arn_suffix()),
-                ("TargetGroup", alb.blue().attr("arn_suffix")),
-            ]),
+            combined_with: vec![unhealthy(alb.green().attr("arn_suffix"))],
+            combine: Combine::Max,
+            ..alarm(
+                "unhealthy-targets",
+                "a target of the live target group is unhealthy".into(),
+                unhealthy(alb.blue().attr("arn_suffix")),
+                "Maximum",
+                60,
+                2,
+                0.0,
+            )
         },
     ];
-    let alarm_names: Vec<_> = alarms
-        .iter()
-        .map(|alarm| alarm.add(scope, &topic))
-        .collect();
+    for alarm in &alarms {
+        alarm.add(scope, Some(&topic));
+    }
 
     let deploy = EcsBlueGreen::new(
         scope,
@@ -404,7 +457,15 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             green_target_group: alb.green().attr("name"),
             strategy: cfg.deployment.strategy,
             termination_wait_minutes: cfg.deployment.termination_wait_minutes,
-            alarm_names,
+            rollback: RollbackTargets {
+                cluster_name: service.cluster_name(),
+                service_name: service.service_name(),
+                load_balancer: alb.arn_suffix(),
+                target_groups: [
+                    alb.blue().attr("arn_suffix"),
+                    alb.green().attr("arn_suffix"),
+                ],
+            },
             topic_arn: topic.arn(),
             topic_key_arn: key.arn(),
         },
@@ -491,10 +552,23 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         db.endpoint(),
         false,
     );
+    let (container_name, container_port) = service.container();
     out.output(
-        "db_master_secret_arn",
-        "Secrets Manager ARN of the database master credentials",
-        db.secret_arn(),
+        "task_definition_arn",
+        "task definition revision this apply registered (deploy/create-deployment.sh rolls it out)",
+        service.task_definition_arn(),
+        false,
+    );
+    out.output(
+        "container_name",
+        "container CodeDeploy routes traffic to",
+        container_name,
+        false,
+    );
+    out.output(
+        "container_port",
+        "port of that container",
+        container_port,
         false,
     );
     for (name, secret) in &secrets {
@@ -530,11 +604,17 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         false,
     );
 
+    let mut deploy = codedeploy::deploy_files(&generated_by, container_name, container_port);
+    deploy.insert(
+        db_login::BOOTSTRAP_FILE.to_owned(),
+        login.bootstrap_script().to_owned(),
+    );
     Ok(Some(Stack {
         name: NAME,
         terraform: tf,
         kubernetes: BTreeMap::new(),
         kubernetes_objects: 0,
+        deploy,
         warnings,
     }))
 }

@@ -1,12 +1,32 @@
 //! CodeDeploy blue/green for an ECS service: the application, custom canary and linear
-//! configs, and a deployment group that rolls back on failure and on alarms.
+//! configs, a deployment group that rolls back on failure and on its own alarms, and the
+//! files the deploy workflow runs (`deploy/appspec.yaml`, `deploy/create-deployment.sh`).
+//!
+//! Terraform registers each new task definition revision but leaves the service alone
+//! (CodeDeploy owns which revision runs): the deploy workflow starts the deployment.
+
+use std::collections::BTreeMap;
 
 use serde_json::json;
 
 use super::Scope;
 use super::iam::{Role, Statement, Trust};
+use super::observability::{Alarm, Combine, Comparison, Metric};
 use crate::env::file::DeploymentStrategy;
 use crate::refs::Expr;
+
+/// What the deployment's rollback alarms watch.
+#[derive(Debug, Clone)]
+pub struct RollbackTargets {
+    /// ECS cluster name.
+    pub cluster_name: Expr,
+    /// ECS service name.
+    pub service_name: Expr,
+    /// The load balancer's `arn_suffix`.
+    pub load_balancer: Expr,
+    /// Both target groups' `arn_suffix`es: CodeDeploy alternates between them.
+    pub target_groups: [Expr; 2],
+}
 
 /// Options for [`EcsBlueGreen`].
 #[derive(Debug, Clone)]
@@ -25,8 +45,8 @@ pub struct EcsBlueGreenProps {
     pub strategy: DeploymentStrategy,
     /// Minutes the old task set keeps running after success.
     pub termination_wait_minutes: u32,
-    /// Alarm names that stop and roll back a deployment.
-    pub alarm_names: Vec<Expr>,
+    /// What the rollback alarms watch ([`rollback_alarms`]).
+    pub rollback: RollbackTargets,
     /// Topic notified of deployment state changes.
     pub topic_arn: Expr,
     /// KMS key encrypting that topic (CodeDeploy needs to use it to publish).
@@ -84,18 +104,30 @@ impl EcsBlueGreen {
             DeploymentStrategy::Linear10PercentEvery5Minutes => linear.attr("id").into(),
             DeploymentStrategy::AllAtOnce => ALL_AT_ONCE.into(),
         };
+        // The Limited policy: no Lambda invoke, S3 read, SNS publish or PassRole on `*`.
         let role = Role::new(
             scope,
             "codedeploy",
             "codedeploy",
             Trust::Service("codedeploy.amazonaws.com"),
-            &["AWSCodeDeployRoleForECS"],
-            vec![Statement::allow(
-                "PublishToEncryptedTopic",
-                &["kms:GenerateDataKey*", "kms:Decrypt"],
-                vec![props.topic_key_arn.to_string()],
-            )],
+            &["AWSCodeDeployRoleForECSLimited"],
+            vec![
+                Statement::allow(
+                    "PublishDeploymentEvents",
+                    &["sns:Publish"],
+                    vec![props.topic_arn.to_string()],
+                ),
+                Statement::allow(
+                    "PublishToEncryptedTopic",
+                    &["kms:GenerateDataKey*", "kms:Decrypt"],
+                    vec![props.topic_key_arn.to_string()],
+                ),
+            ],
         );
+        let alarm_names: Vec<Expr> = rollback_alarms(&props.rollback)
+            .iter()
+            .map(|alarm| alarm.add(scope, None))
+            .collect();
         let group = scope.tf.resource(
             f,
             "aws_codedeploy_deployment_group",
@@ -129,7 +161,7 @@ impl EcsBlueGreen {
                 }],
                 "alarm_configuration": [{
                     "enabled": true,
-                    "alarms": super::expr_list(&props.alarm_names),
+                    "alarms": super::expr_list(&alarm_names),
                 }],
                 "trigger_configuration": [{
                     "trigger_name": scope.name("deployment-state"),
@@ -152,5 +184,209 @@ impl EcsBlueGreen {
     /// The deployment group name.
     pub fn group_name(&self) -> Expr {
         self.group_name.clone()
+    }
+}
+
+/// The alarms that stop and roll back a deployment, at the seed's thresholds: 5XX from the
+/// targets or the load balancer itself above 5 in a minute, average response time above
+/// 3 s, CPU above 80% or memory above 85% for two minutes, any unhealthy target in either
+/// target group. They notify no one (CodeDeploy reports the rollback to the topic); the
+/// stack's monitoring alarms page operators.
+pub fn rollback_alarms(t: &RollbackTargets) -> Vec<Alarm> {
+    let lb = || BTreeMap::from([("LoadBalancer", t.load_balancer.clone())]);
+    let ecs = || {
+        BTreeMap::from([
+            ("ClusterName", t.cluster_name.clone()),
+            ("ServiceName", t.service_name.clone()),
+        ])
+    };
+    let metric = |namespace, name, dimensions| Metric {
+        namespace,
+        name,
+        dimensions,
+    };
+    let alarm = |id, description: &str, metric, statistic, periods, threshold| Alarm {
+        id,
+        description: description.to_owned(),
+        metric,
+        combined_with: Vec::new(),
+        combine: Combine::Sum,
+        statistic,
+        period_seconds: 60,
+        evaluation_periods: periods,
+        threshold,
+        comparison: Comparison::GreaterThan,
+    };
+    let unhealthy = |tg: &Expr| {
+        let mut dims = lb();
+        dims.insert("TargetGroup", tg.clone());
+        metric("AWS/ApplicationELB", "UnHealthyHostCount", dims)
+    };
+    vec![
+        Alarm {
+            combined_with: vec![metric("AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", lb())],
+            ..alarm(
+                "deploy-5xx",
+                "deployment: more than 5 5XX responses (targets and load balancer) in a minute",
+                metric("AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", lb()),
+                "Sum",
+                1,
+                5.0,
+            )
+        },
+        alarm(
+            "deploy-latency",
+            "deployment: average response time above 3 s for a minute",
+            metric("AWS/ApplicationELB", "TargetResponseTime", lb()),
+            "Average",
+            1,
+            3.0,
+        ),
+        alarm(
+            "deploy-cpu",
+            "deployment: service CPU above 80% for 2 minutes",
+            metric("AWS/ECS", "CPUUtilization", ecs()),
+            "Average",
+            2,
+            80.0,
+        ),
+        alarm(
+            "deploy-memory",
+            "deployment: service memory above 85% for 2 minutes",
+            metric("AWS/ECS", "MemoryUtilization", ecs()),
+            "Average",
+            2,
+            85.0,
+        ),
+        Alarm {
+            combined_with: vec![unhealthy(&t.target_groups[1])],
+            combine: Combine::Max,
+            ..alarm(
+                "deploy-unhealthy-targets",
+                "deployment: a target of either target group is unhealthy",
+                unhealthy(&t.target_groups[0]),
+                "Maximum",
+                1,
+                0.0,
+            )
+        },
+    ]
+}
+
+/// File names under the stack's `deploy/` folder.
+pub const APPSPEC_FILE: &str = "appspec.yaml";
+/// The script that starts a deployment.
+pub const CREATE_DEPLOYMENT_FILE: &str = "create-deployment.sh";
+/// Placeholder in the AppSpec that the script replaces with the revision's ARN.
+const TASK_DEFINITION_PLACEHOLDER: &str = "<task_definition_arn>";
+
+/// Terraform outputs the deploy script reads; the stack must define them.
+pub const DEPLOY_OUTPUTS: [&str; 3] = [
+    "task_definition_arn",
+    "codedeploy_app_name",
+    "codedeploy_deployment_group_name",
+];
+
+/// The AppSpec of a deployment of `container` on `port`, and the script that fills in the
+/// revision `terraform apply` registered and starts it (`file name -> text`).
+pub fn deploy_files(generated_by: &str, container: &str, port: u16) -> BTreeMap<String, String> {
+    let appspec = format!(
+        r#"# {generated_by}
+# AppSpec of the CodeDeploy blue/green deployment; {CREATE_DEPLOYMENT_FILE} replaces
+# TaskDefinition with the revision the last `terraform apply` registered.
+version: 0.0
+Resources:
+  - TargetService:
+      Type: AWS::ECS::Service
+      Properties:
+        TaskDefinition: "{TASK_DEFINITION_PLACEHOLDER}"
+        LoadBalancerInfo:
+          ContainerName: "{container}"
+          ContainerPort: {port}
+"#
+    );
+    let [task, app, group] = DEPLOY_OUTPUTS;
+    let script = format!(
+        r#"#!/bin/sh
+# {generated_by}
+#
+# Starts the CodeDeploy blue/green deployment of the task definition revision that the
+# last `terraform apply` registered (Terraform never changes the running revision
+# itself), then follows it until it succeeds, fails or is rolled back by an alarm.
+# Run it after every apply that changes the image or the task definition, with the
+# aws CLI, jq, terraform and credentials that may create deployments:
+#
+#   sh deploy/{CREATE_DEPLOYMENT_FILE}
+set -eu
+here=$(dirname "$0")
+out() {{ terraform -chdir="$here/../terraform" output -raw "$1"; }}
+task=$(out {task})
+appspec=$(sed "s|{TASK_DEFINITION_PLACEHOLDER}|$task|" "$here/{APPSPEC_FILE}")
+revision=$(jq -cn --arg content "$appspec" '{{revisionType: "AppSpecContent", appSpecContent: {{content: $content}}}}')
+id=$(aws deploy create-deployment     --application-name "$(out {app})"     --deployment-group-name "$(out {group})"     --revision "$revision"     --description "keel: $task"     --query deploymentId --output text)
+echo "deployment $id: $task"
+while :; do
+    status=$(aws deploy get-deployment --deployment-id "$id" --query deploymentInfo.status --output text)
+    case $status in
+        Succeeded) echo "deployment $id succeeded"; exit 0 ;;
+        Failed|Stopped) echo "deployment $id: $status (rolled back)" >&2; exit 1 ;;
+        *) echo "deployment $id: $status"; sleep 30 ;;
+    esac
+done
+"#
+    );
+    BTreeMap::from([
+        (APPSPEC_FILE.to_owned(), appspec),
+        (CREATE_DEPLOYMENT_FILE.to_owned(), script),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deploy_script_is_valid_shell_and_fills_the_appspec() {
+        let files = deploy_files("generated by keel; do not edit", "app", 3000);
+        let appspec = &files[APPSPEC_FILE];
+        assert!(
+            appspec.contains("ContainerName: \"app\"") && appspec.contains("ContainerPort: 3000")
+        );
+        assert!(appspec.contains(TASK_DEFINITION_PLACEHOLDER));
+        let script = &files[CREATE_DEPLOYMENT_FILE];
+        for output in DEPLOY_OUTPUTS {
+            assert!(script.contains(&format!("$(out {output})")), "{output}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CREATE_DEPLOYMENT_FILE);
+        std::fs::write(&path, script).unwrap();
+        let status = std::process::Command::new("sh")
+            .arg("-n")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    #[test]
+    fn rollback_alarms_watch_both_target_groups_and_the_load_balancers_own_5xx() {
+        let r = crate::refs::Ref::resource("aws_lb", "main");
+        let alarms = rollback_alarms(&RollbackTargets {
+            cluster_name: r.attr("c"),
+            service_name: r.attr("s"),
+            load_balancer: r.attr("arn_suffix"),
+            target_groups: [r.attr("blue"), r.attr("green")],
+        });
+        let by_id = |id: &str| alarms.iter().find(|a| a.id == id).unwrap();
+        let unhealthy = by_id("deploy-unhealthy-targets");
+        let tgs: Vec<String> = std::iter::once(&unhealthy.metric)
+            .chain(&unhealthy.combined_with)
+            .map(|m| m.dimensions["TargetGroup"].as_hcl().to_owned())
+            .collect();
+        assert_eq!(tgs, ["aws_lb.main.blue", "aws_lb.main.green"]);
+        let errors = by_id("deploy-5xx");
+        assert_eq!(errors.combined_with[0].name, "HTTPCode_ELB_5XX_Count");
+        assert_eq!((errors.period_seconds, errors.threshold), (60, 5.0));
+        assert_eq!(by_id("deploy-latency").threshold, 3.0);
     }
 }

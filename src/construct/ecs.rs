@@ -42,6 +42,9 @@ pub struct EcsServiceProps {
     pub depends_on: Vec<String>,
     /// Tasks at creation.
     pub desired_count: u32,
+    /// `lifecycle.precondition`s of the service (e.g. [`super::secrets::Secret::require_value`]):
+    /// the apply stops before starting tasks that could not run.
+    pub preconditions: Vec<Value>,
 }
 
 /// Scaling bounds and targets for [`EcsService::autoscale`].
@@ -55,10 +58,12 @@ pub struct ScalingProps {
     pub cpu_percent: u32,
     /// Memory target, percent.
     pub memory_percent: u32,
-    /// Requests per target to hold.
+    /// Requests per running task and minute to hold.
     pub requests_per_target: u32,
-    /// `app/<lb>/<id>/targetgroup/<tg>/<id>` label of the request-count metric.
-    pub request_count_label: String,
+    /// `app/<lb>/<id>` (the load balancer's `arn_suffix`): its request count is divided by
+    /// the running tasks, so scaling follows traffic whichever target group CodeDeploy made
+    /// live (a target group's own per-target metric goes silent every other deployment).
+    pub load_balancer: Expr,
 }
 
 /// A cluster, task definition and service.
@@ -66,7 +71,9 @@ pub struct ScalingProps {
 pub struct EcsService {
     cluster: Ref,
     service: Ref,
+    task: Ref,
     log_group: Ref,
+    container_port: u16,
 }
 
 /// Suffix of the ECS Exec session log group.
@@ -74,6 +81,14 @@ const EXEC_LOGS: &str = "ecs-exec";
 
 /// Name of the application container in the task definition.
 pub const CONTAINER_NAME: &str = "app";
+
+/// Paths the ECS Exec agent writes to; with a read-only root filesystem each gets a
+/// writable task volume, or `execute-command` cannot start a session.
+const EXEC_AGENT_PATHS: [(&str, &str); 3] = [
+    ("exec-managed-agents", "/managed-agents"),
+    ("exec-ssm-state", "/var/lib/amazon/ssm"),
+    ("exec-ssm-logs", "/var/log/amazon/ssm"),
+];
 
 impl EcsService {
     /// Creates the cluster, log group, task definition and service.
@@ -101,6 +116,9 @@ impl EcsService {
         );
         let log_group = encrypted_log_group(scope, key, f, "app", "app", props.log_retention_days);
         let region = scope.tf.region().to_owned();
+        let writable: Vec<(&str, &str)> = std::iter::once(("tmp", "/tmp"))
+            .chain(EXEC_AGENT_PATHS)
+            .collect();
         let container = json!([{
             "name": CONTAINER_NAME,
             "image": props.image,
@@ -110,7 +128,10 @@ impl EcsService {
             "environment": props.environment.iter().map(|(k, v)| json!({"name": k, "value": v})).collect::<Vec<_>>(),
             "secrets": props.secrets.iter().map(|(k, v)| json!({"name": k, "valueFrom": v})).collect::<Vec<_>>(),
             "linuxParameters": {"initProcessEnabled": true},
-            "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": false}],
+            "mountPoints": writable
+                .iter()
+                .map(|(volume, path)| json!({"sourceVolume": volume, "containerPath": path, "readOnly": false}))
+                .collect::<Vec<_>>(),
             "logConfiguration": {
                 "logDriver": "awslogs",
                 "options": {
@@ -134,10 +155,18 @@ impl EcsService {
                 "execution_role_arn": props.execution_role_arn,
                 "task_role_arn": props.task_role_arn,
                 "runtime_platform": [{"operating_system_family": "LINUX", "cpu_architecture": "X86_64"}],
-                "volume": [{"name": "tmp"}],
+                "volume": writable.iter().map(|(volume, _)| json!({"name": volume})).collect::<Vec<_>>(),
                 "container_definitions": jsonencode(&container_definitions),
+                // Every revision stays registered: CodeDeploy deploys the newest, and a
+                // rollback (or the running service) still points at the previous one.
+                "skip_destroy": true,
             }),
         );
+        let mut lifecycle =
+            json!({"ignore_changes": ["task_definition", "load_balancer", "desired_count"]});
+        if !props.preconditions.is_empty() {
+            lifecycle["precondition"] = Value::Array(props.preconditions.clone());
+        }
         let service = scope.tf.resource(
             f,
             "aws_ecs_service",
@@ -166,14 +195,16 @@ impl EcsService {
                 }],
                 // CodeDeploy owns the task definition and target group after the first
                 // deployment, and auto scaling owns the count: the next plan must not undo them.
-                "lifecycle": {"ignore_changes": ["task_definition", "load_balancer", "desired_count"]},
+                "lifecycle": lifecycle,
                 "depends_on": props.depends_on,
             }),
         );
         EcsService {
             cluster,
             service,
+            task,
             log_group,
+            container_port: props.container_port,
         }
     }
 
@@ -193,30 +224,59 @@ impl EcsService {
                 "max_capacity": props.max,
             }),
         );
-        let policies: [(&str, &str, u32, Option<&str>); 3] = [
+        let predefined = |metric: &str| json!({"predefined_metric_specification": [{"predefined_metric_type": metric}]});
+        let metric = |namespace: &str, name: &str, stat: &str, dimensions: Value| {
+            json!([{
+                "stat": stat,
+                "metric": [{"namespace": namespace, "metric_name": name, "dimensions": dimensions}],
+            }])
+        };
+        let per_task = json!({"customized_metric_specification": [{"metrics": [
+            {
+                "id": "requests",
+                "label": "requests to the load balancer",
+                "return_data": false,
+                "metric_stat": metric("AWS/ApplicationELB", "RequestCount", "Sum",
+                    json!([{"name": "LoadBalancer", "value": props.load_balancer}])),
+            },
+            {
+                "id": "tasks",
+                "label": "running tasks",
+                "return_data": false,
+                "metric_stat": metric("ECS/ContainerInsights", "RunningTaskCount", "Average",
+                    json!([
+                        {"name": "ClusterName", "value": self.cluster.attr("name")},
+                        {"name": "ServiceName", "value": self.service.attr("name")},
+                    ])),
+            },
+            {
+                "id": "requests_per_task",
+                "label": "requests per running task (both target groups)",
+                "expression": "requests / tasks",
+                "return_data": true,
+            },
+        ]}]});
+        let policies = [
             (
                 "cpu",
-                "ECSServiceAverageCPUUtilization",
                 props.cpu_percent,
-                None,
+                predefined("ECSServiceAverageCPUUtilization"),
             ),
             (
                 "memory",
-                "ECSServiceAverageMemoryUtilization",
                 props.memory_percent,
-                None,
+                predefined("ECSServiceAverageMemoryUtilization"),
             ),
-            (
-                "requests",
-                "ALBRequestCountPerTarget",
-                props.requests_per_target,
-                Some(props.request_count_label.as_str()),
-            ),
+            ("requests", props.requests_per_target, per_task),
         ];
-        for (id, metric, value, label) in policies {
-            let mut predefined = json!({"predefined_metric_type": metric});
-            if let Some(label) = label {
-                predefined["resource_label"] = Value::String(label.to_owned());
+        for (id, value, metric) in policies {
+            let mut config = json!({
+                "target_value": value,
+                "scale_out_cooldown": 60,
+                "scale_in_cooldown": 300,
+            });
+            if let (Some(config), Value::Object(metric)) = (config.as_object_mut(), metric) {
+                config.extend(metric);
             }
             scope.tf.resource(
                 f,
@@ -228,12 +288,7 @@ impl EcsService {
                     "service_namespace": target.attr("service_namespace"),
                     "scalable_dimension": target.attr("scalable_dimension"),
                     "resource_id": target.attr("resource_id"),
-                    "target_tracking_scaling_policy_configuration": [{
-                        "target_value": value,
-                        "scale_out_cooldown": 60,
-                        "scale_in_cooldown": 300,
-                        "predefined_metric_specification": [predefined],
-                    }],
+                    "target_tracking_scaling_policy_configuration": [config],
                 }),
             );
         }
@@ -259,6 +314,17 @@ impl EcsService {
     /// The service name.
     pub fn service_name(&self) -> Expr {
         self.service.attr("name")
+    }
+
+    /// ARN of the task definition revision this apply registered: what the next CodeDeploy
+    /// deployment rolls out.
+    pub fn task_definition_arn(&self) -> Expr {
+        self.task.arn()
+    }
+
+    /// The container CodeDeploy routes traffic to, and its port.
+    pub fn container(&self) -> (&'static str, u16) {
+        (CONTAINER_NAME, self.container_port)
     }
 
     /// The container log group name.

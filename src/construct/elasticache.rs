@@ -54,6 +54,35 @@ impl RedisCache {
             "redis-slow-log",
             props.log_retention_days,
         );
+        // The seed's cache evicts any key under memory pressure (`allkeys-lru`): it holds
+        // only recomputable aggregates. ElastiCache's default, volatile-lru, would refuse
+        // writes once memory is full of keys without a TTL.
+        let family = format!(
+            "redis{}",
+            s.engine_version
+                .split('.')
+                .next()
+                .unwrap_or(&s.engine_version)
+        );
+        let params = scope.tf.resource(
+            f,
+            "aws_elasticache_parameter_group",
+            "main",
+            json!({
+                // The family is in the name: an engine major upgrade creates the new group
+                // under a new name before the old one is released.
+                "name": scope.name(&format!("cache-{family}")),
+                "family": family,
+                "description": "keel: evict any key under memory pressure (allkeys-lru)",
+                "parameter": [{"name": "maxmemory-policy", "value": "allkeys-lru"}],
+                "lifecycle": {"create_before_destroy": true},
+            }),
+        );
+        scope.tf.allow(
+            &params,
+            "fixed_name_replaced_first",
+            "the name carries the parameter family, the only change that replaces the group",
+        );
         let failover = s.nodes >= 2;
         let single_node = [Suppression {
             check: "CKV2_AWS_50",
@@ -69,6 +98,7 @@ impl RedisCache {
                 "engine": "redis",
                 "engine_version": s.engine_version,
                 "node_type": s.node_type,
+                "parameter_group_name": params.attr("name"),
                 "num_cache_clusters": s.nodes,
                 "port": REDIS_PORT,
                 "automatic_failover_enabled": failover,

@@ -65,12 +65,17 @@ pub enum Trust {
     /// An AWS service principal, e.g. `ecs-tasks.amazonaws.com`, limited to this account
     /// (`aws:SourceAccount`) to prevent the confused-deputy problem.
     Service(&'static str),
+    /// One IAM role of this account, named by its ARN (which need not exist yet: the trust
+    /// names the account and pins `aws:PrincipalArn`, so IAM does not resolve the role at
+    /// create time and a stack can be applied before the role's own stack).
+    Role(String),
 }
 
 /// An IAM role with managed and inline policies.
 #[derive(Debug, Clone)]
 pub struct Role {
     role: Ref,
+    attachments: Vec<String>,
 }
 
 impl Role {
@@ -100,6 +105,19 @@ impl Role {
                     )]),
                 }]
             }),
+            Trust::Role(role_arn) => json!({
+                "statement": [{
+                    "sid": "AssumeFromRole",
+                    "effect": "Allow",
+                    "actions": ["sts:AssumeRole"],
+                    "principals": [{"type": "AWS", "identifiers": [scope.account_root_arn()]}],
+                    "condition": conditions(&[(
+                        "ArnEquals".into(),
+                        "aws:PrincipalArn".into(),
+                        vec![role_arn],
+                    )]),
+                }]
+            }),
         };
         let trust_ref = scope.tf.data(
             "iam",
@@ -118,18 +136,20 @@ impl Role {
                 "max_session_duration": 3600,
             }),
         );
+        let mut attachments = Vec::new();
         for path in managed {
             let attach_id = format!(
                 "{id}_{}",
                 local_name(path.rsplit('/').next().unwrap_or(path))
             );
             let arn = scope.managed_policy(path);
-            scope.tf.resource(
+            let attachment = scope.tf.resource(
                 "iam",
                 "aws_iam_role_policy_attachment",
                 &attach_id,
                 json!({"role": role.attr("name"), "policy_arn": arn}),
             );
+            attachments.push(attachment.address());
         }
         if !statements.is_empty() {
             let doc =
@@ -142,7 +162,13 @@ impl Role {
                 json!({"name": name, "role": role.id(), "policy": doc_ref.attr("json")}),
             );
         }
-        Role { role }
+        Role { role, attachments }
+    }
+
+    /// Addresses of the managed-policy attachments, for `depends_on` of a resource that
+    /// uses the role as soon as it is created (e.g. RDS enhanced monitoring).
+    pub fn attachment_addresses(&self) -> &[String] {
+        &self.attachments
     }
 
     /// The role's ARN.

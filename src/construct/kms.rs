@@ -18,8 +18,9 @@ pub struct KmsKey {
 
 impl KmsKey {
     /// Creates the key and `alias/<prefix>`. Its policy lets the account administer it
-    /// through IAM, CloudWatch Logs use it for this account's log groups, and CloudWatch
-    /// alarms publish to topics it encrypts.
+    /// through IAM, CloudWatch Logs use it for this stack's log groups only (the names
+    /// [`super::log_group::stack_log_group_names`] reserves), and CloudWatch alarms publish
+    /// to topics it encrypts.
     pub fn new(scope: &mut Scope<'_>, description: &str) -> KmsKey {
         let region = scope.tf.region().to_owned();
         let account = scope.tf.account_id().to_owned();
@@ -34,7 +35,7 @@ impl KmsKey {
                     "principals": [{"type": "AWS", "identifiers": [scope.account_root_arn()]}],
                 },
                 {
-                    "sid": "CloudWatchLogsEncryptsThisAccountsLogGroups",
+                    "sid": "CloudWatchLogsEncryptsThisStacksLogGroups",
                     "effect": "Allow",
                     "actions": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
                     "resources": ["*"],
@@ -42,7 +43,10 @@ impl KmsKey {
                     "condition": [{
                         "test": "ArnLike",
                         "variable": "kms:EncryptionContext:aws:logs:arn",
-                        "values": [format!("arn:{partition}:logs:{region}:{account}:log-group:*")],
+                        "values": super::log_group::stack_log_group_names(scope)
+                            .iter()
+                            .map(|name| format!("arn:{partition}:logs:{region}:{account}:log-group:{name}"))
+                            .collect::<Vec<_>>(),
                     }],
                 },
                 {

@@ -19,6 +19,21 @@ pub fn encrypted_log_group(
     suffix: &str,
     retention_days: u32,
 ) -> Ref {
+    let name = log_group_name(scope, suffix);
+    encrypted_log_group_named(scope, key, file, id, &name, retention_days)
+}
+
+/// Like [`encrypted_log_group`] for a name an AWS service dictates (e.g. RDS writes to
+/// `/aws/rds/instance/<identifier>/<log>`): created here first, so the service finds it
+/// encrypted and expiring instead of creating it plain and kept forever.
+pub fn encrypted_log_group_named(
+    scope: &mut Scope<'_>,
+    key: &KmsKey,
+    file: &str,
+    id: &str,
+    name: &str,
+    retention_days: u32,
+) -> Ref {
     let suppressions: &[Suppression] = if retention_days >= 365 {
         &[]
     } else {
@@ -32,7 +47,7 @@ pub fn encrypted_log_group(
         "aws_cloudwatch_log_group",
         id,
         json!({
-            "name": log_group_name(scope, suffix),
+            "name": name,
             "retention_in_days": retention_days,
             "kms_key_id": key.arn(),
         }),
@@ -43,4 +58,20 @@ pub fn encrypted_log_group(
 /// The name [`encrypted_log_group`] gives: `/keel/<prefix>/<suffix>`.
 pub fn log_group_name(scope: &Scope<'_>, suffix: &str) -> String {
     format!("/keel/{}/{suffix}", scope.prefix)
+}
+
+/// The log-group names (patterns) a stack may create: `/keel/<prefix>/*` and, for its
+/// databases, `/aws/rds/instance/<prefix>-*`. The stack's KMS key lets CloudWatch Logs
+/// use it for these names only.
+pub fn stack_log_group_names(scope: &Scope<'_>) -> [String; 2] {
+    [
+        format!("/keel/{}/*", scope.prefix),
+        format!("{}*", rds_log_group_prefix(&format!("{}-", scope.prefix))),
+    ]
+}
+
+/// `/aws/rds/instance/<identifier>`: where RDS exports an instance's logs (one group per
+/// log type below it).
+pub fn rds_log_group_prefix(identifier: &str) -> String {
+    format!("/aws/rds/instance/{identifier}")
 }

@@ -8,6 +8,7 @@
 
 pub mod alb;
 pub mod codedeploy;
+pub mod db_login;
 pub mod ecs;
 pub mod elasticache;
 pub mod iam;

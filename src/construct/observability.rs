@@ -47,18 +47,41 @@ pub enum Comparison {
     GreaterThan,
 }
 
-/// One CloudWatch metric alarm.
+/// One CloudWatch metric series: namespace, name and dimensions.
+#[derive(Debug, Clone)]
+pub struct Metric {
+    /// Metric namespace, e.g. `AWS/ECS`.
+    pub namespace: &'static str,
+    /// Metric name.
+    pub name: &'static str,
+    /// Metric dimensions.
+    pub dimensions: BTreeMap<&'static str, Expr>,
+}
+
+/// How an alarm over several series combines them into the one it compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Combine {
+    /// The sum (counts from several sources, e.g. target and load-balancer 5XX).
+    Sum,
+    /// The largest (e.g. unhealthy hosts of whichever target group is live).
+    Max,
+}
+
+/// One CloudWatch metric alarm over one series, or over several combined into one.
 #[derive(Debug, Clone)]
 pub struct Alarm {
     /// Construct id and name suffix, e.g. `ecs-cpu-high`.
     pub id: &'static str,
     /// What the alarm means for an operator.
     pub description: String,
-    /// Metric namespace, e.g. `AWS/ECS`.
-    pub namespace: &'static str,
-    /// Metric name.
-    pub metric: &'static str,
-    /// Statistic: `Average`, `Sum`, `Maximum`.
+    /// The series watched.
+    pub metric: Metric,
+    /// Further series combined with [`Alarm::metric`] by [`Alarm::combine`] (none: the
+    /// alarm watches `metric` alone).
+    pub combined_with: Vec<Metric>,
+    /// How several series combine. Ignored without [`Alarm::combined_with`].
+    pub combine: Combine,
+    /// Statistic of each series: `Average`, `Sum`, `Maximum`.
     pub statistic: &'static str,
     /// Period in seconds.
     pub period_seconds: u32,
@@ -68,40 +91,81 @@ pub struct Alarm {
     pub threshold: f64,
     /// Comparison.
     pub comparison: Comparison,
-    /// Metric dimensions.
-    pub dimensions: BTreeMap<&'static str, Expr>,
 }
 
 impl Alarm {
-    /// Adds the alarm, notifying `topic` on alarm and on recovery; returns its name.
-    pub fn add(&self, scope: &mut Scope<'_>, topic: &AlarmTopic) -> Expr {
+    /// Adds the alarm; with a topic it notifies it on alarm and on recovery (an alarm
+    /// that only stops deployments has none). Returns its name.
+    pub fn add(&self, scope: &mut Scope<'_>, topic: Option<&AlarmTopic>) -> Expr {
         let comparison = match self.comparison {
             Comparison::GreaterThan => "GreaterThanThreshold",
         };
-        let dims: BTreeMap<&str, Value> = self
-            .dimensions
-            .iter()
-            .map(|(k, v)| (*k, Value::from(v)))
+        let dims = |m: &Metric| -> BTreeMap<&str, Value> {
+            m.dimensions
+                .iter()
+                .map(|(k, v)| (*k, Value::from(v)))
+                .collect()
+        };
+        let mut body = json!({
+            "alarm_name": scope.name(self.id),
+            "alarm_description": self.description,
+            "evaluation_periods": self.evaluation_periods,
+            "threshold": self.threshold,
+            "comparison_operator": comparison,
+            "treat_missing_data": "notBreaching",
+        });
+        let all: Vec<&Metric> = std::iter::once(&self.metric)
+            .chain(&self.combined_with)
             .collect();
+        match all.as_slice() {
+            [m] => {
+                body["namespace"] = json!(m.namespace);
+                body["metric_name"] = json!(m.name);
+                body["statistic"] = json!(self.statistic);
+                body["period"] = json!(self.period_seconds);
+                body["dimensions"] = json!(dims(m));
+            }
+            many => {
+                let ids: Vec<String> = (0..many.len()).map(|i| format!("m{i}")).collect();
+                let function = match self.combine {
+                    Combine::Sum => "SUM",
+                    Combine::Max => "MAX",
+                };
+                let mut queries: Vec<Value> = many
+                    .iter()
+                    .zip(&ids)
+                    .map(|(m, id)| {
+                        json!({
+                            "id": id,
+                            "return_data": false,
+                            "metric": [{
+                                "namespace": m.namespace,
+                                "metric_name": m.name,
+                                "stat": self.statistic,
+                                "period": self.period_seconds,
+                                "dimensions": dims(m),
+                            }],
+                        })
+                    })
+                    .collect();
+                queries.push(json!({
+                    "id": "combined",
+                    "expression": format!("{function}([{}])", ids.join(", ")),
+                    "label": self.description,
+                    "return_data": true,
+                }));
+                body["metric_query"] = Value::Array(queries);
+            }
+        }
+        if let Some(topic) = topic {
+            body["alarm_actions"] = json!([topic.arn()]);
+            body["ok_actions"] = json!([topic.arn()]);
+        }
         let r = scope.tf.resource(
             "observability",
             "aws_cloudwatch_metric_alarm",
             &local_name(self.id),
-            json!({
-                "alarm_name": scope.name(self.id),
-                "alarm_description": self.description,
-                "namespace": self.namespace,
-                "metric_name": self.metric,
-                "statistic": self.statistic,
-                "period": self.period_seconds,
-                "evaluation_periods": self.evaluation_periods,
-                "threshold": self.threshold,
-                "comparison_operator": comparison,
-                "treat_missing_data": "notBreaching",
-                "dimensions": dims,
-                "alarm_actions": [topic.arn()],
-                "ok_actions": [topic.arn()],
-            }),
+            body,
         );
         r.attr("alarm_name")
     }

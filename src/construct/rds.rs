@@ -1,12 +1,18 @@
-//! PostgreSQL on RDS: private, encrypted with the stack's key, password managed by Secrets
-//! Manager (never in a file), backups, Performance Insights, enhanced monitoring, storage
+//! PostgreSQL on RDS: private, encrypted with the stack's key, master password managed and
+//! rotated by RDS in Secrets Manager (for administrators only, never in a file), backups,
+//! Performance Insights, enhanced monitoring, log exports to encrypted log groups, storage
 //! autoscaling to twice the allocation, deletion protection and a final snapshot in prod.
+//!
+//! The engine is pinned to a major version and RDS applies minor upgrades in the
+//! maintenance window: a pinned minor (`16.6`) would make the next plan try to downgrade
+//! the instance AWS upgraded.
 
 use serde_json::json;
 
 use super::Scope;
 use super::iam::{Role, Trust};
 use super::kms::KmsKey;
+use super::log_group::{encrypted_log_group_named, rds_log_group_prefix};
 use crate::env::file::Database;
 use crate::refs::{Expr, Ref};
 use crate::tf::Suppression;
@@ -18,37 +24,30 @@ pub struct RdsPostgresProps {
     pub settings: Database,
     /// Initial database name.
     pub db_name: String,
-    /// Master user name (its password lives only in Secrets Manager).
+    /// Master user name. Its password is generated, kept and rotated by RDS in Secrets
+    /// Manager; applications get logins of their own ([`super::db_login::DatabaseLogin`]).
     pub username: String,
     /// Private subnets (two AZs at least).
     pub subnet_ids: Vec<serde_json::Value>,
     /// The database's security group.
     pub security_group_id: Expr,
-    /// Where the master password comes from.
-    pub password: MasterPassword,
-}
-
-/// Where the master password of an instance comes from. Neither puts a value in a file.
-#[derive(Debug, Clone)]
-pub enum MasterPassword {
-    /// RDS generates it, keeps it in Secrets Manager and rotates it (the default).
-    ManagedBySecretsManager,
-    /// A value generated in Secrets Manager by keel ([`crate::construct::secrets::GeneratedSecret`]),
-    /// for stacks that must compose a connection string from it. It lives in the
-    /// (encrypted) Terraform state.
-    Generated(Expr),
+    /// Days to keep the exported PostgreSQL and upgrade logs.
+    pub log_retention_days: u32,
 }
 
 /// A PostgreSQL instance.
 #[derive(Debug, Clone)]
 pub struct RdsPostgres {
     db: Ref,
+    db_name: String,
 }
 
-/// Parameter group family of an engine version: `16.6` → `postgres16`.
-pub fn parameter_family(engine_version: &str) -> String {
-    let major = engine_version.split('.').next().unwrap_or(engine_version);
-    format!("postgres{major}")
+/// Log types the instance exports to CloudWatch Logs.
+const LOG_EXPORTS: [&str; 2] = ["postgresql", "upgrade"];
+
+/// Parameter group family of an engine major version: `16` → `postgres16`.
+pub fn parameter_family(major_version: u32) -> String {
+    format!("postgres{major_version}")
 }
 
 impl RdsPostgres {
@@ -67,8 +66,10 @@ impl RdsPostgres {
             "aws_db_parameter_group",
             "main",
             json!({
-                "name": scope.name(&format!("{}-params", parameter_family(&s.engine_version))),
-                "family": parameter_family(&s.engine_version),
+                // A prefix, not a name: a new family (major upgrade) replaces the group
+                // before destroying the old one, and two groups cannot share a name.
+                "name_prefix": scope.name(&format!("{}-", parameter_family(s.engine_major_version))),
+                "family": parameter_family(s.engine_major_version),
                 "description": "keel: TLS only, slow-query and connection logging",
                 "parameter": [
                     {"name": "rds.force_ssl", "value": "1"},
@@ -89,10 +90,30 @@ impl RdsPostgres {
             vec![],
         );
         let identifier = scope.name("db");
+        let log_groups: Vec<String> = LOG_EXPORTS
+            .iter()
+            .map(|log| {
+                encrypted_log_group_named(
+                    scope,
+                    key,
+                    f,
+                    &format!("db_{log}"),
+                    &format!("{}/{log}", rds_log_group_prefix(&identifier)),
+                    props.log_retention_days,
+                )
+                .address()
+            })
+            .collect();
+        // The instance starts exporting logs and monitoring as soon as it exists: its log
+        // groups and the monitoring role's permissions must be there first.
+        let depends_on: Vec<String> = log_groups
+            .into_iter()
+            .chain(monitoring.attachment_addresses().iter().cloned())
+            .collect();
         let mut body = json!({
             "identifier": identifier,
             "engine": "postgres",
-            "engine_version": s.engine_version,
+            "engine_version": s.engine_major_version.to_string(),
             "instance_class": s.instance_class,
             "allocated_storage": s.allocated_storage_gib,
             "max_allocated_storage": s.allocated_storage_gib * 2,
@@ -119,18 +140,12 @@ impl RdsPostgres {
             "performance_insights_retention_period": 7,
             "monitoring_interval": 60,
             "monitoring_role_arn": monitoring.arn(),
-            "enabled_cloudwatch_logs_exports": ["postgresql", "upgrade"],
+            "enabled_cloudwatch_logs_exports": LOG_EXPORTS,
             "apply_immediately": false,
+            "manage_master_user_password": true,
+            "master_user_secret_kms_key_id": key.arn(),
+            "depends_on": depends_on,
         });
-        match &props.password {
-            MasterPassword::ManagedBySecretsManager => {
-                body["manage_master_user_password"] = json!(true);
-                body["master_user_secret_kms_key_id"] = key.arn().into();
-            }
-            MasterPassword::Generated(value) => {
-                body["password"] = value.into();
-            }
-        }
         if s.deletion_protection {
             body["final_snapshot_identifier"] = json!(format!("{identifier}-final"));
         }
@@ -150,7 +165,15 @@ impl RdsPostgres {
         let db = scope
             .tf
             .resource_with(f, "aws_db_instance", "main", body, &suppressions);
-        RdsPostgres { db }
+        RdsPostgres {
+            db,
+            db_name: props.db_name.clone(),
+        }
+    }
+
+    /// The database name applications connect to.
+    pub fn db_name(&self) -> &str {
+        &self.db_name
     }
 
     /// Host name of the writer endpoint.
@@ -168,8 +191,8 @@ impl RdsPostgres {
         self.db.attr("port")
     }
 
-    /// ARN of the Secrets Manager secret RDS keeps the master credentials in (only with
-    /// [`MasterPassword::ManagedBySecretsManager`]).
+    /// ARN of the Secrets Manager secret RDS keeps (and rotates) the master credentials in:
+    /// for administrators, never for applications.
     pub fn secret_arn(&self) -> Expr {
         self.db.attr("master_user_secret[0].secret_arn")
     }
@@ -186,7 +209,7 @@ mod tests {
 
     #[test]
     fn family_from_version() {
-        assert_eq!(parameter_family("16.6"), "postgres16");
-        assert_eq!(parameter_family("15.10"), "postgres15");
+        assert_eq!(parameter_family(16), "postgres16");
+        assert_eq!(parameter_family(15), "postgres15");
     }
 }

@@ -12,6 +12,7 @@ use crate::tf::Suppression;
 #[derive(Debug, Clone)]
 pub struct Secret {
     secret: Ref,
+    path: String,
 }
 
 /// `aws_secretsmanager_secret.<id>` named `path`, encrypted with `key`; deleted secrets
@@ -57,12 +58,38 @@ impl Secret {
             description,
             "third-party credential issued by its provider; rotated there, then stored here by the operator",
         );
-        Secret { secret }
+        Secret { secret, path }
     }
 
     /// The secret's ARN.
     pub fn arn(&self) -> Expr {
         self.secret.arn()
+    }
+
+    /// The secret's name in Secrets Manager, e.g. `lgp-prod/jira-api-token`.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// A `lifecycle.precondition` for the resource that starts consumers of this secret:
+    /// the apply stops there, saying which secret to fill, while the secret has no value
+    /// yet (on the first apply, keel creates it empty), instead of starting tasks that
+    /// fail to read it and are replaced again and again. Reads version ids only, never a
+    /// value.
+    pub fn require_value(&self, scope: &mut Scope<'_>) -> serde_json::Value {
+        let versions = scope.tf.data(
+            "secrets",
+            "aws_secretsmanager_secret_versions",
+            self.secret.name(),
+            json!({"secret_id": self.secret.id()}),
+        );
+        json!({
+            "condition": Expr::raw(format!("length({}) > 0", versions.attr("versions").as_hcl())),
+            "error_message": format!(
+                "secret {} has no value yet: set it (aws secretsmanager put-secret-value --secret-id {} --secret-string ...), then apply again",
+                self.path, self.path
+            ),
+        })
     }
 }
 

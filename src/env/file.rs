@@ -130,8 +130,32 @@ pub struct Kubernetes {
     /// cert-manager ClusterIssuer for TLS certificates (nginx and traefik classes).
     #[serde(default)]
     pub cluster_issuer: Option<String>,
-    /// External Secrets ClusterSecretStore that reads AWS Secrets Manager.
-    pub secret_store: String,
+    /// How that issuer proves control of the host names. With `http01` the ACME solver pod
+    /// in the app's namespace must be reachable from the ingress controller (port 8089),
+    /// which keel's NetworkPolicies then allow. Default: `http01`.
+    #[serde(default)]
+    pub acme_challenge: AcmeChallenge,
+    /// Name of the IAM role the External Secrets controller runs as (its IRSA or Pod
+    /// Identity role). Each stack's namespaced SecretStore makes the controller assume a
+    /// role of the stack's own that may read only that stack's secrets.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9+=,.@_-]{1,64}$"))]
+    pub external_secrets_role: String,
+    /// Labels the cluster's Prometheus selects ServiceMonitors by (its
+    /// `serviceMonitorSelector`; kube-prometheus-stack: `release: <helm release>`).
+    /// Default: none (a Prometheus that selects every ServiceMonitor).
+    #[serde(default)]
+    pub service_monitor_labels: BTreeMap<String, String>,
+}
+
+/// ACME challenge types of a cert-manager issuer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AcmeChallenge {
+    /// HTTP-01: a solver pod answers on the ingress.
+    #[default]
+    Http01,
+    /// DNS-01: a TXT record; nothing reaches the cluster.
+    Dns01,
 }
 
 /// Ingress controller families keel can target.
@@ -231,9 +255,10 @@ pub struct Deployment {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Database {
-    /// Engine version, e.g. `"16.6"`.
-    #[schemars(regex(pattern = r"^[0-9]{2}\.[0-9]{1,2}$"))]
-    pub engine_version: String,
+    /// PostgreSQL major version, e.g. `15`. RDS applies minor versions in the maintenance
+    /// window; a pinned minor would make the next plan try to downgrade the instance.
+    #[schemars(range(min = 13, max = 17))]
+    pub engine_major_version: u32,
     /// Instance class, e.g. `db.r6g.large`.
     #[schemars(regex(pattern = r"^db\.[a-z0-9]+\.[a-z0-9]+$"))]
     pub instance_class: String,
@@ -288,6 +313,20 @@ pub struct LanggraphPlatform {
     pub database: Database,
     /// Alarm thresholds.
     pub alarms: AlarmThresholds,
+    /// The Jira site the agents work on (the API token is a secret, set out of band).
+    pub jira: Jira,
+}
+
+/// The Jira site and account of the langgraph-platform agents (non-secret settings).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Jira {
+    /// Site URL, e.g. `https://example.atlassian.net` (`JIRA_BASE_URL`).
+    #[schemars(regex(pattern = r"^https://[a-z0-9.-]+(/[A-Za-z0-9._~/-]*)?$"))]
+    pub base_url: String,
+    /// Account e-mail the API token belongs to (`JIRA_EMAIL`).
+    #[schemars(regex(pattern = r"^[^@ ]+@[^@ ]+\.[^@ ]+$"))]
+    pub email: String,
 }
 
 /// Settings of the analytics-api stack (Kubernetes + RDS + ElastiCache).

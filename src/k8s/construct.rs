@@ -32,8 +32,9 @@ pub struct ServiceProps {
     pub namespace_policy: Option<NamespacePolicy>,
     /// Container image. Stacks call [`Image::require_digest`] where digests are required.
     pub image: Image,
-    /// Desired pods, within the autoscaling range if any. With autoscaling, every apply resets
-    /// the count to this value until the HPA acts again: keep it at `min_replicas`. Default: `2`.
+    /// Desired pods without autoscaling. With autoscaling the Deployment leaves the count to
+    /// the HPA (no `spec.replicas`, or every apply would reset it), and this is only checked
+    /// to lie within the HPA's range. Default: `2`.
     pub replicas: i32,
     /// Container and Service ports. Default: http 8080 (Service 80), metrics 9091.
     pub ports: Ports,
@@ -47,8 +48,13 @@ pub struct ServiceProps {
     pub rollout: RollingUpdate,
     /// Zone and node spread. Default: both `ScheduleAnyway`.
     pub topology_spread: TopologySpread,
-    /// Seconds between SIGTERM and SIGKILL. Default: `30`.
+    /// Seconds between the start of termination and SIGKILL, pre-stop pause included.
+    /// Default: `30`.
     pub termination_grace_period_seconds: i64,
+    /// Seconds the container keeps serving before it gets SIGTERM (a `preStop` sleep), so
+    /// endpoints and load balancers drop the pod first; must be shorter than the grace
+    /// period. Default: `5`.
+    pub pre_stop_pause_seconds: i64,
     /// The pods' ServiceAccount. Default: no API token, no IAM role. A pod that needs the API
     /// also needs an egress rule to the API server in [`ServiceProps::network`].
     pub service_account: ServiceAccountProps,
@@ -86,6 +92,7 @@ impl ServiceProps {
             rollout: RollingUpdate::default(),
             topology_spread: TopologySpread::default(),
             termination_grace_period_seconds: 30,
+            pre_stop_pause_seconds: 5,
             service_account: ServiceAccountProps::default(),
             config: BTreeMap::new(),
             secrets: SecretsProps::default(),
@@ -278,7 +285,11 @@ mod tests {
             ]
         );
         let d = find(&objects, "Deployment", "analytics-api");
-        assert_eq!(d["spec"]["replicas"], 3);
+        assert!(
+            d["spec"].get("replicas").is_none(),
+            "the HPA owns the count: {}",
+            d["spec"]
+        );
         let hpa = find(&objects, "HorizontalPodAutoscaler", "analytics-api");
         assert_eq!(
             (

@@ -11,9 +11,9 @@ use k8s_openapi::api::apps::v1::{
 };
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource,
-    EnvFromSource, EnvVar, EnvVarSource, HTTPGetAction, PodSecurityContext, PodSpec,
-    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector,
-    SecurityContext, TopologySpreadConstraint, Volume, VolumeMount,
+    EnvFromSource, EnvVar, EnvVarSource, HTTPGetAction, Lifecycle, LifecycleHandler,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile,
+    SecretKeySelector, SecurityContext, SleepAction, TopologySpreadConstraint, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -326,6 +326,27 @@ fn http_probe(path: &str, period: i32, timeout: i32, failures: i32) -> Result<Pr
     })
 }
 
+/// Pod-template annotation holding the SHA-256 of the ConfigMap's data.
+pub const CONFIG_HASH_ANNOTATION: &str = "checksum/config";
+
+/// SHA-256 (hex) of the settings, keys sorted: changes exactly when the ConfigMap does.
+fn config_hash(config: &BTreeMap<String, String>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for (key, value) in config {
+        // Length-prefixed, so no two different maps hash the same bytes.
+        for part in [key, value] {
+            hasher.update((part.len() as u64).to_be_bytes());
+            hasher.update(part.as_bytes());
+        }
+    }
+    hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 pub(super) fn build(
     ctx: &Ctx<'_>,
     secret_refs: &[(String, String, String)],
@@ -356,6 +377,18 @@ pub(super) fn build(
             field: "termination_grace_period_seconds".to_owned(),
             found: p.termination_grace_period_seconds.to_string(),
             expected: "1..=3600".to_owned(),
+        });
+    }
+    if !(0..p.termination_grace_period_seconds).contains(&p.pre_stop_pause_seconds) {
+        return Err(K8sError::InvalidProps {
+            field: "pre_stop_pause_seconds".to_owned(),
+            found: format!(
+                "{} with a grace period of {}",
+                p.pre_stop_pause_seconds, p.termination_grace_period_seconds
+            ),
+            expected:
+                "0 or more, and shorter than the grace period (which must also cover the drain)"
+                    .to_owned(),
         });
     }
     p.rollout.max_surge.validate("rollout.max_surge")?;
@@ -486,6 +519,15 @@ pub(super) fn build(
             ..Default::default()
         }),
         volume_mounts: mounts,
+        lifecycle: (p.pre_stop_pause_seconds > 0).then(|| Lifecycle {
+            pre_stop: Some(LifecycleHandler {
+                sleep: Some(SleepAction {
+                    seconds: p.pre_stop_pause_seconds,
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
         ..Default::default()
     };
     let selector = LabelSelector {
@@ -524,7 +566,8 @@ pub(super) fn build(
     let deployment = Deployment {
         metadata: ctx.meta("Deployment", ctx.name(), BTreeMap::new())?,
         spec: Some(DeploymentSpec {
-            replicas: Some(p.replicas),
+            // With an HPA, the HPA owns the count: a value here would reset it on every apply.
+            replicas: p.autoscaling.is_none().then_some(p.replicas),
             revision_history_limit: Some(5),
             selector,
             strategy: Some(DeploymentStrategy {
@@ -537,6 +580,13 @@ pub(super) fn build(
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(ctx.labels.clone()),
+                    // A changed ConfigMap rolls the pods (env is read only at start).
+                    annotations: config_map.map(|_| {
+                        BTreeMap::from([(
+                            CONFIG_HASH_ANNOTATION.to_owned(),
+                            config_hash(&p.config),
+                        )])
+                    }),
                     ..Default::default()
                 }),
                 spec: Some(pod),

@@ -126,11 +126,65 @@ pub struct SecretEnv {
     pub source: SecretSource,
 }
 
+/// A namespaced `SecretStore` of the app's own: AWS Secrets Manager read through a role
+/// that may read only the app's secrets (the External Secrets controller assumes it), so
+/// no cluster-wide store can read every stack's secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsSecretStore {
+    /// AWS region of the secrets.
+    pub region: String,
+    /// ARN of the role the controller assumes to read them.
+    pub role_arn: String,
+}
+
+/// `SecretStore` (external-secrets.io/v1).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretStore {
+    /// Always `external-secrets.io/v1`.
+    pub api_version: &'static str,
+    /// Always `SecretStore`.
+    pub kind: &'static str,
+    /// Standard object metadata.
+    pub metadata: ObjectMeta,
+    /// The provider.
+    pub spec: SecretStoreSpec,
+}
+
+/// `SecretStore.spec`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecretStoreSpec {
+    /// Where secrets come from.
+    pub provider: SecretStoreProvider,
+}
+
+/// `SecretStore.spec.provider`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecretStoreProvider {
+    /// AWS.
+    pub aws: AwsProvider,
+}
+
+/// `SecretStore.spec.provider.aws`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AwsProvider {
+    /// Always `SecretsManager`.
+    pub service: &'static str,
+    /// Region.
+    pub region: String,
+    /// Role the controller assumes.
+    pub role: String,
+}
+
 /// Secret environment variables and the store they are read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretsProps {
-    /// The store the ExternalSecret reads. Default: ClusterSecretStore `aws-secrets-manager`.
+    /// The store the ExternalSecret reads, unless [`SecretsProps::own_store`] is set.
+    /// Default: ClusterSecretStore `aws-secrets-manager`.
     pub store: SecretStoreRef,
+    /// A SecretStore of the app's own (rendered, named like the app) that the ExternalSecret
+    /// reads instead of [`SecretsProps::store`]. Default: none.
+    pub own_store: Option<AwsSecretStore>,
     /// How often the operator re-reads the store. Default: `1h`.
     pub refresh_interval: String,
     /// The variables. Default: none.
@@ -141,6 +195,7 @@ impl Default for SecretsProps {
     fn default() -> Self {
         Self {
             store: SecretStoreRef::default(),
+            own_store: None,
             refresh_interval: "1h".to_owned(),
             env: Vec::new(),
         }
@@ -180,8 +235,9 @@ pub(super) fn env_refs(ctx: &Ctx<'_>) -> Result<Vec<(String, String, String)>, K
     Ok(refs)
 }
 
-/// The ExternalSecret, or nothing when no variable comes from Secrets Manager.
-pub(super) fn build(ctx: &Ctx<'_>) -> Result<Option<Object>, K8sError> {
+/// The ExternalSecret (and the app's own SecretStore), or nothing when no variable comes
+/// from Secrets Manager.
+pub(super) fn build(ctx: &Ctx<'_>) -> Result<Vec<Object>, K8sError> {
     let secrets = &ctx.props.secrets;
     let data: Vec<ExternalSecretData> = secrets
         .env
@@ -201,7 +257,7 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Option<Object>, K8sError> {
         })
         .collect();
     if data.is_empty() {
-        return Ok(None);
+        return Ok(Vec::new());
     }
     for d in &data {
         if d.remote_ref.key.trim().is_empty() {
@@ -225,13 +281,45 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Option<Object>, K8sError> {
             expected: "a duration like `30m` or `1h`".to_owned(),
         });
     }
+    let mut objects = Vec::new();
+    let store_ref = match &secrets.own_store {
+        None => secrets.store.clone(),
+        Some(own) => {
+            if !own.role_arn.starts_with("arn:") || own.region.trim().is_empty() {
+                return Err(K8sError::InvalidProps {
+                    field: "secrets.own_store".to_owned(),
+                    found: format!("region `{}`, role `{}`", own.region, own.role_arn),
+                    expected: "a region and a role ARN".to_owned(),
+                });
+            }
+            let store = SecretStore {
+                api_version: "external-secrets.io/v1",
+                kind: "SecretStore",
+                metadata: ctx.meta("SecretStore", ctx.name(), BTreeMap::new())?,
+                spec: SecretStoreSpec {
+                    provider: SecretStoreProvider {
+                        aws: AwsProvider {
+                            service: "SecretsManager",
+                            region: own.region.clone(),
+                            role: own.role_arn.clone(),
+                        },
+                    },
+                },
+            };
+            objects.push(Object::new(Rank::Secret, &store)?);
+            SecretStoreRef {
+                kind: SecretStoreKind::SecretStore,
+                name: ctx.name().to_owned(),
+            }
+        }
+    };
     let external = ExternalSecret {
         api_version: "external-secrets.io/v1",
         kind: "ExternalSecret",
         metadata: ctx.meta("ExternalSecret", ctx.name(), BTreeMap::new())?,
         spec: ExternalSecretSpec {
             refresh_interval: secrets.refresh_interval.clone(),
-            secret_store_ref: secrets.store.clone(),
+            secret_store_ref: store_ref,
             target: ExternalSecretTarget {
                 name: target_secret_name(ctx.name()),
                 creation_policy: "Owner",
@@ -239,5 +327,6 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Option<Object>, K8sError> {
             data,
         },
     };
-    Ok(Some(Object::new(Rank::Secret, &external)?))
+    objects.push(Object::new(Rank::Secret, &external)?);
+    Ok(objects)
 }

@@ -61,13 +61,14 @@ pub use autoscaling::Autoscaling;
 pub use config_map::config_map_name;
 pub use construct::{ServiceProps, service};
 pub use deployment::{
-    HTTP_PORT_NAME, Image, METRICS_PORT_NAME, PodCount, PodSecurity, Ports, Probes, Resources,
-    RollingUpdate, TopologySpread, WhenUnsatisfiable,
+    CONFIG_HASH_ANNOTATION, HTTP_PORT_NAME, Image, METRICS_PORT_NAME, PodCount, PodSecurity, Ports,
+    Probes, Resources, RollingUpdate, TopologySpread, WhenUnsatisfiable,
 };
 pub use error::K8sError;
 pub use external_secret::{
-    ExternalSecret, ExternalSecretData, ExternalSecretSpec, ExternalSecretTarget, RemoteRef,
-    SecretEnv, SecretSource, SecretStoreKind, SecretStoreRef, SecretsProps, target_secret_name,
+    AwsSecretStore, ExternalSecret, ExternalSecretData, ExternalSecretSpec, ExternalSecretTarget,
+    RemoteRef, SecretEnv, SecretSource, SecretStore, SecretStoreKind, SecretStoreRef, SecretsProps,
+    target_secret_name,
 };
 pub use ingress::{
     AlbIngress, AlbScheme, IngressClass, IngressProps, NginxIngress, TraefikIngress,
@@ -75,7 +76,10 @@ pub use ingress::{
 };
 pub use labels::AppLabels;
 pub use namespace::{NamespacePolicy, POD_SECURITY_LEVEL};
-pub use network_policy::{EgressPeer, NetworkPolicyProps, Protocol, TrafficSource};
+pub use network_policy::{
+    ACME_HTTP01_POLICY, ACME_HTTP01_SOLVER_PORT, EgressPeer, NetworkPolicyProps, Protocol,
+    TrafficSource,
+};
 pub use object::{Object, Rank, Suppression, meta, quantity};
 pub use pod_disruption_budget::DisruptionBudget;
 pub use render::{HEADER, KUSTOMIZATION, render};

@@ -101,7 +101,18 @@ pub struct NetworkPolicyProps {
     pub dns_namespace: String,
     /// Other allowed destinations. Default: none.
     pub egress: Vec<EgressPeer>,
+    /// Who may reach cert-manager's HTTP-01 solver pods in the namespace (TCP 8089, the
+    /// ingress controller): without it the default-deny policy fails every HTTP-01
+    /// challenge, and the certificate is never issued. Default: none (no HTTP-01 issuer).
+    pub acme_http01_from: Option<TrafficSource>,
 }
+
+/// Label cert-manager puts on its HTTP-01 solver pods.
+pub const ACME_HTTP01_SOLVER_LABEL: &str = "acme.cert-manager.io/http01-solver";
+/// Port the HTTP-01 solver listens on.
+pub const ACME_HTTP01_SOLVER_PORT: i32 = 8089;
+/// Name of the policy that admits the ingress controller to the solver.
+pub const ACME_HTTP01_POLICY: &str = "acme-http01-solver";
 
 impl Default for NetworkPolicyProps {
     fn default() -> Self {
@@ -110,6 +121,7 @@ impl Default for NetworkPolicyProps {
             metrics_from: vec![TrafficSource::Namespace("monitoring".to_owned())],
             dns_namespace: "kube-system".to_owned(),
             egress: Vec::new(),
+            acme_http01_from: None,
         }
     }
 }
@@ -266,5 +278,29 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Vec<Object>, K8sError> {
         }),
     };
     objects.push(Object::new(Rank::NetworkPolicy, &policy)?);
+    if let Some(source) = &n.acme_http01_from {
+        let solver = NetworkPolicy {
+            metadata: ctx.meta("NetworkPolicy", ACME_HTTP01_POLICY, BTreeMap::new())?,
+            spec: Some(NetworkPolicySpec {
+                pod_selector: Some(LabelSelector {
+                    match_labels: Some(BTreeMap::from([(
+                        ACME_HTTP01_SOLVER_LABEL.to_owned(),
+                        "true".to_owned(),
+                    )])),
+                    ..Default::default()
+                }),
+                policy_types: Some(vec!["Ingress".to_owned()]),
+                ingress: Some(vec![NetworkPolicyIngressRule {
+                    from: Some(vec![peer("network.acme_http01_from", source)?]),
+                    ports: Some(vec![port(
+                        Protocol::Tcp,
+                        IntOrString::Int(ACME_HTTP01_SOLVER_PORT),
+                    )]),
+                }]),
+                egress: None,
+            }),
+        };
+        objects.push(Object::new(Rank::NetworkPolicy, &solver)?);
+    }
     Ok(objects)
 }

@@ -151,6 +151,7 @@ mod tests {
             terraform,
             kubernetes: BTreeMap::new(),
             kubernetes_objects: 0,
+            deploy: BTreeMap::new(),
             warnings: Vec::new(),
         };
         let err = policy_then_render(&stack, "prod").unwrap_err();

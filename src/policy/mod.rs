@@ -49,6 +49,10 @@ pub const RULES: &[Rule] = &[
     rules::iam_wildcard::RULE,
     rules::world_open_ingress::RULE,
     rules::unencrypted_storage::RULE,
+    rules::fixed_name_replaced_first::RULE,
+    rules::rds_minor_version_pinned::RULE,
+    rules::broad_managed_policy::RULE,
+    rules::service_created_log_group::RULE,
 ];
 
 /// Runs every rule over `config` and returns the findings the stack has not allowed.

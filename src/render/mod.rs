@@ -15,7 +15,7 @@ use crate::stack::{Stack, StackError};
 /// Files of one stack, relative to `generated/<env>/<stack>/`.
 pub type Files = BTreeMap<PathBuf, String>;
 
-/// Renders a stack into `terraform/*.tf.json` and `k8s/*.yaml`.
+/// Renders a stack into `terraform/*.tf.json`, `k8s/*.yaml` and `deploy/*`.
 pub fn stack_files(stack: &Stack, env: &str) -> Result<Files, StackError> {
     let tf = stack.terraform.render().map_err(|errors| {
         let message: Vec<String> = errors.iter().map(ToString::to_string).collect();
@@ -27,6 +27,9 @@ pub fn stack_files(stack: &Stack, env: &str) -> Result<Files, StackError> {
     }
     for (name, body) in &stack.kubernetes {
         files.insert(Path::new("k8s").join(name), body.clone());
+    }
+    for (name, body) in &stack.deploy {
+        files.insert(Path::new("deploy").join(name), body.clone());
     }
     Ok(files)
 }
