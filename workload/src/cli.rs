@@ -147,9 +147,11 @@ FLAGS:
                                  [default: {max}]
     --memory-retention-secs <S>  In-memory retention window by arrival time [default: {ret}]
     --dump-on-exit <PATH>        After draining on SIGTERM/SIGINT, write every event held by the
-                                 in-memory store to PATH as JSON lines
+                                 in-memory store to PATH as JSON lines (mode 0600); PATH is
+                                 checked at start, and refused with DATABASE_URL
     --mint-token <SUBJECT>       Print an HS256 token for SUBJECT signed with JWT_SECRET, valid
-                                 for one hour, and exit (for local testing)
+                                 for one hour (with JWT_ISSUER / JWT_AUDIENCE's first value as
+                                 iss / aud when set), and exit (for local testing)
     -h, --help                   Print this help
     -V, --version                Print the version
 
@@ -191,11 +193,12 @@ ENVIRONMENT:
 REDIS_URL is redis://[:PASSWORD@]HOST[:PORT][/DB], or rediss://... for TLS (e.g. ElastiCache
 with in-transit encryption: rediss://:AUTH_TOKEN@PRIMARY_ENDPOINT:6379/0). TLS certificates are
 verified against the public (Mozilla/webpki) roots built into the binary; there is no insecure
-mode. Redis must answer at start; afterwards a failure only bypasses the cache and marks
-{ready} unhealthy.
+mode. Redis must answer at start; afterwards a failure only bypasses the cache ({ready}
+reports it but stays ready: readiness is the store and not draining).
 
 On SIGTERM or SIGINT the service stops accepting connections, finishes in-flight requests
-within {deadline} s, flushes the in-memory dump if asked, closes the database pool and exits 0.
+within {deadline} s (a second signal stops waiting at once), flushes the in-memory dump if
+asked, closes the database pool and exits 0.
 ",
         deadline = contract::SHUTDOWN_DEADLINE_SECS,
         ready = contract::READINESS_PATH,

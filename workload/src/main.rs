@@ -26,7 +26,28 @@ fn main() -> ExitCode {
         Command::MintToken { subject } => {
             return match std::env::var(contract::JWT_SECRET.name) {
                 Ok(secret) if !secret.is_empty() => {
-                    println!("{}", auth::mint_token(&secret, &subject, 3600));
+                    // Carries JWT_ISSUER and the first JWT_AUDIENCE when set, so the token
+                    // passes the service's own checks.
+                    let var = |v: &contract::EnvVar| {
+                        std::env::var(v.name).ok().filter(|s| !s.trim().is_empty())
+                    };
+                    let issuer = var(&contract::JWT_ISSUER);
+                    let audience = var(&contract::JWT_AUDIENCE).and_then(|a| {
+                        a.split(',')
+                            .map(str::trim)
+                            .find(|a| !a.is_empty())
+                            .map(str::to_owned)
+                    });
+                    println!(
+                        "{}",
+                        auth::mint_token_with(
+                            &secret,
+                            &subject,
+                            3600,
+                            issuer.as_deref().map(str::trim),
+                            audience.as_deref()
+                        )
+                    );
                     ExitCode::SUCCESS
                 }
                 _ => {

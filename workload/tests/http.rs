@@ -1366,7 +1366,7 @@ async fn postgres_migrations_run_as_a_role_owning_only_its_schema() {
     .unwrap();
     assert_eq!(
         schemas,
-        [role.clone()],
+        std::slice::from_ref(&role),
         "everything lives in the role's own schema"
     );
     store.close().await;
