@@ -491,7 +491,7 @@ fn issue12_16_the_first_apply_stops_clearly_until_third_party_secrets_are_set() 
         assert!(
             checked.contains(
                 &format!(
-                    "${{length(data.aws_secretsmanager_secret_versions.{secret}.versions) > 0}}"
+                    "${{try(length(data.aws_secretsmanager_secret_versions.{secret}.versions), 0) > 0}}"
                 )
                 .as_str()
             ),

@@ -84,7 +84,9 @@ impl Secret {
             json!({"secret_id": self.secret.id()}),
         );
         json!({
-            "condition": Expr::raw(format!("length({}) > 0", versions.attr("versions").as_hcl())),
+            // A secret without versions has a null list (length(null) would fail the apply
+            // with a type error instead of this message).
+            "condition": Expr::raw(format!("try(length({}), 0) > 0", versions.attr("versions").as_hcl())),
             "error_message": format!(
                 "secret {} has no value yet: set it (aws secretsmanager put-secret-value --secret-id {} --secret-string ...), then apply again",
                 self.path, self.path
