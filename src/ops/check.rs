@@ -12,6 +12,8 @@ use super::synth::{self, Selection};
 
 /// Returns the number of files checked, or [`Error::Stale`] naming every stale file.
 pub fn check(project: &Project) -> Result<usize, Error> {
+    // Never compare against a tree a concurrent synth is swapping.
+    let _lock = project.lock(super::lock::Mode::Shared)?;
     let outputs = synth::build(project, &Selection::default())?;
     let generated = project.generated_dir();
     let mut stale = Vec::new();

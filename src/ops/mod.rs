@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod list;
+pub mod lock;
 pub mod synth;
 
 use std::path::{Path, PathBuf};
@@ -26,6 +27,23 @@ impl Project {
     /// `environments/`.
     pub fn environments_dir(&self) -> PathBuf {
         self.root.join("environments")
+    }
+
+    /// Locks the project for one operation (see [`lock`]); says so on stderr if it must wait.
+    pub fn lock(&self, mode: lock::Mode) -> Result<lock::Lock, Error> {
+        if !self.root.is_dir() {
+            return Err(Error::Usage(format!(
+                "no project at {}: expected a folder holding environments/ (see --root)",
+                self.root.display()
+            )));
+        }
+        let waiting = |dir: &Path| {
+            eprintln!(
+                "waiting for another keel run on {} to finish (it holds the project's lock)",
+                dir.display()
+            );
+        };
+        Ok(lock::lock(&self.root, mode, waiting)?)
     }
 
     /// `generated/`.

@@ -1,10 +1,10 @@
 //! `keel synth`: build every selected stack for every selected environment, render them,
 //! and only when all succeeded replace their folders under `generated/`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::Error;
-use crate::render::{self, Files};
+use crate::render::{self, Files, Tree};
 use crate::stacks;
 
 use super::Project;
@@ -102,6 +102,8 @@ fn policy_then_render(
 /// Builds the selection and, when everything succeeded, writes it under `generated/`.
 /// A whole environment folder is replaced unless one stack was selected.
 pub fn synth(project: &Project, selection: &Selection) -> Result<Vec<Output>, Error> {
+    // From reading the inputs to the last rename: what lands on disk is what was read.
+    let _lock = project.lock(super::lock::Mode::Exclusive)?;
     let outputs = build(project, selection)?;
     let generated = project.generated_dir();
     let envs: Vec<String> = if selection.envs.is_empty() {
@@ -109,22 +111,25 @@ pub fn synth(project: &Project, selection: &Selection) -> Result<Vec<Output>, Er
     } else {
         selection.envs.clone()
     };
+    let mut replacements: Vec<(PathBuf, Tree<'_>)> = Vec::new();
     for env in &envs {
         let mine = outputs.iter().filter(|o| &o.env == env);
         if selection.stack.is_some() {
             for o in mine {
-                render::replace_dir(&generated.join(env).join(o.stack), &o.files)?;
+                let tree = o.files.iter().map(|(p, b)| (p.clone(), b.as_str()));
+                replacements.push((generated.join(env).join(o.stack), tree.collect()));
             }
         } else {
-            let mut files = Files::new();
-            for o in mine {
-                for (rel, body) in &o.files {
-                    files.insert(Path::new(o.stack).join(rel), body.clone());
-                }
-            }
-            render::replace_dir(&generated.join(env), &files)?;
+            let tree = mine.flat_map(|o| {
+                o.files
+                    .iter()
+                    .map(|(rel, body)| (Path::new(o.stack).join(rel), body.as_str()))
+            });
+            replacements.push((generated.join(env), tree.collect()));
         }
     }
+    // All environments or none: a full disk or a read-only folder changes nothing.
+    render::replace_dirs(&replacements)?;
     Ok(outputs)
 }
 

@@ -34,39 +34,109 @@ pub fn stack_files(stack: &Stack, env: &str) -> Result<Files, StackError> {
     Ok(files)
 }
 
-/// Replaces directory `target` by a directory holding exactly `files`, atomically per
-/// directory: the new tree is written beside it first, then swapped in by rename.
+/// The files of one directory to replace: paths relative to it, and their text.
+pub type Tree<'a> = Vec<(PathBuf, &'a str)>;
+
+/// Replaces directory `target` by a directory holding exactly `files` (see [`replace_dirs`]).
 pub fn replace_dir(target: &Path, files: &Files) -> Result<()> {
+    let tree: Tree<'_> = files.iter().map(|(p, b)| (p.clone(), b.as_str())).collect();
+    replace_dirs(&[(target.to_owned(), tree)])
+}
+
+/// Replaces every `target` by a directory holding exactly its files, all or nothing: every new
+/// tree is first written completely beside its target (a full disk or a read-only folder
+/// fails here, before anything changed), then each target is moved aside and the new tree
+/// renamed into place; if a rename fails, the targets already swapped get their old trees back.
+pub fn replace_dirs(replacements: &[(PathBuf, Tree<'_>)]) -> Result<()> {
+    let pid = std::process::id();
+    let mut staged: Vec<Swap> = Vec::with_capacity(replacements.len());
+    for (target, files) in replacements {
+        match stage(target, files, pid) {
+            Ok(swap) => staged.push(swap),
+            Err(e) => {
+                for swap in &staged {
+                    let _ = fs::remove_dir_all(&swap.staging);
+                }
+                return Err(e);
+            }
+        }
+    }
+    for i in 0..staged.len() {
+        if let Err(e) = staged[i].swap() {
+            for swap in staged[..i].iter().rev() {
+                swap.undo();
+            }
+            for swap in &staged {
+                let _ = fs::remove_dir_all(&swap.staging);
+            }
+            return Err(e);
+        }
+    }
+    // Every new tree is in place; an old one that cannot be removed now is removed by the
+    // next run's `recover_interrupted`.
+    for swap in &staged {
+        if swap.had_old {
+            let _ = fs::remove_dir_all(&swap.backup);
+        }
+    }
+    Ok(())
+}
+
+/// One target with its new tree written beside it.
+struct Swap {
+    target: PathBuf,
+    staging: PathBuf,
+    backup: PathBuf,
+    had_old: bool,
+}
+
+/// Writes `files` to a staging folder beside `target`.
+fn stage(target: &Path, files: &Tree<'_>, pid: u32) -> Result<Swap> {
     let parent = target.parent().context("target directory has no parent")?;
     fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     let leaf = target.file_name().and_then(|s| s.to_str()).unwrap_or("out");
     recover_interrupted(parent, leaf, target)?;
-    let staging = parent.join(format!(".{leaf}.keel-new-{}", std::process::id()));
-    let backup = parent.join(format!(".{leaf}.keel-old-{}", std::process::id()));
+    let staging = parent.join(format!(".{leaf}.keel-new-{pid}"));
+    let backup = parent.join(format!(".{leaf}.keel-old-{pid}"));
     if staging.exists() {
         fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
     }
-    let written = write_tree(&staging, files);
-    if let Err(e) = written {
+    if let Err(e) = write_tree(&staging, files) {
         let _ = fs::remove_dir_all(&staging);
         return Err(e);
     }
-    let had_old = target.exists();
-    if had_old {
-        fs::rename(target, &backup)
-            .with_context(|| format!("moving {} aside", target.display()))?;
-    }
-    if let Err(e) = fs::rename(&staging, target) {
-        if had_old {
-            let _ = fs::rename(&backup, target);
+    Ok(Swap {
+        target: target.to_owned(),
+        staging,
+        backup,
+        had_old: false,
+    })
+}
+
+impl Swap {
+    fn swap(&mut self) -> Result<()> {
+        self.had_old = self.target.exists();
+        if self.had_old {
+            fs::rename(&self.target, &self.backup)
+                .with_context(|| format!("moving {} aside", self.target.display()))?;
         }
-        let _ = fs::remove_dir_all(&staging);
-        return Err(e).with_context(|| format!("moving the new tree into {}", target.display()));
+        if let Err(e) = fs::rename(&self.staging, &self.target) {
+            if self.had_old {
+                let _ = fs::rename(&self.backup, &self.target);
+            }
+            return Err(e)
+                .with_context(|| format!("moving the new tree into {}", self.target.display()));
+        }
+        Ok(())
     }
-    if had_old {
-        fs::remove_dir_all(&backup).with_context(|| format!("removing {}", backup.display()))?;
+
+    /// Puts the old tree back after a later swap failed (best effort: what cannot be moved
+    /// now is restored by the next run's `recover_interrupted`).
+    fn undo(&self) {
+        if fs::rename(&self.target, &self.staging).is_ok() && self.had_old {
+            let _ = fs::rename(&self.backup, &self.target);
+        }
     }
-    Ok(())
 }
 
 /// Cleans up after a run that was killed mid-swap: a target that was moved aside but never
@@ -95,12 +165,16 @@ fn recover_interrupted(parent: &Path, leaf: &str, target: &Path) -> Result<()> {
     Ok(())
 }
 
-fn write_tree(root: &Path, files: &Files) -> Result<()> {
+fn write_tree(root: &Path, files: &Tree<'_>) -> Result<()> {
     fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+    let mut made: std::collections::BTreeSet<PathBuf> = std::collections::BTreeSet::new();
     for (rel, body) in files {
         let path = root.join(rel);
-        if let Some(dir) = path.parent() {
+        if let Some(dir) = path.parent()
+            && !made.contains(dir)
+        {
             fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            made.insert(dir.to_owned());
         }
         fs::write(&path, body).with_context(|| format!("writing {}", path.display()))?;
     }
