@@ -13,6 +13,7 @@ pub mod ecs;
 pub mod elasticache;
 pub mod iam;
 pub mod kms;
+pub mod lb_controller_policy;
 pub mod log_group;
 pub mod logs_bucket;
 pub mod observability;
