@@ -211,6 +211,23 @@ pub fn is_template(s: &str) -> bool {
     s.contains(OPEN)
 }
 
+/// The texts of the expressions embedded in a model string, in order, without `${}`: for
+/// `"arn:${aws_iam_role.ci.arn}/x"` (as built in the model), `["aws_iam_role.ci.arn"]`.
+/// Lets policy rules follow a reference to the block it names.
+pub fn references(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(start) = rest.find(OPEN) {
+        let after = &rest[start + OPEN.len_utf8()..];
+        let Some(end) = after.find(CLOSE) else {
+            break;
+        };
+        out.push(after[..end].to_owned());
+        rest = &after[end + CLOSE.len_utf8()..];
+    }
+    out
+}
+
 fn escape_literal(s: &str) -> String {
     s.replace("${", "$${").replace("%{", "%%{")
 }
@@ -247,6 +264,21 @@ mod tests {
             finalize_string(&s),
             "${aws_s3_bucket.logs.arn}/$${not_an_expr}/*"
         );
+    }
+
+    #[test]
+    fn references_lists_the_embedded_expressions() {
+        let role = Ref::resource("aws_iam_role", "ci");
+        let doc = Ref::data("aws_iam_policy_document", "ci_trust");
+        let s = format!("{}:{}/${{x}}", role.arn(), doc.attr("json"));
+        assert_eq!(
+            references(&s),
+            [
+                "aws_iam_role.ci.arn",
+                "data.aws_iam_policy_document.ci_trust.json"
+            ]
+        );
+        assert!(references("arn:aws:iam::1:role/x").is_empty());
     }
 
     #[test]
