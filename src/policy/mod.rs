@@ -53,6 +53,9 @@ pub const RULES: &[Rule] = &[
     rules::rds_minor_version_pinned::RULE,
     rules::broad_managed_policy::RULE,
     rules::service_created_log_group::RULE,
+    rules::web_identity_unpinned::RULE,
+    rules::github_trust_unpinned::RULE,
+    rules::ci_cluster_admin::RULE,
 ];
 
 /// Runs every rule over `config` and returns the findings the stack has not allowed.
