@@ -402,7 +402,11 @@ fn too_large() -> ApiError {
 }
 
 /// Reads the body, at most [`event::MAX_BODY_BYTES`] and within the state's body timeout.
-async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
+async fn read_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<axum::body::Bytes, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -413,7 +417,7 @@ async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<
     let limited = Limited::new(body, event::MAX_BODY_BYTES);
     match tokio::time::timeout(state.body_read_timeout, limited.collect()).await {
         Err(_) => Err(ApiError::RequestTimeout(state.body_read_timeout)),
-        Ok(Ok(collected)) => Ok(collected.to_bytes().to_vec()),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
         Ok(Err(_)) => Err(ApiError::BadRequest(
             "the request body could not be read".to_owned(),
