@@ -16,6 +16,7 @@ pub mod cli;
 pub mod construct;
 pub mod env;
 pub mod error;
+pub mod exports;
 pub mod k8s;
 pub mod ops;
 pub mod policy;

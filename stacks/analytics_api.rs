@@ -17,6 +17,7 @@ use keel_workload_contract as contract;
 use crate::construct::Scope;
 use crate::construct::db_login::{self, DatabaseLogin, DatabaseLoginProps};
 use crate::construct::elasticache::{REDIS_PORT, RedisCache, RedisCacheProps};
+use crate::construct::github_deploy::{GithubDeployProps, github_deploy_role};
 use crate::construct::iam::{Role, Statement, Trust};
 use crate::construct::kms::KmsKey;
 use crate::construct::rds::{RdsPostgres, RdsPostgresProps};
@@ -26,8 +27,10 @@ use crate::env::Env;
 use crate::env::file::{
     AcmeChallenge, AnalyticsApi, Image as ImagePin, IngressClassName, Kubernetes,
 };
+use crate::exports;
 use crate::k8s;
 use crate::stack::{Stack, StackDef, StackError, generated_by, terraform_root};
+use crate::stacks::platform;
 
 /// Stack name.
 pub const NAME: &str = "analytics-api";
@@ -60,19 +63,22 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
 
     let key = KmsKey::new(scope, "analytics-api: database, cache, secrets, logs");
     let log_retention_days = if env.is_prod() { 365 } else { 30 };
-    let net = &cfg.cluster_network;
-    let subnets: Vec<serde_json::Value> = net
-        .private_subnet_ids
-        .iter()
-        .map(|s| s.as_str().into())
-        .collect();
-    let nodes = Peer::GroupId(net.node_security_group_id.clone());
+    // The cluster's network and identities come from the platform stack (SSM exports).
+    let vpc_id = exports::import_one(scope, &platform::VPC_ID);
+    let subnets: serde_json::Value =
+        exports::import_list(scope, &platform::PRIVATE_SUBNET_IDS).into();
+    let nodes = Peer::Group(exports::import_one(
+        scope,
+        &platform::NODE_SECURITY_GROUP_ID,
+    ));
+    let controller = exports::import_one(scope, &platform::EXTERNAL_SECRETS_ROLE_ARN);
+    let cluster_name = exports::import_one(scope, &platform::CLUSTER_NAME);
     let db_sg = SecurityGroup::new(
         scope,
         "security",
         "database",
         "PostgreSQL: 5432 from the cluster's nodes only",
-        net.vpc_id.as_str(),
+        vpc_id.clone(),
     );
     db_sg.allow_in(
         scope,
@@ -86,7 +92,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         "security",
         "cache",
         "Redis: 6379 from the cluster's nodes only",
-        net.vpc_id.as_str(),
+        vpc_id,
     );
     cache_sg.allow_in(
         scope,
@@ -175,12 +181,6 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     // The External Secrets controller reads this stack's secrets, and only these, through
     // a role of the stack's own that its SecretStore names.
     let region = env.spec.region.clone();
-    let controller = format!(
-        "arn:{}:iam::{}:role/{}",
-        scope.partition(),
-        env.spec.account_id,
-        kube.external_secrets_role
-    );
     let readable = vec![
         database_url.to_string(),
         redis_url.to_string(),
@@ -190,7 +190,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         scope,
         "secrets_reader",
         "secrets-reader",
-        Trust::Role(controller),
+        Trust::Role(controller.to_string()),
         &[],
         vec![
             Statement::allow(
@@ -214,6 +214,24 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         ],
     );
 
+    let partition = scope.partition();
+    let deploy = github_deploy_role(
+        scope,
+        &GithubDeployProps {
+            repository: cfg.deploy_repository.clone(),
+            images: vec![cfg.image.repository.clone()],
+            statements: vec![Statement::allow(
+                "FindTheCluster",
+                &["eks:DescribeCluster"],
+                vec![format!(
+                    "arn:{partition}:eks:{region}:{}:cluster/{}",
+                    env.spec.account_id,
+                    platform::cluster_name(env.name())
+                )],
+            )],
+            cluster: Some((cluster_name, vec![cfg.namespace.clone()])),
+        },
+    );
     let reader_name = scope.name("secrets-reader");
     let out = &mut *scope.tf;
     out.output(
@@ -250,6 +268,12 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         "kms_key_arn",
         "KMS key of the stack's secrets, database, cache and logs",
         key.arn(),
+        false,
+    );
+    out.output(
+        "github_deploy_role_arn",
+        "role the deploy workflow assumes (GitHub environment of the same name only)",
+        deploy.arn(),
         false,
     );
     out.output(
@@ -399,9 +423,7 @@ fn service_props(
     // nginx and traefik proxy from their own namespace; the AWS load balancer sends
     // traffic straight to pod IPs (target type ip) from inside the VPC.
     p.network.http_from = match kube.ingress_class {
-        IngressClassName::Alb => vec![k8s::TrafficSource::Cidr(
-            cfg.cluster_network.vpc_cidr.clone(),
-        )],
+        IngressClassName::Alb => vec![k8s::TrafficSource::Cidr(platform_vpc_cidr(env)?)],
         IngressClassName::Nginx | IngressClassName::Traefik => {
             vec![k8s::TrafficSource::Namespace(
                 kube.ingress_namespace.clone(),
@@ -411,9 +433,9 @@ fn service_props(
     p.network.metrics_from = vec![k8s::TrafficSource::Namespace(
         kube.monitoring_namespace.clone(),
     )];
-    p.network.egress = cfg
-        .cluster_network
-        .private_subnet_cidrs
+    // The data stores live in the platform's private subnets, which it carves from its
+    // VPC CIDR deterministically: known at synth, no id pasted in.
+    p.network.egress = platform::private_subnet_cidrs(env)?
         .iter()
         .flat_map(|c| [k8s::EgressPeer::postgres(c), k8s::EgressPeer::redis(c)])
         .collect();
@@ -445,6 +467,21 @@ fn service_props(
         ));
     }
     Ok(p)
+}
+
+/// The platform's VPC CIDR (an environment setting, so known at synth).
+fn platform_vpc_cidr(env: &Env) -> Result<String, String> {
+    env.spec
+        .stacks
+        .platform
+        .as_ref()
+        .map(|p| p.vpc_cidr.clone())
+        .ok_or_else(|| {
+            format!(
+                "analytics-api runs on the platform stack's cluster: add stacks.platform to environments/{}.yaml",
+                env.name()
+            )
+        })
 }
 
 fn image(pin: &ImagePin) -> Result<k8s::Image, String> {

@@ -91,6 +91,8 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             availability_zones: env.availability_zones(),
             nat_gateways: env.spec.network.nat_gateways,
             flow_log_retention_days: env.spec.network.flow_log_retention_days,
+            public_subnet_tags: BTreeMap::new(),
+            private_subnet_tags: BTreeMap::new(),
         },
     )
     .map_err(fail)?;
@@ -199,7 +201,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             settings: cfg.database.clone(),
             db_name: "langgraph".into(),
             username: "langgraph_admin".into(),
-            subnet_ids: expr_list(&vpc.private_subnet_ids()),
+            subnet_ids: expr_list(&vpc.private_subnet_ids()).into(),
             security_group_id: db_sg.id(),
             log_retention_days: cfg.log_retention_days,
         },

@@ -3,11 +3,12 @@
 
 pub mod analytics_api;
 pub mod langgraph_platform;
+pub mod platform;
 
 use crate::stack::StackDef;
 
 /// Every stack keel synthesizes, in output order.
-pub const ALL: &[StackDef] = &[langgraph_platform::DEF, analytics_api::DEF];
+pub const ALL: &[StackDef] = &[platform::DEF, langgraph_platform::DEF, analytics_api::DEF];
 
 /// The stack named `name`.
 pub fn find(name: &str) -> Option<&'static StackDef> {

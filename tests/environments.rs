@@ -53,21 +53,21 @@ fn broken_files_give_exact_errors() {
             "      min: 2\n      desired: 2\n      max: 10\n",
             "      min: 2\n      desired: 12\n      max: 10\n",
             &[
-                "environments/prod.yaml:38:7: stacks.langgraph-platform.scaling: expected min <= desired <= max, found 2 <= 12 <= 10",
+                "environments/prod.yaml:61:7: stacks.langgraph-platform.scaling: expected min <= desired <= max, found 2 <= 12 <= 10",
             ],
         ),
         (
             "      cpu_percent: 70\n      memory_percent: 80\n      requests_per_target",
             "      cpu_percent: 170\n      memory_percent: 80\n      requests_per_target",
             &[
-                "environments/prod.yaml:41:20: stacks.langgraph-platform.scaling.cpu_percent: expected a percentage 1..=100, found 170",
+                "environments/prod.yaml:64:20: stacks.langgraph-platform.scaling.cpu_percent: expected a percentage 1..=100, found 170",
             ],
         ),
         (
             "      multi_az: true\n      deletion_protection: true\n      backup_retention_days: 7\n    alarms:",
             "      multi_az: false\n      deletion_protection: true\n      backup_retention_days: 7\n    alarms:",
             &[
-                "environments/prod.yaml:51:17: stacks.langgraph-platform.database.multi_az: expected true in a prod-tier environment, found false",
+                "environments/prod.yaml:74:17: stacks.langgraph-platform.database.multi_az: expected true in a prod-tier environment, found false",
             ],
         ),
         (
@@ -81,7 +81,7 @@ fn broken_files_give_exact_errors() {
             "      digest: sha256:4f1e",
             "      tag: latest\n      digest: sha256:4f1e",
             &[
-                "environments/prod.yaml:30:7: stacks.langgraph-platform.image: expected exactly one of `tag` and `digest`",
+                "environments/prod.yaml:53:7: stacks.langgraph-platform.image: expected exactly one of `tag` and `digest`",
             ],
         ),
         (
@@ -95,21 +95,21 @@ fn broken_files_give_exact_errors() {
             "    replicas: 3\n",
             "    replicas: 30\n",
             &[
-                "environments/prod.yaml:68:15: stacks.analytics-api.replicas: expected autoscaling.min <= replicas <= autoscaling.max, found 3 <= 30 <= 10",
+                "environments/prod.yaml:91:15: stacks.analytics-api.replicas: expected autoscaling.min <= replicas <= autoscaling.max, found 3 <= 30 <= 10",
             ],
         ),
         (
-            "        - 10.130.144.0/20",
-            "        - 10.130.128.0/21",
+            "    vpc_cidr: 10.130.0.0/16",
+            "    vpc_cidr: 10.30.0.0/16",
             &[
-                "environments/prod.yaml:84:11: stacks.analytics-api.cluster_network.private_subnet_cidrs[1]: 10.130.128.0/21 overlaps private_subnet_cidrs[0]",
+                "environments/prod.yaml:28:15: stacks.platform.vpc_cidr: 10.30.0.0/16 overlaps network.vpc_cidr 10.30.0.0/16: the VPCs of one environment must not overlap",
             ],
         ),
         (
-            "        - 10.130.160.0/20",
-            "        - 10.131.160.0/20",
+            "        min: 3\n        desired: 3\n        max: 9\n",
+            "        min: 3\n        desired: 30\n        max: 9\n",
             &[
-                "environments/prod.yaml:85:11: stacks.analytics-api.cluster_network.private_subnet_cidrs[2]: expected a subnet inside vpc_cidr 10.130.0.0/16, found 10.131.160.0/20",
+                "environments/prod.yaml:34:9: stacks.platform.node_groups[0]: expected min <= desired <= max and max >= 1, found 3 <= 30 <= 9",
             ],
         ),
         (

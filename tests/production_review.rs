@@ -74,7 +74,7 @@ fn issue12_1_only_the_stacks_own_reader_decrypts_and_reads_its_secrets() {
     assert_eq!(
         trust[0]["condition"][0],
         json!({"test": "ArnEquals", "variable": "aws:PrincipalArn",
-               "values": ["arn:aws:iam::111122223333:role/keel-prod-external-secrets"]})
+               "values": ["${data.aws_ssm_parameter.platform_external_secrets_role_arn.insecure_value}"]})
     );
     let policy = statements(&o, "secrets_reader");
     let read = &policy[0];

@@ -17,7 +17,7 @@ pub struct RedisCacheProps {
     /// Environment settings (node type, version, node count).
     pub settings: Cache,
     /// Private subnets.
-    pub subnet_ids: Vec<serde_json::Value>,
+    pub subnet_ids: serde_json::Value,
     /// The cache's security group.
     pub security_group_id: Expr,
     /// The AUTH token (a reference to a generated secret).

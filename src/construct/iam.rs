@@ -69,13 +69,118 @@ pub enum Trust {
     /// names the account and pins `aws:PrincipalArn`, so IAM does not resolve the role at
     /// create time and a stack can be applied before the role's own stack).
     Role(String),
+    /// An AWS service principal without source conditions, for services that do not send
+    /// `aws:SourceAccount` when they assume the role (EC2 instance profiles, the EKS
+    /// control plane).
+    ServiceOnly(&'static str),
+    /// A web identity (IRSA): the cluster's OIDC provider, pinned with `StringEquals` to
+    /// one ServiceAccount (`<issuer>:sub`) and the STS audience (`<issuer>:aud`).
+    WebIdentity {
+        /// ARN of the cluster's IAM OIDC provider.
+        provider_arn: Expr,
+        /// The issuer URL (`https://oidc.eks.<region>.amazonaws.com/id/<ID>`).
+        issuer: Expr,
+        /// `system:serviceaccount:<namespace>:<name>`.
+        subject: String,
+    },
+    /// EKS Pod Identity: `pods.eks.amazonaws.com` with `sts:AssumeRole` and
+    /// `sts:TagSession`, pinned to one namespace and ServiceAccount by session tags.
+    PodIdentity {
+        /// Namespace.
+        namespace: String,
+        /// ServiceAccount name.
+        service_account: String,
+    },
+    /// GitHub Actions OIDC: `token.actions.githubusercontent.com`, `aud` and `sub` pinned
+    /// with `StringEquals` (never a wildcard repository or branch).
+    GithubActions {
+        /// ARN of the account's GitHub OIDC provider.
+        provider_arn: String,
+        /// Exact subjects, e.g. `repo:acme/api:environment:prod`.
+        subjects: Vec<String>,
+    },
 }
+
+/// The GitHub Actions OIDC issuer host.
+pub const GITHUB_OIDC_HOST: &str = "token.actions.githubusercontent.com";
+
+/// The audience STS expects in web identity tokens.
+pub const STS_AUDIENCE: &str = "sts.amazonaws.com";
 
 /// An IAM role with managed and inline policies.
 #[derive(Debug, Clone)]
 pub struct Role {
     role: Ref,
     attachments: Vec<String>,
+}
+
+/// Trust documents of the identity-federation variants.
+fn other_trust(scope: &Scope<'_>, trust: Option<Trust>) -> Value {
+    let statement = match trust {
+        Some(Trust::ServiceOnly(principal)) => json!({
+            "sid": "AssumeFromService",
+            "effect": "Allow",
+            "actions": ["sts:AssumeRole"],
+            "principals": [{"type": "Service", "identifiers": [principal]}],
+        }),
+        Some(Trust::WebIdentity {
+            provider_arn,
+            issuer,
+            subject,
+        }) => {
+            let host = Expr::raw(format!("replace({}, \"https://\", \"\")", issuer.as_hcl()));
+            json!({
+                "sid": "AssumeFromServiceAccount",
+                "effect": "Allow",
+                "actions": ["sts:AssumeRoleWithWebIdentity"],
+                "principals": [{"type": "Federated", "identifiers": [provider_arn]}],
+                "condition": conditions(&[
+                    ("StringEquals".into(), format!("{host}:sub"), vec![subject]),
+                    ("StringEquals".into(), format!("{host}:aud"), vec![STS_AUDIENCE.into()]),
+                ]),
+            })
+        }
+        Some(Trust::PodIdentity {
+            namespace,
+            service_account,
+        }) => json!({
+            "sid": "AssumeFromPodIdentity",
+            "effect": "Allow",
+            "actions": ["sts:AssumeRole", "sts:TagSession"],
+            "principals": [{"type": "Service", "identifiers": ["pods.eks.amazonaws.com"]}],
+            "condition": conditions(&[
+                ("StringEquals".into(), "aws:SourceAccount".into(), vec![scope.tf.account_id().to_owned()]),
+                ("StringEquals".into(), "aws:RequestTag/kubernetes-namespace".into(), vec![namespace]),
+                ("StringEquals".into(), "aws:RequestTag/kubernetes-service-account".into(), vec![service_account]),
+            ]),
+        }),
+        Some(Trust::GithubActions {
+            provider_arn,
+            subjects,
+        }) => json!({
+            "sid": "AssumeFromGithubActions",
+            "effect": "Allow",
+            "actions": ["sts:AssumeRoleWithWebIdentity"],
+            "principals": [{"type": "Federated", "identifiers": [provider_arn]}],
+            "condition": conditions(&[
+                ("StringEquals".into(), format!("{GITHUB_OIDC_HOST}:aud"), vec![STS_AUDIENCE.into()]),
+                ("StringEquals".into(), format!("{GITHUB_OIDC_HOST}:sub"), subjects),
+            ]),
+        }),
+        Some(Trust::Service(_) | Trust::Role(_)) | None => Value::Null,
+    };
+    json!({"statement": [statement]})
+}
+
+/// `arn:<partition>:iam::<account>:role/<prefix>-<suffix>`: the ARN [`Role::new`] gives a
+/// role, known before it exists (for Kubernetes annotations and other stacks).
+pub fn role_arn(scope: &Scope<'_>, suffix: &str) -> String {
+    format!(
+        "arn:{}:iam::{}:role/{}",
+        scope.partition(),
+        scope.tf.account_id(),
+        scope.name(suffix)
+    )
 }
 
 impl Role {
@@ -91,8 +196,16 @@ impl Role {
     ) -> Role {
         let id = local_name(id);
         let account = scope.tf.account_id().to_owned();
+        let mut trust_other = None;
         let trust_doc = match trust {
-            Trust::Service(principal) => json!({
+            other @ (Trust::ServiceOnly(_)
+            | Trust::WebIdentity { .. }
+            | Trust::PodIdentity { .. }
+            | Trust::GithubActions { .. }) => {
+                trust_other = Some(other);
+                None
+            }
+            Trust::Service(principal) => Some(json!({
                 "statement": [{
                     "sid": "AssumeFromService",
                     "effect": "Allow",
@@ -104,8 +217,8 @@ impl Role {
                         vec![account],
                     )]),
                 }]
-            }),
-            Trust::Role(role_arn) => json!({
+            })),
+            Trust::Role(role_arn) => Some(json!({
                 "statement": [{
                     "sid": "AssumeFromRole",
                     "effect": "Allow",
@@ -117,7 +230,11 @@ impl Role {
                         vec![role_arn],
                     )]),
                 }]
-            }),
+            })),
+        };
+        let trust_doc = match trust_doc {
+            Some(doc) => doc,
+            None => other_trust(scope, trust_other),
         };
         let trust_ref = scope.tf.data(
             "iam",
@@ -155,19 +272,21 @@ impl Role {
             let doc =
                 json!({"statement": statements.iter().map(Statement::to_json).collect::<Vec<_>>()});
             let doc_ref = scope.tf.data("iam", "aws_iam_policy_document", &id, doc);
-            scope.tf.resource(
+            let inline = scope.tf.resource(
                 "iam",
                 "aws_iam_role_policy",
                 &id,
                 json!({"name": name, "role": role.id(), "policy": doc_ref.attr("json")}),
             );
+            attachments.push(inline.address());
         }
         Role { role, attachments }
     }
 
-    /// Addresses of the managed-policy attachments, for `depends_on` of a resource that
-    /// uses the role as soon as it is created (e.g. RDS enhanced monitoring).
-    pub fn attachment_addresses(&self) -> &[String] {
+    /// Addresses of the managed-policy attachments and the inline policy, for
+    /// `depends_on` of a resource that uses the role as soon as it is created (RDS
+    /// enhanced monitoring, an EKS cluster encrypting with its key, node groups).
+    pub fn policy_addresses(&self) -> &[String] {
         &self.attachments
     }
 

@@ -60,14 +60,19 @@ pub fn log_group_name(scope: &Scope<'_>, suffix: &str) -> String {
     format!("/keel/{}/{suffix}", scope.prefix)
 }
 
-/// The log-group names (patterns) a stack may create: `/keel/<prefix>/*` and, for its
-/// databases, `/aws/rds/instance/<prefix>-*`. The stack's KMS key lets CloudWatch Logs
-/// use it for these names only.
-pub fn stack_log_group_names(scope: &Scope<'_>) -> [String; 2] {
-    [
+/// The log-group names (patterns) a stack may create: `/keel/<prefix>/*`, for its
+/// databases `/aws/rds/instance/<prefix>-*`, and for its EKS cluster (named like the
+/// prefix) `/aws/eks/<prefix>/*`. The stack's KMS key lets CloudWatch Logs use it for
+/// these names only.
+pub fn stack_log_group_names(scope: &Scope<'_>) -> Vec<String> {
+    let mut names = vec![
         format!("/keel/{}/*", scope.prefix),
         format!("{}*", rds_log_group_prefix(&format!("{}-", scope.prefix))),
-    ]
+    ];
+    if scope.prefix.starts_with("eks-") {
+        names.push(format!("/aws/eks/{}/*", scope.prefix));
+    }
+    names
 }
 
 /// `/aws/rds/instance/<identifier>`: where RDS exports an instance's logs (one group per

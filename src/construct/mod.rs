@@ -10,7 +10,9 @@ pub mod alb;
 pub mod codedeploy;
 pub mod db_login;
 pub mod ecs;
+pub mod eks;
 pub mod elasticache;
+pub mod github_deploy;
 pub mod iam;
 pub mod kms;
 pub mod lb_controller_policy;
@@ -21,6 +23,7 @@ pub mod rds;
 pub mod secrets;
 pub mod security_group;
 pub mod vpc;
+pub mod workload_identity;
 
 use crate::refs::Expr;
 use crate::tf::Config;
@@ -33,6 +36,8 @@ pub struct Scope<'a> {
     pub prefix: String,
     /// Whether the environment is prod-tier (stricter defaults: deletion protection, ...).
     pub prod: bool,
+    /// The environment's name (`prod`), e.g. for export parameter names.
+    pub env: String,
 }
 
 impl<'a> Scope<'a> {
@@ -42,6 +47,7 @@ impl<'a> Scope<'a> {
             tf,
             prefix: format!("{short}-{}", env.name()),
             prod: env.is_prod(),
+            env: env.name().to_owned(),
         }
     }
 

@@ -27,8 +27,8 @@ pub struct RdsPostgresProps {
     /// Master user name. Its password is generated, kept and rotated by RDS in Secrets
     /// Manager; applications get logins of their own ([`super::db_login::DatabaseLogin`]).
     pub username: String,
-    /// Private subnets (two AZs at least).
-    pub subnet_ids: Vec<serde_json::Value>,
+    /// Private subnets (two AZs at least): a list, or a list expression (an import).
+    pub subnet_ids: serde_json::Value,
     /// The database's security group.
     pub security_group_id: Expr,
     /// Days to keep the exported PostgreSQL and upgrade logs.
@@ -108,7 +108,7 @@ impl RdsPostgres {
         // groups and the monitoring role's permissions must be there first.
         let depends_on: Vec<String> = log_groups
             .into_iter()
-            .chain(monitoring.attachment_addresses().iter().cloned())
+            .chain(monitoring.policy_addresses().iter().cloned())
             .collect();
         let mut body = json!({
             "identifier": identifier,

@@ -2,6 +2,8 @@
 //! an internet gateway, NAT gateways (one per AZ or one shared), route tables, an S3
 //! gateway endpoint, flow logs, and a default security group that allows nothing.
 
+use std::collections::BTreeMap;
+
 use ipnet::Ipv4Net;
 use serde_json::json;
 
@@ -23,6 +25,11 @@ pub struct VpcProps {
     pub nat_gateways: NatGateways,
     /// Days to keep flow logs.
     pub flow_log_retention_days: u32,
+    /// Extra tags of the public subnets (e.g. `kubernetes.io/role/elb = 1` for load-balancer
+    /// discovery). Default: none.
+    pub public_subnet_tags: BTreeMap<String, String>,
+    /// Extra tags of the private subnets (e.g. `kubernetes.io/role/internal-elb = 1`).
+    pub private_subnet_tags: BTreeMap<String, String>,
 }
 
 /// The subnets of one AZ.
@@ -54,6 +61,14 @@ pub fn split_subnets(cidr: Ipv4Net, count: usize) -> Option<(Vec<Ipv4Net>, Vec<I
     let public = blocks[..count].to_vec();
     let private = blocks[8..8 + count].to_vec();
     Some((public, private))
+}
+
+/// A subnet's `Name` and `Tier` tags plus the extra ones.
+fn subnet_tags(name: String, tier: &str, extra: &BTreeMap<String, String>) -> serde_json::Value {
+    let mut tags: BTreeMap<String, String> = extra.clone();
+    tags.insert("Name".to_owned(), name);
+    tags.insert("Tier".to_owned(), tier.to_owned());
+    json!(tags)
 }
 
 impl Vpc {
@@ -115,7 +130,7 @@ impl Vpc {
                     "cidr_block": public[i].to_string(),
                     "availability_zone": az,
                     "map_public_ip_on_launch": false,
-                    "tags": {"Name": scope.name(&format!("public-{letter}")), "Tier": "public"},
+                    "tags": subnet_tags(scope.name(&format!("public-{letter}")), "public", &props.public_subnet_tags),
                 }),
             );
             let priv_sn = scope.tf.resource(
@@ -127,7 +142,7 @@ impl Vpc {
                     "cidr_block": private[i].to_string(),
                     "availability_zone": az,
                     "map_public_ip_on_launch": false,
-                    "tags": {"Name": scope.name(&format!("private-{letter}")), "Tier": "private"},
+                    "tags": subnet_tags(scope.name(&format!("private-{letter}")), "private", &props.private_subnet_tags),
                 }),
             );
             scope.tf.resource(
@@ -255,6 +270,16 @@ impl Vpc {
     /// Private subnet ids, one per AZ.
     pub fn private_subnet_ids(&self) -> Vec<Expr> {
         self.subnets.iter().map(|s| s.private.id()).collect()
+    }
+
+    /// The VPC's CIDR block.
+    pub fn cidr_block(&self) -> Expr {
+        self.vpc.attr("cidr_block")
+    }
+
+    /// The VPC's `Name` tag (controllers find the VPC by it).
+    pub fn name(scope: &Scope<'_>) -> String {
+        scope.name("vpc")
     }
 }
 

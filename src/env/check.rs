@@ -62,6 +62,8 @@ pub(crate) fn check(spec: &EnvFile, stem: &str, out: &mut Problems) {
         ));
     }
 
+    platform(spec, out);
+
     if let Some(lg) = &spec.stacks.langgraph_platform {
         let p = "/stacks/langgraph-platform";
         image(&lg.image, spec.tier, &format!("{p}/image"), out);
@@ -182,65 +184,6 @@ pub(crate) fn check(spec: &EnvFile, stem: &str, out: &mut Problems) {
                     .into(),
             ));
         }
-        let n = &api.cluster_network;
-        if n.private_subnet_ids.len() < 2 {
-            out.push((
-                format!("{p}/cluster_network/private_subnet_ids"),
-                format!(
-                    "expected at least 2 subnets (two AZs), found {}",
-                    n.private_subnet_ids.len()
-                ),
-            ));
-        }
-        for (i, id) in n.private_subnet_ids.iter().enumerate() {
-            if !(id.starts_with("subnet-") && id.len() >= 15) {
-                out.push((
-                    format!("{p}/cluster_network/private_subnet_ids/{i}"),
-                    format!("expected a subnet id like subnet-0123456789abcdef0, found {id:?}"),
-                ));
-            }
-        }
-        let vpc = match parse_cidr(&n.vpc_cidr) {
-            Ok(net) => Some(net),
-            Err(m) => {
-                out.push((format!("{p}/cluster_network/vpc_cidr"), m));
-                None
-            }
-        };
-        let mut nets = Vec::new();
-        for (i, c) in n.private_subnet_cidrs.iter().enumerate() {
-            let ptr = format!("{p}/cluster_network/private_subnet_cidrs/{i}");
-            match parse_cidr(c) {
-                Ok(net) => {
-                    if let Some((j, _)) = nets
-                        .iter()
-                        .enumerate()
-                        .find(|(_, other): &(usize, &ipnet::Ipv4Net)| overlaps(&net, other))
-                    {
-                        out.push((
-                            ptr.clone(),
-                            format!("{c} overlaps private_subnet_cidrs[{j}]"),
-                        ));
-                    }
-                    if let Some(vpc) = vpc
-                        && !vpc.contains(&net)
-                    {
-                        out.push((
-                            ptr,
-                            format!("expected a subnet inside vpc_cidr {vpc}, found {c}"),
-                        ));
-                    }
-                    nets.push(net);
-                }
-                Err(m) => out.push((ptr, m)),
-            }
-        }
-        if n.private_subnet_cidrs.is_empty() {
-            out.push((
-                format!("{p}/cluster_network/private_subnet_cidrs"),
-                "expected the CIDRs of the data subnets (NetworkPolicy egress peers)".into(),
-            ));
-        }
         database(&api.database, spec.tier, &format!("{p}/database"), out);
         if is_prod(spec.tier) && api.cache.nodes < 2 {
             out.push((
@@ -249,6 +192,75 @@ pub(crate) fn check(spec: &EnvFile, stem: &str, out: &mut Problems) {
             ));
         }
     }
+}
+
+/// The platform stack: its VPC CIDR apart from the environment's other VPC, node groups
+/// with sane bounds, endpoint CIDRs that parse.
+fn platform(spec: &EnvFile, out: &mut Problems) {
+    let Some(pl) = &spec.stacks.platform else {
+        return;
+    };
+    let p = "/stacks/platform";
+    if spec.kubernetes.is_none() {
+        out.push((
+            p.into(),
+            "expected a top-level `kubernetes` section: its version is the cluster's".into(),
+        ));
+    }
+    match parse_cidr(&pl.vpc_cidr) {
+        Ok(net) if !(16..=24).contains(&net.prefix_len()) => out.push((
+            format!("{p}/vpc_cidr"),
+            format!(
+                "expected a prefix length of /16 to /24, found /{}",
+                net.prefix_len()
+            ),
+        )),
+        Ok(net) => {
+            if let Ok(other) = parse_cidr(&spec.network.vpc_cidr)
+                && overlaps(&net, &other)
+            {
+                out.push((
+                    format!("{p}/vpc_cidr"),
+                    format!(
+                        "{net} overlaps network.vpc_cidr {other}: the VPCs of one environment must not overlap (they could never be peered or routed)"
+                    ),
+                ));
+            }
+        }
+        Err(m) => out.push((format!("{p}/vpc_cidr"), m)),
+    }
+    for (i, c) in pl.public_endpoint_cidrs.iter().enumerate() {
+        if let Err(m) = parse_cidr(c) {
+            out.push((format!("{p}/public_endpoint_cidrs/{i}"), m));
+        }
+    }
+    if is_prod(spec.tier) && pl.nat_gateways != NatGateways::PerAz {
+        out.push((
+            format!("{p}/nat_gateways"),
+            "expected per_az in a prod-tier environment, found single".into(),
+        ));
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for (i, ng) in pl.node_groups.iter().enumerate() {
+        let ptr = format!("{p}/node_groups/{i}");
+        if !names.insert(ng.name.as_str()) {
+            out.push((
+                format!("{ptr}/name"),
+                format!("node group {:?} is named twice", ng.name),
+            ));
+        }
+        if !(ng.min <= ng.desired && ng.desired <= ng.max) || ng.max == 0 {
+            out.push((
+                ptr.clone(),
+                format!(
+                    "expected min <= desired <= max and max >= 1, found {} <= {} <= {}",
+                    ng.min, ng.desired, ng.max
+                ),
+            ));
+        }
+    }
+    let nodes: u32 = pl.node_groups.iter().map(|ng| ng.min).sum();
+    min_copies(nodes, "node", spec.tier, &format!("{p}/node_groups"), out);
 }
 
 /// Whether two networks share any address.

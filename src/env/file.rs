@@ -135,11 +135,6 @@ pub struct Kubernetes {
     /// which keel's NetworkPolicies then allow. Default: `http01`.
     #[serde(default)]
     pub acme_challenge: AcmeChallenge,
-    /// Name of the IAM role the External Secrets controller runs as (its IRSA or Pod
-    /// Identity role). Each stack's namespaced SecretStore makes the controller assume a
-    /// role of the stack's own that may read only that stack's secrets.
-    #[schemars(regex(pattern = r"^[A-Za-z0-9+=,.@_-]{1,64}$"))]
-    pub external_secrets_role: String,
     /// Labels the cluster's Prometheus selects ServiceMonitors by (its
     /// `serviceMonitorSelector`; kube-prometheus-stack: `release: <helm release>`).
     /// Default: none (a Prometheus that selects every ServiceMonitor).
@@ -174,6 +169,10 @@ pub enum IngressClassName {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Stacks {
+    /// The environment's EKS cluster, its VPC and controller identities
+    /// (`stacks/platform.rs`); Kubernetes stacks import what they need from it.
+    #[serde(default)]
+    pub platform: Option<crate::stacks::platform::Settings>,
     /// The agent platform on ECS Fargate.
     #[serde(default, rename = "langgraph-platform")]
     pub langgraph_platform: Option<LanggraphPlatform>,
@@ -349,12 +348,15 @@ pub struct AnalyticsApi {
     pub certificate_arn: Option<String>,
     /// Requests per second per client IP at the ingress (nginx).
     pub rate_limit_rps: u32,
-    /// The EKS cluster's VPC (the database and cache live there).
-    pub cluster_network: ClusterNetwork,
     /// Database.
     pub database: Database,
     /// Redis cache.
     pub cache: Cache,
+    /// The GitHub repository (`owner/name`) whose workflows deploy this stack: its deploy
+    /// role trusts only that repository's jobs in the GitHub environment named like this
+    /// one (`repo:<owner>/<name>:environment:<env>`).
+    #[schemars(regex(pattern = r"^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$"))]
+    pub deploy_repository: String,
 }
 
 /// Horizontal pod autoscaling bounds and targets.
@@ -369,24 +371,6 @@ pub struct PodAutoscaling {
     pub cpu_percent: u32,
     /// Average memory utilization target, percent of requests.
     pub memory_percent: u32,
-}
-
-/// An existing EKS cluster's network, which the data stores join.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ClusterNetwork {
-    /// VPC id of the cluster.
-    #[schemars(regex(pattern = r"^vpc-[0-9a-f]{8,17}$"))]
-    pub vpc_id: String,
-    /// CIDR of that VPC (an `alb` ingress reaches pods from inside it, not from a namespace).
-    pub vpc_cidr: String,
-    /// Private subnets for the database and cache (at least two AZs).
-    pub private_subnet_ids: Vec<String>,
-    /// CIDRs of those subnets (NetworkPolicy egress peers).
-    pub private_subnet_cidrs: Vec<String>,
-    /// Security group of the cluster's nodes/pods, allowed into the data stores.
-    #[schemars(regex(pattern = r"^sg-[0-9a-f]{8,17}$"))]
-    pub node_security_group_id: String,
 }
 
 /// ElastiCache Redis.

@@ -172,8 +172,76 @@ pub struct AwsProvider {
     pub service: &'static str,
     /// Region.
     pub region: String,
-    /// Role the controller assumes.
-    pub role: String,
+    /// Role the controller assumes, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// How the controller authenticates, when not as itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AwsAuth>,
+}
+
+/// `provider.aws.auth`: a ServiceAccount's web identity (IRSA).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AwsAuth {
+    /// The token of this ServiceAccount.
+    pub jwt: JwtAuth,
+}
+
+/// `provider.aws.auth.jwt`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JwtAuth {
+    /// The ServiceAccount.
+    pub service_account_ref: ServiceAccountRef,
+}
+
+/// A ServiceAccount by name and namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceAccountRef {
+    /// Name.
+    pub name: String,
+    /// Namespace.
+    pub namespace: String,
+}
+
+/// A `ClusterSecretStore` reading AWS Secrets Manager in `region`, authenticated as the
+/// ServiceAccount `namespace/name` (its IRSA role) when given, else as the controller.
+pub fn cluster_secret_store(
+    name: &str,
+    region: &str,
+    service_account: Option<(&str, &str)>,
+    labels: &BTreeMap<String, String>,
+) -> Result<Object, K8sError> {
+    let store = SecretStore {
+        api_version: "external-secrets.io/v1",
+        kind: "ClusterSecretStore",
+        metadata: super::meta(
+            "ClusterSecretStore",
+            name,
+            None,
+            labels,
+            BTreeMap::new(),
+            &[],
+        )?,
+        spec: SecretStoreSpec {
+            provider: SecretStoreProvider {
+                aws: AwsProvider {
+                    service: "SecretsManager",
+                    region: region.to_owned(),
+                    role: None,
+                    auth: service_account.map(|(namespace, name)| AwsAuth {
+                        jwt: JwtAuth {
+                            service_account_ref: ServiceAccountRef {
+                                name: name.to_owned(),
+                                namespace: namespace.to_owned(),
+                            },
+                        },
+                    }),
+                },
+            },
+        },
+    };
+    Object::new(Rank::Secret, &store)
 }
 
 /// Secret environment variables and the store they are read from.
@@ -301,7 +369,8 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Vec<Object>, K8sError> {
                         aws: AwsProvider {
                             service: "SecretsManager",
                             region: own.region.clone(),
-                            role: own.role_arn.clone(),
+                            role: Some(own.role_arn.clone()),
+                            auth: None,
                         },
                     },
                 },

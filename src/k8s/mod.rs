@@ -68,7 +68,7 @@ pub use error::K8sError;
 pub use external_secret::{
     AwsSecretStore, ExternalSecret, ExternalSecretData, ExternalSecretSpec, ExternalSecretTarget,
     RemoteRef, SecretEnv, SecretSource, SecretStore, SecretStoreKind, SecretStoreRef, SecretsProps,
-    target_secret_name,
+    cluster_secret_store, target_secret_name,
 };
 pub use ingress::{
     AlbIngress, AlbScheme, IngressClass, IngressProps, NginxIngress, TraefikIngress,

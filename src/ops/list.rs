@@ -17,11 +17,14 @@ pub fn list(project: &Project) -> Result<String, Error> {
     }
     out.push_str("environments:\n");
     for env in project.environment_names()? {
-        let _ = writeln!(out, "  {env}");
-        for o in outputs.iter().filter(|o| o.env == env) {
+        let _ = writeln!(out, "  {env} (in apply order)");
+        let mut mine: Vec<_> = outputs.iter().filter(|o| o.env == env).collect();
+        mine.sort_by_key(|o| o.apply_order);
+        for o in mine {
             let _ = writeln!(
                 out,
-                "    {:<20} {} terraform resources, {} kubernetes objects, {} files",
+                "    {}. {:<20} {} terraform resources, {} kubernetes objects, {} files",
+                o.apply_order,
                 o.stack,
                 o.resources,
                 o.kubernetes_objects,

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
+use crate::exports;
 use crate::render::{self, Files, Tree};
+use crate::stack::StackError;
 use crate::stacks;
 
 use super::Project;
@@ -25,6 +27,9 @@ pub struct Output {
     pub env: String,
     /// Stack name.
     pub stack: &'static str,
+    /// Position in the environment's apply order (1 = first): producers of imported
+    /// values come before their consumers.
+    pub apply_order: usize,
     /// Rendered files, relative to `generated/<env>/<stack>/`.
     pub files: Files,
     /// Managed Terraform resources.
@@ -54,20 +59,51 @@ pub fn build(project: &Project, selection: &Selection) -> Result<Vec<Output>, Er
     let mut outputs = Vec::new();
     let mut errors = Vec::new();
     for env in &envs {
-        for def in &defs {
+        // Every stack of the environment is built, so imports are checked against their
+        // producers even when one stack is selected; only the selection is rendered.
+        let mut built = Vec::new();
+        for def in stacks::ALL {
+            let selected = defs.iter().any(|d| d.name == def.name);
             match (def.build)(env) {
-                Ok(Some(stack)) => match policy_then_render(&stack, env.name()) {
-                    Ok(files) => outputs.push(Output {
-                        env: env.name().to_owned(),
-                        stack: def.name,
-                        files,
-                        resources: stack.terraform.resource_count(),
-                        kubernetes_objects: stack.kubernetes_objects,
-                        warnings: stack.warnings,
-                    }),
-                    Err(e) => errors.push(e),
-                },
+                Ok(Some(stack)) => built.push((selected, stack)),
                 Ok(None) => {}
+                Err(e) if selected => errors.push(e),
+                Err(_) => {}
+            }
+        }
+        let links: Vec<exports::StackLinks<'_>> = built
+            .iter()
+            .map(|(_, s)| exports::StackLinks {
+                stack: s.name,
+                exports: s.terraform.exports(),
+                imports: s.terraform.imports(),
+            })
+            .collect();
+        let order = match exports::link(env.name(), &links) {
+            Ok(order) => order,
+            Err(messages) => {
+                errors.extend(messages.into_iter().map(|m| StackError {
+                    stack: "exports",
+                    env: env.name().to_owned(),
+                    message: m,
+                }));
+                continue;
+            }
+        };
+        for (selected, stack) in built {
+            if !selected {
+                continue;
+            }
+            match policy_then_render(&stack, env.name()) {
+                Ok(files) => outputs.push(Output {
+                    env: env.name().to_owned(),
+                    stack: stack.name,
+                    apply_order: order.iter().position(|s| *s == stack.name).unwrap_or(0) + 1,
+                    files,
+                    resources: stack.terraform.resource_count(),
+                    kubernetes_objects: stack.kubernetes_objects,
+                    warnings: stack.warnings,
+                }),
                 Err(e) => errors.push(e),
             }
         }

@@ -78,6 +78,8 @@ pub struct Config {
     locals: BTreeMap<String, Block>,
     allowances: BTreeMap<(String, &'static str), &'static str>,
     outputs: BTreeMap<String, Value>,
+    exports: Vec<crate::exports::Link>,
+    imports: Vec<crate::exports::Link>,
     errors: Vec<TfError>,
 }
 
@@ -92,8 +94,30 @@ impl Config {
             locals: BTreeMap::new(),
             allowances: BTreeMap::new(),
             outputs: BTreeMap::new(),
+            exports: Vec::new(),
+            imports: Vec::new(),
             errors: Vec::new(),
         }
+    }
+
+    /// Records a value this root exports (see [`crate::exports`]).
+    pub fn record_export(&mut self, link: crate::exports::Link) {
+        self.exports.push(link);
+    }
+
+    /// Records a value this root imports.
+    pub fn record_import(&mut self, link: crate::exports::Link) {
+        self.imports.push(link);
+    }
+
+    /// What this root exports.
+    pub fn exports(&self) -> &[crate::exports::Link] {
+        &self.exports
+    }
+
+    /// What this root imports.
+    pub fn imports(&self) -> &[crate::exports::Link] {
+        &self.imports
     }
 
     /// The provider's region.

@@ -1,0 +1,344 @@
+//! An EKS cluster: access entries instead of the aws-auth ConfigMap (and no implicit admin
+//! for its creator), secrets envelope-encrypted with the stack's key, all five control-plane
+//! log types into a log group created first, a private endpoint (public only from an
+//! allow-list), the IAM OIDC provider for IRSA, managed node groups through launch
+//! templates (IMDSv2 only, hop limit 1, encrypted gp3 root volume), and pinned add-ons.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::Scope;
+use super::iam::{Role, Statement, Trust};
+use super::kms::KmsKey;
+use super::log_group::encrypted_log_group_named;
+use crate::refs::{Expr, Ref};
+
+/// The five control-plane log types.
+const CONTROL_PLANE_LOGS: [&str; 5] = [
+    "api",
+    "audit",
+    "authenticator",
+    "controllerManager",
+    "scheduler",
+];
+
+/// The access policy of cluster administrators.
+pub const CLUSTER_ADMIN_POLICY: &str = "AmazonEKSClusterAdminPolicy";
+
+/// `arn:<partition>:eks::aws:cluster-access-policy/<name>`.
+pub fn access_policy_arn(partition: &str, name: &str) -> String {
+    format!("arn:{partition}:eks::aws:cluster-access-policy/{name}")
+}
+
+/// `/aws/eks/<cluster>/cluster`: where EKS writes control-plane logs.
+pub fn control_plane_log_group(cluster: &str) -> String {
+    format!("/aws/eks/{cluster}/cluster")
+}
+
+/// Options for [`EksCluster`].
+#[derive(Debug, Clone)]
+pub struct EksClusterProps {
+    /// Cluster name (deterministic: other stacks and manifests refer to it).
+    pub name: String,
+    /// Kubernetes minor version, e.g. `1.33`.
+    pub version: String,
+    /// Subnets of the control plane's network interfaces (private).
+    pub subnet_ids: Vec<Expr>,
+    /// CIDRs allowed to reach the public endpoint; empty keeps the endpoint private.
+    pub public_access_cidrs: Vec<String>,
+    /// IAM principal ARNs that administer the cluster (access entries, cluster scope).
+    pub admins: Vec<String>,
+    /// Days to keep control-plane logs.
+    pub log_retention_days: u32,
+}
+
+/// An EKS cluster and its OIDC provider.
+#[derive(Debug, Clone)]
+pub struct EksCluster {
+    cluster: Ref,
+    oidc: Ref,
+}
+
+/// One managed node group.
+#[derive(Debug, Clone)]
+pub struct NodeGroupProps {
+    /// Name, e.g. `general`.
+    pub name: String,
+    /// EC2 instance types.
+    pub instance_types: Vec<String>,
+    /// `ON_DEMAND` or `SPOT`.
+    pub capacity_type: &'static str,
+    /// Fewest nodes.
+    pub min: u32,
+    /// Nodes at creation (the cluster autoscaler owns it afterwards).
+    pub desired: u32,
+    /// Most nodes.
+    pub max: u32,
+    /// Root volume size in GiB.
+    pub disk_gib: u32,
+    /// Kubernetes node labels.
+    pub labels: BTreeMap<String, String>,
+    /// Taints as (key, value, effect), effect `NO_SCHEDULE`, `NO_EXECUTE` or `PREFER_NO_SCHEDULE`.
+    pub taints: Vec<(String, String, String)>,
+}
+
+impl EksCluster {
+    /// Creates the cluster role, log group, cluster, OIDC provider and admin access entries.
+    pub fn new(scope: &mut Scope<'_>, key: &KmsKey, props: &EksClusterProps) -> EksCluster {
+        let f = "eks";
+        let role = Role::new(
+            scope,
+            "cluster",
+            "cluster",
+            Trust::ServiceOnly("eks.amazonaws.com"),
+            &["AmazonEKSClusterPolicy"],
+            vec![Statement::allow(
+                "EnvelopeEncryptSecrets",
+                &[
+                    "kms:Encrypt",
+                    "kms:Decrypt",
+                    "kms:DescribeKey",
+                    "kms:ListGrants",
+                    "kms:CreateGrant",
+                ],
+                vec![key.arn().to_string()],
+            )],
+        );
+        let logs = encrypted_log_group_named(
+            scope,
+            key,
+            f,
+            "control_plane",
+            &control_plane_log_group(&props.name),
+            props.log_retention_days,
+        );
+        let public = !props.public_access_cidrs.is_empty();
+        let mut vpc_config = json!({
+            "subnet_ids": super::expr_list(&props.subnet_ids),
+            "endpoint_private_access": true,
+            "endpoint_public_access": public,
+        });
+        if public {
+            vpc_config["public_access_cidrs"] = json!(props.public_access_cidrs);
+        }
+        let mut depends_on: Vec<String> = role.policy_addresses().to_vec();
+        depends_on.push(logs.address());
+        let cluster = scope.tf.resource(
+            f,
+            "aws_eks_cluster",
+            "main",
+            json!({
+                "name": props.name,
+                "version": props.version,
+                "role_arn": role.arn(),
+                "vpc_config": [vpc_config],
+                "access_config": [{
+                    "authentication_mode": "API",
+                    "bootstrap_cluster_creator_admin_permissions": false,
+                }],
+                "encryption_config": [{
+                    "provider": [{"key_arn": key.arn()}],
+                    "resources": ["secrets"],
+                }],
+                "enabled_cluster_log_types": CONTROL_PLANE_LOGS,
+                "depends_on": depends_on,
+            }),
+        );
+        let oidc = scope.tf.resource(
+            f,
+            "aws_iam_openid_connect_provider",
+            "cluster",
+            json!({
+                "url": cluster.attr("identity[0].oidc[0].issuer"),
+                "client_id_list": [super::iam::STS_AUDIENCE],
+            }),
+        );
+        let eks = EksCluster { cluster, oidc };
+        let policy = access_policy_arn(scope.partition(), CLUSTER_ADMIN_POLICY);
+        for (i, admin) in props.admins.iter().enumerate() {
+            eks.grant_access(
+                scope,
+                &format!("admin_{i}"),
+                Value::String(admin.clone()),
+                &policy,
+                &[],
+            );
+        }
+        eks
+    }
+
+    /// Gives `principal` an access entry with `policy_arn`, cluster-wide when `namespaces`
+    /// is empty, else in those namespaces only.
+    pub fn grant_access(
+        &self,
+        scope: &mut Scope<'_>,
+        id: &str,
+        principal: Value,
+        policy_arn: &str,
+        namespaces: &[String],
+    ) {
+        access_entry(scope, self.name(), id, principal, policy_arn, namespaces);
+    }
+
+    /// Adds a managed node group through its own launch template.
+    pub fn add_node_group(
+        &self,
+        scope: &mut Scope<'_>,
+        node_role: &Role,
+        subnet_ids: &[Expr],
+        ng: &NodeGroupProps,
+    ) -> String {
+        let f = "nodes";
+        let id = super::local_name(&ng.name);
+        let template = scope.tf.resource(
+            f,
+            "aws_launch_template",
+            &id,
+            json!({
+                "name_prefix": scope.name(&format!("{}-", ng.name)),
+                "description": format!("keel: node group {} (IMDSv2 only, encrypted gp3 root)", ng.name),
+                "update_default_version": true,
+                "metadata_options": [{
+                    "http_endpoint": "enabled",
+                    "http_tokens": "required",
+                    "http_put_response_hop_limit": 1,
+                }],
+                "block_device_mappings": [{
+                    "device_name": "/dev/xvda",
+                    "ebs": [{
+                        "volume_size": ng.disk_gib,
+                        "volume_type": "gp3",
+                        "encrypted": "true",
+                        "delete_on_termination": "true",
+                    }],
+                }],
+                "lifecycle": {"create_before_destroy": true},
+            }),
+        );
+        let taints: Vec<Value> = ng
+            .taints
+            .iter()
+            .map(|(key, value, effect)| json!({"key": key, "value": value, "effect": effect}))
+            .collect();
+        let mut body = json!({
+            "cluster_name": self.name(),
+            "node_group_name": ng.name,
+            "node_role_arn": node_role.arn(),
+            "subnet_ids": super::expr_list(subnet_ids),
+            "ami_type": "AL2023_x86_64_STANDARD",
+            "instance_types": ng.instance_types,
+            "capacity_type": ng.capacity_type,
+            "scaling_config": [{"min_size": ng.min, "desired_size": ng.desired, "max_size": ng.max}],
+            "update_config": [{"max_unavailable": 1}],
+            "labels": ng.labels,
+            "launch_template": [{"id": template.id(), "version": template.attr("latest_version")}],
+            // The cluster autoscaler owns the count after creation.
+            "lifecycle": {"ignore_changes": ["scaling_config[0].desired_size"]},
+            "depends_on": node_role.policy_addresses(),
+        });
+        if !taints.is_empty() {
+            body["taint"] = Value::Array(taints);
+        }
+        let group = scope.tf.resource(f, "aws_eks_node_group", &id, body);
+        group.address()
+    }
+
+    /// Installs add-on `name` at `version`, with an IRSA role when it calls AWS.
+    pub fn add_addon(
+        &self,
+        scope: &mut Scope<'_>,
+        name: &str,
+        version: &str,
+        role_arn: Option<Expr>,
+        depends_on: &[String],
+    ) {
+        let mut body = json!({
+            "cluster_name": self.name(),
+            "addon_name": name,
+            "addon_version": version,
+            "resolve_conflicts_on_create": "OVERWRITE",
+            "resolve_conflicts_on_update": "PRESERVE",
+        });
+        if let Some(arn) = role_arn {
+            body["service_account_role_arn"] = arn.into();
+        }
+        if !depends_on.is_empty() {
+            body["depends_on"] = json!(depends_on);
+        }
+        scope
+            .tf
+            .resource("addons", "aws_eks_addon", &super::local_name(name), body);
+    }
+
+    /// The cluster name.
+    pub fn name(&self) -> Expr {
+        self.cluster.attr("name")
+    }
+
+    /// The API server endpoint.
+    pub fn endpoint(&self) -> Expr {
+        self.cluster.attr("endpoint")
+    }
+
+    /// The cluster CA (base64 PEM).
+    pub fn certificate_authority(&self) -> Expr {
+        self.cluster.attr("certificate_authority[0].data")
+    }
+
+    /// The OIDC issuer URL.
+    pub fn oidc_issuer(&self) -> Expr {
+        self.cluster.attr("identity[0].oidc[0].issuer")
+    }
+
+    /// The IAM OIDC provider ARN.
+    pub fn oidc_provider_arn(&self) -> Expr {
+        self.oidc.arn()
+    }
+
+    /// The security group EKS gives the control plane and managed nodes.
+    pub fn cluster_security_group_id(&self) -> Expr {
+        self.cluster.attr("vpc_config[0].cluster_security_group_id")
+    }
+}
+
+/// An access entry of `principal` on cluster `cluster_name` with `policy_arn`, cluster-wide
+/// when `namespaces` is empty. Used by the cluster for its admins and by stacks for their
+/// deploy roles (namespaced).
+pub fn access_entry(
+    scope: &mut Scope<'_>,
+    cluster_name: Expr,
+    id: &str,
+    principal: Value,
+    policy_arn: &str,
+    namespaces: &[String],
+) {
+    let f = "access";
+    let entry = scope.tf.resource(
+        f,
+        "aws_eks_access_entry",
+        id,
+        json!({
+            "cluster_name": cluster_name,
+            "principal_arn": principal.clone(),
+            "type": "STANDARD",
+        }),
+    );
+    let scope_block = if namespaces.is_empty() {
+        json!([{"type": "cluster"}])
+    } else {
+        json!([{"type": "namespace", "namespaces": namespaces}])
+    };
+    scope.tf.resource(
+        f,
+        "aws_eks_access_policy_association",
+        id,
+        json!({
+            "cluster_name": cluster_name,
+            "principal_arn": principal,
+            "policy_arn": policy_arn,
+            "access_scope": scope_block,
+            "depends_on": [entry.address()],
+        }),
+    );
+}

@@ -1,0 +1,604 @@
+//! platform: the environment's EKS cluster in a VPC of its own, the identities of its
+//! controllers, and the values other stacks import (cluster, network, identities).
+//!
+//! - VPC from the shared construct, subnets tagged for load-balancer discovery.
+//! - EKS with access entries only (`API` mode, no implicit creator admin), secrets
+//!   envelope-encrypted, all control-plane logs, private endpoint (public only from the
+//!   allow-list), the IAM OIDC provider, managed node groups through launch templates
+//!   (IMDSv2, hop limit 1, encrypted gp3), add-ons pinned per environment.
+//! - Controller identities (IRSA or Pod Identity, per environment): vpc-cni and the EBS CSI
+//!   driver (their own roles, not the node role), the AWS Load Balancer Controller (its
+//!   published policy), External Secrets (secrets under `keel/<env>/` and the stacks' own
+//!   reader roles). Their ServiceAccounts, a `ClusterSecretStore`, and Helm values files
+//!   (`deploy/*.values.yaml`; installing the charts is Helm's job).
+//! - The account's GitHub Actions OIDC provider where the environment owns the account.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Namespace;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::construct::eks::{EksCluster, EksClusterProps, NodeGroupProps};
+use crate::construct::iam::{GITHUB_OIDC_HOST, Role, STS_AUDIENCE, Statement, Trust};
+use crate::construct::kms::KmsKey;
+use crate::construct::vpc::{Vpc, VpcProps, split_subnets};
+use crate::construct::workload_identity::{Mechanism, WorkloadIdentity};
+use crate::construct::{Scope, lb_controller_policy};
+use crate::env::Env;
+use crate::env::file::NatGateways;
+use crate::exports::{self, Handle, List, One};
+use crate::k8s::{self, Object, Rank};
+use crate::stack::{Stack, StackDef, StackError, generated_by, terraform_root};
+
+/// Stack name.
+pub const NAME: &str = "platform";
+
+/// Registry entry.
+pub const DEF: StackDef = StackDef {
+    name: NAME,
+    description: "EKS cluster in its own VPC, controller identities, GitHub OIDC; exports for the Kubernetes stacks",
+    build,
+};
+
+/// Short name: resource names start with `eks-<env>`, and so does the cluster's name.
+const SHORT: &str = "eks";
+
+/// The cluster's name in `env`: deterministic, so manifests and other stacks can name it.
+pub fn cluster_name(env: &str) -> String {
+    format!("{SHORT}-{env}")
+}
+
+/// Exports (see [`crate::exports`]).
+pub const CLUSTER_NAME: Handle<One> = Handle::new(NAME, "cluster_name");
+/// The API server endpoint.
+pub const CLUSTER_ENDPOINT: Handle<One> = Handle::new(NAME, "cluster_endpoint");
+/// The cluster CA (base64 PEM).
+pub const CLUSTER_CA: Handle<One> = Handle::new(NAME, "cluster_ca");
+/// The OIDC issuer URL.
+pub const OIDC_ISSUER: Handle<One> = Handle::new(NAME, "oidc_issuer");
+/// The IAM OIDC provider ARN.
+pub const OIDC_PROVIDER_ARN: Handle<One> = Handle::new(NAME, "oidc_provider_arn");
+/// The VPC id.
+pub const VPC_ID: Handle<One> = Handle::new(NAME, "vpc_id");
+/// The VPC CIDR.
+pub const VPC_CIDR: Handle<One> = Handle::new(NAME, "vpc_cidr");
+/// Private subnet ids (nodes, pods, data stores).
+pub const PRIVATE_SUBNET_IDS: Handle<List> = Handle::new(NAME, "private_subnet_ids");
+/// The security group of the nodes (EKS's cluster security group).
+pub const NODE_SECURITY_GROUP_ID: Handle<One> = Handle::new(NAME, "node_security_group_id");
+/// The External Secrets controller's role.
+pub const EXTERNAL_SECRETS_ROLE_ARN: Handle<One> = Handle::new(NAME, "external_secrets_role_arn");
+
+/// Settings of the platform stack.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The cluster VPC's CIDR (/16 to /24); must not overlap the environment's other VPCs.
+    pub vpc_cidr: String,
+    /// NAT layout of the cluster VPC (`per_az` required in prod).
+    pub nat_gateways: NatGateways,
+    /// CIDRs that may reach the public API endpoint. Default: none (private endpoint only,
+    /// reached from inside the VPC).
+    #[serde(default)]
+    pub public_endpoint_cidrs: Vec<String>,
+    /// IAM principals (role or user ARNs) that administer the cluster: access entries with
+    /// AmazonEKSClusterAdminPolicy, cluster scope.
+    #[schemars(length(min = 1))]
+    #[schemars(inner(regex(
+        pattern = r"^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/[A-Za-z0-9+=,.@_/-]+$"
+    )))]
+    pub admins: Vec<String>,
+    /// How pods get AWS roles: `irsa` (OIDC provider) or `pod_identity` (EKS Pod Identity).
+    pub workload_identity: WorkloadIdentityMode,
+    /// Managed node groups.
+    #[schemars(length(min = 1))]
+    pub node_groups: Vec<NodeGroup>,
+    /// Add-on versions (e.g. `v1.19.5-eksbuild.1`), pinned so upgrades show in the PR.
+    pub addons: Addons,
+    /// Whether this environment creates the account's GitHub Actions OIDC provider
+    /// (`create`) or uses one another environment in the same account created (`existing`).
+    pub github_oidc_provider: GithubOidcProvider,
+}
+
+/// How pods get AWS roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkloadIdentityMode {
+    /// IAM Roles for Service Accounts.
+    Irsa,
+    /// EKS Pod Identity.
+    PodIdentity,
+}
+
+/// Who creates the account's GitHub OIDC provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GithubOidcProvider {
+    /// This environment (one per account).
+    Create,
+    /// Another environment in the same account.
+    Existing,
+}
+
+/// One managed node group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodeGroup {
+    /// Name, e.g. `general`.
+    #[schemars(regex(pattern = r"^[a-z][a-z0-9-]{0,30}$"))]
+    pub name: String,
+    /// EC2 instance types, e.g. `m6i.large`.
+    #[schemars(length(min = 1))]
+    #[schemars(inner(regex(pattern = r"^[a-z0-9]+\.[a-z0-9]+$")))]
+    pub instance_types: Vec<String>,
+    /// `on_demand` or `spot`.
+    pub capacity_type: CapacityType,
+    /// Fewest nodes.
+    pub min: u32,
+    /// Nodes at creation.
+    pub desired: u32,
+    /// Most nodes.
+    pub max: u32,
+    /// Root volume in GiB.
+    #[schemars(range(min = 20, max = 16384))]
+    pub disk_gib: u32,
+    /// Node labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Node taints.
+    #[serde(default)]
+    pub taints: Vec<Taint>,
+}
+
+/// EC2 capacity type of a node group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CapacityType {
+    /// On-demand instances.
+    OnDemand,
+    /// Spot instances.
+    Spot,
+}
+
+/// A node taint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Taint {
+    /// Key.
+    pub key: String,
+    /// Value.
+    #[serde(default)]
+    pub value: String,
+    /// `no_schedule`, `no_execute` or `prefer_no_schedule`.
+    pub effect: TaintEffect,
+}
+
+/// What a taint does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaintEffect {
+    /// `NoSchedule`.
+    NoSchedule,
+    /// `NoExecute`.
+    NoExecute,
+    /// `PreferNoSchedule`.
+    PreferNoSchedule,
+}
+
+/// Pinned add-on versions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Addons {
+    /// `vpc-cni`.
+    #[schemars(regex(pattern = r"^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$"))]
+    pub vpc_cni: String,
+    /// `coredns`.
+    #[schemars(regex(pattern = r"^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$"))]
+    pub coredns: String,
+    /// `kube-proxy`.
+    #[schemars(regex(pattern = r"^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$"))]
+    pub kube_proxy: String,
+    /// `aws-ebs-csi-driver`.
+    #[schemars(regex(pattern = r"^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$"))]
+    pub aws_ebs_csi_driver: String,
+    /// `eks-pod-identity-agent`.
+    #[schemars(regex(pattern = r"^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$"))]
+    pub eks_pod_identity_agent: String,
+}
+
+/// Helm charts of the controllers, pinned: (release and chart, repository, version,
+/// namespace).
+const CHARTS: [(&str, &str, &str, &str); 2] = [
+    (
+        "aws-load-balancer-controller",
+        "https://aws.github.io/eks-charts",
+        "1.13.4",
+        "kube-system",
+    ),
+    (
+        "external-secrets",
+        "https://charts.external-secrets.io",
+        "0.19.2",
+        "external-secrets",
+    ),
+];
+
+/// Name of the environment-wide ClusterSecretStore.
+pub const CLUSTER_SECRET_STORE: &str = "aws-secrets-manager";
+
+fn build(env: &Env) -> Result<Option<Stack>, StackError> {
+    let Some(cfg) = &env.spec.stacks.platform else {
+        return Ok(None);
+    };
+    let fail = |message: String| StackError::new(NAME, env.name(), message);
+    let kube = env
+        .spec
+        .kubernetes
+        .as_ref()
+        .ok_or_else(|| fail("the environment has no `kubernetes` section".into()))?;
+    let mut tf = terraform_root(env, NAME);
+    let scope = &mut Scope::new(&mut tf, SHORT, env);
+    let name = cluster_name(env.name());
+    let partition = scope.partition();
+    let region = env.spec.region.clone();
+    let account = env.spec.account_id.clone();
+
+    let key = KmsKey::new(scope, "platform: cluster secrets, logs");
+    let cidr = crate::env::load::parse_cidr(&cfg.vpc_cidr).map_err(fail)?;
+    let cluster_tag = format!("kubernetes.io/cluster/{name}");
+    let tags = |role: &str| {
+        BTreeMap::from([
+            (role.to_owned(), "1".to_owned()),
+            (cluster_tag.clone(), "shared".to_owned()),
+        ])
+    };
+    let vpc = Vpc::new(
+        scope,
+        &key,
+        &VpcProps {
+            cidr,
+            availability_zones: env.availability_zones(),
+            nat_gateways: cfg.nat_gateways,
+            flow_log_retention_days: env.spec.network.flow_log_retention_days,
+            public_subnet_tags: tags("kubernetes.io/role/elb"),
+            private_subnet_tags: tags("kubernetes.io/role/internal-elb"),
+        },
+    )
+    .map_err(fail)?;
+    let private = vpc.private_subnet_ids();
+
+    let cluster = EksCluster::new(
+        scope,
+        &key,
+        &EksClusterProps {
+            name: name.clone(),
+            version: kube.version.clone(),
+            subnet_ids: private.clone(),
+            public_access_cidrs: cfg.public_endpoint_cidrs.clone(),
+            admins: cfg.admins.clone(),
+            log_retention_days: if env.is_prod() { 365 } else { 90 },
+        },
+    );
+    let mechanism = match cfg.workload_identity {
+        WorkloadIdentityMode::Irsa => Mechanism::Irsa {
+            provider_arn: cluster.oidc_provider_arn(),
+            issuer: cluster.oidc_issuer(),
+        },
+        WorkloadIdentityMode::PodIdentity => Mechanism::PodIdentity {
+            cluster_name: cluster.name(),
+        },
+    };
+
+    // Nodes: worker and ECR-read policies only (the CNI has its own role).
+    let node_role = Role::new(
+        scope,
+        "node",
+        "node",
+        Trust::ServiceOnly("ec2.amazonaws.com"),
+        &[
+            "AmazonEKSWorkerNodePolicy",
+            "AmazonEC2ContainerRegistryReadOnly",
+        ],
+        vec![],
+    );
+    let mut node_groups = Vec::new();
+    for ng in &cfg.node_groups {
+        node_groups.push(
+            cluster.add_node_group(
+                scope,
+                &node_role,
+                &private,
+                &NodeGroupProps {
+                    name: ng.name.clone(),
+                    instance_types: ng.instance_types.clone(),
+                    capacity_type: match ng.capacity_type {
+                        CapacityType::OnDemand => "ON_DEMAND",
+                        CapacityType::Spot => "SPOT",
+                    },
+                    min: ng.min,
+                    desired: ng.desired,
+                    max: ng.max,
+                    disk_gib: ng.disk_gib,
+                    labels: ng.labels.clone(),
+                    taints: ng
+                        .taints
+                        .iter()
+                        .map(|t| {
+                            let effect = match t.effect {
+                                TaintEffect::NoSchedule => "NO_SCHEDULE",
+                                TaintEffect::NoExecute => "NO_EXECUTE",
+                                TaintEffect::PreferNoSchedule => "PREFER_NO_SCHEDULE",
+                            };
+                            (t.key.clone(), t.value.clone(), effect.to_owned())
+                        })
+                        .collect(),
+                },
+            ),
+        );
+    }
+
+    // Add-ons; vpc-cni and the EBS CSI driver call AWS with roles of their own.
+    let identity =
+        |id: &str, ns: &str, sa: &str, managed: Vec<&'static str>, statements| WorkloadIdentity {
+            id: id.to_owned(),
+            role_suffix: id.replace('_', "-"),
+            namespace: ns.to_owned(),
+            service_account: sa.to_owned(),
+            managed,
+            statements,
+        };
+    let cni = identity(
+        "vpc_cni",
+        "kube-system",
+        "aws-node",
+        vec!["AmazonEKS_CNI_Policy"],
+        vec![],
+    )
+    .create(scope, &mechanism);
+    let ebs = identity(
+        "ebs_csi",
+        "kube-system",
+        "ebs-csi-controller-sa",
+        vec!["service-role/AmazonEBSCSIDriverPolicy"],
+        vec![],
+    )
+    .create(scope, &mechanism);
+    let irsa = |role: &Role| match cfg.workload_identity {
+        WorkloadIdentityMode::Irsa => Some(role.arn()),
+        WorkloadIdentityMode::PodIdentity => None,
+    };
+    let a = &cfg.addons;
+    cluster.add_addon(
+        scope,
+        "eks-pod-identity-agent",
+        &a.eks_pod_identity_agent,
+        None,
+        &[],
+    );
+    cluster.add_addon(scope, "vpc-cni", &a.vpc_cni, irsa(&cni), &[]);
+    cluster.add_addon(scope, "kube-proxy", &a.kube_proxy, None, &[]);
+    cluster.add_addon(scope, "coredns", &a.coredns, None, &node_groups);
+    cluster.add_addon(
+        scope,
+        "aws-ebs-csi-driver",
+        &a.aws_ebs_csi_driver,
+        irsa(&ebs),
+        &node_groups,
+    );
+
+    // Controllers installed by Helm: their roles and ServiceAccounts.
+    let lb = identity(
+        "lb_controller",
+        "kube-system",
+        "aws-load-balancer-controller",
+        vec![],
+        lb_controller_policy::statements(partition),
+    );
+    lb.create(scope, &mechanism);
+    let env_name = env.name().to_owned();
+    let eso = identity(
+        "external_secrets",
+        "external-secrets",
+        "external-secrets",
+        vec![],
+        vec![
+            Statement::allow(
+                "ReadEnvironmentSecrets",
+                &[
+                    "secretsmanager:GetSecretValue",
+                    "secretsmanager:DescribeSecret",
+                ],
+                vec![format!(
+                    "arn:{partition}:secretsmanager:{region}:{account}:secret:keel/{env_name}/*"
+                )],
+            ),
+            Statement::allow(
+                "AssumeStackSecretReaders",
+                &["sts:AssumeRole"],
+                vec![format!(
+                    "arn:{partition}:iam::{account}:role/*-{env_name}-secrets-reader"
+                )],
+            ),
+        ],
+    );
+    let eso_role = eso.create(scope, &mechanism);
+
+    if cfg.github_oidc_provider == GithubOidcProvider::Create {
+        scope.tf.resource(
+            "github",
+            "aws_iam_openid_connect_provider",
+            "github_actions",
+            json!({
+                "url": format!("https://{GITHUB_OIDC_HOST}"),
+                "client_id_list": [STS_AUDIENCE],
+            }),
+        );
+    }
+
+    let description = |what: &str| format!("{what} of the {env_name} platform");
+    exports::export_one(
+        scope,
+        &CLUSTER_NAME,
+        &description("EKS cluster name"),
+        cluster.name(),
+    );
+    exports::export_one(
+        scope,
+        &CLUSTER_ENDPOINT,
+        &description("API server endpoint"),
+        cluster.endpoint(),
+    );
+    exports::export_one(
+        scope,
+        &CLUSTER_CA,
+        &description("cluster CA"),
+        cluster.certificate_authority(),
+    );
+    exports::export_one(
+        scope,
+        &OIDC_ISSUER,
+        &description("OIDC issuer"),
+        cluster.oidc_issuer(),
+    );
+    exports::export_one(
+        scope,
+        &OIDC_PROVIDER_ARN,
+        &description("IAM OIDC provider"),
+        cluster.oidc_provider_arn(),
+    );
+    exports::export_one(scope, &VPC_ID, &description("VPC id"), vpc.id());
+    exports::export_one(scope, &VPC_CIDR, &description("VPC CIDR"), vpc.cidr_block());
+    exports::export_list(
+        scope,
+        &PRIVATE_SUBNET_IDS,
+        &description("private subnets"),
+        &private,
+    );
+    exports::export_one(
+        scope,
+        &NODE_SECURITY_GROUP_ID,
+        &description("node security group"),
+        cluster.cluster_security_group_id(),
+    );
+    exports::export_one(
+        scope,
+        &EXTERNAL_SECRETS_ROLE_ARN,
+        &description("External Secrets controller role"),
+        eso_role.arn(),
+    );
+    let out = &mut *scope.tf;
+    out.output("cluster_name", "EKS cluster name", cluster.name(), false);
+    out.output(
+        "cluster_endpoint",
+        "API server endpoint",
+        cluster.endpoint(),
+        false,
+    );
+    out.output(
+        "oidc_provider_arn",
+        "IAM OIDC provider of the cluster",
+        cluster.oidc_provider_arn(),
+        false,
+    );
+    out.output(
+        "kms_key_arn",
+        "KMS key of the cluster's secrets and logs",
+        key.arn(),
+        false,
+    );
+
+    // Kubernetes: the controllers' ServiceAccounts and the environment's secret store.
+    let labels = |component: &str| {
+        BTreeMap::from([
+            ("app.kubernetes.io/name".to_owned(), component.to_owned()),
+            (
+                "app.kubernetes.io/part-of".to_owned(),
+                "platform".to_owned(),
+            ),
+            ("app.kubernetes.io/managed-by".to_owned(), "keel".to_owned()),
+        ])
+    };
+    let k8s_fail = |e: k8s::K8sError| fail(e.to_string());
+    let namespace = Namespace {
+        metadata: k8s::meta(
+            "Namespace",
+            "external-secrets",
+            None,
+            &labels("external-secrets"),
+            BTreeMap::new(),
+            &[],
+        )
+        .map_err(k8s_fail)?,
+        ..Default::default()
+    };
+    let objects = vec![
+        Object::new(Rank::Namespace, &namespace).map_err(k8s_fail)?,
+        lb.service_account_object(scope, &mechanism, &labels("aws-load-balancer-controller"))
+            .map_err(k8s_fail)?,
+        eso.service_account_object(scope, &mechanism, &labels("external-secrets"))
+            .map_err(k8s_fail)?,
+        k8s::cluster_secret_store(
+            CLUSTER_SECRET_STORE,
+            &region,
+            Some(("external-secrets", "external-secrets")),
+            &labels("external-secrets"),
+        )
+        .map_err(k8s_fail)?,
+    ];
+    let kubernetes = k8s::render(&objects).map_err(k8s_fail)?;
+    let header = generated_by(env, NAME);
+    let deploy = helm_values(&header, &name, &region, &Vpc::name(scope));
+    Ok(Some(Stack {
+        name: NAME,
+        terraform: tf,
+        kubernetes_objects: objects.len(),
+        kubernetes,
+        deploy,
+        warnings: Vec::new(),
+    }))
+}
+
+/// One values file per controller chart, with the pinned install command in its header.
+fn helm_values(
+    header: &str,
+    cluster: &str,
+    region: &str,
+    vpc_name: &str,
+) -> BTreeMap<String, String> {
+    let values = |chart: &str| -> String {
+        match chart {
+            "aws-load-balancer-controller" => format!(
+                "clusterName: {cluster}\nregion: {region}\n# The controller finds the VPC by its Name tag, not by an id pasted here.\nvpcTags:\n  Name: {vpc_name}\nreplicaCount: 2\nserviceAccount:\n  create: false\n  name: aws-load-balancer-controller\n"
+            ),
+            _ => "installCRDs: true\nserviceAccount:\n  create: false\n  name: external-secrets\n"
+                .to_owned(),
+        }
+    };
+    CHARTS
+        .iter()
+        .map(|(chart, repo, version, namespace)| {
+            let body = format!(
+                "# {header}\n#\n# helm upgrade --install {chart} {chart} --repo {repo} --version {version} \\\n#   --namespace {namespace} -f deploy/{chart}.values.yaml\n#\n# keel creates the ServiceAccount (k8s/) with its AWS identity; the chart must not.\n{}",
+                values(chart)
+            );
+            (format!("{chart}.values.yaml"), body)
+        })
+        .collect()
+}
+
+/// The private subnet CIDRs the platform carves from its VPC CIDR (known at synth, for
+/// NetworkPolicies of the stacks on the cluster).
+pub fn private_subnet_cidrs(env: &Env) -> Result<Vec<String>, String> {
+    let cfg = env
+        .spec
+        .stacks
+        .platform
+        .as_ref()
+        .ok_or_else(|| format!("environment {} has no platform stack", env.name()))?;
+    let cidr = crate::env::load::parse_cidr(&cfg.vpc_cidr)?;
+    let (_, private) = split_subnets(cidr, env.availability_zones().len())
+        .ok_or_else(|| format!("platform.vpc_cidr {cidr} is too small for the AZ count"))?;
+    Ok(private.iter().map(ToString::to_string).collect())
+}
