@@ -3,8 +3,9 @@
 //! *What it does:* flags an `Allow` statement of an `aws_iam_policy_document` that trusts
 //! GitHub Actions' OIDC provider (a `Federated` principal ending in
 //! `oidc-provider/token.actions.githubusercontent.com`, or a reference to an
-//! `aws_iam_openid_connect_provider` whose `url` is `https://token.actions.githubusercontent.com`)
-//! unless it pins:
+//! `aws_iam_openid_connect_provider` whose `url` is `https://token.actions.githubusercontent.com`,
+//! or a provider ARN the root cannot resolve, such as one imported from another stack, when
+//! the statement tests a `token.actions.githubusercontent.com:` claim) unless it pins:
 //!
 //! - `token.actions.githubusercontent.com:sub` with `StringEquals` to literal subjects, each
 //!   `repo:<owner>/<repo>:environment:<name>`, `repo:<owner>/<repo>:ref:refs/heads/<branch>`
@@ -52,41 +53,70 @@ pub(crate) fn block<'c>(config: &'c Config, address: &str) -> Option<&'c Value> 
         .map(|(_, body)| body)
 }
 
-/// Whether a federated principal identifier (literal, template or reference) names GitHub
-/// Actions' OIDC provider.
-fn is_github_provider(config: &Config, identifier: &str) -> bool {
-    if identifier.ends_with(&format!("oidc-provider/{GITHUB_ISSUER}")) {
-        return true;
-    }
-    refs::references(identifier).iter().any(|text| {
-        let Some(address) = text.strip_suffix(".arn") else {
-            return false;
-        };
-        let provider = address
-            .strip_prefix("data.")
-            .unwrap_or(address)
-            .starts_with("aws_iam_openid_connect_provider.");
-        provider
-            && block(config, address).is_some_and(|body| {
-                let url = body["url"].as_str().unwrap_or_default();
-                let arn = body["arn"].as_str().unwrap_or_default();
-                url.trim_end_matches('/') == format!("https://{GITHUB_ISSUER}")
-                    || arn.ends_with(&format!("oidc-provider/{GITHUB_ISSUER}"))
-            })
-    })
+/// Which OIDC provider a federated principal identifier names, as far as the root tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Provider {
+    /// GitHub Actions' provider.
+    Github,
+    /// Another provider (an EKS cluster's, ...).
+    Other,
+    /// A reference the root cannot resolve (e.g. an ARN imported from another stack).
+    Unknown,
 }
 
-/// Whether a policy statement (as keel stores it) allows GitHub Actions' OIDC provider.
+/// Which provider `identifier` (a literal ARN, a template or a reference) names.
+fn provider(config: &Config, identifier: &str) -> Provider {
+    if identifier.ends_with(&format!("oidc-provider/{GITHUB_ISSUER}")) {
+        return Provider::Github;
+    }
+    if refs::is_literal(identifier) {
+        return Provider::Other;
+    }
+    let mut found = Provider::Unknown;
+    for text in refs::references(identifier) {
+        let Some(address) = text.strip_suffix(".arn").filter(|a| {
+            a.strip_prefix("data.")
+                .unwrap_or(a)
+                .starts_with("aws_iam_openid_connect_provider.")
+        }) else {
+            continue;
+        };
+        if let Some(body) = block(config, address) {
+            let url = body["url"].as_str().unwrap_or_default();
+            let arn = body["arn"].as_str().unwrap_or_default();
+            if url.trim_end_matches('/') == format!("https://{GITHUB_ISSUER}")
+                || arn.ends_with(&format!("oidc-provider/{GITHUB_ISSUER}"))
+            {
+                return Provider::Github;
+            }
+            found = Provider::Other;
+        }
+    }
+    found
+}
+
+/// Whether a policy statement (as keel stores it) allows GitHub Actions' OIDC provider: a
+/// federated principal that names it, or (for a provider ARN imported from another stack,
+/// which the root cannot resolve) a federated principal with a condition on a
+/// `token.actions.githubusercontent.com:` claim.
 pub(crate) fn trusts_github(config: &Config, statement: &Value) -> bool {
-    statement["effect"].as_str().unwrap_or("Allow") == "Allow"
-        && statement["principals"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|p| p["type"] == "Federated")
-            .flat_map(|p| p["identifiers"].as_array().into_iter().flatten())
-            .filter_map(Value::as_str)
-            .any(|id| is_github_provider(config, id))
+    if statement["effect"].as_str().unwrap_or("Allow") != "Allow" {
+        return false;
+    }
+    let providers: Vec<Provider> = statement["principals"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["type"] == "Federated")
+        .flat_map(|p| p["identifiers"].as_array().into_iter().flatten())
+        .filter_map(Value::as_str)
+        .map(|id| provider(config, id))
+        .collect();
+    providers.contains(&Provider::Github)
+        || (providers.contains(&Provider::Unknown)
+            && conditions(statement)
+                .iter()
+                .any(|(_, v, _)| v.starts_with(&format!("{GITHUB_ISSUER}:"))))
 }
 
 /// Whether `subject` is one repository's environment, branch or tag, without wildcards.
@@ -292,7 +322,7 @@ mod tests {
     #[test]
     fn a_provider_reference_is_followed() {
         let mut c = config();
-        let provider = c.resource(
+        let github = c.resource(
             "iam",
             "aws_iam_openid_connect_provider",
             "github",
@@ -308,11 +338,7 @@ mod tests {
             "iam",
             "aws_iam_policy_document",
             "github",
-            trust(
-                &provider.arn().to_string(),
-                json!(["repo:acme/*"]),
-                json!([]),
-            ),
+            trust(&github.arn().to_string(), json!(["repo:acme/*"]), json!([])),
         );
         c.data(
             "iam",
@@ -320,12 +346,34 @@ mod tests {
             "eks",
             trust(&eks.arn().to_string(), json!(["repo:acme/*"]), json!([])),
         );
-        assert_eq!(found(&c), ["data.aws_iam_policy_document.github"]);
-        assert!(super::is_github_provider(
-            &c,
-            &Ref::resource("aws_iam_openid_connect_provider", "github")
-                .arn()
-                .to_string()
-        ));
+        let imported = Ref::data("aws_ssm_parameter", "github_oidc_provider_arn")
+            .attr("insecure_value")
+            .to_string();
+        c.data(
+            "iam",
+            "aws_iam_policy_document",
+            "imported",
+            trust(
+                &imported,
+                json!(["repo:acme/api:ref:refs/heads/*"]),
+                json!([]),
+            ),
+        );
+        assert_eq!(
+            found(&c),
+            [
+                "data.aws_iam_policy_document.github",
+                "data.aws_iam_policy_document.imported"
+            ]
+        );
+        let provider = |id: &str| super::provider(&c, id);
+        assert_eq!(provider(&github.arn().to_string()), super::Provider::Github);
+        assert_eq!(provider(&eks.arn().to_string()), super::Provider::Other);
+        assert_eq!(provider(&imported), super::Provider::Unknown);
+        assert_eq!(provider(PROVIDER), super::Provider::Github);
+        assert_eq!(
+            provider("arn:aws:iam::1:oidc-provider/gitlab.com"),
+            super::Provider::Other
+        );
     }
 }
