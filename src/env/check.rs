@@ -141,6 +141,12 @@ pub(crate) fn check(spec: &EnvFile, stem: &str, out: &mut Problems) {
                 "expected a top-level `kubernetes` section: this stack deploys to a cluster".into(),
             ));
         }
+        if spec.stacks.platform.is_none() {
+            out.push((
+                p.into(),
+                "stack analytics-api imports its cluster's network and identities from stack platform, which this environment does not synthesize: add stacks.platform".into(),
+            ));
+        }
         image(&api.image, spec.tier, &format!("{p}/image"), out);
         let a = &api.autoscaling;
         if !(a.min <= api.replicas && api.replicas <= a.max) {

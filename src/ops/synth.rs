@@ -57,7 +57,7 @@ pub fn build(project: &Project, selection: &Selection) -> Result<Vec<Output>, Er
     };
     let envs = project.load(&selection.envs)?;
     let mut outputs = Vec::new();
-    let mut errors = Vec::new();
+    let mut errors = one_github_provider_per_account(&envs);
     for env in &envs {
         // Every stack of the environment is built, so imports are checked against their
         // producers even when one stack is selected; only the selection is rendered.
@@ -113,6 +113,35 @@ pub fn build(project: &Project, selection: &Selection) -> Result<Vec<Output>, Er
     } else {
         Err(Error::Stacks(errors))
     }
+}
+
+/// The GitHub Actions OIDC provider exists once per AWS account: two environments in one
+/// account that both create it would fight over it (the second apply fails).
+fn one_github_provider_per_account(envs: &[crate::env::Env]) -> Vec<StackError> {
+    use crate::stacks::platform::GithubOidcProvider;
+    let mut creators: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for env in envs {
+        if let Some(p) = &env.spec.stacks.platform
+            && p.github_oidc_provider == GithubOidcProvider::Create
+        {
+            creators
+                .entry(env.spec.account_id.as_str())
+                .or_default()
+                .push(env.name());
+        }
+    }
+    creators
+        .into_iter()
+        .filter(|(_, envs)| envs.len() > 1)
+        .map(|(account, envs)| StackError {
+            stack: crate::stacks::platform::NAME,
+            env: envs.join(", "),
+            message: format!(
+                "environments {} share account {account} and each creates its GitHub OIDC provider: set stacks.platform.github_oidc_provider to `existing` in all but the one that owns the account",
+                envs.join(" and ")
+            ),
+        })
+        .collect()
 }
 
 /// Runs the built-in policy over a stack, then renders it.
