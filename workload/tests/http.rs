@@ -1271,6 +1271,7 @@ async fn postgres_frozen_gets_503s_within_a_bound_not_hung_requests() {
     let upstream = format!("{}:{}", direct.get_host(), direct.get_port());
     let (port, frozen) = freezable_proxy(upstream).await;
     let options = direct.host("127.0.0.1").port(port);
+    let options_again = options.clone();
     let timeouts = PgTimeouts {
         acquire: Duration::from_millis(500),
         insert_statement: Duration::from_millis(500),
@@ -1304,6 +1305,15 @@ async fn postgres_frozen_gets_503s_within_a_bound_not_hung_requests() {
     let r = bounded(Request::get("/ready").body(Body::empty()).unwrap()).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
     assert_eq!(r.body["database"], "unhealthy");
+
+    // Starting against a frozen database fails within the connection bound, too.
+    let started = tokio::time::timeout(
+        Duration::from_secs(15),
+        PgStore::connect_with(options_again, PoolSizes { max: 2, min: 1 }, timeouts),
+    )
+    .await
+    .expect("connecting to a frozen database hung");
+    assert!(started.is_err());
 
     frozen.store(false, std::sync::atomic::Ordering::SeqCst);
     db.drop_db().await;

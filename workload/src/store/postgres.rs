@@ -126,6 +126,10 @@ const STATS_BY_SERVICE: &str = stats_sql!(
     " ORDER BY GROUPING(service) DESC, count(*) DESC, service COLLATE \"C\" LIMIT $3"
 );
 
+/// Longest the migrations may take at start, connecting and waiting for another replica's
+/// migration lock included.
+pub const MIGRATION_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Slack above `acquire + statement_timeout` before the client gives up on a call itself.
 const CLIENT_MARGIN: Duration = Duration::from_secs(1);
 
@@ -190,12 +194,19 @@ impl PgStore {
             .connect_with(with_statement_timeout(&options, timeouts.insert_statement))
             .await
             .map_err(connect_err)?;
-        // Migrations may take longer than an insert: they run on a connection of their own.
-        let mut migrate_conn = sqlx::ConnectOptions::connect(&options)
+        // Migrations may take longer than an insert (or wait for another replica's): they run
+        // on a connection of their own, without the statement timeout, within MIGRATION_TIMEOUT.
+        let migrate = async {
+            let mut conn = sqlx::ConnectOptions::connect(&options)
+                .await
+                .map_err(connect_err)?;
+            migrator().run(&mut conn).await?;
+            let _ = sqlx::Connection::close(conn).await;
+            Ok::<(), StoreError>(())
+        };
+        tokio::time::timeout(MIGRATION_TIMEOUT, migrate)
             .await
-            .map_err(connect_err)?;
-        migrator().run(&mut migrate_conn).await?;
-        let _ = sqlx::Connection::close(migrate_conn).await;
+            .map_err(|_| StoreError::Timeout(MIGRATION_TIMEOUT))??;
         let stats = pool(sizes.stats_max(), 0, timeouts.acquire)
             .connect_lazy_with(with_statement_timeout(&options, timeouts.stats_statement));
         Ok(PgStore {
