@@ -175,7 +175,7 @@ fn a_read_only_generated_folder_fails_clearly_and_changes_nothing() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert!(stderr.starts_with("error: creating "), "{stderr}");
-        assert!(stderr.contains("/generated/.dev.keel-new-"), "{stderr}");
+        assert!(stderr.contains("/generated/.prod.keel-new-"), "{stderr}");
         assert!(
             stderr.contains("Operation not permitted") || stderr.contains("Permission denied"),
             "{stderr}"

@@ -52,7 +52,8 @@ pub fn replace_dirs(replacements: &[(PathBuf, Tree<'_>)]) -> Result<()> {
     let mut staged: Vec<Swap> = Vec::with_capacity(replacements.len());
     for (target, files) in replacements {
         match stage(target, files, pid) {
-            Ok(swap) => staged.push(swap),
+            Ok(Some(swap)) => staged.push(swap),
+            Ok(None) => {}
             Err(e) => {
                 for swap in &staged {
                     let _ = fs::remove_dir_all(&swap.staging);
@@ -90,12 +91,16 @@ struct Swap {
     had_old: bool,
 }
 
-/// Writes `files` to a staging folder beside `target`.
-fn stage(target: &Path, files: &Tree<'_>, pid: u32) -> Result<Swap> {
+/// Writes `files` to a staging folder beside `target`, or nothing when `target` already holds
+/// exactly these files (the everyday run: creating files costs far more than reading them).
+fn stage(target: &Path, files: &Tree<'_>, pid: u32) -> Result<Option<Swap>> {
     let parent = target.parent().context("target directory has no parent")?;
     fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     let leaf = target.file_name().and_then(|s| s.to_str()).unwrap_or("out");
     recover_interrupted(parent, leaf, target)?;
+    if holds_exactly(target, files)? {
+        return Ok(None);
+    }
     let staging = parent.join(format!(".{leaf}.keel-new-{pid}"));
     let backup = parent.join(format!(".{leaf}.keel-old-{pid}"));
     if staging.exists() {
@@ -105,12 +110,66 @@ fn stage(target: &Path, files: &Tree<'_>, pid: u32) -> Result<Swap> {
         let _ = fs::remove_dir_all(&staging);
         return Err(e);
     }
-    Ok(Swap {
+    Ok(Some(Swap {
         target: target.to_owned(),
         staging,
         backup,
         had_old: false,
-    })
+    }))
+}
+
+/// Whether directory `target` holds exactly `files`, byte for byte, and nothing else. Reads
+/// one file at a time, and none at all once the names differ.
+fn holds_exactly(target: &Path, files: &Tree<'_>) -> Result<bool> {
+    if !target.is_dir() {
+        return Ok(false);
+    }
+    let actual = file_paths(target)?;
+    if actual.len() != files.len() || files.iter().any(|(rel, _)| !actual.contains(rel)) {
+        return Ok(false);
+    }
+    for (rel, body) in files {
+        let path = target.join(rel);
+        let same_size = fs::metadata(&path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .len()
+            == body.len() as u64;
+        if !same_size
+            || fs::read(&path).with_context(|| format!("reading {}", path.display()))?
+                != body.as_bytes()
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Every file under `dir` (descending into folders, following links), relative to it.
+fn file_paths(dir: &Path) -> Result<std::collections::BTreeSet<PathBuf>> {
+    let mut out = std::collections::BTreeSet::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
+            let entry = entry.with_context(|| format!("reading {}", d.display()))?;
+            let path = entry.path();
+            if is_dir(&entry) {
+                stack.push(path);
+            } else {
+                // `path` was found under `dir`, so the prefix is always there.
+                out.insert(path.strip_prefix(dir).unwrap_or(&path).to_path_buf());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Whether a directory entry is a folder, following a symbolic link (one `stat` only then).
+fn is_dir(entry: &fs::DirEntry) -> bool {
+    match entry.file_type() {
+        Ok(t) if t.is_symlink() => entry.path().is_dir(),
+        Ok(t) => t.is_dir(),
+        Err(_) => entry.path().is_dir(),
+    }
 }
 
 impl Swap {
@@ -192,7 +251,7 @@ pub fn read_tree(dir: &Path) -> Result<BTreeMap<PathBuf, Vec<u8>>> {
         for entry in fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
             let entry = entry.with_context(|| format!("reading {}", d.display()))?;
             let path = entry.path();
-            if path.is_dir() {
+            if is_dir(&entry) {
                 stack.push(path);
             } else {
                 let bytes =
@@ -227,6 +286,35 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("prod")]);
+    }
+
+    #[test]
+    fn an_unchanged_tree_is_left_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("prod");
+        let mut files = Files::new();
+        files.insert("a/x.json".into(), "1\n".into());
+        replace_dir(&target, &files).unwrap();
+        let marker = target.join("a");
+        let before = fs::metadata(&marker).unwrap().modified().unwrap();
+        let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).unwrap());
+        let (dir, file) = (inode(&target), inode(&target.join("a/x.json")));
+        replace_dir(&target, &files).unwrap();
+        assert_eq!(
+            (inode(&target), inode(&target.join("a/x.json"))),
+            (dir, file)
+        );
+        assert_eq!(fs::metadata(&marker).unwrap().modified().unwrap(), before);
+        // A stray file, a changed byte, a missing file: each is replaced.
+        fs::write(target.join("stray"), "x").unwrap();
+        replace_dir(&target, &files).unwrap();
+        assert!(!target.join("stray").exists());
+        fs::write(target.join("a/x.json"), "2\n").unwrap();
+        replace_dir(&target, &files).unwrap();
+        assert_eq!(fs::read_to_string(target.join("a/x.json")).unwrap(), "1\n");
+        fs::remove_file(target.join("a/x.json")).unwrap();
+        replace_dir(&target, &files).unwrap();
+        assert_eq!(fs::read_to_string(target.join("a/x.json")).unwrap(), "1\n");
     }
 
     #[test]
