@@ -10,6 +10,9 @@
 //! Ports, probe paths and environment variable names come from the workload's contract
 //! crate, so the manifests cannot drift from the binary.
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
 use std::collections::BTreeMap;
 
 use keel_workload_contract as contract;
@@ -24,9 +27,13 @@ use crate::construct::rds::{RdsPostgres, RdsPostgresProps};
 use crate::construct::secrets::{GeneratedSecret, composed_secret};
 use crate::construct::security_group::{Peer, SecurityGroup};
 use crate::env::Env;
+use crate::env::check::{self, Problems, certificate, database, min_copies, percent};
+use crate::env::file::EnvFile;
 use crate::env::file::{
     AcmeChallenge, AnalyticsApi, Image as ImagePin, IngressClassName, Kubernetes,
 };
+use crate::env::file::{Database, Image};
+use crate::env::load::is_prod;
 use crate::exports;
 use crate::k8s;
 use crate::stack::{Stack, StackDef, StackError, generated_by, terraform_root};
@@ -41,6 +48,66 @@ pub const DEF: StackDef = StackDef {
     description: "analytics API on Kubernetes with RDS PostgreSQL and ElastiCache Redis",
     build,
 };
+
+/// Settings of the analytics-api stack (Kubernetes + RDS + ElastiCache).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "AnalyticsApi")]
+pub struct Settings {
+    /// Container image of the workload binary.
+    pub image: Image,
+    /// Namespace the service runs in.
+    #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"))]
+    pub namespace: String,
+    /// Public host name of the API.
+    pub host: String,
+    /// Replicas at rollout (the HPA takes over from there).
+    pub replicas: u32,
+    /// Horizontal pod autoscaling.
+    pub autoscaling: PodAutoscaling,
+    /// ACM certificate (only for the `alb` ingress class).
+    #[serde(default)]
+    pub certificate_arn: Option<String>,
+    /// Requests per second per client IP at the ingress (nginx).
+    pub rate_limit_rps: u32,
+    /// Database.
+    pub database: Database,
+    /// Redis cache.
+    pub cache: Cache,
+    /// The GitHub repository (`owner/name`) whose workflows deploy this stack: its deploy
+    /// role trusts only that repository's jobs in the GitHub environment named like this
+    /// one (`repo:<owner>/<name>:environment:<env>`).
+    #[schemars(regex(pattern = r"^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$"))]
+    pub deploy_repository: String,
+}
+
+/// Horizontal pod autoscaling bounds and targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PodAutoscaling {
+    /// Fewest replicas.
+    pub min: u32,
+    /// Most replicas.
+    pub max: u32,
+    /// Average CPU utilization target, percent of requests.
+    pub cpu_percent: u32,
+    /// Average memory utilization target, percent of requests.
+    pub memory_percent: u32,
+}
+
+/// ElastiCache Redis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Cache {
+    /// Node type, e.g. `cache.t4g.small`.
+    #[schemars(regex(pattern = r"^cache\.[a-z0-9]+\.[a-z0-9]+$"))]
+    pub node_type: String,
+    /// Engine version, e.g. `"7.1"`.
+    pub engine_version: String,
+    /// Nodes (primary + replicas); 2 or more enables Multi-AZ failover.
+    #[schemars(range(min = 1, max = 6))]
+    pub nodes: u32,
+}
 
 /// Database name, its master user (administrators only) and the service's own login.
 const DB_NAME: &str = "analytics";
@@ -522,6 +589,73 @@ fn issuer(kube: &Kubernetes) -> Result<String, String> {
 fn to_i32(v: u32) -> Result<i32, String> {
     i32::try_from(v)
         .map_err(|_| format!("{v} is too large for a Kubernetes replica count or percentage"))
+}
+
+/// Semantic checks of these settings in `spec` (what the JSON Schema cannot say), as
+/// (JSON pointer, message) pairs that the loader locates in the file.
+pub(crate) fn check(spec: &EnvFile, api: &Settings, out: &mut Problems) {
+    let p = "/stacks/analytics-api";
+    if spec.kubernetes.is_none() {
+        out.push((
+            p.into(),
+            "expected a top-level `kubernetes` section: this stack deploys to a cluster".into(),
+        ));
+    }
+    if spec.stacks.platform.is_none() {
+        out.push((
+            p.into(),
+            "stack analytics-api imports its cluster's network and identities from stack platform, which this environment does not synthesize: add stacks.platform".into(),
+        ));
+    }
+    check::image(&api.image, spec.tier, &format!("{p}/image"), out);
+    let a = &api.autoscaling;
+    if !(a.min <= api.replicas && api.replicas <= a.max) {
+        out.push((
+            format!("{p}/replicas"),
+            format!(
+                "expected autoscaling.min <= replicas <= autoscaling.max, found {} <= {} <= {}",
+                a.min, api.replicas, a.max
+            ),
+        ));
+    }
+    min_copies(
+        a.min,
+        "replica",
+        spec.tier,
+        &format!("{p}/autoscaling/min"),
+        out,
+    );
+    percent(a.cpu_percent, &format!("{p}/autoscaling/cpu_percent"), out);
+    percent(
+        a.memory_percent,
+        &format!("{p}/autoscaling/memory_percent"),
+        out,
+    );
+    if api.rate_limit_rps == 0 {
+        out.push((format!("{p}/rate_limit_rps"), "expected at least 1".into()));
+    }
+    certificate(
+        api.certificate_arn.as_deref(),
+        spec,
+        &format!("{p}/certificate_arn"),
+        out,
+    );
+    if let Some(k) = &spec.kubernetes
+        && k.ingress_class == crate::env::file::IngressClassName::Alb
+        && api.certificate_arn.is_none()
+    {
+        out.push((
+            format!("{p}/certificate_arn"),
+            "expected an ACM certificate ARN: the alb ingress class terminates TLS with ACM".into(),
+        ));
+    }
+    database(&api.database, spec.tier, &format!("{p}/database"), out);
+    if is_prod(spec.tier) && api.cache.nodes < 2 {
+        out.push((
+            format!("{p}/cache/nodes"),
+            format!("expected at least 2 nodes (Multi-AZ failover) in a prod-tier environment, found {}", api.cache.nodes),
+        ));
+    }
 }
 
 #[cfg(test)]

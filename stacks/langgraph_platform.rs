@@ -14,6 +14,9 @@
 //! as the seed, pinned to the major version; the LangSmith project is `langgraph-platform`
 //! in prod and `langgraph-platform-<env>` elsewhere, so staging traces never mix with prod's.
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
@@ -34,7 +37,13 @@ use crate::construct::security_group::{Peer, SecurityGroup};
 use crate::construct::vpc::{Vpc, VpcProps};
 use crate::construct::{Scope, expr_list};
 use crate::env::Env;
+use crate::env::check::{
+    Problems, certificate, database, fargate_size, image, min_copies, percent, retention,
+};
+use crate::env::file::Database;
+use crate::env::file::EnvFile;
 use crate::env::file::Image;
+use crate::env::load::is_prod;
 use crate::refs::Expr;
 use crate::stack::{Stack, StackDef, StackError, generated_by, terraform_root};
 use crate::tf::Suppression;
@@ -48,6 +57,114 @@ pub const DEF: StackDef = StackDef {
     description: "agent platform on ECS Fargate: VPC, ALB, CodeDeploy blue/green, RDS PostgreSQL, alarms",
     build,
 };
+
+/// ECS Fargate task size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSize {
+    /// CPU units (256, 512, 1024, 2048, 4096).
+    pub cpu: u32,
+    /// Memory in MiB, valid for the CPU size.
+    pub memory_mib: u32,
+}
+
+/// Scaling bounds and target-tracking targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scaling {
+    /// Fewest tasks.
+    pub min: u32,
+    /// Tasks at creation.
+    pub desired: u32,
+    /// Most tasks.
+    pub max: u32,
+    /// Average CPU utilization target, percent.
+    pub cpu_percent: u32,
+    /// Average memory utilization target, percent.
+    pub memory_percent: u32,
+    /// ALB requests per target to hold.
+    pub requests_per_target: u32,
+}
+
+/// How CodeDeploy shifts traffic to a new task set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentStrategy {
+    /// 10% first, the rest after 15 minutes (custom config).
+    #[serde(rename = "canary_10_percent_15_minutes")]
+    Canary10Percent15Minutes,
+    /// 10% more every 5 minutes (custom config).
+    #[serde(rename = "linear_10_percent_every_5_minutes")]
+    Linear10PercentEvery5Minutes,
+    /// Everything at once (`CodeDeployDefault.ECSAllAtOnce`): dev only.
+    AllAtOnce,
+}
+
+/// Blue/green deployment settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Deployment {
+    /// Traffic-shifting strategy.
+    pub strategy: DeploymentStrategy,
+    /// Minutes the old task set keeps running after a successful deployment (0..=2880).
+    pub termination_wait_minutes: u32,
+}
+
+/// Alarm thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlarmThresholds {
+    /// Service CPU, percent, over 2 x 5 minutes.
+    pub cpu_percent: u32,
+    /// Service memory, percent, over 2 x 5 minutes.
+    pub memory_percent: u32,
+    /// Target 5XX responses in 5 minutes.
+    pub http_5xx_count: u32,
+    /// Average target response time in seconds over 5 minutes.
+    pub latency_seconds: f64,
+}
+
+/// Settings of the langgraph-platform stack (ECS Fargate).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "LanggraphPlatform")]
+pub struct Settings {
+    /// Container image.
+    pub image: Image,
+    /// ACM certificate for the HTTPS listener. Without one the ALB serves plain HTTP and
+    /// synth warns.
+    #[serde(default)]
+    #[schemars(regex(
+        pattern = r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$"
+    ))]
+    pub certificate_arn: Option<String>,
+    /// Fargate task size.
+    pub task: TaskSize,
+    /// Days to keep container logs.
+    pub log_retention_days: u32,
+    /// Auto scaling.
+    pub scaling: Scaling,
+    /// Blue/green deployment.
+    pub deployment: Deployment,
+    /// Database.
+    pub database: Database,
+    /// Alarm thresholds.
+    pub alarms: AlarmThresholds,
+    /// The Jira site the agents work on (the API token is a secret, set out of band).
+    pub jira: Jira,
+}
+
+/// The Jira site and account of the langgraph-platform agents (non-secret settings).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Jira {
+    /// Site URL, e.g. `https://example.atlassian.net` (`JIRA_BASE_URL`).
+    #[schemars(regex(pattern = r"^https://[a-z0-9.-]+(/[A-Za-z0-9._~/-]*)?$"))]
+    pub base_url: String,
+    /// Account e-mail the API token belongs to (`JIRA_EMAIL`).
+    #[schemars(regex(pattern = r"^[^@ ]+@[^@ ]+\.[^@ ]+$"))]
+    pub email: String,
+}
 
 /// Port the Node.js service listens on.
 const APP_PORT: u16 = 3000;
@@ -619,4 +736,76 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         deploy,
         warnings,
     }))
+}
+
+/// Semantic checks of these settings in `spec` (what the JSON Schema cannot say), as
+/// (JSON pointer, message) pairs that the loader locates in the file.
+pub(crate) fn check(spec: &EnvFile, lg: &Settings, out: &mut Problems) {
+    let p = "/stacks/langgraph-platform";
+    image(&lg.image, spec.tier, &format!("{p}/image"), out);
+    certificate(
+        lg.certificate_arn.as_deref(),
+        spec,
+        &format!("{p}/certificate_arn"),
+        out,
+    );
+    fargate_size(lg.task.cpu, lg.task.memory_mib, &format!("{p}/task"), out);
+    retention(
+        lg.log_retention_days,
+        &format!("{p}/log_retention_days"),
+        out,
+    );
+    let s = &lg.scaling;
+    if !(s.min <= s.desired && s.desired <= s.max) {
+        out.push((
+            format!("{p}/scaling"),
+            format!(
+                "expected min <= desired <= max, found {} <= {} <= {}",
+                s.min, s.desired, s.max
+            ),
+        ));
+    }
+    min_copies(s.min, "task", spec.tier, &format!("{p}/scaling/min"), out);
+    percent(s.cpu_percent, &format!("{p}/scaling/cpu_percent"), out);
+    percent(
+        s.memory_percent,
+        &format!("{p}/scaling/memory_percent"),
+        out,
+    );
+    if s.requests_per_target == 0 {
+        out.push((
+            format!("{p}/scaling/requests_per_target"),
+            "expected at least 1".into(),
+        ));
+    }
+    let d = &lg.deployment;
+    if d.termination_wait_minutes > 2880 {
+        out.push((
+            format!("{p}/deployment/termination_wait_minutes"),
+            format!(
+                "expected 0..=2880 minutes, found {}",
+                d.termination_wait_minutes
+            ),
+        ));
+    }
+    if is_prod(spec.tier) && d.strategy == crate::env::file::DeploymentStrategy::AllAtOnce {
+        out.push((
+            format!("{p}/deployment/strategy"),
+            "expected a canary or linear strategy in a prod-tier environment, found all_at_once"
+                .into(),
+        ));
+    }
+    database(&lg.database, spec.tier, &format!("{p}/database"), out);
+    let a = &lg.alarms;
+    percent(a.cpu_percent, &format!("{p}/alarms/cpu_percent"), out);
+    percent(a.memory_percent, &format!("{p}/alarms/memory_percent"), out);
+    if !(a.latency_seconds > 0.0 && a.latency_seconds <= 60.0) {
+        out.push((
+            format!("{p}/alarms/latency_seconds"),
+            format!(
+                "expected more than 0 and at most 60 seconds, found {}",
+                a.latency_seconds
+            ),
+        ));
+    }
 }

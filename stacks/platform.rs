@@ -27,7 +27,10 @@ use crate::construct::vpc::{Vpc, VpcProps, split_subnets};
 use crate::construct::workload_identity::{Mechanism, WorkloadIdentity};
 use crate::construct::{Scope, lb_controller_policy};
 use crate::env::Env;
+use crate::env::check::{Problems, min_copies, overlaps};
+use crate::env::file::EnvFile;
 use crate::env::file::NatGateways;
+use crate::env::load::{is_prod, parse_cidr};
 use crate::exports::{self, Handle, List, One};
 use crate::k8s::{self, Object, Rank};
 use crate::stack::{Stack, StackDef, StackError, generated_by, terraform_root};
@@ -74,6 +77,7 @@ pub const EXTERNAL_SECRETS_ROLE_ARN: Handle<One> = Handle::new(NAME, "external_s
 /// Settings of the platform stack.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Platform")]
 pub struct Settings {
     /// The cluster VPC's CIDR (/16 to /24); must not overlap the environment's other VPCs.
     pub vpc_cidr: String,
@@ -601,4 +605,70 @@ pub fn private_subnet_cidrs(env: &Env) -> Result<Vec<String>, String> {
     let (_, private) = split_subnets(cidr, env.availability_zones().len())
         .ok_or_else(|| format!("platform.vpc_cidr {cidr} is too small for the AZ count"))?;
     Ok(private.iter().map(ToString::to_string).collect())
+}
+
+/// Semantic checks of the platform settings: its VPC CIDR apart from the environment's other VPC, node groups
+/// with sane bounds, endpoint CIDRs that parse.
+pub(crate) fn check(spec: &EnvFile, pl: &Settings, out: &mut Problems) {
+    let p = "/stacks/platform";
+    if spec.kubernetes.is_none() {
+        out.push((
+            p.into(),
+            "expected a top-level `kubernetes` section: its version is the cluster's".into(),
+        ));
+    }
+    match parse_cidr(&pl.vpc_cidr) {
+        Ok(net) if !(16..=24).contains(&net.prefix_len()) => out.push((
+            format!("{p}/vpc_cidr"),
+            format!(
+                "expected a prefix length of /16 to /24, found /{}",
+                net.prefix_len()
+            ),
+        )),
+        Ok(net) => {
+            if let Ok(other) = parse_cidr(&spec.network.vpc_cidr)
+                && overlaps(&net, &other)
+            {
+                out.push((
+                    format!("{p}/vpc_cidr"),
+                    format!(
+                        "{net} overlaps network.vpc_cidr {other}: the VPCs of one environment must not overlap (they could never be peered or routed)"
+                    ),
+                ));
+            }
+        }
+        Err(m) => out.push((format!("{p}/vpc_cidr"), m)),
+    }
+    for (i, c) in pl.public_endpoint_cidrs.iter().enumerate() {
+        if let Err(m) = parse_cidr(c) {
+            out.push((format!("{p}/public_endpoint_cidrs/{i}"), m));
+        }
+    }
+    if is_prod(spec.tier) && pl.nat_gateways != NatGateways::PerAz {
+        out.push((
+            format!("{p}/nat_gateways"),
+            "expected per_az in a prod-tier environment, found single".into(),
+        ));
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for (i, ng) in pl.node_groups.iter().enumerate() {
+        let ptr = format!("{p}/node_groups/{i}");
+        if !names.insert(ng.name.as_str()) {
+            out.push((
+                format!("{ptr}/name"),
+                format!("node group {:?} is named twice", ng.name),
+            ));
+        }
+        if !(ng.min <= ng.desired && ng.desired <= ng.max) || ng.max == 0 {
+            out.push((
+                ptr.clone(),
+                format!(
+                    "expected min <= desired <= max and max >= 1, found {} <= {} <= {}",
+                    ng.min, ng.desired, ng.max
+                ),
+            ));
+        }
+    }
+    let nodes: u32 = pl.node_groups.iter().map(|ng| ng.min).sum();
+    min_copies(nodes, "node", spec.tier, &format!("{p}/node_groups"), out);
 }

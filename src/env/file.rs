@@ -165,21 +165,15 @@ pub enum IngressClassName {
     Alb,
 }
 
-/// Settings per stack.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Stacks {
-    /// The environment's EKS cluster, its VPC and controller identities
-    /// (`stacks/platform.rs`); Kubernetes stacks import what they need from it.
-    #[serde(default)]
-    pub platform: Option<crate::stacks::platform::Settings>,
-    /// The agent platform on ECS Fargate.
-    #[serde(default, rename = "langgraph-platform")]
-    pub langgraph_platform: Option<LanggraphPlatform>,
-    /// The analytics API on Kubernetes, with its database and cache.
-    #[serde(default, rename = "analytics-api")]
-    pub analytics_api: Option<AnalyticsApi>,
-}
+/// Settings per stack: one optional field per registered stack, each struct defined in
+/// its stack's file (`stacks/<name>.rs`); see [`crate::stacks::Settings`].
+pub type Stacks = crate::stacks::Settings;
+
+pub use crate::stacks::analytics_api::{Cache, PodAutoscaling, Settings as AnalyticsApi};
+pub use crate::stacks::langgraph_platform::{
+    AlarmThresholds, Deployment, DeploymentStrategy, Jira, Scaling, Settings as LanggraphPlatform,
+    TaskSize,
+};
 
 /// A container image pinned by tag (dev) or digest (required in prod).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -196,58 +190,6 @@ pub struct Image {
     #[serde(default)]
     #[schemars(regex(pattern = r"^sha256:[0-9a-f]{64}$"))]
     pub digest: Option<String>,
-}
-
-/// ECS Fargate task size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TaskSize {
-    /// CPU units (256, 512, 1024, 2048, 4096).
-    pub cpu: u32,
-    /// Memory in MiB, valid for the CPU size.
-    pub memory_mib: u32,
-}
-
-/// Scaling bounds and target-tracking targets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Scaling {
-    /// Fewest tasks.
-    pub min: u32,
-    /// Tasks at creation.
-    pub desired: u32,
-    /// Most tasks.
-    pub max: u32,
-    /// Average CPU utilization target, percent.
-    pub cpu_percent: u32,
-    /// Average memory utilization target, percent.
-    pub memory_percent: u32,
-    /// ALB requests per target to hold.
-    pub requests_per_target: u32,
-}
-
-/// How CodeDeploy shifts traffic to a new task set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DeploymentStrategy {
-    /// 10% first, the rest after 15 minutes (custom config).
-    #[serde(rename = "canary_10_percent_15_minutes")]
-    Canary10Percent15Minutes,
-    /// 10% more every 5 minutes (custom config).
-    #[serde(rename = "linear_10_percent_every_5_minutes")]
-    Linear10PercentEvery5Minutes,
-    /// Everything at once (`CodeDeployDefault.ECSAllAtOnce`): dev only.
-    AllAtOnce,
-}
-
-/// Blue/green deployment settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Deployment {
-    /// Traffic-shifting strategy.
-    pub strategy: DeploymentStrategy,
-    /// Minutes the old task set keeps running after a successful deployment (0..=2880).
-    pub termination_wait_minutes: u32,
 }
 
 /// PostgreSQL on RDS.
@@ -271,118 +213,4 @@ pub struct Database {
     /// Automated backup retention in days (1..=35).
     #[schemars(range(min = 1, max = 35))]
     pub backup_retention_days: u32,
-}
-
-/// Alarm thresholds.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AlarmThresholds {
-    /// Service CPU, percent, over 2 x 5 minutes.
-    pub cpu_percent: u32,
-    /// Service memory, percent, over 2 x 5 minutes.
-    pub memory_percent: u32,
-    /// Target 5XX responses in 5 minutes.
-    pub http_5xx_count: u32,
-    /// Average target response time in seconds over 5 minutes.
-    pub latency_seconds: f64,
-}
-
-/// Settings of the langgraph-platform stack (ECS Fargate).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LanggraphPlatform {
-    /// Container image.
-    pub image: Image,
-    /// ACM certificate for the HTTPS listener. Without one the ALB serves plain HTTP and
-    /// synth warns.
-    #[serde(default)]
-    #[schemars(regex(
-        pattern = r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$"
-    ))]
-    pub certificate_arn: Option<String>,
-    /// Fargate task size.
-    pub task: TaskSize,
-    /// Days to keep container logs.
-    pub log_retention_days: u32,
-    /// Auto scaling.
-    pub scaling: Scaling,
-    /// Blue/green deployment.
-    pub deployment: Deployment,
-    /// Database.
-    pub database: Database,
-    /// Alarm thresholds.
-    pub alarms: AlarmThresholds,
-    /// The Jira site the agents work on (the API token is a secret, set out of band).
-    pub jira: Jira,
-}
-
-/// The Jira site and account of the langgraph-platform agents (non-secret settings).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Jira {
-    /// Site URL, e.g. `https://example.atlassian.net` (`JIRA_BASE_URL`).
-    #[schemars(regex(pattern = r"^https://[a-z0-9.-]+(/[A-Za-z0-9._~/-]*)?$"))]
-    pub base_url: String,
-    /// Account e-mail the API token belongs to (`JIRA_EMAIL`).
-    #[schemars(regex(pattern = r"^[^@ ]+@[^@ ]+\.[^@ ]+$"))]
-    pub email: String,
-}
-
-/// Settings of the analytics-api stack (Kubernetes + RDS + ElastiCache).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AnalyticsApi {
-    /// Container image of the workload binary.
-    pub image: Image,
-    /// Namespace the service runs in.
-    #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"))]
-    pub namespace: String,
-    /// Public host name of the API.
-    pub host: String,
-    /// Replicas at rollout (the HPA takes over from there).
-    pub replicas: u32,
-    /// Horizontal pod autoscaling.
-    pub autoscaling: PodAutoscaling,
-    /// ACM certificate (only for the `alb` ingress class).
-    #[serde(default)]
-    pub certificate_arn: Option<String>,
-    /// Requests per second per client IP at the ingress (nginx).
-    pub rate_limit_rps: u32,
-    /// Database.
-    pub database: Database,
-    /// Redis cache.
-    pub cache: Cache,
-    /// The GitHub repository (`owner/name`) whose workflows deploy this stack: its deploy
-    /// role trusts only that repository's jobs in the GitHub environment named like this
-    /// one (`repo:<owner>/<name>:environment:<env>`).
-    #[schemars(regex(pattern = r"^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$"))]
-    pub deploy_repository: String,
-}
-
-/// Horizontal pod autoscaling bounds and targets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PodAutoscaling {
-    /// Fewest replicas.
-    pub min: u32,
-    /// Most replicas.
-    pub max: u32,
-    /// Average CPU utilization target, percent of requests.
-    pub cpu_percent: u32,
-    /// Average memory utilization target, percent of requests.
-    pub memory_percent: u32,
-}
-
-/// ElastiCache Redis.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Cache {
-    /// Node type, e.g. `cache.t4g.small`.
-    #[schemars(regex(pattern = r"^cache\.[a-z0-9]+\.[a-z0-9]+$"))]
-    pub node_type: String,
-    /// Engine version, e.g. `"7.1"`.
-    pub engine_version: String,
-    /// Nodes (primary + replicas); 2 or more enables Multi-AZ failover.
-    #[schemars(range(min = 1, max = 6))]
-    pub nodes: u32,
 }
