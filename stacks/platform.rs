@@ -34,6 +34,7 @@ use crate::env::load::{is_prod, parse_cidr};
 use crate::exports::{self, Handle, List, One};
 use crate::k8s::{self, Object, Rank};
 use crate::stack::{Stack, StackDef, StackError, generated_by, terraform_root};
+use crate::tf::Suppression;
 
 /// Stack name.
 pub const NAME: &str = "platform";
@@ -400,7 +401,26 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         vec![],
         lb_controller_policy::statements(partition),
     );
-    lb.create(scope, &mechanism);
+    let lb_role = lb.create(scope, &mechanism);
+    if let Some(policy) = lb_role.policy_document() {
+        // The controller creates load balancers, target groups and security groups whose
+        // ARNs do not exist before it runs; its published policy scopes writes by the
+        // `elbv2.k8s.aws/cluster` tag instead of by resource.
+        const PUBLISHED: &str = "the AWS Load Balancer Controller's published policy: it creates ELB and EC2 resources that have no ARN before it runs, and scopes writes by the elbv2.k8s.aws/cluster tag";
+        scope.tf.suppress(
+            policy,
+            &[
+                Suppression {
+                    check: "CKV_AWS_111",
+                    reason: PUBLISHED,
+                },
+                Suppression {
+                    check: "CKV_AWS_356",
+                    reason: PUBLISHED,
+                },
+            ],
+        );
+    }
     let env_name = env.name().to_owned();
     let eso = identity(
         "external_secrets",

@@ -124,7 +124,11 @@ impl EksCluster {
         }
         let mut depends_on: Vec<String> = role.policy_addresses().to_vec();
         depends_on.push(logs.address());
-        let cluster = scope.tf.resource(
+        let public_endpoint = [crate::tf::Suppression {
+            check: "CKV_AWS_39",
+            reason: "the environment file opens the public endpoint to its listed CIDRs only; keel keeps it private by default",
+        }];
+        let cluster = scope.tf.resource_with(
             f,
             "aws_eks_cluster",
             "main",
@@ -144,6 +148,7 @@ impl EksCluster {
                 "enabled_cluster_log_types": CONTROL_PLANE_LOGS,
                 "depends_on": depends_on,
             }),
+            if public { &public_endpoint } else { &[] },
         );
         let oidc = scope.tf.resource(
             f,

@@ -112,6 +112,7 @@ pub const STS_AUDIENCE: &str = "sts.amazonaws.com";
 pub struct Role {
     role: Ref,
     attachments: Vec<String>,
+    policy: Option<Ref>,
 }
 
 /// Trust documents of the identity-federation variants.
@@ -268,10 +269,12 @@ impl Role {
             );
             attachments.push(attachment.address());
         }
+        let mut policy = None;
         if !statements.is_empty() {
             let doc =
                 json!({"statement": statements.iter().map(Statement::to_json).collect::<Vec<_>>()});
             let doc_ref = scope.tf.data("iam", "aws_iam_policy_document", &id, doc);
+            policy = Some(doc_ref.clone());
             let inline = scope.tf.resource(
                 "iam",
                 "aws_iam_role_policy",
@@ -280,7 +283,11 @@ impl Role {
             );
             attachments.push(inline.address());
         }
-        Role { role, attachments }
+        Role {
+            role,
+            attachments,
+            policy,
+        }
     }
 
     /// Addresses of the managed-policy attachments and the inline policy, for
@@ -293,6 +300,11 @@ impl Role {
     /// The role's ARN.
     pub fn arn(&self) -> Expr {
         self.role.arn()
+    }
+
+    /// The inline policy document, if the role has statements (for suppressions).
+    pub fn policy_document(&self) -> Option<&Ref> {
+        self.policy.as_ref()
     }
 
     /// The role's name.

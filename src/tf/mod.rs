@@ -161,6 +161,27 @@ impl Config {
         self.data(file, ty, name, body)
     }
 
+    /// Records checkov suppressions on a block already added (appended to its `//`
+    /// comment, in the form [`Config::resource_with`] writes).
+    pub fn suppress(&mut self, r: &Ref, suppressions: &[Suppression]) {
+        let Some(map) = self.blocks.get_mut(r).and_then(|b| b.body.as_object_mut()) else {
+            return;
+        };
+        let mut parts: Vec<String> = map
+            .get("//")
+            .and_then(Value::as_str)
+            .map(|old| vec![old.to_owned()])
+            .unwrap_or_default();
+        parts.extend(
+            suppressions
+                .iter()
+                .map(|s| format!("checkov:skip={}:{}", s.check, s.reason)),
+        );
+        if !parts.is_empty() {
+            map.insert("//".into(), Value::String(parts.join("; ")));
+        }
+    }
+
     /// Adds `data.<ty>.<name>` to `file` and returns its reference.
     pub fn data(&mut self, file: &str, ty: &str, name: &str, body: Value) -> Ref {
         self.insert(file, Ref::data(ty, name), body)
