@@ -152,6 +152,11 @@ pub fn import_list(scope: &mut Scope<'_>, handle: &Handle<List>) -> Expr {
 fn read(scope: &mut Scope<'_>, link: Link) -> Expr {
     let parameter = link.parameter(&scope.env);
     let local = format!("{}_{}", crate::construct::local_name(link.stack), link.name);
+    let existing = crate::refs::Ref::data("aws_ssm_parameter", &local);
+    // Importing a value twice reads it once.
+    if scope.tf.body(&existing).is_some() {
+        return existing.attr("insecure_value");
+    }
     let data = scope.tf.data(
         "imports",
         "aws_ssm_parameter",

@@ -20,7 +20,6 @@ use keel_workload_contract as contract;
 use crate::construct::Scope;
 use crate::construct::db_login::{self, DatabaseLogin, DatabaseLoginProps};
 use crate::construct::elasticache::{REDIS_PORT, RedisCache, RedisCacheProps};
-use crate::construct::github_deploy::{GithubDeployProps, github_deploy_role};
 use crate::construct::iam::{Role, Statement, Trust};
 use crate::construct::kms::KmsKey;
 use crate::construct::rds::{RdsPostgres, RdsPostgresProps};
@@ -34,10 +33,9 @@ use crate::env::file::{
 };
 use crate::env::file::{Database, Image};
 use crate::env::load::is_prod;
-use crate::exports;
 use crate::k8s;
 use crate::stack::{Stack, StackDef, StackError, generated_by, terraform_root};
-use crate::stacks::platform;
+use crate::stacks::platform::OnCluster;
 
 /// Stack name.
 pub const NAME: &str = "analytics-api";
@@ -131,15 +129,11 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     let key = KmsKey::new(scope, "analytics-api: database, cache, secrets, logs");
     let log_retention_days = if env.is_prod() { 365 } else { 30 };
     // The cluster's network and identities come from the platform stack (SSM exports).
-    let vpc_id = exports::import_one(scope, &platform::VPC_ID);
-    let subnets: serde_json::Value =
-        exports::import_list(scope, &platform::PRIVATE_SUBNET_IDS).into();
-    let nodes = Peer::Group(exports::import_one(
-        scope,
-        &platform::NODE_SECURITY_GROUP_ID,
-    ));
-    let controller = exports::import_one(scope, &platform::EXTERNAL_SECRETS_ROLE_ARN);
-    let cluster_name = exports::import_one(scope, &platform::CLUSTER_NAME);
+    let cluster = OnCluster::of(env, NAME).map_err(fail)?;
+    let vpc_id = cluster.vpc_id(scope);
+    let subnets = cluster.private_subnet_ids(scope);
+    let nodes = Peer::Group(cluster.node_security_group(scope));
+    let controller = cluster.external_secrets_role(scope);
     let db_sg = SecurityGroup::new(
         scope,
         "security",
@@ -281,23 +275,12 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         ],
     );
 
-    let partition = scope.partition();
-    let deploy = github_deploy_role(
+    let deploy = cluster.deploy_role(
         scope,
-        &GithubDeployProps {
-            repository: cfg.deploy_repository.clone(),
-            images: vec![cfg.image.repository.clone()],
-            statements: vec![Statement::allow(
-                "FindTheCluster",
-                &["eks:DescribeCluster"],
-                vec![format!(
-                    "arn:{partition}:eks:{region}:{}:cluster/{}",
-                    env.spec.account_id,
-                    platform::cluster_name(env.name())
-                )],
-            )],
-            cluster: Some((cluster_name, vec![cfg.namespace.clone()])),
-        },
+        &cfg.deploy_repository,
+        vec![cfg.image.repository.clone()],
+        vec![cfg.namespace.clone()],
+        vec![],
     );
     let reader_name = scope.name("secrets-reader");
     let out = &mut *scope.tf;
@@ -360,8 +343,9 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         region,
         role_arn: reader_arn,
     };
-    let objects = k8s::service(&service_props(env, cfg, kube, &secret_path, store).map_err(fail)?)
-        .map_err(|e| fail(e.to_string()))?;
+    let objects =
+        k8s::service(&service_props(env, cfg, kube, &cluster, &secret_path, store).map_err(fail)?)
+            .map_err(|e| fail(e.to_string()))?;
     let kubernetes = k8s::render(&objects).map_err(|e| fail(e.to_string()))?;
     Ok(Some(Stack {
         name: NAME,
@@ -381,6 +365,7 @@ fn service_props(
     env: &Env,
     cfg: &AnalyticsApi,
     kube: &Kubernetes,
+    cluster: &OnCluster,
     secret_path: &dyn Fn(&str) -> String,
     store: k8s::AwsSecretStore,
 ) -> Result<k8s::ServiceProps, String> {
@@ -400,7 +385,7 @@ fn service_props(
     p.ports = k8s::Ports {
         http: contract::HTTP_PORT,
         service_http: 80,
-        metrics: contract::METRICS_PORT,
+        metrics: Some(contract::METRICS_PORT),
     };
     p.probes.startup_path = contract::STARTUP_PATH.into();
     p.probes.liveness_path = contract::LIVENESS_PATH.into();
@@ -479,10 +464,12 @@ fn service_props(
             entrypoint: "websecure".into(),
         }),
         IngressClassName::Alb => k8s::IngressClass::Alb(k8s::AlbIngress {
-            certificate_arn: cfg
-                .certificate_arn
-                .clone()
-                .ok_or("the alb ingress class needs certificate_arn")?,
+            certificate_arn: Some(
+                cfg.certificate_arn
+                    .clone()
+                    .ok_or("the alb ingress class needs certificate_arn")?,
+            ),
+            group: None,
             scheme: k8s::AlbScheme::InternetFacing,
         }),
     };
@@ -490,7 +477,7 @@ fn service_props(
     // nginx and traefik proxy from their own namespace; the AWS load balancer sends
     // traffic straight to pod IPs (target type ip) from inside the VPC.
     p.network.http_from = match kube.ingress_class {
-        IngressClassName::Alb => vec![k8s::TrafficSource::Cidr(platform_vpc_cidr(env)?)],
+        IngressClassName::Alb => vec![k8s::TrafficSource::Cidr(cluster.vpc_cidr.clone())],
         IngressClassName::Nginx | IngressClassName::Traefik => {
             vec![k8s::TrafficSource::Namespace(
                 kube.ingress_namespace.clone(),
@@ -502,7 +489,8 @@ fn service_props(
     )];
     // The data stores live in the platform's private subnets, which it carves from its
     // VPC CIDR deterministically: known at synth, no id pasted in.
-    p.network.egress = platform::private_subnet_cidrs(env)?
+    p.network.egress = cluster
+        .private_subnet_cidrs
         .iter()
         .flat_map(|c| [k8s::EgressPeer::postgres(c), k8s::EgressPeer::redis(c)])
         .collect();
@@ -534,21 +522,6 @@ fn service_props(
         ));
     }
     Ok(p)
-}
-
-/// The platform's VPC CIDR (an environment setting, so known at synth).
-fn platform_vpc_cidr(env: &Env) -> Result<String, String> {
-    env.spec
-        .stacks
-        .platform
-        .as_ref()
-        .map(|p| p.vpc_cidr.clone())
-        .ok_or_else(|| {
-            format!(
-                "analytics-api runs on the platform stack's cluster: add stacks.platform to environments/{}.yaml",
-                env.name()
-            )
-        })
 }
 
 fn image(pin: &ImagePin) -> Result<k8s::Image, String> {

@@ -692,3 +692,92 @@ pub(crate) fn check(spec: &EnvFile, pl: &Settings, out: &mut Problems) {
     let nodes: u32 = pl.node_groups.iter().map(|ng| ng.min).sum();
     min_copies(nodes, "node", spec.tier, &format!("{p}/node_groups"), out);
 }
+
+/// What a stack on the environment's cluster knows about it: imports (read on first use)
+/// and values known at synth from the platform's settings.
+#[derive(Debug, Clone)]
+pub struct OnCluster {
+    /// The platform VPC's CIDR (an environment setting).
+    pub vpc_cidr: String,
+    /// The private subnets' CIDRs (carved from it deterministically): where nodes, pods
+    /// and data stores live, for NetworkPolicy egress.
+    pub private_subnet_cidrs: Vec<String>,
+    /// The cluster's name (deterministic).
+    pub cluster_name: String,
+}
+
+impl OnCluster {
+    /// The cluster `env`'s platform stack builds; an error naming both stacks when the
+    /// environment has none.
+    pub fn of(env: &Env, consumer: &str) -> Result<OnCluster, String> {
+        let cfg = env.spec.stacks.platform.as_ref().ok_or_else(|| {
+            format!(
+                "stack {consumer} runs on the cluster of stack platform, which environments/{}.yaml does not configure",
+                env.name()
+            )
+        })?;
+        Ok(OnCluster {
+            vpc_cidr: cfg.vpc_cidr.clone(),
+            private_subnet_cidrs: private_subnet_cidrs(env)?,
+            cluster_name: cluster_name(env.name()),
+        })
+    }
+
+    /// The VPC id (imported).
+    pub fn vpc_id(&self, scope: &mut Scope<'_>) -> crate::refs::Expr {
+        exports::import_one(scope, &VPC_ID)
+    }
+
+    /// The private subnet ids, as a list expression (imported).
+    pub fn private_subnet_ids(&self, scope: &mut Scope<'_>) -> serde_json::Value {
+        exports::import_list(scope, &PRIVATE_SUBNET_IDS).into()
+    }
+
+    /// The nodes' security group (imported), to admit pods into data stores.
+    pub fn node_security_group(&self, scope: &mut Scope<'_>) -> crate::refs::Expr {
+        exports::import_one(scope, &NODE_SECURITY_GROUP_ID)
+    }
+
+    /// The External Secrets controller's role ARN (imported).
+    pub fn external_secrets_role(&self, scope: &mut Scope<'_>) -> crate::refs::Expr {
+        exports::import_one(scope, &EXTERNAL_SECRETS_ROLE_ARN)
+    }
+
+    /// The stack's GitHub Actions deploy role: push to `images`, find the cluster, edit
+    /// `namespaces` only (an access entry with AmazonEKSEditPolicy, never cluster admin),
+    /// plus `statements`.
+    pub fn deploy_role(
+        &self,
+        scope: &mut Scope<'_>,
+        repository: &str,
+        images: Vec<String>,
+        namespaces: Vec<String>,
+        mut statements: Vec<Statement>,
+    ) -> Role {
+        let cluster_arn = format!(
+            "arn:{}:eks:{}:{}:cluster/{}",
+            scope.partition(),
+            scope.tf.region(),
+            scope.tf.account_id(),
+            self.cluster_name
+        );
+        statements.insert(
+            0,
+            Statement::allow(
+                "FindTheCluster",
+                &["eks:DescribeCluster"],
+                vec![cluster_arn],
+            ),
+        );
+        let cluster = exports::import_one(scope, &CLUSTER_NAME);
+        crate::construct::github_deploy::github_deploy_role(
+            scope,
+            &crate::construct::github_deploy::GithubDeployProps {
+                repository: repository.to_owned(),
+                images,
+                statements,
+                cluster: Some((cluster, namespaces)),
+            },
+        )
+    }
+}

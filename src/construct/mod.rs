@@ -9,6 +9,7 @@
 pub mod alb;
 pub mod codedeploy;
 pub mod db_login;
+pub mod ecr;
 pub mod ecs;
 pub mod eks;
 pub mod elasticache;

@@ -50,15 +50,30 @@ impl Secret {
             scope.prefix,
             name.to_ascii_lowercase().replace('_', "-")
         );
+        Secret::at(scope, key, name, &path, description)
+    }
+
+    /// Creates `aws_secretsmanager_secret.<id>` named `path` (e.g. under `keel/<env>/`,
+    /// which the environment's ClusterSecretStore may read).
+    pub fn at(
+        scope: &mut Scope<'_>,
+        key: &KmsKey,
+        id: &str,
+        path: &str,
+        description: &str,
+    ) -> Secret {
         let secret = secret_resource(
             scope,
             key,
-            &local_name(name),
-            &path,
+            &local_name(id),
+            path,
             description,
             "third-party credential issued by its provider; rotated there, then stored here by the operator",
         );
-        Secret { secret, path }
+        Secret {
+            secret,
+            path: path.to_owned(),
+        }
     }
 
     /// The secret's ARN.

@@ -468,7 +468,8 @@ mod tests {
         let mut p = props();
         p.ingress = Some(IngressProps::new(
             IngressClass::Alb(AlbIngress {
-                certificate_arn: "arn:aws:acm:eu-west-1:111111111111:certificate/abc".into(),
+                certificate_arn: Some("arn:aws:acm:eu-west-1:111111111111:certificate/abc".into()),
+                group: None,
                 scheme: AlbScheme::InternetFacing,
             }),
             "api.example.com",

@@ -128,8 +128,9 @@ pub struct Ports {
     pub http: u16,
     /// Service port forwarding to `http`. Default: `80`.
     pub service_http: u16,
-    /// Container and Service port serving Prometheus metrics (named `metrics`). Default: `9091`.
-    pub metrics: u16,
+    /// Container and Service port serving Prometheus metrics (named `metrics`); `None` for
+    /// an app without one (monitoring then scrapes the `http` port). Default: `Some(9091)`.
+    pub metrics: Option<u16>,
 }
 
 impl Default for Ports {
@@ -137,7 +138,7 @@ impl Default for Ports {
         Self {
             http: 8080,
             service_http: 80,
-            metrics: 9091,
+            metrics: Some(9091),
         }
     }
 }
@@ -365,10 +366,10 @@ pub(super) fn build(
             expected: "run_as_user >= 10000 and a non-zero run_as_group".to_owned(),
         });
     }
-    if p.ports.http == 0 || p.ports.metrics == 0 || p.ports.http == p.ports.metrics {
+    if p.ports.http == 0 || p.ports.metrics == Some(0) || Some(p.ports.http) == p.ports.metrics {
         return Err(K8sError::InvalidProps {
             field: "ports".to_owned(),
-            found: format!("http {} metrics {}", p.ports.http, p.ports.metrics),
+            found: format!("http {} metrics {:?}", p.ports.http, p.ports.metrics),
             expected: "two different non-zero ports".to_owned(),
         });
     }
@@ -489,10 +490,11 @@ pub(super) fn build(
         name: ctx.name().to_owned(),
         image: Some(p.image.reference()),
         image_pull_policy: Some("Always".to_owned()),
-        ports: Some(vec![
-            port(HTTP_PORT_NAME, p.ports.http),
-            port(METRICS_PORT_NAME, p.ports.metrics),
-        ]),
+        ports: Some(
+            std::iter::once(port(HTTP_PORT_NAME, p.ports.http))
+                .chain(p.ports.metrics.map(|m| port(METRICS_PORT_NAME, m)))
+                .collect(),
+        ),
         env: (!env.is_empty()).then_some(env),
         env_from,
         resources: Some(resources),

@@ -40,10 +40,14 @@ pub struct TraefikIngress {
 /// See <https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/ingress/annotations/>.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlbIngress {
-    /// ACM certificate ARN for the HTTPS listener.
-    pub certificate_arn: String,
+    /// ACM certificate ARN for the HTTPS listener (HTTP redirects to it); `None` serves
+    /// plain HTTP (only where the environment gives no certificate).
+    pub certificate_arn: Option<String>,
     /// Whether the load balancer is reachable from the internet. Default: `InternetFacing`.
     pub scheme: AlbScheme,
+    /// Ingresses of one group share one load balancer (`group.name`), ordered by
+    /// `group.order` (lower first: put specific paths such as `/api` before `/`).
+    pub group: Option<(String, u16)>,
 }
 
 /// `alb.ingress.kubernetes.io/scheme`.
@@ -173,38 +177,45 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Option<Object>, K8sError> {
             cert_manager_tls()
         }
         IngressClass::Alb(alb) => {
-            let arn_ok =
-                alb.certificate_arn.starts_with("arn:aws") && alb.certificate_arn.contains(":acm:");
-            if !arn_ok {
-                return Err(K8sError::InvalidProps {
-                    field: "ingress alb certificate_arn".to_owned(),
-                    found: format!("`{}`", alb.certificate_arn),
-                    expected: "an ACM certificate ARN like `arn:aws:acm:eu-west-1:111111111111:certificate/<id>`".to_owned(),
-                });
-            }
             let scheme = match alb.scheme {
                 AlbScheme::InternetFacing => "internet-facing",
                 AlbScheme::Internal => "internal",
             };
             set("alb.ingress.kubernetes.io/scheme", scheme.into());
             set("alb.ingress.kubernetes.io/target-type", "ip".into());
-            set(
-                "alb.ingress.kubernetes.io/certificate-arn",
-                alb.certificate_arn.clone(),
-            );
-            set(
-                "alb.ingress.kubernetes.io/listen-ports",
-                r#"[{"HTTP": 80}, {"HTTPS": 443}]"#.into(),
-            );
-            set("alb.ingress.kubernetes.io/ssl-redirect", "443".into());
+            if let Some(arn) = &alb.certificate_arn {
+                if !(arn.starts_with("arn:aws") && arn.contains(":acm:")) {
+                    return Err(K8sError::InvalidProps {
+                        field: "ingress alb certificate_arn".to_owned(),
+                        found: format!("`{arn}`"),
+                        expected: "an ACM certificate ARN like `arn:aws:acm:eu-west-1:111111111111:certificate/<id>`".to_owned(),
+                    });
+                }
+                set("alb.ingress.kubernetes.io/certificate-arn", arn.clone());
+                set(
+                    "alb.ingress.kubernetes.io/listen-ports",
+                    r#"[{"HTTP": 80}, {"HTTPS": 443}]"#.into(),
+                );
+                set("alb.ingress.kubernetes.io/ssl-redirect", "443".into());
+                set(
+                    "alb.ingress.kubernetes.io/ssl-policy",
+                    "ELBSecurityPolicy-TLS13-1-2-2021-06".into(),
+                );
+            } else {
+                set(
+                    "alb.ingress.kubernetes.io/listen-ports",
+                    r#"[{"HTTP": 80}]"#.into(),
+                );
+            }
+            if let Some((name, order)) = &alb.group {
+                super::labels::validate_dns_label("ingress alb group", name)?;
+                set("alb.ingress.kubernetes.io/group.name", name.clone());
+                set("alb.ingress.kubernetes.io/group.order", order.to_string());
+            }
             set("alb.ingress.kubernetes.io/backend-protocol", "HTTP".into());
             set(
                 "alb.ingress.kubernetes.io/healthcheck-path",
                 ctx.props.probes.readiness_path.clone(),
-            );
-            set(
-                "alb.ingress.kubernetes.io/ssl-policy",
-                "ELBSecurityPolicy-TLS13-1-2-2021-06".into(),
             );
             None
         }

@@ -101,6 +101,9 @@ pub struct NetworkPolicyProps {
     pub dns_namespace: String,
     /// Other allowed destinations. Default: none.
     pub egress: Vec<EgressPeer>,
+    /// Pods of other namespaces the app calls, as (namespace, TCP port), e.g. a Langfuse
+    /// web service. Default: none.
+    pub egress_namespaces: Vec<(String, u16)>,
     /// Who may reach cert-manager's HTTP-01 solver pods in the namespace (TCP 8089, the
     /// ingress controller): without it the default-deny policy fails every HTTP-01
     /// challenge, and the certificate is never issued. Default: none (no HTTP-01 issuer).
@@ -121,6 +124,7 @@ impl Default for NetworkPolicyProps {
             metrics_from: vec![TrafficSource::Namespace("monitoring".to_owned())],
             dns_namespace: "kube-system".to_owned(),
             egress: Vec::new(),
+            egress_namespaces: Vec::new(),
             acme_http01_from: None,
         }
     }
@@ -222,7 +226,15 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Vec<Object>, K8sError> {
     }
     let ingress: Vec<NetworkPolicyIngressRule> = [
         ingress_rule("network.http_from", &n.http_from, HTTP_PORT_NAME)?,
-        ingress_rule("network.metrics_from", &n.metrics_from, METRICS_PORT_NAME)?,
+        ingress_rule(
+            "network.metrics_from",
+            &n.metrics_from,
+            if ctx.props.ports.metrics.is_some() {
+                METRICS_PORT_NAME
+            } else {
+                HTTP_PORT_NAME
+            },
+        )?,
     ]
     .into_iter()
     .flatten()
@@ -245,6 +257,18 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Vec<Object>, K8sError> {
             port(Protocol::Tcp, IntOrString::Int(53)),
         ]),
     }];
+    for (ns, port_number) in &n.egress_namespaces {
+        egress.push(NetworkPolicyEgressRule {
+            to: Some(vec![NetworkPolicyPeer {
+                namespace_selector: Some(namespace_selector(ns)?),
+                ..Default::default()
+            }]),
+            ports: Some(vec![port(
+                Protocol::Tcp,
+                IntOrString::Int(i32::from(*port_number)),
+            )]),
+        });
+    }
     for e in &n.egress {
         validate_cidr("network.egress", &e.cidr)?;
         if e.port == 0 {

@@ -11,7 +11,7 @@ use super::{K8sError, Object, Rank};
 
 pub(super) fn build(ctx: &Ctx<'_>) -> Result<Object, K8sError> {
     let ports = ctx.props.ports;
-    if ports.service_http == 0 || ports.service_http == ports.metrics {
+    if ports.service_http == 0 || Some(ports.service_http) == ports.metrics {
         return Err(K8sError::InvalidProps {
             field: "ports.service_http".to_owned(),
             found: ports.service_http.to_string(),
@@ -30,10 +30,11 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Object, K8sError> {
         spec: Some(ServiceSpec {
             type_: Some("ClusterIP".to_owned()),
             selector: Some(ctx.selector.clone()),
-            ports: Some(vec![
-                port(HTTP_PORT_NAME, ports.service_http),
-                port(METRICS_PORT_NAME, ports.metrics),
-            ]),
+            ports: Some(
+                std::iter::once(port(HTTP_PORT_NAME, ports.service_http))
+                    .chain(ports.metrics.map(|m| port(METRICS_PORT_NAME, m)))
+                    .collect(),
+            ),
             ..Default::default()
         }),
         ..Default::default()

@@ -126,7 +126,12 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Option<Object>, K8sError> {
                 match_names: vec![ctx.props.namespace.clone()],
             },
             endpoints: vec![Endpoint {
-                port: METRICS_PORT_NAME.to_owned(),
+                port: if ctx.props.ports.metrics.is_some() {
+                    METRICS_PORT_NAME
+                } else {
+                    super::deployment::HTTP_PORT_NAME
+                }
+                .to_owned(),
                 path: m.path.clone(),
                 scheme: "http".to_owned(),
                 interval: format!("{}s", m.interval_seconds),
