@@ -476,6 +476,11 @@ fn files_that_are_not_environment_files_are_refused_without_reading_them() {
             Box::new(|| std::fs::write(envs.join("a\nb.yaml"), PROD).unwrap()),
             "environments/\"a\\nb.yaml\": expected a file name <env>.yaml where <env> is a lowercase letter",
         ),
+        (
+            "qa.yml",
+            Box::new(|| std::fs::write(envs.join("qa.yml"), PROD).unwrap()),
+            "environments/\"qa.yml\": environment files end in .yaml, so this one would be ignored",
+        ),
     ];
     for (name, make, expected) in cases {
         make();

@@ -74,6 +74,26 @@ impl Project {
                 }),
             }
         }
+        // A `.yml` file would be skipped without a word: the environment it means to add
+        // would silently not exist.
+        let listed = std::fs::read_dir(&dir)
+            .map_err(|e| Error::Usage(format!("cannot list {}: {e}", dir.display())))?;
+        let mut yml: Vec<PathBuf> = listed
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "yml"))
+            .collect();
+        yml.sort();
+        for file in yml {
+            errors.push(env::EnvError {
+                file: Path::new("environments")
+                    .join(format!("{:?}", file.file_name().unwrap_or_default())),
+                key: String::new(),
+                position: None,
+                message: "environment files end in .yaml, so this one would be ignored; \
+                          rename it to .yaml"
+                    .into(),
+            });
+        }
         if errors.is_empty() {
             Ok(names)
         } else {
