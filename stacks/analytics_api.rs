@@ -28,9 +28,7 @@ use crate::construct::security_group::{Peer, SecurityGroup};
 use crate::env::Env;
 use crate::env::check::{self, Problems, certificate, database, min_copies, percent};
 use crate::env::file::EnvFile;
-use crate::env::file::{
-    AcmeChallenge, AnalyticsApi, Image as ImagePin, IngressClassName, Kubernetes,
-};
+use crate::env::file::{AcmeChallenge, AnalyticsApi, IngressClassName, Kubernetes};
 use crate::env::file::{Database, Image};
 use crate::env::load::is_prod;
 use crate::k8s;
@@ -369,19 +367,19 @@ fn service_props(
     secret_path: &dyn Fn(&str) -> String,
     store: k8s::AwsSecretStore,
 ) -> Result<k8s::ServiceProps, String> {
-    let image = image(&cfg.image)?;
+    let image = k8s::Image::from_pin(&cfg.image)?;
     if env.is_prod() {
         image.require_digest().map_err(|e| e.to_string())?;
     }
     let app = k8s::AppLabels {
         name: NAME.into(),
         instance: format!("{NAME}-{}", env.name()),
-        version: version_label(&cfg.image),
+        version: k8s::Image::version_label(&cfg.image),
         component: "api".into(),
         part_of: "llm-observatory".into(),
     };
     let mut p = k8s::ServiceProps::new(app, &cfg.namespace, image.clone());
-    p.replicas = to_i32(cfg.replicas)?;
+    p.replicas = k8s::count(cfg.replicas)?;
     p.ports = k8s::Ports {
         http: contract::HTTP_PORT,
         service_http: 80,
@@ -403,10 +401,10 @@ fn service_props(
     p.security.run_as_group = i64::from(contract::RUN_AS_GROUP);
     let a = &cfg.autoscaling;
     p.autoscaling = Some(k8s::Autoscaling {
-        min_replicas: to_i32(a.min)?,
-        max_replicas: to_i32(a.max)?,
-        cpu_utilization_percent: to_i32(a.cpu_percent)?,
-        memory_utilization_percent: to_i32(a.memory_percent)?,
+        min_replicas: k8s::count(a.min)?,
+        max_replicas: k8s::count(a.max)?,
+        cpu_utilization_percent: k8s::count(a.cpu_percent)?,
+        memory_utilization_percent: k8s::count(a.memory_percent)?,
     });
 
     // Non-secret settings: every non-secret variable of the contract, at its default
@@ -524,44 +522,10 @@ fn service_props(
     Ok(p)
 }
 
-fn image(pin: &ImagePin) -> Result<k8s::Image, String> {
-    match (&pin.tag, &pin.digest) {
-        (_, Some(d)) => Ok(k8s::Image::Digest {
-            repo: pin.repository.clone(),
-            digest: d.clone(),
-        }),
-        (Some(t), None) => Ok(k8s::Image::Tag {
-            repo: pin.repository.clone(),
-            tag: t.clone(),
-        }),
-        (None, None) => Err("the image has neither tag nor digest".into()),
-    }
-}
-
-/// `app.kubernetes.io/version`: the tag, or the digest's first 12 hex digits.
-fn version_label(pin: &ImagePin) -> String {
-    match (&pin.tag, &pin.digest) {
-        (Some(t), None) => t.clone(),
-        (_, Some(d)) => format!(
-            "sha256-{}",
-            d.trim_start_matches("sha256:")
-                .chars()
-                .take(12)
-                .collect::<String>()
-        ),
-        (None, None) => "unknown".into(),
-    }
-}
-
 fn issuer(kube: &Kubernetes) -> Result<String, String> {
     kube.cluster_issuer
         .clone()
         .ok_or_else(|| "kubernetes.cluster_issuer is required for TLS with cert-manager".into())
-}
-
-fn to_i32(v: u32) -> Result<i32, String> {
-    i32::try_from(v)
-        .map_err(|_| format!("{v} is too large for a Kubernetes replica count or percentage"))
 }
 
 /// Semantic checks of these settings in `spec` (what the JSON Schema cannot say), as

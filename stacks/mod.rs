@@ -50,6 +50,8 @@ registry! {
     platform => "platform": "The environment's EKS cluster, its VPC and controller identities (`stacks/platform.rs`); Kubernetes stacks import what they need from it.",
     langgraph_platform => "langgraph-platform": "The agent platform on ECS Fargate (`stacks/langgraph_platform.rs`).",
     analytics_api => "analytics-api": "The analytics API on Kubernetes, with its database and cache (`stacks/analytics_api.rs`).",
+    metrics_service => "metrics-service": "The trace scoring service on the platform cluster (`stacks/metrics_service.rs`).",
+    aegistickets => "aegistickets": "The ticketing app (backend and frontend) on the platform cluster (`stacks/aegistickets.rs`).",
 }
 
 /// The stack named `name`.

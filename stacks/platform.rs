@@ -438,6 +438,25 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
                     "arn:{partition}:secretsmanager:{region}:{account}:secret:keel/{env_name}/*"
                 )],
             ),
+            // Each stack encrypts its secrets with its own key: decrypt only through
+            // Secrets Manager and only for secrets under this environment's prefix.
+            Statement::allow(
+                "DecryptEnvironmentSecrets",
+                &["kms:Decrypt"],
+                vec!["*".into()],
+            )
+            .when(
+                "StringEquals",
+                "kms:ViaService",
+                vec![format!("secretsmanager.{region}.amazonaws.com")],
+            )
+            .when(
+                "StringLike",
+                "kms:EncryptionContext:SecretARN",
+                vec![format!(
+                    "arn:{partition}:secretsmanager:{region}:{account}:secret:keel/{env_name}/*"
+                )],
+            ),
             Statement::allow(
                 "AssumeStackSecretReaders",
                 &["sts:AssumeRole"],
@@ -704,6 +723,8 @@ pub struct OnCluster {
     pub private_subnet_cidrs: Vec<String>,
     /// The cluster's name (deterministic).
     pub cluster_name: String,
+    /// How pods get AWS roles on this cluster.
+    pub identity: WorkloadIdentityMode,
 }
 
 impl OnCluster {
@@ -720,7 +741,42 @@ impl OnCluster {
             vpc_cidr: cfg.vpc_cidr.clone(),
             private_subnet_cidrs: private_subnet_cidrs(env)?,
             cluster_name: cluster_name(env.name()),
+            identity: cfg.workload_identity,
         })
+    }
+
+    /// Gives the pods of `service` an IAM role with `statements`: one value (the service's
+    /// namespace and ServiceAccount name) makes the role's trust and the ServiceAccount,
+    /// annotated with the role's ARN under IRSA. Returns the role.
+    pub fn workload_identity(
+        &self,
+        scope: &mut Scope<'_>,
+        service: &mut k8s::ServiceProps,
+        statements: Vec<Statement>,
+    ) -> Role {
+        let identity = WorkloadIdentity {
+            id: format!("{}_pods", crate::construct::local_name(&service.app.name)),
+            role_suffix: format!("{}-pods", service.app.name),
+            namespace: service.namespace.clone(),
+            service_account: service.app.name.clone(),
+            managed: vec![],
+            statements,
+        };
+        let mechanism = match self.identity {
+            WorkloadIdentityMode::Irsa => Mechanism::Irsa {
+                provider_arn: exports::import_one(scope, &OIDC_PROVIDER_ARN),
+                issuer: exports::import_one(scope, &OIDC_ISSUER),
+            },
+            WorkloadIdentityMode::PodIdentity => Mechanism::PodIdentity {
+                cluster_name: exports::import_one(scope, &CLUSTER_NAME),
+            },
+        };
+        let role = identity.create(scope, &mechanism);
+        service.service_account.iam_role_arn = match self.identity {
+            WorkloadIdentityMode::Irsa => Some(identity.role_arn(scope)),
+            WorkloadIdentityMode::PodIdentity => None,
+        };
+        role
     }
 
     /// The VPC id (imported).

@@ -315,3 +315,73 @@ fn two_environments_of_one_account_cannot_both_create_the_github_provider() {
             .all(|p| p["url"] != "https://token.actions.githubusercontent.com")
     );
 }
+
+#[test]
+fn every_irsa_role_trusts_exactly_the_service_account_that_carries_it() {
+    let mut checked = 0;
+    for o in common::outputs() {
+        let docs = data_of_type(&o, "aws_iam_policy_document");
+        for (path, body) in &o.files {
+            if !path.starts_with("k8s") {
+                continue;
+            }
+            let doc: Value = serde_saphyr::from_str(body).expect("YAML");
+            if doc["kind"] != "ServiceAccount" {
+                continue;
+            }
+            let Some(arn) = doc["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].as_str()
+            else {
+                continue;
+            };
+            let (ns, name) = (
+                doc["metadata"]["namespace"].as_str().unwrap(),
+                doc["metadata"]["name"].as_str().unwrap(),
+            );
+            let role_name = arn.rsplit('/').next().unwrap();
+            let (role_id, _) = resources(&o)
+                .into_iter()
+                .find(|(t, _, b)| t == "aws_iam_role" && b["name"] == role_name)
+                .map(|(_, n, b)| (n, b))
+                .unwrap_or_else(|| {
+                    panic!("{} {}: no role {role_name} for {ns}/{name}", o.env, o.stack)
+                });
+            let account =
+                common::tf_json(&o, "main.tf.json")["provider"]["aws"]["allowed_account_ids"][0]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+            assert_eq!(arn, format!("arn:aws:iam::{account}:role/{role_name}"));
+            let trust = &docs
+                .iter()
+                .find(|(n, _)| *n == format!("{role_id}_trust"))
+                .unwrap()
+                .1["statement"][0];
+            let sub = trust["condition"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["variable"].as_str().unwrap().ends_with(":sub"))
+                .unwrap();
+            assert_eq!(
+                sub["values"],
+                json!([format!("system:serviceaccount:{ns}:{name}")]),
+                "{} {}: {role_name}",
+                o.env,
+                o.stack
+            );
+            // The pods that use the account are the ones the role was made for.
+            for (p, b) in &o.files {
+                let d: Value = serde_saphyr::from_str(b).expect("YAML");
+                if p.starts_with("k8s") && d["kind"] == "Deployment" {
+                    let sa = &d["spec"]["template"]["spec"]["serviceAccountName"];
+                    if sa == name {
+                        assert_eq!(d["metadata"]["namespace"], ns);
+                    }
+                }
+            }
+            checked += 1;
+        }
+    }
+    // Each environment: two platform controllers and the metrics service's pods.
+    assert_eq!(checked, 9);
+}

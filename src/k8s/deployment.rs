@@ -55,6 +55,38 @@ impl Image {
     }
 
     /// Fails unless the image is pinned by digest (stacks call this for prod).
+    /// The image an environment file pins: by digest when it gives one, else by tag.
+    pub fn from_pin(pin: &crate::env::file::Image) -> Result<Image, String> {
+        match (&pin.tag, &pin.digest) {
+            (_, Some(d)) => Ok(Image::Digest {
+                repo: pin.repository.clone(),
+                digest: d.clone(),
+            }),
+            (Some(t), None) => Ok(Image::Tag {
+                repo: pin.repository.clone(),
+                tag: t.clone(),
+            }),
+            (None, None) => Err("the image has neither tag nor digest".into()),
+        }
+    }
+
+    /// `app.kubernetes.io/version` of a pin: the tag, or `sha256-` and the digest's first 12
+    /// hex digits.
+    pub fn version_label(pin: &crate::env::file::Image) -> String {
+        match (&pin.tag, &pin.digest) {
+            (Some(t), None) => t.clone(),
+            (_, Some(d)) => format!(
+                "sha256-{}",
+                d.trim_start_matches("sha256:")
+                    .chars()
+                    .take(12)
+                    .collect::<String>()
+            ),
+            (None, None) => "unknown".into(),
+        }
+    }
+
+    /// Fails unless pinned by digest.
     pub fn require_digest(&self) -> Result<(), K8sError> {
         match self {
             Self::Digest { .. } => Ok(()),
@@ -346,6 +378,12 @@ fn config_hash(config: &BTreeMap<String, String>) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// A replica count or percentage from an environment value.
+pub fn count(v: u32) -> Result<i32, String> {
+    i32::try_from(v)
+        .map_err(|_| format!("{v} is too large for a Kubernetes replica count or percentage"))
 }
 
 pub(super) fn build(

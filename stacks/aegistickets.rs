@@ -1,0 +1,428 @@
+//! aegistickets: a ticketing app (backend API and nginx frontend) behind one shared ALB,
+//! with PostgreSQL on RDS, on the environment's platform cluster
+//! (../shared/seeds/aegistickets.md).
+//!
+//! - Namespace `tickets-<env>`: Pod Security `restricted`, ResourceQuota, LimitRange and a
+//!   namespace-wide default deny.
+//! - backend (`/api`): 2 replicas and an HPA, metrics scraped by a ServiceMonitor;
+//!   frontend (`/`): nginx as non-root on 8080 (1 replica in dev). Both restricted, with
+//!   probes, requests and limits, and PDBs where they run two or more.
+//! - One ALB for both through the AWS Load Balancer Controller (ingress group
+//!   `tickets-<env>`, internet-facing, pod targets, `/api` before `/`), HTTPS with the
+//!   environment's ACM certificate and HTTP redirected where one is given. The pods admit
+//!   the VPC's CIDR (the ALB reaches pod IPs) and the backend reaches only its database.
+//! - RDS PostgreSQL 15: master password managed by RDS, the backend's own login
+//!   (`tickets_app`) in `keel/<env>/aegistickets/`, read by an ExternalSecret through the
+//!   platform's ClusterSecretStore (which reads only secrets under `keel/<env>/`).
+//! - ECR repositories for both images and a GitHub deploy role that edits the namespace
+//!   only. The seed's SLO rules arrive with typed SLOs.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::construct::Scope;
+use crate::construct::db_login::{self, DatabaseLogin, DatabaseLoginProps};
+use crate::construct::ecr::{EcrEncryption, EcrRepository, EcrRepositoryProps};
+use crate::construct::kms::KmsKey;
+use crate::construct::rds::{RdsPostgres, RdsPostgresProps};
+use crate::construct::secrets::composed_secret;
+use crate::construct::security_group::{Peer, SecurityGroup};
+use crate::env::Env;
+use crate::env::check::{self, Problems, database, min_copies, percent};
+use crate::env::file::{Database, EnvFile, Image, PodAutoscaling, Tier};
+use crate::k8s;
+use crate::stack::{Stack, StackDef, StackError, generated_by, terraform_root};
+use crate::stacks::platform::{CLUSTER_SECRET_STORE, OnCluster};
+
+/// Stack name.
+pub const NAME: &str = "aegistickets";
+
+/// Registry entry.
+pub const DEF: StackDef = StackDef {
+    name: NAME,
+    description: "ticketing app (backend API + nginx frontend) behind one ALB, RDS PostgreSQL, on the platform cluster",
+    build,
+};
+
+/// Port both containers listen on.
+const PORT: u16 = 8080;
+
+/// Settings of the aegistickets stack.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Aegistickets")]
+pub struct Settings {
+    /// Public host name of the app.
+    #[schemars(regex(pattern = r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$"))]
+    pub host: String,
+    /// ACM certificate of the HTTPS listener; without one the ALB serves plain HTTP
+    /// (not allowed in prod).
+    #[serde(default)]
+    #[schemars(regex(
+        pattern = r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$"
+    ))]
+    pub certificate_arn: Option<String>,
+    /// The backend API (`/api`).
+    pub backend: Backend,
+    /// The nginx frontend (`/`).
+    pub frontend: Frontend,
+    /// The backend's database.
+    pub database: Database,
+    /// The GitHub repository (`owner/name`) whose workflows deploy this stack.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$"))]
+    pub deploy_repository: String,
+}
+
+/// The backend's image and scale.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Backend {
+    /// Image: the `aegistickets-backend` repository this stack creates, pinned.
+    pub image: Image,
+    /// Replicas at rollout (the HPA takes over).
+    pub replicas: u32,
+    /// Horizontal autoscaling.
+    pub autoscaling: PodAutoscaling,
+}
+
+/// The frontend's image and scale.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Frontend {
+    /// Image: the `aegistickets-frontend` repository this stack creates, pinned.
+    pub image: Image,
+    /// Replicas (1 in dev as the seed; at least 2 in prod).
+    pub replicas: u32,
+}
+
+/// The repository URL of `component` in `spec`'s account and region.
+fn repository_url(spec: &EnvFile, component: &str) -> String {
+    format!(
+        "{}.dkr.ecr.{}.amazonaws.com/{NAME}-{component}",
+        spec.account_id, spec.region
+    )
+}
+
+fn build(env: &Env) -> Result<Option<Stack>, StackError> {
+    let Some(cfg) = &env.spec.stacks.aegistickets else {
+        return Ok(None);
+    };
+    let fail = |message: String| StackError::new(NAME, env.name(), message);
+    let kube = env
+        .spec
+        .kubernetes
+        .as_ref()
+        .ok_or_else(|| fail("the environment has no `kubernetes` section".into()))?;
+    let mut tf = terraform_root(env, NAME);
+    let scope = &mut Scope::new(&mut tf, "tix", env);
+    let cluster = OnCluster::of(env, NAME).map_err(fail)?;
+    let namespace = format!("tickets-{}", env.name());
+    let key = KmsKey::new(scope, "aegistickets: database, secrets, logs");
+
+    let vpc_id = cluster.vpc_id(scope);
+    let subnets = cluster.private_subnet_ids(scope);
+    let nodes = Peer::Group(cluster.node_security_group(scope));
+    let db_sg = SecurityGroup::new(
+        scope,
+        "security",
+        "database",
+        "PostgreSQL: 5432 from the cluster's nodes only",
+        vpc_id,
+    );
+    db_sg.allow_in(
+        scope,
+        "postgres_from_cluster",
+        &nodes,
+        5432,
+        "PostgreSQL from the EKS nodes/pods",
+    );
+    let db = RdsPostgres::new(
+        scope,
+        &key,
+        &RdsPostgresProps {
+            settings: cfg.database.clone(),
+            db_name: "tickets".into(),
+            username: "tickets_admin".into(),
+            subnet_ids: subnets,
+            security_group_id: db_sg.id(),
+            log_retention_days: if env.is_prod() { 365 } else { 30 },
+        },
+    );
+    let secrets = format!("keel/{}/{NAME}", env.name());
+    let header = generated_by(env, NAME);
+    let login = DatabaseLogin::new(
+        scope,
+        &key,
+        &db,
+        &DatabaseLoginProps {
+            username: "tickets_app",
+            secret_path: &format!("{secrets}/database-app-password"),
+            extensions: &[],
+            generated_by: &header,
+        },
+    )
+    .map_err(fail)?;
+    let database_url_path = format!("{secrets}/database-url");
+    let database_url = composed_secret(
+        scope,
+        &key,
+        "database_url",
+        &database_url_path,
+        "DATABASE_URL of the backend: its own login, TLS required",
+        login.url("sslmode=require"),
+    );
+    let repos: Vec<EcrRepository> = ["backend", "frontend"]
+        .iter()
+        .map(|component| {
+            EcrRepository::new(
+                scope,
+                &key,
+                component,
+                &EcrRepositoryProps {
+                    name: format!("{NAME}-{component}"),
+                    encryption: EcrEncryption::Aes256,
+                    immutable_tags: env.spec.tier != Tier::Dev,
+                    untagged_expiry_days: 7,
+                    keep_releases: 30,
+                },
+            )
+        })
+        .collect();
+    let deploy = cluster.deploy_role(
+        scope,
+        &cfg.deploy_repository,
+        repos.iter().map(|r| r.url().to_owned()).collect(),
+        vec![namespace.clone()],
+        vec![],
+    );
+    let out = &mut *scope.tf;
+    out.output(
+        "db_endpoint",
+        "PostgreSQL writer endpoint (host:port)",
+        db.endpoint(),
+        false,
+    );
+    out.output(
+        "database_url_secret_arn",
+        "Secrets Manager ARN of the backend's DATABASE_URL (read by the ExternalSecret)",
+        database_url,
+        false,
+    );
+    out.output(
+        "github_deploy_role_arn",
+        "role the deploy workflow assumes (GitHub environment of the same name only)",
+        deploy.arn(),
+        false,
+    );
+    for (repo, component) in repos.iter().zip(["backend", "frontend"]) {
+        out.output(
+            &format!("ecr_{component}_repository_url"),
+            &format!("ECR repository of the {component} images"),
+            repo.url_attr(),
+            false,
+        );
+    }
+
+    let group = format!("tickets-{}", env.name());
+    let service = |component: &str, pin: &Image, replicas: u32, path: &str, order: u16| {
+        let image = k8s::Image::from_pin(pin)?;
+        if env.is_prod() {
+            image.require_digest().map_err(|e| e.to_string())?;
+        }
+        let app = k8s::AppLabels {
+            name: component.to_owned(),
+            instance: format!("{component}-{}", env.name()),
+            version: k8s::Image::version_label(pin),
+            component: component.to_owned(),
+            part_of: NAME.to_owned(),
+        };
+        let mut p = k8s::ServiceProps::new(app, &namespace, image.clone());
+        p.replicas = k8s::count(replicas)?;
+        p.ports = k8s::Ports {
+            http: PORT,
+            service_http: 80,
+            metrics: None,
+        };
+        let mut ingress = k8s::IngressProps::new(
+            k8s::IngressClass::Alb(k8s::AlbIngress {
+                certificate_arn: cfg.certificate_arn.clone(),
+                scheme: k8s::AlbScheme::InternetFacing,
+                group: Some((group.clone(), order)),
+            }),
+            &cfg.host,
+        );
+        ingress.path = path.to_owned();
+        p.ingress = Some(ingress);
+        // The ALB sends traffic straight to pod IPs from inside the VPC.
+        p.network.http_from = vec![k8s::TrafficSource::Cidr(cluster.vpc_cidr.clone())];
+        p.network.metrics_from = Vec::new();
+        p.monitoring = None;
+        if matches!(image, k8s::Image::Tag { .. }) {
+            p.suppressions.push(k8s::Suppression::new(
+                "Deployment",
+                "CKV_K8S_43",
+                "dev-tier environment pins a tag; keel requires a digest in prod",
+            ));
+        }
+        Ok::<_, String>(p)
+    };
+    let b = &cfg.backend;
+    let mut backend = service("backend", &b.image, b.replicas, "/api", 10).map_err(fail)?;
+    backend.probes = k8s::Probes {
+        startup_path: "/api/health".into(),
+        liveness_path: "/api/health".into(),
+        readiness_path: "/api/ready".into(),
+        startup_failure_threshold: 30,
+    };
+    let a = &b.autoscaling;
+    backend.autoscaling = Some(k8s::Autoscaling {
+        min_replicas: k8s::count(a.min).map_err(fail)?,
+        max_replicas: k8s::count(a.max).map_err(fail)?,
+        cpu_utilization_percent: k8s::count(a.cpu_percent).map_err(fail)?,
+        memory_utilization_percent: k8s::count(a.memory_percent).map_err(fail)?,
+    });
+    backend.secrets.env.push(k8s::SecretEnv {
+        env: "DATABASE_URL".into(),
+        source: k8s::SecretSource::SecretsManager {
+            remote_key: database_url_path,
+            property: None,
+        },
+    });
+    backend.secrets.store = k8s::SecretStoreRef {
+        kind: k8s::SecretStoreKind::ClusterSecretStore,
+        name: CLUSTER_SECRET_STORE.into(),
+    };
+    backend.network.egress = cluster
+        .private_subnet_cidrs
+        .iter()
+        .map(|c| k8s::EgressPeer::postgres(c))
+        .collect();
+    backend.network.metrics_from = vec![k8s::TrafficSource::Namespace(
+        kube.monitoring_namespace.clone(),
+    )];
+    backend.monitoring = Some(k8s::MonitoringProps {
+        path: "/metrics".into(),
+        labels: kube.service_monitor_labels.clone(),
+        ..Default::default()
+    });
+    backend.suppressions.push(k8s::Suppression::new(
+        "Deployment",
+        "CKV_K8S_35",
+        "the backend reads DATABASE_URL from env (secretKeyRef only, value synced by External Secrets)",
+    ));
+    let f = &cfg.frontend;
+    let mut frontend = service("frontend", &f.image, f.replicas, "/", 20).map_err(fail)?;
+    frontend.probes = k8s::Probes {
+        startup_path: "/".into(),
+        liveness_path: "/".into(),
+        readiness_path: "/".into(),
+        startup_failure_threshold: 12,
+    };
+    frontend.resources = k8s::Resources {
+        requests_cpu: "50m".into(),
+        requests_memory: "64Mi".into(),
+        limits_cpu: "200m".into(),
+        limits_memory: "128Mi".into(),
+    };
+    // The backend owns the namespace's objects (namespace, quota, limits, default deny).
+    frontend.namespace_policy = None;
+
+    let mut objects = k8s::service(&backend).map_err(|e| fail(e.to_string()))?;
+    objects.extend(k8s::service(&frontend).map_err(|e| fail(e.to_string()))?);
+    let kubernetes = k8s::render(&objects).map_err(|e| fail(e.to_string()))?;
+    Ok(Some(Stack {
+        name: NAME,
+        terraform: tf,
+        kubernetes_objects: objects.len(),
+        kubernetes,
+        deploy: BTreeMap::from([(
+            db_login::BOOTSTRAP_FILE.to_owned(),
+            login.bootstrap_script().to_owned(),
+        )]),
+        warnings: if cfg.certificate_arn.is_none() {
+            vec![format!(
+                "{NAME} in {}: no certificate_arn, so the load balancer serves plain HTTP",
+                env.name()
+            )]
+        } else {
+            Vec::new()
+        },
+    }))
+}
+
+/// Semantic checks of these settings in `spec`.
+pub(crate) fn check(spec: &EnvFile, at: &Settings, out: &mut Problems) {
+    let p = "/stacks/aegistickets";
+    if spec.stacks.platform.is_none() {
+        out.push((
+            p.into(),
+            "stack aegistickets runs on the cluster of stack platform, which this environment does not synthesize: add stacks.platform".into(),
+        ));
+    }
+    for (component, image) in [
+        ("backend", &at.backend.image),
+        ("frontend", &at.frontend.image),
+    ] {
+        let ptr = format!("{p}/{component}/image");
+        check::image(image, spec.tier, &ptr, out);
+        let expected = repository_url(spec, component);
+        if image.repository != expected {
+            out.push((
+                format!("{ptr}/repository"),
+                format!(
+                    "expected the repository this stack creates, {expected}, found {}",
+                    image.repository
+                ),
+            ));
+        }
+    }
+    let a = &at.backend.autoscaling;
+    if !(a.min <= at.backend.replicas && at.backend.replicas <= a.max) {
+        out.push((
+            format!("{p}/backend/replicas"),
+            format!(
+                "expected autoscaling.min <= replicas <= autoscaling.max, found {} <= {} <= {}",
+                a.min, at.backend.replicas, a.max
+            ),
+        ));
+    }
+    min_copies(
+        a.min,
+        "replica",
+        spec.tier,
+        &format!("{p}/backend/autoscaling/min"),
+        out,
+    );
+    percent(
+        a.cpu_percent,
+        &format!("{p}/backend/autoscaling/cpu_percent"),
+        out,
+    );
+    percent(
+        a.memory_percent,
+        &format!("{p}/backend/autoscaling/memory_percent"),
+        out,
+    );
+    min_copies(
+        at.frontend.replicas,
+        "replica",
+        spec.tier,
+        &format!("{p}/frontend/replicas"),
+        out,
+    );
+    check::certificate(
+        at.certificate_arn.as_deref(),
+        spec,
+        &format!("{p}/certificate_arn"),
+        out,
+    );
+    if crate::env::load::is_prod(spec.tier) && at.certificate_arn.is_none() {
+        out.push((
+            p.into(),
+            "expected certificate_arn (an ACM certificate) in a prod-tier environment: the app takes logins and payments over HTTPS only".into(),
+        ));
+    }
+    database(&at.database, spec.tier, &format!("{p}/database"), out);
+}
