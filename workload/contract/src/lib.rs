@@ -235,4 +235,22 @@ mod tests {
             API_METRICS_PORT.default.unwrap_or_default()
         );
     }
+
+    #[test]
+    fn the_secret_variables_are_exactly_the_three_stacks_provide() {
+        let secrets: Vec<_> = ENV_VARS
+            .iter()
+            .filter(|v| v.secret)
+            .map(|v| v.name)
+            .collect();
+        assert_eq!(secrets, ["DATABASE_URL", "REDIS_URL", "JWT_SECRET"]);
+        // The token checks are optional plain settings: unset, they are not checked.
+        for v in [JWT_ISSUER, JWT_AUDIENCE] {
+            assert!(
+                !v.secret && !v.required && v.default.is_none(),
+                "{}",
+                v.name
+            );
+        }
+    }
 }
