@@ -110,11 +110,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         return Ok(None);
     };
     let fail = |message: String| StackError::new(NAME, env.name(), message);
-    let kube = env
-        .spec
-        .kubernetes
-        .as_ref()
-        .ok_or_else(|| fail("the environment has no `kubernetes` section".into()))?;
+    let kube = env.kubernetes().map_err(fail)?;
     let mut tf = terraform_root(env, NAME);
     let scope = &mut Scope::new(&mut tf, "tix", env);
     let cluster = OnCluster::of(env, NAME).map_err(fail)?;
@@ -227,10 +223,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
 
     let group = format!("tickets-{}", env.name());
     let service = |component: &str, pin: &Image, replicas: u32, path: &str, order: u16| {
-        let image = k8s::Image::from_pin(pin)?;
-        if env.is_prod() {
-            image.require_digest().map_err(|e| e.to_string())?;
-        }
+        let image = k8s::Image::pinned(pin, env.is_prod())?;
         let app = k8s::AppLabels {
             name: component.to_owned(),
             instance: format!("{component}-{}", env.name()),
@@ -259,13 +252,6 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         p.network.http_from = vec![k8s::TrafficSource::Cidr(cluster.vpc_cidr.clone())];
         p.network.metrics_from = Vec::new();
         p.monitoring = None;
-        if matches!(image, k8s::Image::Tag { .. }) {
-            p.suppressions.push(k8s::Suppression::new(
-                "Deployment",
-                "CKV_K8S_43",
-                "dev-tier environment pins a tag; keel requires a digest in prod",
-            ));
-        }
         Ok::<_, String>(p)
     };
     let b = &cfg.backend;

@@ -115,11 +115,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         return Ok(None);
     };
     let fail = |message: String| StackError::new(NAME, env.name(), message);
-    let kube = env
-        .spec
-        .kubernetes
-        .as_ref()
-        .ok_or_else(|| fail("the environment has no `kubernetes` section".into()))?;
+    let kube = env.kubernetes().map_err(fail)?;
     let mut tf = terraform_root(env, NAME);
     let scope = &mut Scope::new(&mut tf, "aapi", env);
     let secret_path = |name: &str| format!("{NAME}/{}/{name}", env.name());
@@ -367,10 +363,7 @@ fn service_props(
     secret_path: &dyn Fn(&str) -> String,
     store: k8s::AwsSecretStore,
 ) -> Result<k8s::ServiceProps, String> {
-    let image = k8s::Image::from_pin(&cfg.image)?;
-    if env.is_prod() {
-        image.require_digest().map_err(|e| e.to_string())?;
-    }
+    let image = k8s::Image::pinned(&cfg.image, env.is_prod())?;
     let app = k8s::AppLabels {
         name: NAME.into(),
         instance: format!("{NAME}-{}", env.name()),
@@ -512,13 +505,6 @@ fn service_props(
         "CKV_K8S_35",
         "the workload reads DATABASE_URL, REDIS_URL and JWT_SECRET from env (secretKeyRef only, values synced by External Secrets)",
     ));
-    if matches!(image, k8s::Image::Tag { .. }) {
-        p.suppressions.push(k8s::Suppression::new(
-            "Deployment",
-            "CKV_K8S_43",
-            "dev-tier environment pins a tag; keel requires a digest in prod",
-        ));
-    }
     Ok(p)
 }
 

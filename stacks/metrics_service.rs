@@ -174,10 +174,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         },
     );
 
-    let image = k8s::Image::from_pin(&cfg.image).map_err(fail)?;
-    if env.is_prod() {
-        image.require_digest().map_err(|e| fail(e.to_string()))?;
-    }
+    let image = k8s::Image::pinned(&cfg.image, env.is_prod()).map_err(fail)?;
     let app = k8s::AppLabels {
         name: NAME.into(),
         instance: format!("{NAME}-{}", env.name()),
@@ -250,13 +247,6 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         "CKV_K8S_35",
         "the Langfuse keys arrive as env vars from a secretKeyRef (values synced by External Secrets), as the service reads them",
     ));
-    if matches!(image, k8s::Image::Tag { .. }) {
-        p.suppressions.push(k8s::Suppression::new(
-            "Deployment",
-            "CKV_K8S_43",
-            "dev-tier environment pins a tag; keel requires a digest in prod",
-        ));
-    }
     let arn = |resource: String| format!("arn:{}:s3:::{resource}", partition(&region));
     let pods = cluster.workload_identity(
         scope,

@@ -238,11 +238,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         return Ok(None);
     };
     let fail = |message: String| StackError::new(NAME, env.name(), message);
-    let kube = env
-        .spec
-        .kubernetes
-        .as_ref()
-        .ok_or_else(|| fail("the environment has no `kubernetes` section".into()))?;
+    let kube = env.kubernetes().map_err(fail)?;
     let mut tf = terraform_root(env, NAME);
     let scope = &mut Scope::new(&mut tf, SHORT, env);
     let name = cluster_name(env.name());

@@ -63,6 +63,14 @@ impl Env {
     pub fn is_prod(&self) -> bool {
         self.spec.tier == Tier::Prod
     }
+
+    /// The `kubernetes` section, which every stack on a cluster needs.
+    pub fn kubernetes(&self) -> Result<&file::Kubernetes, String> {
+        self.spec
+            .kubernetes
+            .as_ref()
+            .ok_or_else(|| "the environment has no `kubernetes` section".to_owned())
+    }
 }
 
 /// Every `*.yaml` file in `dir`, sorted by name.

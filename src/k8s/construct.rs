@@ -164,6 +164,22 @@ pub fn service(props: &ServiceProps) -> Result<Vec<Object>, K8sError> {
             });
         }
     }
+    // A tag-pinned image (allowed below prod, where keel requires a digest) carries its
+    // checkov suppression with the reason.
+    let mut with_tag;
+    let props = if matches!(props.image, Image::Tag { .. })
+        && !props.suppressions.iter().any(|s| s.check == "CKV_K8S_43")
+    {
+        with_tag = props.clone();
+        with_tag.suppressions.push(Suppression::new(
+            "Deployment",
+            "CKV_K8S_43",
+            "dev-tier environment pins a tag; keel requires a digest in prod",
+        ));
+        &with_tag
+    } else {
+        props
+    };
     let ctx = Ctx {
         props,
         labels: props.app.recommended()?,

@@ -70,6 +70,15 @@ impl Image {
         }
     }
 
+    /// [`Image::from_pin`], refusing a tag where the tier requires a digest (`digest_required`).
+    pub fn pinned(pin: &crate::env::file::Image, digest_required: bool) -> Result<Image, String> {
+        let image = Image::from_pin(pin)?;
+        if digest_required {
+            image.require_digest().map_err(|e| e.to_string())?;
+        }
+        Ok(image)
+    }
+
     /// `app.kubernetes.io/version` of a pin: the tag, or `sha256-` and the digest's first 12
     /// hex digits.
     pub fn version_label(pin: &crate::env::file::Image) -> String {
