@@ -367,18 +367,31 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<serde_json::V
     (status, Json(body))
 }
 
-/// Refuses a body the service cannot read as JSON: a `Content-Encoding` other than
-/// `identity` (nothing is decompressed) or a `Content-Type` other than `application/json`.
-fn check_content_headers(headers: &HeaderMap) -> Result<(), ApiError> {
+/// How the request body is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Identity,
+    Gzip,
+}
+
+/// Checks the body is JSON (`Content-Type: application/json`) in an encoding the service
+/// decodes: none (`identity`) or one `gzip`; anything else is a 415.
+fn check_content_headers(headers: &HeaderMap) -> Result<Encoding, ApiError> {
+    let mut encoding = Encoding::Identity;
     for value in headers.get_all(header::CONTENT_ENCODING) {
         let value = value.to_str().unwrap_or("?");
         for coding in value.split(',').map(str::trim) {
-            if !coding.eq_ignore_ascii_case("identity") {
+            if coding.eq_ignore_ascii_case("identity") {
+                continue;
+            }
+            let gzip = coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip");
+            if !gzip || encoding == Encoding::Gzip {
                 let shown: String = coding.chars().take(32).collect();
                 return Err(ApiError::UnsupportedMediaType(format!(
-                    "Content-Encoding `{shown}` is not supported; send the body uncompressed"
+                    "Content-Encoding `{shown}` is not supported; send the body uncompressed or gzip-compressed once"
                 )));
             }
+            encoding = Encoding::Gzip;
         }
     }
     let content_type = headers
@@ -387,11 +400,30 @@ fn check_content_headers(headers: &HeaderMap) -> Result<(), ApiError> {
         .and_then(|v| v.split(';').next())
         .map(str::trim);
     match content_type {
-        Some(ct) if ct.eq_ignore_ascii_case("application/json") => Ok(()),
+        Some(ct) if ct.eq_ignore_ascii_case("application/json") => Ok(encoding),
         _ => Err(ApiError::UnsupportedMediaType(
             "expected Content-Type: application/json".to_owned(),
         )),
     }
+}
+
+/// Inflates a gzip body, refusing it (413) as soon as it would exceed
+/// [`event::MAX_BODY_BYTES`] inflated, so a small "zip bomb" costs at most that much.
+fn gunzip(body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    use std::io::Read as _;
+    let limit = event::MAX_BODY_BYTES as u64;
+    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(event::MAX_BODY_BYTES));
+    flate2::read::GzDecoder::new(body)
+        .take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|_| ApiError::BadRequest("the body is not valid gzip".to_owned()))?;
+    if out.len() as u64 > limit {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "request body exceeds {} bytes once decompressed",
+            event::MAX_BODY_BYTES
+        )));
+    }
+    Ok(out)
 }
 
 fn too_large() -> ApiError {
@@ -430,9 +462,17 @@ async fn ingest(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<IngestResponse>, ApiError> {
-    check_content_headers(&headers)?;
+    let encoding = check_content_headers(&headers)?;
     let body = read_body(&state, &headers, body).await?;
-    let events = event::parse_batch(&body).map_err(|e| match e {
+    let inflated;
+    let body: &[u8] = match encoding {
+        Encoding::Identity => &body,
+        Encoding::Gzip => {
+            inflated = gunzip(&body)?;
+            &inflated
+        }
+    };
+    let events = event::parse_batch(body).map_err(|e| match e {
         BatchError::InvalidJson(msg) => {
             ApiError::BadRequest(format!("body is not valid JSON: {msg}"))
         }

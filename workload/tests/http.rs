@@ -563,8 +563,8 @@ async fn malformed_bodies_are_refused() {
     )
     .await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", r.text);
-    // Nothing is decompressed: any encoding but identity is refused, even on plain JSON.
-    for encoding in ["br", "gzip", "deflate", "identity, gzip", "x-unknown"] {
+    // Only gzip is decoded: any other encoding is refused, even on plain JSON.
+    for encoding in ["br", "deflate", "gzip, gzip", "br, gzip", "x-unknown"] {
         let r = send(
             &app,
             Request::post("/v1/traces")
@@ -603,6 +603,45 @@ async fn malformed_bodies_are_refused() {
     let r = send(&app, req("application/json", Body::from(big))).await;
     assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(r.body["error"], "payload_too_large");
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(data).unwrap();
+    z.finish().unwrap()
+}
+
+fn post_gzip(body: Vec<u8>) -> Request<Body> {
+    Request::post("/v1/traces")
+        .header("authorization", bearer())
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(Body::from(body))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn gzip_bodies_are_decoded_within_the_size_limit() {
+    let app = app(memory_state());
+    let batch = json!({"events": [event("gz-1", "m", "s", 1.0, "ok", 0)]}).to_string();
+    let r = send(&app, post_gzip(gzip(batch.as_bytes()))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["stored"], 1);
+    // A small body that inflates past the limit (a "zip bomb") is refused, not inflated.
+    let bomb = gzip(&vec![b' '; 64 * MAX_BODY_BYTES]);
+    assert!(bomb.len() < MAX_BODY_BYTES / 4);
+    let r = send(&app, post_gzip(bomb)).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text);
+    assert!(
+        r.body["message"].as_str().unwrap().contains("decompressed"),
+        "{}",
+        r.text
+    );
+    // Not gzip at all.
+    let r = send(&app, post_gzip(batch.into_bytes())).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    assert_eq!(r.body["message"], "the body is not valid gzip");
 }
 
 #[tokio::test]
