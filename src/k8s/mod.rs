@@ -61,8 +61,8 @@ pub use autoscaling::Autoscaling;
 pub use config_map::config_map_name;
 pub use construct::{ServiceProps, service};
 pub use deployment::{
-    CONFIG_HASH_ANNOTATION, HTTP_PORT_NAME, count, Image, METRICS_PORT_NAME, PodCount, PodSecurity, Ports,
-    Probes, Resources, RollingUpdate, TopologySpread, WhenUnsatisfiable,
+    CONFIG_HASH_ANNOTATION, HTTP_PORT_NAME, Image, METRICS_PORT_NAME, PodCount, PodSecurity, Ports,
+    Probes, Resources, RollingUpdate, TopologySpread, WhenUnsatisfiable, count,
 };
 pub use error::K8sError;
 pub use external_secret::{
