@@ -18,16 +18,20 @@ pub enum Error {
     /// `generated/` differs from what synth would write.
     #[error("generated/ is stale; run `cargo run -- synth --all` and commit the result:\n{}", .0.iter().map(|f| format!("  {f}")).collect::<Vec<_>>().join("\n"))]
     Stale(Vec<String>),
+    /// A check the user asked for found something (`keel diff --fail-on`): exit 3.
+    #[error("{0}")]
+    Gate(String),
     /// Reading or writing files failed, or keel itself is wrong.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
 
 impl Error {
-    /// The process exit code: 2 for user errors, 1 for internal ones.
+    /// The process exit code: 2 for user errors, 1 for internal ones, 3 for a failed gate.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Internal(_) => 1,
+            Error::Gate(_) => 3,
             _ => 2,
         }
     }

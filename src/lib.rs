@@ -14,6 +14,7 @@
 
 pub mod cli;
 pub mod construct;
+pub mod diff;
 pub mod env;
 pub mod error;
 pub mod exports;

@@ -1,5 +1,7 @@
 //! The command line: argument structs and dispatch, no logic (that lives in `ops`).
 
+pub mod diff;
+
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -41,6 +43,8 @@ pub enum Command {
     Schema,
     /// List stacks, environments and their resource counts.
     List,
+    /// What synth would change against generated/ at a git revision, classified by risk.
+    Diff(diff::DiffArgs),
 }
 
 /// Runs the parsed command, printing to stdout/stderr.
@@ -88,5 +92,9 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             &crate::tf::to_pretty_json(crate::env::schema()),
         ),
         Command::List => print(&mut stdout, &ops::list::list(&project)?),
+        Command::Diff(args) => {
+            drop(stdout);
+            diff::run(&project, args)
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! render, and (synth only) write through `render`.
 
 pub mod check;
+pub mod diff;
 pub mod list;
 pub mod lock;
 pub mod synth;

@@ -1,0 +1,206 @@
+//! Prints [`StackDiff`]s: text (optionally coloured), Markdown (a PR comment with a
+//! collapsed section per stack), JSON.
+
+use std::fmt::Write;
+
+use serde_json::Value;
+
+use super::{Action, Change, Class, StackDiff};
+
+/// Output format of `keel diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Plain text, coloured on a terminal.
+    Text,
+    /// Markdown for a PR comment or job summary.
+    Markdown,
+    /// JSON (one document).
+    Json,
+}
+
+/// Totals over all stacks.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Totals {
+    /// Replace-risk changes.
+    pub replace: usize,
+    /// Security-broadening changes.
+    pub security: usize,
+    /// Other changes.
+    pub other: usize,
+    /// Of the other changes, cosmetic ones (tags, descriptions, comments).
+    pub cosmetic: usize,
+}
+
+/// Sums the counts of `diffs`.
+pub fn totals(diffs: &[StackDiff]) -> Totals {
+    let mut t = Totals::default();
+    for d in diffs {
+        t.replace += d.count(Class::Replace);
+        t.security += d.count(Class::Security);
+        t.other += d.count(Class::Other);
+        t.cosmetic += d.cosmetic();
+    }
+    t
+}
+
+fn summary(t: Totals) -> String {
+    format!(
+        "{} replace risk, {} security, {} other ({} cosmetic)",
+        t.replace, t.security, t.other, t.cosmetic
+    )
+}
+
+fn stack_totals(d: &StackDiff) -> Totals {
+    totals(std::slice::from_ref(d))
+}
+
+fn symbol(a: &Action) -> &'static str {
+    match a {
+        Action::Create => "+",
+        Action::Delete => "-",
+        Action::Update => "~",
+        Action::Move { .. } => ">",
+    }
+}
+
+fn short(v: &Option<Value>) -> String {
+    match v {
+        None => "(absent)".into(),
+        Some(v) => {
+            let s = serde_json::to_string(v).unwrap_or_default();
+            if s.chars().count() > 120 {
+                let cut: String = s.chars().take(117).collect();
+                format!("{cut}...")
+            } else {
+                s
+            }
+        }
+    }
+}
+
+fn heading(c: &Change) -> String {
+    match &c.action {
+        Action::Move { from, .. } => format!("{} {} (from {from})", symbol(&c.action), c.address),
+        a => format!("{} {}", symbol(a), c.address),
+    }
+}
+
+/// Plain text; `color` adds ANSI colours (red replace, yellow security).
+pub fn text(diffs: &[StackDiff], title: &str, color: bool) -> String {
+    let paint = |code: &str, s: &str| {
+        if color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_owned()
+        }
+    };
+    let mut out = String::new();
+    let changed: Vec<&StackDiff> = diffs.iter().filter(|d| !d.changes.is_empty()).collect();
+    let _ = writeln!(out, "{title}: {}", summary(totals(diffs)));
+    if changed.is_empty() {
+        let _ = writeln!(out, "no changes in {} stack(s)", diffs.len());
+    }
+    for d in changed {
+        let _ = writeln!(
+            out,
+            "\n{}",
+            paint(
+                "1",
+                &format!("{}/{}: {}", d.env, d.stack, summary(stack_totals(d)))
+            )
+        );
+        for c in &d.changes {
+            let (label, code) = match c.class {
+                Class::Replace => ("REPLACE ", "1;31"),
+                Class::Security => ("SECURITY", "1;33"),
+                Class::Other if c.cosmetic => ("cosmetic", "2"),
+                Class::Other => ("other   ", "0"),
+            };
+            let _ = writeln!(out, "  {} {}", paint(code, label), heading(c));
+            for r in &c.reasons {
+                let _ = writeln!(out, "      {}", paint(code, &format!("! {r}")));
+            }
+            for a in &c.attributes {
+                let path = if a.path.is_empty() { "(body)" } else { &a.path };
+                let _ = writeln!(
+                    out,
+                    "      {path}: {} -> {}",
+                    short(&a.before),
+                    short(&a.after)
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Markdown: a summary line, then a collapsed `<details>` per changed stack.
+pub fn markdown(diffs: &[StackDiff], title: &str) -> String {
+    let mut out = String::new();
+    let t = totals(diffs);
+    let _ = writeln!(out, "### {title}\n");
+    let _ = writeln!(
+        out,
+        "**{}** replace risk · **{}** security broadening · {} other ({} cosmetic)\n",
+        t.replace, t.security, t.other, t.cosmetic
+    );
+    let esc = |s: &str| {
+        s.replace('|', "\\|")
+            .replace('<', "&lt;")
+            .replace('\n', " ")
+    };
+    for d in diffs.iter().filter(|d| !d.changes.is_empty()) {
+        let st = stack_totals(d);
+        let mark = if st.replace > 0 {
+            "🔴 "
+        } else if st.security > 0 {
+            "🟠 "
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "<details><summary>{mark}<code>{}/{}</code>: {}</summary>\n",
+            d.env,
+            d.stack,
+            summary(st)
+        );
+        let _ = writeln!(out, "| class | change | why / attributes |\n|---|---|---|");
+        for c in &d.changes {
+            let class = if c.cosmetic {
+                "cosmetic"
+            } else {
+                c.class.label()
+            };
+            let mut why: Vec<String> = c.reasons.iter().map(|r| esc(r)).collect();
+            for a in &c.attributes {
+                why.push(format!(
+                    "`{}`: `{}` → `{}`",
+                    esc(&a.path),
+                    esc(&short(&a.before)).replace('`', "'"),
+                    esc(&short(&a.after)).replace('`', "'")
+                ));
+            }
+            let _ = writeln!(
+                out,
+                "| {class} | `{}` | {} |",
+                esc(&heading(c)),
+                why.join("<br>")
+            );
+        }
+        let _ = writeln!(out, "\n</details>\n");
+    }
+    out
+}
+
+/// JSON: `{ "base", "totals", "stacks": [...] }`.
+pub fn json(diffs: &[StackDiff], base: &str) -> String {
+    let doc = serde_json::json!({
+        "base": base,
+        "totals": totals(diffs),
+        "stacks": diffs,
+    });
+    let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    s.push('\n');
+    s
+}

@@ -1,0 +1,383 @@
+//! `keel diff`: what the working tree's synth would change against `generated/` as committed
+//! at a git revision (or between two environments of the same stacks), classified by
+//! [`crate::diff::classify`].
+//!
+//! Git is run as a process (`git ls-tree`, `git cat-file --batch`); nothing is written.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::diff::{self, FileTree, StackDiff};
+use crate::error::Error;
+
+use super::Project;
+use super::synth::{self, Selection};
+
+/// What to compare.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// Environments; empty means every environment (in the working tree or at the base).
+    pub envs: Vec<String>,
+    /// Only this stack.
+    pub stack: Option<String>,
+    /// Git revision whose `generated/` is the "before" side.
+    pub base: String,
+}
+
+/// Diffs the working tree's synth against `generated/` at `request.base`, one entry per
+/// stack that exists on either side, in environment then stack order.
+pub fn against_git(project: &Project, request: &Request) -> Result<Vec<StackDiff>, Error> {
+    let git = Git::open(&project.root)?;
+    let commit = git.resolve(&request.base)?;
+    let before_all = git.read_tree(&commit, "generated")?;
+    let mut before_envs: BTreeMap<String, BTreeMap<PathBuf, Vec<u8>>> = BTreeMap::new();
+    for (path, bytes) in before_all {
+        let mut parts = path.components();
+        let Some(env) = parts.next() else { continue };
+        let rest: PathBuf = parts.collect();
+        before_envs
+            .entry(env.as_os_str().to_string_lossy().into_owned())
+            .or_default()
+            .insert(rest, bytes);
+    }
+    let working = project.environment_names()?;
+    let envs: Vec<String> = if request.envs.is_empty() {
+        let all: BTreeSet<String> = working
+            .iter()
+            .cloned()
+            .chain(before_envs.keys().cloned())
+            .collect();
+        all.into_iter().collect()
+    } else {
+        for e in &request.envs {
+            if !working.contains(e) && !before_envs.contains_key(e) {
+                return Err(Error::Usage(format!(
+                    "no environment {e:?} in the working tree or in generated/ at {}: expected one of {}",
+                    request.base,
+                    working.join(", ")
+                )));
+            }
+        }
+        request.envs.clone()
+    };
+    let to_build: Vec<String> = envs
+        .iter()
+        .filter(|e| working.contains(e))
+        .cloned()
+        .collect();
+    let outputs = if to_build.is_empty() {
+        Vec::new()
+    } else {
+        synth::build(
+            project,
+            &Selection {
+                envs: to_build,
+                stack: request.stack.clone(),
+            },
+        )?
+    };
+    let mut diffs = Vec::new();
+    for env in &envs {
+        let before = diff::split_stacks(before_envs.remove(env).unwrap_or_default());
+        let mut after: BTreeMap<String, FileTree> = BTreeMap::new();
+        for o in outputs.iter().filter(|o| &o.env == env) {
+            after.insert(o.stack.to_owned(), to_tree(&o.files));
+        }
+        let stacks: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+        for stack in stacks {
+            if request.stack.as_ref().is_some_and(|s| s != stack) {
+                continue;
+            }
+            let empty = FileTree::new();
+            diffs.push(diff::diff_stack(
+                env,
+                stack,
+                before.get(stack).unwrap_or(&empty),
+                after.get(stack).unwrap_or(&empty),
+            ));
+        }
+    }
+    Ok(diffs)
+}
+
+/// Compares two environments of the working tree: what `to` gets beyond `from`'s values.
+/// `from`'s account id and name are read as `to`'s, so only real differences remain.
+pub fn between_envs(
+    project: &Project,
+    from: &str,
+    to: &str,
+    stack: Option<&str>,
+) -> Result<Vec<StackDiff>, Error> {
+    if from == to {
+        return Err(Error::Usage(format!(
+            "--envs names {from} twice: expected two different environments"
+        )));
+    }
+    let envs = project.load(&[from.to_owned(), to.to_owned()])?;
+    let account = |name: &str| {
+        envs.iter()
+            .find(|e| e.name() == name)
+            .map(|e| e.spec.account_id.to_string())
+            .unwrap_or_default()
+    };
+    let (from_account, to_account) = (account(from), account(to));
+    let outputs = synth::build(
+        project,
+        &Selection {
+            envs: vec![from.to_owned(), to.to_owned()],
+            stack: stack.map(str::to_owned),
+        },
+    )?;
+    let files = |env: &str| -> BTreeMap<String, FileTree> {
+        outputs
+            .iter()
+            .filter(|o| o.env == env)
+            .map(|o| (o.stack.to_owned(), to_tree(&o.files)))
+            .collect()
+    };
+    let (before, after) = (files(from), files(to));
+    let stacks: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    let label = format!("{from}→{to}");
+    let mut diffs = Vec::new();
+    for s in stacks {
+        let mut old = before.get(s).cloned().unwrap_or_default();
+        for bytes in old.values_mut() {
+            let text = String::from_utf8_lossy(bytes);
+            let text = if from_account.is_empty() {
+                text.into_owned()
+            } else {
+                text.replace(&from_account, &to_account)
+            };
+            *bytes = replace_token(&text, from, to).into_bytes();
+        }
+        let old: FileTree = old
+            .into_iter()
+            .map(|(p, b)| {
+                (
+                    PathBuf::from(replace_token(&p.to_string_lossy(), from, to)),
+                    b,
+                )
+            })
+            .collect();
+        let empty = FileTree::new();
+        diffs.push(diff::diff_stack(
+            &label,
+            s,
+            &old,
+            after.get(s).unwrap_or(&empty),
+        ));
+    }
+    Ok(diffs)
+}
+
+fn to_tree(files: &crate::render::Files) -> FileTree {
+    files
+        .iter()
+        .map(|(p, b)| (p.clone(), b.as_bytes().to_vec()))
+        .collect()
+}
+
+/// Replaces `from` by `to` where it stands as a token (not inside a longer word).
+pub fn replace_token(text: &str, from: &str, to: &str) -> String {
+    if from.is_empty() {
+        return text.to_owned();
+    }
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(from) {
+        let before = rest[..i].chars().next_back();
+        let after = rest[i + from.len()..].chars().next();
+        out.push_str(&rest[..i]);
+        if word(before) || word(after) {
+            out.push_str(from);
+        } else {
+            out.push_str(to);
+        }
+        rest = &rest[i + from.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A git work tree, with the project's path inside it.
+struct Git {
+    root: PathBuf,
+    prefix: String,
+}
+
+impl Git {
+    fn command(&self) -> Command {
+        let mut c = Command::new("git");
+        c.arg("-C").arg(&self.root);
+        c
+    }
+
+    fn open(root: &Path) -> Result<Git, Error> {
+        let git = Git {
+            root: root.to_owned(),
+            prefix: String::new(),
+        };
+        let out = run(git.command().args(["rev-parse", "--show-prefix"]))?;
+        if !out.status.success() {
+            return Err(Error::Usage(format!(
+                "keel diff compares with generated/ as committed in git, but {} is not inside a git repository ({}); run it in a clone, or use `keel check`",
+                root.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(Git {
+            prefix: String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+            ..git
+        })
+    }
+
+    fn resolve(&self, rev: &str) -> Result<String, Error> {
+        if rev.starts_with('-') {
+            return Err(Error::Usage(format!(
+                "--base {rev:?}: expected a git revision such as HEAD, main or a commit id"
+            )));
+        }
+        let out = run(self.command().args([
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("{rev}^{{commit}}"),
+        ]))?;
+        if !out.status.success() {
+            return Err(Error::Usage(format!(
+                "--base {rev}: no such commit in this repository (a repository without commits has none; try `git log` for one)"
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    /// Every file under `dir` (relative to the project) at `commit`, relative to `dir`.
+    fn read_tree(&self, commit: &str, dir: &str) -> Result<BTreeMap<PathBuf, Vec<u8>>, Error> {
+        let full = format!("{}{dir}/", self.prefix);
+        let out =
+            run(self
+                .command()
+                .args(["ls-tree", "-r", "-z", "--full-tree", commit, "--", &full]))?;
+        if !out.status.success() {
+            return Err(Error::Internal(anyhow::anyhow!(
+                "git ls-tree {commit}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let mut entries = Vec::new();
+        for record in out.stdout.split(|b| *b == 0).filter(|r| !r.is_empty()) {
+            let record = String::from_utf8_lossy(record);
+            let Some((meta, path)) = record.split_once('\t') else {
+                continue;
+            };
+            let mut meta = meta.split(' ');
+            let (_, kind, oid) = (meta.next(), meta.next(), meta.next());
+            if let (Some("blob"), Some(oid)) = (kind, oid)
+                && let Some(rel) = path.strip_prefix(&full)
+            {
+                entries.push((PathBuf::from(rel), oid.to_owned()));
+            }
+        }
+        let blobs = self.cat_blobs(entries.iter().map(|(_, oid)| oid.as_str()))?;
+        Ok(entries
+            .into_iter()
+            .zip(blobs)
+            .map(|((p, _), b)| (p, b))
+            .collect())
+    }
+
+    /// The contents of `oids`, in order, through one `git cat-file --batch`.
+    fn cat_blobs<'a>(&self, oids: impl Iterator<Item = &'a str>) -> Result<Vec<Vec<u8>>, Error> {
+        let input: String = oids.map(|o| format!("{o}\n")).collect();
+        if input.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut child = self
+            .command()
+            .args(["cat-file", "--batch"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(git_missing)?;
+        let mut stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("git cat-file: no stdin"))?;
+        // Written from another thread: git answers while we still write.
+        let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("git cat-file: no stdout"))?;
+        let mut reader = BufReader::new(stdout);
+        let mut blobs = Vec::new();
+        let mut header = String::new();
+        loop {
+            header.clear();
+            let n = reader
+                .read_line(&mut header)
+                .map_err(|e| anyhow::anyhow!("reading git cat-file: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            let mut parts = header.split_whitespace();
+            let (_oid, kind, size) = (parts.next(), parts.next(), parts.next());
+            let size: usize = match (kind, size.and_then(|s| s.parse().ok())) {
+                (Some("blob"), Some(size)) => size,
+                _ => {
+                    return Err(Error::Internal(anyhow::anyhow!(
+                        "git cat-file answered {:?}",
+                        header.trim()
+                    )));
+                }
+            };
+            let mut body = vec![0; size + 1];
+            reader
+                .read_exact(&mut body)
+                .map_err(|e| anyhow::anyhow!("reading git cat-file: {e}"))?;
+            body.pop(); // the newline after each object
+            blobs.push(body);
+        }
+        let _ = writer.join();
+        let status = child
+            .wait()
+            .map_err(|e| anyhow::anyhow!("waiting for git cat-file: {e}"))?;
+        if !status.success() {
+            return Err(Error::Internal(anyhow::anyhow!(
+                "git cat-file --batch failed ({status})"
+            )));
+        }
+        Ok(blobs)
+    }
+}
+
+fn git_missing(e: std::io::Error) -> Error {
+    Error::Usage(format!(
+        "cannot run git ({e}): keel diff reads the committed generated/ with git; install git or put it on PATH"
+    ))
+}
+
+fn run(cmd: &mut Command) -> Result<std::process::Output, Error> {
+    cmd.output().map_err(git_missing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_replaced_only_as_whole_words() {
+        assert_eq!(
+            replace_token(
+                "eks-staging /keel/staging stagingx xstaging",
+                "staging",
+                "prod"
+            ),
+            "eks-prod /keel/prod stagingx xstaging"
+        );
+    }
+}

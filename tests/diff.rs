@@ -1,0 +1,169 @@
+//! `keel diff` end to end: a temporary git repository holding this repository's
+//! environments and their committed output, then an edit to an environment file.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+mod common;
+
+fn keel(root: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_keel"))
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the keel binary runs")
+}
+
+fn git(root: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args([
+            "-c",
+            "user.name=keel test",
+            "-c",
+            "user.email=test@example.com",
+        ])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn copy_environments(to: &Path) {
+    let from = common::repo().join("environments");
+    std::fs::create_dir_all(to.join("environments")).expect("mkdir");
+    for entry in std::fs::read_dir(&from).expect("environments/") {
+        let path = entry.expect("entry").path();
+        std::fs::copy(
+            &path,
+            to.join("environments")
+                .join(path.file_name().expect("a file")),
+        )
+        .expect("copy");
+    }
+}
+
+#[test]
+fn diff_classifies_an_environment_edit_against_the_committed_output() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    copy_environments(root);
+    let synth = keel(root, &["synth", "--all"]);
+    assert!(
+        synth.status.success(),
+        "{}",
+        String::from_utf8_lossy(&synth.stderr)
+    );
+    git(root, &["init", "-q"]);
+    git(root, &["add", "."]);
+    git(root, &["commit", "-q", "-m", "base"]);
+
+    let clean = keel(root, &["diff", "--fail-on", "security"]);
+    let text = String::from_utf8_lossy(&clean.stdout);
+    assert_eq!(
+        clean.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&clean.stderr)
+    );
+    assert!(
+        text.contains("0 replace risk, 0 security, 0 other"),
+        "{text}"
+    );
+
+    // Staging's platform VPC moves: every subnet is carved from it, so each is replaced.
+    let file = root.join("environments/staging.yaml");
+    let yaml = std::fs::read_to_string(&file).expect("staging.yaml");
+    assert!(
+        yaml.contains("vpc_cidr: 10.220.0.0/16"),
+        "the test's anchor moved"
+    );
+    std::fs::write(
+        &file,
+        yaml.replace("vpc_cidr: 10.220.0.0/16", "vpc_cidr: 10.221.0.0/16"),
+    )
+    .expect("write");
+
+    let out = keel(
+        root,
+        &[
+            "diff",
+            "staging",
+            "--format",
+            "json",
+            "--fail-on",
+            "replace",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert!(report["totals"]["replace"].as_u64() > Some(0), "{report:#}");
+    let platform = report["stacks"]
+        .as_array()
+        .expect("stacks")
+        .iter()
+        .find(|s| s["stack"] == "platform")
+        .expect("the platform stack");
+    let subnet = platform["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .find(|c| {
+            c["address"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("aws_subnet."))
+        })
+        .expect("a subnet change");
+    assert_eq!(subnet["class"], "replace", "{subnet:#}");
+    assert_eq!(subnet["attributes"][0]["path"], "cidr_block", "{subnet:#}");
+
+    let md = keel(root, &["diff", "staging", "--format", "markdown"]);
+    assert_eq!(md.status.code(), Some(0));
+    let md = String::from_utf8_lossy(&md.stdout);
+    assert!(
+        md.contains("<details><summary>🔴 <code>staging/platform</code>"),
+        "{md}"
+    );
+
+    // Nothing else changed: the other environments are clean.
+    let prod = keel(root, &["diff", "prod", "--fail-on", "security"]);
+    assert_eq!(
+        prod.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&prod.stdout)
+    );
+}
+
+#[test]
+fn diff_outside_a_git_repository_says_so() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    copy_environments(tmp.path());
+    let out = keel(tmp.path(), &["diff"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not inside a git repository"), "{err}");
+}
+
+#[test]
+fn diff_refuses_an_unknown_base() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    copy_environments(tmp.path());
+    git(tmp.path(), &["init", "-q"]);
+    let out = keel(tmp.path(), &["diff", "--base", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--base nope: no such commit"), "{err}");
+}
