@@ -192,21 +192,21 @@ pub fn link(env: &str, stacks: &[StackLinks<'_>]) -> Result<Vec<&'static str>, V
         for import in s.imports {
             let Some(producer) = by_name.get(import.stack) else {
                 errors.push(format!(
-                    "environment {env}: stack {} imports {} from stack {}, which this environment does not synthesize (add its settings to environments/{env}.yaml)",
+                    "stack {} imports {} from stack {}, which this environment does not synthesize (add its settings to environments/{env}.yaml)",
                     s.stack, import.name, import.stack
                 ));
                 continue;
             };
             match producer.exports.iter().find(|e| e.name == import.name) {
                 None => errors.push(format!(
-                    "environment {env}: stack {} imports {} from stack {}, which exports no such value (it exports: {})",
+                    "stack {} imports {} from stack {}, which exports no such value (it exports: {})",
                     s.stack,
                     import.name,
                     import.stack,
                     producer.exports.iter().map(|e| e.name).collect::<Vec<_>>().join(", ")
                 )),
                 Some(e) if e.shape != import.shape => errors.push(format!(
-                    "environment {env}: stack {} imports {}/{} as {:?}, but it is exported as {:?}",
+                    "stack {} imports {}/{} as {:?}, but it is exported as {:?}",
                     s.stack, import.stack, import.name, import.shape, e.shape
                 )),
                 Some(_) => {
@@ -236,7 +236,7 @@ pub fn link(env: &str, stacks: &[StackLinks<'_>]) -> Result<Vec<&'static str>, V
                     .filter(|s| !done.contains(s))
                     .collect();
                 errors.push(format!(
-                    "environment {env}: stacks {} import each other's values in a cycle, so no apply order exists",
+                    "stacks {} import each other's values in a cycle, so no apply order exists",
                     cycle.join(", ")
                 ));
                 break;
@@ -309,15 +309,15 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "environment prod: stack api imports platform/vpc_id as List, but it is exported as One",
-                "environment prod: stack api imports cluster_nmae from stack platform, which exports no such value (it exports: vpc_id)",
+                "stack api imports platform/vpc_id as List, but it is exported as One",
+                "stack api imports cluster_nmae from stack platform, which exports no such value (it exports: vpc_id)",
             ]
         );
         let errors = link("dev", &[stack("api", &[], &[VPC])]).unwrap_err();
         assert_eq!(
             errors,
             [
-                "environment dev: stack api imports vpc_id from stack platform, which this environment does not synthesize (add its settings to environments/dev.yaml)"
+                "stack api imports vpc_id from stack platform, which this environment does not synthesize (add its settings to environments/dev.yaml)"
             ]
         );
     }
@@ -337,9 +337,7 @@ mod tests {
         let errors = link("prod", &[stack("a", &[a], &[b]), stack("b", &[b], &[a])]).unwrap_err();
         assert_eq!(
             errors,
-            [
-                "environment prod: stacks a, b import each other's values in a cycle, so no apply order exists"
-            ]
+            ["stacks a, b import each other's values in a cycle, so no apply order exists"]
         );
     }
 }

@@ -118,7 +118,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     let key = KmsKey::new(scope, "aegistickets: database, secrets, logs");
 
     let vpc_id = cluster.vpc_id(scope);
-    let subnets = cluster.private_subnet_ids(scope);
+    let subnets = cluster.data_subnet_ids(scope);
     let nodes = Peer::Group(cluster.node_security_group(scope));
     let db_sg = SecurityGroup::new(
         scope,
@@ -281,7 +281,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         name: CLUSTER_SECRET_STORE.into(),
     };
     backend.network.egress = cluster
-        .private_subnet_cidrs
+        .data_subnet_cidrs
         .iter()
         .map(|c| k8s::EgressPeer::postgres(c))
         .collect();

@@ -125,7 +125,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     // The cluster's network and identities come from the platform stack (SSM exports).
     let cluster = OnCluster::of(env, NAME).map_err(fail)?;
     let vpc_id = cluster.vpc_id(scope);
-    let subnets = cluster.private_subnet_ids(scope);
+    let subnets = cluster.data_subnet_ids(scope);
     let nodes = Peer::Group(cluster.node_security_group(scope));
     let controller = cluster.external_secrets_role(scope);
     let db_sg = SecurityGroup::new(
@@ -478,10 +478,10 @@ fn service_props(
     p.network.metrics_from = vec![k8s::TrafficSource::Namespace(
         kube.monitoring_namespace.clone(),
     )];
-    // The data stores live in the platform's private subnets, which it carves from its
-    // VPC CIDR deterministically: known at synth, no id pasted in.
+    // The data stores live in the platform's data subnets (apart from nodes and pods),
+    // which it carves from its VPC CIDR deterministically: known at synth, no id pasted in.
     p.network.egress = cluster
-        .private_subnet_cidrs
+        .data_subnet_cidrs
         .iter()
         .flat_map(|c| [k8s::EgressPeer::postgres(c), k8s::EgressPeer::redis(c)])
         .collect();

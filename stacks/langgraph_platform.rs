@@ -210,6 +210,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             flow_log_retention_days: env.spec.network.flow_log_retention_days,
             public_subnet_tags: BTreeMap::new(),
             private_subnet_tags: BTreeMap::new(),
+            data_subnets: false,
         },
     )
     .map_err(fail)?;

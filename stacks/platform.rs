@@ -23,7 +23,7 @@ use serde_json::json;
 use crate::construct::eks::{EksCluster, EksClusterProps, NodeGroupProps};
 use crate::construct::iam::{GITHUB_OIDC_HOST, Role, STS_AUDIENCE, Statement, Trust};
 use crate::construct::kms::KmsKey;
-use crate::construct::vpc::{Vpc, VpcProps, split_subnets};
+use crate::construct::vpc::{Vpc, VpcProps, split_data_subnets};
 use crate::construct::workload_identity::{Mechanism, WorkloadIdentity};
 use crate::construct::{Scope, lb_controller_policy};
 use crate::env::Env;
@@ -70,6 +70,8 @@ pub const VPC_ID: Handle<One> = Handle::new(NAME, "vpc_id");
 pub const VPC_CIDR: Handle<One> = Handle::new(NAME, "vpc_cidr");
 /// Private subnet ids (nodes, pods, data stores).
 pub const PRIVATE_SUBNET_IDS: Handle<List> = Handle::new(NAME, "private_subnet_ids");
+/// Data subnet ids (databases and caches of the stacks on the cluster).
+pub const DATA_SUBNET_IDS: Handle<List> = Handle::new(NAME, "data_subnet_ids");
 /// The security group of the nodes (EKS's cluster security group).
 pub const NODE_SECURITY_GROUP_ID: Handle<One> = Handle::new(NAME, "node_security_group_id");
 /// The External Secrets controller's role.
@@ -265,6 +267,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             flow_log_retention_days: env.spec.network.flow_log_retention_days,
             public_subnet_tags: tags("kubernetes.io/role/elb"),
             private_subnet_tags: tags("kubernetes.io/role/internal-elb"),
+            data_subnets: true,
         },
     )
     .map_err(fail)?;
@@ -515,6 +518,12 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         &description("private subnets"),
         &private,
     );
+    exports::export_list(
+        scope,
+        &DATA_SUBNET_IDS,
+        &description("data subnets"),
+        &vpc.data_subnet_ids(),
+    );
     exports::export_one(
         scope,
         &NODE_SECURITY_GROUP_ID,
@@ -627,9 +636,9 @@ fn helm_values(
         .collect()
 }
 
-/// The private subnet CIDRs the platform carves from its VPC CIDR (known at synth, for
+/// The data subnet CIDRs the platform carves from its VPC CIDR (known at synth, for
 /// NetworkPolicies of the stacks on the cluster).
-pub fn private_subnet_cidrs(env: &Env) -> Result<Vec<String>, String> {
+pub fn data_subnet_cidrs(env: &Env) -> Result<Vec<String>, String> {
     let cfg = env
         .spec
         .stacks
@@ -637,9 +646,10 @@ pub fn private_subnet_cidrs(env: &Env) -> Result<Vec<String>, String> {
         .as_ref()
         .ok_or_else(|| format!("environment {} has no platform stack", env.name()))?;
     let cidr = crate::env::load::parse_cidr(&cfg.vpc_cidr)?;
-    let (_, private) = split_subnets(cidr, env.availability_zones().len())
-        .ok_or_else(|| format!("platform.vpc_cidr {cidr} is too small for the AZ count"))?;
-    Ok(private.iter().map(ToString::to_string).collect())
+    let data = split_data_subnets(cidr, env.availability_zones().len()).ok_or_else(|| {
+        format!("platform.vpc_cidr {cidr} is too small for data subnets (expected /20 or larger)")
+    })?;
+    Ok(data.iter().map(ToString::to_string).collect())
 }
 
 /// Semantic checks of the platform settings: its VPC CIDR apart from the environment's other VPC, node groups
@@ -653,10 +663,10 @@ pub(crate) fn check(spec: &EnvFile, pl: &Settings, out: &mut Problems) {
         ));
     }
     match parse_cidr(&pl.vpc_cidr) {
-        Ok(net) if !(16..=24).contains(&net.prefix_len()) => out.push((
+        Ok(net) if !(16..=20).contains(&net.prefix_len()) => out.push((
             format!("{p}/vpc_cidr"),
             format!(
-                "expected a prefix length of /16 to /24, found /{}",
+                "expected a prefix length of /16 to /20 (room for public, private and data subnets), found /{}",
                 net.prefix_len()
             ),
         )),
@@ -714,9 +724,9 @@ pub(crate) fn check(spec: &EnvFile, pl: &Settings, out: &mut Problems) {
 pub struct OnCluster {
     /// The platform VPC's CIDR (an environment setting).
     pub vpc_cidr: String,
-    /// The private subnets' CIDRs (carved from it deterministically): where nodes, pods
-    /// and data stores live, for NetworkPolicy egress.
-    pub private_subnet_cidrs: Vec<String>,
+    /// The data subnets' CIDRs (carved from it deterministically): where databases and
+    /// caches live, the only egress peers NetworkPolicies give them.
+    pub data_subnet_cidrs: Vec<String>,
     /// The cluster's name (deterministic).
     pub cluster_name: String,
     /// How pods get AWS roles on this cluster.
@@ -735,7 +745,7 @@ impl OnCluster {
         })?;
         Ok(OnCluster {
             vpc_cidr: cfg.vpc_cidr.clone(),
-            private_subnet_cidrs: private_subnet_cidrs(env)?,
+            data_subnet_cidrs: data_subnet_cidrs(env)?,
             cluster_name: cluster_name(env.name()),
             identity: cfg.workload_identity,
         })
@@ -780,9 +790,9 @@ impl OnCluster {
         exports::import_one(scope, &VPC_ID)
     }
 
-    /// The private subnet ids, as a list expression (imported).
-    pub fn private_subnet_ids(&self, scope: &mut Scope<'_>) -> serde_json::Value {
-        exports::import_list(scope, &PRIVATE_SUBNET_IDS).into()
+    /// The data subnet ids, as a list expression (imported): for databases and caches.
+    pub fn data_subnet_ids(&self, scope: &mut Scope<'_>) -> serde_json::Value {
+        exports::import_list(scope, &DATA_SUBNET_IDS).into()
     }
 
     /// The nodes' security group (imported), to admit pods into data stores.

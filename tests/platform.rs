@@ -130,6 +130,14 @@ fn subnets_are_tagged_for_load_balancer_discovery() {
     let o = output("prod", "platform");
     for subnet in of_type(&o, "aws_subnet") {
         let tags = &subnet["tags"];
+        if tags["Tier"] == "data" {
+            // Data subnets hold databases only: no load balancer may be placed there.
+            assert!(
+                tags.get("kubernetes.io/role/internal-elb").is_none(),
+                "{tags}"
+            );
+            continue;
+        }
         assert_eq!(tags["kubernetes.io/cluster/eks-prod"], "shared");
         let role = if tags["Tier"] == "public" {
             "kubernetes.io/role/elb"
@@ -150,7 +158,7 @@ fn exports_are_plain_ssm_parameters_under_the_environment_and_stack() {
             p["name"].as_str().unwrap().to_owned()
         })
         .collect();
-    assert_eq!(names.len(), 10);
+    assert_eq!(names.len(), 11);
     assert!(
         names.iter().all(|n| n.starts_with("/keel/prod/platform/")),
         "{names:?}"
@@ -171,7 +179,7 @@ fn analytics_api_imports_its_network_and_pastes_no_id() {
         .collect();
     for name in [
         "vpc_id",
-        "private_subnet_ids",
+        "data_subnet_ids",
         "node_security_group_id",
         "external_secrets_role_arn",
         "cluster_name",
@@ -193,7 +201,7 @@ fn analytics_api_imports_its_network_and_pastes_no_id() {
     let subnets = &of_type(&o, "aws_db_subnet_group")[0]["subnet_ids"];
     assert_eq!(
         subnets,
-        "${split(\",\", data.aws_ssm_parameter.platform_private_subnet_ids.insecure_value)}"
+        "${split(\",\", data.aws_ssm_parameter.platform_data_subnet_ids.insecure_value)}"
     );
 }
 

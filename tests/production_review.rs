@@ -428,6 +428,42 @@ fn issue12_14_pod_identity_tls_verification_from_the_contract() {
 }
 
 #[test]
+fn issue12_14_pods_reach_only_the_data_subnets_on_the_data_ports() {
+    let o = output("prod", "analytics-api");
+    let policy = k8s(&o, "80-networkpolicy-analytics-api");
+    let peers: Vec<(String, u64)> = policy["spec"]["egress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .skip(1)
+        .map(|rule| {
+            (
+                rule["to"][0]["ipBlock"]["cidr"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+                rule["ports"][0]["port"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, u64)> = ["10.130.112.0/24", "10.130.113.0/24", "10.130.114.0/24"]
+        .iter()
+        .flat_map(|c| [((*c).to_owned(), 5432), ((*c).to_owned(), 6379)])
+        .collect();
+    assert_eq!(
+        peers, expected,
+        "the /24 data subnets, not the /20s the pods live in"
+    );
+    let groups = of_type(&o, "aws_db_subnet_group");
+    assert!(
+        groups[0]["subnet_ids"]
+            .as_str()
+            .unwrap()
+            .contains("platform_data_subnet_ids")
+    );
+}
+
+#[test]
 fn issue12_15_seed_fidelity() {
     let o = output("prod", "langgraph-platform");
     let env: Vec<(String, String)> = container_definitions(&o)["environment"]

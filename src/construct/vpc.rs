@@ -30,6 +30,10 @@ pub struct VpcProps {
     pub public_subnet_tags: BTreeMap<String, String>,
     /// Extra tags of the private subnets (e.g. `kubernetes.io/role/internal-elb = 1`).
     pub private_subnet_tags: BTreeMap<String, String>,
+    /// Also carve one small data subnet per AZ ([`split_data_subnets`]) with a route table
+    /// of its own that reaches nothing outside the VPC: databases and caches live there,
+    /// apart from the nodes and pods, so NetworkPolicies can name exactly their addresses.
+    pub data_subnets: bool,
 }
 
 /// The subnets of one AZ.
@@ -48,6 +52,19 @@ pub struct SubnetPair {
 pub struct Vpc {
     vpc: Ref,
     subnets: Vec<SubnetPair>,
+    data: Vec<Ref>,
+}
+
+/// The data subnets of `cidr` for `count` AZs: the eighth block of [`split_subnets`]'s size
+/// (unused by public and private subnets for up to six AZs), split four prefix bits further
+/// (/24s in a /16). `None` when the VPC is smaller than /20 or `count` is over 6.
+pub fn split_data_subnets(cidr: Ipv4Net, count: usize) -> Option<Vec<Ipv4Net>> {
+    let block_prefix = cidr.prefix_len() + 4;
+    if block_prefix + 4 > 28 || count > 6 {
+        return None;
+    }
+    let block = cidr.subnets(block_prefix).ok()?.nth(7)?;
+    Some(block.subnets(block_prefix + 4).ok()?.take(count).collect())
 }
 
 /// Splits `cidr` into `count` public and `count` private subnets, four prefix bits
@@ -204,6 +221,47 @@ impl Vpc {
                 private: priv_sn,
             });
         }
+        let mut data = Vec::new();
+        if props.data_subnets {
+            let cidrs = split_data_subnets(props.cidr, props.availability_zones.len()).ok_or_else(
+                || {
+                    format!(
+                        "VPC {} is too small for data subnets in {} AZs (expected /20 or larger)",
+                        props.cidr,
+                        props.availability_zones.len()
+                    )
+                },
+            )?;
+            // Local routes only: the data stores need nothing outside the VPC.
+            let rt = scope.tf.resource(
+                f,
+                "aws_route_table",
+                "data",
+                json!({"vpc_id": vpc.id(), "tags": {"Name": scope.name("data")}}),
+            );
+            for (az, cidr) in props.availability_zones.iter().zip(cidrs) {
+                let letter = az.chars().last().unwrap_or('x');
+                let subnet = scope.tf.resource(
+                    f,
+                    "aws_subnet",
+                    &format!("data_{letter}"),
+                    json!({
+                        "vpc_id": vpc.id(),
+                        "cidr_block": cidr.to_string(),
+                        "availability_zone": az,
+                        "map_public_ip_on_launch": false,
+                        "tags": subnet_tags(scope.name(&format!("data-{letter}")), "data", &BTreeMap::new()),
+                    }),
+                );
+                scope.tf.resource(
+                    f,
+                    "aws_route_table_association",
+                    &format!("data_{letter}"),
+                    json!({"subnet_id": subnet.id(), "route_table_id": rt.id()}),
+                );
+                data.push(subnet);
+            }
+        }
         let region = scope.tf.region().to_owned();
         scope.tf.resource(
             f,
@@ -254,7 +312,7 @@ impl Vpc {
                 "max_aggregation_interval": 60,
             }),
         );
-        Ok(Vpc { vpc, subnets })
+        Ok(Vpc { vpc, subnets, data })
     }
 
     /// The VPC id.
@@ -270,6 +328,11 @@ impl Vpc {
     /// Private subnet ids, one per AZ.
     pub fn private_subnet_ids(&self) -> Vec<Expr> {
         self.subnets.iter().map(|s| s.private.id()).collect()
+    }
+
+    /// Data subnet ids, one per AZ (empty unless [`VpcProps::data_subnets`]).
+    pub fn data_subnet_ids(&self) -> Vec<Expr> {
+        self.data.iter().map(Ref::id).collect()
     }
 
     /// The VPC's CIDR block.
@@ -317,6 +380,26 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn data_subnets_stay_apart_from_the_others() {
+        let cidr: Ipv4Net = "10.130.0.0/16".parse().unwrap();
+        let data = split_data_subnets(cidr, 3).unwrap();
+        assert_eq!(
+            data.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["10.130.112.0/24", "10.130.113.0/24", "10.130.114.0/24"]
+        );
+        let (public, private) = split_subnets(cidr, 6).unwrap();
+        for d in &data {
+            assert!(
+                public
+                    .iter()
+                    .chain(&private)
+                    .all(|o| !o.contains(d) && !d.contains(o))
+            );
+        }
+        assert!(split_data_subnets("10.0.0.0/22".parse().unwrap(), 2).is_none());
     }
 
     #[test]
