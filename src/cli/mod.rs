@@ -45,6 +45,21 @@ pub enum Command {
     List,
     /// What synth would change against generated/ at a git revision, classified by risk.
     Diff(diff::DiffArgs),
+    /// Carry the release pins (image tag/digest) of SRC's environment file to the next tier's.
+    Promote {
+        /// Source environment (e.g. staging).
+        src: String,
+        /// Target environment: the source's next tier (e.g. prod).
+        dst: String,
+        /// Edit the target's file in place (only the pinned values change).
+        #[arg(long)]
+        write: bool,
+    },
+    /// Refuse (exit 2) unless the AWS caller is in the environment's account and region.
+    Preflight {
+        /// Environment name.
+        env: String,
+    },
 }
 
 /// Runs the parsed command, printing to stdout/stderr.
@@ -92,6 +107,20 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             &crate::tf::to_pretty_json(crate::env::schema()),
         ),
         Command::List => print(&mut stdout, &ops::list::list(&project)?),
+        Command::Promote { src, dst, write } => print(
+            &mut stdout,
+            &ops::promote::promote(&project, &src, &dst, write)?,
+        ),
+        Command::Preflight { env } => {
+            let id = ops::preflight::preflight(&project, &env)?;
+            print(
+                &mut stdout,
+                &format!(
+                    "preflight {env}: ok\n  caller:  {}\n  account: {} (environments/{env}.yaml)\n  region:  {}\n",
+                    id.arn, id.account, id.region
+                ),
+            )
+        }
         Command::Diff(args) => {
             drop(stdout);
             diff::run(&project, args)

@@ -5,6 +5,8 @@ pub mod check;
 pub mod diff;
 pub mod list;
 pub mod lock;
+pub mod preflight;
+pub mod promote;
 pub mod synth;
 
 use std::path::{Path, PathBuf};
