@@ -260,6 +260,22 @@ impl Config {
             .collect()
     }
 
+    /// The body of the block at `address` (`aws_vpc.main`, `data.aws_region.current`): a map
+    /// lookup, for rules that follow references from block to block.
+    pub fn body_at(&self, address: &str) -> Option<&Value> {
+        let (data, rest) = match address.strip_prefix("data.") {
+            Some(rest) => (true, rest),
+            None => (false, address),
+        };
+        let (ty, name) = rest.split_once('.')?;
+        let r = if data {
+            Ref::data(ty, name)
+        } else {
+            Ref::resource(ty, name)
+        };
+        self.blocks.get(&r).map(|b| &b.body)
+    }
+
     /// The body of a block, for tests and policy checks.
     pub fn body(&self, r: &Ref) -> Option<&Value> {
         self.blocks.get(r).map(|b| &b.body)

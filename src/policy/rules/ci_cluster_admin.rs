@@ -45,7 +45,12 @@ fn scope_type(body: &Value) -> &str {
 /// Addresses of the `aws_iam_role`s a `principal_arn` names: through references
 /// (`aws_iam_role.x.arn`, `aws_eks_access_entry.y.principal_arn`), or a literal role ARN
 /// matched on the role's `name`.
-fn roles(config: &Config, principal_arn: &str, depth: u8) -> Vec<String> {
+fn roles(
+    config: &Config,
+    by_name: &RolesByName<'_>,
+    principal_arn: &str,
+    depth: u8,
+) -> Vec<String> {
     let mut out = Vec::new();
     for text in refs::references(principal_arn) {
         if let Some(role) = text
@@ -59,25 +64,33 @@ fn roles(config: &Config, principal_arn: &str, depth: u8) -> Vec<String> {
             && depth == 0
             && let Some(arn) = block(config, entry).and_then(|b| b["principal_arn"].as_str())
         {
-            out.extend(roles(config, arn, depth + 1));
+            out.extend(roles(config, by_name, arn, depth + 1));
         }
     }
     if refs::is_literal(principal_arn)
         && let Some((_, path)) = principal_arn.split_once(":role/")
     {
         let name = path.rsplit('/').next().unwrap_or(path);
-        out.extend(
-            config
-                .blocks()
-                .filter(|(r, body)| {
-                    r.kind() == BlockKind::Resource
-                        && r.ty() == "aws_iam_role"
-                        && body["name"].as_str() == Some(name)
-                })
-                .map(|(r, _)| r.address()),
-        );
+        out.extend(by_name.get(name).into_iter().flatten().cloned());
     }
     out
+}
+
+/// The root's `aws_iam_role` addresses by their literal `name`, in address order.
+type RolesByName<'c> = std::collections::BTreeMap<&'c str, Vec<String>>;
+
+/// Built once per check, so matching literal role ARNs costs no more as the root grows.
+fn roles_by_name(config: &Config) -> RolesByName<'_> {
+    let mut by_name = RolesByName::new();
+    for (r, body) in config.blocks() {
+        if r.kind() == BlockKind::Resource
+            && r.ty() == "aws_iam_role"
+            && let Some(name) = body["name"].as_str()
+        {
+            by_name.entry(name).or_default().push(r.address());
+        }
+    }
+    by_name
 }
 
 /// Whether a literal JSON trust policy trusts GitHub Actions' OIDC provider.
@@ -122,6 +135,7 @@ fn github_trust(config: &Config, role: &str) -> Option<String> {
 }
 
 fn check(config: &Config, out: &mut Vec<Finding>) {
+    let by_name = roles_by_name(config);
     for (r, body) in config.blocks() {
         if r.kind() != BlockKind::Resource || r.ty() != "aws_eks_access_policy_association" {
             continue;
@@ -134,7 +148,7 @@ fn check(config: &Config, out: &mut Vec<Finding>) {
             continue;
         }
         let principal = body["principal_arn"].as_str().unwrap_or_default();
-        for role in roles(config, principal, 0) {
+        for role in roles(config, &by_name, principal, 0) {
             if let Some(trust) = github_trust(config, &role) {
                 out.push(Finding {
                     rule: RULE.name,

@@ -47,10 +47,7 @@ const STS_AUDIENCE: &str = "sts.amazonaws.com";
 
 /// The body of the block at `address` (`aws_x.y` or `data.aws_x.y`), if the root has one.
 pub(crate) fn block<'c>(config: &'c Config, address: &str) -> Option<&'c Value> {
-    config
-        .blocks()
-        .find(|(r, _)| r.address() == address)
-        .map(|(_, body)| body)
+    config.body_at(address)
 }
 
 /// Which OIDC provider a federated principal identifier names, as far as the root tells.
