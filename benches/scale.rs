@@ -2,7 +2,7 @@
 //! 5k, 10k and 20k Terraform resources, in two shapes:
 //!
 //! - many roots: N environments, each a copy of `environments/staging.yaml` under its own name
-//!   (the recipe of `scripts/scale-fixture.sh`), so both stacks and their Kubernetes objects
+//!   (the recipe of `scripts/scale-fixture.sh`), so every stack and its Kubernetes objects
 //!   are built N times;
 //! - one root: the prod langgraph-platform root with its blocks copied under new names until
 //!   it holds N resources, run through the policy rules and the Terraform renderer.
@@ -30,7 +30,15 @@ fn fixture(root: &Path, n: usize) {
         std::fs::read_to_string(repo().join("environments/staging.yaml")).expect("staging.yaml");
     for i in 1..=n {
         let name = format!("s{i:04}");
-        let text = staging.replacen("\nname: staging\n", &format!("\nname: {name}\n"), 1);
+        let mut text = staging.replacen("\nname: staging\n", &format!("\nname: {name}\n"), 1);
+        if i > 1 {
+            // One GitHub OIDC provider per account: the first environment owns it.
+            text = text.replacen(
+                "github_oidc_provider: create",
+                "github_oidc_provider: existing",
+                1,
+            );
+        }
         std::fs::write(envs.join(format!("{name}.yaml")), text).expect("write");
     }
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A reproducible large project: DIR/environments/ with N environments s0001..sNNNN, each a
-# copy of environments/staging.yaml under its own name (so each holds both stacks: the ECS
-# Fargate platform and the Kubernetes service bundle with its RDS and ElastiCache).
+# copy of environments/staging.yaml under its own name (so each holds every stack: the ECS
+# Fargate platform, the Kubernetes service bundle with its RDS and ElastiCache, and the rest).
 # usage: scripts/scale-fixture.sh DIR N
 set -euo pipefail
 dir=$1
@@ -12,5 +12,10 @@ mkdir -p "$dir/environments"
 cp "$src/schema.json" "$dir/environments/"
 for i in $(seq 1 "$n"); do
   name=$(printf 's%04d' "$i")
-  sed -e "s/^name: staging$/name: $name/" "$src/staging.yaml" >"$dir/environments/$name.yaml"
+  # One GitHub OIDC provider per account: the first environment owns it.
+  oidc=existing
+  [ "$i" = 1 ] && oidc=create
+  sed -e "s/^name: staging$/name: $name/" \
+    -e "s/github_oidc_provider: create$/github_oidc_provider: $oidc/" \
+    "$src/staging.yaml" >"$dir/environments/$name.yaml"
 done

@@ -137,10 +137,13 @@ impl Project {
     pub fn load(&self, names: &[String]) -> Result<Vec<Env>, Error> {
         let mut envs = Vec::new();
         let mut errors = Vec::new();
-        for (name, file, shown) in self.select(names)? {
-            match env::load::read_file(&file, &shown)
-                .and_then(|bytes| env::load::load_bytes(&shown, &name, &bytes))
-            {
+        let selected = self.select(names)?;
+        let loaded = in_parallel(&selected, |(name, file, shown)| {
+            env::load::read_file(file, shown)
+                .and_then(|bytes| env::load::load_bytes(shown, name, &bytes))
+        });
+        for result in loaded {
+            match result {
                 Ok(e) => envs.push(e),
                 Err(env::EnvErrors(list)) => errors.extend(list),
             }
@@ -151,6 +154,39 @@ impl Project {
             Err(Error::Env(env::EnvErrors(errors)))
         }
     }
+}
+
+/// `f` of every item, in the items' order, computed on up to one thread per core.
+pub(crate) fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(items.len());
+    if workers <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        done.push((i, f(item)));
+                    }
+                    done
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            // A worker only panics if `f` panicked: pass that panic on unchanged.
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Whether `name` can name an environment (the schema's pattern for `name`, which must equal
@@ -165,6 +201,14 @@ fn valid_environment_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn in_parallel_keeps_the_items_order() {
+        let items: Vec<u64> = (0..200).collect();
+        let squares = in_parallel(&items, |i| i * i);
+        assert_eq!(squares, items.iter().map(|i| i * i).collect::<Vec<_>>());
+        assert!(in_parallel(&[] as &[u64], |i| *i).is_empty());
+    }
 
     #[test]
     fn environment_names_follow_the_schema_pattern() {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::error::Error;
 use crate::exports;
 use crate::render::{self, Files, Tree};
-use crate::stack::StackError;
+use crate::stack::{StackDef, StackError};
 use crate::stacks;
 
 use super::Project;
@@ -56,63 +56,73 @@ pub fn build(project: &Project, selection: &Selection) -> Result<Vec<Output>, Er
         None => stacks::ALL.iter().collect(),
     };
     let envs = project.load(&selection.envs)?;
-    let mut outputs = Vec::new();
     let mut errors = one_github_provider_per_account(&envs);
-    for env in &envs {
-        // Every stack of the environment is built, so imports are checked against their
-        // producers even when one stack is selected; only the selection is rendered.
-        let mut built = Vec::new();
-        for def in stacks::ALL {
-            let selected = defs.iter().any(|d| d.name == def.name);
-            match (def.build)(env) {
-                Ok(Some(stack)) => built.push((selected, stack)),
-                Ok(None) => {}
-                Err(e) if selected => errors.push(e),
-                Err(_) => {}
-            }
-        }
-        let links: Vec<exports::StackLinks<'_>> = built
-            .iter()
-            .map(|(_, s)| exports::StackLinks {
-                stack: s.name,
-                exports: s.terraform.exports(),
-                imports: s.terraform.imports(),
-            })
-            .collect();
-        let order = match exports::link(env.name(), &links) {
-            Ok(order) => order,
-            Err(messages) => {
-                errors.extend(messages.into_iter().map(|m| StackError {
-                    stack: "exports",
-                    env: env.name().to_owned(),
-                    message: m,
-                }));
-                continue;
-            }
-        };
-        for (selected, stack) in built {
-            if !selected {
-                continue;
-            }
-            match policy_then_render(&stack, env.name()) {
-                Ok(files) => outputs.push(Output {
-                    env: env.name().to_owned(),
-                    stack: stack.name,
-                    apply_order: order.iter().position(|s| *s == stack.name).unwrap_or(0) + 1,
-                    files,
-                    resources: stack.terraform.resource_count(),
-                    kubernetes_objects: stack.kubernetes_objects,
-                    warnings: stack.warnings,
-                }),
-                Err(e) => errors.push(e),
-            }
-        }
+    let mut outputs = Vec::new();
+    // Environments are independent: built on every core, gathered in their order.
+    for (mine, theirs) in super::in_parallel(&envs, |env| build_env(env, &defs)) {
+        outputs.extend(mine);
+        errors.extend(theirs);
     }
     if errors.is_empty() {
         Ok(outputs)
     } else {
         Err(Error::Stacks(errors))
     }
+}
+
+/// Builds every stack of one environment, links them, and renders the selected ones.
+fn build_env(env: &crate::env::Env, defs: &[&StackDef]) -> (Vec<Output>, Vec<StackError>) {
+    let mut outputs = Vec::new();
+    let mut errors = Vec::new();
+    // Every stack of the environment is built, so imports are checked against their
+    // producers even when one stack is selected; only the selection is rendered.
+    let mut built = Vec::new();
+    for def in stacks::ALL {
+        let selected = defs.iter().any(|d| d.name == def.name);
+        match (def.build)(env) {
+            Ok(Some(stack)) => built.push((selected, stack)),
+            Ok(None) => {}
+            Err(e) if selected => errors.push(e),
+            Err(_) => {}
+        }
+    }
+    let links: Vec<exports::StackLinks<'_>> = built
+        .iter()
+        .map(|(_, s)| exports::StackLinks {
+            stack: s.name,
+            exports: s.terraform.exports(),
+            imports: s.terraform.imports(),
+        })
+        .collect();
+    let order = match exports::link(env.name(), &links) {
+        Ok(order) => order,
+        Err(messages) => {
+            errors.extend(messages.into_iter().map(|m| StackError {
+                stack: "exports",
+                env: env.name().to_owned(),
+                message: m,
+            }));
+            return (outputs, errors);
+        }
+    };
+    for (selected, stack) in built {
+        if !selected {
+            continue;
+        }
+        match policy_then_render(&stack, env.name()) {
+            Ok(files) => outputs.push(Output {
+                env: env.name().to_owned(),
+                stack: stack.name,
+                apply_order: order.iter().position(|s| *s == stack.name).unwrap_or(0) + 1,
+                files,
+                resources: stack.terraform.resource_count(),
+                kubernetes_objects: stack.kubernetes_objects,
+                warnings: stack.warnings,
+            }),
+            Err(e) => errors.push(e),
+        }
+    }
+    (outputs, errors)
 }
 
 /// The GitHub Actions OIDC provider exists once per AWS account: two environments in one
