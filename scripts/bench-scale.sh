@@ -12,8 +12,7 @@ sizes=${*:-1000 5000 10000 20000}
 cd "$(dirname "$0")/.."
 command -v /usr/bin/time >/dev/null || { echo "needs /usr/bin/time: apt-get install -y time" >&2; exit 1; }
 cargo build --release --quiet --bin keel
-bin=$PWD/target/release/keel
-[ -n "${CARGO_TARGET_DIR:-}" ] && bin=$CARGO_TARGET_DIR/release/keel
+bin=${CARGO_TARGET_DIR:-$PWD/target}/release/keel
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 - "$bin" "$work" "$runs" $sizes <<'PY'

@@ -6,7 +6,7 @@ set -euo pipefail
 runs=${1:-20}
 cd "$(dirname "$0")/.."
 cargo build --release --quiet --bin keel
-bin=$PWD/target/release/keel
+bin=${CARGO_TARGET_DIR:-$PWD/target}/release/keel
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp -r environments "$work/"
