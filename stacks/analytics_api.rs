@@ -56,6 +56,7 @@ pub struct Settings {
     #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"))]
     pub namespace: String,
     /// Public host name of the API.
+    #[schemars(regex(pattern = r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$"))]
     pub host: String,
     /// Replicas at rollout (the HPA takes over from there).
     pub replicas: u32,

@@ -124,8 +124,10 @@ pub struct Kubernetes {
     /// Ingress controller class used by this cluster.
     pub ingress_class: IngressClassName,
     /// Namespace the ingress controller runs in (allowed through NetworkPolicies).
+    #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"))]
     pub ingress_namespace: String,
     /// Namespace Prometheus runs in (allowed to scrape metrics ports).
+    #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"))]
     pub monitoring_namespace: String,
     /// cert-manager ClusterIssuer for TLS certificates (nginx and traefik classes).
     #[serde(default)]
