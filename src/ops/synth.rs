@@ -74,18 +74,34 @@ pub fn build(project: &Project, selection: &Selection) -> Result<Vec<Output>, Er
 fn build_env(env: &crate::env::Env, defs: &[&StackDef]) -> (Vec<Output>, Vec<StackError>) {
     let mut outputs = Vec::new();
     let mut errors = Vec::new();
-    // Every stack of the environment is built, so imports are checked against their
-    // producers even when one stack is selected; only the selection is rendered.
-    let mut built = Vec::new();
-    for def in stacks::ALL {
+    // The selection is built, then (transitively) the producers of what it imports, so
+    // imports are checked against their producers even when one stack is selected; only
+    // the selection is rendered.
+    let mut built: Vec<(bool, crate::stack::Stack)> = Vec::new();
+    let mut tried: Vec<&str> = Vec::new();
+    let mut wanted: Vec<&StackDef> = defs.to_vec();
+    while let Some(def) = wanted.pop() {
+        if tried.contains(&def.name) {
+            continue;
+        }
+        tried.push(def.name);
         let selected = defs.iter().any(|d| d.name == def.name);
         match (def.build)(env) {
-            Ok(Some(stack)) => built.push((selected, stack)),
+            Ok(Some(stack)) => {
+                for import in stack.terraform.imports() {
+                    if let Some(producer) = stacks::find(import.stack) {
+                        wanted.push(producer);
+                    }
+                }
+                built.push((selected, stack));
+            }
             Ok(None) => {}
             Err(e) if selected => errors.push(e),
             Err(_) => {}
         }
     }
+    // Registry order, so the apply order is stable whatever the selection.
+    built.sort_by_key(|(_, s)| stacks::ALL.iter().position(|d| d.name == s.name));
     let links: Vec<exports::StackLinks<'_>> = built
         .iter()
         .map(|(_, s)| exports::StackLinks {
