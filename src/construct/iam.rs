@@ -115,20 +115,42 @@ pub struct Role {
     policy: Option<Ref>,
 }
 
-/// Trust documents of the identity-federation variants.
-fn other_trust(scope: &Scope<'_>, trust: Option<Trust>) -> Value {
+/// The trust policy document of `trust`: one statement.
+fn trust_document(scope: &Scope<'_>, trust: Trust) -> Value {
     let statement = match trust {
-        Some(Trust::ServiceOnly(principal)) => json!({
+        Trust::Service(principal) => json!({
+            "sid": "AssumeFromService",
+            "effect": "Allow",
+            "actions": ["sts:AssumeRole"],
+            "principals": [{"type": "Service", "identifiers": [principal]}],
+            "condition": conditions(&[(
+                "StringEquals".into(),
+                "aws:SourceAccount".into(),
+                vec![scope.tf.account_id().to_owned()],
+            )]),
+        }),
+        Trust::Role(role_arn) => json!({
+            "sid": "AssumeFromRole",
+            "effect": "Allow",
+            "actions": ["sts:AssumeRole"],
+            "principals": [{"type": "AWS", "identifiers": [scope.account_root_arn()]}],
+            "condition": conditions(&[(
+                "ArnEquals".into(),
+                "aws:PrincipalArn".into(),
+                vec![role_arn],
+            )]),
+        }),
+        Trust::ServiceOnly(principal) => json!({
             "sid": "AssumeFromService",
             "effect": "Allow",
             "actions": ["sts:AssumeRole"],
             "principals": [{"type": "Service", "identifiers": [principal]}],
         }),
-        Some(Trust::WebIdentity {
+        Trust::WebIdentity {
             provider_arn,
             issuer,
             subject,
-        }) => {
+        } => {
             let host = Expr::raw(format!("replace({}, \"https://\", \"\")", issuer.as_hcl()));
             json!({
                 "sid": "AssumeFromServiceAccount",
@@ -141,10 +163,10 @@ fn other_trust(scope: &Scope<'_>, trust: Option<Trust>) -> Value {
                 ]),
             })
         }
-        Some(Trust::PodIdentity {
+        Trust::PodIdentity {
             namespace,
             service_account,
-        }) => json!({
+        } => json!({
             "sid": "AssumeFromPodIdentity",
             "effect": "Allow",
             "actions": ["sts:AssumeRole", "sts:TagSession"],
@@ -155,10 +177,10 @@ fn other_trust(scope: &Scope<'_>, trust: Option<Trust>) -> Value {
                 ("StringEquals".into(), "aws:RequestTag/kubernetes-service-account".into(), vec![service_account]),
             ]),
         }),
-        Some(Trust::GithubActions {
+        Trust::GithubActions {
             provider_arn,
             subjects,
-        }) => json!({
+        } => json!({
             "sid": "AssumeFromGithubActions",
             "effect": "Allow",
             "actions": ["sts:AssumeRoleWithWebIdentity"],
@@ -168,7 +190,6 @@ fn other_trust(scope: &Scope<'_>, trust: Option<Trust>) -> Value {
                 ("StringEquals".into(), format!("{GITHUB_OIDC_HOST}:sub"), subjects),
             ]),
         }),
-        Some(Trust::Service(_) | Trust::Role(_)) | None => Value::Null,
     };
     json!({"statement": [statement]})
 }
@@ -196,47 +217,7 @@ impl Role {
         statements: Vec<Statement>,
     ) -> Role {
         let id = local_name(id);
-        let account = scope.tf.account_id().to_owned();
-        let mut trust_other = None;
-        let trust_doc = match trust {
-            other @ (Trust::ServiceOnly(_)
-            | Trust::WebIdentity { .. }
-            | Trust::PodIdentity { .. }
-            | Trust::GithubActions { .. }) => {
-                trust_other = Some(other);
-                None
-            }
-            Trust::Service(principal) => Some(json!({
-                "statement": [{
-                    "sid": "AssumeFromService",
-                    "effect": "Allow",
-                    "actions": ["sts:AssumeRole"],
-                    "principals": [{"type": "Service", "identifiers": [principal]}],
-                    "condition": conditions(&[(
-                        "StringEquals".into(),
-                        "aws:SourceAccount".into(),
-                        vec![account],
-                    )]),
-                }]
-            })),
-            Trust::Role(role_arn) => Some(json!({
-                "statement": [{
-                    "sid": "AssumeFromRole",
-                    "effect": "Allow",
-                    "actions": ["sts:AssumeRole"],
-                    "principals": [{"type": "AWS", "identifiers": [scope.account_root_arn()]}],
-                    "condition": conditions(&[(
-                        "ArnEquals".into(),
-                        "aws:PrincipalArn".into(),
-                        vec![role_arn],
-                    )]),
-                }]
-            })),
-        };
-        let trust_doc = match trust_doc {
-            Some(doc) => doc,
-            None => other_trust(scope, trust_other),
-        };
+        let trust_doc = trust_document(scope, trust);
         let trust_ref = scope.tf.data(
             "iam",
             "aws_iam_policy_document",
