@@ -9,6 +9,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use keel_workload_contract as contract;
+
 use crate::store::PoolUsage;
 
 /// Labels of the HTTP metrics.
@@ -33,9 +35,7 @@ pub struct KindLabel {
 type HistogramFamily = Family<HttpLabels, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
-    Histogram::new([
-        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-    ])
+    Histogram::new(contract::LATENCY_BUCKETS_SECONDS.iter().copied())
 }
 
 /// Every metric, and the registry that encodes them.
@@ -82,12 +82,12 @@ impl Metrics {
         let cache_errors = Counter::default();
         let db_pool = Family::<KindLabel, Gauge>::default();
         registry.register(
-            "http_requests",
+            contract::HTTP_REQUESTS.registered,
             "HTTP requests by method, route and status",
             http_requests.clone(),
         );
         registry.register(
-            "http_request_duration_seconds",
+            contract::HTTP_REQUEST_DURATION.registered,
             "HTTP request latency",
             http_duration.clone(),
         );
@@ -156,5 +156,36 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// keel's rollout analysis and SLO rules select these series by the contract's names;
+    /// this fails when the exposition drifts from them.
+    #[test]
+    fn exposition_uses_the_contract_names() {
+        let metrics = Metrics::new();
+        let labels = HttpLabels {
+            method: "GET",
+            route: "/v1/stats",
+            status: 503,
+        };
+        metrics.observe_request(labels, 0.3);
+        let text = metrics.encode(None);
+        let status = contract::STATUS_LABEL;
+        let route = contract::ROUTE_LABEL;
+        let counter = format!(
+            "{}{{method=\"GET\",{route}=\"/v1/stats\",{status}=\"503\"}} 1",
+            contract::HTTP_REQUESTS.exposed
+        );
+        assert!(text.contains(&counter), "{counter} missing from\n{text}");
+        let bucket = format!(
+            "{}_bucket{{le=\"0.5\",method=\"GET\",{route}=\"/v1/stats\",{status}=\"503\"}} 1",
+            contract::HTTP_REQUEST_DURATION.exposed
+        );
+        assert!(text.contains(&bucket), "{bucket} missing from\n{text}");
     }
 }

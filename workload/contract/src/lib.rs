@@ -30,6 +30,38 @@ pub const STARTUP_PATH: &str = "/health";
 /// Prometheus metrics path, served on [`METRICS_PORT`].
 pub const METRICS_PATH: &str = "/metrics";
 
+/// A Prometheus metric the binary exposes on [`METRICS_PATH`], which keel's rollout analysis
+/// and SLO rules query. The binary registers each one under [`Metric::registered`], so a
+/// renamed metric breaks the build (or the workload's exposition test), not a rollback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metric {
+    /// The name given to the client library (a counter's `_total` suffix is added by it).
+    pub registered: &'static str,
+    /// The series name as scraped: what PromQL selects (a histogram adds `_bucket`,
+    /// `_sum` and `_count` to it).
+    pub exposed: &'static str,
+}
+
+/// Counter of finished HTTP requests, labelled `method`, `route` and [`STATUS_LABEL`].
+pub const HTTP_REQUESTS: Metric = Metric {
+    registered: "http_requests",
+    exposed: "http_requests_total",
+};
+/// Histogram of HTTP request latency in seconds, with the same labels as [`HTTP_REQUESTS`].
+pub const HTTP_REQUEST_DURATION: Metric = Metric {
+    registered: "http_request_duration_seconds",
+    exposed: "http_request_duration_seconds",
+};
+/// Label of the HTTP metrics holding the response status code (`"200"`, `"503"`, ...).
+pub const STATUS_LABEL: &str = "status";
+/// Label of the HTTP metrics holding the matched route pattern.
+pub const ROUTE_LABEL: &str = "route";
+/// Upper bounds (seconds) of the latency histogram's buckets. A latency threshold in an SLO
+/// or a rollout analysis should sit on one of them to be measured exactly.
+pub const LATENCY_BUCKETS_SECONDS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 /// One environment variable the binary reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EnvVar {
