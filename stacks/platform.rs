@@ -695,6 +695,18 @@ pub(crate) fn check(spec: &EnvFile, pl: &Settings, out: &mut Problems) {
             "expected per_az in a prod-tier environment, found single".into(),
         ));
     }
+    let mut admins = std::collections::BTreeMap::new();
+    for (i, arn) in pl.admins.iter().enumerate() {
+        let id = crate::construct::eks::admin_id(arn);
+        if let Some(first) = admins.insert(id.clone(), arn) {
+            out.push((
+                format!("{p}/admins/{i}"),
+                format!(
+                    "{arn} and {first} both become the access entry {id} (names compare without case and punctuation); list each principal once"
+                ),
+            ));
+        }
+    }
     let mut names = std::collections::BTreeSet::new();
     for (i, ng) in pl.node_groups.iter().enumerate() {
         let ptr = format!("{p}/node_groups/{i}");

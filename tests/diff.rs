@@ -167,3 +167,80 @@ fn diff_refuses_an_unknown_base() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--base nope: no such commit"), "{err}");
 }
+
+/// The platform's cluster admin entries were addressed by position (`admin_0`) and are now
+/// addressed by principal: synth writes `moved` blocks, and diff shows a move, not a
+/// destroy and create. The base commit holds the output as it was before the rename.
+#[test]
+fn a_renamed_construct_id_gets_a_moved_block_and_diff_shows_a_move() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    copy_environments(root);
+    let synth = keel(root, &["synth", "--all"]);
+    assert!(
+        synth.status.success(),
+        "{}",
+        String::from_utf8_lossy(&synth.stderr)
+    );
+    let terraform = root.join("generated/staging/platform/terraform");
+    let moved: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(terraform.join("moved.tf.json")).expect("moved.tf.json is written"),
+    )
+    .expect("JSON");
+    assert_eq!(
+        moved,
+        serde_json::json!({"moved": [
+            {"from": "aws_eks_access_entry.admin_0",
+             "to": "aws_eks_access_entry.admin_role_platform_admins"},
+            {"from": "aws_eks_access_policy_association.admin_0",
+             "to": "aws_eks_access_policy_association.admin_role_platform_admins"},
+        ]})
+    );
+
+    // The output before the rename: positional ids, no moved blocks.
+    let renamed = std::fs::read_to_string(terraform.join("access.tf.json")).expect("access");
+    let positional = renamed.replace("admin_role_platform_admins", "admin_0");
+    assert_ne!(renamed, positional, "the test's anchor moved");
+    std::fs::write(terraform.join("access.tf.json"), &positional).expect("write");
+    std::fs::remove_file(terraform.join("moved.tf.json")).expect("rm");
+    git(root, &["init", "-q"]);
+    git(root, &["add", "."]);
+    git(root, &["commit", "-q", "-m", "before the rename"]);
+
+    let out = keel(
+        root,
+        &[
+            "diff",
+            "staging",
+            "--format",
+            "json",
+            "--fail-on",
+            "replace",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a move with a moved block is no replace risk: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let platform = report["stacks"]
+        .as_array()
+        .expect("stacks")
+        .iter()
+        .find(|s| s["stack"] == "platform")
+        .expect("the platform stack");
+    let changes = platform["changes"].as_array().expect("changes");
+    assert_eq!(changes.len(), 2, "{platform:#}");
+    for change in changes {
+        assert_eq!(change["action"], "move", "{change:#}");
+        assert_eq!(change["moved_block"], true, "{change:#}");
+        assert!(
+            change["from"]
+                .as_str()
+                .is_some_and(|f| f.ends_with(".admin_0")),
+            "{change:#}"
+        );
+    }
+}

@@ -24,6 +24,13 @@ fn errors(from: &str, to: &str) -> Vec<String> {
 fn broken_files_give_exact_errors() {
     let cases: &[(&str, &str, &[&str])] = &[
         (
+            "      - arn:aws:iam::111122223333:role/platform-admins\n",
+            "      - arn:aws:iam::111122223333:role/platform-admins\n      - arn:aws:iam::111122223333:role/Platform.Admins\n",
+            &[
+                "environments/prod.yaml:32:9: stacks.platform.admins[1]: arn:aws:iam::111122223333:role/Platform.Admins and arn:aws:iam::111122223333:role/platform-admins both become the access entry admin_role_platform_admins (names compare without case and punctuation); list each principal once",
+            ],
+        ),
+        (
             "  az_count: 3\n",
             "  az_count: 9\n",
             &["environments/prod.yaml:12:13: network.az_count: 9 is greater than the maximum of 6"],

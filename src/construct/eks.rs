@@ -162,13 +162,17 @@ impl EksCluster {
         let eks = EksCluster { cluster, oidc };
         let policy = access_policy_arn(scope.partition(), CLUSTER_ADMIN_POLICY);
         for (i, admin) in props.admins.iter().enumerate() {
-            eks.grant_access(
+            let entry = eks.grant_access(
                 scope,
-                &format!("admin_{i}"),
+                &admin_id(admin),
                 Value::String(admin.clone()),
                 &policy,
                 &[],
             );
+            // Renamed construct id: admin entries were addressed by their position in
+            // `admins` (`admin_<i>`), so removing the first admin re-created every other
+            // entry. State applied before the rename moves to the principal's address.
+            entry.renamed_from(scope, &format!("admin_{i}"));
         }
         eks
     }
@@ -182,8 +186,8 @@ impl EksCluster {
         principal: Value,
         policy_arn: &str,
         namespaces: &[String],
-    ) {
-        access_entry(scope, self.name(), id, principal, policy_arn, namespaces);
+    ) -> AccessEntry {
+        access_entry(scope, self.name(), id, principal, policy_arn, namespaces)
     }
 
     /// Adds a managed node group through its own launch template.
@@ -317,7 +321,7 @@ pub fn access_entry(
     principal: Value,
     policy_arn: &str,
     namespaces: &[String],
-) {
+) -> AccessEntry {
     let f = "access";
     let entry = scope.tf.resource(
         f,
@@ -334,7 +338,7 @@ pub fn access_entry(
     } else {
         json!([{"type": "namespace", "namespaces": namespaces}])
     };
-    scope.tf.resource(
+    let association = scope.tf.resource(
         f,
         "aws_eks_access_policy_association",
         id,
@@ -346,4 +350,49 @@ pub fn access_entry(
             "depends_on": [entry.address()],
         }),
     );
+    AccessEntry { entry, association }
+}
+
+/// The access entry of one principal and its policy association (one construct id).
+#[derive(Debug, Clone)]
+pub struct AccessEntry {
+    entry: Ref,
+    association: Ref,
+}
+
+impl AccessEntry {
+    /// Records that this construct's id was `old_id` before: both resources get a `moved`
+    /// block from their old address, so Terraform keeps the entry instead of recreating it.
+    pub fn renamed_from(&self, scope: &mut Scope<'_>, old_id: &str) {
+        scope.tf.moved(&self.entry, old_id);
+        scope.tf.moved(&self.association, old_id);
+    }
+}
+
+/// The construct id of a cluster admin's access entry: `admin_` and the principal's kind and
+/// name (`arn:aws:iam::111122223333:role/platform-admins` → `admin_role_platform_admins`), so
+/// the address stays with the principal whatever its position in the list.
+pub fn admin_id(principal_arn: &str) -> String {
+    let resource = principal_arn
+        .split_once(":iam::")
+        .and_then(|(_, rest)| rest.split_once(':'))
+        .map_or(principal_arn, |(_, resource)| resource);
+    format!("admin_{}", super::local_name(resource))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_admin_id_follows_the_principal_not_its_position() {
+        assert_eq!(
+            admin_id("arn:aws:iam::111122223333:role/platform-admins"),
+            "admin_role_platform_admins"
+        );
+        assert_eq!(
+            admin_id("arn:aws-us-gov:iam::111122223333:user/ops/Jane.Doe"),
+            "admin_user_ops_jane_doe"
+        );
+    }
 }

@@ -60,6 +60,39 @@ pub enum TfError {
     /// Two outputs with the same name.
     #[error("terraform output {0} is defined twice")]
     DuplicateOutput(String),
+    /// A `moved` block whose `to` address is not a resource of the root.
+    #[error(
+        "moved block {from} -> {to}: {to} is not a resource of this root; a rename must point at the construct's new address"
+    )]
+    MovedToMissing {
+        /// The old address.
+        from: String,
+        /// The new address, which does not exist.
+        to: String,
+    },
+    /// A `moved` block whose `from` address is still a resource of the root.
+    #[error(
+        "moved block {from} -> {to}: {from} is still a resource of this root; Terraform refuses to move an object that still exists"
+    )]
+    MovedFromExists {
+        /// The old address, which still exists.
+        from: String,
+        /// The new address.
+        to: String,
+    },
+    /// Two `moved` blocks from the same address.
+    #[error("{0} is moved twice; one old address can move to one new address only")]
+    MovedTwice(String),
+}
+
+/// A renamed resource: Terraform moves the state of `from` to `to` instead of destroying
+/// `from` and creating `to` (a `moved` block in `moved.tf.json`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Moved {
+    /// The old address (same resource type as `to`).
+    pub from: Ref,
+    /// The new address, a resource of the same root.
+    pub to: Ref,
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +113,7 @@ pub struct Config {
     outputs: BTreeMap<String, Value>,
     exports: Vec<crate::exports::Link>,
     imports: Vec<crate::exports::Link>,
+    moved: Vec<Moved>,
     errors: Vec<TfError>,
 }
 
@@ -96,6 +130,7 @@ impl Config {
             outputs: BTreeMap::new(),
             exports: Vec::new(),
             imports: Vec::new(),
+            moved: Vec::new(),
             errors: Vec::new(),
         }
     }
@@ -180,6 +215,29 @@ impl Config {
         if !parts.is_empty() {
             map.insert("//".into(), Value::String(parts.join("; ")));
         }
+    }
+
+    /// Records that resource `to` was called `from_name` before (a renamed construct id):
+    /// synth writes `moved { from = <ty>.<from_name>, to = <ty>.<to name> }`, so Terraform
+    /// moves the object instead of destroying and recreating it. Rendering fails when `to`
+    /// is not a resource of this root or `from` still is one.
+    pub fn moved(&mut self, to: &Ref, from_name: &str) {
+        let from = Ref::resource(to.ty(), from_name);
+        if self.moved.iter().any(|m| m.from == from) {
+            self.errors.push(TfError::MovedTwice(from.address()));
+            return;
+        }
+        self.moved.push(Moved {
+            from,
+            to: to.clone(),
+        });
+    }
+
+    /// The renames recorded with [`Config::moved`], sorted by old address.
+    pub fn moves(&self) -> Vec<&Moved> {
+        let mut moves: Vec<&Moved> = self.moved.iter().collect();
+        moves.sort();
+        moves
     }
 
     /// Adds `data.<ty>.<name>` to `file` and returns its reference.
@@ -298,8 +356,14 @@ impl Config {
     /// block: versions and backend), `main.tf.json` (the provider), one file per construct
     /// group, and `outputs.tf.json`.
     pub fn render(&self) -> Result<BTreeMap<String, String>, Vec<TfError>> {
-        if !self.errors.is_empty() {
-            return Err(self.errors.clone());
+        let errors: Vec<TfError> = self
+            .errors
+            .iter()
+            .cloned()
+            .chain(self.moved_errors())
+            .collect();
+        if !errors.is_empty() {
+            return Err(errors);
         }
         let mut files: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
         // The header comment sits in block bodies: a root-level `//` is valid Terraform
@@ -358,6 +422,17 @@ impl Config {
                 .or_default()
                 .insert("output".into(), Value::Object(outputs));
         }
+        if !self.moved.is_empty() {
+            let moved: Vec<Value> = self
+                .moves()
+                .into_iter()
+                .map(|m| json!({"from": m.from.address(), "to": m.to.address()}))
+                .collect();
+            files
+                .entry("moved".into())
+                .or_default()
+                .insert("moved".into(), Value::Array(moved));
+        }
         Ok(files
             .into_iter()
             .map(|(name, body)| {
@@ -367,6 +442,20 @@ impl Config {
                 )
             })
             .collect())
+    }
+
+    /// Moves whose `to` is missing or whose `from` still exists.
+    fn moved_errors(&self) -> Vec<TfError> {
+        let mut errors = Vec::new();
+        for m in self.moves() {
+            let (from, to) = (m.from.address(), m.to.address());
+            if m.to.kind() != refs::BlockKind::Resource || !self.blocks.contains_key(&m.to) {
+                errors.push(TfError::MovedToMissing { from, to });
+            } else if self.blocks.contains_key(&m.from) {
+                errors.push(TfError::MovedFromExists { from, to });
+            }
+        }
+        errors
     }
 
     /// The (rule, reason) allowances of one address, by rule: a range of the sorted map, so
@@ -521,6 +610,51 @@ pub(crate) mod tests {
             c.render().unwrap(),
             files,
             "rendering twice gives the same bytes"
+        );
+    }
+
+    #[test]
+    fn a_rename_is_a_moved_block_in_moved_tf_json() {
+        let mut c = config();
+        let key = c.resource("kms", "aws_kms_key", "secrets", json!({}));
+        c.moved(&key, "main");
+        let files = c.render().unwrap();
+        let moved: Value = serde_json::from_str(&files["moved.tf.json"]).unwrap();
+        assert_eq!(
+            moved,
+            json!({"moved": [{"from": "aws_kms_key.main", "to": "aws_kms_key.secrets"}]})
+        );
+    }
+
+    #[test]
+    fn a_move_to_a_missing_or_from_an_existing_address_is_an_error() {
+        let mut c = config();
+        let key = c.resource("kms", "aws_kms_key", "main", json!({}));
+        c.resource("kms", "aws_kms_key", "old", json!({}));
+        c.moved(&key, "old");
+        c.moved(&Ref::resource("aws_kms_key", "gone"), "older");
+        c.moved(&Ref::resource("aws_kms_key", "other"), "old");
+        let err = c.render().unwrap_err();
+        assert_eq!(
+            err,
+            vec![
+                TfError::MovedTwice("aws_kms_key.old".into()),
+                TfError::MovedFromExists {
+                    from: "aws_kms_key.old".into(),
+                    to: "aws_kms_key.main".into()
+                },
+                TfError::MovedToMissing {
+                    from: "aws_kms_key.older".into(),
+                    to: "aws_kms_key.gone".into()
+                },
+            ]
+        );
+        assert!(
+            err[2]
+                .to_string()
+                .contains("aws_kms_key.gone is not a resource of this root"),
+            "{}",
+            err[2]
         );
     }
 
