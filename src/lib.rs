@@ -23,6 +23,7 @@ pub mod ops;
 pub mod policy;
 pub mod refs;
 pub mod render;
+pub mod rollout;
 pub mod stack;
 #[path = "../stacks/mod.rs"]
 pub mod stacks;

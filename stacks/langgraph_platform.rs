@@ -43,8 +43,8 @@ use crate::env::check::{
 use crate::env::file::Database;
 use crate::env::file::EnvFile;
 use crate::env::file::Image;
-use crate::env::load::is_prod;
 use crate::refs::Expr;
+use crate::rollout::Rollout;
 use crate::stack::{Stack, StackDef, StackError, generated_by, terraform_root};
 use crate::tf::Suppression;
 
@@ -86,26 +86,13 @@ pub struct Scaling {
     pub requests_per_target: u32,
 }
 
-/// How CodeDeploy shifts traffic to a new task set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DeploymentStrategy {
-    /// 10% first, the rest after 15 minutes (custom config).
-    #[serde(rename = "canary_10_percent_15_minutes")]
-    Canary10Percent15Minutes,
-    /// 10% more every 5 minutes (custom config).
-    #[serde(rename = "linear_10_percent_every_5_minutes")]
-    Linear10PercentEvery5Minutes,
-    /// Everything at once (`CodeDeployDefault.ECSAllAtOnce`): dev only.
-    AllAtOnce,
-}
-
 /// Blue/green deployment settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Deployment {
-    /// Traffic-shifting strategy.
-    pub strategy: DeploymentStrategy,
+    /// How CodeDeploy shifts traffic to the new task set: all at once, a canary, or linear
+    /// steps (several canary steps are Kubernetes-only).
+    pub rollout: Rollout,
     /// Minutes the old task set keeps running after a successful deployment (0..=2880).
     pub termination_wait_minutes: u32,
 }
@@ -575,7 +562,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             listener_arn: alb.production_listener_arn(),
             blue_target_group: alb.blue().attr("name"),
             green_target_group: alb.green().attr("name"),
-            strategy: cfg.deployment.strategy,
+            strategy: cfg.deployment.rollout.strategy.clone(),
             termination_wait_minutes: cfg.deployment.termination_wait_minutes,
             rollback: RollbackTargets {
                 cluster_name: service.cluster_name(),
@@ -589,7 +576,8 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             topic_arn: topic.arn(),
             topic_key_arn: key.arn(),
         },
-    );
+    )
+    .map_err(fail)?;
 
     let ecs_metric = |metric: &str| {
         vec![
@@ -789,10 +777,12 @@ pub(crate) fn check(spec: &EnvFile, lg: &Settings, out: &mut Problems) {
             ),
         ));
     }
-    if is_prod(spec.tier) && d.strategy == crate::env::file::DeploymentStrategy::AllAtOnce {
+    d.rollout
+        .check(spec.tier, false, &format!("{p}/deployment/rollout"), out);
+    if d.rollout.analysis.is_some() {
         out.push((
-            format!("{p}/deployment/strategy"),
-            "expected a canary or linear strategy in a prod-tier environment, found all_at_once"
+            format!("{p}/deployment/rollout/analysis"),
+            "expected no analysis on an ECS stack: the deployment group's alarms (alarms.*) roll it back"
                 .into(),
         ));
     }

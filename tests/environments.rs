@@ -74,7 +74,14 @@ fn broken_files_give_exact_errors() {
             "      multi_az: true\n      deletion_protection: true\n      backup_retention_days: 7\n    alarms:",
             "      multi_az: false\n      deletion_protection: true\n      backup_retention_days: 7\n    alarms:",
             &[
-                "environments/prod.yaml:74:17: stacks.langgraph-platform.database.multi_az: expected true in a prod-tier environment, found false",
+                "environments/prod.yaml:76:17: stacks.langgraph-platform.database.multi_az: expected true in a prod-tier environment, found false",
+            ],
+        ),
+        (
+            "          canary: {percent: 10, wait_minutes: 15}\n",
+            "          steps:\n            - {percent: 10, wait_minutes: 5}\n            - {percent: 50, wait_minutes: 10}\n",
+            &[
+                "environments/prod.yaml:71:13: stacks.langgraph-platform.deployment.rollout.strategy.steps: CodeDeploy shifts traffic once (canary) or in equal steps at equal intervals (linear); these 2 steps are neither: use canary or linear on an ECS stack",
             ],
         ),
         (
@@ -102,7 +109,7 @@ fn broken_files_give_exact_errors() {
             "    replicas: 3\n",
             "    replicas: 30\n",
             &[
-                "environments/prod.yaml:91:15: stacks.analytics-api.replicas: expected autoscaling.min <= replicas <= autoscaling.max, found 3 <= 30 <= 10",
+                "environments/prod.yaml:93:15: stacks.analytics-api.replicas: expected autoscaling.min <= replicas <= autoscaling.max, found 3 <= 30 <= 10",
             ],
         ),
         (
@@ -123,21 +130,21 @@ fn broken_files_give_exact_errors() {
             "      repository: 111122223333.dkr.ecr.us-east-1.amazonaws.com/metrics-service",
             "      repository: 111122223333.dkr.ecr.us-east-1.amazonaws.com/metrics",
             &[
-                "environments/prod.yaml:112:19: stacks.metrics-service.image.repository: expected the repository this stack creates, 111122223333.dkr.ecr.us-east-1.amazonaws.com/metrics-service, found 111122223333.dkr.ecr.us-east-1.amazonaws.com/metrics",
+                "environments/prod.yaml:114:19: stacks.metrics-service.image.repository: expected the repository this stack creates, 111122223333.dkr.ecr.us-east-1.amazonaws.com/metrics-service, found 111122223333.dkr.ecr.us-east-1.amazonaws.com/metrics",
             ],
         ),
         (
             "    replicas: 3\n    ground_truth_bucket",
             "    replicas: 1\n    ground_truth_bucket",
             &[
-                "environments/prod.yaml:114:15: stacks.metrics-service.replicas: expected at least 2 replicas in a prod-tier environment, found 1",
+                "environments/prod.yaml:116:15: stacks.metrics-service.replicas: expected at least 2 replicas in a prod-tier environment, found 1",
             ],
         ),
         (
             "    host: tickets.example.com\n    certificate_arn: arn:aws:acm:us-east-1:111122223333:certificate/7c1f0a2b-3d4e-4f5a-8b6c-9d0e1f2a3b4c\n",
             "    host: tickets.example.com\n",
             &[
-                "environments/prod.yaml:121:5: stacks.aegistickets: expected certificate_arn (an ACM certificate) in a prod-tier environment",
+                "environments/prod.yaml:123:5: stacks.aegistickets: expected certificate_arn (an ACM certificate) in a prod-tier environment",
             ],
         ),
         (

@@ -12,8 +12,8 @@ use serde_json::json;
 use super::Scope;
 use super::iam::{Role, Statement, Trust};
 use super::observability::{Alarm, Combine, Comparison, Metric};
-use crate::env::file::DeploymentStrategy;
 use crate::refs::Expr;
+use crate::rollout::{CodeDeployShift, Strategy};
 
 /// What the deployment's rollback alarms watch.
 #[derive(Debug, Clone)]
@@ -41,8 +41,8 @@ pub struct EcsBlueGreenProps {
     pub blue_target_group: Expr,
     /// Green target group name.
     pub green_target_group: Expr,
-    /// Traffic-shifting strategy.
-    pub strategy: DeploymentStrategy,
+    /// Traffic schedule; must be one CodeDeploy can express ([`Strategy::codedeploy`]).
+    pub strategy: Strategy,
     /// Minutes the old task set keeps running after success.
     pub termination_wait_minutes: u32,
     /// What the rollback alarms watch ([`rollback_alarms`]).
@@ -63,9 +63,51 @@ pub struct EcsBlueGreen {
 /// Name of the built-in all-at-once config.
 const ALL_AT_ONCE: &str = "CodeDeployDefault.ECSAllAtOnce";
 
+/// The seed's custom configs: canary 10 % for 15 minutes, linear 10 % every 5 minutes.
+const STANDARD_CONFIGS: [CodeDeployShift; 2] = [
+    CodeDeployShift::Canary {
+        percent: 10,
+        interval: 15,
+    },
+    CodeDeployShift::Linear {
+        percent: 10,
+        interval: 5,
+    },
+];
+
+/// The custom deployment config of `shift`: (resource label, name suffix, body without its
+/// name), or `None` for the built-in all-at-once config.
+fn config(shift: CodeDeployShift) -> Option<(String, String, serde_json::Value)> {
+    let (label, name, kind, routing) = match shift {
+        CodeDeployShift::AllAtOnce => return None,
+        CodeDeployShift::Canary { percent, interval } => (
+            format!("canary_{percent}_percent_{interval}_minutes"),
+            format!("canary-{percent}pct-{interval}min"),
+            "TimeBasedCanary",
+            json!({"time_based_canary": [{"percentage": percent, "interval": interval}]}),
+        ),
+        CodeDeployShift::Linear { percent, interval } => (
+            format!("linear_{percent}_percent_every_{interval}_minutes"),
+            format!("linear-{percent}pct-every-{interval}min"),
+            "TimeBasedLinear",
+            json!({"time_based_linear": [{"percentage": percent, "interval": interval}]}),
+        ),
+    };
+    let mut traffic = json!({"type": kind});
+    if let (Some(t), serde_json::Value::Object(r)) = (traffic.as_object_mut(), routing) {
+        t.extend(r);
+    }
+    Some((
+        label,
+        name,
+        json!({"compute_platform": "ECS", "traffic_routing_config": [traffic]}),
+    ))
+}
+
 impl EcsBlueGreen {
-    /// Creates the application, both custom configs, the service role and the group.
-    pub fn new(scope: &mut Scope<'_>, props: &EcsBlueGreenProps) -> EcsBlueGreen {
+    /// Creates the application, the custom configs, the service role and the group; fails
+    /// when the strategy is one CodeDeploy cannot express.
+    pub fn new(scope: &mut Scope<'_>, props: &EcsBlueGreenProps) -> Result<EcsBlueGreen, String> {
         let f = "deploy";
         let app = scope.tf.resource(
             f,
@@ -73,36 +115,32 @@ impl EcsBlueGreen {
             "main",
             json!({"name": scope.name("app"), "compute_platform": "ECS"}),
         );
-        let canary = scope.tf.resource(
-            f,
-            "aws_codedeploy_deployment_config",
-            "canary_10_percent_15_minutes",
-            json!({
-                "deployment_config_name": scope.name("canary-10pct-15min"),
-                "compute_platform": "ECS",
-                "traffic_routing_config": [{
-                    "type": "TimeBasedCanary",
-                    "time_based_canary": [{"percentage": 10, "interval": 15}],
-                }],
-            }),
-        );
-        let linear = scope.tf.resource(
-            f,
-            "aws_codedeploy_deployment_config",
-            "linear_10_percent_every_5_minutes",
-            json!({
-                "deployment_config_name": scope.name("linear-10pct-every-5min"),
-                "compute_platform": "ECS",
-                "traffic_routing_config": [{
-                    "type": "TimeBasedLinear",
-                    "time_based_linear": [{"percentage": 10, "interval": 5}],
-                }],
-            }),
-        );
-        let config_name: serde_json::Value = match props.strategy {
-            DeploymentStrategy::Canary10Percent15Minutes => canary.attr("id").into(),
-            DeploymentStrategy::Linear10PercentEvery5Minutes => linear.attr("id").into(),
-            DeploymentStrategy::AllAtOnce => ALL_AT_ONCE.into(),
+        let chosen = props
+            .strategy
+            .codedeploy()
+            .map_err(|why| format!("deployment strategy {:?}: {why}", props.strategy))?;
+        // The seed's two custom configs always exist, so an operator can pick either for
+        // one deployment; the environment's choice is added when it is another one.
+        let mut configs = BTreeMap::new();
+        for shift in STANDARD_CONFIGS.into_iter().chain([chosen]) {
+            if let Some((label, name, body)) = config(shift) {
+                configs.entry(label).or_insert((name, body));
+            }
+        }
+        let mut chosen_id = None;
+        for (label, (name, body)) in configs {
+            let mut body = body;
+            body["deployment_config_name"] = scope.name(&name).into();
+            let r = scope
+                .tf
+                .resource(f, "aws_codedeploy_deployment_config", &label, body);
+            if config(chosen).is_some_and(|(l, ..)| l == label) {
+                chosen_id = Some(r.attr("id"));
+            }
+        }
+        let config_name: serde_json::Value = match chosen_id {
+            Some(id) => id.into(),
+            None => ALL_AT_ONCE.into(),
         };
         // The Limited policy: no Lambda invoke, S3 read, SNS publish or PassRole on `*`.
         let role = Role::new(
@@ -170,10 +208,10 @@ impl EcsBlueGreen {
                 }],
             }),
         );
-        EcsBlueGreen {
+        Ok(EcsBlueGreen {
             app_name: app.attr("name"),
             group_name: group.attr("deployment_group_name"),
-        }
+        })
     }
 
     /// The CodeDeploy application name.

@@ -173,8 +173,7 @@ pub type Stacks = crate::stacks::Settings;
 
 pub use crate::stacks::analytics_api::{Cache, PodAutoscaling, Settings as AnalyticsApi};
 pub use crate::stacks::langgraph_platform::{
-    AlarmThresholds, Deployment, DeploymentStrategy, Jira, Scaling, Settings as LanggraphPlatform,
-    TaskSize,
+    AlarmThresholds, Deployment, Jira, Scaling, Settings as LanggraphPlatform, TaskSize,
 };
 
 /// A container image pinned by tag (dev) or digest (required in prod).
