@@ -32,6 +32,7 @@ use crate::env::file::{AcmeChallenge, AnalyticsApi, IngressClassName, Kubernetes
 use crate::env::file::{Database, Image};
 use crate::env::load::is_prod;
 use crate::k8s;
+use crate::rollout::Rollout;
 use crate::stack::{Stack, StackDef, StackError, generated_by, terraform_root};
 use crate::stacks::platform::OnCluster;
 
@@ -67,6 +68,10 @@ pub struct Settings {
     pub certificate_arn: Option<String>,
     /// Requests per second per client IP at the ingress (nginx).
     pub rate_limit_rps: u32,
+    /// Progressive delivery: an Argo Rollouts canary driven by this schedule, rolled back
+    /// by the analysis. Absent: a Deployment with a rolling update.
+    #[serde(default)]
+    pub rollout: Option<Rollout>,
     /// Database.
     pub database: Database,
     /// Redis cache.
@@ -501,12 +506,62 @@ fn service_props(
         labels: kube.service_monitor_labels.clone(),
         ..Default::default()
     });
+    p.canary = cfg
+        .rollout
+        .as_ref()
+        .map(|r| canary(r, &cfg.namespace, kube))
+        .transpose()?;
     p.suppressions.push(k8s::Suppression::new(
         "Deployment",
         "CKV_K8S_35",
         "the workload reads DATABASE_URL, REDIS_URL and JWT_SECRET from env (secretKeyRef only, values synced by External Secrets)",
     ));
     Ok(p)
+}
+
+/// The Argo Rollouts canary of a rollout setting: its schedule as steps, analysed on the
+/// workload's own request metrics (contract names) in the cluster's Prometheus.
+fn canary(r: &Rollout, namespace: &str, kube: &Kubernetes) -> Result<k8s::CanaryProps, String> {
+    let schedule = r.strategy.schedule();
+    // The last shift (all of the traffic) is what Argo does after the last step.
+    let before_all = schedule.split_last().map_or(&[][..], |(_, rest)| rest);
+    let steps = before_all
+        .iter()
+        .map(|s| {
+            Ok(k8s::CanaryStep {
+                weight: k8s::count(s.percent)?,
+                pause_minutes: s.wait_minutes,
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    let a = r
+        .analysis
+        .ok_or("rollout.analysis is required for a canary on Kubernetes")?;
+    let (success_query, latency_query) = k8s::pod_queries(
+        namespace,
+        contract::HTTP_REQUESTS.exposed,
+        contract::STATUS_LABEL,
+        contract::HTTP_REQUEST_DURATION.exposed,
+    );
+    Ok(k8s::CanaryProps {
+        steps,
+        analysis: k8s::CanaryAnalysis {
+            prometheus_address: prometheus_address(kube),
+            success_query,
+            latency_query,
+            min_success_ratio: a.success_rate_percent / 100.0,
+            max_p99_seconds: f64::from(a.p99_latency_ms) / 1000.0,
+        },
+    })
+}
+
+/// The cluster's Prometheus: the `prometheus-operated` Service prometheus-operator creates
+/// beside every Prometheus it runs, in the monitoring namespace.
+pub(crate) fn prometheus_address(kube: &Kubernetes) -> String {
+    format!(
+        "http://prometheus-operated.{}.svc.cluster.local:9090",
+        kube.monitoring_namespace
+    )
 }
 
 fn issuer(kube: &Kubernetes) -> Result<String, String> {
@@ -532,6 +587,9 @@ pub(crate) fn check(spec: &EnvFile, api: &Settings, out: &mut Problems) {
         ));
     }
     check::image(&api.image, spec.tier, &format!("{p}/image"), out);
+    if let Some(r) = &api.rollout {
+        r.check(spec.tier, true, &format!("{p}/rollout"), out);
+    }
     let a = &api.autoscaling;
     if !(a.min <= api.replicas && api.replicas <= a.max) {
         out.push((

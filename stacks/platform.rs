@@ -217,7 +217,7 @@ pub struct Addons {
 
 /// Helm charts of the controllers, pinned: (release and chart, repository, version,
 /// namespace).
-const CHARTS: [(&str, &str, &str, &str); 2] = [
+const CHARTS: [(&str, &str, &str, &str); 3] = [
     (
         "aws-load-balancer-controller",
         "https://aws.github.io/eks-charts",
@@ -229,6 +229,13 @@ const CHARTS: [(&str, &str, &str, &str); 2] = [
         "https://charts.external-secrets.io",
         "0.19.2",
         "external-secrets",
+    ),
+    // Argo Rollouts 1.9.1: runs the canaries of the stacks that ask for progressive delivery.
+    (
+        "argo-rollouts",
+        "https://argoproj.github.io/argo-helm",
+        "2.41.1",
+        "argo-rollouts",
     ),
 ];
 
@@ -615,20 +622,25 @@ fn helm_values(
     region: &str,
     vpc_name: &str,
 ) -> BTreeMap<String, String> {
+    const OWN_ACCOUNT: &str =
+        "# keel creates the ServiceAccount (k8s/) with its AWS identity; the chart must not.\n";
     let values = |chart: &str| -> String {
         match chart {
             "aws-load-balancer-controller" => format!(
-                "clusterName: {cluster}\nregion: {region}\n# The controller finds the VPC by its Name tag, not by an id pasted here.\nvpcTags:\n  Name: {vpc_name}\nreplicaCount: 2\nserviceAccount:\n  create: false\n  name: aws-load-balancer-controller\n"
+                "{OWN_ACCOUNT}clusterName: {cluster}\nregion: {region}\n# The controller finds the VPC by its Name tag, not by an id pasted here.\nvpcTags:\n  Name: {vpc_name}\nreplicaCount: 2\nserviceAccount:\n  create: false\n  name: aws-load-balancer-controller\n"
             ),
-            _ => "installCRDs: true\nserviceAccount:\n  create: false\n  name: external-secrets\n"
+            "argo-rollouts" => "# No AWS identity: the controller reads Prometheus and edits Ingresses in the cluster.\ninstallCRDs: true\ncontroller:\n  replicas: 2\ndashboard:\n  enabled: false\n"
                 .to_owned(),
+            _ => format!(
+                "{OWN_ACCOUNT}installCRDs: true\nserviceAccount:\n  create: false\n  name: external-secrets\n"
+            ),
         }
     };
     CHARTS
         .iter()
         .map(|(chart, repo, version, namespace)| {
             let body = format!(
-                "# {header}\n#\n# helm upgrade --install {chart} {chart} --repo {repo} --version {version} \\\n#   --namespace {namespace} -f deploy/{chart}.values.yaml\n#\n# keel creates the ServiceAccount (k8s/) with its AWS identity; the chart must not.\n{}",
+                "# {header}\n#\n# helm upgrade --install {chart} {chart} --repo {repo} --version {version} \\\n#   --namespace {namespace} --create-namespace -f deploy/{chart}.values.yaml\n#\n{}",
                 values(chart)
             );
             (format!("{chart}.values.yaml"), body)

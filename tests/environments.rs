@@ -130,21 +130,21 @@ fn broken_files_give_exact_errors() {
             "      repository: 111122223333.dkr.ecr.us-east-1.amazonaws.com/metrics-service",
             "      repository: 111122223333.dkr.ecr.us-east-1.amazonaws.com/metrics",
             &[
-                "environments/prod.yaml:114:19: stacks.metrics-service.image.repository: expected the repository this stack creates, 111122223333.dkr.ecr.us-east-1.amazonaws.com/metrics-service, found 111122223333.dkr.ecr.us-east-1.amazonaws.com/metrics",
+                "environments/prod.yaml:123:19: stacks.metrics-service.image.repository: expected the repository this stack creates, 111122223333.dkr.ecr.us-east-1.amazonaws.com/metrics-service, found 111122223333.dkr.ecr.us-east-1.amazonaws.com/metrics",
             ],
         ),
         (
             "    replicas: 3\n    ground_truth_bucket",
             "    replicas: 1\n    ground_truth_bucket",
             &[
-                "environments/prod.yaml:116:15: stacks.metrics-service.replicas: expected at least 2 replicas in a prod-tier environment, found 1",
+                "environments/prod.yaml:125:15: stacks.metrics-service.replicas: expected at least 2 replicas in a prod-tier environment, found 1",
             ],
         ),
         (
             "    host: tickets.example.com\n    certificate_arn: arn:aws:acm:us-east-1:111122223333:certificate/7c1f0a2b-3d4e-4f5a-8b6c-9d0e1f2a3b4c\n",
             "    host: tickets.example.com\n",
             &[
-                "environments/prod.yaml:123:5: stacks.aegistickets: expected certificate_arn (an ACM certificate) in a prod-tier environment",
+                "environments/prod.yaml:132:5: stacks.aegistickets: expected certificate_arn (an ACM certificate) in a prod-tier environment",
             ],
         ),
         (

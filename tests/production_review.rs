@@ -328,7 +328,8 @@ fn issue12_9_groups_replaced_first_never_reuse_a_name() {
 #[test]
 fn issue12_10_the_hpa_owns_replicas_and_pods_leave_gracefully() {
     let o = output("prod", "analytics-api");
-    let d = k8s(&o, "40-deployment");
+    // prod rolls out through an Argo Rollout: same pod template as a Deployment's.
+    let d = k8s(&o, "40-rollout");
     assert!(d["spec"].get("replicas").is_none());
     let pod = &d["spec"]["template"]["spec"];
     assert_eq!(
@@ -350,7 +351,7 @@ fn issue12_10_the_hpa_owns_replicas_and_pods_leave_gracefully() {
 fn issue12_11_a_config_change_rolls_the_pods() {
     let hash = |env: &str| {
         let o = output(env, "analytics-api");
-        k8s(&o, "40-deployment")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+        k8s(&o, "40-rollout")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
             .as_str()
             .unwrap()
             .to_owned()
@@ -413,7 +414,8 @@ fn issue12_13_logs_key_scoped_rds_log_groups_precreated_monitoring_ready_first()
 #[test]
 fn issue12_14_pod_identity_tls_verification_from_the_contract() {
     let o = output("prod", "analytics-api");
-    let d = k8s(&o, "40-deployment");
+    // prod rolls out through an Argo Rollout: same pod template as a Deployment's.
+    let d = k8s(&o, "40-rollout");
     let pod = &d["spec"]["template"]["spec"];
     assert_eq!(pod["securityContext"]["runAsUser"], contract::RUN_AS_USER);
     assert_eq!(
@@ -507,7 +509,7 @@ fn issue12_15_seed_fidelity() {
         "15",
         "the seed's PostgreSQL 15"
     );
-    let monitor = k8s(&o, "90-servicemonitor");
+    let monitor = k8s(&o, "90-podmonitor");
     assert_eq!(
         monitor["metadata"]["labels"]["release"],
         "kube-prometheus-stack"

@@ -95,8 +95,20 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Option<Object>, K8sError> {
         metadata: ctx.meta("HorizontalPodAutoscaler", ctx.name(), BTreeMap::new())?,
         spec: Some(HorizontalPodAutoscalerSpec {
             scale_target_ref: CrossVersionObjectReference {
-                api_version: Some("apps/v1".to_owned()),
-                kind: "Deployment".to_owned(),
+                api_version: Some(
+                    if ctx.props.canary.is_some() {
+                        "argoproj.io/v1alpha1"
+                    } else {
+                        "apps/v1"
+                    }
+                    .to_owned(),
+                ),
+                kind: if ctx.props.canary.is_some() {
+                    "Rollout"
+                } else {
+                    "Deployment"
+                }
+                .to_owned(),
                 name: ctx.name().to_owned(),
             },
             min_replicas: Some(a.min_replicas),

@@ -15,12 +15,13 @@ use super::labels::AppLabels;
 use super::namespace::NamespacePolicy;
 use super::network_policy::NetworkPolicyProps;
 use super::pod_disruption_budget::DisruptionBudget;
+use super::rollout::CanaryProps;
 use super::service_account::ServiceAccountProps;
 use super::service_monitor::MonitoringProps;
 use super::{K8sError, Object, Suppression};
 
 /// One HTTP service on Kubernetes. [`ServiceProps::new`] fills every field with a safe default.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServiceProps {
     /// Recommended labels; `app.name` is also the name of the Deployment, Service and the rest.
     pub app: AppLabels,
@@ -46,6 +47,9 @@ pub struct ServiceProps {
     pub security: PodSecurity,
     /// Rollout strategy. Default: maxSurge 25%, maxUnavailable 0.
     pub rollout: RollingUpdate,
+    /// Progressive delivery: an Argo Rollouts canary with Prometheus analysis replaces the
+    /// Deployment (and a PodMonitor the ServiceMonitor). Default: none (a Deployment).
+    pub canary: Option<CanaryProps>,
     /// Zone and node spread. Default: both `ScheduleAnyway`.
     pub topology_spread: TopologySpread,
     /// Seconds between the start of termination and SIGKILL, pre-stop pause included.
@@ -90,6 +94,7 @@ impl ServiceProps {
             resources: Resources::default(),
             security: PodSecurity::default(),
             rollout: RollingUpdate::default(),
+            canary: None,
             topology_spread: TopologySpread::default(),
             termination_grace_period_seconds: 30,
             pre_stop_pause_seconds: 5,
@@ -180,6 +185,24 @@ pub fn service(props: &ServiceProps) -> Result<Vec<Object>, K8sError> {
     } else {
         props
     };
+    // checkov reads pod templates of Deployments, not of Argo Rollouts: a canary service's
+    // workload suppressions would annotate nothing checkov looks at.
+    let without_workload;
+    let props =
+        if props.canary.is_some() && props.suppressions.iter().any(|s| s.kind == "Deployment") {
+            without_workload = ServiceProps {
+                suppressions: props
+                    .suppressions
+                    .iter()
+                    .filter(|s| s.kind != "Deployment")
+                    .cloned()
+                    .collect(),
+                ..props.clone()
+            };
+            &without_workload
+        } else {
+            props
+        };
     let ctx = Ctx {
         props,
         labels: props.app.recommended()?,
@@ -192,17 +215,27 @@ pub fn service(props: &ServiceProps) -> Result<Vec<Object>, K8sError> {
     objects.extend(config_map);
     let secret_refs = super::external_secret::env_refs(&ctx)?;
     objects.extend(super::external_secret::build(&ctx)?);
-    objects.push(super::deployment::build(
-        &ctx,
-        &secret_refs,
-        config_map_name.as_deref(),
-    )?);
-    objects.push(super::service::build(&ctx)?);
+    match &props.canary {
+        None => objects.push(super::deployment::build(
+            &ctx,
+            &secret_refs,
+            config_map_name.as_deref(),
+        )?),
+        Some(canary) => {
+            let (selector, template) =
+                super::deployment::pod_template(&ctx, &secret_refs, config_map_name.as_deref())?;
+            objects.extend(super::rollout::build(&ctx, canary, selector, template)?);
+        }
+    }
+    objects.extend(super::service::build(&ctx)?);
     objects.extend(super::autoscaling::build(&ctx)?);
     objects.extend(super::pod_disruption_budget::build(&ctx)?);
     objects.extend(super::ingress::build(&ctx)?);
     objects.extend(super::network_policy::build(&ctx)?);
-    objects.extend(super::service_monitor::build(&ctx)?);
+    objects.extend(match props.canary {
+        None => super::service_monitor::build(&ctx)?,
+        Some(_) => super::rollout::pod_monitor(&ctx)?,
+    });
     for s in &props.suppressions {
         if !objects.iter().any(|o| o.kind == s.kind) {
             return Err(K8sError::InvalidProps {
@@ -477,6 +510,94 @@ mod tests {
         let all: String = files.values().cloned().collect();
         assert!(!all.contains("kind: Secret\n"));
         assert!(all.contains("remoteRef") && all.contains("secretKeyRef"));
+    }
+
+    fn canary() -> CanaryProps {
+        let (success_query, latency_query) = pod_queries(
+            "analytics",
+            "http_requests_total",
+            "status",
+            "http_request_duration_seconds",
+        );
+        CanaryProps {
+            steps: vec![
+                CanaryStep {
+                    weight: 10,
+                    pause_minutes: 5,
+                },
+                CanaryStep {
+                    weight: 50,
+                    pause_minutes: 10,
+                },
+            ],
+            analysis: CanaryAnalysis {
+                prometheus_address: "http://prometheus-operated.monitoring.svc:9090".into(),
+                success_query,
+                latency_query,
+                min_success_ratio: 0.99,
+                max_p99_seconds: 0.5,
+            },
+        }
+    }
+
+    #[test]
+    fn a_canary_replaces_the_deployment_and_routes_through_nginx() {
+        let mut p = props();
+        p.canary = Some(canary());
+        p.suppressions
+            .push(Suppression::new("Deployment", "CKV_K8S_35", "env secrets"));
+        let objects = service(&p).unwrap();
+        let kinds: Vec<&str> = objects.iter().map(|o| o.kind.as_str()).collect();
+        assert!(!kinds.contains(&"Deployment") && !kinds.contains(&"ServiceMonitor"));
+        for kind in ["Rollout", "AnalysisTemplate", "PodMonitor"] {
+            assert!(kinds.contains(&kind), "{kind} missing: {kinds:?}");
+        }
+        let r = find(&objects, "Rollout", "analytics-api");
+        let steps = &r["spec"]["strategy"]["canary"]["steps"];
+        assert_eq!(
+            steps,
+            &serde_json::json!([
+                {"setWeight": 10}, {"pause": {"duration": "5m"}},
+                {"setWeight": 50}, {"pause": {"duration": "10m"}},
+            ])
+        );
+        assert!(find(&objects, "Service", "analytics-api-canary").is_object());
+        assert!(
+            r["metadata"]["annotations"].is_null(),
+            "no suppression on a Rollout"
+        );
+    }
+
+    #[test]
+    fn without_nginx_the_canary_weighs_by_pods() {
+        let mut p = props();
+        p.canary = Some(canary());
+        p.ingress = Some(IngressProps::new(
+            IngressClass::Traefik(TraefikIngress {
+                cluster_issuer: "letsencrypt-prod".into(),
+                entrypoint: "websecure".into(),
+            }),
+            "api.example.com",
+        ));
+        let objects = service(&p).unwrap();
+        let strategy = &find(&objects, "Rollout", "analytics-api")["spec"]["strategy"]["canary"];
+        assert!(
+            strategy.get("trafficRouting").is_none() && strategy.get("canaryService").is_none()
+        );
+        assert!(
+            !objects
+                .iter()
+                .any(|o| o.name == "analytics-api-canary" && o.kind == "Service")
+        );
+        let mut bad = canary();
+        bad.steps[1].weight = 5;
+        p.canary = Some(bad);
+        assert!(
+            service(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("canary.steps[1]")
+        );
     }
 
     #[test]

@@ -265,7 +265,7 @@ pub enum PodCount {
 }
 
 impl PodCount {
-    fn to_int_or_string(self) -> IntOrString {
+    pub(super) fn to_int_or_string(self) -> IntOrString {
         match self {
             Self::Count(n) => IntOrString::Int(n),
             Self::Percent(p) => IntOrString::String(format!("{p}%")),
@@ -400,6 +400,40 @@ pub(super) fn build(
     secret_refs: &[(String, String, String)],
     config_map: Option<&str>,
 ) -> Result<Object, K8sError> {
+    let p = ctx.props;
+    let (selector, template) = pod_template(ctx, secret_refs, config_map)?;
+    let deployment = Deployment {
+        metadata: ctx.meta("Deployment", ctx.name(), BTreeMap::new())?,
+        spec: Some(DeploymentSpec {
+            // With an HPA, the HPA owns the count: a value here would reset it on every apply.
+            replicas: p.autoscaling.is_none().then_some(p.replicas),
+            revision_history_limit: Some(REVISION_HISTORY_LIMIT),
+            selector,
+            strategy: Some(DeploymentStrategy {
+                type_: Some("RollingUpdate".to_owned()),
+                rolling_update: Some(RollingUpdateDeployment {
+                    max_surge: Some(p.rollout.max_surge.to_int_or_string()),
+                    max_unavailable: Some(p.rollout.max_unavailable.to_int_or_string()),
+                }),
+            }),
+            template,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    Object::new(Rank::Workload, &deployment)
+}
+
+/// Old ReplicaSets kept for `kubectl rollout undo` (Deployment and Rollout alike).
+pub(super) const REVISION_HISTORY_LIMIT: i32 = 5;
+
+/// The workload's selector and pod template, shared by the Deployment and the Argo Rollout;
+/// checks the props they depend on (image, security, ports, grace, surge).
+pub(super) fn pod_template(
+    ctx: &Ctx<'_>,
+    secret_refs: &[(String, String, String)],
+    config_map: Option<&str>,
+) -> Result<(LabelSelector, PodTemplateSpec), K8sError> {
     let p = ctx.props;
     p.image.validate()?;
     let sec = p.security;
@@ -612,39 +646,18 @@ pub(super) fn build(
         volumes,
         ..Default::default()
     };
-    let deployment = Deployment {
-        metadata: ctx.meta("Deployment", ctx.name(), BTreeMap::new())?,
-        spec: Some(DeploymentSpec {
-            // With an HPA, the HPA owns the count: a value here would reset it on every apply.
-            replicas: p.autoscaling.is_none().then_some(p.replicas),
-            revision_history_limit: Some(5),
-            selector,
-            strategy: Some(DeploymentStrategy {
-                type_: Some("RollingUpdate".to_owned()),
-                rolling_update: Some(RollingUpdateDeployment {
-                    max_surge: Some(p.rollout.max_surge.to_int_or_string()),
-                    max_unavailable: Some(p.rollout.max_unavailable.to_int_or_string()),
-                }),
+    let template = PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(ctx.labels.clone()),
+            // A changed ConfigMap rolls the pods (env is read only at start).
+            annotations: config_map.map(|_| {
+                BTreeMap::from([(CONFIG_HASH_ANNOTATION.to_owned(), config_hash(&p.config))])
             }),
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(ctx.labels.clone()),
-                    // A changed ConfigMap rolls the pods (env is read only at start).
-                    annotations: config_map.map(|_| {
-                        BTreeMap::from([(
-                            CONFIG_HASH_ANNOTATION.to_owned(),
-                            config_hash(&p.config),
-                        )])
-                    }),
-                    ..Default::default()
-                }),
-                spec: Some(pod),
-            },
             ..Default::default()
         }),
-        ..Default::default()
+        spec: Some(pod),
     };
-    Object::new(Rank::Workload, &deployment)
+    Ok((selector, template))
 }
 
 #[cfg(test)]

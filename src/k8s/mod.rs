@@ -51,6 +51,7 @@ mod network_policy;
 mod object;
 mod pod_disruption_budget;
 mod render;
+mod rollout;
 mod service;
 mod service_account;
 mod service_monitor;
@@ -83,6 +84,10 @@ pub use network_policy::{
 pub use object::{Object, Rank, Suppression, meta, quantity};
 pub use pod_disruption_budget::DisruptionBudget;
 pub use render::{HEADER, KUSTOMIZATION, render};
+pub use rollout::{
+    CANARY_HASH_ARG, CanaryAnalysis, CanaryProps, CanaryStep, REVISION_LABEL,
+    REVISION_SERIES_LABEL, canary_name, pod_queries,
+};
 pub use service_account::{IRSA_ANNOTATION, ServiceAccountProps};
 pub use service_monitor::{
     Endpoint, MonitoringProps, NamespaceSelector, ServiceMonitor, ServiceMonitorSpec,

@@ -9,7 +9,9 @@ use super::construct::Ctx;
 use super::deployment::{HTTP_PORT_NAME, METRICS_PORT_NAME};
 use super::{K8sError, Object, Rank};
 
-pub(super) fn build(ctx: &Ctx<'_>) -> Result<Object, K8sError> {
+/// The Service, and with a traffic-routed canary its twin `<name>-canary` (Argo Rollouts
+/// points each at one revision's pods during a rollout).
+pub(super) fn build(ctx: &Ctx<'_>) -> Result<Vec<Object>, K8sError> {
     let ports = ctx.props.ports;
     if ports.service_http == 0 || Some(ports.service_http) == ports.metrics {
         return Err(K8sError::InvalidProps {
@@ -25,19 +27,26 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Object, K8sError> {
         protocol: Some("TCP".to_owned()),
         ..Default::default()
     };
-    let service = Service {
-        metadata: ctx.meta("Service", ctx.name(), BTreeMap::new())?,
-        spec: Some(ServiceSpec {
-            type_: Some("ClusterIP".to_owned()),
-            selector: Some(ctx.selector.clone()),
-            ports: Some(
-                std::iter::once(port(HTTP_PORT_NAME, ports.service_http))
-                    .chain(ports.metrics.map(|m| port(METRICS_PORT_NAME, m)))
-                    .collect(),
-            ),
+    let service = |name: &str| -> Result<Object, K8sError> {
+        let service = Service {
+            metadata: ctx.meta("Service", name, BTreeMap::new())?,
+            spec: Some(ServiceSpec {
+                type_: Some("ClusterIP".to_owned()),
+                selector: Some(ctx.selector.clone()),
+                ports: Some(
+                    std::iter::once(port(HTTP_PORT_NAME, ports.service_http))
+                        .chain(ports.metrics.map(|m| port(METRICS_PORT_NAME, m)))
+                        .collect(),
+                ),
+                ..Default::default()
+            }),
             ..Default::default()
-        }),
-        ..Default::default()
+        };
+        Object::new(Rank::Service, &service)
     };
-    Object::new(Rank::Service, &service)
+    let mut out = vec![service(ctx.name())?];
+    if ctx.props.canary.is_some() && super::rollout::routes_traffic(ctx) {
+        out.push(service(&super::rollout::canary_name(ctx.name()))?);
+    }
+    Ok(out)
 }
