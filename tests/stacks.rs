@@ -197,7 +197,8 @@ fn k8s_doc(o: &keel::ops::synth::Output, prefix: &str) -> serde_json::Value {
 #[test]
 fn prod_analytics_api_matches_the_seed_and_the_contract() {
     let o = output("prod", "analytics-api");
-    let deployment = k8s_doc(&o, "40-deployment");
+    // prod rolls out through an Argo Rollout, whose pod template is a Deployment's.
+    let deployment = k8s_doc(&o, "40-rollout");
     let container = &deployment["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(
         container["livenessProbe"]["httpGet"]["path"],
@@ -249,7 +250,7 @@ fn prod_analytics_api_matches_the_seed_and_the_contract() {
     k8s_doc(&o, "80-networkpolicy-analytics-api");
     let es = k8s_doc(&o, "30-externalsecret");
     assert_eq!(es["apiVersion"], "external-secrets.io/v1");
-    k8s_doc(&o, "90-servicemonitor");
+    k8s_doc(&o, "90-podmonitor");
     let cache = &of_type(&o, "aws_elasticache_replication_group")[0];
     assert_eq!(cache["at_rest_encryption_enabled"], true);
     assert_eq!(cache["transit_encryption_enabled"], true);

@@ -43,6 +43,8 @@ pub fn render(objects: &[Object]) -> Result<BTreeMap<String, String>, K8sError> 
         }
         names.push(file);
     }
+    // The listing order, as a reader sees the folder (the rank prefix keeps apply order).
+    names.sort();
     let kustomization = Kustomization {
         api_version: "kustomize.config.k8s.io/v1beta1",
         kind: "Kustomization",
