@@ -542,6 +542,13 @@ fn canary(r: &Rollout, namespace: &str, kube: &Kubernetes) -> Result<k8s::Canary
         contract::HTTP_REQUESTS.exposed,
         contract::STATUS_LABEL,
         contract::HTTP_REQUEST_DURATION.exposed,
+        // Probes answer 200 whatever the release does: they would dilute the errors.
+        &format!(
+            "{}!~\"{}|{}\"",
+            contract::ROUTE_LABEL,
+            contract::LIVENESS_PATH,
+            contract::READINESS_PATH
+        ),
     );
     Ok(k8s::CanaryProps {
         steps,

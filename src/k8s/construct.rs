@@ -518,6 +518,7 @@ mod tests {
             "http_requests_total",
             "status",
             "http_request_duration_seconds",
+            "",
         );
         CanaryProps {
             steps: vec![

@@ -74,16 +74,21 @@ pub struct CanaryProps {
 
 /// The success-ratio and p99 queries over metrics the pods expose themselves, selected by
 /// the canary's revision: `requests` is a counter with a `status_label` holding the HTTP
-/// status, `latency` a histogram in seconds (its `_bucket` series).
+/// status, `latency` a histogram in seconds (its `_bucket` series). `filter` is more label
+/// matchers for both (e.g. `route!~"/health|/ready"`, leaving probes out), or empty.
 pub fn pod_queries(
     namespace: &str,
     requests: &str,
     status_label: &str,
     latency: &str,
+    filter: &str,
 ) -> (String, String) {
-    let sel = format!(
+    let mut sel = format!(
         "namespace=\"{namespace}\", {REVISION_SERIES_LABEL}=\"{{{{args.{CANARY_HASH_ARG}}}}}\""
     );
+    if !filter.is_empty() {
+        sel = format!("{sel}, {filter}");
+    }
     let success = format!(
         "sum(rate({requests}{{{sel}, {status_label}!~\"5..\"}}[2m]))\n/\nsum(rate({requests}{{{sel}}}[2m]))"
     );
