@@ -55,6 +55,16 @@ pub enum Command {
         #[arg(long)]
         write: bool,
     },
+    /// Print a stack's Terraform as synth would write it (JSON), or as HCL for reading.
+    Show {
+        /// Environment name.
+        env: String,
+        /// Stack name.
+        stack: String,
+        /// HCL instead of the JSON that is applied.
+        #[arg(long)]
+        hcl: bool,
+    },
     /// Refuse (exit 2) unless the AWS caller is in the environment's account and region.
     Preflight {
         /// Environment name.
@@ -111,6 +121,9 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             &mut stdout,
             &ops::promote::promote(&project, &src, &dst, write)?,
         ),
+        Command::Show { env, stack, hcl } => {
+            print(&mut stdout, &ops::show::show(&project, &env, &stack, hcl)?)
+        }
         Command::Preflight { env } => {
             let id = ops::preflight::preflight(&project, &env)?;
             print(

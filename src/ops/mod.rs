@@ -7,6 +7,7 @@ pub mod list;
 pub mod lock;
 pub mod preflight;
 pub mod promote;
+pub mod show;
 pub mod synth;
 
 use std::path::{Path, PathBuf};

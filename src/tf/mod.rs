@@ -10,6 +10,8 @@ use serde_json::{Map, Value, json};
 
 use crate::refs::{self, Expr, Ref};
 
+pub mod hcl;
+
 /// The Terraform versions every generated root accepts.
 pub const REQUIRED_TERRAFORM: &str = ">= 1.10.0, < 2.0.0";
 /// The hashicorp/aws versions every generated root accepts: valid for both majors.
