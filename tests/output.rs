@@ -131,3 +131,49 @@ fn secret_scan_catches_a_literal_password() {
     );
     assert_eq!(findings.len(), 1);
 }
+
+/// Each stack folder's README.md is derived from the model: the load balancer routes to the
+/// service, the service reaches its database and runs as its roles, the cluster runs the
+/// Kubernetes workloads; its apply order and imports are the linker's.
+#[test]
+fn stack_pages_derive_their_diagram_from_the_model() {
+    let outputs = common::outputs();
+    let page = |env: &str, stack: &str| -> String {
+        let o = outputs
+            .iter()
+            .find(|o| o.env == env && o.stack == stack)
+            .expect("the stack is built");
+        o.files[std::path::Path::new("README.md")].clone()
+    };
+    let lgp = page("prod", "langgraph-platform");
+    for line in [
+        "aws_lb_main -->|routes to| aws_ecs_service_app",
+        "aws_ecs_service_app -->|uses| aws_db_instance_main",
+        "aws_ecs_service_app -->|runs as| aws_iam_role_task",
+        "| `aws_db_instance` | 1 |",
+    ] {
+        assert!(lgp.contains(line), "{line}\n{lgp}");
+    }
+    let aapi = page("prod", "analytics-api");
+    for line in [
+        "cluster -->|runs| k8s_Rollout_analytics_analytics_api",
+        "k8s_Ingress_analytics_analytics_api -->|routes to| k8s_Rollout_analytics_analytics_api",
+        "cluster -->|uses| aws_db_instance_main",
+        "Applied after: platform.",
+        "| `vpc_id` of platform | `/keel/prod/platform/vpc_id` |",
+    ] {
+        assert!(aapi.contains(line), "{line}\n{aapi}");
+    }
+    let platform = page("prod", "platform");
+    assert!(platform.contains("aws_eks_cluster_main -->|runs| aws_eks_node_group_general"));
+    assert!(platform.contains("2 `moved` blocks"), "{platform}");
+    let again = common::outputs();
+    for (a, b) in outputs.iter().zip(&again) {
+        let readme = std::path::Path::new("README.md");
+        assert_eq!(
+            a.files[readme], b.files[readme],
+            "{}/{}: byte-identical",
+            a.env, a.stack
+        );
+    }
+}

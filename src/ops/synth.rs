@@ -121,20 +121,40 @@ fn build_env(env: &crate::env::Env, defs: &[&StackDef]) -> (Vec<Output>, Vec<Sta
             return (outputs, errors);
         }
     };
-    for (selected, stack) in built {
+    // Each stack's page needs every stack's links; written before the stacks are consumed.
+    let readmes: Vec<Option<String>> = built
+        .iter()
+        .map(|(selected, s)| {
+            selected.then(|| {
+                let description = stacks::find(s.name).map_or("", |d| d.description);
+                let cx = render::readme::Context {
+                    env: env.name(),
+                    description,
+                    order: &order,
+                    links: &links,
+                };
+                render::readme::render(s, &cx)
+            })
+        })
+        .collect();
+    drop(links);
+    for ((selected, stack), readme) in built.into_iter().zip(readmes) {
         if !selected {
             continue;
         }
         match policy_then_render(&stack, env.name()) {
-            Ok(files) => outputs.push(Output {
-                env: env.name().to_owned(),
-                stack: stack.name,
-                apply_order: order.iter().position(|s| *s == stack.name).unwrap_or(0) + 1,
-                files,
-                resources: stack.terraform.resource_count(),
-                kubernetes_objects: stack.kubernetes_objects,
-                warnings: stack.warnings,
-            }),
+            Ok(mut files) => {
+                files.extend(readme.map(|r| (PathBuf::from("README.md"), r)));
+                outputs.push(Output {
+                    env: env.name().to_owned(),
+                    stack: stack.name,
+                    apply_order: order.iter().position(|s| *s == stack.name).unwrap_or(0) + 1,
+                    files,
+                    resources: stack.terraform.resource_count(),
+                    kubernetes_objects: stack.kubernetes_objects,
+                    warnings: stack.warnings,
+                });
+            }
             Err(e) => errors.push(e),
         }
     }

@@ -12,6 +12,8 @@ use anyhow::{Context, Result};
 
 use crate::stack::{Stack, StackError};
 
+pub mod readme;
+
 /// Files of one stack, relative to `generated/<env>/<stack>/`.
 pub type Files = BTreeMap<PathBuf, String>;
 
