@@ -378,7 +378,7 @@ fn every_irsa_role_trusts_exactly_the_service_account_that_carries_it() {
                 o.stack
             );
             // The pods that use the account are the ones the role was made for.
-            for (p, b) in o.files.iter().filter(|(p, _)| p.starts_with("k8s")) {
+            for (_, b) in o.files.iter().filter(|(p, _)| p.starts_with("k8s")) {
                 let d: Value = serde_saphyr::from_str(b).expect("YAML");
                 if d["kind"] == "Deployment" {
                     let sa = &d["spec"]["template"]["spec"]["serviceAccountName"];
