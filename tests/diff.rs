@@ -244,3 +244,65 @@ fn a_renamed_construct_id_gets_a_moved_block_and_diff_shows_a_move() {
         );
     }
 }
+
+/// `keel diff --envs staging prod`: what prod gets beyond staging's values, in memory (no git
+/// needed). The platform VPCs differ on purpose, so prod's subnets are replace risks against
+/// staging's; staging's account is read as prod's, so the account never shows as a change.
+#[test]
+fn diff_between_two_environments_compares_them_as_one_stack() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    copy_environments(root);
+    let out = keel(
+        root,
+        &[
+            "diff", "--envs", "staging", "prod", "--stack", "platform", "--format", "json",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let staging_account = std::fs::read_to_string(root.join("environments/staging.yaml"))
+        .expect("staging.yaml")
+        .lines()
+        .find_map(|l| l.strip_prefix("account_id: "))
+        .expect("an account_id line")
+        .trim_matches('"')
+        .to_owned();
+    assert!(
+        !text.contains(&staging_account),
+        "staging's account {staging_account} is read as prod's: {text}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let stacks = report["stacks"].as_array().expect("stacks");
+    assert_eq!(stacks.len(), 1, "--stack platform: {report:#}");
+    let subnets: Vec<&serde_json::Value> = stacks[0]["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter(|c| {
+            c["address"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("aws_subnet."))
+        })
+        .collect();
+    assert!(!subnets.is_empty(), "{report:#}");
+    for s in subnets {
+        assert_eq!(s["class"], "replace", "{s:#}");
+    }
+
+    let gated = keel(
+        root,
+        &["diff", "--envs", "staging", "prod", "--fail-on", "replace"],
+    );
+    assert_eq!(gated.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&gated.stdout);
+    assert!(text.starts_with("keel diff staging → prod: "), "{text}");
+
+    let unknown = keel(root, &["diff", "--envs", "staging", "nope"]);
+    assert_eq!(unknown.status.code(), Some(2));
+}

@@ -62,6 +62,7 @@ pub const FORCES_REPLACEMENT: &[(&str, &[&str])] = &[
         &[
             "replication_group_id",
             "at_rest_encryption_enabled",
+            // In place for engine versions >= 7.0.5 (see `replaced_in_place`).
             "transit_encryption_enabled",
             "kms_key_id",
             "subnet_group_name",
@@ -91,7 +92,8 @@ pub const FORCES_REPLACEMENT: &[(&str, &[&str])] = &[
         &[
             "name",
             "role_arn",
-            "vpc_config.subnet_ids",
+            // Not `vpc_config.subnet_ids`: updated in place since hashicorp/aws 5.25
+            // (UpdateClusterConfig; keel requires >= 5.100).
             "encryption_config",
             "kubernetes_network_config.service_ipv4_cidr",
         ],
@@ -133,6 +135,29 @@ pub const FORCES_REPLACEMENT: &[(&str, &[&str])] = &[
         &["vpc_id", "service_name", "vpc_endpoint_type"],
     ),
 ];
+
+/// Table entries that the provider changes in place under a condition of the new body:
+/// `transit_encryption_enabled` of a replication group whose engine is 7.0.5 or later
+/// (hashicorp/aws 5.x changelog: "can now be done in-place for engine versions > 7.0.5").
+fn replaced_in_place(rtype: &str, path: &str, after: &Object) -> bool {
+    match (rtype, path) {
+        ("aws_elasticache_replication_group", "transit_encryption_enabled") => after
+            .body
+            .get("engine_version")
+            .and_then(Value::as_str)
+            .map(|v| {
+                let mut parts = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+                let version = (
+                    parts.next().unwrap_or(0),
+                    parts.next().unwrap_or(0),
+                    parts.next().unwrap_or(0),
+                );
+                version >= (7, 0, 5)
+            })
+            .unwrap_or(false),
+        _ => false,
+    }
+}
 
 /// Types whose destruction loses data or an identity others depend on.
 pub const STATEFUL: &[&str] = &[
@@ -226,6 +251,7 @@ pub fn classify(c: &mut Change, before: Option<&Value>, object: &Object) {
             if attrs
                 .iter()
                 .any(|f| p == *f || p.starts_with(&format!("{f}.")))
+                && !replaced_in_place(&c.rtype, &p, object)
             {
                 replace.push(format!(
                     "`{}` changes: forces replacement of the {}",
@@ -840,6 +866,16 @@ mod tests {
             json!({"vpc_config": [{"subnet_ids": ["a"]}]}),
             json!({"vpc_config": [{"subnet_ids": ["a", "b"]}]}),
         );
+        assert_eq!(
+            c.class,
+            Class::Other,
+            "in place since hashicorp/aws 5.25: {c:#?}"
+        );
+        let c = one(
+            "aws_eks_cluster",
+            json!({"role_arn": "a"}),
+            json!({"role_arn": "b"}),
+        );
         assert_eq!(c.class, Class::Replace, "{c:#?}");
         let c = one(
             "aws_subnet",
@@ -854,6 +890,23 @@ mod tests {
             json!({"description": "b"}),
         );
         assert_eq!((c.class, c.cosmetic), (Class::Replace, false));
+    }
+
+    #[test]
+    fn transit_encryption_replaces_a_cache_only_before_engine_7_0_5() {
+        let on = |engine: &str, enabled: bool| json!({"engine_version": engine, "transit_encryption_enabled": enabled});
+        let c = one(
+            "aws_elasticache_replication_group",
+            on("7.1", false),
+            on("7.1", true),
+        );
+        assert_eq!(c.class, Class::Other, "{c:#?}");
+        let c = one(
+            "aws_elasticache_replication_group",
+            on("6.2", false),
+            on("6.2", true),
+        );
+        assert_eq!(c.class, Class::Replace, "{c:#?}");
     }
 
     #[test]
