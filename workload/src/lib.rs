@@ -20,5 +20,6 @@ pub mod config;
 pub mod event;
 pub mod metrics;
 pub mod server;
+pub mod sketch;
 pub mod stats;
 pub mod store;

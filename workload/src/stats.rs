@@ -39,13 +39,19 @@ impl GroupBy {
 }
 
 /// A validated stats query.
+///
+/// Windows are whole minutes, so PostgreSQL answers from per-minute rollups with counts
+/// exact for the window it states: from the start of the minute holding `now - window` to
+/// the end of the minute holding `now` (the current minute counts in full, up to the
+/// minute's end). A window is thus up to one minute longer than asked; the answer's `from`
+/// and `to` say which it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatsQuery {
     /// The window as written, e.g. `1h` (part of the cache key).
     pub window: String,
-    /// Window start, inclusive.
+    /// Window start, inclusive (a minute boundary).
     pub from: DateTime<Utc>,
-    /// Window end, exclusive.
+    /// Window end, exclusive (a minute boundary).
     pub to: DateTime<Utc>,
     /// Optional split.
     pub group_by: Option<GroupBy>,
@@ -54,7 +60,7 @@ pub struct StatsQuery {
 impl StatsQuery {
     /// Validates query parameters `window` (`30s`, `15m`, `1h`, `7d`; default `1h`, from 30
     /// seconds to 90 days) and `group_by` (`model` or `service`), each at most once, for a
-    /// window ending at `now`.
+    /// window ending at `now`, widened to whole minutes.
     pub fn parse(params: &[(String, String)], now: DateTime<Utc>) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
         let mut seen = HashSet::new();
@@ -102,8 +108,8 @@ impl StatsQuery {
         match span {
             Some(span) if errors.is_empty() => Ok(StatsQuery {
                 window,
-                from: now - span,
-                to: now,
+                from: start_of_minute(now - span),
+                to: start_of_minute(now) + Duration::minutes(1),
                 group_by,
             }),
             _ => Err(errors),
@@ -118,6 +124,13 @@ impl StatsQuery {
             self.group_by.map_or("all", GroupBy::as_str)
         )
     }
+}
+
+/// The start of the minute holding `t` (minutes since the Unix epoch, so independent of
+/// time zones, as the SQL rollups' `trace_minute`).
+pub fn start_of_minute(t: DateTime<Utc>) -> DateTime<Utc> {
+    // A minute boundary within chrono's range whenever `t` is.
+    DateTime::from_timestamp(t.timestamp().div_euclid(60) * 60, 0).unwrap_or(t)
 }
 
 fn parse_window(s: &str) -> Option<Duration> {
@@ -301,6 +314,32 @@ mod tests {
         assert_eq!(percentile_cont(&v, 1.0), Some(4.0));
         assert!((percentile_cont(&v, 0.95).unwrap() - 3.85).abs() < 1e-9);
         assert_eq!(percentile_cont(&[], 0.5), None);
+    }
+
+    #[test]
+    fn windows_are_whole_minutes_holding_the_asked_span() {
+        let now = DateTime::parse_from_rfc3339("2026-12-02T10:17:42.5Z")
+            .unwrap()
+            .to_utc();
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+        for (window, from) in [
+            ("30s", "2026-12-02T10:17:00Z"),
+            ("45s", "2026-12-02T10:16:00Z"),
+            ("1h", "2026-12-02T09:17:00Z"),
+        ] {
+            let q = StatsQuery::parse(&[("window".into(), window.into())], now).unwrap();
+            assert_eq!((q.from, q.to), (at(from), at("2026-12-02T10:18:00Z")), "{window}");
+        }
+        let exact = at("2026-12-02T10:18:00Z");
+        let q = StatsQuery::parse(&[("window".into(), "1m".into())], exact).unwrap();
+        assert_eq!(
+            (q.from, q.to),
+            (at("2026-12-02T10:17:00Z"), at("2026-12-02T10:19:00Z"))
+        );
+        assert_eq!(
+            start_of_minute(at("1999-12-31T23:59:59.999Z")),
+            at("1999-12-31T23:59:00Z")
+        );
     }
 
     #[test]

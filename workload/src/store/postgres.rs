@@ -15,6 +15,8 @@
 //! statement, so the service can log in as a least-privilege role.
 
 use std::borrow::Cow;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -23,19 +25,39 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Row, SqlStr};
 
 use crate::event::TraceEvent;
-use crate::stats::{self, GroupBy, GroupStats, Percentiles, Stats, StatsQuery};
+use crate::sketch::Sketch;
+use crate::stats::{self, GroupStats, Percentiles, Stats, StatsQuery};
 
 use super::{InsertOutcome, PING_TIMEOUT, PoolUsage, StoreError};
 
 /// The embedded migrations, in order.
+/// Applied migrations this binary does not know (a newer version's, after a rollback) are
+/// ignored rather than refused, so an older binary still starts during a rolling deploy or
+/// a rollback; each migration keeps the previous version working.
 pub fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        Cow::Borrowed("create traces"),
-        MigrationType::Simple,
-        SqlStr::from_static(include_str!("../../migrations/0001_create_traces.sql")),
-        false,
-    )])
+    let migration = |version, name, sql| {
+        Migration::new(
+            version,
+            Cow::Borrowed(name),
+            MigrationType::Simple,
+            SqlStr::from_static(sql),
+            false,
+        )
+    };
+    let mut migrator = Migrator::with_migrations(vec![
+        migration(
+            1,
+            "create traces",
+            include_str!("../../migrations/0001_create_traces.sql"),
+        ),
+        migration(
+            2,
+            "trace rollups",
+            include_str!("../../migrations/0002_trace_rollups.sql"),
+        ),
+    ]);
+    migrator.set_ignore_missing(true);
+    migrator
 }
 
 /// Pool settings: `max` connections in all, a quarter of them (at least one) for stats and
@@ -88,43 +110,48 @@ FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::float8[],
   AS t(trace_id, ts, service, model, latency_ms, prompt_tokens, completion_tokens, cost_usd, status, attributes)
 ON CONFLICT (trace_id) DO NOTHING";
 
-macro_rules! stats_sql {
-    ($key:literal, $group:literal) => {
-        stats_sql!($key, $group, "")
-    };
-    ($key:literal, $group:literal, $order:literal) => {
-        concat!(
-            "SELECT ",
-            $key,
-            " AS key, count(*)::int8 AS count,
-       count(*) FILTER (WHERE status = 'error')::int8 AS errors,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) AS p50,
-       percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) AS p95,
-       percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms) AS p99,
-       coalesce(sum(prompt_tokens), 0)::int8 AS prompt_tokens,
-       coalesce(sum(completion_tokens), 0)::int8 AS completion_tokens,
-       coalesce(sum(cost_usd), 0)::float8 AS cost_usd
-FROM traces WHERE ts >= $1 AND ts < $2 ",
-            $group,
-            $order
-        )
-    };
-}
+/// Rows to merge for a stats query over the whole minutes `[$1, $2)`: the folded rollups
+/// and the deltas not folded yet. One statement, so one snapshot: a fold moving deltas into
+/// the rollups is seen entirely or not at all.
+const STATS_ROWS: &str = "\
+SELECT model, service, count, errors, prompt_tokens, completion_tokens, cost_usd, latency_min, latency_max, sketch
+FROM trace_rollups WHERE minute >= $1 AND minute < $2
+UNION ALL
+SELECT model, service, count, errors, prompt_tokens, completion_tokens, cost_usd, latency_min, latency_max, sketch
+FROM trace_rollup_deltas WHERE minute >= $1 AND minute < $2";
 
-const STATS_ALL: &str = stats_sql!("NULL::text", "");
-// The total row first, then the groups by descending count and name in byte order (as the
-// in-memory store sorts), at most $3 rows: the caller asks for one more group than it keeps,
-// to know whether any was left out.
-const STATS_BY_MODEL: &str = stats_sql!(
-    "CASE WHEN GROUPING(model) = 1 THEN NULL ELSE model END",
-    "GROUP BY GROUPING SETS ((), (model))",
-    " ORDER BY GROUPING(model) DESC, count(*) DESC, model COLLATE \"C\" LIMIT $3"
-);
-const STATS_BY_SERVICE: &str = stats_sql!(
-    "CASE WHEN GROUPING(service) = 1 THEN NULL ELSE service END",
-    "GROUP BY GROUPING SETS ((), (service))",
-    " ORDER BY GROUPING(service) DESC, count(*) DESC, service COLLATE \"C\" LIMIT $3"
-);
+/// Takes up to $1 deltas out, for folding into the rollups.
+const TAKE_DELTAS: &str = "\
+DELETE FROM trace_rollup_deltas
+WHERE ctid = ANY(ARRAY(SELECT ctid FROM trace_rollup_deltas LIMIT $1))
+RETURNING minute, model, service, count, errors, prompt_tokens, completion_tokens, cost_usd, latency_min, latency_max, sketch";
+
+/// The rollup rows of the given keys, locked.
+const ROLLUPS_OF: &str = "\
+SELECT r.minute, r.model, r.service, r.count, r.errors, r.prompt_tokens, r.completion_tokens, r.cost_usd, r.latency_min, r.latency_max, r.sketch
+FROM trace_rollups r
+JOIN UNNEST($1::timestamptz[], $2::text[], $3::text[]) AS k(minute, model, service)
+  ON r.minute = k.minute AND r.model = k.model AND r.service = k.service
+ORDER BY r.minute, r.model, r.service
+FOR UPDATE OF r";
+
+/// Writes merged rollup rows (replacing the previous ones).
+const PUT_ROLLUPS: &str = "\
+INSERT INTO trace_rollups (minute, model, service, count, errors, prompt_tokens, completion_tokens, cost_usd, latency_min, latency_max, sketch)
+SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], $8::float8[], $9::float8[], $10::float8[], $11::bytea[])
+ON CONFLICT (minute, model, service) DO UPDATE SET
+  count = EXCLUDED.count, errors = EXCLUDED.errors, prompt_tokens = EXCLUDED.prompt_tokens,
+  completion_tokens = EXCLUDED.completion_tokens, cost_usd = EXCLUDED.cost_usd,
+  latency_min = EXCLUDED.latency_min, latency_max = EXCLUDED.latency_max, sketch = EXCLUDED.sketch";
+
+/// Advisory lock key of the fold, so one replica folds at a time (`keelroll` in ASCII).
+const FOLD_LOCK: i64 = 0x6b65_656c_726f_6c6c;
+
+/// Most deltas folded in one transaction.
+const FOLD_BATCH: i64 = 20_000;
+
+/// How often each replica folds the deltas into the rollups.
+pub const FOLD_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Longest the migrations may take at start, connecting and waiting for another replica's
 /// migration lock included.
@@ -209,12 +236,14 @@ impl PgStore {
             .map_err(|_| StoreError::Timeout(MIGRATION_TIMEOUT))??;
         let stats = pool(sizes.stats_max(), 0, timeouts.acquire)
             .connect_lazy_with(with_statement_timeout(&options, timeouts.stats_statement));
-        Ok(PgStore {
+        let store = PgStore {
             ingest,
             stats,
             sizes,
             timeouts,
-        })
+        };
+        tokio::spawn(fold_loop(store.clone()));
+        Ok(store)
     }
 
     /// Stores the batch in one statement; returns once it is committed.
@@ -284,43 +313,123 @@ impl PgStore {
         })
     }
 
-    /// Aggregates in SQL, on the stats pool.
+    /// Aggregates the window on the stats pool by merging the per-minute rollups of its
+    /// minutes (a window of [`StatsQuery::parse`] starts and ends on minute boundaries; a
+    /// bound inside a minute is read as the start of the next minute). Counts and sums are
+    /// exact; percentiles are within [`crate::sketch::RELATIVE_ERROR`] of `percentile_cont`
+    /// over the same events.
     pub async fn stats(&self, query: &StatsQuery) -> Result<Stats, StoreError> {
-        let limit = i64::try_from(stats::MAX_GROUPS + 2).unwrap_or(i64::MAX);
-        let q = match query.group_by {
-            None => sqlx::query(STATS_ALL),
-            Some(GroupBy::Model) => sqlx::query(STATS_BY_MODEL),
-            Some(GroupBy::Service) => sqlx::query(STATS_BY_SERVICE),
-        }
-        .bind(query.from)
-        .bind(query.to);
-        let q = if query.group_by.is_some() {
-            q.bind(limit)
-        } else {
-            q
-        };
+        let q = sqlx::query(STATS_ROWS).bind(query.from).bind(query.to);
         let bound = self.timeouts.stats_call();
+        let db_err = |source| StoreError::Database {
+            op: "stats",
+            source,
+        };
         let rows = match tokio::time::timeout(bound, q.fetch_all(&self.stats)).await {
             Err(_) => return Err(StoreError::Timeout(bound)),
-            Ok(rows) => rows.map_err(|source| StoreError::Database {
-                op: "stats",
-                source,
-            })?,
+            Ok(rows) => rows.map_err(db_err)?,
         };
-        let mut total = GroupStats::default();
-        let mut groups = Vec::new();
-        for row in rows {
-            let g = group(&row).map_err(|source| StoreError::Database {
-                op: "stats",
-                source,
-            })?;
-            if g.key.is_none() {
-                total = g
-            } else {
-                groups.push(g)
+        let mut total = Agg::default();
+        let mut groups: HashMap<String, Agg> = HashMap::new();
+        for row in &rows {
+            let agg = Agg::from_row(row).map_err(db_err)?;
+            total.merge(&agg);
+            if let Some(by) = query.group_by {
+                let key: String = row.try_get(by.as_str()).map_err(db_err)?;
+                match groups.entry(key) {
+                    Entry::Occupied(mut g) => g.get_mut().merge(&agg),
+                    Entry::Vacant(g) => {
+                        g.insert(agg);
+                    }
+                }
             }
         }
-        Ok(stats::finish(query, total, groups, false))
+        let groups = groups
+            .into_iter()
+            .map(|(k, agg)| agg.into_group(Some(k)))
+            .collect();
+        Ok(stats::finish(query, total.into_group(None), groups, false))
+    }
+
+    /// Folds up to 20,000 deltas into the rollups in one transaction, unless another
+    /// replica is folding; returns how many were folded. Stats read both tables, so folding
+    /// changes no answer; it keeps the rows a query merges to about one per minute and key.
+    pub async fn fold(&self) -> Result<u64, StoreError> {
+        let bound = self.timeouts.insert_call();
+        match tokio::time::timeout(bound, self.fold_once()).await {
+            Err(_) => Err(StoreError::Timeout(bound)),
+            Ok(done) => done.map_err(|source| StoreError::Database { op: "fold", source }),
+        }
+    }
+
+    async fn fold_once(&self) -> Result<u64, sqlx::Error> {
+        let mut tx = self.ingest.begin().await?;
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(FOLD_LOCK)
+            .fetch_one(&mut *tx)
+            .await?;
+        if !locked {
+            tx.rollback().await?;
+            return Ok(0);
+        }
+        let deltas = sqlx::query(TAKE_DELTAS)
+            .bind(FOLD_BATCH)
+            .fetch_all(&mut *tx)
+            .await?;
+        if deltas.is_empty() {
+            tx.commit().await?;
+            return Ok(0);
+        }
+        type Key = (DateTime<Utc>, String, String);
+        let key = |row: &PgRow| -> Result<Key, sqlx::Error> {
+            Ok((
+                row.try_get("minute")?,
+                row.try_get("model")?,
+                row.try_get("service")?,
+            ))
+        };
+        let mut merged: BTreeMap<Key, Agg> = BTreeMap::new();
+        for row in &deltas {
+            merged
+                .entry(key(row)?)
+                .or_default()
+                .merge(&Agg::from_row(row)?);
+        }
+        let minutes: Vec<_> = merged.keys().map(|k| k.0).collect();
+        let models: Vec<_> = merged.keys().map(|k| k.1.clone()).collect();
+        let services: Vec<_> = merged.keys().map(|k| k.2.clone()).collect();
+        let existing = sqlx::query(ROLLUPS_OF)
+            .bind(&minutes)
+            .bind(&models)
+            .bind(&services)
+            .fetch_all(&mut *tx)
+            .await?;
+        for row in &existing {
+            if let Some(agg) = merged.get_mut(&key(row)?) {
+                agg.merge(&Agg::from_row(row)?);
+            }
+        }
+        let aggs: Vec<&Agg> = merged.values().collect();
+        let latency = |f: fn(&Sketch) -> Option<f64>| -> Vec<f64> {
+            // Every merged row holds at least one event, so min and max exist.
+            aggs.iter().map(|a| f(&a.latency).unwrap_or(0.0)).collect()
+        };
+        sqlx::query(PUT_ROLLUPS)
+            .bind(&minutes)
+            .bind(&models)
+            .bind(&services)
+            .bind(aggs.iter().map(|a| a.count).collect::<Vec<_>>())
+            .bind(aggs.iter().map(|a| a.errors).collect::<Vec<_>>())
+            .bind(aggs.iter().map(|a| a.prompt_tokens).collect::<Vec<_>>())
+            .bind(aggs.iter().map(|a| a.completion_tokens).collect::<Vec<_>>())
+            .bind(aggs.iter().map(|a| a.cost_usd).collect::<Vec<_>>())
+            .bind(latency(Sketch::min))
+            .bind(latency(Sketch::max))
+            .bind(aggs.iter().map(|a| a.latency.encode()).collect::<Vec<_>>())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(deltas.len() as u64)
     }
 
     /// `SELECT 1` on the ingest pool within [`PING_TIMEOUT`] (acquiring included).
@@ -359,28 +468,100 @@ impl PgStore {
     }
 }
 
-fn group(row: &PgRow) -> Result<GroupStats, sqlx::Error> {
-    let count: i64 = row.try_get("count")?;
-    let errors: i64 = row.try_get("errors")?;
-    let prompt_tokens: i64 = row.try_get("prompt_tokens")?;
-    let completion_tokens: i64 = row.try_get("completion_tokens")?;
-    Ok(GroupStats {
-        key: row.try_get("key")?,
-        count: count as u64,
-        errors: errors as u64,
-        error_rate: if count == 0 {
-            0.0
-        } else {
-            errors as f64 / count as f64
-        },
-        latency_ms: Percentiles {
-            p50: row.try_get("p50")?,
-            p95: row.try_get("p95")?,
-            p99: row.try_get("p99")?,
-        },
-        prompt_tokens,
-        completion_tokens,
-        total_tokens: prompt_tokens + completion_tokens,
-        cost_usd: row.try_get("cost_usd")?,
-    })
+/// Counts, sums and the latency sketch of some events: a rollup row, or several merged.
+#[derive(Debug, Clone, Default)]
+struct Agg {
+    count: i64,
+    errors: i64,
+    prompt_tokens: i64,
+    completion_tokens: i64,
+    cost_usd: f64,
+    latency: Sketch,
+}
+
+impl Agg {
+    fn from_row(row: &PgRow) -> Result<Agg, sqlx::Error> {
+        let mut latency = Sketch::default();
+        let sketch: Vec<u8> = row.try_get("sketch")?;
+        latency
+            .merge_encoded(
+                &sketch,
+                row.try_get("latency_min")?,
+                row.try_get("latency_max")?,
+            )
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        Ok(Agg {
+            count: row.try_get("count")?,
+            errors: row.try_get("errors")?,
+            prompt_tokens: row.try_get("prompt_tokens")?,
+            completion_tokens: row.try_get("completion_tokens")?,
+            cost_usd: row.try_get("cost_usd")?,
+            latency,
+        })
+    }
+
+    fn merge(&mut self, other: &Agg) {
+        self.count += other.count;
+        self.errors += other.errors;
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
+        self.cost_usd += other.cost_usd;
+        self.latency.merge(&other.latency);
+    }
+
+    fn into_group(self, key: Option<String>) -> GroupStats {
+        GroupStats {
+            key,
+            count: self.count as u64,
+            errors: self.errors as u64,
+            error_rate: if self.count == 0 {
+                0.0
+            } else {
+                self.errors as f64 / self.count as f64
+            },
+            latency_ms: Percentiles {
+                p50: self.latency.percentile_cont(0.5),
+                p95: self.latency.percentile_cont(0.95),
+                p99: self.latency.percentile_cont(0.99),
+            },
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
+            total_tokens: self.prompt_tokens + self.completion_tokens,
+            cost_usd: self.cost_usd,
+        }
+    }
+}
+
+/// Folds deltas every [`FOLD_INTERVAL`] (at once again after a full batch) until the pools
+/// close. A failure (the database restarting, say) is logged once and retried next tick.
+async fn fold_loop(store: PgStore) {
+    let mut tick = tokio::time::interval(FOLD_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        if store.ingest.is_closed() {
+            return;
+        }
+        loop {
+            match store.fold().await {
+                Ok(n) => {
+                    if failing {
+                        tracing::info!("folding rollup deltas works again");
+                        failing = false;
+                    }
+                    if n < FOLD_BATCH as u64 || store.ingest.is_closed() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    if !failing && !store.ingest.is_closed() {
+                        tracing::warn!(error = %e, "folding rollup deltas failed; retrying every second");
+                    }
+                    failing = true;
+                    break;
+                }
+            }
+        }
+    }
 }

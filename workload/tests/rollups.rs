@@ -1,0 +1,334 @@
+//! PostgreSQL stats from the per-minute rollups: the answers against the exact
+//! `percentile_cont` over the same rows (counts and sums exact, percentiles within the
+//! sketch's relative error), duplicates not counted twice, and the upgrade of a database
+//! holding events while replicas of the previous version keep inserting.
+//! Needs TEST_DATABASE_URL (skipped with a printed reason otherwise; a failure when CI=true).
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use common::*;
+use keel_workload::api::app;
+use keel_workload::sketch::RELATIVE_ERROR;
+use keel_workload::stats::{GroupBy, GroupStats, Stats, StatsQuery};
+use keel_workload::store::postgres::{PoolSizes, migrator};
+use keel_workload::store::{PgStore, Store};
+use serde_json::{Value, json};
+use sqlx::{PgPool, Row};
+
+/// A deterministic generator (xorshift64*), so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn unit(&mut self) -> f64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.unit() * n as f64) as usize % n
+    }
+
+    /// Latencies with a long tail, exact zeros, sub-microsecond values and the maximum.
+    fn latency(&mut self) -> f64 {
+        match self.below(50) {
+            0 => 0.0,
+            1 => self.unit() * 1e-6,
+            2 => 86_400_000.0,
+            _ => (3.0 + 1.5 * (self.unit() + self.unit() + self.unit() - 1.5) * 2.0).exp(),
+        }
+    }
+}
+
+/// The exact figures, as the store computed them before the rollups: one entry per group
+/// (key `None` for the whole window).
+async fn exact(pool: &PgPool, s: &Stats) -> Vec<GroupStats> {
+    let (key, grouping) = match s.group_by {
+        None => ("NULL::text", ""),
+        Some(GroupBy::Model) => ("model", "GROUP BY GROUPING SETS ((), (model))"),
+        Some(GroupBy::Service) => ("service", "GROUP BY GROUPING SETS ((), (service))"),
+    };
+    let sql = format!(
+        "SELECT {key} AS key, count(*)::int8 AS count,
+                count(*) FILTER (WHERE status = 'error')::int8 AS errors,
+                percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) AS p50,
+                percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) AS p95,
+                percentile_cont(0.99) WITHIN GROUP (ORDER BY latency_ms) AS p99,
+                coalesce(sum(prompt_tokens), 0)::int8 AS prompt,
+                coalesce(sum(completion_tokens), 0)::int8 AS completion,
+                coalesce(sum(cost_usd), 0)::float8 AS cost
+         FROM traces WHERE ts >= $1 AND ts < $2 {grouping}"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(s.from)
+        .bind(s.to)
+        .fetch_all(pool)
+        .await
+        .expect("exact stats");
+    rows.iter()
+        .map(|r| {
+            let count: i64 = r.get("count");
+            let (prompt, completion): (i64, i64) = (r.get("prompt"), r.get("completion"));
+            GroupStats {
+                key: r.get("key"),
+                count: count as u64,
+                errors: r.get::<i64, _>("errors") as u64,
+                error_rate: 0.0,
+                latency_ms: keel_workload::stats::Percentiles {
+                    p50: r.get("p50"),
+                    p95: r.get("p95"),
+                    p99: r.get("p99"),
+                },
+                prompt_tokens: prompt,
+                completion_tokens: completion,
+                total_tokens: prompt + completion,
+                cost_usd: r.get("cost"),
+            }
+        })
+        .collect()
+}
+
+/// Checks `got` against the exact figures; returns the largest relative percentile error.
+fn compare(label: &str, got: &GroupStats, want: &GroupStats) -> f64 {
+    assert_eq!(
+        (
+            &got.key,
+            got.count,
+            got.errors,
+            got.prompt_tokens,
+            got.completion_tokens
+        ),
+        (
+            &want.key,
+            want.count,
+            want.errors,
+            want.prompt_tokens,
+            want.completion_tokens
+        ),
+        "{label}: counts and sums are exact"
+    );
+    assert!(
+        (got.cost_usd - want.cost_usd).abs() <= 1e-9 * want.cost_usd.max(1.0),
+        "{label}: cost {} vs {}",
+        got.cost_usd,
+        want.cost_usd
+    );
+    let mut worst: f64 = 0.0;
+    for (name, g, w) in [
+        ("p50", got.latency_ms.p50, want.latency_ms.p50),
+        ("p95", got.latency_ms.p95, want.latency_ms.p95),
+        ("p99", got.latency_ms.p99, want.latency_ms.p99),
+    ] {
+        let (g, w) = match (g, w) {
+            (None, None) => continue,
+            (Some(g), Some(w)) => (g, w),
+            other => panic!("{label} {name}: {other:?}"),
+        };
+        let err = (g - w).abs();
+        assert!(
+            err <= RELATIVE_ERROR * w + 1e-12,
+            "{label} {name}: {g} is not within {RELATIVE_ERROR} of the exact {w}"
+        );
+        if w > 0.0 {
+            worst = worst.max(err / w);
+        }
+    }
+    worst
+}
+
+/// Every query of `windows` × groupings through the store, against the exact figures.
+async fn check_all(store: &PgStore, windows: &[&str], min_events: u64) -> f64 {
+    let mut worst: f64 = 0.0;
+    let mut checked = 0;
+    for window in windows {
+        for group in ["", "model", "service"] {
+            let mut params = vec![("window".to_owned(), (*window).to_owned())];
+            if !group.is_empty() {
+                params.push(("group_by".to_owned(), group.to_owned()));
+            }
+            let q = StatsQuery::parse(&params, Utc::now()).expect("query");
+            let got = store.stats(&q).await.expect("stats");
+            let want = exact(store.pool(), &got).await;
+            let label = format!("window={window} group_by={group}");
+            let want_total = want.iter().find(|g| g.key.is_none()).expect("total row");
+            worst = worst.max(compare(&label, &got.total, want_total));
+            assert_eq!(got.groups.len(), want.len() - 1, "{label}");
+            for g in &got.groups {
+                let w = want.iter().find(|w| w.key == g.key).expect("group");
+                worst = worst.max(compare(&label, g, w));
+            }
+            checked += got.total.count;
+        }
+    }
+    assert!(checked >= min_events, "only {checked} events checked");
+    worst
+}
+
+fn events_json(rng: &mut Rng, prefix: &str, n: usize, spread_secs: i64) -> Vec<Value> {
+    let now = Utc::now();
+    (0..n)
+        .map(|i| {
+            let ago = (rng.unit() * spread_secs as f64) as i64;
+            let ts: DateTime<Utc> = now - chrono::Duration::seconds(ago)
+                + chrono::Duration::milliseconds(rng.below(1000) as i64);
+            let service = ["chat", "search", "summarize"][rng.below(3)];
+            let model = ["gpt-4o", "gpt-4o-mini", "claude", "llama", "m\u{e9}"][rng.below(5)];
+            json!({
+                "trace_id": format!("{prefix}-{i}"),
+                "timestamp": ts.min(now).to_rfc3339(),
+                "service": service,
+                "model": model,
+                "latency_ms": rng.latency(),
+                "prompt_tokens": rng.below(4000),
+                "completion_tokens": rng.below(1000),
+                "cost_usd": rng.below(1000) as f64 / 10_000.0,
+                "status": if rng.below(17) == 0 { "error" } else { "ok" },
+            })
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollup_stats_match_percentile_cont_within_the_sketch_error() {
+    let Some(admin) = require_env("TEST_DATABASE_URL") else {
+        return;
+    };
+    let db = TestDb::create(&admin).await;
+    let store = PgStore::connect(db.url.parse().expect("url"), PoolSizes { max: 4, min: 1 })
+        .await
+        .expect("connect + migrate");
+    let api = app(state_with(Store::Postgres(store.clone())));
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    // Events over the last 45 minutes; half folded into the rollups, half left as deltas.
+    let events = events_json(&mut rng, "r", 24_000, 45 * 60);
+    for (i, chunk) in events.chunks(1000).enumerate() {
+        let r = send(&api, post_events(chunk.to_vec())).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        if i == 11 {
+            store.fold().await.expect("fold");
+        }
+    }
+    // Sent again (in part, and mixed with new ones): the repeats are not counted twice.
+    let mut again = events[..600].to_vec();
+    again.extend(events_json(&mut rng, "r2", 400, 10));
+    let r = send(&api, post_events(again)).await;
+    assert_eq!(r.body, json!({"stored": 400, "duplicates": 600}));
+
+    let folded: i64 = sqlx::query_scalar("SELECT coalesce(sum(count), 0)::int8 FROM trace_rollups")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert!(folded >= 12_000, "the explicit fold moved deltas: {folded}");
+    let worst = check_all(&store, &["30s", "15m", "1h", "90d"], 24_400).await;
+    // Everything folded: the same answers from the rollups alone.
+    while store.fold().await.expect("fold") > 0 {}
+    let deltas: i64 = sqlx::query_scalar("SELECT count(*) FROM trace_rollup_deltas")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(deltas, 0);
+    let worst = worst.max(check_all(&store, &["1h", "90d"], 24_400).await);
+    eprintln!(
+        "largest relative percentile error: {worst:.6} (bound {RELATIVE_ERROR}) over 24,400 events"
+    );
+    assert!(worst > 0.0, "the comparison saw estimates, not copies");
+    store.close().await;
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrading_a_live_database_backfills_and_misses_no_concurrent_insert() {
+    let Some(admin) = require_env("TEST_DATABASE_URL") else {
+        return;
+    };
+    let db = TestDb::create(&admin).await;
+    let pool = PgPool::connect(&db.url).await.expect("connect");
+    // The previous version: only the first migration, and its insert.
+    let first = migrator().iter().next().expect("a migration").clone();
+    let previous = sqlx::migrate::Migrator::with_migrations(vec![first]);
+    previous.run(&pool).await.expect("previous migrations");
+    const OLD_INSERT: &str = "\
+INSERT INTO traces (trace_id, ts, service, model, latency_ms, prompt_tokens, completion_tokens, cost_usd, status)
+SELECT $1 || g, now() - (g % 1800) * interval '1 second', 's' || (g % 3), 'm' || (g % 4),
+       (g * 37 % 2000) + 0.5, g % 500, g % 300, (g % 9) / 1000.0, CASE WHEN g % 20 = 0 THEN 'error' ELSE 'ok' END
+FROM generate_series($2::int, $3::int) g
+ON CONFLICT (trace_id) DO NOTHING";
+    sqlx::query(OLD_INSERT)
+        .bind("seed-")
+        .bind(1)
+        .bind(20_000)
+        .execute(&pool)
+        .await
+        .expect("events stored by the previous version");
+
+    // A replica of the previous version keeps inserting while the new one migrates.
+    let stop = Arc::new(AtomicBool::new(false));
+    let written = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (pool, stop, written) = (pool.clone(), stop.clone(), written.clone());
+        tokio::spawn(async move {
+            let mut batch = 0;
+            while !stop.load(Ordering::SeqCst) {
+                let r = sqlx::query(OLD_INSERT)
+                    .bind(format!("old-{batch}-"))
+                    .bind(1)
+                    .bind(50)
+                    .execute(&pool)
+                    .await
+                    .expect("the previous version's insert works during the upgrade");
+                written.fetch_add(r.rows_affected(), Ordering::SeqCst);
+                batch += 1;
+            }
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let before = written.load(Ordering::SeqCst);
+    let store = PgStore::connect(db.url.parse().expect("url"), PoolSizes { max: 4, min: 1 })
+        .await
+        .expect("the new version migrates");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    stop.store(true, Ordering::SeqCst);
+    writer.await.expect("writer");
+    let total = written.load(Ordering::SeqCst);
+    assert!(
+        before > 0 && total > before,
+        "the old replica inserted before ({before}) and after ({total}) the upgrade"
+    );
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM traces")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored as u64, 20_000 + total);
+    let worst = check_all(&store, &["1h", "90d"], 2 * stored as u64).await;
+    eprintln!(
+        "upgrade: {stored} events ({total} inserted by the previous version during it), largest relative percentile error {worst:.6}"
+    );
+    // After a rollback from a later version, this binary starts on a database holding a
+    // migration it does not know.
+    let mut later: Vec<_> = migrator().iter().cloned().collect();
+    later.push(sqlx::migrate::Migration::new(
+        99,
+        "a later version's".into(),
+        sqlx::migrate::MigrationType::Simple,
+        sqlx::SqlStr::from_static("SELECT 1"),
+        false,
+    ));
+    sqlx::migrate::Migrator::with_migrations(later)
+        .run(&pool)
+        .await
+        .expect("a later version migrates");
+    PgStore::connect(db.url.parse().expect("url"), PoolSizes { max: 2, min: 0 })
+        .await
+        .expect("this version still starts")
+        .close()
+        .await;
+    store.close().await;
+    pool.close().await;
+    db.drop_db().await;
+}
