@@ -9,7 +9,8 @@
 #   bash workload/bench/load.sh        (about 2 minutes after the release build)
 #
 # Needs: wrk (apt-get install -y wrk), curl, psql; PostgreSQL and Redis are started by
-# workload/scripts/ci-services.sh. Logs at RUST_LOG=warn (per-request access logs off).
+# workload/scripts/ci-services.sh. ANALYTICS_API_BIN=path measures that binary instead of
+# building one (to compare with another version on the same machine state). Logs at RUST_LOG=warn (per-request access logs off).
 # The load generator runs on the same machine as the server and competes for its cores.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,12 +19,16 @@ CONNS=${CONNS:-16}
 DURATION=${DURATION:-10}
 TARGET_EVENTS=${TARGET_EVENTS:-1000000}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
-BIN=$CARGO_TARGET_DIR/release/analytics-api
 LUA=workload/bench/ingest.lua
 
 command -v wrk >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || { echo "install wrk" >&2; exit 1; }
-echo "== building release binary" >&2
-cargo build --release -q -p keel-workload --bin analytics-api
+if [ -n "${ANALYTICS_API_BIN:-}" ]; then   # another build (e.g. the previous version), as is
+    BIN=$ANALYTICS_API_BIN
+else
+    BIN=$CARGO_TARGET_DIR/release/analytics-api
+    echo "== building release binary" >&2
+    cargo build --release -q -p keel-workload --bin analytics-api
+fi
 eval "$(bash workload/scripts/ci-services.sh)"
 
 export JWT_SECRET=bench-secret-bench-secret-bench-secret
@@ -62,7 +67,7 @@ wrk_summary() {
 count() { curl -fs -H "Authorization: Bearer $TOKEN" "$URL/v1/stats?window=1d" | sed -n 's/.*"total":{"key":null,"count":\([0-9]*\).*/\1/p'; }
 
 stats_bench() { # label
-    wrk_summary "$1" 0 -- -t1 -c1 -d10s -H "Authorization: Bearer $TOKEN" "$URL/v1/stats?window=1d&group_by=model"
+    wrk_summary "$1" 0 -- -t1 -c1 -d10s --timeout 30s -H "Authorization: Bearer $TOKEN" "$URL/v1/stats?window=1d&group_by=model"
 }
 
 echo "== results (batch $BATCH events, $CONNS connections, ${DURATION}s, $(nproc) cores shared with wrk)"
@@ -84,7 +89,18 @@ DB_URL=${ADMIN%/*}/$BENCH_DB
 start DATABASE_URL="$DB_URL"
 wrk_summary "ingest, PostgreSQL" "$BATCH" -- -t1 -c"$CONNS" -d"${DURATION}s" -s "$LUA" "$URL/v1/traces" -- "$BATCH" "$TS" "$TOKEN" pg
 psql -q "$DB_URL" -c "TRUNCATE traces"   # exactly $TARGET_EVENTS events for the stats figures
+if [ "$(psql -tA "$DB_URL" -c "SELECT to_regclass('trace_rollups') IS NOT NULL")" = t ]; then
+    psql -q "$DB_URL" -c "TRUNCATE trace_rollups, trace_rollup_deltas"
+fi
 python3 workload/bench/fill.py "$URL/v1/traces" "$TOKEN" "$TARGET_EVENTS"
+if [ "$(psql -tA "$DB_URL" -c "SELECT to_regclass('trace_rollups') IS NOT NULL")" = t ]; then
+    # Steady state: the service has folded the ingest deltas into the per-minute rollups.
+    for _ in $(seq 1 120); do
+        [ "$(psql -tA "$DB_URL" -c "SELECT count(*) FROM trace_rollup_deltas")" = 0 ] && break
+        sleep 0.5
+    done
+    psql -q "$DB_URL" -c "VACUUM ANALYZE trace_rollups" -c "VACUUM ANALYZE trace_rollup_deltas"
+fi
 psql -q "$DB_URL" -c "VACUUM ANALYZE traces"
 stats_bench "GET /v1/stats, PostgreSQL, $(count) events"
 stop

@@ -22,10 +22,11 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         ELSE -2147483648 END
 $$;
 
--- Start of the minute of ts, independent of the session's time zone.
+-- Start of the minute of ts, independent of the session's time zone (and built of immutable
+-- functions only, so PostgreSQL inlines it).
 CREATE OR REPLACE FUNCTION trace_minute(ts timestamptz) RETURNS timestamptz
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT to_timestamp(floor(extract(epoch FROM ts) / 60) * 60)
+    SELECT date_trunc('minute', ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
 $$;
 
 -- One row per (minute, model, service). sketch: (bucket int4, count int8) pairs, big-endian,
@@ -45,9 +46,10 @@ CREATE TABLE IF NOT EXISTS trace_rollups (
     PRIMARY KEY (minute, model, service)
 );
 
--- Appended by the trigger, folded into trace_rollups by the service: same columns, no key.
+-- Appended by the trigger, folded into trace_rollups by the service: same columns, no key
+-- and no index (it holds about a second of batches, which stats scan whole, and every
+-- index would cost each insert and each fold).
 CREATE TABLE IF NOT EXISTS trace_rollup_deltas (LIKE trace_rollups);
-CREATE INDEX IF NOT EXISTS trace_rollup_deltas_minute_idx ON trace_rollup_deltas (minute);
 
 CREATE OR REPLACE FUNCTION trace_rollup_delta() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$

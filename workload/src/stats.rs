@@ -328,7 +328,11 @@ mod tests {
             ("1h", "2026-12-02T09:17:00Z"),
         ] {
             let q = StatsQuery::parse(&[("window".into(), window.into())], now).unwrap();
-            assert_eq!((q.from, q.to), (at(from), at("2026-12-02T10:18:00Z")), "{window}");
+            assert_eq!(
+                (q.from, q.to),
+                (at(from), at("2026-12-02T10:18:00Z")),
+                "{window}"
+            );
         }
         let exact = at("2026-12-02T10:18:00Z");
         let q = StatsQuery::parse(&[("window".into(), "1m".into())], exact).unwrap();

@@ -72,6 +72,14 @@ struct Server {
     http_addr: String,
 }
 
+impl Drop for Server {
+    /// A failing test must not leave the binary running (it would hold the test's output).
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn start(mut cmd: Command) -> Server {
     let mut child = cmd
         .env("JWT_SECRET", SECRET)
@@ -395,4 +403,247 @@ async fn a_second_sigterm_exits_at_once() {
     let status = wait_within(&mut server.child, std::time::Duration::from_secs(5))
         .expect("the second SIGTERM did not end the process");
     assert!(status.success(), "{status}");
+}
+
+/// One request's outcome in the restart test.
+struct Outcome {
+    phase: u8,
+    status: Option<u16>,
+    took: std::time::Duration,
+    sent_at: std::time::Instant,
+}
+
+/// A GET over a fresh connection; the status when a full response came.
+async fn get_status(addr: &str, path: &str) -> Option<u16> {
+    let mut s = TcpStream::connect(addr).await.ok()?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.ok()?;
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).await.ok()?;
+    String::from_utf8_lossy(&resp)
+        .strip_prefix("HTTP/1.1 ")?
+        .get(..3)?
+        .parse()
+        .ok()
+}
+
+/// Phases of the restart test, by when a request was sent.
+const UP: u8 = 0;
+/// `pg_ctl stop` running: a request may be acknowledged or refused.
+const STOPPING: u8 = 1;
+const DOWN: u8 = 2;
+const RESTARTED: u8 = 3;
+const DONE: u8 = 4;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restart_under_load_gets_503s_and_recovers_losing_no_acknowledged_event() {
+    use std::sync::atomic::AtomicU8;
+    use std::time::{Duration, Instant};
+
+    if let Err(why) = common::private_pg::find_bindir() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but PostgreSQL's server binaries are missing: {why}"
+        );
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let pg = common::private_pg::PrivatePg::start_new().expect("a private PostgreSQL starts");
+    let mut cmd = command();
+    cmd.env("DATABASE_URL", pg.url())
+        .env("DATABASE_POOL_SIZE", "8")
+        .env("DATABASE_MIN_CONNECTIONS", "2");
+    let server = start(cmd);
+
+    let phase = Arc::new(AtomicU8::new(UP));
+    let outcomes = Arc::new(std::sync::Mutex::new(Vec::<Outcome>::new()));
+    let acked = Arc::new(std::sync::Mutex::new(HashSet::<String>::new()));
+    let mut workers = Vec::new();
+    for w in 0..4 {
+        let (phase, outcomes, acked, addr) = (
+            phase.clone(),
+            outcomes.clone(),
+            acked.clone(),
+            server.http_addr.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            let mut seq = 0;
+            loop {
+                let p = phase.load(Ordering::SeqCst);
+                if p == DONE {
+                    return;
+                }
+                let ids: Vec<String> = (0..5).map(|k| format!("rs-w{w}-s{seq}-e{k}")).collect();
+                seq += 1;
+                let events: Vec<_> = ids
+                    .iter()
+                    .map(|id| common::event(id, "m", "s", 3.0, "ok", 0))
+                    .collect();
+                let body = serde_json::json!({ "events": events }).to_string();
+                let sent_at = Instant::now();
+                // A hung request shows up as None after 15 s instead of hanging the test.
+                let status = tokio::time::timeout(Duration::from_secs(15), post(&addr, &body))
+                    .await
+                    .ok()
+                    .flatten();
+                if status == Some(200) {
+                    acked.lock().unwrap().extend(ids);
+                }
+                outcomes.lock().unwrap().push(Outcome {
+                    phase: p,
+                    status,
+                    took: sent_at.elapsed(),
+                    sent_at,
+                });
+                if status != Some(200) {
+                    // A client honouring Retry-After would wait longer; a short pause keeps
+                    // the test quick while not spinning.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }));
+    }
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    phase.store(STOPPING, Ordering::SeqCst);
+    let stop_started = Instant::now();
+    let stop = tokio::task::spawn_blocking({
+        let pg_stop = move || (pg.stop("immediate"), pg);
+        pg_stop
+    });
+    let (stopped, pg) = stop.await.expect("pg_ctl stop");
+    stopped.expect("PostgreSQL stops (immediate mode)");
+    phase.store(DOWN, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        get_status(&server.http_addr, "/ready").await,
+        Some(503),
+        "not ready while the database is down"
+    );
+    assert_eq!(get_status(&server.http_addr, "/health").await, Some(200));
+    // Longer than the pool's 3 s bound on getting a connection, which is what a request
+    // waits for while the server refuses connections (sqlx retries until then).
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+
+    phase.store(RESTARTED, Ordering::SeqCst);
+    let (started, pg) = tokio::task::spawn_blocking(move || (pg.start(), pg))
+        .await
+        .expect("pg_ctl start");
+    started.expect("PostgreSQL starts again (crash recovery)");
+    let restarted_at = Instant::now();
+    let deadline = restarted_at + Duration::from_secs(20);
+    let recovered_at = loop {
+        let first_ok = outcomes
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|o| o.phase == RESTARTED && o.status == Some(200) && o.sent_at >= restarted_at)
+            .map(|o| o.sent_at + o.took)
+            .min();
+        if let Some(t) = first_ok {
+            break t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no request succeeded within 20 s of PostgreSQL's restart\n{}",
+            pg.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(get_status(&server.http_addr, "/ready").await, Some(200));
+    phase.store(DONE, Ordering::SeqCst);
+    for w in workers {
+        w.await.expect("worker");
+    }
+
+    let outcomes = std::mem::take(&mut *outcomes.lock().unwrap());
+    let count = |p: u8, s: Option<u16>| {
+        outcomes
+            .iter()
+            .filter(|o| o.phase == p && o.status == s)
+            .count()
+    };
+    let odd: Vec<_> = outcomes
+        .iter()
+        .filter(|o| !matches!(o.status, Some(200 | 503)))
+        .map(|o| (o.phase, o.status, o.took))
+        .collect();
+    assert!(
+        odd.is_empty(),
+        "every request is answered 200 or 503 within 15 s: {odd:?}"
+    );
+    assert!(count(UP, Some(200)) >= 20, "load before the stop");
+    // A request sent while the database was up is refused only if the stop cut it.
+    let cut = outcomes
+        .iter()
+        .filter(|o| o.phase == UP && o.status == Some(503))
+        .filter(|o| o.sent_at + o.took < stop_started)
+        .count();
+    assert_eq!(cut, 0, "no 503 answered while the database was up");
+    assert_eq!(
+        count(DOWN, Some(200)),
+        0,
+        "nothing acknowledged while the database was down"
+    );
+    let mut down: Vec<Duration> = outcomes
+        .iter()
+        .filter(|o| o.status == Some(503))
+        .map(|o| o.took)
+        .collect();
+    down.sort();
+    assert!(
+        count(DOWN, Some(503)) >= 4,
+        "requests while down got 503s: {down:?}"
+    );
+    let slowest = *down.last().expect("503s");
+    // The service's own bound: connection acquire (3 s) + statement timeout (5 s) + 1 s.
+    assert!(slowest <= Duration::from_secs(9), "a 503 took {slowest:?}");
+    eprintln!(
+        "restart: {} requests; up: {} x 200, cut by the stop: {} x 503; during pg_ctl stop: {} x 200, {} x 503; \
+         down: {} x 503 (503 latency median {:?}, slowest {:?}); \
+         after restart: {} x 503 then {} x 200, first 200 {:?} after pg_ctl start returned",
+        outcomes.len(),
+        count(UP, Some(200)),
+        count(UP, Some(503)),
+        count(STOPPING, Some(200)),
+        count(STOPPING, Some(503)),
+        count(DOWN, Some(503)),
+        down[down.len() / 2],
+        slowest,
+        count(RESTARTED, Some(503)),
+        count(RESTARTED, Some(200)),
+        recovered_at.saturating_duration_since(restarted_at),
+    );
+
+    let pool = sqlx::PgPool::connect(&pg.url()).await.expect("connect");
+    let stored: HashSet<String> = sqlx::query_scalar::<_, String>("SELECT trace_id FROM traces")
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    let acked = std::mem::take(&mut *acked.lock().unwrap());
+    assert_none_lost("postgres restart", &acked, &stored);
+    // The rollups went through the crash with the events: same count.
+    let rolled: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(count), 0)::int8 FROM (SELECT count FROM trace_rollups \
+         UNION ALL SELECT count FROM trace_rollup_deltas) r",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(rolled as usize, stored.len());
+    pool.close().await;
+    let pid = server.child.id();
+    assert!(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("kill -TERM {pid}"))
+            .status()
+            .expect("sh")
+            .success()
+    );
+    wait_success(server);
+    drop(pg);
 }

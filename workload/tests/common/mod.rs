@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod private_pg;
+
 use std::sync::Arc;
 
 use axum::Router;
