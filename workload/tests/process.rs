@@ -507,11 +507,9 @@ async fn postgres_restart_under_load_gets_503s_and_recovers_losing_no_acknowledg
     tokio::time::sleep(Duration::from_millis(1500)).await;
     phase.store(STOPPING, Ordering::SeqCst);
     let stop_started = Instant::now();
-    let stop = tokio::task::spawn_blocking({
-        let pg_stop = move || (pg.stop("immediate"), pg);
-        pg_stop
-    });
-    let (stopped, pg) = stop.await.expect("pg_ctl stop");
+    let (stopped, pg) = tokio::task::spawn_blocking(move || (pg.stop("immediate"), pg))
+        .await
+        .expect("pg_ctl stop");
     stopped.expect("PostgreSQL stops (immediate mode)");
     phase.store(DOWN, Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(500)).await;

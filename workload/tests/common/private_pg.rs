@@ -21,10 +21,10 @@ pub struct PrivatePg {
 /// Where `initdb` and `pg_ctl` are, or why they cannot be used.
 pub fn find_bindir() -> Result<PathBuf, String> {
     let has_tools = |d: &Path| d.join("initdb").is_file() && d.join("pg_ctl").is_file();
-    if let Some(path) = std::env::var_os("PATH") {
-        if let Some(d) = std::env::split_paths(&path).find(|d| has_tools(d)) {
-            return Ok(d);
-        }
+    if let Some(path) = std::env::var_os("PATH")
+        && let Some(d) = std::env::split_paths(&path).find(|d| has_tools(d))
+    {
+        return Ok(d);
     }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
