@@ -3,9 +3,10 @@
 //!
 //! The seed runs TimescaleDB. RDS PostgreSQL has no TimescaleDB extension, so hypertables,
 //! continuous aggregates, compression and retention policies are not available; the workload
-//! stores events in a plain table with time indexes and computes aggregates with SQL
-//! (percentile_cont), which RDS supports. A team that needs TimescaleDB runs Timescale Cloud
-//! or self-managed PostgreSQL instead.
+//! stores events in a plain table with time indexes and keeps its own per-minute rollups
+//! (counts and mergeable latency sketches, written by a trigger on insert), which RDS
+//! supports. A team that needs TimescaleDB runs Timescale Cloud or self-managed PostgreSQL
+//! instead.
 //!
 //! Ports, probe paths and environment variable names come from the workload's contract
 //! crate, so the manifests cannot drift from the binary.
