@@ -24,6 +24,7 @@ pub mod policy;
 pub mod refs;
 pub mod render;
 pub mod rollout;
+pub mod slo;
 pub mod stack;
 #[path = "../stacks/mod.rs"]
 pub mod stacks;

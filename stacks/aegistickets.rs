@@ -15,7 +15,9 @@
 //!   (`tickets_app`) in `keel/<env>/aegistickets/`, read by an ExternalSecret through the
 //!   platform's ClusterSecretStore (which reads only secrets under `keel/<env>/`).
 //! - ECR repositories for both images and a GitHub deploy role that edits the namespace
-//!   only. The seed's SLO rules arrive with typed SLOs.
+//!   only.
+//! - The backend's SLOs (`slos`): a PrometheusRule with the seed's named SLI rules and
+//!   burn-rate alerts.
 
 use std::collections::BTreeMap;
 
@@ -32,7 +34,9 @@ use crate::construct::security_group::{Peer, SecurityGroup};
 use crate::env::Env;
 use crate::env::check::{self, Problems, database, min_copies, percent};
 use crate::env::file::{Database, EnvFile, Image, PodAutoscaling, Tier};
-use crate::k8s;
+use crate::k8s::{self, Rule, RuleGroup};
+use crate::slo::prometheus::{Matcher, RequestMetrics, ServiceSlos, rule_object};
+use crate::slo::{self, ErrorClass, Indicator, LatencySupport, Slo, Window, num};
 use crate::stack::{Stack, StackDef, StackError, generated_by, terraform_root};
 use crate::stacks::platform::{CLUSTER_SECRET_STORE, OnCluster};
 
@@ -73,6 +77,91 @@ pub struct Settings {
     /// The GitHub repository (`owner/name`) whose workflows deploy this stack.
     #[schemars(regex(pattern = r"^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$"))]
     pub deploy_repository: String,
+    /// Service level objectives of the backend API, measured from its request metrics: a
+    /// `PrometheusRule` with their error ratios, burn-rate alerts and the seed's named
+    /// SLI rules. Latency thresholds must be bucket bounds of the backend's histogram
+    /// (the Python client's defaults: ..., 0.5, 0.75, 1, 2.5, ... s). Default: none.
+    #[serde(default)]
+    pub slos: Vec<Slo>,
+}
+
+/// Upper bounds of the backend's latency histogram: the Python Prometheus client's default
+/// buckets, which the seed's backend keeps.
+const BACKEND_LATENCY_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// The backend's request metrics (the seed's Flask app): `http_requests_total` with the
+/// status in `code`, the latency histogram `http_request_latency_seconds`; only `/api/*`
+/// handlers are counted, so probes need no exclusion.
+fn backend_metrics(namespace: &str, job: &str) -> RequestMetrics {
+    RequestMetrics {
+        requests: "http_requests_total".into(),
+        duration: "http_request_latency_seconds".into(),
+        status_label: "code".into(),
+        buckets: BACKEND_LATENCY_BUCKETS.to_vec(),
+        selector: vec![
+            Matcher::Equal("namespace".into(), namespace.into()),
+            Matcher::Equal("job".into(), job.into()),
+        ],
+    }
+}
+
+/// The seed's named recording rules (`sli:http:*`, `slo:*:target`), from the typed
+/// objectives: the availability target from the objective counting server errors, the
+/// latency target and percentile from the latency objective, the error-rate target from
+/// the objective counting every failed request. A rule whose objective is not configured
+/// is left out; so is `sli:db:saturation:connections`, which needs the database's
+/// `max_connections`, an RDS parameter derived from the instance's memory at boot.
+fn seed_rules(svc: &ServiceSlos<'_>) -> RuleGroup {
+    let labels = svc.service_labels();
+    let record = |name: &str, expr: String| Rule::record(name, expr, labels.clone());
+    let mut rules = vec![
+        record("sli:http:request_rate:5m", svc.request_rate(Window::M5)),
+        record(
+            "sli:http:error_rate:5m",
+            svc.ratio(
+                &Indicator::Availability {
+                    errors: ErrorClass::Server,
+                },
+                Window::M5,
+            ),
+        ),
+    ];
+    for slo in svc.slos {
+        match slo.indicator {
+            Indicator::Availability {
+                errors: ErrorClass::Server,
+            } => rules.push(record(
+                "slo:availability:target",
+                format!("vector({})", num(slo.objective())),
+            )),
+            Indicator::Availability {
+                errors: ErrorClass::ClientAndServer,
+            } => rules.push(record(
+                "slo:error_rate:target",
+                format!("vector({})", num(slo.error_budget())),
+            )),
+            Indicator::Latency { threshold_seconds } => {
+                rules.push(record(
+                    &format!(
+                        "sli:http:request_duration_seconds:p{}",
+                        num(slo.objective_percent).replace('.', "_")
+                    ),
+                    svc.latency_quantile(slo.objective(), Window::M5),
+                ));
+                rules.push(record(
+                    "slo:latency:target",
+                    format!("vector({})", num(threshold_seconds)),
+                ));
+            }
+        }
+    }
+    RuleGroup {
+        name: "aegistickets-sli".into(),
+        interval: None,
+        rules,
+    }
 }
 
 /// The backend's image and scale.
@@ -317,6 +406,21 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
 
     let mut objects = k8s::service(&backend).map_err(|e| fail(e.to_string()))?;
     objects.extend(k8s::service(&frontend).map_err(|e| fail(e.to_string()))?);
+    if !cfg.slos.is_empty() {
+        let metrics = backend_metrics(&namespace, &backend.app.name);
+        let slos = ServiceSlos {
+            service: NAME,
+            namespace: &namespace,
+            metrics: &metrics,
+            slos: &cfg.slos,
+        };
+        let mut groups = vec![seed_rules(&slos)];
+        groups.extend(slos.groups());
+        objects.push(
+            rule_object(&slos, &backend.app, &kube.service_monitor_labels, groups)
+                .map_err(|e| fail(e.to_string()))?,
+        );
+    }
     let kubernetes = k8s::render(&objects).map_err(|e| fail(e.to_string()))?;
     Ok(Some(Stack {
         name: NAME,
@@ -411,4 +515,10 @@ pub(crate) fn check(spec: &EnvFile, at: &Settings, out: &mut Problems) {
         ));
     }
     database(&at.database, spec.tier, &format!("{p}/database"), out);
+    slo::check(
+        &at.slos,
+        LatencySupport::Buckets(BACKEND_LATENCY_BUCKETS),
+        &format!("{p}/slos"),
+        out,
+    );
 }

@@ -34,6 +34,8 @@ use crate::env::file::{Database, Image};
 use crate::env::load::is_prod;
 use crate::k8s;
 use crate::rollout::Rollout;
+use crate::slo::prometheus::{RequestMetrics, ServiceSlos, rule_object};
+use crate::slo::{self, LatencySupport, Slo};
 use crate::stack::{Stack, StackDef, StackError, generated_by, terraform_root};
 use crate::stacks::platform::OnCluster;
 
@@ -82,6 +84,11 @@ pub struct Settings {
     /// one (`repo:<owner>/<name>:environment:<env>`).
     #[schemars(regex(pattern = r"^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$"))]
     pub deploy_repository: String,
+    /// Service level objectives of the API, measured from the workload's request metrics:
+    /// a `PrometheusRule` with their error ratios and burn-rate alerts. Latency thresholds
+    /// must be bucket bounds of the workload's histogram. Default: none.
+    #[serde(default)]
+    pub slos: Vec<Slo>,
 }
 
 /// Horizontal pod autoscaling bounds and targets.
@@ -344,9 +351,21 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         region,
         role_arn: reader_arn,
     };
-    let objects =
-        k8s::service(&service_props(env, cfg, kube, &cluster, &secret_path, store).map_err(fail)?)
-            .map_err(|e| fail(e.to_string()))?;
+    let props = service_props(env, cfg, kube, &cluster, &secret_path, store).map_err(fail)?;
+    let mut objects = k8s::service(&props).map_err(|e| fail(e.to_string()))?;
+    if !cfg.slos.is_empty() {
+        let metrics = RequestMetrics::workload(&cfg.namespace, &props.app.name);
+        let slos = ServiceSlos {
+            service: NAME,
+            namespace: &cfg.namespace,
+            metrics: &metrics,
+            slos: &cfg.slos,
+        };
+        objects.push(
+            rule_object(&slos, &props.app, &kube.service_monitor_labels, slos.groups())
+                .map_err(|e| fail(e.to_string()))?,
+        );
+    }
     let kubernetes = k8s::render(&objects).map_err(|e| fail(e.to_string()))?;
     Ok(Some(Stack {
         name: NAME,
@@ -640,6 +659,12 @@ pub(crate) fn check(spec: &EnvFile, api: &Settings, out: &mut Problems) {
         ));
     }
     database(&api.database, spec.tier, &format!("{p}/database"), out);
+    slo::check(
+        &api.slos,
+        LatencySupport::Buckets(contract::LATENCY_BUCKETS_SECONDS),
+        &format!("{p}/slos"),
+        out,
+    );
     if is_prod(spec.tier) && api.cache.nodes < 2 {
         out.push((
             format!("{p}/cache/nodes"),

@@ -45,6 +45,8 @@ use crate::env::file::EnvFile;
 use crate::env::file::Image;
 use crate::refs::Expr;
 use crate::rollout::Rollout;
+use crate::slo::cloudwatch::{LATENCY_UNSUPPORTED, LoadBalancerCounts};
+use crate::slo::{self, LatencySupport, Slo};
 use crate::stack::{Stack, StackDef, StackError, generated_by, terraform_root};
 use crate::tf::Suppression;
 
@@ -139,6 +141,11 @@ pub struct Settings {
     pub alarms: AlarmThresholds,
     /// The Jira site the agents work on (the API token is a secret, set out of band).
     pub jira: Jira,
+    /// Service level objectives, measured from the load balancer's counts: CloudWatch
+    /// burn-rate alarms routed to the alarm topic. Availability indicators only (ECS has
+    /// no request latency histogram). Default: none.
+    #[serde(default)]
+    pub slos: Vec<Slo>,
 }
 
 /// The Jira site and account of the langgraph-platform agents (non-secret settings).
@@ -553,6 +560,15 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     for alarm in &alarms {
         alarm.add(scope, Some(&topic));
     }
+    slo::cloudwatch::add_alarms(
+        scope,
+        NAME,
+        &cfg.slos,
+        &LoadBalancerCounts {
+            arn_suffix: alb.arn_suffix(),
+        },
+        &topic,
+    );
 
     let deploy = EcsBlueGreen::new(
         scope,
@@ -787,6 +803,12 @@ pub(crate) fn check(spec: &EnvFile, lg: &Settings, out: &mut Problems) {
         ));
     }
     database(&lg.database, spec.tier, &format!("{p}/database"), out);
+    slo::check(
+        &lg.slos,
+        LatencySupport::Unsupported(LATENCY_UNSUPPORTED),
+        &format!("{p}/slos"),
+        out,
+    );
     let a = &lg.alarms;
     percent(a.cpu_percent, &format!("{p}/alarms/cpu_percent"), out);
     percent(a.memory_percent, &format!("{p}/alarms/memory_percent"), out);

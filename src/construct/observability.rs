@@ -134,19 +134,7 @@ impl Alarm {
                 let mut queries: Vec<Value> = many
                     .iter()
                     .zip(&ids)
-                    .map(|(m, id)| {
-                        json!({
-                            "id": id,
-                            "return_data": false,
-                            "metric": [{
-                                "namespace": m.namespace,
-                                "metric_name": m.name,
-                                "stat": self.statistic,
-                                "period": self.period_seconds,
-                                "dimensions": dims(m),
-                            }],
-                        })
-                    })
+                    .map(|(m, id)| metric_query(id, m, self.statistic, self.period_seconds))
                     .collect();
                 queries.push(json!({
                     "id": "combined",
@@ -169,6 +157,27 @@ impl Alarm {
         );
         r.attr("alarm_name")
     }
+}
+
+/// A `metric_query` entry of a metric-math alarm reading `m` (not returned: an expression
+/// combines it).
+fn metric_query(id: &str, m: &Metric, statistic: &str, period_seconds: u32) -> Value {
+    let dims: BTreeMap<&str, Value> = m
+        .dimensions
+        .iter()
+        .map(|(k, v)| (*k, Value::from(v)))
+        .collect();
+    json!({
+        "id": id,
+        "return_data": false,
+        "metric": [{
+            "namespace": m.namespace,
+            "metric_name": m.name,
+            "stat": statistic,
+            "period": period_seconds,
+            "dimensions": dims,
+        }],
+    })
 }
 
 /// One graph on the dashboard: a title and metrics as
@@ -211,4 +220,107 @@ pub fn dashboard(scope: &mut Scope<'_>, widgets: &[Widget]) -> Expr {
         json!({"dashboard_name": scope.prefix.clone(), "dashboard_body": jsonencode(&body)}),
     );
     r.attr("dashboard_name")
+}
+
+/// One series of a metric-math alarm: its query id in the expression and its statistic.
+#[derive(Debug, Clone)]
+pub struct MathInput {
+    /// Query id the expression names, e.g. `errors_target` (lowercase start).
+    pub id: &'static str,
+    /// The series.
+    pub metric: Metric,
+    /// Its statistic over the period, e.g. `Sum`.
+    pub statistic: &'static str,
+}
+
+/// A CloudWatch alarm on a metric-math expression over one period (e.g. an error ratio
+/// over an hour), evaluated once per minute over a sliding period.
+#[derive(Debug, Clone)]
+pub struct MathAlarm {
+    /// Construct id and name suffix, e.g. `slo-availability-1h`.
+    pub id: String,
+    /// What the alarm means for an operator.
+    pub description: String,
+    /// The series the expression reads.
+    pub inputs: Vec<MathInput>,
+    /// The expression, e.g. `(FILL(a, 0) + FILL(b, 0)) / c`.
+    pub expression: String,
+    /// Label of the expression's series.
+    pub label: String,
+    /// Period of every input, in seconds (a multiple of 60; CloudWatch allows a period of
+    /// an hour or more up to 7 days, a shorter one up to a day in all).
+    pub period_seconds: u32,
+    /// Threshold the expression must exceed.
+    pub threshold: f64,
+}
+
+impl MathAlarm {
+    /// Adds the alarm, without actions (a composite alarm notifies); returns its name.
+    pub fn add(&self, scope: &mut Scope<'_>) -> Expr {
+        let mut queries: Vec<Value> = self
+            .inputs
+            .iter()
+            .map(|i| metric_query(i.id, &i.metric, i.statistic, self.period_seconds))
+            .collect();
+        queries.push(json!({
+            "id": "ratio",
+            "expression": self.expression,
+            "label": self.label,
+            "return_data": true,
+        }));
+        let body = json!({
+            "alarm_name": scope.name(&self.id),
+            "alarm_description": self.description,
+            "evaluation_periods": 1,
+            "threshold": self.threshold,
+            "comparison_operator": "GreaterThanThreshold",
+            "treat_missing_data": "notBreaching",
+            "metric_query": queries,
+        });
+        let r = scope.tf.resource(
+            "observability",
+            "aws_cloudwatch_metric_alarm",
+            &local_name(&self.id),
+            body,
+        );
+        r.attr("alarm_name")
+    }
+}
+
+/// A CloudWatch composite alarm: in alarm while every one of its alarms is, notifying the
+/// topic on alarm and on recovery.
+#[derive(Debug, Clone)]
+pub struct CompositeAlarm {
+    /// Construct id and name suffix.
+    pub id: String,
+    /// What the alarm means for an operator.
+    pub description: String,
+    /// Names of the alarms that must all be in alarm. Written unquoted into the rule
+    /// (AWS allows that), so they must be letters, digits and hyphens, as keel's are.
+    pub all_of: Vec<Expr>,
+}
+
+impl CompositeAlarm {
+    /// Adds the alarm, routed to `topic`; returns its name.
+    pub fn add(&self, scope: &mut Scope<'_>, topic: &AlarmTopic) -> Expr {
+        let rule: Vec<String> = self
+            .all_of
+            .iter()
+            .map(|name| format!("ALARM({name})"))
+            .collect();
+        let body = json!({
+            "alarm_name": scope.name(&self.id),
+            "alarm_description": self.description,
+            "alarm_rule": rule.join(" AND "),
+            "alarm_actions": [topic.arn()],
+            "ok_actions": [topic.arn()],
+        });
+        let r = scope.tf.resource(
+            "observability",
+            "aws_cloudwatch_composite_alarm",
+            &local_name(&self.id),
+            body,
+        );
+        r.attr("alarm_name")
+    }
 }

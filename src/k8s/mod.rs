@@ -50,6 +50,7 @@ mod namespace;
 mod network_policy;
 mod object;
 mod pod_disruption_budget;
+mod prometheus_rule;
 mod render;
 mod rollout;
 mod service;
@@ -83,6 +84,7 @@ pub use network_policy::{
 };
 pub use object::{Object, Rank, Suppression, meta, quantity};
 pub use pod_disruption_budget::DisruptionBudget;
+pub use prometheus_rule::{PrometheusRule, PrometheusRuleSpec, Rule, RuleGroup};
 pub use render::{HEADER, KUSTOMIZATION, render};
 pub use rollout::{
     CANARY_HASH_ARG, CanaryAnalysis, CanaryProps, CanaryStep, REVISION_LABEL,
