@@ -177,3 +177,34 @@ fn ecs_burn_rate_alarms_are_composites_of_windows_within_cloudwatch_limits() {
         }
     }
 }
+
+#[test]
+fn one_objective_gives_the_same_thresholds_on_both_platforms() {
+    // 99.9% over 30 days on both langgraph-platform (ECS) and analytics-api (Kubernetes):
+    // factor x (1 - objective) for 14.4, 6, 3 and 1.
+    let expected = [0.0144, 0.006, 0.003, 0.001];
+    let o = common::output("prod", "langgraph-platform");
+    let mut alarms: Vec<f64> = common::of_type(&o, "aws_cloudwatch_metric_alarm")
+        .iter()
+        .filter(|a| {
+            a["alarm_name"]
+                .as_str()
+                .is_some_and(|n| n.contains("-slo-"))
+        })
+        .map(|a| a["threshold"].as_f64().expect("threshold"))
+        .collect();
+    assert_eq!(alarms.len(), 8, "two windows per alert: {alarms:?}");
+    alarms.sort_by(|a, b| b.total_cmp(a));
+    alarms.dedup();
+    assert_eq!(alarms, expected);
+    let rules = rules();
+    for (factor, threshold) in ["14.4", "6", "3", "1"].iter().zip(expected) {
+        let written = format!("> ({factor} * 0.001)");
+        assert!(
+            rules.iter().any(|(at, _, r)| at == "prod/analytics-api"
+                && r["labels"]["slo"] == "availability"
+                && r["expr"].as_str().is_some_and(|e| e.contains(&written))),
+            "no analytics-api alert compares with {written} ({threshold})"
+        );
+    }
+}
