@@ -25,15 +25,16 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::construct::Scope;
+use crate::construct::github_deploy::ClusterAccess;
 use crate::construct::db_login::{self, DatabaseLogin, DatabaseLoginProps};
-use crate::construct::ecr::{EcrEncryption, EcrRepository, EcrRepositoryProps};
+use crate::construct::ecr::{EcrRepository, EcrRepositoryProps};
 use crate::construct::kms::KmsKey;
 use crate::construct::rds::{RdsPostgres, RdsPostgresProps};
 use crate::construct::secrets::composed_secret;
 use crate::construct::security_group::{Peer, SecurityGroup};
 use crate::env::Env;
 use crate::env::check::{self, Problems, database, min_copies, percent};
-use crate::env::file::{Database, EnvFile, Image, PodAutoscaling, Tier};
+use crate::env::file::{Database, EnvFile, Image, PodAutoscaling};
 use crate::k8s::{self, Rule, RuleGroup};
 use crate::slo::prometheus::{Matcher, RequestMetrics, ServiceSlos, rule_object};
 use crate::slo::{self, ErrorClass, Indicator, LatencySupport, Slo, Window, num};
@@ -265,13 +266,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
                 scope,
                 &key,
                 component,
-                &EcrRepositoryProps {
-                    name: format!("{NAME}-{component}"),
-                    encryption: EcrEncryption::Aes256,
-                    immutable_tags: env.spec.tier != Tier::Dev,
-                    untagged_expiry_days: 7,
-                    keep_releases: 30,
-                },
+                &EcrRepositoryProps::releases(format!("{NAME}-{component}"), env.spec.tier),
             )
         })
         .collect();
@@ -279,7 +274,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         scope,
         &cfg.deploy_repository,
         repos.iter().map(|r| r.url().to_owned()).collect(),
-        vec![namespace.clone()],
+        ClusterAccess::EditNamespaces(vec![namespace.clone()]),
         vec![],
     );
     let out = &mut *scope.tf;

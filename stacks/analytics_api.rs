@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use keel_workload_contract as contract;
 
 use crate::construct::Scope;
+use crate::construct::github_deploy::ClusterAccess;
 use crate::construct::db_login::{self, DatabaseLogin, DatabaseLoginProps};
 use crate::construct::elasticache::{REDIS_PORT, RedisCache, RedisCacheProps};
 use crate::construct::iam::{Role, Statement, Trust};
@@ -69,7 +70,8 @@ pub struct Settings {
     /// ACM certificate (only for the `alb` ingress class).
     #[serde(default)]
     pub certificate_arn: Option<String>,
-    /// Requests per second per client IP at the ingress (nginx).
+    /// Requests per second per client IP at the ingress (nginx `limit-rps`; with traefik
+    /// a rate-limit Middleware with the same burst, five times this).
     pub rate_limit_rps: u32,
     /// Progressive delivery: an Argo Rollouts canary driven by this schedule, rolled back
     /// by the analysis. Absent: a Deployment with a rolling update.
@@ -287,7 +289,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         scope,
         &cfg.deploy_repository,
         vec![cfg.image.repository.clone()],
-        vec![cfg.namespace.clone()],
+        ClusterAccess::EditNamespaces(vec![cfg.namespace.clone()]),
         vec![],
     );
     let reader_name = scope.name("secrets-reader");
@@ -476,9 +478,11 @@ fn service_props(
             cluster_issuer: issuer(kube)?,
             limit_rps: Some(cfg.rate_limit_rps),
         }),
+        // The same limit as nginx's `limit-rps` (burst five times the rate), and the
+        // HTTP→HTTPS redirect nginx does with `ssl-redirect`.
         IngressClassName::Traefik => k8s::IngressClass::Traefik(k8s::TraefikIngress {
-            cluster_issuer: issuer(kube)?,
-            entrypoint: "websecure".into(),
+            rate_limit: Some(k8s::RateLimit::like_nginx(cfg.rate_limit_rps)),
+            ..k8s::TraefikIngress::new(&issuer(kube)?)
         }),
         IngressClassName::Alb => k8s::IngressClass::Alb(k8s::AlbIngress {
             certificate_arn: Some(
@@ -727,5 +731,19 @@ mod tests {
             files["80-networkpolicy-analytics-api.yaml"]
                 .contains("kubernetes.io/metadata.name: traefik")
         );
+        // The same redirect and rate limit as the nginx variant, as Traefik Middlewares.
+        assert!(files["70-ingress-analytics-api.yaml"].contains(
+            "traefik.ingress.kubernetes.io/router.middlewares: analytics-analytics-api-rate-limit@kubernetescrd"
+        ));
+        assert!(files["70-ingress-analytics-api-http.yaml"].contains(
+            "traefik.ingress.kubernetes.io/router.middlewares: analytics-analytics-api-https-redirect@kubernetescrd"
+        ));
+        let limit = &files["70-middleware-analytics-api-rate-limit.yaml"];
+        assert!(
+            limit.contains("average: 100") && limit.contains("burst: 500"),
+            "{limit}"
+        );
+        assert!(files["70-middleware-analytics-api-https-redirect.yaml"].contains("scheme: https"));
+        assert!(files["kustomization.yaml"].contains("70-middleware-analytics-api-rate-limit.yaml"));
     }
 }

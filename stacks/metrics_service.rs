@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::construct::github_deploy::ClusterAccess;
 use crate::construct::ecr::{EcrEncryption, EcrRepository, EcrRepositoryProps};
 use crate::construct::iam::Statement;
 use crate::construct::kms::KmsKey;
@@ -273,7 +274,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         scope,
         &cfg.deploy_repository,
         vec![repo.url().to_owned()],
-        vec![NAMESPACE.to_owned()],
+        ClusterAccess::EditNamespaces(vec![NAMESPACE.to_owned()]),
         vec![Statement::allow(
             "ReadServiceLogs",
             &["logs:FilterLogEvents", "logs:GetLogEvents"],

@@ -52,6 +52,7 @@ registry! {
     analytics_api => "analytics-api": "The analytics API on Kubernetes, with its database and cache (`stacks/analytics_api.rs`).",
     metrics_service => "metrics-service": "The trace scoring service on the platform cluster (`stacks/metrics_service.rs`).",
     aegistickets => "aegistickets": "The ticketing app (backend and frontend) on the platform cluster (`stacks/aegistickets.rs`).",
+    whatsthecraic => "whatsthecraic": "Six Node.js services behind Traefik on the platform cluster (`stacks/whatsthecraic.rs`).",
 }
 
 /// The stack named `name`.

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::construct::eks::{EksCluster, EksClusterProps, NodeGroupProps};
+use crate::construct::github_deploy::ClusterAccess;
 use crate::construct::iam::{GITHUB_OIDC_HOST, Role, STS_AUDIENCE, Statement, Trust};
 use crate::construct::kms::KmsKey;
 use crate::construct::vpc::{Vpc, VpcProps, split_data_subnets};
@@ -829,15 +830,15 @@ impl OnCluster {
         exports::import_one(scope, &EXTERNAL_SECRETS_ROLE_ARN)
     }
 
-    /// The stack's GitHub Actions deploy role: push to `images`, find the cluster, edit
-    /// `namespaces` only (an access entry with AmazonEKSEditPolicy, never cluster admin),
+    /// The stack's GitHub Actions deploy role: push to `images`, find the cluster, and
+    /// `access` there (namespaced edit rights or a Kubernetes group, never cluster admin),
     /// plus `statements`.
     pub fn deploy_role(
         &self,
         scope: &mut Scope<'_>,
         repository: &str,
         images: Vec<String>,
-        namespaces: Vec<String>,
+        access: ClusterAccess,
         mut statements: Vec<Statement>,
     ) -> Role {
         let cluster_arn = format!(
@@ -862,7 +863,7 @@ impl OnCluster {
                 repository: repository.to_owned(),
                 images,
                 statements,
-                cluster: Some((cluster, namespaces)),
+                cluster: Some((cluster, access)),
             },
         )
     }

@@ -47,7 +47,11 @@ fn promote_moves_only_the_pins_and_keeps_the_rest_of_the_file() {
         String::from_utf8_lossy(&shown.stderr)
     );
     assert!(
-        out.contains("release pins: 3 to change, 2 already equal"),
+        out.contains("release pins: 4 to change, 7 already equal"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  stacks.whatsthecraic.services.events.image.digest: sha256:fa1b6127"),
         "{out}"
     );
     assert!(
@@ -78,7 +82,7 @@ fn promote_moves_only_the_pins_and_keeps_the_rest_of_the_file() {
         .filter(|(a, b)| a != b)
         .collect();
     assert_eq!(before.lines().count(), after.lines().count());
-    assert_eq!(changed.len(), 3, "{changed:#?}");
+    assert_eq!(changed.len(), 4, "{changed:#?}");
     for (a, b) in changed {
         assert!(a.trim_start().starts_with("digest: sha256:"), "{a}");
         assert_eq!(
@@ -98,7 +102,7 @@ fn promote_moves_only_the_pins_and_keeps_the_rest_of_the_file() {
 
     // Promoted again: nothing left to carry.
     let again = keel(tmp.path(), &["promote", "staging", "prod"]);
-    assert!(String::from_utf8_lossy(&again.stdout).contains("0 to change, 5 already equal"));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("0 to change, 11 already equal"));
 }
 
 #[test]

@@ -33,6 +33,21 @@ pub struct EcrRepositoryProps {
     pub keep_releases: u32,
 }
 
+impl EcrRepositoryProps {
+    /// A repository of release images named `name` in an environment of `tier`: AES256,
+    /// tags immutable outside dev, untagged images expire after 7 days, the newest 30
+    /// releases kept.
+    pub fn releases(name: String, tier: crate::env::file::Tier) -> Self {
+        Self {
+            name,
+            encryption: EcrEncryption::Aes256,
+            immutable_tags: tier != crate::env::file::Tier::Dev,
+            untagged_expiry_days: 7,
+            keep_releases: 30,
+        }
+    }
+}
+
 /// An ECR repository.
 #[derive(Debug, Clone)]
 pub struct EcrRepository {

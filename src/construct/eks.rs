@@ -311,6 +311,29 @@ impl EksCluster {
     }
 }
 
+/// An access entry of `principal` on cluster `cluster_name` that maps it to the Kubernetes
+/// group `group` and associates no access policy: the principal may do exactly what RBAC
+/// bindings of that group allow.
+pub fn group_access_entry(
+    scope: &mut Scope<'_>,
+    cluster_name: Expr,
+    id: &str,
+    principal: Value,
+    group: &str,
+) {
+    scope.tf.resource(
+        "access",
+        "aws_eks_access_entry",
+        id,
+        json!({
+            "cluster_name": cluster_name,
+            "principal_arn": principal,
+            "type": "STANDARD",
+            "kubernetes_groups": [group],
+        }),
+    );
+}
+
 /// An access entry of `principal` on cluster `cluster_name` with `policy_arn`, cluster-wide
 /// when `namespaces` is empty. Used by the cluster for its admins and by stacks for their
 /// deploy roles (namespaced).

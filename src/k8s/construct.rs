@@ -574,10 +574,7 @@ mod tests {
         let mut p = props();
         p.canary = Some(canary());
         p.ingress = Some(IngressProps::new(
-            IngressClass::Traefik(TraefikIngress {
-                cluster_issuer: "letsencrypt-prod".into(),
-                entrypoint: "websecure".into(),
-            }),
+            IngressClass::Traefik(TraefikIngress::new("letsencrypt-prod")),
             "api.example.com",
         ));
         let objects = service(&p).unwrap();
@@ -625,8 +622,8 @@ mod tests {
         );
         p.ingress = Some(IngressProps::new(
             IngressClass::Traefik(TraefikIngress {
-                cluster_issuer: "letsencrypt-prod".into(),
-                entrypoint: "websecure".into(),
+                rate_limit: Some(RateLimit::like_nginx(100)),
+                ..TraefikIngress::new("letsencrypt-prod")
             }),
             "api.example.com",
         ));
@@ -637,5 +634,51 @@ mod tests {
             ing["metadata"]["annotations"]["traefik.ingress.kubernetes.io/router.tls"],
             "true"
         );
+        assert_eq!(
+            ing["metadata"]["annotations"][ROUTER_MIDDLEWARES],
+            "analytics-analytics-api-rate-limit@kubernetescrd"
+        );
+        let http = find(&objects, "Ingress", "analytics-api-http");
+        assert_eq!(
+            http["metadata"]["annotations"][ROUTER_MIDDLEWARES],
+            "analytics-analytics-api-https-redirect@kubernetescrd"
+        );
+        assert_eq!(
+            http["metadata"]["annotations"]["traefik.ingress.kubernetes.io/router.entrypoints"],
+            "web"
+        );
+        assert!(http["spec"].get("tls").is_none(), "{http}");
+        // Every middleware a router names is rendered in the namespace.
+        for ingress in [ing, http] {
+            let names = ingress["metadata"]["annotations"][ROUTER_MIDDLEWARES]
+                .as_str()
+                .unwrap();
+            for reference in names.split(',') {
+                let name = reference
+                    .strip_suffix("@kubernetescrd")
+                    .and_then(|n| n.strip_prefix("analytics-"))
+                    .unwrap();
+                assert_eq!(find(&objects, "Middleware", name)["kind"], "Middleware");
+            }
+        }
+        assert_eq!(
+            find(&objects, "Middleware", "analytics-api-rate-limit")["spec"]["rateLimit"]["burst"],
+            500
+        );
+        // Aliases share the certificate; the ALB cannot take them.
+        p.ingress.as_mut().unwrap().aliases = vec!["www.example.com".into()];
+        let objects = service(&p).unwrap();
+        let ing = find(&objects, "Ingress", "analytics-api");
+        assert_eq!(
+            ing["spec"]["tls"][0]["hosts"],
+            serde_json::json!(["api.example.com", "www.example.com"])
+        );
+        assert_eq!(ing["spec"]["rules"][1]["host"], "www.example.com");
+        p.ingress.as_mut().unwrap().class = IngressClass::Alb(AlbIngress {
+            certificate_arn: None,
+            group: None,
+            scheme: AlbScheme::Internal,
+        });
+        assert!(service(&p).is_err());
     }
 }

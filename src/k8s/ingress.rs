@@ -11,6 +11,7 @@ use k8s_openapi::api::networking::v1::{
 
 use super::construct::Ctx;
 use super::deployment::HTTP_PORT_NAME;
+use super::traefik::{self, RateLimit};
 use super::{K8sError, Object, Rank};
 
 /// NGINX Ingress Controller options.
@@ -24,7 +25,11 @@ pub struct NginxIngress {
     pub limit_rps: Option<u32>,
 }
 
-/// Traefik options (Kubernetes Ingress provider).
+/// Traefik options (Kubernetes Ingress provider). Besides the HTTPS Ingress, the construct
+/// renders an Ingress `<name>-http` on the plain-HTTP entry point whose router only
+/// redirects to HTTPS (a [`super::traefik`] Middleware), and the rate-limit Middleware of
+/// the HTTPS router. cert-manager's HTTP-01 solver routes (exact paths, so longer rules of
+/// higher priority) still answer on port 80.
 ///
 /// See <https://doc.traefik.io/traefik/routing/providers/kubernetes-ingress/>.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +38,29 @@ pub struct TraefikIngress {
     pub cluster_issuer: String,
     /// The HTTPS entry point. Default: `websecure`.
     pub entrypoint: String,
+    /// The plain-HTTP entry point, whose router redirects to HTTPS. Default: `web`.
+    pub http_entrypoint: String,
+    /// Per-client request rate limit of the HTTPS router. Default: none.
+    pub rate_limit: Option<RateLimit>,
+    /// The ingress class cert-manager's HTTP-01 solver should use for these hosts
+    /// (`acme.cert-manager.io/http01-ingress-ingressclassname`, cert-manager >= 1.20), when
+    /// the issuer solves through another controller than this Traefik. Default: none (the
+    /// issuer's own solver class).
+    pub acme_solver_class: Option<String>,
+}
+
+impl TraefikIngress {
+    /// Traefik with cert-manager TLS from `cluster_issuer` on the chart's entry points
+    /// (`websecure`, `web`), no rate limit and the issuer's own solver class.
+    pub fn new(cluster_issuer: &str) -> Self {
+        Self {
+            cluster_issuer: cluster_issuer.to_owned(),
+            entrypoint: "websecure".to_owned(),
+            http_entrypoint: "web".to_owned(),
+            rate_limit: None,
+            acme_solver_class: None,
+        }
+    }
 }
 
 /// AWS Load Balancer Controller options.
@@ -88,6 +116,9 @@ pub struct IngressProps {
     pub class: IngressClass,
     /// Host name, e.g. `api.example.com`.
     pub host: String,
+    /// Further host names routed the same way, on the same certificate (nginx and
+    /// traefik), e.g. the apex and `www.` of a site. Default: none.
+    pub aliases: Vec<String>,
     /// Path prefix routed to the app. Default: `/`.
     pub path: String,
     /// `spec.ingressClassName`. Default: [`IngressClass::default_class_name`].
@@ -100,6 +131,7 @@ impl IngressProps {
         Self {
             class,
             host: host.to_owned(),
+            aliases: Vec::new(),
             path: "/".to_owned(),
             class_name: None,
         }
@@ -115,14 +147,29 @@ fn issuer(issuer: &str) -> Result<(), K8sError> {
     super::labels::validate_dns_subdomain("ingress cluster_issuer", issuer)
 }
 
-pub(super) fn build(ctx: &Ctx<'_>) -> Result<Option<Object>, K8sError> {
+/// The Ingress, and for Traefik the plain-HTTP redirect Ingress and the Middlewares.
+pub(super) fn build(ctx: &Ctx<'_>) -> Result<Vec<Object>, K8sError> {
     let Some(props) = &ctx.props.ingress else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
-    super::labels::validate_dns_subdomain(
-        "ingress host",
-        props.host.strip_prefix("*.").unwrap_or(&props.host),
-    )?;
+    let hosts: Vec<String> = std::iter::once(&props.host)
+        .chain(&props.aliases)
+        .cloned()
+        .collect();
+    for host in &hosts {
+        super::labels::validate_dns_subdomain(
+            "ingress host",
+            host.strip_prefix("*.").unwrap_or(host),
+        )?;
+    }
+    if hosts.len() > 1 && matches!(props.class, IngressClass::Alb(_)) {
+        return Err(K8sError::InvalidProps {
+            field: "ingress.aliases".to_owned(),
+            found: format!("{} with the alb class", props.aliases.join(", ")),
+            expected: "no aliases: the ACM certificate of an ALB covers the host it names"
+                .to_owned(),
+        });
+    }
     if !props.path.starts_with('/') {
         return Err(K8sError::InvalidProps {
             field: "ingress.path".to_owned(),
@@ -135,13 +182,15 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Option<Object>, K8sError> {
         .clone()
         .unwrap_or_else(|| props.class.default_class_name().to_owned());
     super::labels::validate_dns_subdomain("ingress class_name", &class_name)?;
+    let namespace = ctx.props.namespace.as_str();
+    let mut objects = Vec::new();
     let mut a = BTreeMap::new();
     let mut set = |k: &str, v: String| {
         a.insert(k.to_owned(), v);
     };
     let cert_manager_tls = || {
         Some(vec![IngressTLS {
-            hosts: Some(vec![props.host.clone()]),
+            hosts: Some(hosts.clone()),
             secret_name: Some(tls_secret_name(ctx.name())),
         }])
     };
@@ -168,12 +217,56 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Option<Object>, K8sError> {
         }
         IngressClass::Traefik(t) => {
             issuer(&t.cluster_issuer)?;
+            for (field, entrypoint) in [
+                ("entrypoint", &t.entrypoint),
+                ("http_entrypoint", &t.http_entrypoint),
+            ] {
+                super::labels::validate_dns_label(&format!("ingress traefik {field}"), entrypoint)?;
+            }
             set("cert-manager.io/cluster-issuer", t.cluster_issuer.clone());
+            if let Some(class) = &t.acme_solver_class {
+                super::labels::validate_dns_subdomain("ingress traefik acme_solver_class", class)?;
+                set(
+                    "acme.cert-manager.io/http01-ingress-ingressclassname",
+                    class.clone(),
+                );
+            }
             set(
                 "traefik.ingress.kubernetes.io/router.entrypoints",
                 t.entrypoint.clone(),
             );
             set("traefik.ingress.kubernetes.io/router.tls", "true".into());
+            let labels = &ctx.labels;
+            let suppressions = &ctx.props.suppressions;
+            if let Some(limit) = t.rate_limit {
+                let m = traefik::rate_limit(ctx.name(), namespace, labels, suppressions, limit)?;
+                set(
+                    ROUTER_MIDDLEWARES,
+                    traefik::middleware_reference(namespace, &m.name),
+                );
+                objects.push(m);
+            }
+            let redirect = traefik::https_redirect(ctx.name(), namespace, labels, suppressions)?;
+            let http = BTreeMap::from([
+                (
+                    "traefik.ingress.kubernetes.io/router.entrypoints".to_owned(),
+                    t.http_entrypoint.clone(),
+                ),
+                (
+                    ROUTER_MIDDLEWARES.to_owned(),
+                    traefik::middleware_reference(namespace, &redirect.name),
+                ),
+            ]);
+            objects.push(redirect);
+            objects.push(ingress_object(
+                ctx,
+                &format!("{}-http", ctx.name()),
+                http,
+                &class_name,
+                &hosts,
+                &props.path,
+                None,
+            )?);
             cert_manager_tls()
         }
         IngressClass::Alb(alb) => {
@@ -220,33 +313,59 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Option<Object>, K8sError> {
             None
         }
     };
+    objects.push(ingress_object(
+        ctx,
+        ctx.name(),
+        a,
+        &class_name,
+        &hosts,
+        &props.path,
+        tls,
+    )?);
+    Ok(objects)
+}
+
+/// The annotation listing a Traefik router's middlewares.
+pub const ROUTER_MIDDLEWARES: &str = "traefik.ingress.kubernetes.io/router.middlewares";
+
+/// One Ingress routing `path` of every host to the app's `http` Service port.
+fn ingress_object(
+    ctx: &Ctx<'_>,
+    name: &str,
+    annotations: BTreeMap<String, String>,
+    class_name: &str,
+    hosts: &[String],
+    path: &str,
+    tls: Option<Vec<IngressTLS>>,
+) -> Result<Object, K8sError> {
+    let rule = |host: &String| IngressRule {
+        host: Some(host.clone()),
+        http: Some(HTTPIngressRuleValue {
+            paths: vec![HTTPIngressPath {
+                path: Some(path.to_owned()),
+                path_type: "Prefix".to_owned(),
+                backend: IngressBackend {
+                    service: Some(IngressServiceBackend {
+                        name: ctx.name().to_owned(),
+                        port: Some(ServiceBackendPort {
+                            name: Some(HTTP_PORT_NAME.to_owned()),
+                            number: None,
+                        }),
+                    }),
+                    ..Default::default()
+                },
+            }],
+        }),
+    };
     let ingress = Ingress {
-        metadata: ctx.meta("Ingress", ctx.name(), a)?,
+        metadata: ctx.meta("Ingress", name, annotations)?,
         spec: Some(IngressSpec {
-            ingress_class_name: Some(class_name),
+            ingress_class_name: Some(class_name.to_owned()),
             tls,
-            rules: Some(vec![IngressRule {
-                host: Some(props.host.clone()),
-                http: Some(HTTPIngressRuleValue {
-                    paths: vec![HTTPIngressPath {
-                        path: Some(props.path.clone()),
-                        path_type: "Prefix".to_owned(),
-                        backend: IngressBackend {
-                            service: Some(IngressServiceBackend {
-                                name: ctx.name().to_owned(),
-                                port: Some(ServiceBackendPort {
-                                    name: Some(HTTP_PORT_NAME.to_owned()),
-                                    number: None,
-                                }),
-                            }),
-                            ..Default::default()
-                        },
-                    }],
-                }),
-            }]),
+            rules: Some(hosts.iter().map(rule).collect()),
             ..Default::default()
         }),
         ..Default::default()
     };
-    Ok(Some(Object::new(Rank::Ingress, &ingress)?))
+    Object::new(Rank::Ingress, &ingress)
 }

@@ -9,7 +9,10 @@
 //! * [`service()`] with [`ServiceProps`]: one HTTP service as Namespace (Pod Security
 //!   `restricted`) + ResourceQuota + LimitRange, ServiceAccount, ConfigMap, ExternalSecret,
 //!   Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget, Ingress,
-//!   NetworkPolicies and ServiceMonitor.
+//!   NetworkPolicies and ServiceMonitor; behind Traefik also the HTTP→HTTPS redirect
+//!   Ingress and its `Middleware`s (redirect, rate limit).
+//! * [`deployer()`]: a CI deployer's namespaced Role and RoleBinding (its EKS access
+//!   entry's group).
 //! * [`Object`]: one object (kind, name, namespace, [`Rank`], JSON content) made from a
 //!   typed value with [`Object::new`].
 //! * [`render()`]: `&[Object]` -> file name -> YAML text, plus `kustomization.yaml`.
@@ -51,11 +54,13 @@ mod network_policy;
 mod object;
 mod pod_disruption_budget;
 mod prometheus_rule;
+mod rbac;
 mod render;
 mod rollout;
 mod service;
 mod service_account;
 mod service_monitor;
+mod traefik;
 
 pub mod labels;
 
@@ -73,8 +78,8 @@ pub use external_secret::{
     cluster_secret_store, target_secret_name,
 };
 pub use ingress::{
-    AlbIngress, AlbScheme, IngressClass, IngressProps, NginxIngress, TraefikIngress,
-    tls_secret_name,
+    AlbIngress, AlbScheme, IngressClass, IngressProps, NginxIngress, ROUTER_MIDDLEWARES,
+    TraefikIngress, tls_secret_name,
 };
 pub use labels::AppLabels;
 pub use namespace::{NamespacePolicy, POD_SECURITY_LEVEL};
@@ -85,6 +90,7 @@ pub use network_policy::{
 pub use object::{Object, Rank, Suppression, meta, quantity};
 pub use pod_disruption_budget::DisruptionBudget;
 pub use prometheus_rule::{PrometheusRule, PrometheusRuleSpec, Rule, RuleGroup};
+pub use rbac::{DeployerProps, WORKLOAD_VERBS, deployer};
 pub use render::{HEADER, KUSTOMIZATION, render};
 pub use rollout::{
     CANARY_HASH_ARG, CanaryAnalysis, CanaryProps, CanaryStep, REVISION_LABEL,
@@ -93,4 +99,8 @@ pub use rollout::{
 pub use service_account::{IRSA_ANNOTATION, ServiceAccountProps};
 pub use service_monitor::{
     Endpoint, MonitoringProps, NamespaceSelector, ServiceMonitor, ServiceMonitorSpec,
+};
+pub use traefik::{
+    CRD_PROVIDER, Middleware, MiddlewareSpec, RateLimit, RateLimitSpec, RedirectScheme,
+    middleware_reference, rate_limit_middleware_name, redirect_middleware_name,
 };

@@ -30,6 +30,9 @@ pub enum TrafficSource {
     Namespace(String),
     /// An IPv4 CIDR, e.g. the VPC's for an ALB with target type `ip`.
     Cidr(String),
+    /// Pods of the policy's own namespace with these labels, e.g. another service's
+    /// selector labels.
+    Pods(BTreeMap<String, String>),
 }
 
 /// Transport protocol of an egress peer.
@@ -104,6 +107,10 @@ pub struct NetworkPolicyProps {
     /// Pods of other namespaces the app calls, as (namespace, TCP port), e.g. a Langfuse
     /// web service. Default: none.
     pub egress_namespaces: Vec<(String, u16)>,
+    /// Pods of the app's own namespace it calls, as (their labels, TCP container port):
+    /// another service's selector labels and the port its pods listen on (Services
+    /// translate to it before policies apply). Default: none.
+    pub egress_pods: Vec<(BTreeMap<String, String>, u16)>,
     /// Who may reach cert-manager's HTTP-01 solver pods in the namespace (TCP 8089, the
     /// ingress controller): without it the default-deny policy fails every HTTP-01
     /// challenge, and the certificate is never issued. Default: none (no HTTP-01 issuer).
@@ -125,6 +132,7 @@ impl Default for NetworkPolicyProps {
             dns_namespace: "kube-system".to_owned(),
             egress: Vec::new(),
             egress_namespaces: Vec::new(),
+            egress_pods: Vec::new(),
             acme_http01_from: None,
         }
     }
@@ -173,6 +181,25 @@ fn peer(field: &str, source: &TrafficSource) -> Result<NetworkPolicyPeer, K8sErr
                 ..Default::default()
             }
         }
+        TrafficSource::Pods(labels) => NetworkPolicyPeer {
+            pod_selector: Some(pod_selector(labels)?),
+            ..Default::default()
+        },
+    })
+}
+
+fn pod_selector(labels: &BTreeMap<String, String>) -> Result<LabelSelector, K8sError> {
+    if labels.is_empty() {
+        return Err(K8sError::InvalidProps {
+            field: "network policy pod selector".to_owned(),
+            found: "no labels (every pod of the namespace)".to_owned(),
+            expected: "the labels of the pods allowed, e.g. a service's selector".to_owned(),
+        });
+    }
+    super::labels::validate_labels(labels)?;
+    Ok(LabelSelector {
+        match_labels: Some(labels.clone()),
+        ..Default::default()
     })
 }
 
@@ -261,6 +288,18 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Vec<Object>, K8sError> {
         egress.push(NetworkPolicyEgressRule {
             to: Some(vec![NetworkPolicyPeer {
                 namespace_selector: Some(namespace_selector(ns)?),
+                ..Default::default()
+            }]),
+            ports: Some(vec![port(
+                Protocol::Tcp,
+                IntOrString::Int(i32::from(*port_number)),
+            )]),
+        });
+    }
+    for (labels, port_number) in &n.egress_pods {
+        egress.push(NetworkPolicyEgressRule {
+            to: Some(vec![NetworkPolicyPeer {
+                pod_selector: Some(pod_selector(labels)?),
                 ..Default::default()
             }]),
             ports: Some(vec![port(
