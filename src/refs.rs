@@ -154,8 +154,13 @@ pub fn is_literal(s: &str) -> bool {
 /// Turns a model string into its rendered form: embedded expressions become `${...}`, and
 /// literal `${` / `%{` are escaped as `$${` / `%%{`.
 pub fn finalize_string(s: &str) -> String {
+    finalized(s).into_owned()
+}
+
+/// [`finalize_string`] without a copy when the string renders as it is (most do).
+pub fn finalized(s: &str) -> std::borrow::Cow<'_, str> {
     if !s.contains([OPEN, '$', '%']) {
-        return s.to_owned();
+        return std::borrow::Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
     let mut rest = s;
@@ -177,7 +182,7 @@ pub fn finalize_string(s: &str) -> String {
         }
     }
     out.push_str(&escape_literal(rest));
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 /// Recursively applies [`finalize_string`] to every string and object key of `value`, and
@@ -196,6 +201,41 @@ pub fn finalize_value(value: serde_json::Value) -> serde_json::Value {
             Value::Object(entries.into_iter().collect())
         }
         other => other,
+    }
+}
+
+/// Serializes a model value as [`finalize_value`] of it would serialize, without building
+/// the finalized copy: strings and keys are finalized as they are written, and an object
+/// whose keys change is written in the bytewise order of the changed keys.
+pub struct Finalized<'a>(pub &'a serde_json::Value);
+
+impl Serialize for Finalized<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        use serde_json::Value;
+        match self.0 {
+            Value::String(text) => s.serialize_str(&finalized(text)),
+            Value::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&Finalized(item))?;
+                }
+                seq.end()
+            }
+            Value::Object(map) => {
+                let mut entries: Vec<(std::borrow::Cow<'_, str>, &Value)> =
+                    map.iter().map(|(k, v)| (finalized(k), v)).collect();
+                if !entries.is_sorted_by(|a, b| a.0 <= b.0) {
+                    entries.sort_by(|a, b| a.0.cmp(&b.0));
+                }
+                let mut out = s.serialize_map(Some(entries.len()))?;
+                for (k, v) in &entries {
+                    out.serialize_entry(k.as_ref(), &Finalized(v))?;
+                }
+                out.end()
+            }
+            other => other.serialize(s),
+        }
     }
 }
 

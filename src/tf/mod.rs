@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::refs::{self, Expr, Ref};
 
@@ -367,7 +367,7 @@ impl Config {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let mut files: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+        let mut files: BTreeMap<&str, Tree<'_>> = BTreeMap::new();
         // The header comment sits in block bodies: a root-level `//` is valid Terraform
         // JSON, but checkov's terraform_json parser rejects such a file. The `terraform`
         // block gets a file of its own (`versions.tf.json`), which scanners can skip: their
@@ -375,54 +375,62 @@ impl Config {
         let mut terraform = self.terraform_block();
         terraform["//"] = Value::String(self.comment.clone());
         files
-            .entry("versions".into())
+            .entry("versions")
             .or_default()
-            .insert("terraform".into(), terraform);
+            .insert("terraform", Node::Owned(terraform));
         let mut provider = self.provider_block();
         provider["aws"]["//"] = Value::String(self.comment.clone());
         files
-            .entry("main".into())
+            .entry("main")
             .or_default()
-            .insert("provider".into(), provider);
+            .insert("provider", Node::Owned(provider));
+        // Bodies are written where they are: only a body with allowances is copied.
         for (r, block) in &self.blocks {
-            let file = files.entry(block.file.clone()).or_default();
             let section = match r.kind() {
                 refs::BlockKind::Resource => "resource",
                 refs::BlockKind::Data => "data",
             };
-            let by_type = file
+            let body = match self.with_allowances(r, &block.body) {
+                Some(changed) => Node::Owned(changed),
+                None => Node::Borrowed(&block.body),
+            };
+            let by_type = files
+                .entry(block.file.as_str())
+                .or_default()
                 .entry(section)
-                .or_insert_with(|| Value::Object(Map::new()))
-                .as_object_mut();
-            // The section was just created as an object or was created as one before.
-            if let Some(by_type) = by_type {
-                let named = by_type
-                    .entry(r.ty())
-                    .or_insert_with(|| Value::Object(Map::new()));
-                if let Some(named) = named.as_object_mut() {
-                    named.insert(r.name().to_owned(), self.with_allowances(r, &block.body));
-                }
+                .or_insert_with(|| Node::Tree(Tree::new()))
+                .tree()
+                .and_then(|by_type| {
+                    by_type
+                        .entry(r.ty())
+                        .or_insert_with(|| Node::Tree(Tree::new()))
+                        .tree()
+                });
+            if let Some(by_name) = by_type {
+                by_name.insert(r.name(), body);
             }
         }
         for (name, local) in &self.locals {
-            let file = files.entry(local.file.clone()).or_default();
-            let locals = file
+            let locals = files
+                .entry(local.file.as_str())
+                .or_default()
                 .entry("locals")
-                .or_insert_with(|| Value::Object(Map::new()));
-            if let Some(locals) = locals.as_object_mut() {
-                locals.insert(name.clone(), local.body.clone());
+                .or_insert_with(|| Node::Tree(Tree::new()))
+                .tree();
+            if let Some(locals) = locals {
+                locals.insert(name, Node::Borrowed(&local.body));
             }
         }
         if !self.outputs.is_empty() {
-            let outputs: Map<String, Value> = self
+            let outputs: Tree<'_> = self
                 .outputs
                 .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
+                .map(|(k, v)| (k.as_str(), Node::Borrowed(v)))
                 .collect();
             files
-                .entry("outputs".into())
+                .entry("outputs")
                 .or_default()
-                .insert("output".into(), Value::Object(outputs));
+                .insert("output", Node::Tree(outputs));
         }
         if !self.moved.is_empty() {
             let moved: Vec<Value> = self
@@ -431,18 +439,13 @@ impl Config {
                 .map(|m| json!({"from": m.from.address(), "to": m.to.address()}))
                 .collect();
             files
-                .entry("moved".into())
+                .entry("moved")
                 .or_default()
-                .insert("moved".into(), Value::Array(moved));
+                .insert("moved", Node::Owned(Value::Array(moved)));
         }
         Ok(files
             .into_iter()
-            .map(|(name, body)| {
-                (
-                    format!("{name}.tf.json"),
-                    to_pretty_json(Value::Object(body)),
-                )
-            })
+            .map(|(name, body)| (format!("{name}.tf.json"), pretty(&Node::Tree(body))))
             .collect())
     }
 
@@ -472,15 +475,22 @@ impl Config {
             .map(|((_, rule), reason)| (*rule, *reason))
     }
 
-    /// The body with this block's policy allowances appended to its `//` comment.
-    fn with_allowances(&self, r: &Ref, body: &Value) -> Value {
+    /// The body with this block's policy allowances appended to its `//` comment, or `None`
+    /// when it has none (the body renders as it is).
+    fn with_allowances(&self, r: &Ref, body: &Value) -> Option<Value> {
+        if self.allowances.is_empty() {
+            return None;
+        }
         let address = r.address();
         let notes: Vec<String> = self
             .allowances_of(&address)
             .map(|(rule, reason)| format!("keel:allow={rule}:{reason}"))
             .collect();
+        if notes.is_empty() || !body.is_object() {
+            return None;
+        }
         let mut body = body.clone();
-        if let (false, Some(map)) = (notes.is_empty(), body.as_object_mut()) {
+        if let Some(map) = body.as_object_mut() {
             let mut comment: Vec<String> = map
                 .get("//")
                 .and_then(Value::as_str)
@@ -489,7 +499,7 @@ impl Config {
             comment.extend(notes);
             map.insert("//".into(), Value::String(comment.join("; ")));
         }
-        body
+        Some(body)
     }
 
     fn terraform_block(&self) -> Value {
@@ -540,11 +550,63 @@ fn with_suppressions(mut body: Value, suppressions: &[Suppression]) -> Value {
 
 /// Pretty-prints `value` with sorted keys, finalized expressions and a trailing newline.
 pub fn to_pretty_json(value: Value) -> String {
-    let value = refs::finalize_value(value);
-    // Serializing a `Value` to a String cannot fail: its keys are strings and numbers finite.
-    let mut out = serde_json::to_string_pretty(&value).unwrap_or_default();
-    out.push('\n');
-    out
+    pretty(&refs::Finalized(&value))
+}
+
+/// The objects of one rendered file, by key, down to the block bodies they hold.
+type Tree<'a> = BTreeMap<&'a str, Node<'a>>;
+
+/// A value in a rendered file: a body of the model (written in place), one built for the
+/// file, or an object of further nodes.
+enum Node<'a> {
+    Borrowed(&'a Value),
+    Owned(Value),
+    Tree(Tree<'a>),
+}
+
+impl<'a> Node<'a> {
+    /// The object this node is (`render` creates every node it descends into as one).
+    fn tree(&mut self) -> Option<&mut Tree<'a>> {
+        match self {
+            Node::Tree(tree) => Some(tree),
+            Node::Borrowed(_) | Node::Owned(_) => None,
+        }
+    }
+}
+
+impl serde::Serialize for Node<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            Node::Borrowed(value) => refs::Finalized(value).serialize(s),
+            Node::Owned(value) => refs::Finalized(value).serialize(s),
+            Node::Tree(tree) => {
+                // Keys are construct ids and resource types, but finalize them like any
+                // key, so a file reads the same as `to_pretty_json` of its value.
+                let mut entries: Vec<(std::borrow::Cow<'_, str>, &Node<'_>)> =
+                    tree.iter().map(|(k, v)| (refs::finalized(k), v)).collect();
+                if !entries.is_sorted_by(|a, b| a.0 <= b.0) {
+                    entries.sort_by(|a, b| a.0.cmp(&b.0));
+                }
+                let mut map = s.serialize_map(Some(entries.len()))?;
+                for (k, v) in &entries {
+                    map.serialize_entry(k.as_ref(), v)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+/// Pretty JSON of `value` (two-space indent) with a trailing newline.
+fn pretty(value: &impl serde::Serialize) -> String {
+    let mut out = Vec::with_capacity(4096);
+    // Writing to a Vec cannot fail, and a `Value` always serializes: its keys are strings
+    // and its numbers finite.
+    let _ = serde_json::to_writer_pretty(&mut out, value);
+    out.push(b'\n');
+    // serde_json writes UTF-8 only.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]
