@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use ipnet::Ipv4Net;
 use saphyr_parser::{Event, Parser};
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::Env;
@@ -60,21 +61,50 @@ impl fmt::Display for EnvErrors {
     }
 }
 
+/// The committed `environments/schema.json`: what [`schema`] prints (a test keeps it so),
+/// built into the binary because reading it costs a fraction of deriving it again.
+const COMMITTED_SCHEMA: &str = include_str!("../../environments/schema.json");
+
+static VALIDATOR: std::sync::OnceLock<Result<jsonschema::Validator, String>> =
+    std::sync::OnceLock::new();
+
 /// The schema validator, compiled once per process (compiling it costs more than checking
 /// a file against it).
 fn validator() -> Result<&'static jsonschema::Validator, String> {
-    static VALIDATOR: std::sync::OnceLock<Result<jsonschema::Validator, String>> =
-        std::sync::OnceLock::new();
     VALIDATOR
         .get_or_init(|| {
+            let schema: Value =
+                serde_json::from_str(COMMITTED_SCHEMA).map_err(|e| e.to_string())?;
+            // A developer build refuses to check files against a schema that the structs
+            // no longer derive (release builds rely on `committed_schema_is_current`).
+            #[cfg(debug_assertions)]
+            if schema != self::schema() {
+                return Err(
+                    "environments/schema.json is not what the environment structs \
+                            derive: run `cargo run -- schema > environments/schema.json`"
+                        .to_owned(),
+                );
+            }
             // keel's patterns need no look-around: the plain regex engine compiles faster.
             jsonschema::options()
                 .with_pattern_options(jsonschema::PatternOptions::regex())
-                .build(&schema())
+                .build(&schema)
                 .map_err(|e| e.to_string())
         })
         .as_ref()
         .map_err(Clone::clone)
+}
+
+/// Starts compiling the schema validator on another thread, so that it overlaps reading
+/// and parsing the files; whoever needs the validator first waits for it there.
+pub fn prepare_validator() {
+    if VALIDATOR.get().is_some() {
+        return;
+    }
+    // Without a thread (none can be spawned), the first file compiles it as before.
+    let _ = std::thread::Builder::new().name("schema".into()).spawn(|| {
+        let _ = validator();
+    });
 }
 
 /// The JSON Schema of environment files, as `keel schema` prints it.
@@ -371,15 +401,18 @@ pub struct Parsed {
     path: PathBuf,
     stem: String,
     value: Value,
-    locations: BTreeMap<String, (usize, usize)>,
+    /// The YAML text, read again for positions only when there is an error to place.
+    text: String,
+    locations: std::sync::OnceLock<BTreeMap<String, (usize, usize)>>,
 }
 
 impl Parsed {
     fn error(&self, pointer: &str, message: String) -> EnvError {
+        let locations = self.locations.get_or_init(|| locate(&self.text));
         EnvError {
             file: self.path.clone(),
             key: dotted(pointer),
-            position: self.locations.get(pointer).copied(),
+            position: locations.get(pointer).copied(),
             message,
         }
     }
@@ -392,7 +425,8 @@ pub fn parse(path: &Path, stem: &str, text: &str) -> Result<Parsed, EnvErrors> {
             path: path.to_owned(),
             stem: stem.to_owned(),
             value,
-            locations: locate(text),
+            text: text.to_owned(),
+            locations: std::sync::OnceLock::new(),
         }),
         Err(e) => {
             let position = e
@@ -490,6 +524,10 @@ pub fn schema_errors(parsed: &Parsed) -> Vec<EnvError> {
         Ok(v) => v,
         Err(e) => return vec![parsed.error("", format!("internal: schema: {e}"))],
     };
+    // Checking is cheaper than collecting; errors are collected only when there are some.
+    if validator.is_valid(&parsed.value) {
+        return Vec::new();
+    }
     let mut errors: Vec<EnvError> = validator
         .iter_errors(&parsed.value)
         .map(|e| parsed.error(e.instance_path().as_str(), schema_message(&e)))
@@ -501,7 +539,7 @@ pub fn schema_errors(parsed: &Parsed) -> Vec<EnvError> {
 /// The typed environment and its semantic checks (the last stage). Meaningful only for a
 /// file without schema errors.
 pub fn typed(parsed: &Parsed) -> Result<Env, EnvErrors> {
-    let spec: EnvFile = serde_json::from_value(parsed.value.clone())
+    let spec = EnvFile::deserialize(&parsed.value)
         .map_err(|e| EnvErrors(vec![parsed.error("", format!("unexpected shape: {e}"))]))?;
     let mut problems = Vec::new();
     super::check::check(&spec, &parsed.stem, &mut problems);

@@ -139,6 +139,7 @@ impl Project {
         let mut envs = Vec::new();
         let mut errors = Vec::new();
         let selected = self.select(names)?;
+        env::load::prepare_validator();
         let loaded = in_parallel(&selected, |(name, file, shown)| {
             env::load::read_file(file, shown)
                 .and_then(|bytes| env::load::load_bytes(shown, name, &bytes))
