@@ -579,6 +579,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             blue_target_group: alb.blue().attr("name"),
             green_target_group: alb.green().attr("name"),
             strategy: cfg.deployment.rollout.strategy.clone(),
+            analysis: cfg.deployment.rollout.analysis,
             termination_wait_minutes: cfg.deployment.termination_wait_minutes,
             rollback: RollbackTargets {
                 cluster_name: service.cluster_name(),
@@ -795,13 +796,6 @@ pub(crate) fn check(spec: &EnvFile, lg: &Settings, out: &mut Problems) {
     }
     d.rollout
         .check(spec.tier, false, &format!("{p}/deployment/rollout"), out);
-    if d.rollout.analysis.is_some() {
-        out.push((
-            format!("{p}/deployment/rollout/analysis"),
-            "expected no analysis on an ECS stack: the deployment group's alarms (alarms.*) roll it back"
-                .into(),
-        ));
-    }
     database(&lg.database, spec.tier, &format!("{p}/database"), out);
     slo::check(
         &lg.slos,

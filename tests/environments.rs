@@ -74,7 +74,7 @@ fn broken_files_give_exact_errors() {
             "      multi_az: true\n      deletion_protection: true\n      backup_retention_days: 7\n    alarms:",
             "      multi_az: false\n      deletion_protection: true\n      backup_retention_days: 7\n    alarms:",
             &[
-                "environments/prod.yaml:76:17: stacks.langgraph-platform.database.multi_az: expected true in a prod-tier environment, found false",
+                "environments/prod.yaml:79:17: stacks.langgraph-platform.database.multi_az: expected true in a prod-tier environment, found false",
             ],
         ),
         (
@@ -109,7 +109,7 @@ fn broken_files_give_exact_errors() {
             "    replicas: 3\n",
             "    replicas: 30\n",
             &[
-                "environments/prod.yaml:102:15: stacks.analytics-api.replicas: expected autoscaling.min <= replicas <= autoscaling.max, found 3 <= 30 <= 10",
+                "environments/prod.yaml:105:15: stacks.analytics-api.replicas: expected autoscaling.min <= replicas <= autoscaling.max, found 3 <= 30 <= 10",
             ],
         ),
         (
@@ -130,50 +130,50 @@ fn broken_files_give_exact_errors() {
             "      repository: 111122223333.dkr.ecr.us-east-1.amazonaws.com/metrics-service",
             "      repository: 111122223333.dkr.ecr.us-east-1.amazonaws.com/metrics",
             &[
-                "environments/prod.yaml:145:19: stacks.metrics-service.image.repository: expected the repository this stack creates, 111122223333.dkr.ecr.us-east-1.amazonaws.com/metrics-service, found 111122223333.dkr.ecr.us-east-1.amazonaws.com/metrics",
+                "environments/prod.yaml:148:19: stacks.metrics-service.image.repository: expected the repository this stack creates, 111122223333.dkr.ecr.us-east-1.amazonaws.com/metrics-service, found 111122223333.dkr.ecr.us-east-1.amazonaws.com/metrics",
             ],
         ),
         (
             "    replicas: 3\n    ground_truth_bucket",
             "    replicas: 1\n    ground_truth_bucket",
             &[
-                "environments/prod.yaml:147:15: stacks.metrics-service.replicas: expected at least 2 replicas in a prod-tier environment, found 1",
+                "environments/prod.yaml:150:15: stacks.metrics-service.replicas: expected at least 2 replicas in a prod-tier environment, found 1",
             ],
         ),
         (
             "    host: tickets.example.com\n    certificate_arn: arn:aws:acm:us-east-1:111122223333:certificate/7c1f0a2b-3d4e-4f5a-8b6c-9d0e1f2a3b4c\n",
             "    host: tickets.example.com\n",
             &[
-                "environments/prod.yaml:154:5: stacks.aegistickets: expected certificate_arn (an ACM certificate) in a prod-tier environment",
+                "environments/prod.yaml:157:5: stacks.aegistickets: expected certificate_arn (an ACM certificate) in a prod-tier environment",
             ],
         ),
         (
             "            threshold_seconds: 0.75\n",
             "            threshold_seconds: 0.8\n",
             &[
-                "environments/prod.yaml:194:32: stacks.aegistickets.slos[1].indicator.latency.threshold_seconds: expected the upper bound of one of the service's latency histogram buckets (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10 s), found 0.8",
+                "environments/prod.yaml:197:32: stacks.aegistickets.slos[1].indicator.latency.threshold_seconds: expected the upper bound of one of the service's latency histogram buckets (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10 s), found 0.8",
             ],
         ),
         (
             "        objective_percent: 99.9\n        window_days: 30\n        indicator:\n          availability:\n            errors: server\n      - name: latency",
             "        objective_percent: 100\n        window_days: 3\n        indicator:\n          availability:\n            errors: server\n      - name: latency",
             &[
-                "environments/prod.yaml:133:22: stacks.analytics-api.slos[0].window_days: 3 is less than the minimum of 7",
+                "environments/prod.yaml:136:22: stacks.analytics-api.slos[0].window_days: 3 is less than the minimum of 7",
             ],
         ),
         (
             "        objective_percent: 99.9\n        window_days: 30\n        indicator:\n          availability:\n            errors: server\n      - name: latency",
             "        objective_percent: 90\n        window_days: 30\n        indicator:\n          availability:\n            errors: server\n      - name: availability",
             &[
-                "environments/prod.yaml:132:28: stacks.analytics-api.slos[0].objective_percent: expected a percentage above 93.06 and below 100",
-                "environments/prod.yaml:137:15: stacks.analytics-api.slos[1].name: expected a name unique among the service's SLOs, found \"availability\" twice",
+                "environments/prod.yaml:135:28: stacks.analytics-api.slos[0].objective_percent: expected a percentage above 93.06 and below 100",
+                "environments/prod.yaml:140:15: stacks.analytics-api.slos[1].name: expected a name unique among the service's SLOs, found \"availability\" twice",
             ],
         ),
         (
             "          availability:\n            errors: server\n  analytics-api:",
             "          latency:\n            threshold_seconds: 0.5\n  analytics-api:",
             &[
-                "environments/prod.yaml:95:32: stacks.langgraph-platform.slos[0].indicator.latency.threshold_seconds: expected an availability indicator: this stack runs on ECS",
+                "environments/prod.yaml:98:32: stacks.langgraph-platform.slos[0].indicator.latency.threshold_seconds: expected an availability indicator: this stack runs on ECS",
             ],
         ),
         (

@@ -71,11 +71,12 @@ fn prod_langgraph_platform_has_the_seed_resources() {
         group["deployment_config_name"],
         "${aws_codedeploy_deployment_config.canary_10_percent_15_minutes.id}"
     );
+    // The seed's five rollback alarms, and the two of prod's rollout analysis.
     assert_eq!(
         group["alarm_configuration"][0]["alarms"]
             .as_array()
             .map(Vec::len),
-        Some(5)
+        Some(7)
     );
     assert_eq!(
         group["auto_rollback_configuration"][0]["events"],

@@ -11,9 +11,9 @@ use serde_json::json;
 
 use super::Scope;
 use super::iam::{Role, Statement, Trust};
-use super::observability::{Alarm, Combine, Comparison, Metric};
+use super::observability::{Alarm, Combine, Comparison, MathAlarm, MathInput, Metric};
 use crate::refs::Expr;
-use crate::rollout::{CodeDeployShift, Strategy};
+use crate::rollout::{Analysis, CodeDeployShift, Strategy};
 
 /// What the deployment's rollback alarms watch.
 #[derive(Debug, Clone)]
@@ -43,6 +43,8 @@ pub struct EcsBlueGreenProps {
     pub green_target_group: Expr,
     /// Traffic schedule; must be one CodeDeploy can express ([`Strategy::codedeploy`]).
     pub strategy: Strategy,
+    /// Health thresholds that also roll a deployment back ([`analysis_alarms`]).
+    pub analysis: Option<Analysis>,
     /// Minutes the old task set keeps running after success.
     pub termination_wait_minutes: u32,
     /// What the rollback alarms watch ([`rollback_alarms`]).
@@ -162,10 +164,17 @@ impl EcsBlueGreen {
                 ),
             ],
         );
-        let alarm_names: Vec<Expr> = rollback_alarms(&props.rollback)
+        let mut alarm_names: Vec<Expr> = rollback_alarms(&props.rollback)
             .iter()
             .map(|alarm| alarm.add(scope, None))
             .collect();
+        if let Some(analysis) = &props.analysis {
+            alarm_names.extend(
+                analysis_alarms(&props.rollback, analysis)
+                    .iter()
+                    .map(|alarm| alarm.add(scope)),
+            );
+        }
         let group = scope.tf.resource(
             f,
             "aws_codedeploy_deployment_group",
@@ -311,6 +320,55 @@ pub fn rollback_alarms(t: &RollbackTargets) -> Vec<Alarm> {
     ]
 }
 
+/// The rollout's analysis as rollback alarms over the load balancer, minute by minute: the
+/// share of requests answered with a 5XX (targets and the load balancer itself) above
+/// `100 - success_rate_percent` %, and the targets' p99 response time above the threshold.
+/// They watch both task sets together: CodeDeploy alternates the target groups, and a
+/// failing new version shows in the whole.
+pub fn analysis_alarms(t: &RollbackTargets, a: &Analysis) -> Vec<MathAlarm> {
+    let counts = crate::slo::cloudwatch::LoadBalancerCounts {
+        arn_suffix: t.load_balancer.clone(),
+    };
+    // The same error share as the availability SLO's burn-rate alarms.
+    let (ratio_inputs, ratio) = counts.error_ratio(crate::slo::ErrorClass::Server);
+    let latency = MathInput {
+        id: "latency",
+        metric: Metric {
+            namespace: "AWS/ApplicationELB",
+            name: "TargetResponseTime",
+            dimensions: BTreeMap::from([("LoadBalancer", t.load_balancer.clone())]),
+        },
+        statistic: "p99",
+    };
+    vec![
+        MathAlarm {
+            id: "deploy-success-rate".into(),
+            description: format!(
+                "deployment: more than {:.3}% of requests answered with a 5XX in a minute (analysis: success rate {}%)",
+                100.0 - a.success_rate_percent,
+                a.success_rate_percent
+            ),
+            inputs: ratio_inputs,
+            expression: ratio,
+            label: "5XX share of requests".into(),
+            period_seconds: 60,
+            threshold: (100.0 - a.success_rate_percent) / 100.0,
+        },
+        MathAlarm {
+            id: "deploy-p99-latency".into(),
+            description: format!(
+                "deployment: p99 response time above {} ms for a minute (analysis)",
+                a.p99_latency_ms
+            ),
+            inputs: vec![latency],
+            expression: "latency".into(),
+            label: "p99 response time (s)".into(),
+            period_seconds: 60,
+            threshold: f64::from(a.p99_latency_ms) / 1000.0,
+        },
+    ]
+}
+
 /// File names under the stack's `deploy/` folder.
 pub const APPSPEC_FILE: &str = "appspec.yaml";
 /// The script that starts a deployment.
@@ -404,6 +462,36 @@ mod tests {
             .status()
             .unwrap();
         assert!(status.success());
+    }
+
+    #[test]
+    fn analysis_thresholds_become_rollback_alarms() {
+        let r = crate::refs::Ref::resource("aws_lb", "main");
+        let targets = RollbackTargets {
+            cluster_name: r.attr("c"),
+            service_name: r.attr("s"),
+            load_balancer: r.attr("arn_suffix"),
+            target_groups: [r.attr("b"), r.attr("g")],
+        };
+        let alarms = analysis_alarms(
+            &targets,
+            &Analysis {
+                success_rate_percent: 99.5,
+                p99_latency_ms: 750,
+            },
+        );
+        let [success, latency] = alarms.as_slice() else {
+            panic!("two alarms: {alarms:?}");
+        };
+        assert!(
+            (success.threshold - 0.005).abs() < 1e-12,
+            "{}",
+            success.threshold
+        );
+        assert!(success.expression.contains("elb_5xx") && success.expression.contains("requests"));
+        assert_eq!(latency.threshold, 0.75);
+        assert_eq!(latency.inputs[0].statistic, "p99");
+        assert_eq!(success.period_seconds, 60);
     }
 
     #[test]
