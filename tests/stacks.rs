@@ -94,9 +94,10 @@ fn prod_langgraph_platform_has_the_seed_resources() {
     assert_eq!(db["backup_retention_period"], 7);
     assert!(db["final_snapshot_identifier"].is_string());
     assert!(db.get("password").is_none());
-    // Five monitoring alarms (the seed's), five that roll deployments back, and the
-    // availability SLO's eight burn-rate windows joined by four composite alarms.
-    assert_eq!(of_type(&o, "aws_cloudwatch_metric_alarm").len(), 18);
+    // Five monitoring alarms (the seed's), five that roll deployments back plus two from
+    // the rollout's analysis, and the availability SLO's eight burn-rate windows joined by
+    // four composite alarms.
+    assert_eq!(of_type(&o, "aws_cloudwatch_metric_alarm").len(), 20);
     assert_eq!(of_type(&o, "aws_cloudwatch_composite_alarm").len(), 4);
     assert_eq!(of_type(&o, "aws_cloudwatch_dashboard").len(), 1);
     assert_eq!(of_type(&o, "aws_sns_topic").len(), 1);
