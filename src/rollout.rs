@@ -318,6 +318,40 @@ impl Rollout {
     }
 }
 
+/// The Argo Rollouts canary of `rollout`: its schedule as `setWeight`/`pause` steps (the
+/// last shift, all of the traffic, is what Argo does after the last step), analysed by
+/// `queries` (success ratio, p99 seconds) in the Prometheus at `prometheus_address`.
+pub fn argo_canary(
+    rollout: &Rollout,
+    prometheus_address: String,
+    (success_query, latency_query): (String, String),
+) -> Result<crate::k8s::CanaryProps, String> {
+    let schedule = rollout.strategy.schedule();
+    let before_all = schedule.split_last().map_or(&[][..], |(_, rest)| rest);
+    let steps = before_all
+        .iter()
+        .map(|s| {
+            Ok(crate::k8s::CanaryStep {
+                weight: crate::k8s::count(s.percent)?,
+                pause_minutes: s.wait_minutes,
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    let a = rollout
+        .analysis
+        .ok_or("rollout.analysis is required for a canary on Kubernetes")?;
+    Ok(crate::k8s::CanaryProps {
+        steps,
+        analysis: crate::k8s::CanaryAnalysis {
+            prometheus_address,
+            success_query,
+            latency_query,
+            min_success_ratio: a.success_rate_percent / 100.0,
+            max_p99_seconds: f64::from(a.p99_latency_ms) / 1000.0,
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -543,25 +543,10 @@ fn service_props(
     Ok(p)
 }
 
-/// The Argo Rollouts canary of a rollout setting: its schedule as steps, analysed on the
-/// workload's own request metrics (contract names) in the cluster's Prometheus.
+/// The Argo Rollouts canary of a rollout setting, analysed on the workload's own request
+/// metrics (contract names), probes left out.
 fn canary(r: &Rollout, namespace: &str, kube: &Kubernetes) -> Result<k8s::CanaryProps, String> {
-    let schedule = r.strategy.schedule();
-    // The last shift (all of the traffic) is what Argo does after the last step.
-    let before_all = schedule.split_last().map_or(&[][..], |(_, rest)| rest);
-    let steps = before_all
-        .iter()
-        .map(|s| {
-            Ok(k8s::CanaryStep {
-                weight: k8s::count(s.percent)?,
-                pause_minutes: s.wait_minutes,
-            })
-        })
-        .collect::<Result<_, String>>()?;
-    let a = r
-        .analysis
-        .ok_or("rollout.analysis is required for a canary on Kubernetes")?;
-    let (success_query, latency_query) = k8s::pod_queries(
+    let queries = k8s::pod_queries(
         namespace,
         contract::HTTP_REQUESTS.exposed,
         contract::STATUS_LABEL,
@@ -574,25 +559,7 @@ fn canary(r: &Rollout, namespace: &str, kube: &Kubernetes) -> Result<k8s::Canary
             contract::READINESS_PATH
         ),
     );
-    Ok(k8s::CanaryProps {
-        steps,
-        analysis: k8s::CanaryAnalysis {
-            prometheus_address: prometheus_address(kube),
-            success_query,
-            latency_query,
-            min_success_ratio: a.success_rate_percent / 100.0,
-            max_p99_seconds: f64::from(a.p99_latency_ms) / 1000.0,
-        },
-    })
-}
-
-/// The cluster's Prometheus: the `prometheus-operated` Service prometheus-operator creates
-/// beside every Prometheus it runs, in the monitoring namespace.
-pub(crate) fn prometheus_address(kube: &Kubernetes) -> String {
-    format!(
-        "http://prometheus-operated.{}.svc.cluster.local:9090",
-        kube.monitoring_namespace
-    )
+    crate::rollout::argo_canary(r, kube.prometheus_address(), queries)
 }
 
 fn issuer(kube: &Kubernetes) -> Result<String, String> {

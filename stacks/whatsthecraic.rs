@@ -30,7 +30,8 @@
 //!   which a namespaced Role lets get, list, watch, patch and update Deployments and Argo
 //!   Rollouts and read pods and their logs. Nothing else: no create or delete, no Secrets,
 //!   no cluster-wide grant. Applying the manifests (`kubectl apply -k`) is an
-//!   administrator's job; CI moves images (`kubectl set image`) and follows rollouts.
+//!   administrator's job; CI moves images (`kubectl set image`, or `kubectl argo rollouts
+//!   set image` where the environment makes a service a canary) and follows rollouts.
 //! - Images are release pins: the commit SHA as tag where the tier allows tags, the digest
 //!   where it requires one (prod), under `stacks.whatsthecraic.services.<key>.image`, so
 //!   `keel promote` carries them.
@@ -53,6 +54,7 @@ use crate::env::Env;
 use crate::env::check::{self, Problems, min_copies};
 use crate::env::file::{AcmeChallenge, EnvFile, Image, IngressClassName};
 use crate::k8s;
+use crate::rollout::Rollout;
 use crate::stack::{Stack, StackDef, StackError, generated_by, terraform_root};
 use crate::stacks::platform::{CLUSTER_SECRET_STORE, OnCluster};
 
@@ -141,6 +143,11 @@ pub struct ServiceSettings {
     /// the others (they run `replicas` pods).
     #[serde(default)]
     pub max_replicas: Option<u32>,
+    /// Progressive delivery: an Argo Rollouts canary of this service, weighted by pods
+    /// (Traefik routes by Service) and analysed on Traefik's metrics of the service.
+    /// Absent: a Deployment with a rolling update.
+    #[serde(default)]
+    pub rollout: Option<Rollout>,
 }
 
 /// The services, as the settings name them.
@@ -740,6 +747,17 @@ fn service_props(
         max_surge: k8s::PodCount::Count(1),
         max_unavailable: k8s::PodCount::Count(0),
     };
+    p.canary = settings
+        .rollout
+        .as_ref()
+        .map(|r| {
+            crate::rollout::argo_canary(
+                r,
+                kube.prometheus_address(),
+                k8s::traefik_queries(NAMESPACE, s.name, k8s::HTTP_PORT_NAME),
+            )
+        })
+        .transpose()?;
     if s.autoscaled {
         let max = settings
             .max_replicas
@@ -918,6 +936,9 @@ pub(crate) fn check(spec: &EnvFile, at: &Settings, out: &mut Problems) {
         let settings = s.component.settings(&at.services);
         let image = &settings.image;
         check::image(image, spec.tier, &format!("{ptr}/image"), out);
+        if let Some(r) = &settings.rollout {
+            r.check(spec.tier, true, &format!("{ptr}/rollout"), out);
+        }
         if let Some(tag) = &image.tag
             && !is_commit_sha(tag)
         {

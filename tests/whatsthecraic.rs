@@ -53,9 +53,28 @@ fn six_services_with_the_seeds_ports_sizes_probes_and_strategy() {
     ];
     for env in ["dev", "staging", "prod"] {
         let o = output(env, "whatsthecraic");
-        assert_eq!(kinds(&o, "Deployment").len(), 6, "{env}");
+        // prod's aggregator rolls out as an Argo canary; everything else is a Deployment.
+        let canary = |name: &str| env == "prod" && name == "aggregator";
+        assert_eq!(
+            kinds(&o, "Deployment").len(),
+            if env == "prod" { 5 } else { 6 },
+            "{env}"
+        );
         for ((name, port), (sized, (rc, rm, lc, lm))) in SERVICES.iter().zip(seed_sizes) {
             assert_eq!(*name, sized);
+            if canary(name) {
+                let r = k8s(&o, &format!("40-rollout-{name}.yaml"));
+                let c = &r["spec"]["strategy"]["canary"];
+                assert_eq!(
+                    (&c["maxSurge"], &c["maxUnavailable"]),
+                    (&json!(1), &json!(0))
+                );
+                assert!(
+                    c.get("trafficRouting").is_none(),
+                    "weighted by pods behind Traefik"
+                );
+                continue;
+            }
             let d = k8s(&o, &format!("40-deployment-{name}.yaml"));
             assert_eq!(d["metadata"]["namespace"], "whatsthecraic");
             assert_eq!(

@@ -144,6 +144,17 @@ pub struct Kubernetes {
     pub service_monitor_labels: BTreeMap<String, String>,
 }
 
+impl Kubernetes {
+    /// The cluster's Prometheus: the `prometheus-operated` Service prometheus-operator
+    /// creates beside every Prometheus it runs, in the monitoring namespace.
+    pub fn prometheus_address(&self) -> String {
+        format!(
+            "http://prometheus-operated.{}.svc.cluster.local:9090",
+            self.monitoring_namespace
+        )
+    }
+}
+
 /// ACME challenge types of a cert-manager issuer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]

@@ -94,7 +94,7 @@ pub use rbac::{DeployerProps, WORKLOAD_VERBS, deployer};
 pub use render::{HEADER, KUSTOMIZATION, render};
 pub use rollout::{
     CANARY_HASH_ARG, CanaryAnalysis, CanaryProps, CanaryStep, REVISION_LABEL,
-    REVISION_SERIES_LABEL, canary_name, pod_queries,
+    REVISION_SERIES_LABEL, canary_name, pod_queries, traefik_queries,
 };
 pub use service_account::{IRSA_ANNOTATION, ServiceAccountProps};
 pub use service_monitor::{

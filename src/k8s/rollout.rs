@@ -97,6 +97,33 @@ pub fn pod_queries(
     (success, latency)
 }
 
+/// The success-ratio and p99 queries over Traefik's metrics for one Kubernetes Service, for
+/// workloads that expose none. They measure the whole service (stable and canary pods
+/// together): without exact routing a canary holds its share of the pods, and a failing one
+/// moves the service's figures by that share. The Traefik service of an Ingress backend is
+/// `<namespace>-<service>-<port name>@kubernetes`; it is matched under both labels it can
+/// carry (`service` when Prometheus keeps Traefik's labels, `exported_service` when the
+/// scrape target's own `service` label wins).
+pub fn traefik_queries(namespace: &str, service: &str, port_name: &str) -> (String, String) {
+    let name = format!("{namespace}-{service}-{port_name}@kubernetes");
+    let either = |metric: &str, extra: &str| {
+        format!(
+            "rate({metric}{{service=\"{name}\"{extra}}}[2m]) or rate({metric}{{exported_service=\"{name}\"{extra}}}[2m])"
+        )
+    };
+    let requests = "traefik_service_requests_total";
+    let success = format!(
+        "sum({})\n/\nsum({})",
+        either(requests, ", code!~\"5..\""),
+        either(requests, "")
+    );
+    let latency = format!(
+        "histogram_quantile(0.99, sum by (le) ({}))",
+        either("traefik_service_request_duration_seconds_bucket", "")
+    );
+    (success, latency)
+}
+
 /// `Rollout` (argoproj.io/v1alpha1).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
