@@ -24,6 +24,26 @@ pub struct Stack {
     pub warnings: Vec<String>,
 }
 
+impl Stack {
+    /// A stack that deploys to a cluster: `objects` rendered to files (and counted) beside
+    /// its Terraform root and `deploy/` files, with no warnings yet.
+    pub fn on_cluster(
+        name: &'static str,
+        terraform: tf::Config,
+        objects: &[crate::k8s::Object],
+        deploy: BTreeMap<String, String>,
+    ) -> Result<Stack, crate::k8s::K8sError> {
+        Ok(Stack {
+            name,
+            terraform,
+            kubernetes: crate::k8s::render(objects)?,
+            kubernetes_objects: objects.len(),
+            deploy,
+            warnings: Vec::new(),
+        })
+    }
+}
+
 /// A stack construct misuse or an environment the stack cannot build.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("stack {stack} for environment {env}: {message}")]

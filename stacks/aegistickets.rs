@@ -416,25 +416,19 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
                 .map_err(|e| fail(e.to_string()))?,
         );
     }
-    let kubernetes = k8s::render(&objects).map_err(|e| fail(e.to_string()))?;
-    Ok(Some(Stack {
-        name: NAME,
-        terraform: tf,
-        kubernetes_objects: objects.len(),
-        kubernetes,
-        deploy: BTreeMap::from([(
-            db_login::BOOTSTRAP_FILE.to_owned(),
-            login.bootstrap_script().to_owned(),
-        )]),
-        warnings: if cfg.certificate_arn.is_none() {
-            vec![format!(
-                "{NAME} in {}: no certificate_arn, so the load balancer serves plain HTTP",
-                env.name()
-            )]
-        } else {
-            Vec::new()
-        },
-    }))
+    let deploy = BTreeMap::from([(
+        db_login::BOOTSTRAP_FILE.to_owned(),
+        login.bootstrap_script().to_owned(),
+    )]);
+    let mut stack =
+        Stack::on_cluster(NAME, tf, &objects, deploy).map_err(|e| fail(e.to_string()))?;
+    if cfg.certificate_arn.is_none() {
+        stack.warnings.push(format!(
+            "{NAME} in {}: no certificate_arn, so the load balancer serves plain HTTP",
+            env.name()
+        ));
+    }
+    Ok(Some(stack))
 }
 
 /// Semantic checks of these settings in `spec`.

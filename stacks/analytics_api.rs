@@ -368,18 +368,13 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
                 .map_err(|e| fail(e.to_string()))?,
         );
     }
-    let kubernetes = k8s::render(&objects).map_err(|e| fail(e.to_string()))?;
-    Ok(Some(Stack {
-        name: NAME,
-        terraform: tf,
-        kubernetes_objects: objects.len(),
-        kubernetes,
-        deploy: BTreeMap::from([(
-            db_login::BOOTSTRAP_FILE.to_owned(),
-            login.bootstrap_script().to_owned(),
-        )]),
-        warnings: Vec::new(),
-    }))
+    let deploy = BTreeMap::from([(
+        db_login::BOOTSTRAP_FILE.to_owned(),
+        login.bootstrap_script().to_owned(),
+    )]);
+    Stack::on_cluster(NAME, tf, &objects, deploy)
+        .map(Some)
+        .map_err(|e| fail(e.to_string()))
 }
 
 /// The Kubernetes description of the service, from the environment and the contract.

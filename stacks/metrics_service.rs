@@ -310,15 +310,9 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         );
     }
     let objects = k8s::service(&p).map_err(|e| fail(e.to_string()))?;
-    let kubernetes = k8s::render(&objects).map_err(|e| fail(e.to_string()))?;
-    Ok(Some(Stack {
-        name: NAME,
-        terraform: tf,
-        kubernetes_objects: objects.len(),
-        kubernetes,
-        deploy: BTreeMap::new(),
-        warnings: Vec::new(),
-    }))
+    Stack::on_cluster(NAME, tf, &objects, BTreeMap::new())
+        .map(Some)
+        .map_err(|e| fail(e.to_string()))
 }
 
 /// Semantic checks of these settings in `spec`.

@@ -603,17 +603,11 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         )
         .map_err(k8s_fail)?,
     ];
-    let kubernetes = k8s::render(&objects).map_err(k8s_fail)?;
     let header = generated_by(env, NAME);
     let deploy = helm_values(&header, &name, &region, &Vpc::name(scope));
-    Ok(Some(Stack {
-        name: NAME,
-        terraform: tf,
-        kubernetes_objects: objects.len(),
-        kubernetes,
-        deploy,
-        warnings: Vec::new(),
-    }))
+    Stack::on_cluster(NAME, tf, &objects, deploy)
+        .map(Some)
+        .map_err(k8s_fail)
 }
 
 /// One values file per controller chart, with the pinned install command in its header.

@@ -619,18 +619,13 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         )
         .map_err(|e| fail(e.to_string()))?,
     );
-    let kubernetes = k8s::render(&objects).map_err(|e| fail(e.to_string()))?;
-    Ok(Some(Stack {
-        name: NAME,
-        terraform: tf,
-        kubernetes_objects: objects.len(),
-        kubernetes,
-        deploy: BTreeMap::from([(
-            SECRETS_SCRIPT.to_owned(),
-            secrets_script(&generated_by(env, NAME), env.name()),
-        )]),
-        warnings: Vec::new(),
-    }))
+    let deploy = BTreeMap::from([(
+        SECRETS_SCRIPT.to_owned(),
+        secrets_script(&generated_by(env, NAME), env.name()),
+    )]);
+    Stack::on_cluster(NAME, tf, &objects, deploy)
+        .map(Some)
+        .map_err(|e| fail(e.to_string()))
 }
 
 /// The operator's script for the stack's secrets (under `deploy/`).
