@@ -16,6 +16,21 @@ fn keel(root: &Path, args: &[&str]) -> Output {
         .expect("the keel binary runs")
 }
 
+/// `keel diff staging --format json --fail-on replace`.
+fn staging_replace_report(root: &Path) -> Output {
+    keel(
+        root,
+        &[
+            "diff",
+            "staging",
+            "--format",
+            "json",
+            "--fail-on",
+            "replace",
+        ],
+    )
+}
+
 fn git(root: &Path, args: &[&str]) {
     let out = Command::new("git")
         .arg("-C")
@@ -91,17 +106,7 @@ fn diff_classifies_an_environment_edit_against_the_committed_output() {
     )
     .expect("write");
 
-    let out = keel(
-        root,
-        &[
-            "diff",
-            "staging",
-            "--format",
-            "json",
-            "--fail-on",
-            "replace",
-        ],
-    );
+    let out = staging_replace_report(root);
     assert_eq!(
         out.status.code(),
         Some(3),
@@ -207,17 +212,7 @@ fn a_renamed_construct_id_gets_a_moved_block_and_diff_shows_a_move() {
     git(root, &["add", "."]);
     git(root, &["commit", "-q", "-m", "before the rename"]);
 
-    let out = keel(
-        root,
-        &[
-            "diff",
-            "staging",
-            "--format",
-            "json",
-            "--fail-on",
-            "replace",
-        ],
-    );
+    let out = staging_replace_report(root);
     assert_eq!(
         out.status.code(),
         Some(0),
