@@ -14,8 +14,9 @@ pub struct Stack {
     pub terraform: tf::Config,
     /// Rendered Kubernetes files (`file name -> YAML`), empty for AWS-only stacks.
     pub kubernetes: BTreeMap<String, String>,
-    /// Kubernetes object count, for `keel list`.
-    pub kubernetes_objects: usize,
+    /// The Kubernetes objects behind `kubernetes`, as values (what the stack README
+    /// describes, without reading the YAML back).
+    pub objects: Vec<crate::k8s::Object>,
     /// Operator and deploy-workflow files (`file name -> text`) rendered under `deploy/`:
     /// the CodeDeploy AppSpec and the scripts that start a deployment or bootstrap a
     /// database login. Empty when the stack needs none.
@@ -25,19 +26,24 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// Kubernetes object count, for `keel list`.
+    pub fn kubernetes_objects(&self) -> usize {
+        self.objects.len()
+    }
+
     /// A stack that deploys to a cluster: `objects` rendered to files (and counted) beside
     /// its Terraform root and `deploy/` files, with no warnings yet.
     pub fn on_cluster(
         name: &'static str,
         terraform: tf::Config,
-        objects: &[crate::k8s::Object],
+        objects: Vec<crate::k8s::Object>,
         deploy: BTreeMap<String, String>,
     ) -> Result<Stack, crate::k8s::K8sError> {
         Ok(Stack {
             name,
             terraform,
-            kubernetes: crate::k8s::render(objects)?,
-            kubernetes_objects: objects.len(),
+            kubernetes: crate::k8s::render(&objects)?,
+            objects,
             deploy,
             warnings: Vec::new(),
         })

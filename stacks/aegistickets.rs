@@ -421,7 +421,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         login.bootstrap_script().to_owned(),
     )]);
     let mut stack =
-        Stack::on_cluster(NAME, tf, &objects, deploy).map_err(|e| fail(e.to_string()))?;
+        Stack::on_cluster(NAME, tf, objects, deploy).map_err(|e| fail(e.to_string()))?;
     if cfg.certificate_arn.is_none() {
         stack.warnings.push(format!(
             "{NAME} in {}: no certificate_arn, so the load balancer serves plain HTTP",

@@ -372,7 +372,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         db_login::BOOTSTRAP_FILE.to_owned(),
         login.bootstrap_script().to_owned(),
     )]);
-    Stack::on_cluster(NAME, tf, &objects, deploy)
+    Stack::on_cluster(NAME, tf, objects, deploy)
         .map(Some)
         .map_err(|e| fail(e.to_string()))
 }

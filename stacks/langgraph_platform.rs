@@ -738,7 +738,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         name: NAME,
         terraform: tf,
         kubernetes: BTreeMap::new(),
-        kubernetes_objects: 0,
+        objects: Vec::new(),
         deploy,
         warnings,
     }))

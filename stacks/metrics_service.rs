@@ -310,7 +310,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         );
     }
     let objects = k8s::service(&p).map_err(|e| fail(e.to_string()))?;
-    Stack::on_cluster(NAME, tf, &objects, BTreeMap::new())
+    Stack::on_cluster(NAME, tf, objects, BTreeMap::new())
         .map(Some)
         .map_err(|e| fail(e.to_string()))
 }

@@ -605,7 +605,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     ];
     let header = generated_by(env, NAME);
     let deploy = helm_values(&header, &name, &region, &Vpc::name(scope));
-    Stack::on_cluster(NAME, tf, &objects, deploy)
+    Stack::on_cluster(NAME, tf, objects, deploy)
         .map(Some)
         .map_err(k8s_fail)
 }

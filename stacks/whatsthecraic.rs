@@ -623,7 +623,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         SECRETS_SCRIPT.to_owned(),
         secrets_script(&generated_by(env, NAME), env.name()),
     )]);
-    Stack::on_cluster(NAME, tf, &objects, deploy)
+    Stack::on_cluster(NAME, tf, objects, deploy)
         .map(Some)
         .map_err(|e| fail(e.to_string()))
 }

@@ -19,8 +19,10 @@ pub fn check(project: &Project) -> Result<usize, Error> {
     let mut stale = Vec::new();
     let mut checked = 0;
     let envs = project.environment_names()?;
-    for env in &envs {
-        let actual = render::read_tree(&generated.join(env))?;
+    // Reading thousands of files is most of a check: one environment per core.
+    let trees = super::in_parallel(&envs, |env| render::read_tree(&generated.join(env)));
+    for (env, actual) in envs.iter().zip(trees) {
+        let actual = actual?;
         let mut expected_paths = BTreeSet::new();
         for o in outputs.iter().filter(|o| &o.env == env) {
             for (rel, body) in &o.files {

@@ -151,7 +151,7 @@ fn build_env(env: &crate::env::Env, defs: &[&StackDef]) -> (Vec<Output>, Vec<Sta
                     apply_order: order.iter().position(|s| *s == stack.name).unwrap_or(0) + 1,
                     files,
                     resources: stack.terraform.resource_count(),
-                    kubernetes_objects: stack.kubernetes_objects,
+                    kubernetes_objects: stack.kubernetes_objects(),
                     warnings: stack.warnings,
                 });
             }
@@ -266,7 +266,7 @@ mod tests {
             name: "example",
             terraform,
             kubernetes: BTreeMap::new(),
-            kubernetes_objects: 0,
+            objects: Vec::new(),
             deploy: BTreeMap::new(),
             warnings: Vec::new(),
         };

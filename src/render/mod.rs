@@ -51,18 +51,26 @@ pub fn replace_dir(target: &Path, files: &Files) -> Result<()> {
 /// renamed into place; if a rename fails, the targets already swapped get their old trees back.
 pub fn replace_dirs(replacements: &[(PathBuf, Tree<'_>)]) -> Result<()> {
     let pid = std::process::id();
+    // Targets are distinct folders, so they are compared and staged on every core: creating
+    // thousands of files is the slowest part of a first synth.
+    let results =
+        crate::ops::in_parallel(replacements, |(target, files)| stage(target, files, pid));
     let mut staged: Vec<Swap> = Vec::with_capacity(replacements.len());
-    for (target, files) in replacements {
-        match stage(target, files, pid) {
+    let mut failure = None;
+    for result in results {
+        match result {
             Ok(Some(swap)) => staged.push(swap),
             Ok(None) => {}
             Err(e) => {
-                for swap in &staged {
-                    let _ = fs::remove_dir_all(&swap.staging);
-                }
-                return Err(e);
+                failure.get_or_insert(e);
             }
         }
+    }
+    if let Some(e) = failure {
+        for swap in &staged {
+            let _ = fs::remove_dir_all(&swap.staging);
+        }
+        return Err(e);
     }
     for i in 0..staged.len() {
         if let Err(e) = staged[i].swap() {

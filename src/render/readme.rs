@@ -197,7 +197,7 @@ pub fn render(stack: &Stack, cx: &Context<'_>) -> String {
         out.push_str("## Kubernetes objects by kind\n\n| kind | count |\n|---|---:|\n");
         let mut by_kind: BTreeMap<&str, usize> = BTreeMap::new();
         for o in &objects {
-            *by_kind.entry(o.kind.as_str()).or_default() += 1;
+            *by_kind.entry(o.kind).or_default() += 1;
         }
         for (kind, n) in &by_kind {
             let _ = writeln!(out, "| {kind} | {n} |");
@@ -247,34 +247,22 @@ fn links_table(out: &mut String, title: &str, links: &[Link], env: &str) {
 }
 
 /// One Kubernetes object, as much of it as the diagram needs.
-struct Object {
-    kind: String,
-    namespace: String,
-    name: String,
-    body: Value,
+struct Object<'a> {
+    kind: &'a str,
+    namespace: &'a str,
+    name: &'a str,
+    body: &'a Value,
 }
 
-fn kubernetes_objects(stack: &Stack) -> Vec<Object> {
+fn kubernetes_objects(stack: &Stack) -> Vec<Object<'_>> {
     stack
-        .kubernetes
+        .objects
         .iter()
-        .filter(|(file, _)| file.as_str() != "kustomization.yaml")
-        .filter_map(|(_, yaml)| serde_saphyr::from_str::<Value>(yaml).ok())
-        .filter_map(|body| {
-            let kind = body.get("kind")?.as_str()?.to_owned();
-            let meta = body.get("metadata")?;
-            let name = meta.get("name")?.as_str()?.to_owned();
-            let namespace = meta
-                .get("namespace")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            Some(Object {
-                kind,
-                namespace,
-                name,
-                body,
-            })
+        .map(|o| Object {
+            kind: &o.kind,
+            namespace: o.namespace.as_deref().unwrap_or_default(),
+            name: &o.name,
+            body: &o.content,
         })
         .collect()
 }
@@ -437,7 +425,7 @@ fn diagram(stack: &Stack) -> String {
         .iter()
         .filter(|o| {
             matches!(
-                o.kind.as_str(),
+                o.kind,
                 "Deployment" | "Rollout" | "StatefulSet" | "DaemonSet" | "CronJob" | "Job"
             )
         })
@@ -475,7 +463,7 @@ fn diagram(stack: &Stack) -> String {
                 .cloned();
             let role = annotated.or_else(|| {
                 pod_identity
-                    .get(&(w.namespace.clone(), sa.to_owned()))
+                    .get(&(w.namespace.to_owned(), sa.to_owned()))
                     .cloned()
             });
             if let Some(role) = role {
