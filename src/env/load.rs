@@ -63,7 +63,7 @@ impl fmt::Display for EnvErrors {
 
 /// The committed `environments/schema.json`: what [`schema`] prints (a test keeps it so),
 /// built into the binary because reading it costs a fraction of deriving it again.
-const COMMITTED_SCHEMA: &str = include_str!("../../environments/schema.json");
+pub(crate) const COMMITTED_SCHEMA: &str = include_str!("../../environments/schema.json");
 
 static VALIDATOR: std::sync::OnceLock<Result<jsonschema::Validator, String>> =
     std::sync::OnceLock::new();
@@ -249,8 +249,27 @@ pub fn read_file(file: &Path, shown: &Path) -> Result<Vec<u8>, EnvErrors> {
 /// Validates the bytes of the environment file `path`: they must be UTF-8 (a leading byte
 /// order mark is allowed) without control characters, then [`load_str`] takes over.
 pub fn load_bytes(path: &Path, stem: &str, bytes: &[u8]) -> Result<Env, EnvErrors> {
+    load_bytes_with(path, stem, bytes, SchemaCheck::Run)
+}
+
+/// Whether the JSON Schema stage runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaCheck {
+    /// Check the file against the schema.
+    Run,
+    /// These exact bytes passed this schema before (see [`super::schema_cache`]): skip it.
+    PassedBefore,
+}
+
+/// [`load_bytes`], skipping the schema stage for a file known to pass it.
+pub fn load_bytes_with(
+    path: &Path,
+    stem: &str,
+    bytes: &[u8],
+    schema: SchemaCheck,
+) -> Result<Env, EnvErrors> {
     let text = utf8(path, bytes)?;
-    load_str(path, stem, text)
+    load_str_with(path, stem, text, schema)
 }
 
 /// `bytes` as text without a leading byte order mark, or an error at every invalid sequence.
@@ -380,6 +399,16 @@ fn line_column(bytes: &[u8], at: usize) -> (usize, usize) {
 /// characters, YAML, then the JSON Schema, then the typed shape and the semantic checks. Each
 /// stage runs only when the one before found nothing.
 pub fn load_str(path: &Path, stem: &str, text: &str) -> Result<Env, EnvErrors> {
+    load_str_with(path, stem, text, SchemaCheck::Run)
+}
+
+/// [`load_str`], skipping the schema stage for a file known to pass it.
+pub fn load_str_with(
+    path: &Path,
+    stem: &str,
+    text: &str,
+    schema: SchemaCheck,
+) -> Result<Env, EnvErrors> {
     let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
     let errors = character_errors(path, text);
     if !errors.is_empty() {
@@ -387,7 +416,9 @@ pub fn load_str(path: &Path, stem: &str, text: &str) -> Result<Env, EnvErrors> {
     }
     let parsed = parse(path, stem, text)?;
     let mut errors = decoded_character_errors(&parsed);
-    errors.extend(schema_errors(&parsed));
+    if schema == SchemaCheck::Run {
+        errors.extend(schema_errors(&parsed));
+    }
     errors.sort_by(|a, b| (a.position, &a.key).cmp(&(b.position, &b.key)));
     if !errors.is_empty() {
         return Err(EnvErrors(errors));

@@ -12,6 +12,8 @@ pub mod synth;
 
 use std::path::{Path, PathBuf};
 
+use crate::env::load::SchemaCheck;
+use crate::env::schema_cache::SchemaCache;
 use crate::env::{self, Env};
 use crate::error::Error;
 
@@ -139,10 +141,38 @@ impl Project {
         let mut envs = Vec::new();
         let mut errors = Vec::new();
         let selected = self.select(names)?;
-        env::load::prepare_validator();
-        let loaded = in_parallel(&selected, |(name, file, shown)| {
-            env::load::read_file(file, shown)
-                .and_then(|bytes| env::load::load_bytes(shown, name, &bytes))
+        // A file whose exact bytes passed the schema before skips it; the validator is
+        // compiled (on another thread, while the files are parsed) only if one needs it.
+        let cache = SchemaCache::in_project(&self.root);
+        let read = in_parallel(
+            &selected,
+            |(name, file, shown)| -> Result<_, env::EnvErrors> {
+                let bytes = env::load::read_file(file, shown)?;
+                let digest = SchemaCache::digest(&bytes);
+                let check = if cache.holds(name, &digest) {
+                    SchemaCheck::PassedBefore
+                } else {
+                    SchemaCheck::Run
+                };
+                Ok((bytes, digest, check))
+            },
+        );
+        if read
+            .iter()
+            .any(|r| matches!(r, Ok((_, _, SchemaCheck::Run))))
+        {
+            env::load::prepare_validator();
+        }
+        let work: Vec<_> = selected.iter().zip(&read).collect();
+        let loaded = in_parallel(&work, |((name, _, shown), read)| match read {
+            Ok((bytes, digest, check)) => {
+                let env = env::load::load_bytes_with(shown, name, bytes, *check)?;
+                if *check == SchemaCheck::Run {
+                    cache.record(name, digest);
+                }
+                Ok(env)
+            }
+            Err(e) => Err(e.clone()),
         });
         for result in loaded {
             match result {
