@@ -3,7 +3,7 @@
 //! does (about 6 of 11 ms of CPU; see scripts/bench-synth.sh, which prints both figures).
 //!
 //! The record of environment `prod` is `.keel/schema-valid/prod` in the project, holding the
-//! SHA-256 of keel's version, the schema and the file's bytes: a change to any of the three
+//! SHA-256 of keel's version, the schema's identity and the file's bytes: a change to any of the three
 //! gives another digest, so the record can never vouch for a file it did not see. A record is
 //! written only after the file loaded without errors, replaced by rename (a reader never sees
 //! half of one), and never needed: a missing, unreadable or unwritable record only means the
@@ -14,9 +14,23 @@
 //! record committed by a pull request must not let its files skip the schema.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
+
+/// The schema built into this binary, identified at compile time (FNV-1a 64 of its text;
+/// the schema is keel's own, not an attacker's choice, and hashing 51 KB at every start
+/// would cost more than the rest of the digest).
+const SCHEMA_ID: u64 = {
+    let bytes = super::load::COMMITTED_SCHEMA.as_bytes();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    hash
+};
 
 /// The project's schema-check records (or none, when turned off).
 #[derive(Debug, Clone)]
@@ -44,17 +58,11 @@ impl SchemaCache {
 
     /// The digest that names this exact file checked by this keel against this schema.
     pub fn digest(bytes: &[u8]) -> String {
-        static PREFIX: OnceLock<Sha256> = OnceLock::new();
-        let mut hasher = PREFIX
-            .get_or_init(|| {
-                let mut h = Sha256::new();
-                for part in [env!("CARGO_PKG_VERSION"), super::load::COMMITTED_SCHEMA] {
-                    h.update((part.len() as u64).to_le_bytes());
-                    h.update(part.as_bytes());
-                }
-                h
-            })
-            .clone();
+        let mut hasher = Sha256::new();
+        let version = env!("CARGO_PKG_VERSION");
+        hasher.update((version.len() as u64).to_le_bytes());
+        hasher.update(version);
+        hasher.update(SCHEMA_ID.to_le_bytes());
         hasher.update((bytes.len() as u64).to_le_bytes());
         hasher.update(bytes);
         hasher

@@ -267,21 +267,43 @@ fn kubernetes_objects(stack: &Stack) -> Vec<Object<'_>> {
         .collect()
 }
 
-/// Every block address that occurs in a body (references and `depends_on`).
+/// Every block address that occurs in a body (references and `depends_on`): in any string
+/// or key, a run of `[A-Za-z0-9_.]` that starts with `type.name` (`data.type.name` for a
+/// data source) naming a block of the stack.
 fn referenced(body: &Value, addresses: &BTreeMap<String, &Ref>) -> BTreeSet<String> {
-    let text = body.to_string();
-    let mut out = BTreeSet::new();
-    for token in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.')) {
-        let parts: Vec<&str> = token.split('.').collect();
-        let candidate = match parts.as_slice() {
-            ["data", ty, name, ..] => format!("data.{ty}.{name}"),
-            [ty, name, ..] => format!("{ty}.{name}"),
-            _ => continue,
-        };
-        if addresses.contains_key(&candidate) {
-            out.insert(candidate);
+    fn scan(text: &str, addresses: &BTreeMap<String, &Ref>, out: &mut BTreeSet<String>) {
+        let tokens = text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'));
+        for token in tokens.filter(|t| t.contains('.')) {
+            // The address ends before the dot that follows its name.
+            let dots = if token.starts_with("data.") { 2 } else { 1 };
+            let end = token
+                .match_indices('.')
+                .nth(dots)
+                .map_or(token.len(), |(i, _)| i);
+            let candidate = &token[..end];
+            if token[..end].matches('.').count() == dots
+                && addresses.contains_key(candidate)
+                && !out.contains(candidate)
+            {
+                out.insert(candidate.to_owned());
+            }
         }
     }
+    fn walk(value: &Value, addresses: &BTreeMap<String, &Ref>, out: &mut BTreeSet<String>) {
+        match value {
+            Value::String(text) => scan(text, addresses, out),
+            Value::Array(items) => items.iter().for_each(|v| walk(v, addresses, out)),
+            Value::Object(map) => {
+                for (key, v) in map {
+                    scan(key, addresses, out);
+                    walk(v, addresses, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(body, addresses, &mut out);
     out
 }
 
