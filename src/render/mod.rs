@@ -1,8 +1,10 @@
-//! Rendering and writing: stack → file bytes, and the only code that writes to disk.
+//! Rendering and writing: stack → file bytes, and the only code that writes output to disk.
 //!
 //! A replacement is built completely in a temporary directory next to its target and then
 //! swapped in by rename, so an interrupted or failed run never leaves a half-written tree.
-//! **Invariant:** only this module writes files.
+//! **Invariant:** only this module writes under `generated/` (the other writers are `keel
+//! promote --write`, which replaces one environment file by rename, and `env::schema_cache`,
+//! which keeps its records under `.keel/`).
 
 use std::collections::BTreeMap;
 use std::fs;
