@@ -1,7 +1,6 @@
 //! `keel check`: every environment's `generated/` folder holds exactly what synth would
 //! write, byte for byte.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
@@ -19,25 +18,36 @@ pub fn check(project: &Project) -> Result<usize, Error> {
     let mut stale = Vec::new();
     let mut checked = 0;
     let envs = project.environment_names()?;
-    // Reading thousands of files is most of a check: one environment per core.
-    let trees = super::in_parallel(&envs, |env| render::read_tree(&generated.join(env)));
-    for (env, actual) in envs.iter().zip(trees) {
-        let actual = actual?;
-        let mut expected_paths = BTreeSet::new();
-        for o in outputs.iter().filter(|o| &o.env == env) {
-            for (rel, body) in &o.files {
-                let path = Path::new(o.stack).join(rel);
-                checked += 1;
-                match actual.get(&path) {
-                    Some(bytes) if bytes == body.as_bytes() => {}
-                    Some(_) => stale.push(format!("{} differs", shown(env, &path))),
-                    None => stale.push(format!("{} is missing", shown(env, &path))),
+    let trees: Vec<render::Tree<'_>> = envs
+        .iter()
+        .map(|env| {
+            outputs
+                .iter()
+                .filter(|o| &o.env == env)
+                .flat_map(|o| {
+                    o.files
+                        .iter()
+                        .map(|(rel, body)| (Path::new(o.stack).join(rel), body.as_str()))
+                })
+                .collect()
+        })
+        .collect();
+    // Reading thousands of files is most of a check: one environment per core, one file
+    // at a time, and only the files of the right size.
+    let work: Vec<_> = envs.iter().zip(&trees).collect();
+    let differences = super::in_parallel(&work, |(env, tree)| {
+        render::compare(&generated.join(env), tree)
+    });
+    for ((env, tree), found) in work.iter().zip(differences) {
+        checked += tree.len();
+        for difference in found? {
+            stale.push(match difference {
+                render::Difference::Differs(p) => format!("{} differs", shown(env, &p)),
+                render::Difference::Missing(p) => format!("{} is missing", shown(env, &p)),
+                render::Difference::Extra(p) => {
+                    format!("{} is not produced by synth", shown(env, &p))
                 }
-                expected_paths.insert(path);
-            }
-        }
-        for path in actual.keys().filter(|p| !expected_paths.contains(*p)) {
-            stale.push(format!("{} is not produced by synth", shown(env, path)));
+            });
         }
     }
     if generated.exists() {

@@ -156,6 +156,48 @@ fn holds_exactly(target: &Path, files: &Tree<'_>) -> Result<bool> {
     Ok(true)
 }
 
+/// How a folder differs from the files it should hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Difference {
+    /// The file is there with other bytes.
+    Differs(PathBuf),
+    /// The file is not there.
+    Missing(PathBuf),
+    /// A file is there that should not be.
+    Extra(PathBuf),
+}
+
+/// Every difference between folder `target` (missing: empty) and `files`: the expected files
+/// in their order, then the extra ones sorted. Reads one file at a time, and only files of
+/// the expected size.
+pub fn compare(target: &Path, files: &Tree<'_>) -> Result<Vec<Difference>> {
+    let mut actual = if target.is_dir() {
+        file_paths(target)?
+    } else {
+        std::collections::BTreeSet::new()
+    };
+    let mut out = Vec::new();
+    for (rel, body) in files {
+        if !actual.remove(rel) {
+            out.push(Difference::Missing(rel.clone()));
+            continue;
+        }
+        let path = target.join(rel);
+        let same_size = fs::metadata(&path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .len()
+            == body.len() as u64;
+        if !same_size
+            || fs::read(&path).with_context(|| format!("reading {}", path.display()))?
+                != body.as_bytes()
+        {
+            out.push(Difference::Differs(rel.clone()));
+        }
+    }
+    out.extend(actual.into_iter().map(Difference::Extra));
+    Ok(out)
+}
+
 /// Every file under `dir` (descending into folders, following links), relative to it.
 fn file_paths(dir: &Path) -> Result<std::collections::BTreeSet<PathBuf>> {
     let mut out = std::collections::BTreeSet::new();
@@ -280,6 +322,37 @@ pub fn read_tree(dir: &Path) -> Result<BTreeMap<PathBuf, Vec<u8>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compare_names_what_differs_is_missing_or_is_extra() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("prod");
+        fs::create_dir_all(target.join("k8s")).unwrap();
+        fs::write(target.join("same.json"), "{}\n").unwrap();
+        fs::write(target.join("size.json"), "{}\n").unwrap();
+        fs::write(target.join("bytes.json"), "ab\n").unwrap();
+        fs::write(target.join("k8s/stray.yaml"), "x\n").unwrap();
+        let tree: Tree<'_> = vec![
+            (PathBuf::from("same.json"), "{}\n"),
+            (PathBuf::from("size.json"), "{ }\n"),
+            (PathBuf::from("bytes.json"), "ba\n"),
+            (PathBuf::from("new.json"), "{}\n"),
+        ];
+        assert_eq!(
+            compare(&target, &tree).unwrap(),
+            [
+                Difference::Differs("size.json".into()),
+                Difference::Differs("bytes.json".into()),
+                Difference::Missing("new.json".into()),
+                Difference::Extra("k8s/stray.yaml".into()),
+            ]
+        );
+        // A folder that is not there lacks every file.
+        assert_eq!(
+            compare(&tmp.path().join("dev"), &tree[..1].to_vec()).unwrap(),
+            [Difference::Missing("same.json".into())]
+        );
+    }
 
     #[test]
     fn an_interrupted_swap_is_recovered() {
