@@ -20,35 +20,15 @@ pub fn check(project: &Project) -> Result<usize, Error> {
     let envs = project.environment_names()?;
     let trees: Vec<render::Tree<'_>> = envs
         .iter()
-        .map(|env| {
-            outputs
-                .iter()
-                .filter(|o| &o.env == env)
-                .flat_map(|o| {
-                    o.files
-                        .iter()
-                        .map(|(rel, body)| (Path::new(o.stack).join(rel), body.as_str()))
-                })
-                .collect()
-        })
+        .map(|env| synth::environment_tree(&outputs, env))
         .collect();
     // Reading thousands of files is most of a check: one environment per core, one file
     // at a time, and only the files of the right size.
     let work: Vec<_> = envs.iter().zip(&trees).collect();
-    let differences = super::in_parallel(&work, |(env, tree)| {
-        render::compare(&generated.join(env), tree)
-    });
-    for ((env, tree), found) in work.iter().zip(differences) {
+    let found = super::in_parallel(&work, |(env, tree)| stale_in(&generated, env, tree));
+    for ((_, tree), messages) in work.iter().zip(found) {
         checked += tree.len();
-        for difference in found? {
-            stale.push(match difference {
-                render::Difference::Differs(p) => format!("{} differs", shown(env, &p)),
-                render::Difference::Missing(p) => format!("{} is missing", shown(env, &p)),
-                render::Difference::Extra(p) => {
-                    format!("{} is not produced by synth", shown(env, &p))
-                }
-            });
-        }
+        stale.extend(messages?);
     }
     if generated.exists() {
         let entries = std::fs::read_dir(&generated).map_err(|e| {
@@ -66,6 +46,25 @@ pub fn check(project: &Project) -> Result<usize, Error> {
     } else {
         Err(Error::Stale(stale))
     }
+}
+
+/// The stale files of `generated/<env>` against `tree` (what synth writes there), one
+/// message each: expected files in order, then the ones synth does not produce.
+pub(crate) fn stale_in(
+    generated: &Path,
+    env: &str,
+    tree: &render::Tree<'_>,
+) -> anyhow::Result<Vec<String>> {
+    Ok(render::compare(&generated.join(env), tree)?
+        .into_iter()
+        .map(|difference| match difference {
+            render::Difference::Differs(p) => format!("{} differs", shown(env, &p)),
+            render::Difference::Missing(p) => format!("{} is missing", shown(env, &p)),
+            render::Difference::Extra(p) => {
+                format!("{} is not produced by synth", shown(env, &p))
+            }
+        })
+        .collect())
 }
 
 fn shown(env: &str, rel: &Path) -> String {

@@ -15,7 +15,6 @@ use saphyr_parser::{Event, Parser};
 
 use crate::env::file::Tier;
 use crate::error::Error;
-use crate::render;
 
 use super::Project;
 use super::synth::{self, Selection};
@@ -313,27 +312,8 @@ fn stale_files(project: &Project, env: &str) -> Result<Vec<String>, Error> {
             stack: None,
         },
     )?;
-    let actual = render::read_tree(&project.generated_dir().join(env))?;
-    let mut expected = std::collections::BTreeSet::new();
-    let mut stale = Vec::new();
-    for o in &outputs {
-        for (rel, body) in &o.files {
-            let path = Path::new(o.stack).join(rel);
-            let shown = format!("generated/{env}/{}", path.display());
-            match actual.get(&path) {
-                Some(b) if b == body.as_bytes() => {}
-                Some(_) => stale.push(format!("{shown} differs")),
-                None => stale.push(format!("{shown} is missing")),
-            }
-            expected.insert(path);
-        }
-    }
-    for p in actual.keys().filter(|p| !expected.contains(*p)) {
-        stale.push(format!(
-            "generated/{env}/{} is not produced by synth",
-            p.display()
-        ));
-    }
+    let tree = synth::environment_tree(&outputs, env);
+    let stale = super::check::stale_in(&project.generated_dir(), env, &tree)?;
     Ok(stale)
 }
 

@@ -210,6 +210,20 @@ fn policy_then_render(
     render::stack_files(stack, env)
 }
 
+/// Every file of environment `env`'s folder under `generated/`: each stack's files under
+/// its own name.
+pub fn environment_tree<'a>(outputs: &'a [Output], env: &str) -> Tree<'a> {
+    outputs
+        .iter()
+        .filter(|o| o.env == env)
+        .flat_map(|o| {
+            o.files
+                .iter()
+                .map(|(rel, body)| (Path::new(o.stack).join(rel), body.as_str()))
+        })
+        .collect()
+}
+
 /// Builds the selection and, when everything succeeded, writes it under `generated/`.
 /// A whole environment folder is replaced unless one stack was selected.
 pub fn synth(project: &Project, selection: &Selection) -> Result<Vec<Output>, Error> {
@@ -231,12 +245,7 @@ pub fn synth(project: &Project, selection: &Selection) -> Result<Vec<Output>, Er
                 replacements.push((generated.join(env).join(o.stack), tree.collect()));
             }
         } else {
-            let tree = mine.flat_map(|o| {
-                o.files
-                    .iter()
-                    .map(|(rel, body)| (Path::new(o.stack).join(rel), body.as_str()))
-            });
-            replacements.push((generated.join(env), tree.collect()));
+            replacements.push((generated.join(env), environment_tree(&outputs, env)));
         }
     }
     // All environments or none: a full disk or a read-only folder changes nothing.

@@ -141,19 +141,21 @@ fn holds_exactly(target: &Path, files: &Tree<'_>) -> Result<bool> {
         return Ok(false);
     }
     for (rel, body) in files {
-        let path = target.join(rel);
-        let same_size = fs::metadata(&path)
-            .with_context(|| format!("reading {}", path.display()))?
-            .len()
-            == body.len() as u64;
-        if !same_size
-            || fs::read(&path).with_context(|| format!("reading {}", path.display()))?
-                != body.as_bytes()
-        {
+        if !holds(&target.join(rel), body)? {
             return Ok(false);
         }
     }
     Ok(true)
+}
+
+/// Whether the file at `path` holds exactly `body`; read only when the size matches.
+fn holds(path: &Path, body: &str) -> Result<bool> {
+    let size = fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    Ok(size == body.len() as u64
+        && fs::read(path).with_context(|| format!("reading {}", path.display()))?
+            == body.as_bytes())
 }
 
 /// How a folder differs from the files it should hold.
@@ -182,15 +184,7 @@ pub fn compare(target: &Path, files: &Tree<'_>) -> Result<Vec<Difference>> {
             out.push(Difference::Missing(rel.clone()));
             continue;
         }
-        let path = target.join(rel);
-        let same_size = fs::metadata(&path)
-            .with_context(|| format!("reading {}", path.display()))?
-            .len()
-            == body.len() as u64;
-        if !same_size
-            || fs::read(&path).with_context(|| format!("reading {}", path.display()))?
-                != body.as_bytes()
-        {
+        if !holds(&target.join(rel), body)? {
             out.push(Difference::Differs(rel.clone()));
         }
     }
@@ -296,27 +290,17 @@ fn write_tree(root: &Path, files: &Tree<'_>) -> Result<()> {
 
 /// Every regular file under `dir`, relative to it, with its bytes (missing dir: empty).
 pub fn read_tree(dir: &Path) -> Result<BTreeMap<PathBuf, Vec<u8>>> {
-    let mut out = BTreeMap::new();
     if !dir.exists() {
-        return Ok(out);
+        return Ok(BTreeMap::new());
     }
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
-            let entry = entry.with_context(|| format!("reading {}", d.display()))?;
-            let path = entry.path();
-            if is_dir(&entry) {
-                stack.push(path);
-            } else {
-                let bytes =
-                    fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-                // `path` was found under `dir`, so the prefix is always there.
-                let rel = path.strip_prefix(dir).unwrap_or(&path).to_path_buf();
-                out.insert(rel, bytes);
-            }
-        }
-    }
-    Ok(out)
+    file_paths(dir)?
+        .into_iter()
+        .map(|rel| {
+            let path = dir.join(&rel);
+            let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            Ok((rel, bytes))
+        })
+        .collect()
 }
 
 #[cfg(test)]
