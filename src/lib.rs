@@ -20,6 +20,7 @@ pub mod error;
 pub mod exports;
 pub mod k8s;
 pub mod ops;
+pub mod plan;
 pub mod policy;
 pub mod refs;
 pub mod render;

@@ -23,6 +23,13 @@ pub struct Stack {
     pub deploy: BTreeMap<String, String>,
     /// Things an operator should know (printed by synth, never fatal).
     pub warnings: Vec<String>,
+    /// Deploy steps beside the Terraform root and the `k8s/` apply (one-off jobs), for
+    /// `keel plan`.
+    pub steps: Vec<crate::plan::StackStep>,
+    /// Cluster add-ons this stack installs (the platform's add-on layer), for `keel plan`.
+    pub addons: Vec<crate::plan::Install>,
+    /// What the stack needs from outside keel, checked by `keel preflight`.
+    pub external: Vec<crate::plan::External>,
 }
 
 impl Stack {
@@ -46,6 +53,9 @@ impl Stack {
             objects,
             deploy,
             warnings: Vec::new(),
+            steps: Vec::new(),
+            addons: Vec::new(),
+            external: Vec::new(),
         })
     }
 }

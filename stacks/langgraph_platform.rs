@@ -741,6 +741,9 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         objects: Vec::new(),
         deploy,
         warnings,
+        steps: Vec::new(),
+        addons: Vec::new(),
+        external: Vec::new(),
     }))
 }
 

@@ -278,6 +278,9 @@ mod tests {
             objects: Vec::new(),
             deploy: BTreeMap::new(),
             warnings: Vec::new(),
+            steps: Vec::new(),
+            addons: Vec::new(),
+            external: Vec::new(),
         };
         let err = policy_then_render(&stack, "prod").unwrap_err();
         assert_eq!(
