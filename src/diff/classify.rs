@@ -7,11 +7,12 @@
 //! AWS provider's `ForceNew` (or CloudFormation's "Update requires: Replacement" where the
 //! provider follows the API).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use serde_json::Value;
 
+use super::addrs::AddrSet;
 use super::{Action, Change, Kind, Object, normalized};
 
 /// How severe a change is; ordered most severe first.
@@ -173,6 +174,47 @@ pub const STATEFUL: &[&str] = &[
     "aws_cloudwatch_log_group",
     "aws_iam_openid_connect_provider",
 ];
+
+/// Types whose address names an identity beyond [`FORCES_REPLACEMENT`]: a new address is a
+/// new resource, the old one is destroyed.
+const IDENTITY_ADDRESSED: &[&str] = &[
+    "aws_eks_access_entry",
+    "aws_eks_access_policy_association",
+    "aws_eks_pod_identity_association",
+];
+
+/// Whether an address of `rtype` carries its identity (its name forces replacement, or it
+/// holds state): an address of the type that disappears while another appears is a rename
+/// that destroys the old resource unless a `moved` block carries it.
+pub fn identity_addressed(rtype: &str) -> bool {
+    FORCES_REPLACEMENT.iter().any(|(t, _)| *t == rtype)
+        || STATEFUL.contains(&rtype)
+        || IDENTITY_ADDRESSED.contains(&rtype)
+}
+
+/// Attributes naming the identity a resource lets in: another value hands the access to
+/// someone else.
+const PRINCIPAL_ATTRS: &[(&str, &str)] = &[
+    ("aws_eks_access_entry", "principal_arn"),
+    ("aws_eks_access_policy_association", "principal_arn"),
+    ("aws_eks_pod_identity_association", "role_arn"),
+    ("aws_lambda_permission", "principal"),
+    ("aws_kms_grant", "grantee_principal"),
+];
+
+/// Keys whose value (a CIDR or a list of them) is a set of addresses let in.
+const SOURCE_KEYS: &[&str] = &[
+    "cidr_blocks",
+    "ipv6_cidr_blocks",
+    "cidr_ipv4",
+    "cidr_ipv6",
+    "public_access_cidrs",
+    "addresses",
+    "loadBalancerSourceRanges",
+];
+
+/// Condition variables whose values are source addresses.
+const SOURCE_IP_VARIABLES: &[&str] = &["aws:SourceIp", "aws:VpcSourceIp"];
 
 /// Boolean attributes whose turning false (or disappearing) weakens protection.
 const PROTECTIONS: &[&str] = &[
@@ -351,6 +393,26 @@ pub fn classify(c: &mut Change, before: Option<&Value>, object: &Object) {
             _ => {}
         }
     }
+    if c.kind == Kind::Terraform && c.address == "terraform.backend" {
+        let paths: Vec<&str> = c.attributes.iter().map(|a| a.path.as_str()).collect();
+        security.push(format!(
+            "state backend changes{}: where Terraform keeps this stack's state, and whether it is encrypted and locked",
+            if paths.is_empty() {
+                String::new()
+            } else {
+                format!(" (`{}`)", paths.join("`, `"))
+            }
+        ));
+    }
+    if is_resource {
+        security.extend(principal_changes(c, object));
+    }
+    if c.action != Action::Delete {
+        security.extend(reach_widened(c, before, object));
+        if let Some(b) = before {
+            security.extend(image_repository_changes(b, &object.body));
+        }
+    }
     if c.kind == Kind::Kubernetes && c.rtype == "NetworkPolicy" {
         if c.action == Action::Delete {
             security.push("removes a NetworkPolicy: its pods lose that isolation".into());
@@ -464,6 +526,27 @@ pub struct Statement {
     pub principals: BTreeSet<String>,
     /// `test variable` → values.
     pub conditions: BTreeSet<String>,
+    /// Source address conditions (`IpAddress aws:SourceIp`) as address sets, compared by
+    /// address rather than by string.
+    pub source_ips: BTreeMap<String, AddrSet>,
+}
+
+impl Statement {
+    /// Records one condition: a source address condition as a set (when every value is an
+    /// address), any other as `test variable = values`.
+    fn condition(&mut self, test: &str, var: &str, mut values: Vec<String>) {
+        if SOURCE_IP_VARIABLES.contains(&var) {
+            let (set, bad) = AddrSet::from_strs(values.iter().map(String::as_str));
+            if bad.is_empty() {
+                let entry = self.source_ips.entry(format!("{test} {var}")).or_default();
+                *entry = entry.union(&set);
+                return;
+            }
+        }
+        values.sort();
+        self.conditions
+            .insert(format!("{test} {var} = {}", values.join(",")));
+    }
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
@@ -527,10 +610,7 @@ pub fn statements(doc: &Value, iam_json: bool) -> Vec<Statement> {
                     for (test, vars) in tests {
                         if let Value::Object(vars) = vars {
                             for (var, values) in vars {
-                                let mut vals = strings(Some(values));
-                                vals.sort();
-                                st.conditions
-                                    .insert(format!("{test} {var} = {}", vals.join(",")));
+                                st.condition(test, var, strings(Some(values)));
                             }
                         }
                     }
@@ -555,10 +635,7 @@ pub fn statements(doc: &Value, iam_json: bool) -> Vec<Statement> {
                 {
                     let test = c.get("test").and_then(Value::as_str).unwrap_or("?");
                     let var = c.get("variable").and_then(Value::as_str).unwrap_or("?");
-                    let mut vals = strings(c.get("values"));
-                    vals.sort();
-                    st.conditions
-                        .insert(format!("{test} {var} = {}", vals.join(",")));
+                    st.condition(test, var, strings(c.get("values")));
                 }
             }
             st
@@ -620,6 +697,26 @@ pub fn policy_broadening(old: &[Statement], new: &[Statement]) -> Vec<String> {
                 list(&gone)
             ));
         }
+        for (cond, old_set) in &o.source_ips {
+            // `NotIpAddress` lets in what it does not list: fewer addresses there is wider.
+            let wider = match n.source_ips.get(cond) {
+                None => Some("removed".to_owned()),
+                Some(new_set) if cond.starts_with("Not") => {
+                    let freed = old_set.minus(new_set);
+                    (!freed.is_empty()).then(|| format!("no longer excludes {}", freed.describe(4)))
+                }
+                Some(new_set) => {
+                    let added = new_set.minus(old_set);
+                    (!added.is_empty()).then(|| format!("now also lets in {}", added.describe(4)))
+                }
+            };
+            if let Some(how) = wider {
+                out.push(format!(
+                    "IAM statement {}: condition `{cond}` widened: {how}",
+                    n.key
+                ));
+            }
+        }
     }
     for o in old.iter().filter(|s| s.deny) {
         match new.iter().find(|n| n.key == o.key && n.deny) {
@@ -639,8 +736,15 @@ fn within(new: &Value, old: &Value) -> bool {
     match (new, old) {
         (Value::Object(n), Value::Object(o)) => {
             n.len() == o.len()
-                && n.iter()
-                    .all(|(k, v)| o.get(k).is_some_and(|ov| within(v, ov)))
+                && n.iter().all(|(k, v)| {
+                    o.get(k).is_some_and(|ov| {
+                        if k == "ipBlock" {
+                            ip_block_within(v, ov)
+                        } else {
+                            within(v, ov)
+                        }
+                    })
+                })
         }
         (Value::Array(n), Value::Array(o)) => n.iter().all(|v| o.iter().any(|ov| within(v, ov))),
         (Value::String(n), Value::String(o)) if n != o => {
@@ -649,6 +753,30 @@ fn within(new: &Value, old: &Value) -> bool {
                 _ => false,
             }
         }
+        _ => new == old,
+    }
+}
+
+/// The addresses of a NetworkPolicy `ipBlock` (`cidr` minus `except`), and the values that
+/// are no address.
+fn ip_block_addresses(block: &Value) -> (AddrSet, Vec<String>) {
+    let cidr = strings(block.get("cidr"));
+    let except = strings(block.get("except"));
+    let (set, mut bad) = AddrSet::from_strs(cidr.iter().map(String::as_str));
+    let (holes, bad_holes) = AddrSet::from_strs(except.iter().map(String::as_str));
+    bad.extend(bad_holes.into_iter().map(|h| format!("except {h}")));
+    (set.minus(&holes), bad)
+}
+
+/// Whether the addresses of the `ipBlock` `new` (its `cidr` minus its `except`) lie within
+/// those of `old`.
+fn ip_block_within(new: &Value, old: &Value) -> bool {
+    let addresses = |b: &Value| {
+        let (set, bad) = ip_block_addresses(b);
+        bad.is_empty().then_some(set)
+    };
+    match (addresses(new), addresses(old)) {
+        (Some(n), Some(o)) => n.is_subset(&o),
         _ => new == old,
     }
 }
@@ -674,6 +802,196 @@ fn ingress_wider(before: &Value, after: &Value) -> bool {
         .iter()
         .any(|k| before.get(*k) != after.get(*k) && after.get(*k).is_some());
     wider_ports || wider_net || source_changed
+}
+
+/// A principal attribute that changes (or a new resource that names one).
+fn principal_changes(c: &Change, object: &Object) -> Vec<String> {
+    let Some((_, attr)) = PRINCIPAL_ATTRS.iter().find(|(t, _)| *t == c.rtype) else {
+        return Vec::new();
+    };
+    let text = |v: &Option<Value>| {
+        v.as_ref()
+            .map_or_else(|| "(none)".to_owned(), |v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+    };
+    match c.action {
+        Action::Create => object
+            .body
+            .get(*attr)
+            .map(|p| {
+                vec![format!(
+                    "principal `{attr}` {} is let in by a new {}",
+                    text(&Some(p.clone())),
+                    c.rtype
+                )]
+            })
+            .unwrap_or_default(),
+        Action::Delete => Vec::new(),
+        _ => c
+            .attributes
+            .iter()
+            .filter(|a| normalized(&a.path) == *attr)
+            .map(|a| {
+                format!(
+                    "principal changes: `{}` {} -> {}: another identity gets this access",
+                    a.path,
+                    text(&a.before),
+                    text(&a.after)
+                )
+            })
+            .collect(),
+    }
+}
+
+/// Addresses each source list of a body lets in, by normalized path, with the values that
+/// are no address (references keel cannot judge).
+type Reach = BTreeMap<String, (AddrSet, BTreeSet<String>)>;
+
+/// The source lists of `body`: Terraform's CIDR attributes outside egress rules, Kubernetes
+/// `ipBlock`s (`cidr` minus `except`, both directions) and `loadBalancerSourceRanges`.
+fn reach(kind: Kind, rtype: &str, body: &Value) -> Reach {
+    fn walk(kind: Kind, path: &mut String, v: &Value, out: &mut Reach) {
+        match v {
+            Value::Object(m) => {
+                if let Some(block) = m.get("ipBlock") {
+                    let (set, bad) = ip_block_addresses(block);
+                    let len = path.len();
+                    super::push_key(path, "ipBlock");
+                    let entry = out.entry(normalized(path)).or_default();
+                    entry.0 = entry.0.union(&set);
+                    entry.1.extend(bad);
+                    path.truncate(len);
+                }
+                for (k, x) in m {
+                    if k == "ipBlock" || (kind == Kind::Terraform && k.contains("egress")) {
+                        continue;
+                    }
+                    let len = path.len();
+                    super::push_key(path, k);
+                    if SOURCE_KEYS.contains(&k.as_str()) {
+                        let list = strings(Some(x));
+                        let (set, bad) = AddrSet::from_strs(list.iter().map(String::as_str));
+                        let entry = out.entry(normalized(path)).or_default();
+                        entry.0 = entry.0.union(&set);
+                        entry.1.extend(bad);
+                    } else {
+                        walk(kind, path, x, out);
+                    }
+                    path.truncate(len);
+                }
+            }
+            Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("[{i}]"));
+                    walk(kind, path, x, out);
+                    path.truncate(len);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Reach::new();
+    let egress_rule = rtype.contains("egress")
+        || body.get("type").and_then(Value::as_str) == Some("egress");
+    if !(kind == Kind::Terraform && egress_rule) {
+        walk(kind, &mut String::new(), body, &mut out);
+    }
+    out
+}
+
+/// Source lists that reach addresses they did not (by address set, not by string), and new
+/// lists that cover a whole address family.
+fn reach_widened(c: &Change, before: Option<&Value>, object: &Object) -> Vec<String> {
+    let new = reach(c.kind, &c.rtype, &object.body);
+    let old = before.map(|b| reach(c.kind, &c.rtype, b)).unwrap_or_default();
+    let empty = (AddrSet::default(), BTreeSet::new());
+    let mut out = Vec::new();
+    for (path, (set, opaque)) in &new {
+        let (old_set, old_opaque) = old.get(path).unwrap_or(&empty);
+        let shown = if path.is_empty() { "(body)" } else { path };
+        for (covers, family, all) in [
+            (AddrSet::covers_ipv4_internet as fn(&AddrSet) -> bool, "IPv4", "0.0.0.0/0"),
+            (AddrSet::covers_ipv6_internet, "IPv6", "::/0"),
+        ] {
+            if covers(set) && !covers(old_set) {
+                out.push(format!(
+                    "public exposure: `{shown}` covers the whole {family} internet ({all}, however it is spelled)"
+                ));
+            }
+        }
+        if before.is_some() {
+            let added = set.minus(old_set);
+            if !added.is_empty() {
+                out.push(format!(
+                    "`{shown}` widened: now also lets in {}",
+                    added.describe(4)
+                ));
+            }
+            let unknown: Vec<&String> = opaque.difference(old_opaque).collect();
+            if !unknown.is_empty() {
+                out.push(format!(
+                    "`{shown}` gains values that are no addresses keel can judge: {}",
+                    unknown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The repository part of an image reference: without `@digest` and without `:tag`.
+pub fn image_repository(image: &str) -> &str {
+    let name = image.split('@').next().unwrap_or(image);
+    let last = name.rfind('/').map_or(0, |i| i + 1);
+    match name[last..].find(':') {
+        Some(i) => &name[..last + i],
+        None => name,
+    }
+}
+
+/// Every image repository a body runs: `image` strings (Kubernetes containers, ECS
+/// container definitions, also inside a `container_definitions` JSON string).
+fn image_repositories(v: &Value, out: &mut BTreeSet<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                match (k.as_str(), x) {
+                    ("image", Value::String(s)) => {
+                        out.insert(image_repository(s).to_owned());
+                    }
+                    ("container_definitions", Value::String(s)) => {
+                        if let Ok(inner) = serde_json::from_str::<Value>(s) {
+                            image_repositories(&inner, out);
+                        }
+                    }
+                    _ => image_repositories(x, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| image_repositories(x, out)),
+        _ => {}
+    }
+}
+
+/// Image repositories `after` runs that `before` did not.
+fn image_repository_changes(before: &Value, after: &Value) -> Vec<String> {
+    let (mut old, mut new) = (BTreeSet::new(), BTreeSet::new());
+    image_repositories(before, &mut old);
+    image_repositories(after, &mut new);
+    let added: Vec<&str> = new.difference(&old).map(String::as_str).collect();
+    if added.is_empty() {
+        return Vec::new();
+    }
+    let was: Vec<&str> = old.difference(&new).map(String::as_str).collect();
+    vec![format!(
+        "image repository changes: now runs images from {}{}",
+        added.join(", "),
+        if was.is_empty() {
+            String::new()
+        } else {
+            format!(" (was {})", was.join(", "))
+        }
+    )]
 }
 
 fn last_key(path: &str) -> String {
@@ -1084,5 +1402,223 @@ mod tests {
             json!({"publicly_accessible": false}),
         );
         assert_eq!(c.class, Class::Other);
+    }
+
+    /// Issue 22, bug 1: a cluster admin moved to another account was "other".
+    #[test]
+    fn r22_a_changed_principal_is_security() {
+        let entry = |account: &str| {
+            json!({"cluster_name": "${aws_eks_cluster.main.name}",
+                "principal_arn": format!("arn:aws:iam::{account}:role/platform-admins"), "type": "STANDARD"})
+        };
+        for rtype in ["aws_eks_access_entry", "aws_eks_access_policy_association"] {
+            let c = one(rtype, entry("111122223333"), entry("999999999999"));
+            assert_ne!(c.class, Class::Other, "{c:#?}");
+            assert!(
+                c.reasons.iter().any(|r| r.contains("principal")
+                    && r.contains("arn:aws:iam::999999999999:role/platform-admins")),
+                "{c:#?}"
+            );
+        }
+        // A key policy and a trust policy in IAM's JSON, as the provider takes them.
+        let key_policy = |principal: &str| {
+            json!({"policy": serde_json::to_string(&json!({"Version": "2012-10-17", "Statement": [
+                {"Sid": "Admins", "Effect": "Allow", "Action": "kms:*", "Resource": "*",
+                 "Principal": {"AWS": principal}}]})).expect("serializes")})
+        };
+        let c = one(
+            "aws_kms_key",
+            key_policy("arn:aws:iam::111122223333:root"),
+            key_policy("arn:aws:iam::999999999999:root"),
+        );
+        assert_eq!(c.class, Class::Security, "{c:#?}");
+        let trust = |principal: &str| {
+            json!({"name": "r", "assume_role_policy": serde_json::to_string(&json!({"Statement": [
+                {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": principal}}]}))
+                .expect("serializes")})
+        };
+        let c = one(
+            "aws_iam_role",
+            trust("arn:aws:iam::111122223333:role/ci"),
+            trust("*"),
+        );
+        assert_eq!(c.class, Class::Security, "{c:#?}");
+    }
+
+    /// Issue 22, bug 3: moving the state bucket or turning encryption off was "other".
+    #[test]
+    fn r22_any_backend_change_is_security() {
+        let backend = |bucket: &str, encrypt: bool| {
+            tf(json!({"terraform": {"backend": {"s3": {"bucket": bucket, "encrypt": encrypt,
+                "key": "keel/prod/platform/terraform.tfstate", "region": "us-east-1",
+                "use_lockfile": true}}, "required_version": ">= 1.10.0"}}))
+        };
+        for after in [
+            backend("attacker-bucket", true),
+            backend("acme-keel-tfstate-prod", false),
+        ] {
+            let c = changes(backend("acme-keel-tfstate-prod", true), after);
+            assert_eq!(c.len(), 1, "{c:#?}");
+            assert_eq!(c[0].class, Class::Security, "{c:#?}");
+            assert!(c[0].reasons[0].contains("state backend"), "{c:#?}");
+        }
+    }
+
+    /// Issue 22, bug 5: widening was judged by the literal `0.0.0.0/0` only.
+    #[test]
+    fn r22_widening_compares_address_sets() {
+        let rule = |cidr: &str| json!({"cidr_ipv4": cidr, "from_port": 443, "to_port": 443});
+        let rtype = "aws_vpc_security_group_ingress_rule";
+        for (before, after) in [("10.0.0.0/24", "10.0.0.0/8"), ("10.0.1.0/24", "10.0.2.0/24")] {
+            let c = one(rtype, rule(before), rule(after));
+            assert_eq!(c.class, Class::Security, "{before} -> {after}: {c:#?}");
+        }
+        // Inline ingress: the two halves of the internet.
+        let sg = |cidrs: Value| {
+            json!({"name": "x", "ingress": [{"from_port": 443, "to_port": 443, "protocol": "tcp",
+                "cidr_blocks": cidrs}]})
+        };
+        let c = one(
+            "aws_security_group",
+            sg(json!(["10.0.0.0/16"])),
+            sg(json!(["0.0.0.0/1", "128.0.0.0/1"])),
+        );
+        assert_eq!(c.class, Class::Security, "{c:#?}");
+        assert!(
+            c.reasons.iter().any(|r| r.contains("whole IPv4 internet")),
+            "{c:#?}"
+        );
+        assert_eq!(
+            one(
+                "aws_security_group",
+                sg(json!(["10.0.0.0/16"])),
+                sg(json!(["10.0.0.0/17", "10.0.128.0/17"]))
+            )
+            .class,
+            Class::Other,
+            "the same addresses, spelled differently"
+        );
+        // The EKS public endpoint's allow-list.
+        let eks = |cidrs: Value| json!({"vpc_config": [{"public_access_cidrs": cidrs}]});
+        let c = one(
+            "aws_eks_cluster",
+            eks(json!(["203.0.113.0/24"])),
+            eks(json!(["203.0.113.0/24", "198.51.100.0/24"])),
+        );
+        assert_eq!(c.class, Class::Security, "{c:#?}");
+        assert_eq!(
+            one(
+                "aws_eks_cluster",
+                eks(json!(["203.0.113.0/24", "198.51.100.0/24"])),
+                eks(json!(["203.0.113.0/24"]))
+            )
+            .class,
+            Class::Other
+        );
+        // A WAF IP set.
+        let ips = |a: Value| json!({"name": "allow", "addresses": a, "ip_address_version": "IPV4"});
+        let c = one(
+            "aws_wafv2_ip_set",
+            ips(json!(["192.0.2.0/24"])),
+            ips(json!(["192.0.0.0/16"])),
+        );
+        assert_eq!(c.class, Class::Security, "{c:#?}");
+        // A NetworkPolicy whose ipBlock loses an exception.
+        let np = |except: Value| {
+            k8s(json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                "metadata": {"name": "api", "namespace": "a"},
+                "spec": {"policyTypes": ["Ingress"], "ingress": [{"from": [{"ipBlock":
+                    {"cidr": "10.0.0.0/8", "except": except}}]}]}}))
+        };
+        let c = changes(np(json!(["10.1.0.0/16"])), np(json!(["10.1.0.0/24"])));
+        assert_eq!(c[0].class, Class::Security, "{c:#?}");
+        let c = changes(np(json!(["10.1.0.0/24"])), np(json!(["10.1.0.0/16"])));
+        assert_eq!(c[0].class, Class::Other, "{c:#?}");
+        // A bucket policy's source address condition.
+        let bucket = |ips: &[&str]| {
+            doc(
+                "bucket",
+                json!({"statement": [{"sid": "S", "effect": "Allow", "actions": ["s3:GetObject"],
+                    "resources": ["arn:aws:s3:::b/*"], "principals": [{"type": "AWS", "identifiers": ["*"]}],
+                    "condition": [{"test": "IpAddress", "variable": "aws:SourceIp", "values": ips}]}]}),
+            )
+        };
+        let c = changes(bucket(&["192.0.2.0/24"]), bucket(&["192.0.0.0/16"]));
+        assert_eq!(c[0].class, Class::Security, "{c:#?}");
+        let c = changes(bucket(&["192.0.2.0/24"]), bucket(&["0.0.0.0/1", "128.0.0.0/1"]));
+        assert_eq!(c[0].class, Class::Security, "{c:#?}");
+        let c = changes(bucket(&["192.0.0.0/16"]), bucket(&["192.0.2.0/24"]));
+        assert_eq!(c[0].class, Class::Other, "narrowed: {c:#?}");
+        // A new rule for the whole internet, spelled as two halves.
+        let c = changes(
+            tf(json!({})),
+            tf(json!({"resource": {"aws_security_group": {"x": sg(json!(["0.0.0.0/1", "128.0.0.0/1"]))}}})),
+        );
+        assert!(
+            c[0].reasons.iter().any(|r| r.contains("whole IPv4 internet")),
+            "{c:#?}"
+        );
+    }
+
+    /// Issue 22, bug 9: renaming a node group (a new address and a new name) was "other".
+    #[test]
+    fn r22_a_renamed_identity_without_moved_block_is_replace_risk() {
+        let group = |name: &str| {
+            json!({"cluster_name": "${aws_eks_cluster.main.name}", "node_group_name": name,
+                "launch_template": [{"id": format!("${{aws_launch_template.{name}.id}}")}],
+                "scaling_config": [{"desired_size": 3, "max_size": 9, "min_size": 3}]})
+        };
+        let c = changes(
+            tf(json!({"resource": {"aws_eks_node_group": {"general": group("general")}}})),
+            tf(json!({"resource": {"aws_eks_node_group": {"workers": group("workers")}}})),
+        );
+        assert_eq!(c.len(), 1, "{c:#?}");
+        assert_eq!(c[0].class, Class::Replace, "{c:#?}");
+        assert_eq!(
+            c[0].action,
+            Action::Move {
+                from: "aws_eks_node_group.general".into(),
+                moved_block: false
+            }
+        );
+        let entry = |arn: &str| json!({"cluster_name": "c", "principal_arn": arn});
+        let c = changes(
+            tf(json!({"resource": {"aws_eks_access_entry": {"admin_a": entry("arn:aws:iam::1:role/a")}}})),
+            tf(json!({"resource": {"aws_eks_access_entry": {"admin_b": entry("arn:aws:iam::1:role/b")}}})),
+        );
+        assert_eq!(c.len(), 1, "{c:#?}");
+        assert_eq!(c[0].class, Class::Replace, "{c:#?}");
+        // With a `moved` block the same rename keeps the group (the body change remains).
+        let c = changes(
+            tf(json!({"resource": {"aws_eks_node_group": {"general": group("general")}}})),
+            tf(json!({"resource": {"aws_eks_node_group": {"workers": group("general")}},
+                "moved": [{"from": "aws_eks_node_group.general", "to": "aws_eks_node_group.workers"}]})),
+        );
+        assert_eq!(c[0].class, Class::Other, "{c:#?}");
+    }
+
+    /// Issue 22, bug 4: a changed image repository was "other".
+    #[test]
+    fn r22_a_changed_image_repository_is_security() {
+        let deployment = |image: &str| {
+            k8s(json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "api", "namespace": "a"},
+                "spec": {"template": {"spec": {"containers": [{"name": "api", "image": image}]}}}}))
+        };
+        let ecr = "111122223333.dkr.ecr.us-east-1.amazonaws.com/api";
+        let d1 = format!("{ecr}@sha256:{}", "1".repeat(64));
+        let d2 = format!("{ecr}@sha256:{}", "2".repeat(64));
+        let c = changes(deployment(&d1), deployment(&d2));
+        assert_eq!(c[0].class, Class::Other, "a new digest of the same repository: {c:#?}");
+        let evil = format!("docker.io/attacker/api@sha256:{}", "2".repeat(64));
+        let c = changes(deployment(&d1), deployment(&evil));
+        assert_eq!(c[0].class, Class::Security, "{c:#?}");
+        assert!(c[0].reasons.iter().any(|r| r.contains("docker.io/attacker/api")), "{c:#?}");
+        // An ECS task definition's containers, rendered as a local.
+        let local = |image: &str| tf(json!({"locals": {"app_containers": [{"name": "app", "image": image}]}}));
+        let c = changes(local(&d1), local("registry.example.com:5000/api:v1"));
+        assert_eq!(c[0].class, Class::Security, "{c:#?}");
+        let c = changes(local(&format!("{ecr}:v1")), local(&format!("{ecr}:v2")));
+        assert_eq!(c[0].class, Class::Other, "{c:#?}");
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! **Invariant:** pure: no I/O; `ops::diff` reads git and runs synth, `report` prints.
 
+pub mod addrs;
 pub mod classify;
 pub mod report;
 
@@ -268,6 +269,41 @@ pub fn diff_parsed(env: &str, stack: &str, before: &Parsed, after: &Parsed) -> S
                 && new.rtype == old.rtype
                 && without_name(&new.body) == without_name(&old.body)
         });
+        if let Some(c) = found {
+            moves.push((d, c, false));
+        }
+    }
+    // Renames with a changed body (a node group's `node_group_name` follows its id): an
+    // address of an identity-bearing type disappears while another of the type appears.
+    // Paired with the most similar new address, they are a move without a `moved` block.
+    for d in &deleted {
+        let old = &before.objects[*d];
+        if moves.iter().any(|(f, _, _)| f == d)
+            || old.kind != Kind::Terraform
+            || d.starts_with("data.")
+            || !classify::identity_addressed(&old.rtype)
+        {
+            continue;
+        }
+        let found = created
+            .iter()
+            .filter(|c| {
+                let new = &after.objects[**c];
+                !c.starts_with("data.")
+                    && new.kind == old.kind
+                    && new.rtype == old.rtype
+                    && !moves.iter().any(|(_, t, _)| t == *c)
+            })
+            .min_by_key(|c| {
+                let mut differences = Vec::new();
+                diff_values(
+                    &mut String::new(),
+                    &old.body,
+                    &after.objects[**c].body,
+                    &mut differences,
+                );
+                differences.len()
+            });
         if let Some(c) = found {
             moves.push((d, c, false));
         }
