@@ -63,19 +63,49 @@ fn symbol(a: &Action) -> &'static str {
     }
 }
 
-fn short(v: &Option<Value>) -> String {
-    match v {
-        None => "(absent)".into(),
-        Some(v) => {
-            let s = serde_json::to_string(v).unwrap_or_default();
-            if s.chars().count() > 120 {
-                let cut: String = s.chars().take(117).collect();
-                format!("{cut}...")
-            } else {
-                s
+/// Longest value shown, in characters (without the ellipses).
+const WIDTH: usize = 117;
+/// Characters shown before the first difference of two long values.
+const LEAD: usize = 40;
+
+/// Both sides of an attribute change as JSON, each cut to [`WIDTH`] characters around the
+/// first character where they differ (with `...` where something is left out), so two long
+/// values that share a prefix still show what changed.
+fn shown(before: &Option<Value>, after: &Option<Value>) -> (String, String) {
+    let json = |v: &Option<Value>| {
+        v.as_ref()
+            .map(|v| serde_json::to_string(v).unwrap_or_default())
+    };
+    let (b, a) = (json(before), json(after));
+    let first_difference = match (&b, &a) {
+        (Some(b), Some(a)) => b
+            .chars()
+            .zip(a.chars())
+            .position(|(x, y)| x != y)
+            .unwrap_or_else(|| b.chars().count().min(a.chars().count())),
+        _ => 0,
+    };
+    let start = first_difference.saturating_sub(LEAD);
+    let cut = |s: Option<String>| match s {
+        None => "(absent)".to_owned(),
+        Some(s) => {
+            let len = s.chars().count();
+            if len <= WIDTH + 3 {
+                return s;
             }
+            let from = start.min(len.saturating_sub(WIDTH));
+            let mut out = String::new();
+            if from > 0 {
+                out.push_str("...");
+            }
+            out.extend(s.chars().skip(from).take(WIDTH));
+            if from + WIDTH < len {
+                out.push_str("...");
+            }
+            out
         }
-    }
+    };
+    (cut(b), cut(a))
 }
 
 fn heading(c: &Change) -> String {
@@ -122,12 +152,8 @@ pub fn text(diffs: &[StackDiff], title: &str, color: bool) -> String {
             }
             for a in &c.attributes {
                 let path = if a.path.is_empty() { "(body)" } else { &a.path };
-                let _ = writeln!(
-                    out,
-                    "      {path}: {} -> {}",
-                    short(&a.before),
-                    short(&a.after)
-                );
+                let (before, after) = shown(&a.before, &a.after);
+                let _ = writeln!(out, "      {path}: {before} -> {after}");
             }
         }
     }
@@ -174,11 +200,12 @@ pub fn markdown(diffs: &[StackDiff], title: &str) -> String {
             };
             let mut why: Vec<String> = c.reasons.iter().map(|r| esc(r)).collect();
             for a in &c.attributes {
+                let (before, after) = shown(&a.before, &a.after);
                 why.push(format!(
                     "`{}`: `{}` → `{}`",
                     esc(&a.path),
-                    esc(&short(&a.before)).replace('`', "'"),
-                    esc(&short(&a.after)).replace('`', "'")
+                    esc(&before).replace('`', "'"),
+                    esc(&after).replace('`', "'")
                 ));
             }
             let _ = writeln!(
@@ -203,4 +230,29 @@ pub fn json(diffs: &[StackDiff], base: &str) -> String {
     let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
     s.push('\n');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// Issue 22: long values were cut to the same prefix on both sides.
+    #[test]
+    fn r22_long_values_show_where_they_differ() {
+        let common = "x".repeat(300);
+        let before = Some(json!(format!("{common}OLD-TAIL")));
+        let after = Some(json!(format!("{common}NEW-TAIL")));
+        let (b, a) = shown(&before, &after);
+        assert!(b.contains("OLD-TAIL") && a.contains("NEW-TAIL"), "{b}\n{a}");
+        assert!(b.starts_with("...") && a.starts_with("..."), "{b}\n{a}");
+        assert!(b.chars().count() <= 125 && a.chars().count() <= 125);
+        // A difference at the start keeps the start, cut at the end.
+        let (b, a) = shown(&Some(json!(format!("A{common}"))), &Some(json!(format!("B{common}"))));
+        assert!(b.starts_with("\"A") && a.starts_with("\"B") && b.ends_with("..."), "{b}");
+        // Short values stay whole; an absent side says so.
+        let (b, a) = shown(&Some(json!("a")), &None);
+        assert_eq!((b.as_str(), a.as_str()), ("\"a\"", "(absent)"));
+    }
 }
