@@ -696,6 +696,14 @@ pub(crate) fn check(spec: &EnvFile, pl: &Settings, out: &mut Problems) {
             out.push((format!("{p}/public_endpoint_cidrs/{i}"), m));
         }
     }
+    let (endpoint, _) =
+        crate::diff::addrs::AddrSet::from_strs(pl.public_endpoint_cidrs.iter().map(String::as_str));
+    if is_prod(spec.tier) && endpoint.covers_ipv4_internet() {
+        out.push((
+            format!("{p}/public_endpoint_cidrs"),
+            "expected a list of trusted networks in a prod-tier environment, found one that covers the whole IPv4 internet (0.0.0.0/0)".into(),
+        ));
+    }
     if is_prod(spec.tier) && pl.nat_gateways != NatGateways::PerAz {
         out.push((
             format!("{p}/nat_gateways"),

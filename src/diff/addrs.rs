@@ -33,11 +33,7 @@ fn range(net: &IpNet) -> (bool, u128, u128) {
             u128::from(u32::from(n.network())),
             u128::from(u32::from(n.broadcast())),
         ),
-        IpNet::V6(n) => (
-            true,
-            u128::from(n.network()),
-            u128::from(n.broadcast()),
-        ),
+        IpNet::V6(n) => (true, u128::from(n.network()), u128::from(n.broadcast())),
     }
 }
 

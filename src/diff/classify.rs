@@ -810,8 +810,10 @@ fn principal_changes(c: &Change, object: &Object) -> Vec<String> {
         return Vec::new();
     };
     let text = |v: &Option<Value>| {
-        v.as_ref()
-            .map_or_else(|| "(none)".to_owned(), |v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+        v.as_ref().map_or_else(
+            || "(none)".to_owned(),
+            |v| v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+        )
     };
     match c.action {
         Action::Create => object
@@ -891,8 +893,8 @@ fn reach(kind: Kind, rtype: &str, body: &Value) -> Reach {
         }
     }
     let mut out = Reach::new();
-    let egress_rule = rtype.contains("egress")
-        || body.get("type").and_then(Value::as_str) == Some("egress");
+    let egress_rule =
+        rtype.contains("egress") || body.get("type").and_then(Value::as_str) == Some("egress");
     if !(kind == Kind::Terraform && egress_rule) {
         walk(kind, &mut String::new(), body, &mut out);
     }
@@ -903,14 +905,20 @@ fn reach(kind: Kind, rtype: &str, body: &Value) -> Reach {
 /// lists that cover a whole address family.
 fn reach_widened(c: &Change, before: Option<&Value>, object: &Object) -> Vec<String> {
     let new = reach(c.kind, &c.rtype, &object.body);
-    let old = before.map(|b| reach(c.kind, &c.rtype, b)).unwrap_or_default();
+    let old = before
+        .map(|b| reach(c.kind, &c.rtype, b))
+        .unwrap_or_default();
     let empty = (AddrSet::default(), BTreeSet::new());
     let mut out = Vec::new();
     for (path, (set, opaque)) in &new {
         let (old_set, old_opaque) = old.get(path).unwrap_or(&empty);
         let shown = if path.is_empty() { "(body)" } else { path };
         for (covers, family, all) in [
-            (AddrSet::covers_ipv4_internet as fn(&AddrSet) -> bool, "IPv4", "0.0.0.0/0"),
+            (
+                AddrSet::covers_ipv4_internet as fn(&AddrSet) -> bool,
+                "IPv4",
+                "0.0.0.0/0",
+            ),
             (AddrSet::covers_ipv6_internet, "IPv6", "::/0"),
         ] {
             if covers(set) && !covers(old_set) {
@@ -931,7 +939,11 @@ fn reach_widened(c: &Change, before: Option<&Value>, object: &Object) -> Vec<Str
             if !unknown.is_empty() {
                 out.push(format!(
                     "`{shown}` gains values that are no addresses keel can judge: {}",
-                    unknown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    unknown
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ));
             }
         }
@@ -1449,9 +1461,11 @@ mod tests {
     #[test]
     fn r22_any_backend_change_is_security() {
         let backend = |bucket: &str, encrypt: bool| {
-            tf(json!({"terraform": {"backend": {"s3": {"bucket": bucket, "encrypt": encrypt,
+            tf(
+                json!({"terraform": {"backend": {"s3": {"bucket": bucket, "encrypt": encrypt,
                 "key": "keel/prod/platform/terraform.tfstate", "region": "us-east-1",
-                "use_lockfile": true}}, "required_version": ">= 1.10.0"}}))
+                "use_lockfile": true}}, "required_version": ">= 1.10.0"}}),
+            )
         };
         for after in [
             backend("attacker-bucket", true),
@@ -1469,7 +1483,10 @@ mod tests {
     fn r22_widening_compares_address_sets() {
         let rule = |cidr: &str| json!({"cidr_ipv4": cidr, "from_port": 443, "to_port": 443});
         let rtype = "aws_vpc_security_group_ingress_rule";
-        for (before, after) in [("10.0.0.0/24", "10.0.0.0/8"), ("10.0.1.0/24", "10.0.2.0/24")] {
+        for (before, after) in [
+            ("10.0.0.0/24", "10.0.0.0/8"),
+            ("10.0.1.0/24", "10.0.2.0/24"),
+        ] {
             let c = one(rtype, rule(before), rule(after));
             assert_eq!(c.class, Class::Security, "{before} -> {after}: {c:#?}");
         }
@@ -1525,10 +1542,12 @@ mod tests {
         assert_eq!(c.class, Class::Security, "{c:#?}");
         // A NetworkPolicy whose ipBlock loses an exception.
         let np = |except: Value| {
-            k8s(json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            k8s(
+                json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                 "metadata": {"name": "api", "namespace": "a"},
                 "spec": {"policyTypes": ["Ingress"], "ingress": [{"from": [{"ipBlock":
-                    {"cidr": "10.0.0.0/8", "except": except}}]}]}}))
+                    {"cidr": "10.0.0.0/8", "except": except}}]}]}}),
+            )
         };
         let c = changes(np(json!(["10.1.0.0/16"])), np(json!(["10.1.0.0/24"])));
         assert_eq!(c[0].class, Class::Security, "{c:#?}");
@@ -1545,17 +1564,24 @@ mod tests {
         };
         let c = changes(bucket(&["192.0.2.0/24"]), bucket(&["192.0.0.0/16"]));
         assert_eq!(c[0].class, Class::Security, "{c:#?}");
-        let c = changes(bucket(&["192.0.2.0/24"]), bucket(&["0.0.0.0/1", "128.0.0.0/1"]));
+        let c = changes(
+            bucket(&["192.0.2.0/24"]),
+            bucket(&["0.0.0.0/1", "128.0.0.0/1"]),
+        );
         assert_eq!(c[0].class, Class::Security, "{c:#?}");
         let c = changes(bucket(&["192.0.0.0/16"]), bucket(&["192.0.2.0/24"]));
         assert_eq!(c[0].class, Class::Other, "narrowed: {c:#?}");
         // A new rule for the whole internet, spelled as two halves.
         let c = changes(
             tf(json!({})),
-            tf(json!({"resource": {"aws_security_group": {"x": sg(json!(["0.0.0.0/1", "128.0.0.0/1"]))}}})),
+            tf(
+                json!({"resource": {"aws_security_group": {"x": sg(json!(["0.0.0.0/1", "128.0.0.0/1"]))}}}),
+            ),
         );
         assert!(
-            c[0].reasons.iter().any(|r| r.contains("whole IPv4 internet")),
+            c[0].reasons
+                .iter()
+                .any(|r| r.contains("whole IPv4 internet")),
             "{c:#?}"
         );
     }
@@ -1583,16 +1609,22 @@ mod tests {
         );
         let entry = |arn: &str| json!({"cluster_name": "c", "principal_arn": arn});
         let c = changes(
-            tf(json!({"resource": {"aws_eks_access_entry": {"admin_a": entry("arn:aws:iam::1:role/a")}}})),
-            tf(json!({"resource": {"aws_eks_access_entry": {"admin_b": entry("arn:aws:iam::1:role/b")}}})),
+            tf(
+                json!({"resource": {"aws_eks_access_entry": {"admin_a": entry("arn:aws:iam::1:role/a")}}}),
+            ),
+            tf(
+                json!({"resource": {"aws_eks_access_entry": {"admin_b": entry("arn:aws:iam::1:role/b")}}}),
+            ),
         );
         assert_eq!(c.len(), 1, "{c:#?}");
         assert_eq!(c[0].class, Class::Replace, "{c:#?}");
         // With a `moved` block the same rename keeps the group (the body change remains).
         let c = changes(
             tf(json!({"resource": {"aws_eks_node_group": {"general": group("general")}}})),
-            tf(json!({"resource": {"aws_eks_node_group": {"workers": group("general")}},
-                "moved": [{"from": "aws_eks_node_group.general", "to": "aws_eks_node_group.workers"}]})),
+            tf(
+                json!({"resource": {"aws_eks_node_group": {"workers": group("general")}},
+                "moved": [{"from": "aws_eks_node_group.general", "to": "aws_eks_node_group.workers"}]}),
+            ),
         );
         assert_eq!(c[0].class, Class::Other, "{c:#?}");
     }
@@ -1609,13 +1641,24 @@ mod tests {
         let d1 = format!("{ecr}@sha256:{}", "1".repeat(64));
         let d2 = format!("{ecr}@sha256:{}", "2".repeat(64));
         let c = changes(deployment(&d1), deployment(&d2));
-        assert_eq!(c[0].class, Class::Other, "a new digest of the same repository: {c:#?}");
+        assert_eq!(
+            c[0].class,
+            Class::Other,
+            "a new digest of the same repository: {c:#?}"
+        );
         let evil = format!("docker.io/attacker/api@sha256:{}", "2".repeat(64));
         let c = changes(deployment(&d1), deployment(&evil));
         assert_eq!(c[0].class, Class::Security, "{c:#?}");
-        assert!(c[0].reasons.iter().any(|r| r.contains("docker.io/attacker/api")), "{c:#?}");
+        assert!(
+            c[0].reasons
+                .iter()
+                .any(|r| r.contains("docker.io/attacker/api")),
+            "{c:#?}"
+        );
         // An ECS task definition's containers, rendered as a local.
-        let local = |image: &str| tf(json!({"locals": {"app_containers": [{"name": "app", "image": image}]}}));
+        let local = |image: &str| {
+            tf(json!({"locals": {"app_containers": [{"name": "app", "image": image}]}}))
+        };
         let c = changes(local(&d1), local("registry.example.com:5000/api:v1"));
         assert_eq!(c[0].class, Class::Security, "{c:#?}");
         let c = changes(local(&format!("{ecr}:v1")), local(&format!("{ecr}:v2")));

@@ -249,8 +249,14 @@ mod tests {
         assert!(b.starts_with("...") && a.starts_with("..."), "{b}\n{a}");
         assert!(b.chars().count() <= 125 && a.chars().count() <= 125);
         // A difference at the start keeps the start, cut at the end.
-        let (b, a) = shown(&Some(json!(format!("A{common}"))), &Some(json!(format!("B{common}"))));
-        assert!(b.starts_with("\"A") && a.starts_with("\"B") && b.ends_with("..."), "{b}");
+        let (b, a) = shown(
+            &Some(json!(format!("A{common}"))),
+            &Some(json!(format!("B{common}"))),
+        );
+        assert!(
+            b.starts_with("\"A") && a.starts_with("\"B") && b.ends_with("..."),
+            "{b}"
+        );
         // Short values stay whole; an absent side says so.
         let (b, a) = shown(&Some(json!("a")), &None);
         assert_eq!((b.as_str(), a.as_str()), ("\"a\"", "(absent)"));

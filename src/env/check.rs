@@ -62,7 +62,120 @@ pub(crate) fn check(spec: &EnvFile, stem: &str, out: &mut Problems) {
         ));
     }
 
+    tier_of_name(spec, out);
+    if is_prod(spec.tier) {
+        for (key, on) in [
+            ("encrypt", spec.state.encrypt),
+            ("use_lockfile", spec.state.use_lockfile),
+        ] {
+            if !on {
+                out.push((
+                    format!("/state/{key}"),
+                    "expected true in a prod-tier environment (state holds secrets and must not be written by two applies at once), found false".into(),
+                ));
+            }
+        }
+    }
+    principals(spec, out);
+
     crate::stacks::check_settings(spec, out);
+}
+
+/// An environment named after a tier (`prod`, or `prod-…`) has that tier: otherwise
+/// `tier: staging` in `prod.yaml` would turn every prod rule off.
+fn tier_of_name(spec: &EnvFile, out: &mut Problems) {
+    let named = [Tier::Dev, Tier::Staging, Tier::Prod]
+        .into_iter()
+        .find(|t| {
+            let word = tier_word(*t);
+            spec.name == word || spec.name.starts_with(&format!("{word}-"))
+        });
+    if let Some(t) = named
+        && t != spec.tier
+    {
+        out.push((
+            "/tier".into(),
+            format!(
+                "expected {} for the environment named {} (the name says which policy applies), found {}",
+                tier_word(t),
+                spec.name,
+                tier_word(spec.tier)
+            ),
+        ));
+    }
+}
+
+fn tier_word(t: Tier) -> &'static str {
+    match t {
+        Tier::Dev => "dev",
+        Tier::Staging => "staging",
+        Tier::Prod => "prod",
+    }
+}
+
+/// Every IAM principal ARN anywhere in the file (`arn:…:iam::<account>:…` or `sts`) belongs
+/// to the environment's account or to one of its `trusted_accounts`.
+fn principals(spec: &EnvFile, out: &mut Problems) {
+    fn walk(v: &serde_json::Value, pointer: &mut String, spec: &EnvFile, out: &mut Problems) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m {
+                    let len = pointer.len();
+                    pointer.push('/');
+                    pointer.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                    walk(x, pointer, spec, out);
+                    pointer.truncate(len);
+                }
+            }
+            serde_json::Value::Array(a) => {
+                for (i, x) in a.iter().enumerate() {
+                    let len = pointer.len();
+                    pointer.push_str(&format!("/{i}"));
+                    walk(x, pointer, spec, out);
+                    pointer.truncate(len);
+                }
+            }
+            serde_json::Value::String(s) => {
+                let parts: Vec<&str> = s.splitn(6, ':').collect();
+                if let ["arn", _, "iam" | "sts", _, account, _] = parts.as_slice()
+                    && account.len() == 12
+                    && account.bytes().all(|b| b.is_ascii_digit())
+                    && *account != spec.account_id
+                    && !spec.trusted_accounts.iter().any(|t| t == account)
+                {
+                    out.push((
+                        pointer.clone(),
+                        format!(
+                            "expected a principal of account {} (account_id) or of an account listed in `trusted_accounts`, found account {account}",
+                            spec.account_id
+                        ),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    // The file's own shape serializes back to the keys it was read from.
+    if let Ok(value) = serde_json::to_value(spec) {
+        walk(&value, &mut String::new(), spec, out);
+    }
+}
+
+/// Environments (by index into `backends`: name, bucket, key prefix) whose Terraform state
+/// would be the same S3 objects, each pair once.
+pub(crate) fn shared_backends(backends: &[(String, String, String)]) -> Vec<(usize, usize)> {
+    let key = |(_, bucket, prefix): &(String, String, String)| {
+        (bucket.clone(), prefix.trim_end_matches('/').to_owned())
+    };
+    let mut out = Vec::new();
+    for (i, a) in backends.iter().enumerate() {
+        for (j, b) in backends.iter().enumerate().skip(i + 1) {
+            if key(a) == key(b) {
+                out.push((i, j));
+            }
+        }
+    }
+    out
 }
 
 /// Whether two networks share any address.

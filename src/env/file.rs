@@ -16,11 +16,18 @@ pub struct EnvFile {
     /// Environment name; must equal the file's stem (`prod` for `prod.yaml`).
     #[schemars(regex(pattern = r"^[a-z][a-z0-9-]{0,15}$"))]
     pub name: String,
-    /// Policy tier: prod requires Multi-AZ, deletion protection, pinned image digests.
+    /// Policy tier: prod requires Multi-AZ, deletion protection, pinned image digests. An
+    /// environment named after a tier (`prod`, `prod-eu`) must have that tier.
     pub tier: Tier,
     /// AWS account id (12 digits, quoted). Plans against any other account fail.
     #[schemars(regex(pattern = r"^[0-9]{12}$"))]
     pub account_id: String,
+    /// Other AWS accounts whose principals this file may name (cluster admins, trusted
+    /// roles). Every IAM principal in the file must belong to `account_id` or to one of
+    /// these, so a principal of a foreign account is a visible, reviewed line. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(regex(pattern = r"^[0-9]{12}$")))]
+    pub trusted_accounts: Vec<String>,
     /// AWS region, e.g. `us-east-1`.
     #[schemars(regex(pattern = r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$"))]
     pub region: String,
@@ -68,10 +75,10 @@ pub struct StateBackend {
     /// Bucket region. Default: the environment's region.
     #[serde(default)]
     pub region: Option<String>,
-    /// Encrypt the state object. Default: `true`.
+    /// Encrypt the state object (required in prod). Default: `true`.
     #[serde(default = "yes")]
     pub encrypt: bool,
-    /// S3-native locking (Terraform >= 1.10). Default: `true`.
+    /// S3-native locking (Terraform >= 1.10; required in prod). Default: `true`.
     #[serde(default = "yes")]
     pub use_lockfile: bool,
 }

@@ -658,7 +658,7 @@ enum Frame {
 }
 
 /// Maps the JSON pointer of every node of the first document to its 1-based (line, column).
-fn locate(text: &str) -> BTreeMap<String, (usize, usize)> {
+pub(crate) fn locate(text: &str) -> BTreeMap<String, (usize, usize)> {
     let mut out = BTreeMap::new();
     let mut stack: Vec<Frame> = Vec::new();
     for item in Parser::new_from_str(text) {

@@ -181,10 +181,77 @@ impl Project {
             }
         }
         if errors.is_empty() {
+            errors.extend(self.shared_backends(&selected, &read, &envs)?);
+        }
+        if errors.is_empty() {
             Ok(envs)
         } else {
             Err(Error::Env(env::EnvErrors(errors)))
         }
+    }
+}
+
+impl Project {
+    /// Loaded environments whose state backend (bucket and key prefix) another environment
+    /// file also names: one apply would overwrite the other's state. The other files are
+    /// read for their `state` only; their own errors are theirs to report.
+    fn shared_backends(
+        &self,
+        selected: &[(String, PathBuf, PathBuf)],
+        read: &[Result<(Vec<u8>, String, SchemaCheck), env::EnvErrors>],
+        envs: &[Env],
+    ) -> Result<Vec<env::EnvError>, Error> {
+        let mut backends: Vec<(String, String, String)> = envs
+            .iter()
+            .map(|e| {
+                let s = &e.spec.state;
+                (e.name().to_owned(), s.bucket.clone(), s.key_prefix.clone())
+            })
+            .collect();
+        for (name, file, shown) in self.select(&[])? {
+            if envs.iter().any(|e| e.name() == name) {
+                continue;
+            }
+            let Ok(bytes) = env::load::read_file(&file, &shown) else {
+                continue;
+            };
+            let value: serde_json::Value =
+                serde_saphyr::from_str(&String::from_utf8_lossy(&bytes)).unwrap_or_default();
+            let field = |k: &str| {
+                value
+                    .pointer(&format!("/state/{k}"))?
+                    .as_str()
+                    .map(str::to_owned)
+            };
+            if let (Some(bucket), Some(prefix)) = (field("bucket"), field("key_prefix")) {
+                backends.push((name, bucket, prefix));
+            }
+        }
+        let mut errors = Vec::new();
+        for (i, j) in env::check::shared_backends(&backends) {
+            for (mine, other) in [(i, j), (j, i)] {
+                let Some(at) = selected.iter().position(|(n, _, _)| *n == backends[mine].0) else {
+                    continue;
+                };
+                let position = read[at].as_ref().ok().and_then(|(bytes, _, _)| {
+                    env::load::locate(&String::from_utf8_lossy(bytes))
+                        .get("/state/bucket")
+                        .copied()
+                });
+                let (_, bucket, prefix) = &backends[other];
+                errors.push(env::EnvError {
+                    file: selected[at].2.clone(),
+                    key: "state.bucket".into(),
+                    position,
+                    message: format!(
+                        "expected a state backend (bucket and key prefix) of its own, found the one of environments/{}.yaml ({bucket}, {}): one environment's apply would overwrite the other's state",
+                        backends[other].0,
+                        prefix.trim_end_matches('/')
+                    ),
+                });
+            }
+        }
+        Ok(errors)
     }
 }
 
