@@ -301,3 +301,209 @@ fn diff_between_two_environments_compares_them_as_one_stack() {
     let unknown = keel(root, &["diff", "--envs", "staging", "nope"]);
     assert_eq!(unknown.status.code(), Some(2));
 }
+
+/// Replaces `from` by `to` once in `file`, returning the original text.
+fn edit(file: &Path, from: &str, to: &str) -> String {
+    let text = std::fs::read_to_string(file).expect("read");
+    assert!(
+        text.contains(from),
+        "{}: the anchor {from:?} moved",
+        file.display()
+    );
+    std::fs::write(file, text.replacen(from, to, 1)).expect("write");
+    text
+}
+
+/// `keel diff <env> --format json --fail-on <class>`: exit code and report.
+fn gate(root: &Path, env: &str, class: &str) -> (Option<i32>, serde_json::Value) {
+    let out = keel(root, &["diff", env, "--format", "json", "--fail-on", class]);
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), report)
+}
+
+/// Every change of a report.
+fn all_changes(report: &serde_json::Value) -> Vec<serde_json::Value> {
+    report["stacks"]
+        .as_array()
+        .expect("stacks")
+        .iter()
+        .flat_map(|s| s["changes"].as_array().expect("changes").clone())
+        .collect()
+}
+
+/// Issue 22: edits a pull request author can make to environment files, each of which
+/// must fail `keel diff --fail-on security` (or be refused outright).
+#[test]
+fn r22_hostile_changes_fail_the_gate() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    copy_environments(root);
+    // An environment whose name is no tier, so its tier can change.
+    let staging = std::fs::read_to_string(root.join("environments/staging.yaml")).expect("read");
+    std::fs::write(
+        root.join("environments/qa.yaml"),
+        staging
+            .replacen("name: staging", "name: qa", 1)
+            .replacen("key_prefix: keel/staging", "key_prefix: keel/qa", 1)
+            .replacen(
+                "github_oidc_provider: create",
+                "github_oidc_provider: existing",
+                1,
+            ),
+    )
+    .expect("write qa.yaml");
+    let synth = keel(root, &["synth", "--all"]);
+    assert!(
+        synth.status.success(),
+        "{}",
+        String::from_utf8_lossy(&synth.stderr)
+    );
+    git(root, &["init", "-q"]);
+    git(root, &["add", "."]);
+    git(root, &["commit", "-q", "-m", "base"]);
+    let (prod, dev, qa) = (
+        root.join("environments/prod.yaml"),
+        root.join("environments/dev.yaml"),
+        root.join("environments/qa.yaml"),
+    );
+    let reasons = |report: &serde_json::Value| -> String {
+        all_changes(report)
+            .iter()
+            .flat_map(|c| c["reasons"].as_array().cloned().unwrap_or_default())
+            .filter_map(|r| r.as_str().map(str::to_owned))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+
+    // Bug 5: the whole internet as two halves on dev's public endpoint.
+    let saved = edit(
+        &dev,
+        "      - 203.0.113.0/24\n",
+        "      - 0.0.0.0/1\n      - 128.0.0.0/1\n",
+    );
+    let (code, report) = gate(root, "dev", "security");
+    assert_eq!(code, Some(3), "{report:#}");
+    assert!(
+        reasons(&report).contains("whole IPv4 internet"),
+        "{report:#}"
+    );
+    std::fs::write(&dev, saved).expect("restore");
+
+    // Bug 1: an admin of another account, refused until the file trusts that account...
+    let admin = "      - arn:aws:iam::111122223333:role/platform-admins\n";
+    let foreign = "      - arn:aws:iam::999999999999:role/platform-admins\n";
+    let saved = edit(&prod, admin, foreign);
+    let out = keel(root, &["diff", "prod", "--fail-on", "security"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("environments/prod.yaml:31:9: stacks.platform.admins[0]: expected a principal of account 111122223333"),
+        "{err}"
+    );
+    // ... and a security change once it does.
+    edit(
+        &prod,
+        "account_id: \"111122223333\"\n",
+        "account_id: \"111122223333\"\ntrusted_accounts: [\"999999999999\"]\n",
+    );
+    let (code, report) = gate(root, "prod", "security");
+    assert_eq!(code, Some(3), "{report:#}");
+    assert!(
+        reasons(&report).contains("principal changes: `principal_arn` arn:aws:iam::111122223333:role/platform-admins -> arn:aws:iam::999999999999:role/platform-admins"),
+        "{report:#}"
+    );
+    std::fs::write(&prod, saved).expect("restore");
+
+    // Bug 3: the state bucket moves.
+    let saved = edit(
+        &prod,
+        "bucket: acme-keel-tfstate-prod",
+        "bucket: attacker-tfstate",
+    );
+    let (code, report) = gate(root, "prod", "security");
+    assert_eq!(code, Some(3), "{report:#}");
+    let backend: Vec<_> = all_changes(&report)
+        .into_iter()
+        .filter(|c| c["address"] == "terraform.backend")
+        .collect();
+    assert!(!backend.is_empty(), "{report:#}");
+    assert!(
+        backend.iter().all(|c| c["class"] == "security"),
+        "{report:#}"
+    );
+    std::fs::write(&prod, saved).expect("restore");
+
+    // Bug 9: prod's node group renamed, which replaces every node.
+    let saved = edit(&prod, "      - name: general\n", "      - name: workers\n");
+    let (code, report) = gate(root, "prod", "replace");
+    assert_eq!(code, Some(3), "{report:#}");
+    let group = all_changes(&report)
+        .into_iter()
+        .find(|c| c["address"] == "aws_eks_node_group.workers")
+        .expect("the renamed node group");
+    assert_eq!(group["class"], "replace", "{group:#}");
+    assert_eq!(group["from"], "aws_eks_node_group.general", "{group:#}");
+    std::fs::write(&prod, saved).expect("restore");
+
+    // The tier of an environment changes: every prod or staging rule it had is gone.
+    let saved = edit(&qa, "tier: staging", "tier: dev");
+    let (code, report) = gate(root, "qa", "security");
+    assert_eq!(code, Some(3), "{report:#}");
+    let tier = all_changes(&report)
+        .into_iter()
+        .find(|c| c["kind"] == "environment")
+        .expect("the tier change");
+    assert_eq!(tier["class"], "security", "{tier:#}");
+    assert_eq!(tier["address"], "environments/qa.yaml: tier", "{tier:#}");
+    std::fs::write(&qa, saved).expect("restore");
+
+    // An environment edited but not yet synthesized is no hand edit: generated/ is as committed.
+    let saved = edit(&prod, "      max: 9\n", "      max: 12\n");
+    let out = keel(root, &["diff", "prod"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("hand edit"), "{text}");
+    std::fs::write(&prod, saved).expect("restore");
+
+    // A hand edit of generated/ bypasses review of the source: said loudly, in every format.
+    let nodes = root.join("generated/prod/platform/terraform/nodes.tf.json");
+    let saved = edit(&nodes, "\"max_size\": 9", "\"max_size\": 90");
+    let shown = "generated/prod/platform/terraform/nodes.tf.json";
+    let out = keel(root, &["diff", "--fail-on", "security"]);
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with(&format!(
+            "WARNING: 1 file under generated/ differs from what synth writes from the environment files and stack code (a hand edit bypasses review of the source): {shown}\n"
+        )),
+        "{text}"
+    );
+    let md = keel(root, &["diff", "--format", "markdown"]);
+    let md = String::from_utf8_lossy(&md.stdout);
+    assert!(
+        md.contains(&format!("> **Warning:** 1 file under `generated/`")),
+        "{md}"
+    );
+    assert!(md.contains(shown), "{md}");
+    let (code, report) = gate(root, "prod", "security");
+    assert_eq!(code, Some(3), "{report:#}");
+    assert_eq!(
+        report["hand_edits"],
+        serde_json::json!([shown]),
+        "{report:#}"
+    );
+    let change = all_changes(&report)
+        .into_iter()
+        .find(|c| c["kind"] == "hand_edit")
+        .expect("a hand edit change");
+    assert_eq!(change["address"], shown, "{change:#}");
+    assert_eq!(change["class"], "security", "{change:#}");
+    std::fs::write(&nodes, saved).expect("restore");
+    let (code, report) = gate(root, "prod", "security");
+    assert_eq!(code, Some(0), "{report:#}");
+}

@@ -29,6 +29,12 @@ pub enum Kind {
     Kubernetes,
     /// Any other file, compared as text (or as YAML when it parses but is no object).
     File,
+    /// A field of an environment file that decides policy but appears in no generated file
+    /// (`tier`), compared between the base and the working tree.
+    Environment,
+    /// A file under `generated/` in the working tree that differs from what synth writes
+    /// there and from the base: edited by hand, so its source was never reviewed.
+    HandEdit,
 }
 
 /// What happens to an address.
@@ -231,6 +237,45 @@ fn terraform_blocks(top: &serde_json::Map<String, Value>, out: &mut Parsed) {
     }
 }
 
+/// The change of an environment's `tier` between the base and the working tree: security,
+/// since the tier decides which policy rules apply to everything the file builds.
+pub fn tier_change(env: &str, before: &str, after: &str) -> Change {
+    Change {
+        address: format!("environments/{env}.yaml: tier"),
+        kind: Kind::Environment,
+        rtype: "tier".into(),
+        action: Action::Update,
+        class: Class::Security,
+        cosmetic: false,
+        reasons: vec![format!(
+            "the tier changes from {before} to {after}: the tier decides which policy rules (prod's and staging's) apply"
+        )],
+        attributes: vec![AttrChange {
+            path: "tier".into(),
+            before: Some(Value::String(before.to_owned())),
+            after: Some(Value::String(after.to_owned())),
+        }],
+    }
+}
+
+/// A file under `generated/` (`shown`, e.g. `generated/prod/platform/terraform/x.tf.json`)
+/// that the working tree holds otherwise than synth writes it and than the base: security,
+/// since what is applied is then not what the reviewed sources say.
+pub fn hand_edit(shown: &str, how: &str) -> Change {
+    Change {
+        address: shown.to_owned(),
+        kind: Kind::HandEdit,
+        rtype: String::new(),
+        action: Action::Update,
+        class: Class::Security,
+        cosmetic: false,
+        reasons: vec![format!(
+            "hand edit: {how}; a hand edit bypasses review of the source (run `keel synth` and commit what it writes)"
+        )],
+        attributes: Vec::new(),
+    }
+}
+
 /// Diffs one stack: `before` as committed, `after` as synth would write it.
 pub fn diff_stack(env: &str, stack: &str, before: &FileTree, after: &FileTree) -> StackDiff {
     diff_parsed(env, stack, &parse(before), &parse(after))
@@ -352,17 +397,22 @@ pub fn diff_parsed(env: &str, stack: &str, before: &Parsed, after: &Parsed) -> S
             changes.push(change(address, new, Action::Update, attributes, Some(old)));
         }
     }
+    sort_changes(&mut changes);
+    StackDiff {
+        env: env.to_owned(),
+        stack: stack.to_owned(),
+        changes,
+    }
+}
+
+/// Most severe first, then by address.
+pub fn sort_changes(changes: &mut [Change]) {
     changes.sort_by(|a, b| {
         a.class
             .cmp(&b.class)
             .then(a.cosmetic.cmp(&b.cosmetic))
             .then(a.address.cmp(&b.address))
     });
-    StackDiff {
-        env: env.to_owned(),
-        stack: stack.to_owned(),
-        changes,
-    }
 }
 
 fn change(

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use super::{Action, Change, Class, StackDiff};
+use super::{Action, Change, Class, Kind, StackDiff};
 
 /// Output format of `keel diff`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -41,6 +41,29 @@ pub fn totals(diffs: &[StackDiff]) -> Totals {
         t.cosmetic += d.cosmetic();
     }
     t
+}
+
+/// The hand-edited files of `diffs`, in order.
+pub fn hand_edits(diffs: &[StackDiff]) -> Vec<&str> {
+    diffs
+        .iter()
+        .flat_map(|d| &d.changes)
+        .filter(|c| c.kind == Kind::HandEdit)
+        .map(|c| c.address.as_str())
+        .collect()
+}
+
+/// The warning printed first when `generated/` holds hand edits.
+fn hand_edit_warning(files: &[&str], code: &str) -> Option<String> {
+    let n = files.len();
+    (n > 0).then(|| {
+        format!(
+            "{n} file{} under {code}generated/{code} differ{} from what synth writes from the environment files and stack code (a hand edit bypasses review of the source): {}",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "s" } else { "" },
+            files.iter().map(|f| format!("{code}{f}{code}")).collect::<Vec<_>>().join(", ")
+        )
+    })
 }
 
 fn summary(t: Totals) -> String {
@@ -126,6 +149,9 @@ pub fn text(diffs: &[StackDiff], title: &str, color: bool) -> String {
     };
     let mut out = String::new();
     let changed: Vec<&StackDiff> = diffs.iter().filter(|d| !d.changes.is_empty()).collect();
+    if let Some(w) = hand_edit_warning(&hand_edits(diffs), "") {
+        let _ = writeln!(out, "{}", paint("1;31", &format!("WARNING: {w}")));
+    }
     let _ = writeln!(out, "{title}: {}", summary(totals(diffs)));
     if changed.is_empty() {
         let _ = writeln!(out, "no changes in {} stack(s)", diffs.len());
@@ -165,6 +191,9 @@ pub fn markdown(diffs: &[StackDiff], title: &str) -> String {
     let mut out = String::new();
     let t = totals(diffs);
     let _ = writeln!(out, "### {title}\n");
+    if let Some(w) = hand_edit_warning(&hand_edits(diffs), "`") {
+        let _ = writeln!(out, "> **Warning:** {w}\n");
+    }
     let _ = writeln!(
         out,
         "**{}** replace risk · **{}** security broadening · {} other ({} cosmetic)\n",
@@ -225,6 +254,7 @@ pub fn json(diffs: &[StackDiff], base: &str) -> String {
     let doc = serde_json::json!({
         "base": base,
         "totals": totals(diffs),
+        "hand_edits": hand_edits(diffs),
         "stacks": diffs,
     });
     let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();

@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 
 use crate::diff::{self, FileTree, StackDiff};
 use crate::error::Error;
+use crate::{env, render};
 
 use super::Project;
 use super::synth::{self, Selection};
@@ -73,10 +74,15 @@ pub fn against_git(project: &Project, request: &Request) -> Result<Vec<StackDiff
         synth::build(
             project,
             &Selection {
-                envs: to_build,
+                envs: to_build.clone(),
                 stack: request.stack.clone(),
             },
         )?
+    };
+    // Read before `before_envs` is consumed below; under the lock synth takes to write.
+    let hand_edits = {
+        let _lock = project.lock(super::lock::Mode::Shared)?;
+        hand_edits(project, &to_build, &outputs, &before_envs, request)?
     };
     let mut diffs = Vec::new();
     for env in &envs {
@@ -99,7 +105,94 @@ pub fn against_git(project: &Project, request: &Request) -> Result<Vec<StackDiff
             ));
         }
     }
+    let base_files = git.read_tree(&commit, "environments")?;
+    for env in envs.iter().filter(|e| working.contains(e)) {
+        let file = format!("{env}.yaml");
+        let now = env::load::read_file(
+            &project.environments_dir().join(&file),
+            &Path::new("environments").join(&file),
+        )
+        .ok();
+        if let (Some(before), Some(after)) = (
+            base_files.get(Path::new(&file)).and_then(|b| tier_of(b)),
+            now.as_deref().and_then(tier_of),
+        ) && before != after
+        {
+            diffs.push(StackDiff {
+                env: env.clone(),
+                stack: "(environment file)".into(),
+                changes: vec![diff::tier_change(env, &before, &after)],
+            });
+        }
+    }
+    for (env, stack, change) in hand_edits {
+        match diffs.iter_mut().find(|d| d.env == env && d.stack == stack) {
+            Some(d) => {
+                d.changes.push(change);
+                diff::sort_changes(&mut d.changes);
+            }
+            None => diffs.push(StackDiff {
+                env,
+                stack,
+                changes: vec![change],
+            }),
+        }
+    }
     Ok(diffs)
+}
+
+/// The `tier` an environment file's bytes declare, if they parse.
+fn tier_of(bytes: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_saphyr::from_str(&String::from_utf8_lossy(bytes)).ok()?;
+    value.get("tier")?.as_str().map(str::to_owned)
+}
+
+/// Files of the working tree's `generated/<env>/` (only `request.stack`'s, if one is given)
+/// that differ from what synth writes there (`outputs`) and from the base: each as
+/// (env, stack, change). A file the working tree holds as the base does is no hand edit
+/// (the environment changed and synth has not run yet).
+fn hand_edits(
+    project: &Project,
+    envs: &[String],
+    outputs: &[synth::Output],
+    base: &BTreeMap<String, BTreeMap<PathBuf, Vec<u8>>>,
+    request: &Request,
+) -> Result<Vec<(String, String, diff::Change)>, Error> {
+    let generated = project.generated_dir();
+    let mut out = Vec::new();
+    for env in envs {
+        let tree = synth::environment_tree(outputs, env);
+        let differences = render::compare(&generated.join(env), &tree)
+            .map_err(|e| Error::Internal(e.context(format!("reading generated/{env}"))))?;
+        for difference in differences {
+            let (rel, how) = match difference {
+                render::Difference::Differs(p) => (p, "differs from what synth writes"),
+                render::Difference::Missing(p) => (p, "is missing, though synth writes it"),
+                render::Difference::Extra(p) => (p, "is not written by synth"),
+            };
+            let stack = rel
+                .components()
+                .next()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if request.stack.as_ref().is_some_and(|s| *s != stack) {
+                continue;
+            }
+            let working = std::fs::read(generated.join(env).join(&rel)).ok();
+            let committed = base.get(env).and_then(|files| files.get(&rel));
+            if working.as_ref() == committed {
+                continue;
+            }
+            let shown = Path::new("generated").join(env).join(&rel);
+            let shown = shown.to_string_lossy();
+            out.push((
+                env.clone(),
+                stack,
+                diff::hand_edit(&shown, &format!("{shown} {how}")),
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// Compares two environments of the working tree: what `to` gets beyond `from`'s values.
