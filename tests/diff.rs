@@ -486,7 +486,7 @@ fn r22_hostile_changes_fail_the_gate() {
     let md = keel(root, &["diff", "--format", "markdown"]);
     let md = String::from_utf8_lossy(&md.stdout);
     assert!(
-        md.contains(&format!("> **Warning:** 1 file under `generated/`")),
+        md.contains("> **Warning:** 1 file under `generated/`"),
         "{md}"
     );
     assert!(md.contains(shown), "{md}");

@@ -181,7 +181,11 @@ impl Project {
             }
         }
         if errors.is_empty() {
-            errors.extend(self.shared_backends(&selected, &read, &envs)?);
+            let bytes: Vec<Option<&[u8]>> = read
+                .iter()
+                .map(|r| r.as_ref().ok().map(|(b, _, _)| b.as_slice()))
+                .collect();
+            errors.extend(self.shared_backends(&selected, &bytes, &envs)?);
         }
         if errors.is_empty() {
             Ok(envs)
@@ -194,11 +198,12 @@ impl Project {
 impl Project {
     /// Loaded environments whose state backend (bucket and key prefix) another environment
     /// file also names: one apply would overwrite the other's state. The other files are
-    /// read for their `state` only; their own errors are theirs to report.
+    /// read for their `state` only; their own errors are theirs to report. `bytes` are the
+    /// selected files' contents, to place each error.
     fn shared_backends(
         &self,
         selected: &[(String, PathBuf, PathBuf)],
-        read: &[Result<(Vec<u8>, String, SchemaCheck), env::EnvErrors>],
+        bytes: &[Option<&[u8]>],
         envs: &[Env],
     ) -> Result<Vec<env::EnvError>, Error> {
         let mut backends: Vec<(String, String, String)> = envs
@@ -233,7 +238,7 @@ impl Project {
                 let Some(at) = selected.iter().position(|(n, _, _)| *n == backends[mine].0) else {
                     continue;
                 };
-                let position = read[at].as_ref().ok().and_then(|(bytes, _, _)| {
+                let position = bytes[at].and_then(|bytes| {
                     env::load::locate(&String::from_utf8_lossy(bytes))
                         .get("/state/bucket")
                         .copied()
