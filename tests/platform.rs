@@ -287,7 +287,11 @@ fn a_consumer_without_its_producer_is_an_error_naming_both() {
 
 #[test]
 fn two_environments_of_one_account_cannot_both_create_the_github_provider() {
-    let qa = |text: &str| text.replace("name: staging", "name: qa");
+    // A state backend of its own: environments never share one (issue 22).
+    let qa = |text: &str| {
+        text.replace("name: staging", "name: qa")
+            .replace("key_prefix: keel/staging", "key_prefix: keel/qa")
+    };
     let both = project_with(|stem, text| match stem {
         "staging" => Some(text),
         "qa" => None,
