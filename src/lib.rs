@@ -8,8 +8,10 @@
 //! Stack --render--> generated/<env>/<stack>/terraform/*.tf.json, k8s/*.yaml
 //! ```
 //!
-//! Files keel reads: `environments/*.yaml`. Files it writes: `generated/**` (only through
-//! `render`, atomically) and nothing else.
+//! Files keel reads: `environments/*.yaml`, `generated/**` and `.keel/schema-valid/*`, each
+//! only as a regular file inside the project (see `inputs`). Files it writes: `generated/**`
+//! (only through `render`, atomically), the schema records under `.keel/`, and the one
+//! environment file `keel promote --write` edits.
 #![deny(missing_docs)]
 
 pub mod cli;
@@ -18,6 +20,7 @@ pub mod diff;
 pub mod env;
 pub mod error;
 pub mod exports;
+pub mod inputs;
 pub mod k8s;
 pub mod ops;
 pub mod plan;

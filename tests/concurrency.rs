@@ -173,7 +173,8 @@ fn a_read_only_generated_folder_fails_clearly_and_changes_nothing() {
         let _guard = ReadOnly::new(&root.join("generated"));
         let out = run(root, &["synth", "--all"]);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        // A permission failure is the user's to fix: exit 2, naming the path (issue 22).
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert!(stderr.starts_with("error: creating "), "{stderr}");
         assert!(stderr.contains("/generated/.prod.keel-new-"), "{stderr}");
         assert!(
@@ -187,7 +188,7 @@ fn a_read_only_generated_folder_fails_clearly_and_changes_nothing() {
     {
         let _guard = ReadOnly::new(&root.join("generated/prod"));
         let out = run(root, &["synth", "prod", "--stack", "langgraph-platform"]);
-        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(out.status.code(), Some(2));
     }
     assert_eq!(read_tree(&root.join("generated")).expect("read"), before);
 }

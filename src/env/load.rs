@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 
 use ipnet::Ipv4Net;
 use saphyr_parser::{Event, Parser};
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::Env;
@@ -206,44 +205,27 @@ pub fn load_file(path: &Path) -> Result<Env, EnvErrors> {
 }
 
 /// Reads the environment file `file` (named `shown` in messages): only a regular file of at
-/// most [`MAX_FILE_BYTES`], so a directory, FIFO or device given by mistake is refused instead
-/// of blocking or filling memory.
+/// most [`MAX_FILE_BYTES`], never through a symbolic link (a committed link could point at
+/// credentials outside the project), so a link, directory, FIFO or device is refused instead
+/// of being followed, blocking or filling memory.
 pub fn read_file(file: &Path, shown: &Path) -> Result<Vec<u8>, EnvErrors> {
-    use std::io::Read;
-    let fail = |message: String| {
+    use crate::inputs::Refused;
+    crate::inputs::read_regular(file, MAX_FILE_BYTES).map_err(|refused| {
+        let message = match refused {
+            Refused::Link => format!("the file {refused}"),
+            Refused::TooLarge(_) => format!(
+                "the file is larger than {} KiB; expected an environment file of a few kilobytes",
+                MAX_FILE_BYTES / 1024
+            ),
+            Refused::NotRegular | Refused::Io(_) => format!("cannot read the file: {refused}"),
+        };
         EnvErrors(vec![EnvError {
             file: shown.to_owned(),
             key: String::new(),
             position: None,
             message,
         }])
-    };
-    // `metadata` follows symlinks: what matters is what would be read.
-    let meta = std::fs::metadata(file).map_err(|e| fail(format!("cannot read the file: {e}")))?;
-    if !meta.is_file() {
-        return Err(fail(
-            "cannot read the file: expected a regular file, found a directory, device or pipe"
-                .into(),
-        ));
-    }
-    let too_big = || {
-        fail(format!(
-            "the file is larger than {} KiB; expected an environment file of a few kilobytes",
-            MAX_FILE_BYTES / 1024
-        ))
-    };
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(too_big());
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    std::fs::File::open(file)
-        .and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
-        .map_err(|e| fail(format!("cannot read the file: {e}")))?;
-    // The file may have grown since `metadata`.
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(too_big());
-    }
-    Ok(bytes)
+    })
 }
 
 /// Validates the bytes of the environment file `path`: they must be UTF-8 (a leading byte
@@ -570,8 +552,26 @@ pub fn schema_errors(parsed: &Parsed) -> Vec<EnvError> {
 /// The typed environment and its semantic checks (the last stage). Meaningful only for a
 /// file without schema errors.
 pub fn typed(parsed: &Parsed) -> Result<Env, EnvErrors> {
-    let spec = EnvFile::deserialize(&parsed.value)
-        .map_err(|e| EnvErrors(vec![parsed.error("", format!("unexpected shape: {e}"))]))?;
+    // The path of a failure places it at its key (an out-of-range number passes the schema).
+    let spec = serde_path_to_error::deserialize::<_, EnvFile>(&parsed.value).map_err(|e| {
+        let pointer: String = e
+            .path()
+            .iter()
+            .map(|segment| {
+                use serde_path_to_error::Segment;
+                match segment {
+                    Segment::Seq { index } => format!("/{index}"),
+                    Segment::Map { key } | Segment::Enum { variant: key } => {
+                        format!("/{}", key.replace('~', "~0").replace('/', "~1"))
+                    }
+                    Segment::Unknown => String::new(),
+                }
+            })
+            .collect();
+        EnvErrors(vec![
+            parsed.error(&pointer, serde_message(&e.inner().to_string())),
+        ])
+    })?;
     let mut problems = Vec::new();
     super::check::check(&spec, &parsed.stem, &mut problems);
     if !problems.is_empty() {
@@ -592,27 +592,146 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or(s)
 }
 
+/// What the schema expected at the error's key, in YAML's words. The offending value is
+/// never quoted: a file can hold anything (a credentials file behind a link, a token pasted
+/// in the wrong place), and errors go to CI logs. Only its type is named, and for a number
+/// its value (a number is no secret, and `9` next to `at most 6` says what to fix).
 fn schema_message(e: &jsonschema::ValidationError<'_>) -> String {
-    let full = e.to_string();
-    let mut text = first_line(&full).to_owned();
-    // Messages start with the offending value; a whole mapping is noise next to its path.
-    if (text.starts_with('{') || text.starts_with('['))
-        && let Some(i) = text
-            .find(" is ")
-            .or_else(|| text.find(" has "))
-            .or_else(|| text.find(" does "))
-    {
-        text = format!("the value{}", &text[i..]);
+    use jsonschema::error::{TypeKind, ValidationErrorKind as Kind};
+    let found = found(e.instance());
+    let number = e.instance().as_number().map(ToString::to_string);
+    let list = |values: &Value| match values {
+        Value::Array(items) => items
+            .iter()
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    };
+    let bound = |what: &str, limit: &dyn fmt::Display| match &number {
+        Some(n) => format!("expected {what} {limit}, found {n}"),
+        None => format!("expected {what} {limit}, found {found}"),
+    };
+    match e.kind() {
+        Kind::Type { kind } => {
+            let expected: Vec<&str> = match kind {
+                TypeKind::Single(t) => vec![type_name(*t)],
+                TypeKind::Multiple(set) => set.iter().map(type_name).collect(),
+            };
+            format!("expected {}, found {found}", expected.join(" or "))
+        }
+        Kind::AdditionalProperties { unexpected } => format!(
+            "unexpected key{} {}; remove the key or check its spelling against environments/schema.json",
+            if unexpected.len() == 1 { "" } else { "s" },
+            unexpected
+                .iter()
+                .map(|k| format!("`{}`", dotted(&format!("/{k}"))))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Kind::Required { property } => format!(
+            "missing key `{}`; add it (see environments/schema.json)",
+            property.as_str().unwrap_or_default()
+        ),
+        Kind::Enum { options } => format!(
+            "expected one of {}, found another {}",
+            list(options),
+            found_noun(e.instance())
+        ),
+        Kind::Constant { expected_value } => format!(
+            "expected {expected_value}, found another {}",
+            found_noun(e.instance())
+        ),
+        Kind::Pattern { pattern } => format!("expected a string matching {pattern}"),
+        Kind::Format { format } => format!("expected a {format}"),
+        Kind::Minimum { limit } => bound("at least", limit),
+        Kind::Maximum { limit } => bound("at most", limit),
+        Kind::ExclusiveMinimum { limit } => bound("more than", limit),
+        Kind::ExclusiveMaximum { limit } => bound("less than", limit),
+        Kind::MinLength { limit } => format!("expected at least {limit} characters"),
+        Kind::MaxLength { limit } => format!("expected at most {limit} characters"),
+        Kind::MinItems { limit } => format!("expected at least {limit} items"),
+        Kind::MaxItems { limit } => format!("expected at most {limit} items"),
+        Kind::MinProperties { limit } => format!("expected at least {limit} keys"),
+        Kind::MaxProperties { limit } => format!("expected at most {limit} keys"),
+        Kind::UniqueItems => "expected every item once, found a repeated one".into(),
+        Kind::OneOfNotValid { .. } | Kind::AnyOf { .. } => format!(
+            "found {found}, which matches none of the forms the schema allows here (see environments/schema.json)"
+        ),
+        Kind::OneOfMultipleValid { .. } => format!(
+            "found {found}, which matches more than one of the forms the schema allows here (see environments/schema.json)"
+        ),
+        other => format!(
+            "does not satisfy the schema's `{}` rule (see environments/schema.json)",
+            other.keyword()
+        ),
     }
-    let text = text.as_str();
-    if text.contains("Additional properties are not allowed") {
-        format!("{text}; remove the key or check its spelling against environments/schema.json")
-    } else if text.contains("is not one of") {
-        format!("expected one of the listed values: {text}")
-    } else if text.contains("does not match") {
-        format!("expected a value matching the schema: {text}")
-    } else {
+}
+
+/// A JSON Schema type in YAML's words.
+fn type_name(t: jsonschema::JsonType) -> &'static str {
+    use jsonschema::JsonType as T;
+    match t {
+        T::Null => "null",
+        T::Boolean => "true or false",
+        T::Integer => "an integer",
+        T::Number => "a number",
+        T::String => "a string",
+        T::Array => "a list",
+        T::Object => "a mapping",
+    }
+}
+
+/// What a value is, never what it holds.
+fn found(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "true or false",
+        Value::Number(n) if n.is_f64() => "a number with a fraction or exponent",
+        Value::Number(_) => "an integer",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+/// [`found`] without its article.
+fn found_noun(value: &Value) -> &'static str {
+    let f = found(value);
+    f.strip_prefix("an ")
+        .or_else(|| f.strip_prefix("a "))
+        .unwrap_or(f)
+}
+
+/// A serde message about a value of the typed stage, without the value: serde quotes it
+/// (``invalid type: string "…", expected u32``).
+fn serde_message(text: &str) -> String {
+    // "<what> <value>, expected <expected>": keep the kind of value, drop the value.
+    let kind_only = |what: &str| -> String {
+        what.split(['`', '"', '\''])
+            .next()
+            .unwrap_or(what)
+            .trim()
+            .to_owned()
+    };
+    let split = |rest: &str| -> Option<(String, String)> {
+        let (what, expected) = rest.rsplit_once(", expected ")?;
+        Some((kind_only(what), expected.to_owned()))
+    };
+    if let Some((what, expected)) = text.strip_prefix("invalid type: ").and_then(split) {
+        format!("expected {expected}, found {what}")
+    } else if let Some((what, expected)) = text.strip_prefix("invalid value: ").and_then(split) {
+        format!("expected {expected}, found another {what}")
+    } else if let Some((_, expected)) = text.strip_prefix("unknown variant ").and_then(split) {
+        format!("expected {expected}, found another value")
+    } else if text.starts_with("unknown field ")
+        || text.starts_with("missing field ")
+        || text.starts_with("invalid length ")
+    {
+        // A key name or a count, no value.
         text.to_owned()
+    } else {
+        "does not have the expected shape (see environments/schema.json)".to_owned()
     }
 }
 
@@ -732,9 +851,10 @@ pub(crate) fn region_az_count(region: &str) -> u8 {
 
 /// Parses a CIDR, requiring the network address (no host bits set).
 pub(crate) fn parse_cidr(s: &str) -> Result<Ipv4Net, String> {
+    // The value is not repeated: whatever it holds, it is no CIDR.
     let net: Ipv4Net = s
         .parse()
-        .map_err(|_| format!("expected an IPv4 CIDR like 10.0.0.0/16, found {s:?}"))?;
+        .map_err(|_| "expected an IPv4 CIDR like 10.0.0.0/16".to_owned())?;
     if net.network() != net.addr() {
         return Err(format!(
             "expected a network address, found {s} (host bits set); did you mean {}?",

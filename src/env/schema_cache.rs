@@ -72,17 +72,43 @@ impl SchemaCache {
             .collect()
     }
 
-    /// Whether environment `env`'s file with this digest passed the schema before.
+    /// The records' folder, unless it or `.keel/` is a symbolic link (a record read or
+    /// written through one would leave the project).
+    fn real_dir(&self) -> Option<&Path> {
+        let dir = self.dir.as_deref()?;
+        let keel = dir.parent()?;
+        let root = keel.parent()?;
+        crate::inputs::first_link(root, dir)
+            .is_none()
+            .then_some(dir)
+    }
+
+    /// Whether environment `env`'s file with this digest passed the schema before. Only a
+    /// regular file of exactly one digest and a newline counts: anything else a pull request
+    /// can commit there (a FIFO, a link to `/dev/zero`, a huge sparse file) means no record.
     pub fn holds(&self, env: &str, digest: &str) -> bool {
-        let Some(dir) = &self.dir else { return false };
-        std::fs::read_to_string(dir.join(env)).is_ok_and(|text| text.trim_end() == digest)
+        let Some(dir) = self.real_dir() else {
+            return false;
+        };
+        let expected = format!("{digest}\n");
+        match crate::inputs::open_regular(&dir.join(env)) {
+            Ok((file, size)) if size == expected.len() as u64 => {
+                let mut text = Vec::with_capacity(expected.len());
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(file, expected.len() as u64),
+                    &mut text,
+                )
+                .is_ok_and(|_| text == expected.as_bytes())
+            }
+            _ => false,
+        }
     }
 
     /// Records that environment `env`'s file with this digest passed (best effort: a
-    /// read-only or full disk just leaves no record).
+    /// read-only or full disk, or a linked `.keel/`, just leaves no record).
     pub fn record(&self, env: &str, digest: &str) {
-        let Some(dir) = &self.dir else { return };
-        if std::fs::create_dir_all(dir).is_err() {
+        let Some(dir) = self.real_dir() else { return };
+        if std::fs::create_dir_all(dir).is_err() || self.real_dir().is_none() {
             return;
         }
         // Unique per process and call: threads of one process may record at once.

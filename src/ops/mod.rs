@@ -52,6 +52,22 @@ impl Project {
         Ok(lock::lock(&self.root, mode, waiting)?)
     }
 
+    /// Refuses `path` (in the project) when it resolves outside the project, as a committed
+    /// symbolic link can make it; a path that does not exist is left to whoever reads it.
+    pub fn refuse_outside(&self, path: &Path, shown: &str) -> Result<(), Error> {
+        let (Ok(root), Ok(real)) = (self.root.canonicalize(), path.canonicalize()) else {
+            return Ok(());
+        };
+        if real.starts_with(&root) {
+            Ok(())
+        } else {
+            Err(Error::Usage(format!(
+                "{shown} resolves outside the project (through a symbolic link); keel reads its \
+                 inputs only from inside the project: replace the link with the folder itself"
+            )))
+        }
+    }
+
     /// `generated/`.
     pub fn generated_dir(&self) -> PathBuf {
         self.root.join("generated")
@@ -60,6 +76,7 @@ impl Project {
     /// Names of all environment files, sorted.
     pub fn environment_names(&self) -> Result<Vec<String>, Error> {
         let dir = self.environments_dir();
+        self.refuse_outside(&dir, "environments/")?;
         let files = env::env_files(&dir)
             .map_err(|e| Error::Usage(format!("cannot list {}: {e}", dir.display())))?;
         let mut names = Vec::new();
