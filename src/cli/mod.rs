@@ -106,10 +106,15 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::Check => {
-            let files = ops::check::check(&project)?;
+            let checked = ops::check::check(&project)?;
+            for dir in &checked.ignored {
+                eprintln!(
+                    "note: ignored {dir}, left by an interrupted synth (the next synth removes it)"
+                );
+            }
             print(
                 &mut stdout,
-                &format!("generated/ is current: {files} files checked\n"),
+                &format!("generated/ is current: {} files checked\n", checked.files),
             )
         }
         Command::Schema => print(

@@ -9,15 +9,43 @@ use crate::render;
 use super::Project;
 use super::synth::{self, Selection};
 
-/// Returns the number of files checked, or [`Error::Stale`] naming every stale file.
-pub fn check(project: &Project) -> Result<usize, Error> {
+/// What a passing check found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// Files compared.
+    pub files: usize,
+    /// Staging folders a killed synth left (`generated/.prod.keel-new-<pid>`): not output,
+    /// so ignored; the next synth removes them (check holds only a shared lock).
+    pub ignored: Vec<String>,
+}
+
+/// Returns what was checked, or [`Error::Stale`] naming every stale file.
+pub fn check(project: &Project) -> Result<Checked, Error> {
     // Never compare against a tree a concurrent synth is swapping.
     let _lock = project.lock(super::lock::Mode::Shared)?;
     let outputs = synth::build(project, &Selection::default())?;
     let generated = project.generated_dir();
     let mut stale = Vec::new();
     let mut checked = 0;
-    let envs = project.environment_names()?;
+    let mut envs = project.environment_names()?;
+    // A linked folder is never followed: it is not what synth writes, whatever it holds.
+    let linked = |env: &str| crate::inputs::first_link(&project.root, &generated.join(env));
+    for env in &envs {
+        if let Some(link) = linked(env) {
+            let shown = link
+                .strip_prefix(&project.root)
+                .unwrap_or(&link)
+                .display()
+                .to_string();
+            if !stale.iter().any(|s: &String| s.starts_with(&shown)) {
+                stale.push(format!(
+                    "{shown} is a symbolic link, not a folder synth writes"
+                ));
+            }
+        }
+    }
+    let all = envs.clone();
+    envs.retain(|env| linked(env).is_none());
     let trees: Vec<render::Tree<'_>> = envs
         .iter()
         .map(|env| synth::environment_tree(&outputs, env))
@@ -30,19 +58,34 @@ pub fn check(project: &Project) -> Result<usize, Error> {
         checked += tree.len();
         stale.extend(messages?);
     }
-    if generated.exists() {
+    let mut ignored = Vec::new();
+    if generated.is_dir() && crate::inputs::first_link(&project.root, &generated).is_none() {
         let entries = std::fs::read_dir(&generated).map_err(|e| {
-            Error::Internal(anyhow::anyhow!("reading {}: {e}", generated.display()))
+            Error::Internal(
+                anyhow::Error::new(e).context(format!("reading {}", generated.display())),
+            )
         })?;
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !envs.contains(&name) {
+            if !all.contains(&name) && !render::is_leftover(&name) {
                 stale.push(format!("generated/{name} belongs to no environment"));
             }
         }
+        ignored = render::leftovers(&generated)
+            .iter()
+            .map(|p| {
+                p.strip_prefix(&project.root)
+                    .unwrap_or(p)
+                    .display()
+                    .to_string()
+            })
+            .collect();
     }
     if stale.is_empty() {
-        Ok(checked)
+        Ok(Checked {
+            files: checked,
+            ignored,
+        })
     } else {
         Err(Error::Stale(stale))
     }

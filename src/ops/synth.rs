@@ -74,34 +74,19 @@ pub fn build(project: &Project, selection: &Selection) -> Result<Vec<Output>, Er
 fn build_env(env: &crate::env::Env, defs: &[&StackDef]) -> (Vec<Output>, Vec<StackError>) {
     let mut outputs = Vec::new();
     let mut errors = Vec::new();
-    // The selection is built, then (transitively) the producers of what it imports, so
-    // imports are checked against their producers even when one stack is selected; only
-    // the selection is rendered.
+    // Every stack is built, even when one is selected: imports are checked against their
+    // producers, and each stack's README (apply order, who imports its exports) is the same
+    // whether one stack or all are synthesized. Only the selection is rendered.
     let mut built: Vec<(bool, crate::stack::Stack)> = Vec::new();
-    let mut tried: Vec<&str> = Vec::new();
-    let mut wanted: Vec<&StackDef> = defs.to_vec();
-    while let Some(def) = wanted.pop() {
-        if tried.contains(&def.name) {
-            continue;
-        }
-        tried.push(def.name);
+    for def in stacks::ALL {
         let selected = defs.iter().any(|d| d.name == def.name);
         match (def.build)(env) {
-            Ok(Some(stack)) => {
-                for import in stack.terraform.imports() {
-                    if let Some(producer) = stacks::find(import.stack) {
-                        wanted.push(producer);
-                    }
-                }
-                built.push((selected, stack));
-            }
+            Ok(Some(stack)) => built.push((selected, stack)),
             Ok(None) => {}
             Err(e) if selected => errors.push(e),
             Err(_) => {}
         }
     }
-    // Registry order, so the apply order is stable whatever the selection.
-    built.sort_by_key(|(_, s)| stacks::ALL.iter().position(|d| d.name == s.name));
     let links: Vec<exports::StackLinks<'_>> = built
         .iter()
         .map(|(_, s)| exports::StackLinks {
@@ -248,9 +233,46 @@ pub fn synth(project: &Project, selection: &Selection) -> Result<Vec<Output>, Er
             replacements.push((generated.join(env), environment_tree(&outputs, env)));
         }
     }
+    refuse_links(
+        project,
+        replacements.iter().map(|(target, _)| target.as_path()),
+    )?;
+    // Under the exclusive lock, any staging folder is a killed run's: none is left to fail
+    // `check`, whichever stacks this run writes.
+    render::remove_leftovers(&generated)?;
     // All environments or none: a full disk or a read-only folder changes nothing.
     render::replace_dirs(&replacements)?;
     Ok(outputs)
+}
+
+/// Refuses to write when a symbolic link is on the way to a target folder or inside one:
+/// a committed link would make synth write, and delete, outside the project.
+fn refuse_links<'a>(
+    project: &Project,
+    targets: impl Iterator<Item = &'a Path>,
+) -> Result<(), Error> {
+    let mut links = Vec::new();
+    for target in targets {
+        match crate::inputs::first_link(&project.root, target) {
+            Some(link) => links.push(link),
+            None => links.extend(crate::inputs::links_under(target)),
+        }
+    }
+    links.sort();
+    links.dedup();
+    if links.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<String> = links
+        .iter()
+        .map(|l| format!("  {}", l.strip_prefix(&project.root).unwrap_or(l).display()))
+        .collect();
+    Err(Error::Usage(format!(
+        "refusing to write through a symbolic link under generated/: synth writes only real \
+         folders inside the project (through a link it would write, and delete, elsewhere); \
+         remove the link and run synth again:\n{}",
+        shown.join("\n")
+    )))
 }
 
 #[cfg(test)]

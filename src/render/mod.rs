@@ -148,14 +148,25 @@ fn holds_exactly(target: &Path, files: &Tree<'_>) -> Result<bool> {
     Ok(true)
 }
 
-/// Whether the file at `path` holds exactly `body`; read only when the size matches.
+/// Whether the file at `path` holds exactly `body`: a regular file (a link, pipe or folder
+/// never does, and is not followed or opened), read only when the size matches.
 fn holds(path: &Path, body: &str) -> Result<bool> {
-    let size = fs::metadata(path)
-        .with_context(|| format!("reading {}", path.display()))?
-        .len();
-    Ok(size == body.len() as u64
-        && fs::read(path).with_context(|| format!("reading {}", path.display()))?
-            == body.as_bytes())
+    use crate::inputs::Refused;
+    let (file, size) = match crate::inputs::open_regular(path) {
+        Ok(opened) => opened,
+        Err(Refused::Link | Refused::NotRegular) => return Ok(false),
+        Err(Refused::Io(e)) => {
+            return Err(e).with_context(|| format!("reading {}", path.display()));
+        }
+        Err(Refused::TooLarge(_)) => return Ok(false),
+    };
+    if size != body.len() as u64 {
+        return Ok(false);
+    }
+    let mut bytes = Vec::with_capacity(body.len());
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, size + 1), &mut bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
+    Ok(bytes == body.as_bytes())
 }
 
 /// How a folder differs from the files it should hold.
@@ -178,6 +189,11 @@ pub fn compare(target: &Path, files: &Tree<'_>) -> Result<Vec<Difference>> {
     } else {
         std::collections::BTreeSet::new()
     };
+    // A killed synth's staging folders are not output (`leftovers` lists them).
+    actual.retain(|rel| {
+        !rel.components()
+            .any(|c| is_leftover(&c.as_os_str().to_string_lossy()))
+    });
     let mut out = Vec::new();
     for (rel, body) in files {
         if !actual.remove(rel) {
@@ -192,7 +208,8 @@ pub fn compare(target: &Path, files: &Tree<'_>) -> Result<Vec<Difference>> {
     Ok(out)
 }
 
-/// Every file under `dir` (descending into folders, following links), relative to it.
+/// Every file under `dir` (descending into folders, never through a link: a link is listed
+/// like a file), relative to it.
 fn file_paths(dir: &Path) -> Result<std::collections::BTreeSet<PathBuf>> {
     let mut out = std::collections::BTreeSet::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -211,13 +228,60 @@ fn file_paths(dir: &Path) -> Result<std::collections::BTreeSet<PathBuf>> {
     Ok(out)
 }
 
-/// Whether a directory entry is a folder, following a symbolic link (one `stat` only then).
+/// Whether a directory entry is a folder (a link to one is not).
 fn is_dir(entry: &fs::DirEntry) -> bool {
-    match entry.file_type() {
-        Ok(t) if t.is_symlink() => entry.path().is_dir(),
-        Ok(t) => t.is_dir(),
-        Err(_) => entry.path().is_dir(),
+    entry.file_type().is_ok_and(|t| t.is_dir())
+}
+
+/// Whether `name` is a staging or backup folder of a swap (`.<leaf>.keel-new-<pid>`,
+/// `.<leaf>.keel-old-<pid>`), which only a killed synth leaves behind.
+pub fn is_leftover(name: &str) -> bool {
+    name.starts_with('.')
+        && [".keel-new-", ".keel-old-"].iter().any(|marker| {
+            name.rsplit_once(marker).is_some_and(|(leaf, pid)| {
+                leaf.len() > 1 && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
+            })
+        })
+}
+
+/// The swap leftovers in `generated` and its environment folders (where synth stages), for
+/// `check` to mention and ignore.
+pub fn leftovers(generated: &Path) -> Vec<PathBuf> {
+    let entries = |dir: &Path| -> Vec<fs::DirEntry> {
+        fs::read_dir(dir).into_iter().flatten().flatten().collect()
+    };
+    let mut out = Vec::new();
+    for entry in entries(generated) {
+        if is_leftover(&entry.file_name().to_string_lossy()) {
+            out.push(entry.path());
+        } else if is_dir(&entry) {
+            // One level down: `generated/<env>/.<stack>.keel-new-<pid>`.
+            out.extend(
+                entries(&entry.path())
+                    .into_iter()
+                    .filter(|e| is_leftover(&e.file_name().to_string_lossy()))
+                    .map(|e| e.path()),
+            );
+        }
     }
+    out.sort();
+    out
+}
+
+/// Removes every swap leftover under `generated` (see [`leftovers`]), first restoring a
+/// target that a killed run moved aside and never replaced. Only for a caller holding the
+/// project's exclusive lock: then no other run's staging folder can be there.
+pub fn remove_leftovers(generated: &Path) -> Result<()> {
+    let mut parents: Vec<PathBuf> = leftovers(generated)
+        .iter()
+        .filter_map(|p| p.parent().map(Path::to_path_buf))
+        .collect();
+    parents.sort();
+    parents.dedup();
+    for parent in parents {
+        recover_all(&parent)?;
+    }
+    Ok(())
 }
 
 impl Swap {
@@ -246,6 +310,25 @@ impl Swap {
     }
 }
 
+/// [`recover_interrupted`] for every leaf with leftovers in `parent`.
+fn recover_all(parent: &Path) -> Result<()> {
+    let mut leaves: Vec<String> = fs::read_dir(parent)
+        .with_context(|| format!("reading {}", parent.display()))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let (leaf, _) = name.rsplit_once(".keel-")?;
+            (is_leftover(&name)).then(|| leaf[1..].to_owned())
+        })
+        .collect();
+    leaves.sort();
+    leaves.dedup();
+    for leaf in leaves {
+        recover_interrupted(parent, &leaf, &parent.join(&leaf))?;
+    }
+    Ok(())
+}
+
 /// Cleans up after a run that was killed mid-swap: a target that was moved aside but never
 /// replaced gets its old tree back, and half-written new trees are removed.
 fn recover_interrupted(parent: &Path, leaf: &str, target: &Path) -> Result<()> {
@@ -261,7 +344,7 @@ fn recover_interrupted(parent: &Path, leaf: &str, target: &Path) -> Result<()> {
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
-        if name.starts_with(&old_prefix) && !target.exists() {
+        if name.starts_with(&old_prefix) && fs::symlink_metadata(target).is_err() {
             fs::rename(&path, target).with_context(|| {
                 format!("restoring {} from {}", target.display(), path.display())
             })?;
@@ -288,19 +371,26 @@ fn write_tree(root: &Path, files: &Tree<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Every regular file under `dir`, relative to it, with its bytes (missing dir: empty).
+/// Every regular file under `dir`, relative to it, with its bytes (missing dir: empty; links
+/// and other special files are skipped, not followed).
 pub fn read_tree(dir: &Path) -> Result<BTreeMap<PathBuf, Vec<u8>>> {
     if !dir.exists() {
         return Ok(BTreeMap::new());
     }
-    file_paths(dir)?
-        .into_iter()
-        .map(|rel| {
-            let path = dir.join(&rel);
-            let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            Ok((rel, bytes))
-        })
-        .collect()
+    let mut out = BTreeMap::new();
+    for rel in file_paths(dir)? {
+        let path = dir.join(&rel);
+        match crate::inputs::read_regular(&path, u64::MAX) {
+            Ok(bytes) => {
+                out.insert(rel, bytes);
+            }
+            Err(crate::inputs::Refused::Io(e)) => {
+                return Err(e).with_context(|| format!("reading {}", path.display()));
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
