@@ -625,7 +625,10 @@ fn schema_message(e: &jsonschema::ValidationError<'_>) -> String {
             if unexpected.len() == 1 { "" } else { "s" },
             unexpected
                 .iter()
-                .map(|k| format!("`{}`", dotted(&format!("/{k}"))))
+                .map(|k| format!(
+                    "`{}`",
+                    dotted(&format!("/{}", k.replace('~', "~0").replace('/', "~1")))
+                ))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
