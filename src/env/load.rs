@@ -420,12 +420,24 @@ pub struct Parsed {
 }
 
 impl Parsed {
+    /// An error at `pointer`, placed where it is written or, for a key that is absent, at
+    /// its nearest present parent (so every error has a line and column).
     fn error(&self, pointer: &str, message: String) -> EnvError {
         let locations = self.locations.get_or_init(|| locate(&self.text));
+        let mut at = pointer;
+        let position = loop {
+            if let Some(p) = locations.get(at) {
+                break Some(*p);
+            }
+            match at.rfind('/') {
+                Some(i) => at = &at[..i],
+                None => break None,
+            }
+        };
         EnvError {
             file: self.path.clone(),
             key: dotted(pointer),
-            position: locations.get(pointer).copied(),
+            position,
             message,
         }
     }
@@ -890,6 +902,30 @@ mod tests {
         assert_eq!(map["/a"], (1, 4));
         assert_eq!(map["/b/c"], (3, 6));
         assert_eq!(map["/b/d/1"], (6, 7));
+    }
+
+    #[test]
+    fn an_absent_key_is_placed_at_its_parent() {
+        let parsed = parse(Path::new("e.yaml"), "e", "# c\na: 1\nb:\n  c: x\n").unwrap();
+        assert_eq!(parsed.error("/b/d/e", "m".into()).position, Some((4, 3)));
+        assert_eq!(parsed.error("/z", "m".into()).position, Some((2, 1)));
+    }
+
+    #[test]
+    fn serde_messages_lose_the_value() {
+        assert_eq!(
+            serde_message("invalid type: string \"ghp_x\", expected u32"),
+            "expected u32, found string"
+        );
+        assert_eq!(
+            serde_message("invalid value: integer `99999999999`, expected u32"),
+            "expected u32, found another integer"
+        );
+        assert_eq!(
+            serde_message("unknown variant `ghp_x`, expected `a` or `b`"),
+            "expected `a` or `b`, found another value"
+        );
+        assert!(!serde_message("something custom: ghp_x").contains("ghp_x"));
     }
 
     #[test]
