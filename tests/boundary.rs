@@ -245,6 +245,32 @@ fn issue22_bug8_one_stack_synth_writes_the_same_readme_as_all() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
+#[test]
+fn issue22_bug8_diff_of_one_stack_shows_no_spurious_change() {
+    let project = synthesized();
+    let root = project.path();
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .args(["-c", "user.name=keel", "-c", "user.email=keel@example.com"])
+            .args(args)
+            .status()
+            .expect("git runs");
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "synthesized"]);
+    let out = keel(root, &["diff", "prod", "--stack", "platform"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        text.starts_with("keel diff against HEAD: 0 replace risk, 0 security, 0 other"),
+        "{text}"
+    );
+}
+
 /// Every file under `dir` with its bytes.
 fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
