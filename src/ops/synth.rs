@@ -77,10 +77,13 @@ fn build_env(env: &crate::env::Env, defs: &[&StackDef]) -> (Vec<Output>, Vec<Sta
     // Every stack is built, even when one is selected: imports are checked against their
     // producers, and each stack's README (apply order, who imports its exports) is the same
     // whether one stack or all are synthesized. Only the selection is rendered.
+    // Stacks are independent until linked: built on every core (one environment's
+    // synth, or one stack's, would otherwise wait for each in turn).
+    let results = super::in_parallel(stacks::ALL, |def| (def.build)(env));
     let mut built: Vec<(bool, crate::stack::Stack)> = Vec::new();
-    for def in stacks::ALL {
+    for (def, result) in stacks::ALL.iter().zip(results) {
         let selected = defs.iter().any(|d| d.name == def.name);
-        match (def.build)(env) {
+        match result {
             Ok(Some(stack)) => built.push((selected, stack)),
             Ok(None) => {}
             Err(e) if selected => errors.push(e),
