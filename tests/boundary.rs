@@ -327,6 +327,15 @@ fn issue22_bug13_synth_refuses_a_symlinked_output_folder() {
             "{link} {args:?}: {err}"
         );
         assert_eq!(files(outside.path()), before, "{link} {args:?}");
+        // check does not compare through the link either: the tree is not what synth writes.
+        let out = keel(root, &["check"]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{link}: {err}");
+        assert!(
+            err.contains(&format!("{link} is a symbolic link"))
+                || err.contains(&format!("{link} is not produced by synth")),
+            "{link}: {err}"
+        );
         assert!(
             std::fs::symlink_metadata(root.join(link))
                 .expect("link")
