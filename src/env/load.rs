@@ -438,7 +438,7 @@ pub struct Parsed {
 }
 
 impl Parsed {
-    fn error(&self, pointer: &str, message: String) -> EnvError {
+    pub(crate) fn error(&self, pointer: &str, message: String) -> EnvError {
         let locations = self.locations.get_or_init(|| locate(&self.text));
         EnvError {
             file: self.path.clone(),
