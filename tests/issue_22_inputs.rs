@@ -144,6 +144,16 @@ fn issue_22_bug_15_kube_proxy_follows_the_cluster_version() {
 }
 
 #[test]
+fn issue_22_bug_15_kubernetes_versions_are_ones_keel_validates() {
+    let found = errors(&[("  version: \"1.33\"", "  version: \"1.39\"")]);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0].starts_with("environments/prod.yaml:18:12: kubernetes.version:"),
+        "{found:#?}"
+    );
+}
+
+#[test]
 fn issue_22_tags_follow_aws_rules() {
     let found = errors(&[(
         "region: us-east-1\n",

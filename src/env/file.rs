@@ -157,8 +157,9 @@ pub struct Alerts {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Kubernetes {
-    /// Cluster minor version, e.g. `"1.33"`; manifests are validated against it.
-    #[schemars(regex(pattern = r"^1\.(3[3-9])$"))]
+    /// Cluster minor version, `"1.33"` to `"1.37"` (the versions keel validates manifests
+    /// against); the platform's kube-proxy add-on must be a build of the same version.
+    #[schemars(regex(pattern = r"^1\.3[3-7]$"))]
     pub version: String,
     /// Ingress controller class used by this cluster.
     pub ingress_class: IngressClassName,
