@@ -169,7 +169,8 @@ fn seed_rules(svc: &ServiceSlos<'_>) -> RuleGroup {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Backend {
-    /// Image: the `aegistickets-backend` repository this stack creates, pinned.
+    /// Image: the `aegistickets-backend` repository this stack creates (or one under
+    /// `image_registries`), pinned.
     pub image: Image,
     /// Replicas at rollout (the HPA takes over).
     pub replicas: u32,
@@ -181,18 +182,16 @@ pub struct Backend {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Frontend {
-    /// Image: the `aegistickets-frontend` repository this stack creates, pinned.
+    /// Image: the `aegistickets-frontend` repository this stack creates (or one under
+    /// `image_registries`), pinned.
     pub image: Image,
     /// Replicas (1 in dev as the seed; at least 2 in prod).
     pub replicas: u32,
 }
 
-/// The repository URL of `component` in `spec`'s account and region.
-fn repository_url(spec: &EnvFile, component: &str) -> String {
-    format!(
-        "{}.dkr.ecr.{}.amazonaws.com/{NAME}-{component}",
-        spec.account_id, spec.region
-    )
+/// The name of the ECR repository of `component`'s images.
+fn repository(component: &str) -> String {
+    format!("{NAME}-{component}")
 }
 
 fn build(env: &Env) -> Result<Option<Stack>, StackError> {
@@ -266,7 +265,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
                 scope,
                 &key,
                 component,
-                &EcrRepositoryProps::releases(format!("{NAME}-{component}"), env.spec.tier),
+                &EcrRepositoryProps::releases(repository(component), env.spec.tier),
             )
         })
         .collect();
@@ -445,17 +444,7 @@ pub(crate) fn check(spec: &EnvFile, at: &Settings, out: &mut Problems) {
         ("frontend", &at.frontend.image),
     ] {
         let ptr = format!("{p}/{component}/image");
-        check::image(image, spec.tier, &ptr, out);
-        let expected = repository_url(spec, component);
-        if image.repository != expected {
-            out.push((
-                format!("{ptr}/repository"),
-                format!(
-                    "expected the repository this stack creates, {expected}, found {}",
-                    image.repository
-                ),
-            ));
-        }
+        check::image(image, spec, &repository(component), &ptr, out);
     }
     let a = &at.backend.autoscaling;
     if !(a.min <= at.backend.replicas && at.backend.replicas <= a.max) {

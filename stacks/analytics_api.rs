@@ -21,7 +21,10 @@ use keel_workload_contract as contract;
 use crate::construct::Scope;
 use crate::construct::github_deploy::ClusterAccess;
 use crate::construct::db_login::{self, DatabaseLogin, DatabaseLoginProps};
-use crate::construct::elasticache::{REDIS_PORT, RedisCache, RedisCacheProps};
+use crate::construct::ecr::{EcrRepository, EcrRepositoryProps};
+use crate::construct::elasticache::{
+    REDIS_PORT, RedisCache, RedisCacheProps, redis_family, redis_versions,
+};
 use crate::construct::iam::{Role, Statement, Trust};
 use crate::construct::kms::KmsKey;
 use crate::construct::rds::{RdsPostgres, RdsPostgresProps};
@@ -55,7 +58,8 @@ pub const DEF: StackDef = StackDef {
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "AnalyticsApi")]
 pub struct Settings {
-    /// Container image of the workload binary.
+    /// Container image of the workload binary: the `analytics-api` repository this stack
+    /// creates (or one under `image_registries`).
     pub image: Image,
     /// Namespace the service runs in.
     #[schemars(regex(pattern = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"))]
@@ -114,7 +118,9 @@ pub struct Cache {
     /// Node type, e.g. `cache.t4g.small`.
     #[schemars(regex(pattern = r"^cache\.[a-z0-9]+\.[a-z0-9]+$"))]
     pub node_type: String,
-    /// Engine version, e.g. `"7.1"`.
+    /// Redis engine version, `major.minor`: one of `6.0`, `6.2`, `7.0`, `7.1` (its parameter
+    /// group family, `redis6.x` or `redis7`, follows from it).
+    #[schemars(regex(pattern = r"^[0-9]+\.[0-9]+$"))]
     pub engine_version: String,
     /// Nodes (primary + replicas); 2 or more enables Multi-AZ failover.
     #[schemars(range(min = 1, max = 6))]
@@ -222,7 +228,8 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             auth_token: redis_token.value(),
             log_retention_days,
         },
-    );
+    )
+    .map_err(fail)?;
     // The server's certificate and host name are both verified, against the RDS CA bundle
     // the image carries (workload contract).
     let database_url = composed_secret(
@@ -285,15 +292,29 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         ],
     );
 
+    // The repository the deploy workflow pushes to and the pods pull from (unless the
+    // environment file allow-lists another registry).
+    let repo = EcrRepository::new(
+        scope,
+        &key,
+        "service",
+        &EcrRepositoryProps::releases(NAME.into(), env.spec.tier),
+    );
     let deploy = cluster.deploy_role(
         scope,
         &cfg.deploy_repository,
-        vec![cfg.image.repository.clone()],
+        vec![repo.url().to_owned()],
         ClusterAccess::EditNamespaces(vec![cfg.namespace.clone()]),
         vec![],
     );
     let reader_name = scope.name("secrets-reader");
     let out = &mut *scope.tf;
+    out.output(
+        "ecr_repository_url",
+        "ECR repository of the service's images",
+        repo.url_attr(),
+        false,
+    );
     out.output(
         "db_endpoint",
         "PostgreSQL writer endpoint (host:port)",
@@ -579,7 +600,7 @@ pub(crate) fn check(spec: &EnvFile, api: &Settings, out: &mut Problems) {
             "stack analytics-api imports its cluster's network and identities from stack platform, which this environment does not synthesize: add stacks.platform".into(),
         ));
     }
-    check::image(&api.image, spec.tier, &format!("{p}/image"), out);
+    check::image(&api.image, spec, NAME, &format!("{p}/image"), out);
     if let Some(r) = &api.rollout {
         r.check(spec.tier, true, &format!("{p}/rollout"), out);
     }
@@ -631,6 +652,16 @@ pub(crate) fn check(spec: &EnvFile, api: &Settings, out: &mut Problems) {
         &format!("{p}/slos"),
         out,
     );
+    if redis_family(&api.cache.engine_version).is_none() {
+        out.push((
+            format!("{p}/cache/engine_version"),
+            format!(
+                "expected a Redis version ElastiCache supports ({}), found {:?}",
+                redis_versions(),
+                api.cache.engine_version
+            ),
+        ));
+    }
     if is_prod(spec.tier) && api.cache.nodes < 2 {
         out.push((
             format!("{p}/cache/nodes"),

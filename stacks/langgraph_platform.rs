@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 use crate::construct::alb::{Alb, AlbProps};
 use crate::construct::codedeploy::{self, EcsBlueGreen, EcsBlueGreenProps, RollbackTargets};
 use crate::construct::db_login::{self, DatabaseLogin, DatabaseLoginProps};
+use crate::construct::ecr::{EcrRepository, EcrRepositoryProps};
 use crate::construct::ecs::{EcsService, EcsServiceProps, ScalingProps};
 use crate::construct::iam::{Role, Statement, Trust};
 use crate::construct::kms::KmsKey;
@@ -118,7 +119,8 @@ pub struct AlarmThresholds {
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "LanggraphPlatform")]
 pub struct Settings {
-    /// Container image.
+    /// Container image: the `langgraph-platform` repository this stack creates (or one
+    /// under `image_registries`).
     pub image: Image,
     /// ACM certificate for the HTTPS listener. Without one the ALB serves plain HTTP and
     /// synth warns.
@@ -645,8 +647,23 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         ],
     );
 
+    // The repository the service's images come from (unless the environment file
+    // allow-lists another registry).
+    let repo = EcrRepository::new(
+        scope,
+        &key,
+        "service",
+        &EcrRepositoryProps::releases(NAME.into(), env.spec.tier),
+    );
+
     let region = env.spec.region.clone();
     let out = &mut *scope.tf;
+    out.output(
+        "ecr_repository_url",
+        "ECR repository of the service's images",
+        repo.url_attr(),
+        false,
+    );
     out.output(
         "alb_dns_name",
         "DNS name of the load balancer (point the service's DNS record here)",
@@ -751,7 +768,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
 /// (JSON pointer, message) pairs that the loader locates in the file.
 pub(crate) fn check(spec: &EnvFile, lg: &Settings, out: &mut Problems) {
     let p = "/stacks/langgraph-platform";
-    image(&lg.image, spec.tier, &format!("{p}/image"), out);
+    image(&lg.image, spec, NAME, &format!("{p}/image"), out);
     certificate(
         lg.certificate_arn.as_deref(),
         spec,

@@ -57,7 +57,8 @@ const REPOSITORY: &str = "metrics-service";
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "MetricsService")]
 pub struct Settings {
-    /// Container image: the `metrics-service` repository this stack creates, pinned.
+    /// Container image: the `metrics-service` repository this stack creates (or one under
+    /// `image_registries`), pinned.
     pub image: Image,
     /// Replicas (the seed runs 2; at least 2 in prod).
     pub replicas: u32,
@@ -102,14 +103,6 @@ impl LogLevel {
             Self::Error => "error",
         }
     }
-}
-
-/// The URL of the repository this stack creates in `spec`'s account and region.
-fn repository_url(spec: &EnvFile) -> String {
-    format!(
-        "{}.dkr.ecr.{}.amazonaws.com/{REPOSITORY}",
-        spec.account_id, spec.region
-    )
 }
 
 fn build(env: &Env) -> Result<Option<Stack>, StackError> {
@@ -324,17 +317,7 @@ pub(crate) fn check(spec: &EnvFile, ms: &Settings, out: &mut Problems) {
             "stack metrics-service runs on the cluster of stack platform, which this environment does not synthesize: add stacks.platform".into(),
         ));
     }
-    check::image(&ms.image, spec.tier, &format!("{p}/image"), out);
-    let expected = repository_url(spec);
-    if ms.image.repository != expected {
-        out.push((
-            format!("{p}/image/repository"),
-            format!(
-                "expected the repository this stack creates, {expected}, found {}",
-                ms.image.repository
-            ),
-        ));
-    }
+    check::image(&ms.image, spec, REPOSITORY, &format!("{p}/image"), out);
     min_copies(
         ms.replicas,
         "replica",

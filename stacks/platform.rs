@@ -152,7 +152,8 @@ pub struct NodeGroup {
     /// Root volume in GiB.
     #[schemars(range(min = 20, max = 16384))]
     pub disk_gib: u32,
-    /// Node labels.
+    /// Node labels: keys are qualified names (`[prefix/]name`, name 1..=63 characters),
+    /// values up to 63 characters of letters, digits, `-`, `_` and `.`.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     /// Node taints.
@@ -174,9 +175,9 @@ pub enum CapacityType {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Taint {
-    /// Key.
+    /// Key: a qualified name, like a label key.
     pub key: String,
-    /// Value.
+    /// Value: empty, or up to 63 characters, like a label value.
     #[serde(default)]
     pub value: String,
     /// `no_schedule`, `no_execute` or `prefer_no_schedule`.
@@ -205,7 +206,7 @@ pub struct Addons {
     /// `coredns`.
     #[schemars(regex(pattern = r"^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$"))]
     pub coredns: String,
-    /// `kube-proxy`.
+    /// `kube-proxy`: a build of the cluster's Kubernetes version (`v1.33.x` on 1.33).
     #[schemars(regex(pattern = r"^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$"))]
     pub kube_proxy: String,
     /// `aws-ebs-csi-driver`.
@@ -731,12 +732,40 @@ pub(crate) fn check(spec: &EnvFile, pl: &Settings, out: &mut Problems) {
                 format!("node group {:?} is named twice", ng.name),
             ));
         }
+        crate::env::names::labels(&ng.labels, &format!("{ptr}/labels"), out);
+        for (j, t) in ng.taints.iter().enumerate() {
+            let at = format!("{ptr}/taints/{j}");
+            if let Some(m) = crate::env::names::qualified_name_problem(&t.key) {
+                out.push((
+                    format!("{at}/key"),
+                    format!("not a Kubernetes qualified name: {m}"),
+                ));
+            }
+            if let Some(m) = crate::env::names::label_value_problem(&t.value) {
+                out.push((
+                    format!("{at}/value"),
+                    format!("not a Kubernetes label value: {m}"),
+                ));
+            }
+        }
         if !(ng.min <= ng.desired && ng.desired <= ng.max) || ng.max == 0 {
             out.push((
                 ptr.clone(),
                 format!(
                     "expected min <= desired <= max and max >= 1, found {} <= {} <= {}",
                     ng.min, ng.desired, ng.max
+                ),
+            ));
+        }
+    }
+    if let Some(kube) = &spec.kubernetes {
+        let want = format!("v{}.", kube.version);
+        if !pl.addons.kube_proxy.starts_with(&want) {
+            out.push((
+                format!("{p}/addons/kube_proxy"),
+                format!(
+                    "expected a kube-proxy build of the cluster's version {} ({want}<patch>-eksbuild.<n>), found {}",
+                    kube.version, pl.addons.kube_proxy
                 ),
             ));
         }

@@ -134,8 +134,9 @@ pub struct Services {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceSettings {
-    /// The image: the stack's `whatsthecraic/<service>` repository, tagged with the commit
-    /// SHA it was built from (dev, staging) or pinned by digest (required in prod).
+    /// The image: the stack's `whatsthecraic/<service>` repository (or one under
+    /// `image_registries`), tagged with the commit SHA it was built from (dev, staging) or
+    /// pinned by digest (required in prod).
     pub image: Image,
     /// Pods; for the autoscaled services (aggregator, events) the fewest the HPA keeps.
     pub replicas: u32,
@@ -424,16 +425,6 @@ pub const SERVICES: [ServiceSpec; 6] = [
 ];
 
 impl ServiceSpec {
-    /// The ECR repository URL of its images in `spec`'s account and region.
-    pub fn repository_url(&self, spec: &EnvFile) -> String {
-        format!(
-            "{}.dkr.ecr.{}.amazonaws.com/{}",
-            spec.account_id,
-            spec.region,
-            self.repository()
-        )
-    }
-
     /// Its ECR repository's name: `whatsthecraic/<name>`.
     pub fn repository(&self) -> String {
         format!("{NAME}/{}", self.name)
@@ -930,7 +921,7 @@ pub(crate) fn check(spec: &EnvFile, at: &Settings, out: &mut Problems) {
         let ptr = format!("{p}/services/{}", s.component.key());
         let settings = s.component.settings(&at.services);
         let image = &settings.image;
-        check::image(image, spec.tier, &format!("{ptr}/image"), out);
+        check::image(image, spec, &s.repository(), &format!("{ptr}/image"), out);
         if let Some(r) = &settings.rollout {
             r.check(spec.tier, true, &format!("{ptr}/rollout"), out);
         }
@@ -941,16 +932,6 @@ pub(crate) fn check(spec: &EnvFile, at: &Settings, out: &mut Problems) {
                 format!("{ptr}/image/tag"),
                 format!(
                     "expected the commit SHA the image was built from (7 to 40 lowercase hex digits), found {tag:?}"
-                ),
-            ));
-        }
-        let expected = s.repository_url(spec);
-        if image.repository != expected {
-            out.push((
-                format!("{ptr}/image/repository"),
-                format!(
-                    "expected the repository this stack creates, {expected}, found {}",
-                    image.repository
                 ),
             ));
         }

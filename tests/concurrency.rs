@@ -205,18 +205,22 @@ fn a_full_disk_fails_clearly_and_changes_nothing() {
     let before = read_tree(&root.join("generated")).expect("read");
     let largest = before.values().map(Vec::len).max().expect("files");
     let limit_kib = largest / 1024 + 2;
-    // Changes every environment's output, and makes prod's main.tf.json too large.
+    // Changes every environment's output, and makes prod's main.tf.json too large (with
+    // tags AWS accepts: values of at most 256 characters).
     for env in ["dev", "staging", "prod"] {
         let file = root.join(format!("environments/{env}.yaml"));
         let text = std::fs::read_to_string(&file).expect("read");
-        let owner = if env == "prod" {
-            "x".repeat(limit_kib * 1024)
+        let tags = if env == "prod" {
+            let value = "x".repeat(256);
+            (0..=limit_kib * 4)
+                .map(|i| format!("  owner{i}: {value}\n"))
+                .collect()
         } else {
-            "platform".into()
+            "  owner: platform\n".to_owned()
         };
         std::fs::write(
             &file,
-            text.replacen("alerts:", &format!("tags:\n  owner: {owner}\nalerts:"), 1),
+            text.replacen("alerts:", &format!("tags:\n{tags}alerts:"), 1),
         )
         .expect("write");
     }

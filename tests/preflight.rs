@@ -150,3 +150,155 @@ fn preflight_checks_account_region_and_credentials_against_sts() {
     assert_eq!(none.status.code(), Some(2), "{err}");
     assert!(err.contains("no usable AWS credentials"), "{err}");
 }
+
+/// Writes an AWS config file into `home` and returns its path.
+fn aws_config(home: &Path, body: &str) -> PathBuf {
+    let path = home.join("aws-config");
+    std::fs::write(&path, body).expect("write the AWS config");
+    path
+}
+
+/// The one line a failed preflight prints, asserting there is exactly one and no SDK dump.
+fn one_line_error(out: &Output) -> String {
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line, not an SDK dump: {err}");
+    for dump in ["DispatchFailure", "ConnectorError", "ProviderError", "{ "] {
+        assert!(!err.contains(dump), "{dump} in {err}");
+    }
+    err
+}
+
+#[test]
+fn issue_22_bug_14_an_sso_profile_without_a_token_says_how_to_sign_in() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let config = aws_config(
+        home.path(),
+        "[profile corp-admin]\nsso_session = corp\nsso_account_id = 111122223333\nsso_role_name = Admin\nregion = us-east-1\n\n\
+         [sso-session corp]\nsso_start_url = https://example.awsapps.com/start\nsso_region = us-east-1\n\n\
+         [profile legacy]\nsso_start_url = https://example.awsapps.com/start\nsso_region = us-east-1\nsso_account_id = 111122223333\nsso_role_name = Admin\nregion = us-east-1\n",
+    );
+    let config = config.to_str().expect("UTF-8 path");
+    for profile in ["corp-admin", "legacy"] {
+        let out = preflight(
+            "prod",
+            home.path(),
+            &[
+                ("AWS_CONFIG_FILE", config),
+                ("AWS_PROFILE", profile),
+                // Nothing may leave the machine: every AWS endpoint is a closed local port.
+                ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
+            ],
+        );
+        let err = one_line_error(&out);
+        assert!(
+            err.contains(&format!(
+                "the AWS SSO sign-in of profile {profile} has no valid cached token"
+            )) && err.contains(&format!("run `aws sso login --profile {profile}`")),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn issue_22_bug_14_a_credential_process_profile_is_used() {
+    let Some(moto) = start_moto(PROD_ACCOUNT) else {
+        return;
+    };
+    let home = tempfile::tempdir().expect("tempdir");
+    let script = home.path().join("credentials.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho '{\"Version\": 1, \"AccessKeyId\": \"testing\", \"SecretAccessKey\": \"testing\"}'\n",
+    )
+    .expect("write the script");
+    let mut perms = std::fs::metadata(&script).expect("script").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&script, perms).expect("chmod");
+    let config = aws_config(
+        home.path(),
+        &format!(
+            "[profile tool]\ncredential_process = {}\nregion = us-east-1\n\n\
+             [profile broken]\ncredential_process = {}\nregion = us-east-1\n",
+            script.display(),
+            home.path().join("missing.sh").display()
+        ),
+    );
+    let config = config.to_str().expect("UTF-8 path");
+    let vars = |profile| {
+        [
+            ("AWS_CONFIG_FILE", config),
+            ("AWS_PROFILE", profile),
+            ("AWS_ENDPOINT_URL", moto.url.as_str()),
+        ]
+    };
+
+    let ok = preflight("prod", home.path(), &vars("tool"));
+    let out = text(&ok.stdout);
+    assert_eq!(ok.status.code(), Some(0), "{out}{}", text(&ok.stderr));
+    assert!(
+        out.contains(&format!("caller:  arn:aws:sts::{PROD_ACCOUNT}:")),
+        "{out}"
+    );
+
+    let err = one_line_error(&preflight("prod", home.path(), &vars("broken")));
+    assert!(
+        err.contains("the credential_process of profile broken failed")
+            && err.contains("missing.sh"),
+        "{err}"
+    );
+}
+
+#[test]
+fn issue_22_preflight_errors_are_one_readable_line() {
+    let home = tempfile::tempdir().expect("tempdir");
+
+    let none = one_line_error(&preflight(
+        "prod",
+        home.path(),
+        &[("AWS_ENDPOINT_URL", "http://127.0.0.1:1")],
+    ));
+    assert!(
+        none.contains("error: preflight prod: no usable AWS credentials"),
+        "{none}"
+    );
+
+    let config = aws_config(home.path(), "[profile other]\nregion = us-east-1\n");
+    let missing = one_line_error(&preflight(
+        "prod",
+        home.path(),
+        &[
+            ("AWS_CONFIG_FILE", config.to_str().expect("UTF-8 path")),
+            ("AWS_PROFILE", "nosuch"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:1"),
+        ],
+    ));
+    assert!(
+        missing.contains(
+            "AWS_PROFILE names the profile nosuch, which the AWS config files do not define"
+        ),
+        "{missing}"
+    );
+
+    // A port nothing listens on: the endpoint and the reason, once.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let refused = one_line_error(&preflight(
+        "prod",
+        home.path(),
+        &[
+            ("AWS_ENDPOINT_URL", endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_REGION", "us-east-1"),
+        ],
+    ));
+    assert!(
+        refused.contains(&format!("cannot reach AWS STS at {endpoint}"))
+            && refused.contains("connection refused"),
+        "{refused}"
+    );
+}

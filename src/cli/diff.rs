@@ -34,6 +34,12 @@ pub struct DiffArgs {
         conflicts_with = "envs"
     )]
     pub base: String,
+    /// Take the "after" side from generated/ as committed at REV instead of synthesizing
+    /// the working tree: nothing of REV runs and of its environment files only `tier` is
+    /// read (the review gate judges a pull request's committed output with the base
+    /// branch's keel).
+    #[arg(long, value_name = "REV", conflicts_with = "envs")]
+    pub head: Option<String>,
     /// Compare two environments of the working tree instead: what the second gets beyond
     /// the first (the first's account id and name are read as the second's).
     #[arg(long, num_args = 2, value_names = ["FROM", "TO"])]
@@ -72,10 +78,16 @@ pub fn run(project: &Project, args: DiffArgs) -> Result<(), Error> {
                 stack: args.stack.clone(),
                 base: args.base.clone(),
             };
-            (
-                ops::diff::against_git(project, &request)?,
-                format!("keel diff against {}", args.base),
-            )
+            match &args.head {
+                Some(head) => (
+                    ops::diff::between_commits(project, &request, head)?,
+                    format!("keel diff {}..{head} (committed generated/)", args.base),
+                ),
+                None => (
+                    ops::diff::against_git(project, &request)?,
+                    format!("keel diff against {}", args.base),
+                ),
+            }
         }
     };
     let color = std::io::stdout().is_terminal()

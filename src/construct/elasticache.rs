@@ -35,11 +35,49 @@ pub struct RedisCache {
 /// Port Redis listens on.
 pub const REDIS_PORT: u16 = 6379;
 
+/// The Redis versions keel accepts (those ElastiCache offers under standard support), each
+/// with its parameter group family.
+pub const REDIS_VERSIONS: &[(&str, &str)] = &[
+    ("6.0", "redis6.x"),
+    ("6.2", "redis6.x"),
+    ("7.0", "redis7"),
+    ("7.1", "redis7"),
+];
+
+/// The parameter group family of Redis `version`, if keel accepts the version.
+pub fn redis_family(version: &str) -> Option<&'static str> {
+    REDIS_VERSIONS
+        .iter()
+        .find(|(v, _)| *v == version)
+        .map(|(_, family)| *family)
+}
+
+/// The accepted Redis versions, for messages: `6.0, 6.2, 7.0, 7.1`.
+pub fn redis_versions() -> String {
+    REDIS_VERSIONS
+        .iter()
+        .map(|(v, _)| *v)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl RedisCache {
-    /// Creates the subnet group, slow-log group and replication group.
-    pub fn new(scope: &mut Scope<'_>, key: &KmsKey, props: &RedisCacheProps) -> RedisCache {
+    /// Creates the subnet group, slow-log group and replication group; fails on a Redis
+    /// version outside [`REDIS_VERSIONS`].
+    pub fn new(
+        scope: &mut Scope<'_>,
+        key: &KmsKey,
+        props: &RedisCacheProps,
+    ) -> Result<RedisCache, String> {
         let f = "cache";
         let s = &props.settings;
+        let family = redis_family(&s.engine_version).ok_or_else(|| {
+            format!(
+                "cache engine_version {:?} is not one of {}",
+                s.engine_version,
+                redis_versions()
+            )
+        })?;
         let subnets = scope.tf.resource(
             f,
             "aws_elasticache_subnet_group",
@@ -57,13 +95,6 @@ impl RedisCache {
         // The seed's cache evicts any key under memory pressure (`allkeys-lru`): it holds
         // only recomputable aggregates. ElastiCache's default, volatile-lru, would refuse
         // writes once memory is full of keys without a TTL.
-        let family = format!(
-            "redis{}",
-            s.engine_version
-                .split('.')
-                .next()
-                .unwrap_or(&s.engine_version)
-        );
         let params = scope.tf.resource(
             f,
             "aws_elasticache_parameter_group",
@@ -123,11 +154,24 @@ impl RedisCache {
             }),
             if failover { &[] } else { &single_node },
         );
-        RedisCache { group }
+        Ok(RedisCache { group })
     }
 
     /// Host name of the primary endpoint.
     pub fn primary_address(&self) -> Expr {
         self.group.attr("primary_endpoint_address")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_follow_the_major_version() {
+        assert_eq!(redis_family("7.1"), Some("redis7"));
+        assert_eq!(redis_family("6.2"), Some("redis6.x"));
+        assert_eq!(redis_family("banana"), None);
+        assert_eq!(redis_family("7"), None);
     }
 }

@@ -77,6 +77,11 @@ pub(crate) fn check(spec: &EnvFile, stem: &str, out: &mut Problems) {
         }
     }
     principals(spec, out);
+    super::names::tags(&spec.tags, RESERVED_TAGS, "/tags", out);
+    if let Some(kube) = &spec.kubernetes {
+        let ptr = "/kubernetes/service_monitor_labels";
+        super::names::labels(&kube.service_monitor_labels, ptr, out);
+    }
 
     crate::stacks::check_settings(spec, out);
 }
@@ -178,6 +183,9 @@ pub(crate) fn shared_backends(backends: &[(String, String, String)]) -> Vec<(usi
     out
 }
 
+/// Tags keel sets on every resource itself ([`super::Env::default_tags`]).
+const RESERVED_TAGS: &[&str] = &["Environment", "Stack", "ManagedBy"];
+
 /// Whether two networks share any address.
 pub(crate) fn overlaps(a: &ipnet::Ipv4Net, b: &ipnet::Ipv4Net) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
@@ -214,13 +222,31 @@ pub(crate) fn retention(days: u32, ptr: &str, out: &mut Problems) {
     }
 }
 
-pub(crate) fn image(img: &Image, tier: Tier, ptr: &str, out: &mut Problems) {
+/// Checks an image pin: exactly one of tag and digest (a digest in prod), and the one rule
+/// of where images may come from: `own`, the ECR repository the stack creates (by name), or
+/// a registry the environment file allow-lists in `image_registries`.
+pub(crate) fn image(img: &Image, spec: &EnvFile, own: &str, ptr: &str, out: &mut Problems) {
+    let expected = spec.ecr_repository_url(own);
+    if img.repository != expected && !spec.allows_registry_of(&img.repository) {
+        let allowed = if spec.image_registries.is_empty() {
+            "none listed".to_owned()
+        } else {
+            spec.image_registries.join(", ")
+        };
+        out.push((
+            format!("{ptr}/repository"),
+            format!(
+                "expected the repository this stack creates, {expected}, or one under a registry of `image_registries` ({allowed}), found {}",
+                img.repository
+            ),
+        ));
+    }
     match (&img.tag, &img.digest) {
         (Some(_), Some(_)) | (None, None) => out.push((
             ptr.into(),
             "expected exactly one of `tag` and `digest`".into(),
         )),
-        (Some(tag), None) if is_prod(tier) => out.push((
+        (Some(tag), None) if is_prod(spec.tier) => out.push((
             format!("{ptr}/tag"),
             format!("expected a `digest` in a prod-tier environment (tags are mutable), found tag {tag:?}"),
         )),

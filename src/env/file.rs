@@ -37,15 +37,47 @@ pub struct EnvFile {
     pub network: Network,
     /// Where alarm notifications go.
     pub alerts: Alerts,
-    /// Extra tags on every resource (Environment, Stack and ManagedBy are always set).
+    /// Extra tags on every resource (Environment, Stack and ManagedBy are always set and
+    /// cannot be given here). AWS rules: keys 1..=128 characters, values up to 256, of
+    /// letters, numbers, spaces and `_ . : / = + - @`; no key starting with `aws:`.
     #[serde(default)]
     pub tags: BTreeMap<String, String>,
+    /// Registries (or registry paths) images may come from besides the ECR repositories the
+    /// stacks create, e.g. `ghcr.io/acme`. An image's repository must be a stack's own
+    /// repository (`<account_id>.dkr.ecr.<region>.amazonaws.com/<name>`) or lie under one of
+    /// these (at a `/` boundary). Default: none (images only from the stacks' own
+    /// repositories).
+    #[serde(default)]
+    #[schemars(inner(regex(
+        pattern = r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$"
+    )))]
+    pub image_registries: Vec<String>,
     /// The Kubernetes cluster the environment's Kubernetes stacks deploy to.
     #[serde(default)]
     pub kubernetes: Option<Kubernetes>,
     /// Per-stack settings. A stack without settings here is not synthesized for this
     /// environment.
     pub stacks: Stacks,
+}
+
+impl EnvFile {
+    /// The URL of the ECR repository `name` in this environment's account and region: where
+    /// the repository a stack creates serves its images.
+    pub fn ecr_repository_url(&self, name: &str) -> String {
+        format!(
+            "{}.dkr.ecr.{}.amazonaws.com/{name}",
+            self.account_id, self.region
+        )
+    }
+
+    /// Whether `repository` lies under a registry of [`EnvFile::image_registries`].
+    pub fn allows_registry_of(&self, repository: &str) -> bool {
+        self.image_registries.iter().any(|r| {
+            repository
+                .strip_prefix(r.as_str())
+                .is_some_and(|rest| rest.starts_with('/'))
+        })
+    }
 }
 
 /// Policy tier of an environment.
@@ -125,8 +157,9 @@ pub struct Alerts {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Kubernetes {
-    /// Cluster minor version, e.g. `"1.33"`; manifests are validated against it.
-    #[schemars(regex(pattern = r"^1\.(3[3-9])$"))]
+    /// Cluster minor version, `"1.33"` to `"1.37"` (the versions keel validates manifests
+    /// against); the platform's kube-proxy add-on must be a build of the same version.
+    #[schemars(regex(pattern = r"^1\.3[3-7]$"))]
     pub version: String,
     /// Ingress controller class used by this cluster.
     pub ingress_class: IngressClassName,
@@ -222,7 +255,9 @@ pub struct Database {
     /// Instance class, e.g. `db.r6g.large`.
     #[schemars(regex(pattern = r"^db\.[a-z0-9]+\.[a-z0-9]+$"))]
     pub instance_class: String,
-    /// Allocated storage in GiB (storage autoscaling goes to twice this).
+    /// Allocated storage in GiB, 20 (the gp3 minimum) to 32768 (storage autoscaling goes to
+    /// twice this, the 64 TiB maximum). It can only grow: synth refuses less than the
+    /// committed `generated/` tree holds, since RDS cannot shrink storage.
     #[schemars(range(min = 20, max = 32768))]
     pub allocated_storage_gib: u32,
     /// Synchronous standby in a second AZ (required in prod).

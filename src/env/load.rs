@@ -422,7 +422,7 @@ pub struct Parsed {
 impl Parsed {
     /// An error at `pointer`, placed where it is written or, for a key that is absent, at
     /// its nearest present parent (so every error has a line and column).
-    fn error(&self, pointer: &str, message: String) -> EnvError {
+    pub(crate) fn error(&self, pointer: &str, message: String) -> EnvError {
         let locations = self.locations.get_or_init(|| locate(&self.text));
         let mut at = pointer;
         let position = loop {

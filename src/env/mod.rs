@@ -6,6 +6,7 @@
 pub mod check;
 pub mod file;
 pub mod load;
+pub mod names;
 pub mod schema_cache;
 
 use std::collections::BTreeMap;

@@ -32,17 +32,7 @@ pub struct Request {
 pub fn against_git(project: &Project, request: &Request) -> Result<Vec<StackDiff>, Error> {
     let git = Git::open(&project.root)?;
     let commit = git.resolve(&request.base)?;
-    let before_all = git.read_tree(&commit, "generated")?;
-    let mut before_envs: BTreeMap<String, BTreeMap<PathBuf, Vec<u8>>> = BTreeMap::new();
-    for (path, bytes) in before_all {
-        let mut parts = path.components();
-        let Some(env) = parts.next() else { continue };
-        let rest: PathBuf = parts.collect();
-        before_envs
-            .entry(env.as_os_str().to_string_lossy().into_owned())
-            .or_default()
-            .insert(rest, bytes);
-    }
+    let mut before_envs = by_env(git.read_tree(&commit, "generated")?);
     let working = project.environment_names()?;
     let envs: Vec<String> = if request.envs.is_empty() {
         let all: BTreeSet<String> = working
@@ -113,17 +103,11 @@ pub fn against_git(project: &Project, request: &Request) -> Result<Vec<StackDiff
             &Path::new("environments").join(&file),
         )
         .ok();
-        if let (Some(before), Some(after)) = (
-            base_files.get(Path::new(&file)).and_then(|b| tier_of(b)),
-            now.as_deref().and_then(tier_of),
-        ) && before != after
-        {
-            diffs.push(StackDiff {
-                env: env.clone(),
-                stack: "(environment file)".into(),
-                changes: vec![diff::tier_change(env, &before, &after)],
-            });
-        }
+        diffs.extend(tier_diff(
+            env,
+            base_files.get(Path::new(&file)).map(Vec::as_slice),
+            now.as_deref(),
+        ));
     }
     for (env, stack, change) in hand_edits {
         match diffs.iter_mut().find(|d| d.env == env && d.stack == stack) {
@@ -139,6 +123,16 @@ pub fn against_git(project: &Project, request: &Request) -> Result<Vec<StackDiff
         }
     }
     Ok(diffs)
+}
+
+/// A change of the `tier` two versions of `env`'s file declare (security), if any.
+fn tier_diff(env: &str, before: Option<&[u8]>, after: Option<&[u8]>) -> Option<StackDiff> {
+    let (before, after) = (tier_of(before?)?, tier_of(after?)?);
+    (before != after).then(|| StackDiff {
+        env: env.to_owned(),
+        stack: "(environment file)".into(),
+        changes: vec![diff::tier_change(env, &before, &after)],
+    })
 }
 
 /// The `tier` an environment file's bytes declare, if they parse.
@@ -193,6 +187,80 @@ fn hand_edits(
         }
     }
     Ok(out)
+}
+
+/// Files under `generated/`, grouped by their first folder (the environment).
+type EnvTrees = BTreeMap<String, BTreeMap<PathBuf, Vec<u8>>>;
+
+fn by_env(tree: BTreeMap<PathBuf, Vec<u8>>) -> EnvTrees {
+    let mut envs = EnvTrees::new();
+    for (path, bytes) in tree {
+        let mut parts = path.components();
+        let Some(env) = parts.next() else { continue };
+        let rest: PathBuf = parts.collect();
+        envs.entry(env.as_os_str().to_string_lossy().into_owned())
+            .or_default()
+            .insert(rest, bytes);
+    }
+    envs
+}
+
+/// Diffs `generated/` as committed at `head` against `generated/` at `request.base`: both
+/// sides are committed bytes and nothing is synthesized; of the environment files only the
+/// `tier` is read (a tier change is security), as data. This
+/// is what the review gate runs with the base branch's keel: the bytes that get applied,
+/// classified by code the pull request cannot change.
+pub fn between_commits(
+    project: &Project,
+    request: &Request,
+    head: &str,
+) -> Result<Vec<StackDiff>, Error> {
+    let git = Git::open(&project.root)?;
+    let (base, head_commit) = (git.resolve(&request.base)?, git.resolve(head)?);
+    let mut before = by_env(git.read_tree(&base, "generated")?);
+    let mut after = by_env(git.read_tree(&head_commit, "generated")?);
+    let all: BTreeSet<String> = before.keys().chain(after.keys()).cloned().collect();
+    for e in &request.envs {
+        if !all.contains(e) {
+            return Err(Error::Usage(format!(
+                "no environment {e:?} in generated/ at {} or {head}: expected one of {}",
+                request.base,
+                all.iter().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    let envs: Vec<String> = if request.envs.is_empty() {
+        all.into_iter().collect()
+    } else {
+        request.envs.clone()
+    };
+    let before_files = git.read_tree(&base, "environments")?;
+    let head_files = git.read_tree(&head_commit, "environments")?;
+    let mut diffs = Vec::new();
+    for env in &envs {
+        let before = diff::split_stacks(before.remove(env).unwrap_or_default());
+        let after = diff::split_stacks(after.remove(env).unwrap_or_default());
+        let file = PathBuf::from(format!("{env}.yaml"));
+        diffs.extend(tier_diff(
+            env,
+            before_files.get(&file).map(Vec::as_slice),
+            head_files.get(&file).map(Vec::as_slice),
+        ));
+        let stacks: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+        for stack in stacks {
+            if request.stack.as_ref().is_some_and(|s| s != stack) {
+                continue;
+            }
+            let empty = FileTree::new();
+            diffs.push(diff::diff_stack(
+                env,
+                stack,
+                before.get(stack).unwrap_or(&empty),
+                after.get(stack).unwrap_or(&empty),
+            ));
+        }
+    }
+    Ok(diffs)
 }
 
 /// Compares two environments of the working tree: what `to` gets beyond `from`'s values.

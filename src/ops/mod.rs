@@ -8,6 +8,7 @@ pub mod lock;
 pub mod preflight;
 pub mod promote;
 pub mod show;
+pub mod storage;
 pub mod synth;
 
 use std::path::{Path, PathBuf};

@@ -1,12 +1,18 @@
 //! `keel preflight ENV`: before anything is applied, asks AWS STS who the caller is
 //! (GetCallerIdentity through the default credential chain, honouring `AWS_ENDPOINT_URL`)
 //! and refuses when the account or the configured region is not the environment's.
+//!
+//! The chain covers access keys, profiles with static keys, `credential_process` or SSO
+//! (`sso_session` or the legacy `sso_start_url`), web identity (OIDC), and container or
+//! instance roles. Every failure is one line saying what failed, why, and what to do
+//! ([`explain`]), never the SDK's debug dump.
 
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::timeout::TimeoutConfig;
-use aws_sdk_sts::error::DisplayErrorContext;
+use aws_sdk_sts::error::SdkError;
+use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError;
 
 use crate::error::Error;
 
@@ -37,7 +43,9 @@ pub fn preflight(project: &Project, env: &str) -> Result<Identity, Error> {
         .enable_all()
         .build()
         .map_err(|e| Error::Internal(anyhow::anyhow!("starting the async runtime: {e}")))?;
-    let identity = runtime.block_on(caller_identity(&want_region))?;
+    let identity = runtime
+        .block_on(caller_identity(&want_region))
+        .map_err(|failure| Error::Usage(format!("preflight {env}: {failure}")))?;
     let file = format!("environments/{env}.yaml");
     if identity.account != want_account {
         return Err(Error::Usage(format!(
@@ -55,9 +63,10 @@ pub fn preflight(project: &Project, env: &str) -> Result<Identity, Error> {
 }
 
 /// GetCallerIdentity with the default chain; `fallback_region` when none is configured.
-async fn caller_identity(fallback_region: &str) -> Result<Identity, Error> {
+/// Fails with one readable line (see [`explain`]).
+async fn caller_identity(fallback_region: &str) -> Result<Identity, String> {
     let timeouts = TimeoutConfig::builder()
-        .operation_timeout(Duration::from_secs(30))
+        .operation_timeout(STS_TIMEOUT)
         .connect_timeout(Duration::from_secs(5))
         .build();
     let mut config = aws_config::defaults(BehaviorVersion::latest())
@@ -74,21 +83,113 @@ async fn caller_identity(fallback_region: &str) -> Result<Identity, Error> {
     let region = config
         .region()
         .map_or_else(|| fallback_region.to_owned(), ToString::to_string);
+    let endpoint = config.endpoint_url().map_or_else(
+        || format!("https://sts.{region}.amazonaws.com"),
+        str::to_owned,
+    );
     let client = aws_sdk_sts::Client::new(&config);
-    let answer = client.get_caller_identity().send().await.map_err(|e| {
-        let detail = DisplayErrorContext(&e).to_string();
-        let hint = if detail.contains("credential") {
-            "no usable AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where a role is assumed (CI: OIDC)"
-        } else {
-            "check the network, AWS_ENDPOINT_URL and the credentials"
-        };
-        Error::Usage(format!(
-            "preflight: cannot ask AWS STS who the caller is ({hint}): {detail}"
-        ))
-    })?;
+    let answer = client
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| explain(&e, &endpoint))?;
     Ok(Identity {
         arn: answer.arn().unwrap_or("(no ARN)").to_owned(),
         account: answer.account().unwrap_or("(no account)").to_owned(),
         region,
     })
+}
+
+/// How long STS may take to answer.
+const STS_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The profile the chain reads: `AWS_PROFILE`, else `default`.
+fn profile() -> String {
+    std::env::var("AWS_PROFILE")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "default".into())
+}
+
+/// Every message of `e`'s source chain, each once, in order.
+fn chain(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        if !text.is_empty() && !out.iter().any(|seen| seen.contains(&text)) {
+            out.push(text);
+        }
+        next = err.source();
+    }
+    out
+}
+
+/// `text` on one line: runs of whitespace (newlines included) become one space.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// One line for a failed GetCallerIdentity to `endpoint`: what failed, why, what to do.
+fn explain(e: &SdkError<GetCallerIdentityError>, endpoint: &str) -> String {
+    let reasons = chain(e);
+    let has = |needle: &str| reasons.iter().any(|r| r.contains(needle));
+    let last = reasons.last().map(|r| one_line(r)).unwrap_or_default();
+    let profile = profile();
+    match e {
+        SdkError::ServiceError(service) => {
+            let meta = service.err().meta();
+            match meta.code() {
+                Some(code) => format!(
+                    "AWS STS refused the credentials ({code}: {}); renew them (expired keys, an ended session) or choose another profile with AWS_PROFILE",
+                    one_line(meta.message().unwrap_or("no message"))
+                ),
+                None => format!(
+                    "{endpoint} answered HTTP {} with no STS error in it, so it is not AWS STS; check AWS_ENDPOINT_URL and any proxy in between",
+                    service.raw().status().as_u16()
+                ),
+            }
+        }
+        SdkError::TimeoutError(_) => format!(
+            "AWS STS at {endpoint} did not answer within {} s; check the network, a proxy, and AWS_ENDPOINT_URL",
+            STS_TIMEOUT.as_secs()
+        ),
+        _ if has("/sso/cache/") || has("SSO token") => format!(
+            "the AWS SSO sign-in of profile {profile} has no valid cached token (never signed in, or it expired); run `aws sso login --profile {profile}` and try again"
+        ),
+        _ if has("external process") || has("credential_process") => format!(
+            "the credential_process of profile {profile} failed ({last}); fix the command in the AWS config file or choose another profile with AWS_PROFILE"
+        ),
+        _ if has(&format!("profile `{profile}` was not defined")) => format!(
+            "AWS_PROFILE names the profile {profile}, which the AWS config files do not define (~/.aws/config, ~/.aws/credentials, or AWS_CONFIG_FILE); check the name or run `aws configure --profile {profile}`"
+        ),
+        _ if has("no credentials found in chain")
+            || has("the credential provider was not enabled") =>
+        {
+            let tried = if std::env::var_os("AWS_PROFILE").is_some() {
+                format!(" (AWS_PROFILE is {profile}, but no AWS config file gives it credentials)")
+            } else {
+                String::new()
+            };
+            format!(
+                "no usable AWS credentials{tried}: set AWS_PROFILE to a profile (keys, SSO or credential_process), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where a role is assumed (CI: OIDC)"
+            )
+        }
+        SdkError::DispatchFailure(failure) if failure.is_io() || failure.is_timeout() => {
+            let why = if has("Connection refused") {
+                "connection refused".to_owned()
+            } else if failure.is_timeout() {
+                "no answer in time".to_owned()
+            } else {
+                last
+            };
+            format!(
+                "cannot reach AWS STS at {endpoint} ({why}); check the network, a proxy, and AWS_ENDPOINT_URL"
+            )
+        }
+        _ => format!(
+            "cannot ask AWS STS who the caller is ({}); check the credentials (AWS_PROFILE), the network and AWS_ENDPOINT_URL",
+            one_line(&reasons.join(": "))
+        ),
+    }
 }

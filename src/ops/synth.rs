@@ -218,6 +218,7 @@ pub fn synth(project: &Project, selection: &Selection) -> Result<Vec<Output>, Er
     // From reading the inputs to the last rename: what lands on disk is what was read.
     let _lock = project.lock(super::lock::Mode::Exclusive)?;
     let outputs = build(project, selection)?;
+    super::storage::refuse_shrink(project, &outputs)?;
     let generated = project.generated_dir();
     let envs: Vec<String> = if selection.envs.is_empty() {
         project.environment_names()?
