@@ -61,7 +61,8 @@ pub fn preflight(project: &Project, env: &str) -> Result<Preflight, Error> {
             identity.arn, identity.account, identity.region
         )));
     }
-    let dependencies = runtime.block_on(super::external::preflight(environment, &identity.region))?;
+    let dependencies =
+        runtime.block_on(super::external::preflight(environment, &identity.region))?;
     Ok(Preflight {
         identity,
         dependencies,

@@ -128,7 +128,10 @@ impl Clients {
             );
             match (page.is_truncated(), page.next_dns_name()) {
                 (true, Some(name)) => {
-                    next = Some((name.to_owned(), page.next_hosted_zone_id().map(str::to_owned)));
+                    next = Some((
+                        name.to_owned(),
+                        page.next_hosted_zone_id().map(str::to_owned),
+                    ));
                 }
                 _ => break,
             }
@@ -315,8 +318,14 @@ mod tests {
             serving_zone("API.example.com.", &zones),
             Some("api.example.com")
         );
-        assert_eq!(serving_zone("x.api.example.com", &zones), Some("api.example.com"));
-        assert_eq!(serving_zone("tickets.example.com", &zones), Some("example.com"));
+        assert_eq!(
+            serving_zone("x.api.example.com", &zones),
+            Some("api.example.com")
+        );
+        assert_eq!(
+            serving_zone("tickets.example.com", &zones),
+            Some("example.com")
+        );
         assert_eq!(serving_zone("badexample.com", &zones), None);
         assert_eq!(serving_zone("example.org", &zones), None);
     }

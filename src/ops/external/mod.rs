@@ -78,9 +78,10 @@ impl Verdict {
 
     fn text(&self) -> &str {
         match self {
-            Verdict::Ok(t) | Verdict::Missing(t) | Verdict::Unreachable(t) | Verdict::Skipped(t) => {
-                t
-            }
+            Verdict::Ok(t)
+            | Verdict::Missing(t)
+            | Verdict::Unreachable(t)
+            | Verdict::Skipped(t) => t,
         }
     }
 }
@@ -154,7 +155,12 @@ impl Context {
         let region = env.spec.region.clone();
         Context {
             env: env.name().to_owned(),
-            state_region: env.spec.state.region.clone().unwrap_or_else(|| region.clone()),
+            state_region: env
+                .spec
+                .state
+                .region
+                .clone()
+                .unwrap_or_else(|| region.clone()),
             region,
         }
     }
@@ -174,15 +180,14 @@ pub async fn check(
         let clients = clients.clone();
         let context = context.clone();
         running.spawn(async move {
-            let verdict = match tokio::time::timeout(timeout, one(&clients, &context, &dependency))
-                .await
-            {
-                Ok(verdict) => verdict,
-                Err(_) => Verdict::Unreachable(format!(
-                    "no answer within {} s; check the network and AWS_ENDPOINT_URL",
-                    timeout.as_secs()
-                )),
-            };
+            let verdict =
+                match tokio::time::timeout(timeout, one(&clients, &context, &dependency)).await {
+                    Ok(verdict) => verdict,
+                    Err(_) => Verdict::Unreachable(format!(
+                        "no answer within {} s; check the network and AWS_ENDPOINT_URL",
+                        timeout.as_secs()
+                    )),
+                };
             (i, verdict)
         });
     }
