@@ -11,6 +11,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
+#[path = "preflight/dependencies.rs"]
 mod dependencies;
 
 /// The prod environment's account (environments/prod.yaml).

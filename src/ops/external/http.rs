@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use aws_sdk_sts::error::DisplayErrorContext;
 use http_body_util::Empty;
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
@@ -92,7 +91,7 @@ where
         .map_err(|e| e.to_string())?;
     match tokio::time::timeout(GET_TIMEOUT, client.request(request)).await {
         Ok(Ok(response)) => Ok(response.status()),
-        Ok(Err(e)) => Err(DisplayErrorContext(&e).to_string()),
+        Ok(Err(e)) => Err(super::causes(&e)),
         Err(_) => Err(format!("no answer within {} s", GET_TIMEOUT.as_secs())),
     }
 }

@@ -46,10 +46,23 @@ pub fn declared(env: &Env) -> Result<Vec<External>, Error> {
     }
 }
 
+/// An error and its sources, `: `-separated, without the `Debug` dump that
+/// `DisplayErrorContext` adds.
+fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        source = e.source();
+    }
+    out
+}
+
 /// What a check found about one dependency.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// It exists and is usable; the text says what was seen (e.g. `versioned`).
+    /// It exists and is usable; the text says what was seen (e.g. `issued`).
     Ok(String),
     /// It does not exist or is not usable yet; the text says how to create or fix it.
     Missing(String),
@@ -283,7 +296,7 @@ mod tests {
             findings: vec![
                 Finding {
                     dependency: External::StateBucket { bucket: "b".into() },
-                    verdict: Verdict::Ok("versioned".into()),
+                    verdict: Verdict::Ok("exists".into()),
                 },
                 Finding {
                     dependency: External::ApplyRole { name: "r".into() },
@@ -294,7 +307,7 @@ mod tests {
         assert_eq!(report.failures(), 1);
         assert_eq!(
             report.to_string(),
-            "  ok           state bucket b: versioned\n  MISSING      apply role r: create it\n"
+            "  ok           state bucket b: exists\n  MISSING      apply role r: create it\n"
         );
     }
 }
