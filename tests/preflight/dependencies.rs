@@ -493,9 +493,9 @@ fn preflight_names_every_declared_dependency_of_an_empty_account_and_exits_2() {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains(&format!(
+        err.contains(
             "external dependencies are missing or could not be checked; create them as said, then run `keel preflight prod` again:"
-        )),
+        ),
         "{err}"
     );
     // One line per declared dependency, each failing (or skipped, for an in-cluster URL).
