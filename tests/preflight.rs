@@ -1,5 +1,6 @@
 //! `keel preflight` against a local moto_server (STS GetCallerIdentity): the right account,
-//! a wrong account, a wrong region, and no credentials at all.
+//! a wrong account, a wrong region, and no credentials at all; the external dependencies
+//! in `preflight/dependencies.rs`.
 //!
 //! moto_server is found through `MOTO_SERVER`, `.venv-tools/bin/moto_server`, or `PATH`;
 //! without it the test prints SKIPPED, except under `CI=true`, where it fails.
@@ -10,6 +11,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
+#[path = "preflight/dependencies.rs"]
+mod dependencies;
 
 /// The prod environment's account (environments/prod.yaml).
 const PROD_ACCOUNT: &str = "111122223333";
@@ -77,11 +80,17 @@ fn start_moto(account: &str) -> Option<Moto> {
     Some(moto)
 }
 
-/// `keel preflight` with only the environment given here (no ~/.aws, no instance metadata).
+/// `keel preflight` of the repository with only the environment given here (no ~/.aws, no
+/// instance metadata).
 fn preflight(env: &str, home: &Path, vars: &[(&str, &str)]) -> Output {
+    preflight_in(&common::repo(), env, home, vars)
+}
+
+/// `keel preflight` of the project at `root`, as [`preflight`].
+fn preflight_in(root: &Path, env: &str, home: &Path, vars: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_keel"));
     cmd.arg("--root")
-        .arg(common::repo())
+        .arg(root)
         .args(["preflight", env])
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -112,7 +121,11 @@ fn preflight_checks_account_region_and_credentials_against_sts() {
         ("AWS_REGION", "us-east-1"),
     ];
 
-    let ok = preflight("prod", home.path(), &creds);
+    // The repository's prod with no stacks, so its one external dependency is the state
+    // bucket, which exists.
+    let bare = dependencies::without_stacks("prod");
+    dependencies::create_state_bucket(&moto.url, "acme-keel-tfstate-prod");
+    let ok = preflight_in(bare.path(), "prod", home.path(), &creds);
     let out = text(&ok.stdout);
     assert_eq!(ok.status.code(), Some(0), "{out}{}", text(&ok.stderr));
     assert!(

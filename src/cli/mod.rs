@@ -130,12 +130,17 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             print(&mut stdout, &ops::show::show(&project, &env, &stack, hcl)?)
         }
         Command::Preflight { env } => {
-            let id = ops::preflight::preflight(&project, &env)?;
+            let checked = ops::preflight::preflight(&project, &env)?;
+            let id = &checked.identity;
             print(
                 &mut stdout,
                 &format!(
-                    "preflight {env}: ok\n  caller:  {}\n  account: {} (environments/{env}.yaml)\n  region:  {}\n",
-                    id.arn, id.account, id.region
+                    "preflight {env}: ok\n  caller:  {}\n  account: {} (environments/{env}.yaml)\n  region:  {}\nexternal dependencies ({}):\n{}",
+                    id.arn,
+                    id.account,
+                    id.region,
+                    checked.dependencies.findings.len(),
+                    checked.dependencies
                 ),
             )
         }

@@ -3,6 +3,7 @@
 
 pub mod check;
 pub mod diff;
+pub mod external;
 pub mod list;
 pub mod lock;
 pub mod preflight;

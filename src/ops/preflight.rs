@@ -1,6 +1,7 @@
 //! `keel preflight ENV`: before anything is applied, asks AWS STS who the caller is
 //! (GetCallerIdentity through the default credential chain, honouring `AWS_ENDPOINT_URL`)
-//! and refuses when the account or the configured region is not the environment's.
+//! and refuses when the account or the configured region is not the environment's; then
+//! checks every external dependency of the environment (`super::external`).
 //!
 //! The chain covers access keys, profiles with static keys, `credential_process` or SSO
 //! (`sso_session` or the legacy `sso_start_url`), web identity (OIDC), and container or
@@ -29,10 +30,19 @@ pub struct Identity {
     pub region: String,
 }
 
-/// Checks the caller against environment `env`; returns the identity when it matches, a
-/// user error (exit 2) naming the caller, the account and the region when it does not or
-/// when there are no usable credentials.
-pub fn preflight(project: &Project, env: &str) -> Result<Identity, Error> {
+/// What a passing preflight found: the caller, and every external dependency there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preflight {
+    /// Who the caller is.
+    pub identity: Identity,
+    /// One `ok` (or `skipped`) line per external dependency.
+    pub dependencies: super::external::Report,
+}
+
+/// Checks the caller against environment `env`, then its external dependencies; a user
+/// error (exit 2) names the caller, the account and the region when they do not match or
+/// there are no usable credentials, or lists every dependency when one is missing.
+pub fn preflight(project: &Project, env: &str) -> Result<Preflight, Error> {
     let envs = project.load(&[env.to_owned()])?;
     let Some(environment) = envs.first() else {
         return Err(Error::Usage(format!("no environment {env:?}")));
@@ -59,7 +69,12 @@ pub fn preflight(project: &Project, env: &str) -> Result<Identity, Error> {
             identity.arn, identity.account, identity.region
         )));
     }
-    Ok(identity)
+    let dependencies =
+        runtime.block_on(super::external::preflight(environment, &identity.region))?;
+    Ok(Preflight {
+        identity,
+        dependencies,
+    })
 }
 
 /// GetCallerIdentity with the default chain; `fallback_region` when none is configured.
