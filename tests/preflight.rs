@@ -246,7 +246,11 @@ fn issue_22_bug_14_a_credential_process_profile_is_used() {
         ]
     };
 
-    let ok = preflight("prod", home.path(), &vars("tool"));
+    // The repository's prod with no stacks and its state bucket made: what is left to
+    // pass is the caller's identity, which only the credential_process can give.
+    let bare = dependencies::without_stacks("prod");
+    dependencies::create_state_bucket(&moto.url, "acme-keel-tfstate-prod");
+    let ok = preflight_in(bare.path(), "prod", home.path(), &vars("tool"));
     let out = text(&ok.stdout);
     assert_eq!(ok.status.code(), Some(0), "{out}{}", text(&ok.stderr));
     assert!(
