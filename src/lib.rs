@@ -14,6 +14,7 @@
 //! environment file `keel promote --write` edits.
 #![deny(missing_docs)]
 
+pub mod addons;
 pub mod cli;
 pub mod construct;
 pub mod diff;
