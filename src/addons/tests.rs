@@ -285,3 +285,169 @@ fn a_missing_eks_addon_version_names_the_key_and_the_reason() {
     );
     assert!(err.contains("HorizontalPodAutoscaler"), "{err}");
 }
+
+/// The platform of `env` with its layer, as synth's hook builds it.
+fn platform_of(env: &Env) -> Stack {
+    platform::build_with(env, &layer_of(env))
+        .expect("the platform builds")
+        .expect("the environment has a platform")
+}
+
+#[test]
+fn dns01_gives_cert_manager_its_own_route53_role_and_the_issuers_a_route53_solver() {
+    let mut env = environment("prod");
+    if let Some(k) = env.spec.kubernetes.as_mut() {
+        k.acme_challenge = crate::env::file::AcmeChallenge::Dns01;
+    }
+    let layer = layer_of(&env);
+    let issuer = layer
+        .objects
+        .iter()
+        .find(|o| o.kind == "ClusterIssuer")
+        .unwrap();
+    assert_eq!(
+        issuer.content["spec"]["acme"]["solvers"][0]["dns01"]["route53"]["region"],
+        "us-east-1"
+    );
+    let cm = layer
+        .controllers
+        .iter()
+        .find(|c| c.identity.id == "cert_manager");
+    let cm = cm.expect("cert-manager has an identity under DNS-01");
+    assert_eq!(
+        (
+            cm.identity.namespace.as_str(),
+            cm.identity.service_account.as_str()
+        ),
+        ("cert-manager", "cert-manager")
+    );
+    // Under IRSA the add-on's ServiceAccount carries the role through its configuration.
+    let addon = layer
+        .eks_addons
+        .iter()
+        .find(|a| a.name == "cert-manager")
+        .unwrap();
+    assert!(
+        addon
+            .configuration
+            .as_deref()
+            .unwrap()
+            .contains("arn:aws:iam::111122223333:role/eks-prod-cert-manager"),
+        "{addon:?}"
+    );
+    let stack = platform_of(&env);
+    assert!(
+        stack
+            .terraform
+            .body_at("aws_iam_role.cert_manager")
+            .is_some()
+    );
+    // Under HTTP-01 there is no such role.
+    let http01 = layer_of(&environment("prod"));
+    assert!(
+        !http01
+            .controllers
+            .iter()
+            .any(|c| c.identity.id == "cert_manager")
+    );
+}
+
+#[test]
+fn under_pod_identity_charts_get_no_role_annotation_and_each_controller_an_association() {
+    let mut env = environment("staging");
+    if let Some(p) = env.spec.stacks.platform.as_mut() {
+        p.workload_identity = WorkloadIdentityMode::PodIdentity;
+    }
+    let layer = layer_of(&env);
+    for (file, body) in &layer.values {
+        assert!(!body.contains(k8s::IRSA_ANNOTATION), "{file}");
+    }
+    let stack = platform_of(&env);
+    for controller in &layer.controllers {
+        let association = format!(
+            "aws_eks_pod_identity_association.{}",
+            controller.identity.id
+        );
+        let body = stack.terraform.body_at(&association);
+        let body = body.unwrap_or_else(|| panic!("{association}"));
+        assert_eq!(
+            body["service_account"],
+            controller.identity.service_account.as_str()
+        );
+        assert_eq!(body["namespace"], controller.identity.namespace.as_str());
+    }
+}
+
+#[test]
+fn the_platform_carries_the_layer_installs_values_and_objects() {
+    let env = environment("prod");
+    let layer = layer_of(&env);
+    let stack = platform_of(&env);
+    assert_eq!(stack.addons, layer.installs);
+    assert_eq!(stack.addon_values, layer.values);
+    for install in &stack.addons {
+        if let Source::Helm { values_file, .. } = &install.source {
+            let name = values_file.strip_prefix("addons/").unwrap();
+            assert!(stack.addon_values.contains_key(name), "{values_file}");
+        }
+    }
+    let vpc_cni = stack.terraform.body_at("aws_eks_addon.vpc_cni").unwrap();
+    assert_eq!(
+        vpc_cni["configuration_values"],
+        r#"{"enableNetworkPolicy":"true"}"#
+    );
+    let topic = stack.terraform.body_at("aws_sns_topic.alarms").unwrap();
+    assert!(
+        topic["kms_master_key_id"]
+            .as_str()
+            .is_some_and(|k| k.contains("aws_kms_key.main.arn"))
+    );
+}
+
+#[test]
+fn each_chart_service_account_is_the_one_its_role_trusts() {
+    let env = environment("prod");
+    let layer = layer_of(&env);
+    let charts = [
+        (
+            "aws-load-balancer-controller",
+            "/serviceAccount",
+            "lb_controller",
+        ),
+        (
+            "kube-prometheus-stack",
+            "/alertmanager/serviceAccount",
+            "alertmanager",
+        ),
+        (
+            "cluster-autoscaler",
+            "/rbac/serviceAccount",
+            "cluster_autoscaler",
+        ),
+    ];
+    for (release, path, id) in charts {
+        let v = values(&layer, release);
+        let sa = v.pointer(path).unwrap();
+        let c = layer
+            .controllers
+            .iter()
+            .find(|c| c.identity.id == id)
+            .unwrap();
+        let install = install(&layer, release).unwrap();
+        assert_eq!(sa["create"], true, "{release}");
+        assert_eq!(sa["name"], c.identity.service_account.as_str(), "{release}");
+        assert_eq!(install.namespace, c.identity.namespace, "{release}");
+        assert_eq!(
+            sa["annotations"][k8s::IRSA_ANNOTATION],
+            platform::controller_role_arn(&env, &c.identity.role_suffix),
+            "{release}"
+        );
+    }
+    let eso = platform::external_secrets_identity(&env);
+    let v = values(&layer, "external-secrets");
+    assert_eq!(v["serviceAccount"]["name"], eso.service_account.as_str());
+    assert_eq!(
+        install(&layer, "external-secrets").unwrap().namespace,
+        eso.namespace
+    );
+}
