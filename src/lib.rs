@@ -5,6 +5,7 @@
 //! ```text
 //! environments/<env>.yaml --env::load--> Env (typed, validated)
 //! stacks/<name>.rs: fn(&Env) -> Stack      (constructs, typed references)
+//! addons::attach: every Stack of the env -> the platform's add-on layer
 //! Stack --render--> generated/<env>/<stack>/terraform/*.tf.json, k8s/*.yaml
 //! ```
 //!
