@@ -451,3 +451,56 @@ fn each_chart_service_account_is_the_one_its_role_trusts() {
         eso.namespace
     );
 }
+
+/// A stack holding only `objects`.
+fn stack_of(objects: Vec<Object>) -> Stack {
+    Stack::on_cluster(
+        "example",
+        crate::tf::tests::config(),
+        objects,
+        BTreeMap::new(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn an_ingress_class_keel_cannot_serve_and_a_conflicting_release_label_are_refused() {
+    let ingress = Object {
+        kind: "Ingress".into(),
+        name: "web".into(),
+        namespace: Some("web".into()),
+        rank: crate::k8s::Rank::Ingress,
+        content: serde_json::json!({"apiVersion": "networking.k8s.io/v1",
+            "spec": {"ingressClassName": "haproxy"}}),
+    };
+    let env = environment("prod");
+    let err = layer(&env, &[&stack_of(vec![ingress])]).unwrap_err();
+    assert!(err.contains("\"haproxy\""), "{err}");
+
+    let monitor = Object {
+        kind: "ServiceMonitor".into(),
+        name: "web".into(),
+        namespace: Some("web".into()),
+        rank: crate::k8s::Rank::Monitoring,
+        content: serde_json::json!({"apiVersion": "monitoring.coreos.com/v1"}),
+    };
+    let mut env = environment("prod");
+    if let Some(k) = env.spec.kubernetes.as_mut() {
+        k.service_monitor_labels =
+            BTreeMap::from([("release".to_owned(), "prometheus".to_owned())]);
+    }
+    let err = layer(&env, &[&stack_of(vec![monitor.clone()])]).unwrap_err();
+    assert!(
+        err.starts_with("kubernetes.service_monitor_labels: release"),
+        "{err}"
+    );
+    // Another label key is added to everything the chart makes, so its own monitors match.
+    if let Some(k) = env.spec.kubernetes.as_mut() {
+        k.service_monitor_labels = BTreeMap::from([("team".to_owned(), "sre".to_owned())]);
+    }
+    let layer = layer(&env, &[&stack_of(vec![monitor])]).unwrap();
+    assert_eq!(
+        values(&layer, "kube-prometheus-stack")["commonLabels"]["team"],
+        "sre"
+    );
+}
