@@ -668,10 +668,15 @@ impl Layer {
     }
 }
 
-/// Synth's hook: when `built` holds the platform stack of `env`, rebuilds it with the layer
-/// derived from every stack of the environment (building those the selection left out).
-pub fn attach(env: &Env, built: &mut [(bool, Stack)]) -> Result<(), StackError> {
-    let Some(at) = built.iter().position(|(_, s)| s.name == platform::NAME) else {
+/// Synth's hook: when `built` holds the selected platform stack of `env`, rebuilds it with the layer
+/// derived from every stack of the environment (building those the selection left out, and
+/// keeping them unselected so the platform's README links them as a full synth does).
+pub fn attach(env: &Env, built: &mut Vec<(bool, Stack)>) -> Result<(), StackError> {
+    // Only a platform that is rendered needs its layer (its exports do not depend on it).
+    let Some(at) = built
+        .iter()
+        .position(|(selected, s)| *selected && s.name == platform::NAME)
+    else {
         return Ok(());
     };
     let mut others: Vec<Stack> = Vec::new();
@@ -689,11 +694,12 @@ pub fn attach(env: &Env, built: &mut [(bool, Stack)]) -> Result<(), StackError> 
             others.push(stack);
         }
     }
+    // Kept, unselected: the apply order and the README's links are those of a full synth.
+    built.extend(others.into_iter().map(|s| (false, s)));
     let all: Vec<&Stack> = built
         .iter()
         .map(|(_, s)| s)
         .filter(|s| s.name != platform::NAME)
-        .chain(others.iter())
         .collect();
     let layer = layer(env, &all).map_err(|m| StackError::new(platform::NAME, env.name(), m))?;
     if let Some(stack) = platform::build_with(env, &layer)? {
