@@ -5,6 +5,7 @@
 //! ```text
 //! environments/<env>.yaml --env::load--> Env (typed, validated)
 //! stacks/<name>.rs: fn(&Env) -> Stack      (constructs, typed references)
+//! addons::attach: every Stack of the env -> the platform's add-on layer
 //! Stack --render--> generated/<env>/<stack>/terraform/*.tf.json, k8s/*.yaml
 //! ```
 //!
@@ -14,6 +15,7 @@
 //! environment file `keel promote --write` edits.
 #![deny(missing_docs)]
 
+pub mod addons;
 pub mod cli;
 pub mod construct;
 pub mod diff;

@@ -28,6 +28,8 @@ pub struct Stack {
     pub steps: Vec<crate::plan::StackStep>,
     /// Cluster add-ons this stack installs (the platform's add-on layer), for `keel plan`.
     pub addons: Vec<crate::plan::Install>,
+    /// The add-ons' Helm values files (`file name -> YAML`) rendered under `addons/`.
+    pub addon_values: BTreeMap<String, String>,
     /// What the stack needs from outside keel, checked by `keel preflight`.
     pub external: Vec<crate::plan::External>,
 }
@@ -55,6 +57,7 @@ impl Stack {
             warnings: Vec::new(),
             steps: Vec::new(),
             addons: Vec::new(),
+            addon_values: BTreeMap::new(),
             external: Vec::new(),
         })
     }

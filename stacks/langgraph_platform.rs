@@ -760,6 +760,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         warnings,
         steps: Vec::new(),
         addons: Vec::new(),
+        addon_values: BTreeMap::new(),
         external: Vec::new(),
     }))
 }

@@ -7,15 +7,16 @@
 //!   allow-list), the IAM OIDC provider, managed node groups through launch templates
 //!   (IMDSv2, hop limit 1, encrypted gp3), add-ons pinned per environment.
 //! - Controller identities (IRSA or Pod Identity, per environment): vpc-cni and the EBS CSI
-//!   driver (their own roles, not the node role), the AWS Load Balancer Controller (its
-//!   published policy), External Secrets (secrets under `keel/<env>/` and the stacks' own
-//!   reader roles). Their ServiceAccounts, a `ClusterSecretStore`, and Helm values files
-//!   (`deploy/*.values.yaml`; installing the charts is Helm's job).
+//!   driver (their own roles, not the node role), External Secrets (secrets under
+//!   `keel/<env>/` and the stacks' own reader roles; exported).
+//! - The add-on layer ([`crate::addons`]), derived from every stack of the environment:
+//!   EKS add-ons, the identities of the controllers that call AWS, the alerts topic, the
+//!   Helm values files (`addons/*.values.yaml`) and the objects that need the add-ons'
+//!   CRDs (ClusterIssuers, the ClusterSecretStore).
 //! - The account's GitHub Actions OIDC provider where the environment owns the account.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::Namespace;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -26,16 +27,18 @@ use crate::construct::iam::{GITHUB_OIDC_HOST, Role, STS_AUDIENCE, Statement, Tru
 use crate::construct::kms::KmsKey;
 use crate::construct::vpc::{Vpc, VpcProps, split_data_subnets};
 use crate::construct::workload_identity::{Mechanism, WorkloadIdentity};
-use crate::construct::{Scope, lb_controller_policy};
+use crate::addons::Layer;
+use crate::construct::Scope;
+use crate::construct::log_group::encrypted_log_group_named;
+use crate::construct::observability::AlarmTopic;
 use crate::env::Env;
 use crate::env::check::{Problems, min_copies, overlaps};
 use crate::env::file::EnvFile;
 use crate::env::file::NatGateways;
 use crate::env::load::{is_prod, parse_cidr};
 use crate::exports::{self, Handle, List, One};
-use crate::k8s::{self, Object, Rank};
-use crate::stack::{Stack, StackDef, StackError, generated_by, terraform_root};
-use crate::tf::Suppression;
+use crate::k8s;
+use crate::stack::{Stack, StackDef, StackError, terraform_root};
 
 /// Stack name.
 pub const NAME: &str = "platform";
@@ -215,36 +218,106 @@ pub struct Addons {
     /// `eks-pod-identity-agent`.
     #[schemars(regex(pattern = r"^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$"))]
     pub eks_pod_identity_agent: String,
+    /// `metrics-server` (community add-on): required when a HorizontalPodAutoscaler scales
+    /// on CPU or memory.
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$"))]
+    pub metrics_server: Option<String>,
+    /// `cert-manager` (community add-on): required when an Ingress names a ClusterIssuer.
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$"))]
+    pub cert_manager: Option<String>,
+    /// `amazon-cloudwatch-observability`: ships pod logs to CloudWatch Logs (required).
+    #[serde(default)]
+    #[schemars(regex(pattern = r"^v[0-9]+\.[0-9]+\.[0-9]+-eksbuild\.[0-9]+$"))]
+    pub amazon_cloudwatch_observability: Option<String>,
 }
-
-/// Helm charts of the controllers, pinned: (release and chart, repository, version,
-/// namespace).
-const CHARTS: [(&str, &str, &str, &str); 3] = [
-    (
-        "aws-load-balancer-controller",
-        "https://aws.github.io/eks-charts",
-        "1.13.4",
-        "kube-system",
-    ),
-    (
-        "external-secrets",
-        "https://charts.external-secrets.io",
-        "0.19.2",
-        "external-secrets",
-    ),
-    // Argo Rollouts 1.9.1: runs the canaries of the stacks that ask for progressive delivery.
-    (
-        "argo-rollouts",
-        "https://argoproj.github.io/argo-helm",
-        "2.41.1",
-        "argo-rollouts",
-    ),
-];
 
 /// Name of the environment-wide ClusterSecretStore.
 pub const CLUSTER_SECRET_STORE: &str = "aws-secrets-manager";
 
+/// An AWS resource name of the platform in `env`: `eks-<env>-<suffix>`.
+pub fn resource_name(env: &Env, suffix: &str) -> String {
+    format!("{SHORT}-{}-{suffix}", env.name())
+}
+
+/// The name (tag) of the cluster VPC, by which the AWS Load Balancer Controller finds it.
+pub fn vpc_name(env: &Env) -> String {
+    resource_name(env, "vpc")
+}
+
+/// The ARN a platform role with name suffix `suffix` gets (known before it exists, for
+/// ServiceAccount annotations).
+pub fn controller_role_arn(env: &Env, suffix: &str) -> String {
+    format!(
+        "arn:{}:iam::{}:role/{}",
+        crate::construct::partition(&env.spec.region),
+        env.spec.account_id,
+        resource_name(env, suffix)
+    )
+}
+
+/// External Secrets' identity: secrets under `keel/<env>/`, decrypted through Secrets
+/// Manager only, and the stacks' own secret-reader roles. Its role is exported, so it
+/// exists whether or not the environment's objects use External Secrets yet.
+pub fn external_secrets_identity(env: &Env) -> WorkloadIdentity {
+    let partition = crate::construct::partition(&env.spec.region);
+    let region = &env.spec.region;
+    let account = &env.spec.account_id;
+    let env_name = env.name();
+    WorkloadIdentity {
+        id: "external_secrets".to_owned(),
+        role_suffix: "external-secrets".to_owned(),
+        namespace: crate::addons::catalogue::EXTERNAL_SECRETS_NAMESPACE.to_owned(),
+        service_account: "external-secrets".to_owned(),
+        managed: vec![],
+        statements: vec![
+            Statement::allow(
+                "ReadEnvironmentSecrets",
+                &[
+                    "secretsmanager:GetSecretValue",
+                    "secretsmanager:DescribeSecret",
+                ],
+                vec![format!(
+                    "arn:{partition}:secretsmanager:{region}:{account}:secret:keel/{env_name}/*"
+                )],
+            ),
+            // Each stack encrypts its secrets with its own key: decrypt only through
+            // Secrets Manager and only for secrets under this environment's prefix.
+            Statement::allow(
+                "DecryptEnvironmentSecrets",
+                &["kms:Decrypt"],
+                vec!["*".into()],
+            )
+            .when(
+                "StringEquals",
+                "kms:ViaService",
+                vec![format!("secretsmanager.{region}.amazonaws.com")],
+            )
+            .when(
+                "StringLike",
+                "kms:EncryptionContext:SecretARN",
+                vec![format!(
+                    "arn:{partition}:secretsmanager:{region}:{account}:secret:keel/{env_name}/*"
+                )],
+            ),
+            Statement::allow(
+                "AssumeStackSecretReaders",
+                &["sts:AssumeRole"],
+                vec![format!(
+                    "arn:{partition}:iam::{account}:role/*-{env_name}-secrets-reader"
+                )],
+            ),
+        ],
+    }
+}
+
 fn build(env: &Env) -> Result<Option<Stack>, StackError> {
+    build_with(env, &Layer::default())
+}
+
+/// The platform of `env` with its add-on `layer` (see [`crate::addons::attach`]).
+pub fn build_with(env: &Env, layer: &Layer) -> Result<Option<Stack>, StackError> {
     let Some(cfg) = &env.spec.stacks.platform else {
         return Ok(None);
     };
@@ -253,9 +326,6 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     let mut tf = terraform_root(env, NAME);
     let scope = &mut Scope::new(&mut tf, SHORT, env);
     let name = cluster_name(env.name());
-    let partition = scope.partition();
-    let region = env.spec.region.clone();
-    let account = env.spec.account_id.clone();
 
     let key = KmsKey::new(scope, "platform: cluster secrets, logs");
     let cidr = crate::env::load::parse_cidr(&cfg.vpc_cidr).map_err(fail)?;
@@ -388,92 +458,81 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         "eks-pod-identity-agent",
         &a.eks_pod_identity_agent,
         None,
+        None,
         &[],
     );
-    cluster.add_addon(scope, "vpc-cni", &a.vpc_cni, irsa(&cni), &[]);
-    cluster.add_addon(scope, "kube-proxy", &a.kube_proxy, None, &[]);
-    cluster.add_addon(scope, "coredns", &a.coredns, None, &node_groups);
+    cluster.add_addon(
+        scope,
+        "vpc-cni",
+        &a.vpc_cni,
+        irsa(&cni),
+        layer.vpc_cni_configuration.as_deref(),
+        &[],
+    );
+    cluster.add_addon(scope, "kube-proxy", &a.kube_proxy, None, None, &[]);
+    cluster.add_addon(scope, "coredns", &a.coredns, None, None, &node_groups);
     cluster.add_addon(
         scope,
         "aws-ebs-csi-driver",
         &a.aws_ebs_csi_driver,
         irsa(&ebs),
+        None,
         &node_groups,
     );
 
-    // Controllers installed by Helm: their roles and ServiceAccounts.
-    let lb = identity(
-        "lb_controller",
-        "kube-system",
-        "aws-load-balancer-controller",
-        vec![],
-        lb_controller_policy::statements(partition),
-    );
-    let lb_role = lb.create(scope, &mechanism);
-    if let Some(policy) = lb_role.policy_document() {
-        // The controller creates load balancers, target groups and security groups whose
-        // ARNs do not exist before it runs; its published policy scopes writes by the
-        // `elbv2.k8s.aws/cluster` tag instead of by resource.
-        const PUBLISHED: &str = "the AWS Load Balancer Controller's published policy: it creates ELB and EC2 resources that have no ARN before it runs, and scopes writes by the elbv2.k8s.aws/cluster tag";
-        scope.tf.suppress(
-            policy,
-            &[
-                Suppression {
-                    check: "CKV_AWS_111",
-                    reason: PUBLISHED,
-                },
-                Suppression {
-                    check: "CKV_AWS_356",
-                    reason: PUBLISHED,
-                },
-            ],
+    // The add-on layer: controller identities, EKS add-ons, the alerts topic, log groups.
+    let mut addon_roles = BTreeMap::new();
+    for controller in &layer.controllers {
+        let mut identity = controller.identity.clone();
+        if let Some(service) = &controller.platform_key_via {
+            identity.statements.push(
+                Statement::allow(
+                    "UseThePlatformKey",
+                    &["kms:GenerateDataKey*", "kms:Decrypt"],
+                    vec![key.arn().to_string()],
+                )
+                .when("StringEquals", "kms:ViaService", vec![service.clone()]),
+            );
+        }
+        let role = identity.create(scope, &mechanism);
+        if let Some(policy) = role.policy_document()
+            && !controller.suppressions.is_empty()
+        {
+            scope.tf.suppress(policy, &controller.suppressions);
+        }
+        if let Some(addon) = controller.eks_addon {
+            addon_roles.insert(addon, role);
+        }
+    }
+    for addon in &layer.eks_addons {
+        let role = addon_roles.get(addon.name).and_then(&irsa);
+        cluster.add_addon(
+            scope,
+            addon.name,
+            &addon.version,
+            role,
+            addon.configuration.as_deref(),
+            &node_groups,
         );
     }
-    let env_name = env.name().to_owned();
-    let eso = identity(
-        "external_secrets",
-        "external-secrets",
-        "external-secrets",
-        vec![],
-        vec![
-            Statement::allow(
-                "ReadEnvironmentSecrets",
-                &[
-                    "secretsmanager:GetSecretValue",
-                    "secretsmanager:DescribeSecret",
-                ],
-                vec![format!(
-                    "arn:{partition}:secretsmanager:{region}:{account}:secret:keel/{env_name}/*"
-                )],
-            ),
-            // Each stack encrypts its secrets with its own key: decrypt only through
-            // Secrets Manager and only for secrets under this environment's prefix.
-            Statement::allow(
-                "DecryptEnvironmentSecrets",
-                &["kms:Decrypt"],
-                vec!["*".into()],
-            )
-            .when(
-                "StringEquals",
-                "kms:ViaService",
-                vec![format!("secretsmanager.{region}.amazonaws.com")],
-            )
-            .when(
-                "StringLike",
-                "kms:EncryptionContext:SecretARN",
-                vec![format!(
-                    "arn:{partition}:secretsmanager:{region}:{account}:secret:keel/{env_name}/*"
-                )],
-            ),
-            Statement::allow(
-                "AssumeStackSecretReaders",
-                &["sts:AssumeRole"],
-                vec![format!(
-                    "arn:{partition}:iam::{account}:role/*-{env_name}-secrets-reader"
-                )],
-            ),
-        ],
-    );
+    if let Some(email) = &layer.alerts_email {
+        AlarmTopic::new(scope, &key, email);
+    }
+    if layer.container_logs {
+        // The observability add-on writes here; keel creates the groups first, encrypted
+        // and with the environment's retention, so the service does not create them bare.
+        for kind in ["application", "dataplane", "host", "performance"] {
+            encrypted_log_group_named(
+                scope,
+                &key,
+                "addons",
+                &format!("container_insights_{kind}"),
+                &format!("/aws/containerinsights/{name}/{kind}"),
+                if env.is_prod() { 365 } else { 90 },
+            );
+        }
+    }
+    let eso = external_secrets_identity(env);
     let eso_role = eso.create(scope, &mechanism);
 
     if cfg.github_oidc_provider == GithubOidcProvider::Create {
@@ -488,6 +547,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         );
     }
 
+    let env_name = env.name();
     let description = |what: &str| format!("{what} of the {env_name} platform");
     exports::export_one(
         scope,
@@ -566,82 +626,13 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         false,
     );
 
-    // Kubernetes: the controllers' ServiceAccounts and the environment's secret store.
-    let labels = |component: &str| {
-        BTreeMap::from([
-            ("app.kubernetes.io/name".to_owned(), component.to_owned()),
-            (
-                "app.kubernetes.io/part-of".to_owned(),
-                "platform".to_owned(),
-            ),
-            ("app.kubernetes.io/managed-by".to_owned(), "keel".to_owned()),
-        ])
-    };
-    let k8s_fail = |e: k8s::K8sError| fail(e.to_string());
-    let namespace = Namespace {
-        metadata: k8s::meta(
-            "Namespace",
-            "external-secrets",
-            None,
-            &labels("external-secrets"),
-            BTreeMap::new(),
-            &[],
-        )
-        .map_err(k8s_fail)?,
-        ..Default::default()
-    };
-    let objects = vec![
-        Object::new(Rank::Namespace, &namespace).map_err(k8s_fail)?,
-        lb.service_account_object(scope, &mechanism, &labels("aws-load-balancer-controller"))
-            .map_err(k8s_fail)?,
-        eso.service_account_object(scope, &mechanism, &labels("external-secrets"))
-            .map_err(k8s_fail)?,
-        k8s::cluster_secret_store(
-            CLUSTER_SECRET_STORE,
-            &region,
-            Some(("external-secrets", "external-secrets")),
-            &labels("external-secrets"),
-        )
-        .map_err(k8s_fail)?,
-    ];
-    let header = generated_by(env, NAME);
-    let deploy = helm_values(&header, &name, &region, &Vpc::name(scope));
-    Stack::on_cluster(NAME, tf, objects, deploy)
-        .map(Some)
-        .map_err(k8s_fail)
-}
-
-/// One values file per controller chart, with the pinned install command in its header.
-fn helm_values(
-    header: &str,
-    cluster: &str,
-    region: &str,
-    vpc_name: &str,
-) -> BTreeMap<String, String> {
-    const OWN_ACCOUNT: &str =
-        "# keel creates the ServiceAccount (k8s/) with its AWS identity; the chart must not.\n";
-    let values = |chart: &str| -> String {
-        match chart {
-            "aws-load-balancer-controller" => format!(
-                "{OWN_ACCOUNT}clusterName: {cluster}\nregion: {region}\n# The controller finds the VPC by its Name tag, not by an id pasted here.\nvpcTags:\n  Name: {vpc_name}\nreplicaCount: 2\nserviceAccount:\n  create: false\n  name: aws-load-balancer-controller\n"
-            ),
-            "argo-rollouts" => "# No AWS identity: the controller reads Prometheus and edits Ingresses in the cluster.\ninstallCRDs: true\ncontroller:\n  replicas: 2\ndashboard:\n  enabled: false\n"
-                .to_owned(),
-            _ => format!(
-                "{OWN_ACCOUNT}installCRDs: true\nserviceAccount:\n  create: false\n  name: external-secrets\n"
-            ),
-        }
-    };
-    CHARTS
-        .iter()
-        .map(|(chart, repo, version, namespace)| {
-            let body = format!(
-                "# {header}\n#\n# helm upgrade --install {chart} {chart} --repo {repo} --version {version} \\\n#   --namespace {namespace} --create-namespace -f deploy/{chart}.values.yaml\n#\n{}",
-                values(chart)
-            );
-            (format!("{chart}.values.yaml"), body)
-        })
-        .collect()
+    // Kubernetes: what the add-on layer creates once its CRDs exist (applied after every
+    // install), and the installs themselves for `keel plan`.
+    let mut stack = Stack::on_cluster(NAME, tf, layer.objects.clone(), BTreeMap::new())
+        .map_err(|e| fail(e.to_string()))?;
+    stack.addons = layer.installs.clone();
+    stack.addon_values = layer.values.clone();
+    Ok(Some(stack))
 }
 
 /// The data subnet CIDRs the platform carves from its VPC CIDR (known at synth, for

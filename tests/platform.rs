@@ -107,7 +107,8 @@ fn nodes_use_imdsv2_encrypted_gp3_and_only_worker_and_ecr_policies() {
         .into_iter()
         .map(|a| (a["addon_name"].as_str().unwrap().to_owned(), a))
         .collect();
-    assert_eq!(addons.len(), 5);
+    // The five core add-ons, and the layer's cert-manager, metrics-server and log shipping.
+    assert_eq!(addons.len(), 8);
     for (name, addon) in &addons {
         assert!(
             addon["addon_version"]
@@ -119,7 +120,12 @@ fn nodes_use_imdsv2_encrypted_gp3_and_only_worker_and_ecr_policies() {
         let has_role = addon.get("service_account_role_arn").is_some();
         assert_eq!(
             has_role,
-            name == "vpc-cni" || name == "aws-ebs-csi-driver",
+            [
+                "vpc-cni",
+                "aws-ebs-csi-driver",
+                "amazon-cloudwatch-observability"
+            ]
+            .contains(&name.as_str()),
             "{name}"
         );
     }
@@ -238,13 +244,13 @@ fn controllers_get_their_identity_and_the_store_authenticates_as_its_service_acc
     let store =
         &o.files[std::path::Path::new("k8s/30-clustersecretstore-aws-secrets-manager.yaml")];
     assert!(store.contains("serviceAccountRef:\n"), "{store}");
-    let sa =
-        &o.files[std::path::Path::new("k8s/10-serviceaccount-aws-load-balancer-controller.yaml")];
-    assert!(sa.contains(
+    // The chart creates the ServiceAccount (Helm runs before k8s/ is applied), annotated
+    // with the role keel creates for it.
+    let values = &o.files[std::path::Path::new("addons/aws-load-balancer-controller.values.yaml")];
+    assert!(values.contains(
         "eks.amazonaws.com/role-arn: arn:aws:iam::111122223333:role/eks-prod-lb-controller"
     ));
-    let values = &o.files[std::path::Path::new("deploy/aws-load-balancer-controller.values.yaml")];
-    assert!(values.contains("--version 1.13.4") && values.contains("create: false"));
+    assert!(values.contains("--version 1.13.4") && values.contains("create: true"));
     assert!(!values.contains("vpc-0"), "the VPC is found by tag");
 }
 
@@ -394,6 +400,30 @@ fn every_irsa_role_trusts_exactly_the_service_account_that_carries_it() {
             checked += 1;
         }
     }
-    // Each environment: two platform controllers and the metrics service's pods.
-    assert_eq!(checked, 9);
+    // Each environment: the metrics service's pods (the platform's controllers get their
+    // ServiceAccounts from their charts' values: `src/addons/tests.rs` checks those).
+    assert_eq!(checked, 3);
+}
+
+/// Issue 18: the platform's add-on layer comes from every stack of the environment, so
+/// synthesizing the platform alone writes exactly what a full synth writes for it.
+#[test]
+fn the_platform_alone_is_the_platform_of_a_full_synth() {
+    let alone = build(
+        &Project::new(common::repo()),
+        &Selection {
+            envs: vec!["prod".into()],
+            stack: Some("platform".into()),
+        },
+    )
+    .expect("prod builds");
+    assert_eq!(alone.len(), 1);
+    let full = output("prod", "platform");
+    assert_eq!(alone[0].files, full.files);
+    assert_eq!(alone[0].apply_order, full.apply_order);
+    assert!(
+        full.files
+            .keys()
+            .any(|p| p.starts_with("addons") && p.ends_with("kube-prometheus-stack.values.yaml"))
+    );
 }

@@ -260,6 +260,7 @@ impl EksCluster {
         name: &str,
         version: &str,
         role_arn: Option<Expr>,
+        configuration: Option<&str>,
         depends_on: &[String],
     ) {
         let mut body = json!({
@@ -271,6 +272,9 @@ impl EksCluster {
         });
         if let Some(arn) = role_arn {
             body["service_account_role_arn"] = arn.into();
+        }
+        if let Some(configuration) = configuration {
+            body["configuration_values"] = configuration.into();
         }
         if !depends_on.is_empty() {
             body["depends_on"] = json!(depends_on);

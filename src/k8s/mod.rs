@@ -91,7 +91,7 @@ pub use object::{Object, Rank, Suppression, meta, quantity};
 pub use pod_disruption_budget::DisruptionBudget;
 pub use prometheus_rule::{PrometheusRule, PrometheusRuleSpec, Rule, RuleGroup};
 pub use rbac::{DeployerProps, WORKLOAD_VERBS, deployer};
-pub use render::{HEADER, KUSTOMIZATION, render};
+pub use render::{HEADER, KUSTOMIZATION, render, to_yaml};
 pub use rollout::{
     CANARY_HASH_ARG, CanaryAnalysis, CanaryProps, CanaryStep, REVISION_LABEL,
     REVISION_SERIES_LABEL, canary_name, pod_queries, traefik_queries,

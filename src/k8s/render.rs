@@ -57,7 +57,7 @@ pub fn render(objects: &[Object]) -> Result<BTreeMap<String, String>, K8sError> 
     Ok(files)
 }
 
-/// One YAML document with the header comment.
+/// One YAML document with the header comment (also the renderer of keel's Helm values files).
 ///
 /// Debug builds (`cargo run`, the tests) also read the document back and fail unless it is
 /// the same value, so a quoting mistake fails here rather than in the cluster. Release builds
@@ -65,7 +65,7 @@ pub fn render(objects: &[Object]) -> Result<BTreeMap<String, String>, K8sError> 
 /// synth). The tests build with debug assertions, so every stack of every environment, and
 /// the adversarial keys, values and annotations of `tests/hostile.rs`, pass this check on
 /// every test run.
-fn to_yaml<T: Serialize>(what: &str, value: &T) -> Result<String, K8sError> {
+pub fn to_yaml<T: Serialize>(what: &str, value: &T) -> Result<String, K8sError> {
     let err = |message: String| K8sError::Serialize {
         what: what.to_owned(),
         message,

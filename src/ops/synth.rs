@@ -90,6 +90,15 @@ fn build_env(env: &crate::env::Env, defs: &[&StackDef]) -> (Vec<Output>, Vec<Sta
             Err(_) => {}
         }
     }
+    // The platform's add-on layer follows from every stack of the environment.
+    if errors.is_empty()
+        && let Err(e) = crate::addons::attach(env, &mut built)
+    {
+        errors.push(e);
+        return (outputs, errors);
+    }
+    // Registry order (a stack the layer had to build again comes last otherwise).
+    built.sort_by_key(|(_, s)| stacks::ALL.iter().position(|d| d.name == s.name));
     let links: Vec<exports::StackLinks<'_>> = built
         .iter()
         .map(|(_, s)| exports::StackLinks {
@@ -306,6 +315,7 @@ mod tests {
             warnings: Vec::new(),
             steps: Vec::new(),
             addons: Vec::new(),
+            addon_values: BTreeMap::new(),
             external: Vec::new(),
         };
         let err = policy_then_render(&stack, "prod").unwrap_err();

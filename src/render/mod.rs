@@ -19,7 +19,7 @@ pub mod readme;
 /// Files of one stack, relative to `generated/<env>/<stack>/`.
 pub type Files = BTreeMap<PathBuf, String>;
 
-/// Renders a stack into `terraform/*.tf.json`, `k8s/*.yaml` and `deploy/*`.
+/// Renders a stack into `terraform/*.tf.json`, `k8s/*.yaml`, `deploy/*` and `addons/*`.
 pub fn stack_files(stack: &Stack, env: &str) -> Result<Files, StackError> {
     let tf = stack.terraform.render().map_err(|errors| {
         let message: Vec<String> = errors.iter().map(ToString::to_string).collect();
@@ -34,6 +34,9 @@ pub fn stack_files(stack: &Stack, env: &str) -> Result<Files, StackError> {
     }
     for (name, body) in &stack.deploy {
         files.insert(Path::new("deploy").join(name), body.clone());
+    }
+    for (name, body) in &stack.addon_values {
+        files.insert(Path::new("addons").join(name), body.clone());
     }
     Ok(files)
 }

@@ -192,6 +192,42 @@ pub fn render(stack: &Stack, cx: &Context<'_>) -> String {
         }
     );
 
+    if !stack.addons.is_empty() {
+        out.push_str("## Cluster add-ons\n\n");
+        out.push_str("Derived from the objects of every stack of the environment; `keel plan` installs them before any `k8s/` is applied.\n\n");
+        out.push_str(
+            "| add-on | installed by | version | namespace | provides |\n|---|---|---|---|---|\n",
+        );
+        for install in &stack.addons {
+            let (how, version) = match &install.source {
+                crate::plan::Source::EksAddon { version, .. } => ("EKS add-on".to_owned(), version),
+                crate::plan::Source::Helm {
+                    version,
+                    values_file,
+                    ..
+                } => (format!("Helm, `{values_file}`"), version),
+            };
+            let provides: Vec<String> = install
+                .provides
+                .iter()
+                .filter(|c| !matches!(c, crate::plan::Capability::Namespace(_)))
+                .map(ToString::to_string)
+                .collect();
+            let _ = writeln!(
+                out,
+                "| {} | {how} | {version} | {} | {} |",
+                install.name,
+                install.namespace,
+                if provides.is_empty() {
+                    "-".to_owned()
+                } else {
+                    provides.join("; ")
+                }
+            );
+        }
+        out.push('\n');
+    }
+
     let objects = kubernetes_objects(stack);
     if !objects.is_empty() {
         out.push_str("## Kubernetes objects by kind\n\n| kind | count |\n|---|---:|\n");
