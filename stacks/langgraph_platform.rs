@@ -23,7 +23,8 @@ use serde_json::{Value, json};
 
 use crate::construct::alb::{Alb, AlbProps};
 use crate::construct::codedeploy::{self, EcsBlueGreen, EcsBlueGreenProps, RollbackTargets};
-use crate::construct::db_login::{self, DatabaseLogin, DatabaseLoginProps};
+use crate::construct::db_login::{DatabaseLogin, DatabaseLoginProps};
+use crate::construct::db_login_task::{self, LoginTaskProps, login_task};
 use crate::construct::ecr::{EcrRepository, EcrRepositoryProps};
 use crate::construct::ecs::{EcsService, EcsServiceProps, ScalingProps};
 use crate::construct::iam::{Role, Statement, Trust};
@@ -329,7 +330,6 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             username: "langgraph_app",
             secret_path: &format!("{}/database-app-password", scope.prefix),
             extensions: &["vector"],
-            generated_by: &generated_by,
         },
     )
     .map_err(fail)?;
@@ -747,18 +747,26 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     );
 
     let mut deploy = codedeploy::deploy_files(&generated_by, container_name, container_port);
-    deploy.insert(
-        db_login::BOOTSTRAP_FILE.to_owned(),
-        login.bootstrap_script().to_owned(),
+    let login_task = login_task(
+        scope,
+        &key,
+        &login,
+        &LoginTaskProps {
+            stack: NAME,
+            log_retention_days: cfg.log_retention_days,
+            generated_by: &generated_by,
+        },
     );
+    deploy.insert(db_login_task::RUN_SCRIPT.to_owned(), login_task.script);
     Ok(Some(Stack {
         name: NAME,
         terraform: tf,
         kubernetes: BTreeMap::new(),
         objects: Vec::new(),
+        jobs: BTreeMap::new(),
         deploy,
         warnings,
-        steps: Vec::new(),
+        steps: vec![login_task.step],
         addons: Vec::new(),
         external: Vec::new(),
     }))

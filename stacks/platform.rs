@@ -20,6 +20,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::construct::db_login::{ClusterJob, DatabaseLogin, LoginJob};
 use crate::construct::deploy_runner::{DeployRunner, DeployRunnerProps};
 use crate::construct::eks::{EksCluster, EksClusterProps, NodeGroupProps};
 use crate::construct::github_deploy::ClusterAccess;
@@ -1016,6 +1017,45 @@ impl OnCluster {
                 images,
                 statements,
                 cluster: Some((cluster, access)),
+            },
+        )
+    }
+}
+
+/// The database-login Job of a stack on this cluster.
+impl OnCluster {
+    /// The Job that creates `login` in `namespace` from inside the cluster (see
+    /// [`DatabaseLogin::cluster_job`]): `objects` must hold the Namespace the stack's
+    /// `k8s/` creates (the Job's folder applies it too, before the login exists);
+    /// `url_secret` is the Secrets Manager name of the application's `DATABASE_URL`.
+    pub fn database_login_job(
+        &self,
+        scope: &mut Scope<'_>,
+        key: &KmsKey,
+        login: &DatabaseLogin,
+        stack: &str,
+        namespace: &str,
+        objects: &[Object],
+        url_secret: &str,
+    ) -> Result<LoginJob, String> {
+        let namespace_object = objects
+            .iter()
+            .find(|o| o.kind == "Namespace" && o.name == namespace)
+            .cloned()
+            .ok_or_else(|| {
+                format!("stack {stack} creates no Namespace {namespace} for its database-login Job")
+            })?;
+        let controller = self.external_secrets_role(scope).to_string();
+        login.cluster_job(
+            scope,
+            key,
+            &ClusterJob {
+                stack,
+                namespace,
+                namespace_object,
+                url_secret,
+                data_subnet_cidrs: &self.data_subnet_cidrs,
+                controller_role_arn: &controller,
             },
         )
     }

@@ -19,7 +19,8 @@ pub mod readme;
 /// Files of one stack, relative to `generated/<env>/<stack>/`.
 pub type Files = BTreeMap<PathBuf, String>;
 
-/// Renders a stack into `terraform/*.tf.json`, `k8s/*.yaml` and `deploy/*`.
+/// Renders a stack into `terraform/*.tf.json`, `k8s/*.yaml`, `jobs/<step>/*.yaml` and
+/// `deploy/*`.
 pub fn stack_files(stack: &Stack, env: &str) -> Result<Files, StackError> {
     let tf = stack.terraform.render().map_err(|errors| {
         let message: Vec<String> = errors.iter().map(ToString::to_string).collect();
@@ -34,6 +35,13 @@ pub fn stack_files(stack: &Stack, env: &str) -> Result<Files, StackError> {
     }
     for (name, body) in &stack.deploy {
         files.insert(Path::new("deploy").join(name), body.clone());
+    }
+    for (dir, objects) in &stack.jobs {
+        let rendered = crate::k8s::render(objects)
+            .map_err(|e| StackError::new(stack.name, env, format!("jobs/{dir}: {e}")))?;
+        for (name, body) in rendered {
+            files.insert(Path::new("jobs").join(dir).join(name), body);
+        }
     }
     Ok(files)
 }
