@@ -427,6 +427,8 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     let mut stack = Stack::on_cluster(NAME, tf, objects, BTreeMap::new())
         .map_err(|e| fail(e.to_string()))?;
     stack.add_job(login_job.objects, login_job.step);
+    stack.external =
+        crate::stack::web_externals(&[cfg.host.as_str()], cfg.certificate_arn.as_deref());
     if cfg.certificate_arn.is_none() {
         stack.warnings.push(format!(
             "{NAME} in {}: no certificate_arn, so the load balancer serves plain HTTP",

@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 use crate::construct::alb::{Alb, AlbProps};
 use crate::construct::codedeploy::{self, EcsBlueGreen, EcsBlueGreenProps, RollbackTargets};
 use crate::construct::db_login::{DatabaseLogin, DatabaseLoginProps};
+use crate::plan::External;
 use crate::construct::db_login_task::{self, LoginTaskProps, login_task};
 use crate::construct::ecr::{EcrRepository, EcrRepositoryProps};
 use crate::construct::ecs::{EcsService, EcsServiceProps, ScalingProps};
@@ -746,6 +747,17 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         false,
     );
 
+    let mut external: Vec<External> = secrets
+        .iter()
+        .map(|(name, secret)| {
+            let what = APP_SECRETS
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(*name, |(_, d)| *d);
+            secret.external(what, None)
+        })
+        .collect();
+    external.extend(crate::stack::web_externals(&[], cfg.certificate_arn.as_deref()));
     let mut deploy = codedeploy::deploy_files(&generated_by, container_name, container_port);
     let login_task = login_task(
         scope,
@@ -768,7 +780,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         warnings,
         steps: vec![login_task.step],
         addons: Vec::new(),
-        external: Vec::new(),
+        external,
     }))
 }
 
