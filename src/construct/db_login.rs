@@ -188,7 +188,7 @@ impl DatabaseLogin {
         };
         // Named `*-<env>-secrets-reader`: the External Secrets controller may assume it.
         let reader_suffix = format!("dblogin-{}-secrets-reader", scope.env);
-        let role = Role::new(
+        Role::new(
             scope,
             "database_login_secrets_reader",
             &reader_suffix,
@@ -230,16 +230,6 @@ impl DatabaseLogin {
                 ),
             ],
         );
-        if let Some(policy) = role.policy_document() {
-            const FIND: &str = "secretsmanager:ListSecrets and BatchGetSecretValue support no resource-level permission; reading a value still needs GetSecretValue, granted on three ARNs";
-            scope.tf.suppress(
-                policy,
-                &[crate::tf::Suppression {
-                    check: "CKV_AWS_356",
-                    reason: FIND,
-                }],
-            );
-        }
         let role_arn = super::iam::role_arn(scope, &reader_suffix);
         let props = k8s::DatabaseLoginJobProps {
             stack: job.stack.to_owned(),

@@ -226,10 +226,7 @@ impl DeployRunner {
                 }],
                 "depends_on": role.policy_addresses(),
             }),
-            &[crate::tf::Suppression {
-                check: "CKV_AWS_147",
-                reason: "the runner keeps no artifacts or cache; its logs go to a log group encrypted with the stack's key",
-            }],
+            &[],
         );
         scope.tf.resource(
             F,

@@ -122,6 +122,11 @@ pub fn database_login(p: &DatabaseLoginJobProps) -> Result<(Vec<Object>, String)
         ),
         ("app.kubernetes.io/instance".to_owned(), p.instance.clone()),
     ]);
+    let suppressions = [super::Suppression::new(
+        "Job",
+        "CKV_K8S_40",
+        "uid 70 is the postgres account of the Alpine PostgreSQL image (libpq looks up the running user); the pod is non-root with no capabilities",
+    )];
     let m = |kind: &str, name: &str| {
         meta(
             kind,
@@ -129,7 +134,7 @@ pub fn database_login(p: &DatabaseLoginJobProps) -> Result<(Vec<Object>, String)
             Some(&p.namespace),
             &labels,
             BTreeMap::new(),
-            &[],
+            &suppressions,
         )
     };
 
