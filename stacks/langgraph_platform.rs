@@ -5,7 +5,8 @@
 //! 1. `terraform apply` creates everything but the ECS service, and stops with a
 //!    precondition naming each third-party secret (LangSmith, Jira) that has no value yet.
 //! 2. Fill those secrets (`aws secretsmanager put-secret-value`), run
-//!    `deploy/database-login.sh` once (the application's own database login), apply again.
+//!    `deploy/run-database-login.sh` (a one-off ECS task creates the application's own
+//!    database login; the deploy plan runs it on every deploy), apply again.
 //! 3. Each later release: apply (registers the task definition revision), then
 //!    `deploy/create-deployment.sh` (CodeDeploy canary, rolled back by its alarms).
 //!
