@@ -419,7 +419,6 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             &key,
             &login,
             NAME,
-            &namespace,
             &objects,
             &database_url_path,
         )

@@ -393,7 +393,6 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             &key,
             &login,
             NAME,
-            &cfg.namespace,
             &objects,
             &secret_path("database-url"),
         )

@@ -22,7 +22,9 @@ use serde_json::json;
 
 use crate::construct::db_login::{ClusterJob, DatabaseLogin, LoginJob};
 use crate::construct::deploy_runner::{DeployRunner, DeployRunnerProps};
-use crate::construct::eks::{EksCluster, EksClusterProps, NodeGroupProps};
+use crate::construct::eks::{
+    CLUSTER_ADMIN_POLICY, EksCluster, EksClusterProps, NodeGroupProps, access_policy_arn,
+};
 use crate::construct::github_deploy::ClusterAccess;
 use crate::construct::iam::{GITHUB_OIDC_HOST, Role, STS_AUDIENCE, Statement, Trust};
 use crate::construct::kms::KmsKey;
@@ -72,8 +74,8 @@ pub fn deploy_runner_connection(env: &str) -> String {
 }
 
 /// The IAM role the deploy workflow assumes by OIDC in `env`, created outside keel
-/// before the first apply: `keel-apply-<env>`. For kubectl it needs an EKS access entry:
-/// list its ARN in `stacks.platform.admins`.
+/// before the first apply: `keel-apply-<env>`. The platform gives it a cluster-admin
+/// access entry (`access_apply_role`) for kubectl.
 pub fn apply_role_name(env: &str) -> String {
     format!("keel-apply-{env}")
 }
@@ -661,8 +663,8 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
 
 /// The deploy path's reach into the private cluster (the CodeBuild runner, when the
 /// environment configures one) and what the environment needs from outside keel: the
-/// state bucket, the apply role, and the runner's GitHub connection. Returns those and
-/// the warnings for what is missing.
+/// state bucket, the apply role (with its cluster access entry), and the runner's GitHub
+/// connection. Returns those and the warnings for what is missing.
 fn reach(
     scope: &mut Scope<'_>,
     env: &Env,
@@ -682,15 +684,21 @@ fn reach(
             name: apply_role.clone(),
         },
     ];
-    if !cfg
-        .admins
-        .iter()
-        .any(|arn| arn.ends_with(&format!(":role/{apply_role}")))
-    {
-        warnings.push(format!(
-            "stacks.platform.admins does not list the apply role {apply_role}: the deploy workflow cannot run kubectl on cluster {}",
-            cluster_name(env_name)
-        ));
+    // The deploy workflow applies every stack's `k8s/` (namespaces, cluster-scoped stores):
+    // its apply role administers the cluster, unless the environment lists it already.
+    let apply_role_arn = format!(
+        "arn:{}:iam::{}:role/{apply_role}",
+        scope.partition(),
+        scope.tf.account_id()
+    );
+    if !cfg.admins.contains(&apply_role_arn) {
+        cluster.grant_access(
+            scope,
+            "apply_role",
+            apply_role_arn.into(),
+            &access_policy_arn(scope.partition(), CLUSTER_ADMIN_POLICY),
+            &[],
+        );
     }
     match &cfg.deploy_runner {
         Some(runner) => {
@@ -1024,34 +1032,35 @@ impl OnCluster {
 
 /// The database-login Job of a stack on this cluster.
 impl OnCluster {
-    /// The Job that creates `login` in `namespace` from inside the cluster (see
-    /// [`DatabaseLogin::cluster_job`]): `objects` must hold the Namespace the stack's
-    /// `k8s/` creates (the Job's folder applies it too, before the login exists);
-    /// `url_secret` is the Secrets Manager name of the application's `DATABASE_URL`.
+    /// The Job that creates `login` from inside the cluster (see
+    /// [`DatabaseLogin::cluster_job`]), in the namespace of the stack's `objects`: they
+    /// must hold exactly one Namespace (the Job's folder applies it too, before the login
+    /// exists); `url_secret` is the Secrets Manager name of the application's
+    /// `DATABASE_URL`.
     pub fn database_login_job(
         &self,
         scope: &mut Scope<'_>,
         key: &KmsKey,
         login: &DatabaseLogin,
         stack: &str,
-        namespace: &str,
         objects: &[Object],
         url_secret: &str,
     ) -> Result<LoginJob, String> {
-        let namespace_object = objects
-            .iter()
-            .find(|o| o.kind == "Namespace" && o.name == namespace)
-            .cloned()
-            .ok_or_else(|| {
-                format!("stack {stack} creates no Namespace {namespace} for its database-login Job")
-            })?;
+        let mut namespaces = objects.iter().filter(|o| o.kind == "Namespace");
+        let (Some(namespace_object), None) = (namespaces.next().cloned(), namespaces.next())
+        else {
+            return Err(format!(
+                "stack {stack} must create exactly one Namespace for its database-login Job"
+            ));
+        };
+        let namespace = namespace_object.name.clone();
         let controller = self.external_secrets_role(scope).to_string();
         login.cluster_job(
             scope,
             key,
             &ClusterJob {
                 stack,
-                namespace,
+                namespace: &namespace,
                 namespace_object,
                 url_secret,
                 data_subnet_cidrs: &self.data_subnet_cidrs,

@@ -190,6 +190,17 @@ fn the_deploy_runner_is_least_privileged_and_admits_nothing() {
                 .contains("cluster_security_group_id")
         );
 
+        // The apply role (made outside keel) gets its kubectl access from the platform.
+        let access = common::tf_json(&o, "access.tf.json");
+        assert_eq!(
+            access["resource"]["aws_eks_access_entry"]["apply_role"]["principal_arn"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next(),
+            Some(format!("keel-apply-{env}").as_str())
+        );
+
         // Its role: no `*` action, no deploy rights, logs only to its own group.
         let iam = common::tf_json(&o, "iam.tf.json");
         let statements = iam["data"]["aws_iam_policy_document"]["deploy_runner"]["statement"]
