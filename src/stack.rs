@@ -17,6 +17,10 @@ pub struct Stack {
     /// The Kubernetes objects behind `kubernetes`, as values (what the stack README
     /// describes, without reading the YAML back).
     pub objects: Vec<crate::k8s::Object>,
+    /// One-off Kubernetes objects applied by a plan step rather than with `k8s/`, by folder
+    /// under `jobs/` (e.g. `database-login` → `jobs/database-login/`, with its own
+    /// `kustomization.yaml`).
+    pub jobs: BTreeMap<String, Vec<crate::k8s::Object>>,
     /// Operator and deploy-workflow files (`file name -> text`) rendered under `deploy/`:
     /// the CodeDeploy AppSpec and the scripts that start a deployment or bootstrap a
     /// database login. Empty when the stack needs none.
@@ -35,6 +39,13 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// Adds a one-off step whose objects render to `jobs/<step name>/` (the folder its
+    /// `kubectl apply` names).
+    pub fn add_job(&mut self, objects: Vec<crate::k8s::Object>, step: crate::plan::StackStep) {
+        self.jobs.insert(step.name.clone(), objects);
+        self.steps.push(step);
+    }
+
     /// Kubernetes object count, for `keel list`.
     pub fn kubernetes_objects(&self) -> usize {
         self.objects.len()
@@ -53,6 +64,7 @@ impl Stack {
             terraform,
             kubernetes: crate::k8s::render(&objects)?,
             objects,
+            jobs: BTreeMap::new(),
             deploy,
             warnings: Vec::new(),
             steps: Vec::new(),
@@ -117,4 +129,23 @@ pub fn terraform_root(env: &Env, stack: &'static str) -> tf::Config {
             default_tags: env.default_tags(stack),
         },
     )
+}
+
+/// What a stack serving `hosts` needs from outside keel: the public hosted zone of each
+/// host, and the ACM certificate when the environment names one.
+pub fn web_externals(hosts: &[&str], certificate_arn: Option<&str>) -> Vec<crate::plan::External> {
+    let mut out: Vec<crate::plan::External> = hosts
+        .iter()
+        .map(|h| crate::plan::External::HostedZone {
+            host: (*h).to_owned(),
+        })
+        .collect();
+    if let Some(arn) = certificate_arn {
+        out.push(crate::plan::External::Certificate {
+            arn: arn.to_owned(),
+        });
+    }
+    out.sort();
+    out.dedup();
+    out
 }

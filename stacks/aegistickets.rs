@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::construct::Scope;
 use crate::construct::github_deploy::ClusterAccess;
-use crate::construct::db_login::{self, DatabaseLogin, DatabaseLoginProps};
+use crate::construct::db_login::{DatabaseLogin, DatabaseLoginProps};
 use crate::construct::ecr::{EcrRepository, EcrRepositoryProps};
 use crate::construct::kms::KmsKey;
 use crate::construct::rds::{RdsPostgres, RdsPostgresProps};
@@ -38,7 +38,7 @@ use crate::env::file::{Database, EnvFile, Image, PodAutoscaling};
 use crate::k8s::{self, Rule, RuleGroup};
 use crate::slo::prometheus::{Matcher, RequestMetrics, ServiceSlos, rule_object};
 use crate::slo::{self, ErrorClass, Indicator, LatencySupport, Slo, Window, num};
-use crate::stack::{Stack, StackDef, StackError, generated_by, terraform_root};
+use crate::stack::{Stack, StackDef, StackError, terraform_root};
 use crate::stacks::platform::{CLUSTER_SECRET_STORE, OnCluster};
 
 /// Stack name.
@@ -236,7 +236,6 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         },
     );
     let secrets = format!("keel/{}/{NAME}", env.name());
-    let header = generated_by(env, NAME);
     let login = DatabaseLogin::new(
         scope,
         &key,
@@ -245,7 +244,6 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             username: "tickets_app",
             secret_path: &format!("{secrets}/database-app-password"),
             extensions: &[],
-            generated_by: &header,
         },
     )
     .map_err(fail)?;
@@ -355,7 +353,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     backend.secrets.env.push(k8s::SecretEnv {
         env: "DATABASE_URL".into(),
         source: k8s::SecretSource::SecretsManager {
-            remote_key: database_url_path,
+            remote_key: database_url_path.clone(),
             property: None,
         },
     });
@@ -415,12 +413,21 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
                 .map_err(|e| fail(e.to_string()))?,
         );
     }
-    let deploy = BTreeMap::from([(
-        db_login::BOOTSTRAP_FILE.to_owned(),
-        login.bootstrap_script().to_owned(),
-    )]);
-    let mut stack =
-        Stack::on_cluster(NAME, tf, objects, deploy).map_err(|e| fail(e.to_string()))?;
+    let login_job = cluster
+        .database_login_job(
+            scope,
+            &key,
+            &login,
+            NAME,
+            &objects,
+            &database_url_path,
+        )
+        .map_err(fail)?;
+    let mut stack = Stack::on_cluster(NAME, tf, objects, BTreeMap::new())
+        .map_err(|e| fail(e.to_string()))?;
+    stack.add_job(login_job.objects, login_job.step);
+    stack.external =
+        crate::stack::web_externals(&[cfg.host.as_str()], cfg.certificate_arn.as_deref());
     if cfg.certificate_arn.is_none() {
         stack.warnings.push(format!(
             "{NAME} in {}: no certificate_arn, so the load balancer serves plain HTTP",

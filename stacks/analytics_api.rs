@@ -20,7 +20,7 @@ use keel_workload_contract as contract;
 
 use crate::construct::Scope;
 use crate::construct::github_deploy::ClusterAccess;
-use crate::construct::db_login::{self, DatabaseLogin, DatabaseLoginProps};
+use crate::construct::db_login::{DatabaseLogin, DatabaseLoginProps};
 use crate::construct::ecr::{EcrRepository, EcrRepositoryProps};
 use crate::construct::elasticache::{
     REDIS_PORT, RedisCache, RedisCacheProps, redis_family, redis_versions,
@@ -40,7 +40,7 @@ use crate::k8s;
 use crate::rollout::Rollout;
 use crate::slo::prometheus::{RequestMetrics, ServiceSlos, rule_object};
 use crate::slo::{self, LatencySupport, Slo};
-use crate::stack::{Stack, StackDef, StackError, generated_by, terraform_root};
+use crate::stack::{Stack, StackDef, StackError, terraform_root};
 use crate::stacks::platform::OnCluster;
 
 /// Stack name.
@@ -205,7 +205,6 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             log_retention_days,
         },
     );
-    let generated_by = generated_by(env, NAME);
     let login = DatabaseLogin::new(
         scope,
         &key,
@@ -214,7 +213,6 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             username: DB_USER,
             secret_path: &secret_path("database-app-password"),
             extensions: &[],
-            generated_by: &generated_by,
         },
     )
     .map_err(fail)?;
@@ -389,13 +387,22 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
                 .map_err(|e| fail(e.to_string()))?,
         );
     }
-    let deploy = BTreeMap::from([(
-        db_login::BOOTSTRAP_FILE.to_owned(),
-        login.bootstrap_script().to_owned(),
-    )]);
-    Stack::on_cluster(NAME, tf, objects, deploy)
-        .map(Some)
-        .map_err(|e| fail(e.to_string()))
+    let login_job = cluster
+        .database_login_job(
+            scope,
+            &key,
+            &login,
+            NAME,
+            &objects,
+            &secret_path("database-url"),
+        )
+        .map_err(fail)?;
+    let mut stack = Stack::on_cluster(NAME, tf, objects, BTreeMap::new())
+        .map_err(|e| fail(e.to_string()))?;
+    stack.add_job(login_job.objects, login_job.step);
+    stack.external =
+        crate::stack::web_externals(&[cfg.host.as_str()], cfg.certificate_arn.as_deref());
+    Ok(Some(stack))
 }
 
 /// The Kubernetes description of the service, from the environment and the contract.

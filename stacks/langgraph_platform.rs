@@ -5,7 +5,8 @@
 //! 1. `terraform apply` creates everything but the ECS service, and stops with a
 //!    precondition naming each third-party secret (LangSmith, Jira) that has no value yet.
 //! 2. Fill those secrets (`aws secretsmanager put-secret-value`), run
-//!    `deploy/database-login.sh` once (the application's own database login), apply again.
+//!    `deploy/run-database-login.sh` (a one-off ECS task creates the application's own
+//!    database login; the deploy plan runs it on every deploy), apply again.
 //! 3. Each later release: apply (registers the task definition revision), then
 //!    `deploy/create-deployment.sh` (CodeDeploy canary, rolled back by its alarms).
 //!
@@ -23,7 +24,9 @@ use serde_json::{Value, json};
 
 use crate::construct::alb::{Alb, AlbProps};
 use crate::construct::codedeploy::{self, EcsBlueGreen, EcsBlueGreenProps, RollbackTargets};
-use crate::construct::db_login::{self, DatabaseLogin, DatabaseLoginProps};
+use crate::construct::db_login::{DatabaseLogin, DatabaseLoginProps};
+use crate::plan::External;
+use crate::construct::db_login_task::{self, LoginTaskProps, login_task};
 use crate::construct::ecr::{EcrRepository, EcrRepositoryProps};
 use crate::construct::ecs::{EcsService, EcsServiceProps, ScalingProps};
 use crate::construct::iam::{Role, Statement, Trust};
@@ -329,7 +332,6 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             username: "langgraph_app",
             secret_path: &format!("{}/database-app-password", scope.prefix),
             extensions: &["vector"],
-            generated_by: &generated_by,
         },
     )
     .map_err(fail)?;
@@ -746,22 +748,41 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         false,
     );
 
+    let mut external: Vec<External> = secrets
+        .iter()
+        .map(|(name, secret)| {
+            let what = APP_SECRETS
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(*name, |(_, d)| *d);
+            secret.external(what, None)
+        })
+        .collect();
+    external.extend(crate::stack::web_externals(&[], cfg.certificate_arn.as_deref()));
     let mut deploy = codedeploy::deploy_files(&generated_by, container_name, container_port);
-    deploy.insert(
-        db_login::BOOTSTRAP_FILE.to_owned(),
-        login.bootstrap_script().to_owned(),
+    let login_task = login_task(
+        scope,
+        &key,
+        &login,
+        &LoginTaskProps {
+            stack: NAME,
+            log_retention_days: cfg.log_retention_days,
+            generated_by: &generated_by,
+        },
     );
+    deploy.insert(db_login_task::RUN_SCRIPT.to_owned(), login_task.script);
     Ok(Some(Stack {
         name: NAME,
         terraform: tf,
         kubernetes: BTreeMap::new(),
         objects: Vec::new(),
+        jobs: BTreeMap::new(),
         deploy,
         warnings,
-        steps: Vec::new(),
+        steps: vec![login_task.step],
         addons: Vec::new(),
         addon_values: BTreeMap::new(),
-        external: Vec::new(),
+        external,
     }))
 }
 

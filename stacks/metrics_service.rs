@@ -1,18 +1,20 @@
 //! metrics-service: the Node.js service that scores Langfuse traces against a ground-truth
 //! bucket, on the environment's platform cluster (../shared/seeds/metrics-service.md).
 //!
-//! - Namespace `langfuse` (Langfuse's own, so keel adds no namespace-wide policy there):
-//!   Deployment on port 3001 with the seed's probes, sizes and variables, a ClusterIP
-//!   Service, a PDB where it runs more than one replica, and a NetworkPolicy that admits
-//!   nothing in and lets the pods reach only DNS, Langfuse (port 3000 in `langfuse`) and
-//!   HTTPS for AWS APIs.
+//! - Namespace `metrics-service` of its own (Pod Security restricted, quota, limits,
+//!   default deny): Deployment on port 3001 with the seed's probes, sizes and variables, a
+//!   ClusterIP Service, a PDB where it runs more than one replica, and a NetworkPolicy that
+//!   admits nothing in and lets the pods reach only DNS and HTTPS (AWS APIs and Langfuse).
+//! - Langfuse is outside keel: the service calls it at `langfuse_url` (an environment
+//!   setting, HTTPS), declared as an external dependency that `keel preflight` checks.
 //! - The Langfuse keys come from Secrets Manager (`keel/<env>/metrics-service/...`, set out
 //!   of band) through an ExternalSecret of the platform's ClusterSecretStore.
 //! - Its pods' role (IRSA or Pod Identity, from the same value as the ServiceAccount): read
 //!   the ground-truth bucket's objects, list the bucket, write its own log group.
-//! - ECR repository `metrics-service` and a GitHub deploy role that edits `langfuse` only.
+//! - ECR repository `metrics-service` and a GitHub deploy role that edits its namespace only.
 //!   The seed gave that role AmazonEKSClusterAdminPolicy: a leaked workflow token would then
-//!   own every namespace, so keel grants AmazonEKSEditPolicy in `langfuse` and nothing else.
+//!   own every namespace, so keel grants AmazonEKSEditPolicy in `metrics-service` and
+//!   nothing else.
 
 use std::collections::BTreeMap;
 
@@ -30,6 +32,7 @@ use crate::env::Env;
 use crate::env::check::{self, Problems, min_copies};
 use crate::env::file::{EnvFile, Image};
 use crate::k8s;
+use crate::plan::External;
 use crate::stack::{Stack, StackDef, StackError, terraform_root};
 use crate::stacks::platform::{CLUSTER_SECRET_STORE, OnCluster};
 
@@ -43,12 +46,10 @@ pub const DEF: StackDef = StackDef {
     build,
 };
 
-/// Namespace (Langfuse's).
-const NAMESPACE: &str = "langfuse";
+/// Namespace (its own, created by its `k8s/`).
+const NAMESPACE: &str = "metrics-service";
 /// Port the service listens on (`PORT`).
 const PORT: u16 = 3001;
-/// Port of the Langfuse web service it calls.
-const LANGFUSE_PORT: u16 = 3000;
 /// Name of its ECR repository.
 const REPOSITORY: &str = "metrics-service";
 
@@ -65,8 +66,10 @@ pub struct Settings {
     /// The environment's ground-truth bucket (`GROUND_TRUTH_BUCKET`), read-only.
     #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"))]
     pub ground_truth_bucket: String,
-    /// Langfuse's URL inside the cluster (`LANGFUSE_URL`).
-    #[schemars(regex(pattern = r"^https?://[a-z0-9.-]+(:[0-9]+)?(/.*)?$"))]
+    /// The Langfuse the service scores traces of (`LANGFUSE_URL`): outside keel, reached
+    /// over HTTPS on port 443 (the only port the pods may reach besides DNS), checked by
+    /// `keel preflight`.
+    #[schemars(regex(pattern = r"^https://[a-z0-9.-]+(/.*)?$"))]
     pub langfuse_url: String,
     /// `LOG_LEVEL`.
     pub log_level: LogLevel,
@@ -177,8 +180,6 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         part_of: "langfuse".into(),
     };
     let mut p = k8s::ServiceProps::new(app, NAMESPACE, image.clone());
-    // Langfuse owns the namespace: no namespace, quota or namespace-wide deny from here.
-    p.namespace_policy = None;
     p.replicas = k8s::count(cfg.replicas).map_err(fail)?;
     p.ports = k8s::Ports {
         http: PORT,
@@ -233,7 +234,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     // NetworkPolicy of its pods admits nothing and lets out only what it needs.
     p.network.http_from = Vec::new();
     p.network.metrics_from = Vec::new();
-    p.network.egress_namespaces = vec![(NAMESPACE.to_owned(), LANGFUSE_PORT)];
+    // HTTPS anywhere: AWS APIs (S3, CloudWatch Logs) and Langfuse at `langfuse_url`.
     p.network.egress = vec![k8s::EgressPeer::https("0.0.0.0/0")];
     p.monitoring = None;
     p.suppressions.push(k8s::Suppression::new(
@@ -303,9 +304,18 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         );
     }
     let objects = k8s::service(&p).map_err(|e| fail(e.to_string()))?;
-    Stack::on_cluster(NAME, tf, objects, BTreeMap::new())
-        .map(Some)
-        .map_err(|e| fail(e.to_string()))
+    let mut stack = Stack::on_cluster(NAME, tf, objects, BTreeMap::new())
+        .map_err(|e| fail(e.to_string()))?;
+    stack.external.push(External::Service {
+        what: "Langfuse".to_owned(),
+        url: cfg.langfuse_url.clone(),
+    });
+    for (var, secret) in &langfuse {
+        stack
+            .external
+            .push(secret.external(&format!("{var}, from Langfuse's project settings (API keys)"), None));
+    }
+    Ok(Some(stack))
 }
 
 /// Semantic checks of these settings in `spec`.

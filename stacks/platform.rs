@@ -21,7 +21,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::construct::eks::{EksCluster, EksClusterProps, NodeGroupProps};
+use crate::construct::db_login::{ClusterJob, DatabaseLogin, LoginJob};
+use crate::construct::deploy_runner::{DeployRunner, DeployRunnerProps};
+use crate::construct::eks::{
+    CLUSTER_ADMIN_POLICY, EksCluster, EksClusterProps, NodeGroupProps, access_policy_arn,
+};
 use crate::construct::github_deploy::ClusterAccess;
 use crate::construct::iam::{GITHUB_OIDC_HOST, Role, STS_AUDIENCE, Statement, Trust};
 use crate::construct::kms::KmsKey;
@@ -38,6 +42,7 @@ use crate::env::file::NatGateways;
 use crate::env::load::{is_prod, parse_cidr};
 use crate::exports::{self, Handle, List, One};
 use crate::k8s;
+use crate::plan::External;
 use crate::stack::{Stack, StackDef, StackError, terraform_root};
 
 /// Stack name.
@@ -56,6 +61,26 @@ const SHORT: &str = "eks";
 /// The cluster's name in `env`: deterministic, so manifests and other stacks can name it.
 pub fn cluster_name(env: &str) -> String {
     format!("{SHORT}-{env}")
+}
+
+/// The deploy runner's CodeBuild project in `env`: a workflow job runs on it with
+/// `runs-on: codebuild-<this>-${{ github.run_id }}-${{ github.run_attempt }}`
+/// ([`crate::construct::deploy_runner::runs_on`]).
+pub fn deploy_runner_project(env: &str) -> String {
+    format!("{SHORT}-{env}-deploy-runner")
+}
+
+/// The CodeConnections connection of the deploy runner in `env` (a person authorizes it
+/// once in the console).
+pub fn deploy_runner_connection(env: &str) -> String {
+    format!("{SHORT}-{env}-github")
+}
+
+/// The IAM role the deploy workflow assumes by OIDC in `env`, created outside keel
+/// before the first apply: `keel-apply-<env>`. The platform gives it a cluster-admin
+/// access entry (`access_apply_role`) for kubectl.
+pub fn apply_role_name(env: &str) -> String {
+    format!("keel-apply-{env}")
 }
 
 /// Exports (see [`crate::exports`]).
@@ -111,6 +136,29 @@ pub struct Settings {
     /// Whether this environment creates the account's GitHub Actions OIDC provider
     /// (`create`) or uses one another environment in the same account created (`existing`).
     pub github_oidc_provider: GithubOidcProvider,
+    /// CodeBuild-hosted GitHub Actions runners inside the cluster VPC: the deploy
+    /// workflow's jobs that need the private API endpoint run there. Default: none (then
+    /// nothing generated can reach a private endpoint).
+    #[serde(default)]
+    pub deploy_runner: Option<DeployRunnerSettings>,
+}
+
+/// The deploy runner of an environment (see `src/construct/deploy_runner.rs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeployRunnerSettings {
+    /// The GitHub repository (`owner/name`) holding keel's deploy workflow: the only one
+    /// whose workflow jobs the runner takes.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9-]+/[A-Za-z0-9._-]+$"))]
+    pub repository: String,
+    /// Minutes a job may run before CodeBuild stops it. Default: 60.
+    #[serde(default = "default_runner_timeout")]
+    #[schemars(range(min = 5, max = 480))]
+    pub timeout_minutes: u32,
+}
+
+fn default_runner_timeout() -> u32 {
+    60
 }
 
 /// How pods get AWS roles.
@@ -605,6 +653,7 @@ pub fn build_with(env: &Env, layer: &Layer) -> Result<Option<Stack>, StackError>
         &description("External Secrets controller role"),
         eso_role.arn(),
     );
+    let (external, mut warnings) = reach(scope, env, cfg, &key, &vpc, &cluster);
     let out = &mut *scope.tf;
     out.output("cluster_name", "EKS cluster name", cluster.name(), false);
     out.output(
@@ -632,7 +681,89 @@ pub fn build_with(env: &Env, layer: &Layer) -> Result<Option<Stack>, StackError>
         .map_err(|e| fail(e.to_string()))?;
     stack.addons = layer.installs.clone();
     stack.addon_values = layer.values.clone();
+    stack.external = external;
+    stack.warnings.append(&mut warnings);
     Ok(Some(stack))
+}
+
+/// The deploy path's reach into the private cluster (the CodeBuild runner, when the
+/// environment configures one) and what the environment needs from outside keel: the
+/// state bucket, the apply role (with its cluster access entry), and the runner's GitHub
+/// connection. Returns those and the warnings for what is missing.
+fn reach(
+    scope: &mut Scope<'_>,
+    env: &Env,
+    cfg: &Settings,
+    key: &KmsKey,
+    vpc: &Vpc,
+    cluster: &EksCluster,
+) -> (Vec<External>, Vec<String>) {
+    let env_name = env.name();
+    let mut warnings = Vec::new();
+    let apply_role = apply_role_name(env_name);
+    let mut external = vec![
+        External::StateBucket {
+            bucket: env.spec.state.bucket.clone(),
+        },
+        External::ApplyRole {
+            name: apply_role.clone(),
+        },
+    ];
+    // The deploy workflow applies every stack's `k8s/` (namespaces, cluster-scoped stores):
+    // its apply role administers the cluster, unless the environment lists it already.
+    let apply_role_arn = format!(
+        "arn:{}:iam::{}:role/{apply_role}",
+        scope.partition(),
+        scope.tf.account_id()
+    );
+    if !cfg.admins.contains(&apply_role_arn) {
+        cluster.grant_access(
+            scope,
+            "apply_role",
+            apply_role_arn.into(),
+            &access_policy_arn(scope.partition(), CLUSTER_ADMIN_POLICY),
+            &[],
+        );
+    }
+    match &cfg.deploy_runner {
+        Some(runner) => {
+            let connection_name = deploy_runner_connection(env_name);
+            let runner = DeployRunner::new(
+                scope,
+                key,
+                &DeployRunnerProps {
+                    project_name: deploy_runner_project(env_name),
+                    connection_name: connection_name.clone(),
+                    repository: runner.repository.clone(),
+                    vpc_id: vpc.id(),
+                    subnet_ids: vpc.private_subnet_ids(),
+                    cluster_security_group_id: cluster.cluster_security_group_id(),
+                    log_retention_days: env.spec.network.flow_log_retention_days,
+                    timeout_minutes: runner.timeout_minutes,
+                },
+            );
+            scope.tf.output(
+                "deploy_runner_project",
+                "CodeBuild project of the in-VPC GitHub Actions runner (runs-on: codebuild-<this>-<run id>-<attempt>)",
+                runner.project_name(),
+                false,
+            );
+            scope.tf.output(
+                "deploy_runner_connection_arn",
+                "CodeConnections connection to GitHub: authorize it once in the console (Developer Tools > Connections)",
+                runner.connection_arn(),
+                false,
+            );
+            external.push(External::Connection {
+                name: connection_name,
+            });
+        }
+        None => warnings.push(format!(
+            "stacks.platform.deploy_runner is not set: no generated runner reaches the private API endpoint of cluster {}",
+            cluster_name(env_name)
+        )),
+    }
+    (external, warnings)
 }
 
 /// The data subnet CIDRs the platform carves from its VPC CIDR (known at synth, for
@@ -886,6 +1017,46 @@ impl OnCluster {
                 images,
                 statements,
                 cluster: Some((cluster, access)),
+            },
+        )
+    }
+}
+
+/// The database-login Job of a stack on this cluster.
+impl OnCluster {
+    /// The Job that creates `login` from inside the cluster (see
+    /// [`DatabaseLogin::cluster_job`]), in the namespace of the stack's `objects`: they
+    /// must hold exactly one Namespace (the Job's folder applies it too, before the login
+    /// exists); `url_secret` is the Secrets Manager name of the application's
+    /// `DATABASE_URL`.
+    pub fn database_login_job(
+        &self,
+        scope: &mut Scope<'_>,
+        key: &KmsKey,
+        login: &DatabaseLogin,
+        stack: &str,
+        objects: &[k8s::Object],
+        url_secret: &str,
+    ) -> Result<LoginJob, String> {
+        let mut namespaces = objects.iter().filter(|o| o.kind == "Namespace");
+        let (Some(namespace_object), None) = (namespaces.next().cloned(), namespaces.next())
+        else {
+            return Err(format!(
+                "stack {stack} must create exactly one Namespace for its database-login Job"
+            ));
+        };
+        let namespace = namespace_object.name.clone();
+        let controller = self.external_secrets_role(scope).to_string();
+        login.cluster_job(
+            scope,
+            key,
+            &ClusterJob {
+                stack,
+                namespace: &namespace,
+                namespace_object,
+                url_secret,
+                data_subnet_cidrs: &self.data_subnet_cidrs,
+                controller_role_arn: &controller,
             },
         )
     }

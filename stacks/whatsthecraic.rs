@@ -510,6 +510,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
 
     // Secrets: only the containers (and the generated JWT key); values never in a file.
     let mut secret_arns = Vec::new();
+    let mut external = Vec::new();
     for secret in SecretKey::ALL {
         let id = secret.path_name();
         let arn = if secret == SecretKey::JwtSecret {
@@ -522,14 +523,22 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             )
             .arn()
         } else {
-            Secret::at(
+            let third_party = Secret::at(
                 scope,
                 &key,
                 &id,
                 &secret.path(env.name()),
                 secret.description(),
-            )
-            .arn()
+            );
+            external.push(third_party.external(
+                secret.description(),
+                Some(&format!(
+                    "aws secretsmanager put-secret-value --secret-id {} --secret-string ..., then sh generated/{}/{NAME}/deploy/{SECRETS_SCRIPT} check",
+                    secret.path(env.name()),
+                    env.name()
+                )),
+            ));
+            third_party.arn()
         };
         secret_arns.push((secret, arn));
     }
@@ -614,9 +623,15 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         SECRETS_SCRIPT.to_owned(),
         secrets_script(&generated_by(env, NAME), env.name()),
     )]);
-    Stack::on_cluster(NAME, tf, objects, deploy)
-        .map(Some)
-        .map_err(|e| fail(e.to_string()))
+    let hosts: Vec<String> = SERVICES
+        .iter()
+        .flat_map(|s| s.host_names(&cfg.domain))
+        .collect();
+    let host_refs: Vec<&str> = hosts.iter().map(String::as_str).collect();
+    external.extend(crate::stack::web_externals(&host_refs, None));
+    let mut stack = Stack::on_cluster(NAME, tf, objects, deploy).map_err(|e| fail(e.to_string()))?;
+    stack.external = external;
+    Ok(Some(stack))
 }
 
 /// The operator's script for the stack's secrets (under `deploy/`).

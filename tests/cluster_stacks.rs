@@ -17,7 +17,7 @@ fn k8s(o: &keel::ops::synth::Output, file: &str) -> Value {
 fn metrics_service_matches_the_seed() {
     let o = output("prod", "metrics-service");
     let d = k8s(&o, "40-deployment-metrics-service.yaml");
-    assert_eq!(d["metadata"]["namespace"], "langfuse");
+    assert_eq!(d["metadata"]["namespace"], "metrics-service");
     let c = &d["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(
         c["ports"],
@@ -49,16 +49,18 @@ fn metrics_service_matches_the_seed() {
         "acme-llm-evals-ground-truth-prod"
     );
     assert_eq!(cm["data"]["PORT"], "3001");
-    // Langfuse's namespace: no namespace object or namespace-wide deny from this stack.
-    assert!(
-        !o.files
-            .keys()
-            .any(|p| p.to_str().unwrap().contains("namespace-")
-                || p.to_str().unwrap().contains("default-deny"))
+    // Its own namespace (issue 18: nothing created `langfuse`), restricted and deny-all.
+    let ns = k8s(&o, "00-namespace-metrics-service.yaml");
+    assert_eq!(
+        ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+        "restricted"
     );
+    k8s(&o, "80-networkpolicy-default-deny.yaml");
     let np = k8s(&o, "80-networkpolicy-metrics-service.yaml");
     assert_eq!(np["spec"]["ingress"], json!([]));
-    assert_eq!(np["spec"]["egress"].as_array().map(Vec::len), Some(3));
+    // DNS and HTTPS (AWS APIs and the external Langfuse) only.
+    assert_eq!(np["spec"]["egress"].as_array().map(Vec::len), Some(2));
+    assert_eq!(cm["data"]["LANGFUSE_URL"], "https://langfuse.example.com");
     k8s(&o, "65-poddisruptionbudget-metrics-service.yaml");
 }
 
@@ -108,7 +110,7 @@ fn repositories_scan_expire_and_are_immutable_outside_dev() {
 #[test]
 fn deploy_roles_edit_their_namespace_only() {
     for (stack, namespace) in [
-        ("metrics-service", "langfuse"),
+        ("metrics-service", "metrics-service"),
         ("aegistickets", "tickets-prod"),
     ] {
         let o = output("prod", stack);

@@ -58,28 +58,28 @@ fn broken_files_give_exact_errors() {
             "      min: 2\n      desired: 2\n      max: 10\n",
             "      min: 2\n      desired: 12\n      max: 10\n",
             &[
-                "environments/prod.yaml:64:7: stacks.langgraph-platform.scaling: expected min <= desired <= max, found 2 <= 12 <= 10",
+                "environments/prod.yaml:66:7: stacks.langgraph-platform.scaling: expected min <= desired <= max, found 2 <= 12 <= 10",
             ],
         ),
         (
             "      cpu_percent: 70\n      memory_percent: 80\n      requests_per_target",
             "      cpu_percent: 170\n      memory_percent: 80\n      requests_per_target",
             &[
-                "environments/prod.yaml:67:20: stacks.langgraph-platform.scaling.cpu_percent: expected a percentage 1..=100, found 170",
+                "environments/prod.yaml:69:20: stacks.langgraph-platform.scaling.cpu_percent: expected a percentage 1..=100, found 170",
             ],
         ),
         (
             "      multi_az: true\n      deletion_protection: true\n      backup_retention_days: 7\n    alarms:",
             "      multi_az: false\n      deletion_protection: true\n      backup_retention_days: 7\n    alarms:",
             &[
-                "environments/prod.yaml:82:17: stacks.langgraph-platform.database.multi_az: expected true in a prod-tier environment, found false",
+                "environments/prod.yaml:84:17: stacks.langgraph-platform.database.multi_az: expected true in a prod-tier environment, found false",
             ],
         ),
         (
             "          canary: {percent: 10, wait_minutes: 15}\n",
             "          steps:\n            - {percent: 10, wait_minutes: 5}\n            - {percent: 50, wait_minutes: 10}\n",
             &[
-                "environments/prod.yaml:74:13: stacks.langgraph-platform.deployment.rollout.strategy.steps: CodeDeploy shifts traffic once (canary) or in equal steps at equal intervals (linear); these 2 steps are neither: use canary or linear on an ECS stack",
+                "environments/prod.yaml:76:13: stacks.langgraph-platform.deployment.rollout.strategy.steps: CodeDeploy shifts traffic once (canary) or in equal steps at equal intervals (linear); these 2 steps are neither: use canary or linear on an ECS stack",
             ],
         ),
         (
@@ -93,7 +93,7 @@ fn broken_files_give_exact_errors() {
             "      digest: sha256:4f1e",
             "      tag: latest\n      digest: sha256:4f1e",
             &[
-                "environments/prod.yaml:56:7: stacks.langgraph-platform.image: expected exactly one of `tag` and `digest`",
+                "environments/prod.yaml:58:7: stacks.langgraph-platform.image: expected exactly one of `tag` and `digest`",
             ],
         ),
         (
@@ -107,7 +107,7 @@ fn broken_files_give_exact_errors() {
             "    replicas: 3\n",
             "    replicas: 30\n",
             &[
-                "environments/prod.yaml:108:15: stacks.analytics-api.replicas: expected autoscaling.min <= replicas <= autoscaling.max, found 3 <= 30 <= 10",
+                "environments/prod.yaml:110:15: stacks.analytics-api.replicas: expected autoscaling.min <= replicas <= autoscaling.max, found 3 <= 30 <= 10",
             ],
         ),
         (
@@ -128,50 +128,50 @@ fn broken_files_give_exact_errors() {
             "      repository: 111122223333.dkr.ecr.us-east-1.amazonaws.com/metrics-service",
             "      repository: 111122223333.dkr.ecr.us-east-1.amazonaws.com/metrics",
             &[
-                "environments/prod.yaml:151:19: stacks.metrics-service.image.repository: expected the repository this stack creates, 111122223333.dkr.ecr.us-east-1.amazonaws.com/metrics-service, or one under a registry of `image_registries` (none listed), found 111122223333.dkr.ecr.us-east-1.amazonaws.com/metrics",
+                "environments/prod.yaml:153:19: stacks.metrics-service.image.repository: expected the repository this stack creates, 111122223333.dkr.ecr.us-east-1.amazonaws.com/metrics-service, or one under a registry of `image_registries` (none listed), found 111122223333.dkr.ecr.us-east-1.amazonaws.com/metrics",
             ],
         ),
         (
             "    replicas: 3\n    ground_truth_bucket",
             "    replicas: 1\n    ground_truth_bucket",
             &[
-                "environments/prod.yaml:153:15: stacks.metrics-service.replicas: expected at least 2 replicas in a prod-tier environment, found 1",
+                "environments/prod.yaml:155:15: stacks.metrics-service.replicas: expected at least 2 replicas in a prod-tier environment, found 1",
             ],
         ),
         (
             "    host: tickets.example.com\n    certificate_arn: arn:aws:acm:us-east-1:111122223333:certificate/7c1f0a2b-3d4e-4f5a-8b6c-9d0e1f2a3b4c\n",
             "    host: tickets.example.com\n",
             &[
-                "environments/prod.yaml:160:5: stacks.aegistickets: expected certificate_arn (an ACM certificate) in a prod-tier environment",
+                "environments/prod.yaml:162:5: stacks.aegistickets: expected certificate_arn (an ACM certificate) in a prod-tier environment",
             ],
         ),
         (
             "            threshold_seconds: 0.75\n",
             "            threshold_seconds: 0.8\n",
             &[
-                "environments/prod.yaml:200:32: stacks.aegistickets.slos[1].indicator.latency.threshold_seconds: expected the upper bound of one of the service's latency histogram buckets (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10 s), found 0.8",
+                "environments/prod.yaml:202:32: stacks.aegistickets.slos[1].indicator.latency.threshold_seconds: expected the upper bound of one of the service's latency histogram buckets (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10 s), found 0.8",
             ],
         ),
         (
             "        objective_percent: 99.9\n        window_days: 30\n        indicator:\n          availability:\n            errors: server\n      - name: latency",
             "        objective_percent: 100\n        window_days: 3\n        indicator:\n          availability:\n            errors: server\n      - name: latency",
             &[
-                "environments/prod.yaml:139:22: stacks.analytics-api.slos[0].window_days: expected at least 7, found 3",
+                "environments/prod.yaml:141:22: stacks.analytics-api.slos[0].window_days: expected at least 7, found 3",
             ],
         ),
         (
             "        objective_percent: 99.9\n        window_days: 30\n        indicator:\n          availability:\n            errors: server\n      - name: latency",
             "        objective_percent: 90\n        window_days: 30\n        indicator:\n          availability:\n            errors: server\n      - name: availability",
             &[
-                "environments/prod.yaml:138:28: stacks.analytics-api.slos[0].objective_percent: expected a percentage above 93.06 and below 100",
-                "environments/prod.yaml:143:15: stacks.analytics-api.slos[1].name: expected a name unique among the service's SLOs, found \"availability\" twice",
+                "environments/prod.yaml:140:28: stacks.analytics-api.slos[0].objective_percent: expected a percentage above 93.06 and below 100",
+                "environments/prod.yaml:145:15: stacks.analytics-api.slos[1].name: expected a name unique among the service's SLOs, found \"availability\" twice",
             ],
         ),
         (
             "          availability:\n            errors: server\n  analytics-api:",
             "          latency:\n            threshold_seconds: 0.5\n  analytics-api:",
             &[
-                "environments/prod.yaml:101:32: stacks.langgraph-platform.slos[0].indicator.latency.threshold_seconds: expected an availability indicator: this stack runs on ECS",
+                "environments/prod.yaml:103:32: stacks.langgraph-platform.slos[0].indicator.latency.threshold_seconds: expected an availability indicator: this stack runs on ECS",
             ],
         ),
         (

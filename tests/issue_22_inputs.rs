@@ -44,8 +44,8 @@ fn issue_22_bug_4_langgraph_platform_and_analytics_api_refuse_foreign_registries
             ),
         ]),
         [
-            "environments/prod.yaml:56:19: stacks.langgraph-platform.image.repository: expected the repository this stack creates, 111122223333.dkr.ecr.us-east-1.amazonaws.com/langgraph-platform, or one under a registry of `image_registries` (none listed), found ghcr.io/evil/agent",
-            "environments/prod.yaml:104:19: stacks.analytics-api.image.repository: expected the repository this stack creates, 111122223333.dkr.ecr.us-east-1.amazonaws.com/analytics-api, or one under a registry of `image_registries` (none listed), found 999999999999.dkr.ecr.us-east-1.amazonaws.com/analytics-api",
+            "environments/prod.yaml:58:19: stacks.langgraph-platform.image.repository: expected the repository this stack creates, 111122223333.dkr.ecr.us-east-1.amazonaws.com/langgraph-platform, or one under a registry of `image_registries` (none listed), found ghcr.io/evil/agent",
+            "environments/prod.yaml:106:19: stacks.analytics-api.image.repository: expected the repository this stack creates, 111122223333.dkr.ecr.us-east-1.amazonaws.com/analytics-api, or one under a registry of `image_registries` (none listed), found 999999999999.dkr.ecr.us-east-1.amazonaws.com/analytics-api",
         ]
     );
 }
@@ -114,14 +114,14 @@ fn issue_22_bug_15_cache_versions_come_from_a_list() {
     assert_eq!(found.len(), 1, "{found:#?}");
     assert!(
         found[0].starts_with(
-            "environments/prod.yaml:134:23: stacks.analytics-api.cache.engine_version:"
+            "environments/prod.yaml:136:23: stacks.analytics-api.cache.engine_version:"
         ),
         "{found:#?}"
     );
     assert_eq!(
         errors(&[("engine_version: \"7.1\"", "engine_version: \"7.9\"")]),
         [
-            "environments/prod.yaml:134:23: stacks.analytics-api.cache.engine_version: expected a Redis version ElastiCache supports (6.0, 6.2, 7.0, 7.1), found \"7.9\""
+            "environments/prod.yaml:136:23: stacks.analytics-api.cache.engine_version: expected a Redis version ElastiCache supports (6.0, 6.2, 7.0, 7.1), found \"7.9\""
         ]
     );
     assert_eq!(
@@ -244,7 +244,7 @@ fn issue_22_rds_storage_never_shrinks_at_synth() {
     let err = String::from_utf8_lossy(&shrink.stderr);
     assert_eq!(shrink.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("environments/prod.yaml:128:30: stacks.analytics-api.database.allocated_storage_gib: expected at least 100 GiB, the allocated storage of aws_db_instance.main in generated/prod/analytics-api/terraform/database.tf.json (RDS cannot shrink storage), found 50"),
+        err.contains("environments/prod.yaml:130:30: stacks.analytics-api.database.allocated_storage_gib: expected at least 100 GiB, the allocated storage of aws_db_instance.main in generated/prod/analytics-api/terraform/database.tf.json (RDS cannot shrink storage), found 50"),
         "{err}"
     );
     assert_eq!(

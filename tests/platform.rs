@@ -61,14 +61,18 @@ fn prod_cluster_is_private_encrypted_logged_and_admin_free_for_its_creator() {
         json!(["203.0.113.0/24"])
     );
     let policies: Vec<Value> = of_type(&o, "aws_eks_access_policy_association");
+    let mut principals: Vec<&str> = policies
+        .iter()
+        .map(|p| p["principal_arn"].as_str().unwrap())
+        .collect();
+    principals.sort_unstable();
     assert_eq!(
-        policies.len(),
-        1,
-        "one admin entry from the environment file"
-    );
-    assert_eq!(
-        policies[0]["principal_arn"],
-        "arn:aws:iam::111122223333:role/platform-admins"
+        principals,
+        [
+            // The admin of the environment file, and the deploy workflow's apply role.
+            "arn:aws:iam::111122223333:role/keel-apply-prod",
+            "arn:aws:iam::111122223333:role/platform-admins",
+        ],
     );
 }
 

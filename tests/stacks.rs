@@ -154,7 +154,8 @@ fn providers_are_pinned_to_the_account_and_both_aws_majors() {
 #[test]
 fn task_secrets_come_from_secrets_manager() {
     let o = output("prod", "langgraph-platform");
-    let task = &of_type(&o, "aws_ecs_task_definition")[0];
+    let ecs = common::tf_json(&o, "ecs.tf.json");
+    let task = &ecs["resource"]["aws_ecs_task_definition"]["app"];
     assert_eq!(
         task["container_definitions"],
         "${jsonencode(local.app_container_definitions)}"

@@ -11,6 +11,16 @@ use super::kms::KmsKey;
 use super::log_group::{encrypted_log_group, log_group_name};
 use crate::refs::{Expr, Ref, jsonencode};
 
+/// The ECS cluster's name in `scope`: `<prefix>-cluster` (deterministic, for scripts).
+pub fn cluster_name_of(scope: &Scope<'_>) -> String {
+    scope.name("cluster")
+}
+
+/// The ECS service's name in `scope`: `<prefix>-app` (deterministic, for scripts).
+pub fn service_name_of(scope: &Scope<'_>) -> String {
+    scope.name("app")
+}
+
 /// Options for [`EcsService`].
 #[derive(Debug, Clone)]
 pub struct EcsServiceProps {
@@ -100,7 +110,7 @@ impl EcsService {
             "aws_ecs_cluster",
             "main",
             json!({
-                "name": scope.name("cluster"),
+                "name": cluster_name_of(scope),
                 "setting": [{"name": "containerInsights", "value": "enabled"}],
                 "configuration": [{
                     "execute_command_configuration": [{
@@ -172,7 +182,7 @@ impl EcsService {
             "aws_ecs_service",
             "app",
             json!({
-                "name": scope.name("app"),
+                "name": service_name_of(scope),
                 "cluster": cluster.id(),
                 "task_definition": task.arn(),
                 "desired_count": props.desired_count,

@@ -9,6 +9,8 @@
 pub mod alb;
 pub mod codedeploy;
 pub mod db_login;
+pub mod db_login_task;
+pub mod deploy_runner;
 pub mod ecr;
 pub mod ecs;
 pub mod eks;

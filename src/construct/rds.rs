@@ -40,6 +40,7 @@ pub struct RdsPostgresProps {
 pub struct RdsPostgres {
     db: Ref,
     db_name: String,
+    identifier: String,
 }
 
 /// Log types the instance exports to CloudWatch Logs.
@@ -168,6 +169,7 @@ impl RdsPostgres {
         RdsPostgres {
             db,
             db_name: props.db_name.clone(),
+            identifier,
         }
     }
 
@@ -195,6 +197,17 @@ impl RdsPostgres {
     /// for administrators, never for applications.
     pub fn secret_arn(&self) -> Expr {
         self.db.attr("master_user_secret[0].secret_arn")
+    }
+
+    /// The instance's ARN, known before it exists (its identifier is deterministic).
+    pub fn instance_arn(&self, scope: &Scope<'_>) -> String {
+        format!(
+            "arn:{}:rds:{}:{}:db:{}",
+            scope.partition(),
+            scope.tf.region(),
+            scope.tf.account_id(),
+            self.identifier
+        )
     }
 
     /// The instance identifier.

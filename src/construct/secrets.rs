@@ -86,6 +86,24 @@ impl Secret {
         &self.path
     }
 
+    /// The secret as an external dependency of the deploy: keel creates it empty, a
+    /// person fills it (`what` it holds; `how` defaults to `put-secret-value`).
+    pub fn external(&self, what: &str, how: Option<&str>) -> crate::plan::External {
+        let how = how.map_or_else(
+            || {
+                format!(
+                    "{what}: aws secretsmanager put-secret-value --secret-id {} --secret-string ...",
+                    self.path
+                )
+            },
+            |h| format!("{what}: {h}"),
+        );
+        crate::plan::External::SecretValue {
+            name: self.path.clone(),
+            how,
+        }
+    }
+
     /// A `lifecycle.precondition` for the resource that starts consumers of this secret:
     /// the apply stops there, saying which secret to fill, while the secret has no value
     /// yet (on the first apply, keel creates it empty), instead of starting tasks that

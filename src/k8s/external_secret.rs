@@ -39,6 +39,53 @@ pub struct ExternalSecretSpec {
     pub target: ExternalSecretTarget,
     /// One entry per key of the created Secret.
     pub data: Vec<ExternalSecretData>,
+    /// Secrets found by tag instead of by name, each renamed to one key. Default: none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub data_from: Vec<DataFrom>,
+}
+
+/// `ExternalSecret.spec.dataFrom[]`: secrets found by their tags, each renamed (`rewrite`)
+/// to one key of the data the template reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DataFrom {
+    /// Which secrets.
+    pub find: Find,
+    /// How each found secret's key is renamed.
+    pub rewrite: Vec<Rewrite>,
+}
+
+/// `dataFrom[].find`: secrets carrying all these tags (needs `secretsmanager:ListSecrets`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Find {
+    /// Tag name -> value.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// `dataFrom[].rewrite[]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rewrite {
+    /// A regular-expression rename.
+    pub regexp: RewriteRegexp,
+}
+
+/// `rewrite[].regexp`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RewriteRegexp {
+    /// The pattern (Go RE2).
+    pub source: String,
+    /// What it becomes.
+    pub target: String,
+}
+
+/// `target.template`: the created Secret's keys as Go templates over the fetched data
+/// (engine v2; External Secrets' functions such as `fromYaml` and sprig's `urlParse`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretTemplate {
+    /// Always `v2`.
+    pub engine_version: &'static str,
+    /// Key -> template.
+    pub data: BTreeMap<String, String>,
 }
 
 /// Which store an ExternalSecret reads.
@@ -76,6 +123,9 @@ pub struct ExternalSecretTarget {
     pub name: String,
     /// `Owner`: the Secret is owned by (and deleted with) the ExternalSecret.
     pub creation_policy: &'static str,
+    /// The Secret's keys as templates over the fetched data. Default: the data as fetched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<SecretTemplate>,
 }
 
 /// `ExternalSecret.spec.data[]`.
@@ -135,6 +185,40 @@ pub struct AwsSecretStore {
     pub region: String,
     /// ARN of the role the controller assumes to read them.
     pub role_arn: String,
+}
+
+impl AwsSecretStore {
+    /// The namespaced `SecretStore` object with `metadata`; `field` names the setting in
+    /// errors.
+    pub(super) fn store_object(
+        &self,
+        field: &str,
+        metadata: ObjectMeta,
+    ) -> Result<Object, K8sError> {
+        if !self.role_arn.starts_with("arn:") || self.region.trim().is_empty() {
+            return Err(K8sError::InvalidProps {
+                field: field.to_owned(),
+                found: format!("region `{}`, role `{}`", self.region, self.role_arn),
+                expected: "a region and a role ARN".to_owned(),
+            });
+        }
+        let store = SecretStore {
+            api_version: "external-secrets.io/v1",
+            kind: "SecretStore",
+            metadata,
+            spec: SecretStoreSpec {
+                provider: SecretStoreProvider {
+                    aws: AwsProvider {
+                        service: "SecretsManager",
+                        region: self.region.clone(),
+                        role: Some(self.role_arn.clone()),
+                        auth: None,
+                    },
+                },
+            },
+        };
+        Object::new(Rank::Secret, &store)
+    }
 }
 
 /// `SecretStore` (external-secrets.io/v1).
@@ -353,29 +437,8 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Vec<Object>, K8sError> {
     let store_ref = match &secrets.own_store {
         None => secrets.store.clone(),
         Some(own) => {
-            if !own.role_arn.starts_with("arn:") || own.region.trim().is_empty() {
-                return Err(K8sError::InvalidProps {
-                    field: "secrets.own_store".to_owned(),
-                    found: format!("region `{}`, role `{}`", own.region, own.role_arn),
-                    expected: "a region and a role ARN".to_owned(),
-                });
-            }
-            let store = SecretStore {
-                api_version: "external-secrets.io/v1",
-                kind: "SecretStore",
-                metadata: ctx.meta("SecretStore", ctx.name(), BTreeMap::new())?,
-                spec: SecretStoreSpec {
-                    provider: SecretStoreProvider {
-                        aws: AwsProvider {
-                            service: "SecretsManager",
-                            region: own.region.clone(),
-                            role: Some(own.role_arn.clone()),
-                            auth: None,
-                        },
-                    },
-                },
-            };
-            objects.push(Object::new(Rank::Secret, &store)?);
+            let metadata = ctx.meta("SecretStore", ctx.name(), BTreeMap::new())?;
+            objects.push(own.store_object("secrets.own_store", metadata)?);
             SecretStoreRef {
                 kind: SecretStoreKind::SecretStore,
                 name: ctx.name().to_owned(),
@@ -392,8 +455,10 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Vec<Object>, K8sError> {
             target: ExternalSecretTarget {
                 name: target_secret_name(ctx.name()),
                 creation_policy: "Owner",
+                template: None,
             },
             data,
+            data_from: Vec::new(),
         },
     };
     objects.push(Object::new(Rank::Secret, &external)?);

@@ -45,6 +45,7 @@
 mod autoscaling;
 mod config_map;
 mod construct;
+mod database_login;
 mod deployment;
 mod error;
 mod external_secret;
@@ -67,6 +68,10 @@ pub mod labels;
 pub use autoscaling::Autoscaling;
 pub use config_map::config_map_name;
 pub use construct::{ServiceProps, service};
+pub use database_login::{
+    DATABASE_LOGIN, DatabaseLoginJobProps, RDS_PRIMARY_INSTANCE_TAG, TTL_SECONDS_AFTER_FINISHED,
+    database_login,
+};
 pub use deployment::{
     CONFIG_HASH_ANNOTATION, HTTP_PORT_NAME, Image, METRICS_PORT_NAME, PodCount, PodSecurity, Ports,
     Probes, Resources, RollingUpdate, TopologySpread, WhenUnsatisfiable, count,

@@ -232,7 +232,54 @@ fn ingress_rule(
     }))
 }
 
-fn policy_types() -> Option<Vec<String>> {
+/// DNS: UDP and TCP 53 to the `k8s-app: kube-dns` pods of `dns_namespace`.
+pub(super) fn dns_egress(dns_namespace: &str) -> Result<NetworkPolicyEgressRule, K8sError> {
+    let dns_pods = LabelSelector {
+        match_labels: Some(BTreeMap::from([(
+            "k8s-app".to_owned(),
+            "kube-dns".to_owned(),
+        )])),
+        ..Default::default()
+    };
+    Ok(NetworkPolicyEgressRule {
+        to: Some(vec![NetworkPolicyPeer {
+            namespace_selector: Some(namespace_selector(dns_namespace)?),
+            pod_selector: Some(dns_pods),
+            ..Default::default()
+        }]),
+        ports: Some(vec![
+            port(Protocol::Udp, IntOrString::Int(53)),
+            port(Protocol::Tcp, IntOrString::Int(53)),
+        ]),
+    })
+}
+
+/// One egress rule to `e` (its CIDR, its port); `field` names the setting in errors.
+pub(super) fn peer_egress(
+    field: &str,
+    e: &EgressPeer,
+) -> Result<NetworkPolicyEgressRule, K8sError> {
+    validate_cidr(field, &e.cidr)?;
+    if e.port == 0 {
+        return Err(K8sError::InvalidProps {
+            field: field.to_owned(),
+            found: format!("port 0 for {}", e.cidr),
+            expected: "a port 1..=65535".to_owned(),
+        });
+    }
+    Ok(NetworkPolicyEgressRule {
+        to: Some(vec![NetworkPolicyPeer {
+            ip_block: Some(IPBlock {
+                cidr: e.cidr.clone(),
+                except: None,
+            }),
+            ..Default::default()
+        }]),
+        ports: Some(vec![port(e.protocol, IntOrString::Int(i32::from(e.port)))]),
+    })
+}
+
+pub(super) fn policy_types() -> Option<Vec<String>> {
     Some(vec!["Ingress".to_owned(), "Egress".to_owned()])
 }
 
@@ -266,24 +313,7 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Vec<Object>, K8sError> {
     .into_iter()
     .flatten()
     .collect();
-    let dns_pods = LabelSelector {
-        match_labels: Some(BTreeMap::from([(
-            "k8s-app".to_owned(),
-            "kube-dns".to_owned(),
-        )])),
-        ..Default::default()
-    };
-    let mut egress = vec![NetworkPolicyEgressRule {
-        to: Some(vec![NetworkPolicyPeer {
-            namespace_selector: Some(namespace_selector(&n.dns_namespace)?),
-            pod_selector: Some(dns_pods),
-            ..Default::default()
-        }]),
-        ports: Some(vec![
-            port(Protocol::Udp, IntOrString::Int(53)),
-            port(Protocol::Tcp, IntOrString::Int(53)),
-        ]),
-    }];
+    let mut egress = vec![dns_egress(&n.dns_namespace)?];
     for (ns, port_number) in &n.egress_namespaces {
         egress.push(NetworkPolicyEgressRule {
             to: Some(vec![NetworkPolicyPeer {
@@ -309,24 +339,7 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Vec<Object>, K8sError> {
         });
     }
     for e in &n.egress {
-        validate_cidr("network.egress", &e.cidr)?;
-        if e.port == 0 {
-            return Err(K8sError::InvalidProps {
-                field: "network.egress".to_owned(),
-                found: format!("port 0 for {}", e.cidr),
-                expected: "a port 1..=65535".to_owned(),
-            });
-        }
-        egress.push(NetworkPolicyEgressRule {
-            to: Some(vec![NetworkPolicyPeer {
-                ip_block: Some(IPBlock {
-                    cidr: e.cidr.clone(),
-                    except: None,
-                }),
-                ..Default::default()
-            }]),
-            ports: Some(vec![port(e.protocol, IntOrString::Int(i32::from(e.port)))]),
-        });
+        egress.push(peer_egress("network.egress", e)?);
     }
     let policy = NetworkPolicy {
         metadata: ctx.meta("NetworkPolicy", ctx.name(), BTreeMap::new())?,

@@ -311,6 +311,7 @@ mod tests {
             terraform,
             kubernetes: BTreeMap::new(),
             objects: Vec::new(),
+            jobs: BTreeMap::new(),
             deploy: BTreeMap::new(),
             warnings: Vec::new(),
             steps: Vec::new(),

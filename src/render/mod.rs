@@ -19,7 +19,8 @@ pub mod readme;
 /// Files of one stack, relative to `generated/<env>/<stack>/`.
 pub type Files = BTreeMap<PathBuf, String>;
 
-/// Renders a stack into `terraform/*.tf.json`, `k8s/*.yaml`, `deploy/*` and `addons/*`.
+/// Renders a stack into `terraform/*.tf.json`, `k8s/*.yaml`, `jobs/<step>/*.yaml`,
+/// `deploy/*` and `addons/*`.
 pub fn stack_files(stack: &Stack, env: &str) -> Result<Files, StackError> {
     let tf = stack.terraform.render().map_err(|errors| {
         let message: Vec<String> = errors.iter().map(ToString::to_string).collect();
@@ -37,6 +38,13 @@ pub fn stack_files(stack: &Stack, env: &str) -> Result<Files, StackError> {
     }
     for (name, body) in &stack.addon_values {
         files.insert(Path::new("addons").join(name), body.clone());
+    }
+    for (dir, objects) in &stack.jobs {
+        let rendered = crate::k8s::render(objects)
+            .map_err(|e| StackError::new(stack.name, env, format!("jobs/{dir}: {e}")))?;
+        for (name, body) in rendered {
+            files.insert(Path::new("jobs").join(dir).join(name), body);
+        }
     }
     Ok(files)
 }
