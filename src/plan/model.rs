@@ -16,6 +16,9 @@ use serde::Serialize;
 pub enum Capability {
     /// A Terraform root of this stack is applied (its exports exist).
     TerraformRoot(String),
+    /// `kubectl` and `helm` reach the cluster's API: credentials for the environment's
+    /// cluster, on a runner inside its VPC.
+    ClusterLogin,
     /// The CRDs of this API group are established and its controller is running
     /// (e.g. `cert-manager.io`, `monitoring.coreos.com`).
     ApiGroup(String),
@@ -57,6 +60,7 @@ impl std::fmt::Display for Capability {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Capability::TerraformRoot(s) => write!(f, "Terraform root {s} applied"),
+            Capability::ClusterLogin => write!(f, "a login to the cluster from inside its VPC"),
             Capability::ApiGroup(g) => write!(f, "CRDs and controller of {g}"),
             Capability::Namespace(n) => write!(f, "namespace {n}"),
             Capability::IngressClass(c) => write!(f, "ingress controller of class {c}"),
