@@ -51,10 +51,22 @@ pub fn plan(project: &Project, env: &str) -> Result<Plan, Error> {
             crate::stacks::platform::cluster_name(env),
         )
     });
+    let kubernetes_version = environment
+        .spec
+        .kubernetes
+        .as_ref()
+        .map(|k| k.version.as_str());
     let cx = Context {
         env,
         region: &environment.spec.region,
         cluster,
+        kubernetes_version,
+        runner: environment
+            .spec
+            .stacks
+            .platform
+            .as_ref()
+            .map(|_| format!("keel-{env}-runner")),
     };
     plan::plan(&cx, &refs, &links).map_err(|problems| {
         Error::Usage(format!(

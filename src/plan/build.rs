@@ -76,6 +76,9 @@ pub struct Step {
     pub run: Vec<Command>,
 }
 
+/// The Helm the install steps use.
+pub const HELM_VERSION: &str = "v3.17.0";
+
 /// An environment's deploy plan: its steps in an order that satisfies every requirement.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
@@ -83,6 +86,10 @@ pub struct Plan {
     pub env: String,
     /// Steps, layer by layer.
     pub steps: Vec<Step>,
+    /// The CodeBuild project of the runners inside the VPC.
+    pub runner: Option<String>,
+    /// The `kubectl` release the cluster steps use (`v1.33.0` for Kubernetes 1.33).
+    pub kubectl: Option<String>,
 }
 
 /// What the plan needs to know about the environment beside its stacks.
@@ -94,6 +101,10 @@ pub struct Context<'a> {
     pub region: &'a str,
     /// The stack that creates the cluster and its name, when the environment has one.
     pub cluster: Option<(&'a str, String)>,
+    /// The cluster's Kubernetes minor version (`1.33`): the `kubectl` the steps use.
+    pub kubernetes_version: Option<&'a str>,
+    /// The CodeBuild project whose GitHub Actions runners sit inside the VPC.
+    pub runner: Option<String>,
 }
 
 struct Draft {
@@ -142,7 +153,10 @@ pub fn plan(
             drafts.push(apply_step(cx, stack));
         }
     }
-    resolve(cx.env, drafts)
+    let mut plan = resolve(cx.env, drafts)?;
+    plan.runner = cx.runner.clone();
+    plan.kubectl = cx.kubernetes_version.map(|v| format!("v{v}.0"));
+    Ok(plan)
 }
 
 fn terraform_step(cx: &Context<'_>, stack: &Stack, link: &StackLinks<'_>) -> Draft {
@@ -575,6 +589,8 @@ fn resolve(env: &str, drafts: Vec<Draft>) -> Result<Plan, Vec<String>> {
     Ok(Plan {
         env: env.to_owned(),
         steps,
+        runner: None,
+        kubectl: None,
     })
 }
 
@@ -647,6 +663,8 @@ mod tests {
         env: "prod",
         region: "eu-west-1",
         cluster: None,
+        kubernetes_version: Some("1.33"),
+        runner: None,
     };
 
     fn cx() -> Context<'static> {

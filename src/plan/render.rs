@@ -16,6 +16,17 @@ pub struct Workflow {
     pub terraform: Vec<Vec<String>>,
     /// The other steps' ids, in plan order.
     pub cluster: Vec<String>,
+    /// The CodeBuild project whose runners run the cluster steps.
+    pub runner: Option<String>,
+}
+
+/// Tool releases the cluster steps need.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Tools {
+    /// `kubectl`, matching the cluster's minor version.
+    pub kubectl: Option<String>,
+    /// `helm`.
+    pub helm: &'static str,
 }
 
 #[derive(Serialize)]
@@ -24,6 +35,7 @@ struct Document<'a> {
     layers: Vec<Vec<&'a str>>,
     steps: &'a [Step],
     workflow: Workflow,
+    tools: Tools,
 }
 
 impl Plan {
@@ -48,6 +60,7 @@ impl Plan {
                 .filter(|s| s.kind != Kind::Terraform)
                 .map(|s| s.id.clone())
                 .collect(),
+            runner: self.runner.clone(),
         }
     }
 
@@ -58,6 +71,10 @@ impl Plan {
             layers: self.layers(),
             steps: &self.steps,
             workflow: self.workflow(),
+            tools: Tools {
+                kubectl: self.kubectl.clone(),
+                helm: super::build::HELM_VERSION,
+            },
         };
         // Plain data of strings, numbers and lists: serializing cannot fail.
         let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
