@@ -90,6 +90,11 @@ pub enum Command {
     Preflight {
         /// Environment name.
         env: String,
+        /// Only the external dependencies needed before this stage of a deploy
+        /// (`terraform`: before the first apply; `cluster`: before the cluster steps, i.e.
+        /// everything). Default: everything.
+        #[arg(long, value_enum, value_name = "STAGE")]
+        before: Option<crate::plan::Stage>,
     },
 }
 
@@ -159,8 +164,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Show { env, stack, hcl } => {
             print(&mut stdout, &ops::show::show(&project, &env, &stack, hcl)?)
         }
-        Command::Preflight { env } => {
-            let checked = ops::preflight::preflight(&project, &env)?;
+        Command::Preflight { env, before } => {
+            let checked = ops::preflight::preflight_before(&project, &env, before)?;
             let id = &checked.identity;
             print(
                 &mut stdout,

@@ -12,4 +12,6 @@ pub mod render;
 pub mod requirements;
 
 pub use build::{Context, Kind, Plan, Step, plan};
-pub use model::{Action, Capability, External, Install, Reach, Source, StackStep, Wait};
+pub use model::{
+    Action, Capability, External, Install, Reach, Source, StackStep, Stage, Wait,
+};

@@ -238,3 +238,32 @@ pub enum External {
         name: String,
     },
 }
+
+/// When a deploy needs an external dependency: some must exist before any Terraform is
+/// applied, others only once the Terraform roots created what they fill or authorize.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Before the first `terraform apply`: the state bucket, the apply role, hosted zones
+    /// and certificates the roots reference.
+    Terraform,
+    /// Before the cluster steps: secret values (their secrets are created empty by the
+    /// roots), the runner's connection (created by the platform root, authorized by a
+    /// person), the services workloads call.
+    Cluster,
+}
+
+impl External {
+    /// The stage of a deploy by which this must exist.
+    pub fn needed_before(&self) -> Stage {
+        match self {
+            External::StateBucket { .. }
+            | External::ApplyRole { .. }
+            | External::HostedZone { .. }
+            | External::Certificate { .. } => Stage::Terraform,
+            External::SecretValue { .. } | External::Service { .. } | External::Connection { .. } => {
+                Stage::Cluster
+            }
+        }
+    }
+}
