@@ -22,21 +22,26 @@ pub enum Error {
     /// A check the user asked for found something (`keel diff --fail-on`): exit 3.
     #[error("{0}")]
     Gate(String),
+    /// A deploy step's command failed (`keel plan --exec`): exit 4.
+    #[error("{0}")]
+    Step(String),
     /// Reading or writing files failed, or keel itself is wrong.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
 
 impl Error {
-    /// The process exit code: 2 for user errors, 1 for internal ones, 3 for a failed gate.
-    /// A file or folder keel may not read or write (`EACCES`, `EPERM`, a read-only file
-    /// system) is the user's to fix, so it is 2 wherever it happened; the message names the
-    /// path, since every `std::fs` call carries it as context.
+    /// The process exit code: 2 for user errors, 1 for internal ones, 3 for a failed gate,
+    /// 4 for a failed deploy step. A file or folder keel may not read or write (`EACCES`,
+    /// `EPERM`, a read-only file system) is the user's to fix, so it is 2 wherever it
+    /// happened; the message names the path, since every `std::fs` call carries it as
+    /// context.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Internal(e) if denied(e) => 2,
             Error::Internal(_) => 1,
             Error::Gate(_) => 3,
+            Error::Step(_) => 4,
             _ => 2,
         }
     }

@@ -1,5 +1,6 @@
 //! The `keel` binary: parse arguments, run, map the outcome to an exit code
-//! (0 ok, 2 user error, 1 internal error).
+//! (0 ok, 2 user error, 1 internal error, 3 a gate that found something, 4 a failed deploy
+//! step).
 
 use std::process::ExitCode;
 

@@ -65,11 +65,46 @@ pub enum Command {
         #[arg(long)]
         hcl: bool,
     },
+    /// The environment's deploy plan: ordered steps (Terraform roots, add-on installs,
+    /// jobs, Kubernetes applies) with their prerequisites, waits and parallel layers; with
+    /// --exec or --group, run steps of it.
+    Plan {
+        /// Environment name.
+        env: String,
+        /// `text` for people, `json` for the deploy workflow.
+        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+        format: PlanFormat,
+        /// Run these steps, in this order (ids as `keel plan` prints them).
+        #[arg(long, num_args = 1.., value_name = "STEP")]
+        exec: Vec<String>,
+        /// Run a workflow group: `terraform-N` (layer N of the Terraform roots) or `cluster`
+        /// (every other step, in order).
+        #[arg(long, value_name = "GROUP")]
+        group: Option<String>,
+        /// With --exec/--group: `plan` runs only what comes before the approval
+        /// (`terraform plan`), `apply` the rest.
+        #[arg(long, value_enum, default_value_t = ops::plan::Phase::Apply)]
+        phase: ops::plan::Phase,
+    },
     /// Refuse (exit 2) unless the AWS caller is in the environment's account and region.
     Preflight {
         /// Environment name.
         env: String,
+        /// Only the external dependencies needed before this stage of a deploy
+        /// (`terraform`: before the first apply; `cluster`: before the cluster steps, i.e.
+        /// everything). Default: everything.
+        #[arg(long, value_enum, value_name = "STAGE")]
+        before: Option<crate::plan::Stage>,
     },
+}
+
+/// Output formats of `keel plan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    /// For people.
+    Text,
+    /// For the deploy workflow.
+    Json,
 }
 
 /// Runs the parsed command, printing to stdout/stderr.
@@ -129,8 +164,8 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Show { env, stack, hcl } => {
             print(&mut stdout, &ops::show::show(&project, &env, &stack, hcl)?)
         }
-        Command::Preflight { env } => {
-            let checked = ops::preflight::preflight(&project, &env)?;
+        Command::Preflight { env, before } => {
+            let checked = ops::preflight::preflight_before(&project, &env, before)?;
             let id = &checked.identity;
             print(
                 &mut stdout,
@@ -143,6 +178,25 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                     checked.dependencies
                 ),
             )
+        }
+        Command::Plan {
+            env,
+            format,
+            exec,
+            group,
+            phase,
+        } => {
+            if exec.is_empty() && group.is_none() {
+                let plan = ops::plan::plan(&project, &env)?;
+                let text = match format {
+                    PlanFormat::Text => plan.to_text(),
+                    PlanFormat::Json => plan.to_json(),
+                };
+                print(&mut stdout, &text)
+            } else {
+                let report = ops::plan::exec(&project, &env, &exec, group.as_deref(), phase)?;
+                print(&mut stdout, &report)
+            }
         }
         Command::Diff(args) => {
             drop(stdout);

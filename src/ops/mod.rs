@@ -6,6 +6,7 @@ pub mod diff;
 pub mod external;
 pub mod list;
 pub mod lock;
+pub mod plan;
 pub mod preflight;
 pub mod promote;
 pub mod show;

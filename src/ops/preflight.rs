@@ -43,6 +43,16 @@ pub struct Preflight {
 /// error (exit 2) names the caller, the account and the region when they do not match or
 /// there are no usable credentials, or lists every dependency when one is missing.
 pub fn preflight(project: &Project, env: &str) -> Result<Preflight, Error> {
+    preflight_before(project, env, None)
+}
+
+/// [`preflight`] of only the external dependencies needed by `stage` (every one when
+/// `None`).
+pub fn preflight_before(
+    project: &Project,
+    env: &str,
+    stage: Option<crate::plan::Stage>,
+) -> Result<Preflight, Error> {
     let envs = project.load(&[env.to_owned()])?;
     let Some(environment) = envs.first() else {
         return Err(Error::Usage(format!("no environment {env:?}")));
@@ -70,7 +80,7 @@ pub fn preflight(project: &Project, env: &str) -> Result<Preflight, Error> {
         )));
     }
     let dependencies =
-        runtime.block_on(super::external::preflight(environment, &identity.region))?;
+        runtime.block_on(super::external::preflight(environment, &identity.region, stage))?;
     Ok(Preflight {
         identity,
         dependencies,

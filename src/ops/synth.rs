@@ -158,6 +158,49 @@ fn build_env(env: &crate::env::Env, defs: &[&StackDef]) -> (Vec<Output>, Vec<Sta
     (outputs, errors)
 }
 
+/// Every stack of `env`, built, in registry order, with the environment's apply order:
+/// what `keel plan` orders. Nothing is rendered.
+pub fn environment_stacks(
+    env: &crate::env::Env,
+) -> Result<(Vec<crate::stack::Stack>, Vec<&'static str>), Vec<StackError>> {
+    let mut built = Vec::new();
+    let mut errors = Vec::new();
+    for def in stacks::ALL {
+        match (def.build)(env) {
+            Ok(Some(stack)) => built.push(stack),
+            Ok(None) => {}
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let links = stack_links(&built);
+    let order = exports::link(env.name(), &links).map_err(|messages| {
+        messages
+            .into_iter()
+            .map(|m| StackError {
+                stack: "exports",
+                env: env.name().to_owned(),
+                message: m,
+            })
+            .collect::<Vec<_>>()
+    })?;
+    Ok((built, order))
+}
+
+/// The exports and imports of each of `built`.
+pub fn stack_links(built: &[crate::stack::Stack]) -> Vec<exports::StackLinks<'_>> {
+    built
+        .iter()
+        .map(|s| exports::StackLinks {
+            stack: s.name,
+            exports: s.terraform.exports(),
+            imports: s.terraform.imports(),
+        })
+        .collect()
+}
+
 /// The GitHub Actions OIDC provider exists once per AWS account: two environments in one
 /// account that both create it would fight over it (the second apply fails).
 fn one_github_provider_per_account(envs: &[crate::env::Env]) -> Vec<StackError> {

@@ -16,6 +16,9 @@ use serde::Serialize;
 pub enum Capability {
     /// A Terraform root of this stack is applied (its exports exist).
     TerraformRoot(String),
+    /// `kubectl` and `helm` reach the cluster's API: credentials for the environment's
+    /// cluster, on a runner inside its VPC.
+    ClusterLogin,
     /// The CRDs of this API group are established and its controller is running
     /// (e.g. `cert-manager.io`, `monitoring.coreos.com`).
     ApiGroup(String),
@@ -57,6 +60,7 @@ impl std::fmt::Display for Capability {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Capability::TerraformRoot(s) => write!(f, "Terraform root {s} applied"),
+            Capability::ClusterLogin => write!(f, "a login to the cluster from inside its VPC"),
             Capability::ApiGroup(g) => write!(f, "CRDs and controller of {g}"),
             Capability::Namespace(n) => write!(f, "namespace {n}"),
             Capability::IngressClass(c) => write!(f, "ingress controller of class {c}"),
@@ -233,4 +237,33 @@ pub enum External {
         /// Connection name.
         name: String,
     },
+}
+
+/// When a deploy needs an external dependency: some must exist before any Terraform is
+/// applied, others only once the Terraform roots created what they fill or authorize.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Before the first `terraform apply`: the state bucket, the apply role, hosted zones
+    /// and certificates the roots reference.
+    Terraform,
+    /// Before the cluster steps: secret values (their secrets are created empty by the
+    /// roots), the runner's connection (created by the platform root, authorized by a
+    /// person), the services workloads call.
+    Cluster,
+}
+
+impl External {
+    /// The stage of a deploy by which this must exist.
+    pub fn needed_before(&self) -> Stage {
+        match self {
+            External::StateBucket { .. }
+            | External::ApplyRole { .. }
+            | External::HostedZone { .. }
+            | External::Certificate { .. } => Stage::Terraform,
+            External::SecretValue { .. } | External::Service { .. } | External::Connection { .. } => {
+                Stage::Cluster
+            }
+        }
+    }
 }

@@ -256,8 +256,17 @@ pub async fn aws_config(region: &str) -> aws_config::SdkConfig {
 
 /// Checks every dependency of `env` in `region`; the report when all are there, else a
 /// user error (exit 2) listing every dependency, each missing one with how to create it.
-pub async fn preflight(env: &Env, region: &str) -> Result<Report, Error> {
-    let dependencies = declared(env)?;
+pub async fn preflight(
+    env: &Env,
+    region: &str,
+    stage: Option<crate::plan::Stage>,
+) -> Result<Report, Error> {
+    let mut dependencies = declared(env)?;
+    if let Some(stage) = stage {
+        // Only what is needed by then: before Terraform, the secrets it creates empty do
+        // not exist yet.
+        dependencies.retain(|d| d.needed_before() <= stage);
+    }
     let context = Context::of(env);
     let config = aws_config(region).await;
     let report = check(

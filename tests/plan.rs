@@ -1,0 +1,356 @@
+//! `keel plan`: every object keel generates finds what it needs earlier in the plan, read
+//! from the files under generated/ with rules written here, apart from the planner's own.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use keel::ops::Project;
+use keel::plan::{Capability, Kind, Plan, Step};
+use serde_json::Value;
+
+const ENVS: [&str; 3] = ["dev", "staging", "prod"];
+
+fn plan(env: &str) -> Plan {
+    keel::ops::plan::plan(&Project::new(common::repo()), env)
+        .unwrap_or_else(|e| panic!("the plan of {env}: {e}"))
+}
+
+/// Every generated Kubernetes object of `env` with the folder it is applied from (relative
+/// to its stack) and its stack.
+fn objects(env: &str) -> Vec<(String, String, Value)> {
+    let root = common::repo().join("generated").join(env);
+    let mut out = Vec::new();
+    let mut stacks: Vec<PathBuf> = std::fs::read_dir(&root)
+        .expect("generated/<env>")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.is_dir())
+        .collect();
+    stacks.sort();
+    for stack_dir in stacks {
+        let stack = stack_dir
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        for file in yaml_files(&stack_dir) {
+            let rel = file.strip_prefix(&stack_dir).unwrap();
+            let top = rel
+                .components()
+                .next()
+                .unwrap()
+                .as_os_str()
+                .to_string_lossy();
+            if !(top == "k8s" || top == "jobs") || file.ends_with("kustomization.yaml") {
+                continue;
+            }
+            let folder = rel.parent().unwrap().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(&file).unwrap();
+            let value: Value =
+                serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+            out.push((stack.clone(), folder, value));
+        }
+    }
+    out
+}
+
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            out.extend(yaml_files(&p));
+        } else if p.extension().is_some_and(|x| x == "yaml") {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// The step that applies an object of `stack` from `folder`.
+fn applying_step<'p>(plan: &'p Plan, stack: &str, folder: &str, kind: &str) -> &'p Step {
+    let step = if folder == "k8s" && kind == "Namespace" {
+        plan.step(&format!("namespace/{stack}"))
+    } else if folder == "k8s" {
+        plan.step(&format!("apply/{stack}"))
+    } else {
+        plan.steps.iter().find(|s| {
+            s.kind == Kind::Job
+                && s.stack == stack
+                && s.run.iter().flatten().any(|a| a.ends_with(folder))
+        })
+    };
+    step.unwrap_or_else(|| panic!("no step of {} applies {stack}/{folder}", plan.env))
+}
+
+/// What an object needs before it, by this test's own reading of the object.
+fn needs(object: &Value) -> Vec<Capability> {
+    let kind = object["kind"].as_str().unwrap_or_default();
+    let api = object["apiVersion"].as_str().unwrap_or_default();
+    let meta = &object["metadata"];
+    let mut out = Vec::new();
+    let group = api.rsplit_once('/').map_or("", |(g, _)| g);
+    let kubernetes_own = group.is_empty() || !group.contains('.') || group.ends_with(".k8s.io");
+    if !kubernetes_own {
+        out.push(Capability::ApiGroup(group.to_owned()));
+    }
+    if let Some(ns) = meta["namespace"].as_str()
+        && !["default", "kube-system", "kube-public", "kube-node-lease"].contains(&ns)
+    {
+        out.push(Capability::Namespace(ns.to_owned()));
+    }
+    let text = |v: &Value| v.as_str().map(str::to_owned);
+    match kind {
+        "Ingress" => {
+            out.extend(text(&object["spec"]["ingressClassName"]).map(Capability::IngressClass));
+            out.extend(
+                text(&meta["annotations"]["cert-manager.io/cluster-issuer"])
+                    .map(Capability::ClusterIssuer),
+            );
+        }
+        "HorizontalPodAutoscaler" => {
+            if object["spec"]["metrics"]
+                .as_array()
+                .is_some_and(|m| m.iter().any(|m| m["type"] == "Resource"))
+            {
+                out.push(Capability::ResourceMetrics);
+            }
+        }
+        "NetworkPolicy" => out.push(Capability::NetworkPolicyEnforcement),
+        "ServiceMonitor" | "PodMonitor" | "PrometheusRule" => {
+            let labels: BTreeMap<String, String> = meta["labels"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push(Capability::Prometheus(labels));
+        }
+        "ExternalSecret" => {
+            let store = &object["spec"]["secretStoreRef"];
+            let name = text(&store["name"]).unwrap_or_default();
+            out.push(if store["kind"] == "ClusterSecretStore" {
+                Capability::ClusterSecretStore(name)
+            } else {
+                Capability::SecretStore(text(&meta["namespace"]).unwrap_or_default(), name)
+            });
+        }
+        _ => {}
+    }
+    out
+}
+
+#[test]
+fn every_object_finds_its_prerequisites_earlier_in_the_plan() {
+    let mut checked = 0;
+    for env in ENVS {
+        let plan = plan(env);
+        for (stack, folder, object) in objects(env) {
+            let kind = object["kind"].as_str().unwrap_or_default().to_owned();
+            let name = object["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let step = applying_step(&plan, &stack, &folder, &kind);
+            for need in needs(&object) {
+                if kind == "Namespace" {
+                    continue;
+                }
+                let earlier = plan
+                    .steps
+                    .iter()
+                    .filter(|s| s.layer < step.layer)
+                    .find(|s| s.provides.iter().any(|p| p.satisfies(&need)));
+                assert!(
+                    earlier.is_some(),
+                    "{env}: {kind} {name} of {stack} (step {}, layer {}) needs {need}, which no earlier step provides",
+                    step.id,
+                    step.layer
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 300, "only {checked} prerequisites checked");
+}
+
+#[test]
+fn the_database_login_runs_before_the_workloads_that_use_it() {
+    let mut logins = 0;
+    for env in ENVS {
+        let plan = plan(env);
+        for job in plan.steps.iter().filter(|s| {
+            s.provides
+                .iter()
+                .any(|p| matches!(p, Capability::DatabaseLogin(..)))
+        }) {
+            logins += 1;
+            // The stack's workloads: its Kubernetes apply, or for a stack without one, its
+            // job must come after the stack's Terraform root (the task it starts).
+            if let Some(apply) = plan.step(&format!("apply/{}", job.stack)) {
+                assert!(
+                    job.layer < apply.layer,
+                    "{env}: {} (layer {}) must come before {} (layer {})",
+                    job.id,
+                    job.layer,
+                    apply.id,
+                    apply.layer
+                );
+            }
+            let root = plan.step(&format!("terraform/{}", job.stack)).unwrap();
+            assert!(root.layer < job.layer, "{env}: {} before its root", job.id);
+        }
+    }
+    assert!(
+        logins >= 9,
+        "three logins in each of three environments, found {logins}"
+    );
+}
+
+#[test]
+fn the_deploy_workflow_runs_only_the_plans_steps() {
+    let workflow =
+        std::fs::read_to_string(common::repo().join(".github/workflows/deploy.yml")).unwrap();
+    for env in ENVS {
+        let plan = plan(env);
+        let w = plan.workflow();
+        assert!(
+            w.terraform.len() <= 3,
+            "{env}: {} Terraform layers, deploy.yml has slots for 3",
+            w.terraform.len()
+        );
+        assert!(
+            w.runner.is_some(),
+            "{env}: the cluster steps need a runner in the VPC"
+        );
+        // Every step of the plan is run by the workflow: Terraform roots by layer, the rest
+        // in the cluster group, and nothing twice.
+        let mut run: Vec<String> = w
+            .terraform
+            .iter()
+            .flatten()
+            .map(|s| format!("terraform/{s}"))
+            .chain(w.cluster.iter().cloned())
+            .collect();
+        run.sort();
+        let mut all: Vec<String> = plan.steps.iter().map(|s| s.id.clone()).collect();
+        all.sort();
+        assert_eq!(run, all, "{env}");
+    }
+    // The workflow itself runs no terraform, kubectl or helm command of its own: only keel.
+    for line in workflow.lines().map(str::trim) {
+        for tool in ["terraform ", "kubectl ", "helm "] {
+            assert!(
+                !line.starts_with(tool) && !line.contains(&format!("| {tool}")),
+                "deploy.yml runs `{line}` itself; it must run keel plan's steps"
+            );
+        }
+    }
+    assert!(workflow.contains("--exec \"terraform/$STACK\" --phase plan"));
+    assert!(workflow.contains("--exec \"terraform/$STACK\" --phase apply"));
+    assert!(workflow.contains("--group cluster"));
+}
+
+#[test]
+fn plan_prints_text_and_json_and_refuses_a_stale_tree() {
+    let keel = env!("CARGO_BIN_EXE_keel");
+    let out = Command::new(keel)
+        .args(["plan", "prod", "--format", "json"])
+        .current_dir(common::repo())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["env"], "prod");
+    assert_eq!(json["steps"][0]["id"], "terraform/platform");
+    assert_eq!(json["tools"]["kubectl"], "v1.33.0");
+    let text = Command::new(keel)
+        .args(["plan", "prod"])
+        .current_dir(common::repo())
+        .output()
+        .unwrap();
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.starts_with("keel plan prod: "), "{text}");
+    assert!(text.contains("\nlayer 1\n  terraform/platform"), "{text}");
+
+    // A copy of the project whose generated/ lags behind its environment file.
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["environments", "generated"] {
+        copy_tree(&common::repo().join(sub), &dir.path().join(sub));
+    }
+    let prod = dir.path().join("environments/prod.yaml");
+    let text = std::fs::read_to_string(&prod).unwrap();
+    std::fs::write(
+        &prod,
+        text.replace(
+            "flow_log_retention_days: 365",
+            "flow_log_retention_days: 400",
+        ),
+    )
+    .unwrap();
+    let stale = Command::new(keel)
+        .args(["plan", "prod"])
+        .current_dir(dir.path())
+        .env("CI", "true")
+        .output()
+        .unwrap();
+    assert_eq!(stale.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&stale.stderr);
+    assert!(err.contains("generated/ is stale"), "{err}");
+}
+
+#[test]
+fn a_failed_step_is_named_and_exits_4() {
+    let keel = env!("CARGO_BIN_EXE_keel");
+    // `terraform` is not on this PATH: the step cannot start.
+    let out = Command::new(keel)
+        .args([
+            "plan",
+            "dev",
+            "--exec",
+            "terraform/platform",
+            "--phase",
+            "plan",
+        ])
+        .current_dir(common::repo())
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("step terraform/platform failed: `terraform -chdir=generated/dev/platform/terraform init -input=false` could not start"),
+        "{err}"
+    );
+    let unknown = Command::new(keel)
+        .args(["plan", "dev", "--exec", "terraform/nothing"])
+        .current_dir(common::repo())
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(2));
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
