@@ -114,13 +114,12 @@ fn needs(object: &Value) -> Vec<Capability> {
                     .map(Capability::ClusterIssuer),
             );
         }
-        "HorizontalPodAutoscaler" => {
+        "HorizontalPodAutoscaler"
             if object["spec"]["metrics"]
                 .as_array()
-                .is_some_and(|m| m.iter().any(|m| m["type"] == "Resource"))
-            {
-                out.push(Capability::ResourceMetrics);
-            }
+                .is_some_and(|m| m.iter().any(|m| m["type"] == "Resource")) =>
+        {
+            out.push(Capability::ResourceMetrics);
         }
         "NetworkPolicy" => out.push(Capability::NetworkPolicyEnforcement),
         "ServiceMonitor" | "PodMonitor" | "PrometheusRule" => {
@@ -148,20 +147,45 @@ fn needs(object: &Value) -> Vec<Capability> {
     out
 }
 
+/// Whether the folder an object is applied from itself creates what it needs (a
+/// SecretStore beside its ExternalSecrets): one `kubectl apply -k` makes both, and the
+/// controller reconciles the one after the other.
+fn made_in(all: &[(String, String, Value)], stack: &str, folder: &str, need: &Capability) -> bool {
+    all.iter()
+        .filter(|(s, f, _)| s == stack && f == folder)
+        .any(|(_, _, o)| {
+            let name = o["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let ns = o["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            match o["kind"].as_str() {
+                Some("SecretStore") => *need == Capability::SecretStore(ns, name),
+                Some("ClusterSecretStore") => *need == Capability::ClusterSecretStore(name),
+                _ => false,
+            }
+        })
+}
+
 #[test]
 fn every_object_finds_its_prerequisites_earlier_in_the_plan() {
     let mut checked = 0;
     for env in ENVS {
         let plan = plan(env);
-        for (stack, folder, object) in objects(env) {
+        let all = objects(env);
+        for (stack, folder, object) in &all {
+            let (stack, folder) = (stack.as_str(), folder.as_str());
             let kind = object["kind"].as_str().unwrap_or_default().to_owned();
             let name = object["metadata"]["name"]
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
-            let step = applying_step(&plan, &stack, &folder, &kind);
-            for need in needs(&object) {
-                if kind == "Namespace" {
+            let step = applying_step(&plan, stack, folder, &kind);
+            for need in needs(object) {
+                if kind == "Namespace" || made_in(&all, stack, folder, &need) {
                     continue;
                 }
                 let earlier = plan
@@ -274,7 +298,9 @@ fn plan_prints_text_and_json_and_refuses_a_stale_tree() {
     );
     let json: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["env"], "prod");
-    assert_eq!(json["steps"][0]["id"], "terraform/platform");
+    assert_eq!(json["steps"][0]["id"], "terraform/langgraph-platform");
+    assert_eq!(json["steps"][1]["id"], "terraform/platform");
+    assert_eq!(json["workflow"]["runner"], "eks-prod-deploy-runner");
     assert_eq!(json["tools"]["kubectl"], "v1.33.0");
     let text = Command::new(keel)
         .args(["plan", "prod"])
@@ -283,7 +309,10 @@ fn plan_prints_text_and_json_and_refuses_a_stale_tree() {
         .unwrap();
     let text = String::from_utf8(text.stdout).unwrap();
     assert!(text.starts_with("keel plan prod: "), "{text}");
-    assert!(text.contains("\nlayer 1\n  terraform/platform"), "{text}");
+    assert!(
+        text.contains("\nlayer 1\n  terraform/langgraph-platform"),
+        "{text}"
+    );
 
     // A copy of the project whose generated/ lags behind its environment file.
     let dir = tempfile::tempdir().unwrap();

@@ -61,12 +61,14 @@ pub fn plan(project: &Project, env: &str) -> Result<Plan, Error> {
         region: &environment.spec.region,
         cluster,
         kubernetes_version,
+        // Only an environment that configures the runner has one.
         runner: environment
             .spec
             .stacks
             .platform
             .as_ref()
-            .map(|_| format!("keel-{env}-runner")),
+            .and_then(|p| p.deploy_runner.as_ref())
+            .map(|_| crate::stacks::platform::deploy_runner_project(env)),
     };
     plan::plan(&cx, &refs, &links).map_err(|problems| {
         Error::Usage(format!(

@@ -79,8 +79,11 @@ pub fn preflight_before(
             identity.arn, identity.account, identity.region
         )));
     }
-    let dependencies =
-        runtime.block_on(super::external::preflight(environment, &identity.region, stage))?;
+    let dependencies = runtime.block_on(super::external::preflight(
+        environment,
+        &identity.region,
+        stage,
+    ))?;
     Ok(Preflight {
         identity,
         dependencies,

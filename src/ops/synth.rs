@@ -175,6 +175,11 @@ pub fn environment_stacks(
     if !errors.is_empty() {
         return Err(errors);
     }
+    // The platform with the add-on layer derived from every stack, as synth renders it.
+    let mut selected: Vec<(bool, crate::stack::Stack)> =
+        built.into_iter().map(|s| (true, s)).collect();
+    crate::addons::attach(env, &mut selected).map_err(|e| vec![e])?;
+    let built: Vec<crate::stack::Stack> = selected.into_iter().map(|(_, s)| s).collect();
     let links = stack_links(&built);
     let order = exports::link(env.name(), &links).map_err(|messages| {
         messages

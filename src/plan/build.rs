@@ -639,10 +639,12 @@ mod tests {
                     content: c,
                 })
                 .collect(),
+            jobs: BTreeMap::new(),
             deploy: BTreeMap::new(),
             warnings: Vec::new(),
             steps: Vec::new(),
             addons: Vec::new(),
+            addon_values: BTreeMap::new(),
             external: Vec::new(),
         }
     }

@@ -12,6 +12,4 @@ pub mod render;
 pub mod requirements;
 
 pub use build::{Context, Kind, Plan, Step, plan};
-pub use model::{
-    Action, Capability, External, Install, Reach, Source, StackStep, Stage, Wait,
-};
+pub use model::{Action, Capability, External, Install, Reach, Source, StackStep, Stage, Wait};

@@ -261,9 +261,9 @@ impl External {
             | External::ApplyRole { .. }
             | External::HostedZone { .. }
             | External::Certificate { .. } => Stage::Terraform,
-            External::SecretValue { .. } | External::Service { .. } | External::Connection { .. } => {
-                Stage::Cluster
-            }
+            External::SecretValue { .. }
+            | External::Service { .. }
+            | External::Connection { .. } => Stage::Cluster,
         }
     }
 }
