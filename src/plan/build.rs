@@ -40,7 +40,7 @@ pub type Command = Vec<String>;
 /// A requirement of a step and the step that provides it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Need {
-    /// What is required.
+    /// What is required, as its provider gives it.
     pub capability: Capability,
     /// The step that provides it.
     pub from: String,
@@ -524,15 +524,17 @@ fn resolve(env: &str, drafts: Vec<Draft>) -> Result<Plan, Vec<String>> {
     let mut resolved: Vec<Vec<Need>> = vec![Vec::new(); drafts.len()];
     for (i, d) in drafts.iter().enumerate() {
         for need in &d.needs {
-            let provider = drafts
-                .iter()
-                .enumerate()
-                .find(|(j, p)| *j != i && p.step.provides.iter().any(|c| c.satisfies(need)));
+            // The provided capability that meets the need is recorded: for a Prometheus,
+            // its selector rather than every label of the monitor.
+            let provider = drafts.iter().enumerate().find_map(|(j, p)| {
+                let met = p.step.provides.iter().find(|c| c.satisfies(need))?;
+                (j != i).then_some((j, p, met))
+            });
             match provider {
-                Some((j, p)) => {
+                Some((j, p, met)) => {
                     after[i].insert(j);
                     resolved[i].push(Need {
-                        capability: need.clone(),
+                        capability: met.clone(),
                         from: p.step.id.clone(),
                     });
                 }
