@@ -83,6 +83,12 @@ pub fn apply_role_name(env: &str) -> String {
     format!("keel-apply-{env}")
 }
 
+/// The read-only IAM role of the deploy workflow's plan jobs in `env`, made by a person
+/// (README: "First deploy of a new environment").
+pub fn plan_role_name(env: &str) -> String {
+    format!("keel-plan-{env}")
+}
+
 /// Exports (see [`crate::exports`]).
 pub const CLUSTER_NAME: Handle<One> = Handle::new(NAME, "cluster_name");
 /// The API server endpoint.
@@ -707,6 +713,9 @@ fn reach(
         },
         External::ApplyRole {
             name: apply_role.clone(),
+        },
+        External::PlanRole {
+            name: plan_role_name(env_name),
         },
     ];
     // The deploy workflow applies every stack's `k8s/` (namespaces, cluster-scoped stores):

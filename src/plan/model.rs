@@ -208,6 +208,11 @@ pub enum External {
         /// Role name.
         name: String,
     },
+    /// The read-only IAM role the deploy workflow's plan jobs assume by OIDC.
+    PlanRole {
+        /// Role name.
+        name: String,
+    },
     /// A public Route 53 hosted zone that serves these host names.
     HostedZone {
         /// The host name that must resolve in it, e.g. `api.example.com`.
@@ -259,6 +264,7 @@ impl External {
         match self {
             External::StateBucket { .. }
             | External::ApplyRole { .. }
+            | External::PlanRole { .. }
             | External::HostedZone { .. }
             | External::Certificate { .. } => Stage::Terraform,
             External::SecretValue { .. }

@@ -93,8 +93,8 @@ impl Clients {
         }
     }
 
-    /// The apply role exists.
-    pub async fn apply_role(&self, context: &Context, name: &str) -> Verdict {
+    /// The apply role (or, with `plan`, the read-only plan role) exists.
+    pub async fn apply_role(&self, context: &Context, name: &str, plan: bool) -> Verdict {
         match self.iam.get_role().role_name(name).send().await {
             Ok(_) => Verdict::Ok("exists".into()),
             Err(e) => {
@@ -102,8 +102,21 @@ impl Clients {
                     .is_some_and(|e| e.is_no_such_entity_exception())
                 {
                     let env = &context.env;
+                    let (github_env, variable, what) = if plan {
+                        (
+                            format!("{env}-plan"),
+                            "KEEL_PLAN_ROLE_ARN",
+                            "read-only (state read and lock, Secrets Manager metadata, ACM, Route 53, CodeConnections)",
+                        )
+                    } else {
+                        (
+                            env.clone(),
+                            "KEEL_APPLY_ROLE_ARN",
+                            "allowed to create what the stacks create (the platform gives it a cluster access entry)",
+                        )
+                    };
                     Verdict::Missing(format!(
-                        "create the role {name} that deploy.yml assumes by OIDC, trusting only `repo:<this repository>:environment:{env}` through the account's token.actions.githubusercontent.com provider (aws iam create-role --role-name {name} --assume-role-policy-document file://trust.json), set the variable KEEL_APPLY_ROLE_ARN of the GitHub environment {env} to its ARN, and list it in stacks.platform.admins of environments/{env}.yaml"
+                        "create the role {name} that deploy.yml assumes by OIDC, {what}, trusting only `repo:<this repository>:environment:{github_env}` through the account's token.actions.githubusercontent.com provider (aws iam create-role --role-name {name} --assume-role-policy-document file://trust.json), and set the variable {variable} of the GitHub environment {github_env} to its ARN"
                     ))
                 } else {
                     no_answer(&format!("IAM GetRole {name}"), &e)

@@ -143,6 +143,7 @@ pub fn describe(dependency: &External) -> String {
     match dependency {
         External::StateBucket { bucket } => format!("state bucket {bucket}"),
         External::ApplyRole { name } => format!("apply role {name}"),
+        External::PlanRole { name } => format!("plan role {name}"),
         External::HostedZone { host } => format!("hosted zone for {host}"),
         External::Certificate { arn } => format!("certificate {arn}"),
         External::SecretValue { name, .. } => format!("secret {name}"),
@@ -230,7 +231,8 @@ pub async fn check(
 async fn one(clients: &aws::Clients, context: &Context, dependency: &External) -> Verdict {
     match dependency {
         External::StateBucket { bucket } => clients.state_bucket(context, bucket).await,
-        External::ApplyRole { name } => clients.apply_role(context, name).await,
+        External::ApplyRole { name } => clients.apply_role(context, name, false).await,
+        External::PlanRole { name } => clients.apply_role(context, name, true).await,
         External::HostedZone { host } => clients.hosted_zone(host).await,
         External::Certificate { arn } => clients.certificate(context, arn).await,
         External::SecretValue { name, how } => clients.secret_value(name, how).await,
