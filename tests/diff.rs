@@ -6,6 +6,8 @@ use std::process::{Command, Output};
 
 mod common;
 
+use common::git;
+
 fn keel(root: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_keel"))
         .arg("--root")
@@ -29,26 +31,6 @@ fn staging_replace_report(root: &Path) -> Output {
             "replace",
         ],
     )
-}
-
-fn git(root: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args([
-            "-c",
-            "user.name=keel test",
-            "-c",
-            "user.email=test@example.com",
-        ])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn copy_environments(to: &Path) {

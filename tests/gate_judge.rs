@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::git;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -14,26 +16,6 @@ fn keel(root: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("keel runs")
-}
-
-fn git(root: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args([
-            "-c",
-            "user.name=keel test",
-            "-c",
-            "user.email=test@example.com",
-        ])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]

@@ -5,6 +5,8 @@ use std::process::{Command, Output};
 
 mod common;
 
+use common::git;
+
 fn keel(root: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_keel"))
         .arg("--root")
@@ -33,17 +35,6 @@ fn project() -> tempfile::TempDir {
     git(tmp.path(), &["init", "-q"]);
     commit(tmp.path());
     tmp
-}
-
-fn git(root: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(["-c", "user.name=keel", "-c", "user.email=keel@example.com"])
-        .args(args)
-        .status()
-        .expect("git runs");
-    assert!(status.success(), "git {args:?}");
 }
 
 fn commit(root: &Path) {
