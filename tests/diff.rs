@@ -309,6 +309,21 @@ fn gate(root: &Path, env: &str, class: &str) -> (Option<i32>, serde_json::Value)
     (out.status.code(), report)
 }
 
+/// Edits `file` (`from` -> `to`), runs the gate of `env` at `class`, which must fail
+/// (exit 3), restores the file, and returns every change the report lists.
+fn flagged(
+    root: &Path,
+    file: &Path,
+    (from, to): (&str, &str),
+    (env, class): (&str, &str),
+) -> Vec<serde_json::Value> {
+    let saved = edit(file, from, to);
+    let (code, report) = gate(root, env, class);
+    std::fs::write(file, saved).expect("restore");
+    assert_eq!(code, Some(3), "{report:#}");
+    all_changes(&report)
+}
+
 /// Every change of a report.
 fn all_changes(report: &serde_json::Value) -> Vec<serde_json::Value> {
     report["stacks"]
@@ -403,47 +418,47 @@ fn r22_hostile_changes_fail_the_gate() {
     std::fs::write(&prod, saved).expect("restore");
 
     // Bug 3: the state bucket moves.
-    let saved = edit(
+    let changes = flagged(
+        root,
         &prod,
-        "bucket: acme-keel-tfstate-prod",
-        "bucket: attacker-tfstate",
+        ("bucket: acme-keel-tfstate-prod", "bucket: attacker-tfstate"),
+        ("prod", "security"),
     );
-    let (code, report) = gate(root, "prod", "security");
-    assert_eq!(code, Some(3), "{report:#}");
-    let backend: Vec<_> = all_changes(&report)
-        .into_iter()
+    let backend: Vec<_> = changes
+        .iter()
         .filter(|c| c["address"] == "terraform.backend")
         .collect();
-    assert!(!backend.is_empty(), "{report:#}");
+    assert!(!backend.is_empty(), "{changes:#?}");
     assert!(
         backend.iter().all(|c| c["class"] == "security"),
-        "{report:#}"
+        "{changes:#?}"
     );
-    std::fs::write(&prod, saved).expect("restore");
 
     // Bug 9: prod's node group renamed, which replaces every node.
-    let saved = edit(&prod, "      - name: general\n", "      - name: workers\n");
-    let (code, report) = gate(root, "prod", "replace");
-    assert_eq!(code, Some(3), "{report:#}");
-    let group = all_changes(&report)
-        .into_iter()
-        .find(|c| c["address"] == "aws_eks_node_group.workers")
-        .expect("the renamed node group");
+    let group = flagged(
+        root,
+        &prod,
+        ("      - name: general\n", "      - name: workers\n"),
+        ("prod", "replace"),
+    )
+    .into_iter()
+    .find(|c| c["address"] == "aws_eks_node_group.workers")
+    .expect("the renamed node group");
     assert_eq!(group["class"], "replace", "{group:#}");
     assert_eq!(group["from"], "aws_eks_node_group.general", "{group:#}");
-    std::fs::write(&prod, saved).expect("restore");
 
     // The tier of an environment changes: every prod or staging rule it had is gone.
-    let saved = edit(&qa, "tier: staging", "tier: dev");
-    let (code, report) = gate(root, "qa", "security");
-    assert_eq!(code, Some(3), "{report:#}");
-    let tier = all_changes(&report)
-        .into_iter()
-        .find(|c| c["kind"] == "environment")
-        .expect("the tier change");
+    let tier = flagged(
+        root,
+        &qa,
+        ("tier: staging", "tier: dev"),
+        ("qa", "security"),
+    )
+    .into_iter()
+    .find(|c| c["kind"] == "environment")
+    .expect("the tier change");
     assert_eq!(tier["class"], "security", "{tier:#}");
     assert_eq!(tier["address"], "environments/qa.yaml: tier", "{tier:#}");
-    std::fs::write(&qa, saved).expect("restore");
 
     // An environment edited but not yet synthesized is no hand edit: generated/ is as committed.
     let saved = edit(&prod, "      max: 9\n", "      max: 12\n");
