@@ -332,3 +332,58 @@ ON CONFLICT (trace_id) DO NOTHING";
     pool.close().await;
     db.drop_db().await;
 }
+
+/// Inserts `n` events through SQL (the trigger sees them as it sees the API's), one every
+/// `step_secs` back from now, over `pairs` model/service pairs, ids prefixed `prefix`.
+async fn insert_spread(pool: &PgPool, prefix: &str, n: i32, step_secs: i32, pairs: i32) {
+    sqlx::query(
+        "INSERT INTO traces (trace_id, ts, service, model, latency_ms, prompt_tokens, completion_tokens, cost_usd, status)
+         SELECT $1 || g, now() - g * $3 * interval '1 second', 's' || (g % $4), 'm' || (g % $4 % 3),
+                exp(2 + (g * 7919 % 1000) / 200.0), g % 500, g % 300, (g % 9) / 1000.0,
+                CASE WHEN g % 20 = 0 THEN 'error' ELSE 'ok' END
+         FROM generate_series(1, $2) g",
+    )
+    .bind(prefix)
+    .bind(n)
+    .bind(step_secs)
+    .bind(pairs)
+    .execute(pool)
+    .await
+    .expect("events inserted");
+}
+
+/// Issue 24, bug 1: long windows merge hourly and daily rollups (a few rows per pair and
+/// day) instead of one row per pair and minute, with the same exact counts and the same
+/// percentile bound, whether the events are folded or still deltas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_24_long_windows_read_hourly_and_daily_rollups() {
+    let Some(admin) = require_env("TEST_DATABASE_URL") else {
+        return;
+    };
+    let db = TestDb::create(&admin).await;
+    let store = PgStore::connect(db.url.parse().expect("url"), PoolSizes { max: 4, min: 1 })
+        .await
+        .expect("connect + migrate");
+    // Ten days of events for 6 pairs, one every 7 minutes and 3 seconds; half folded.
+    insert_spread(store.pool(), "a", 1_000, 2 * 423, 6).await;
+    while store.fold().await.expect("fold") > 0 {}
+    insert_spread(store.pool(), "b", 1_000, 2 * 423 + 1, 6).await;
+    let windows = ["2h", "36h", "3d", "90d"];
+    let worst = check_all(&store, &windows, 4 * 2_000).await;
+    while store.fold().await.expect("fold") > 0 {}
+    let worst = worst.max(check_all(&store, &windows, 4 * 2_000).await);
+    eprintln!("coarse rollups: largest relative percentile error {worst:.6}");
+    for (table, unit) in [("trace_rollups_hour", "hour"), ("trace_rollups_day", "day")] {
+        let (rows, keys, events): (i64, i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT (SELECT count(*) FROM {table}),
+                    (SELECT count(DISTINCT (date_trunc('{unit}', ts AT TIME ZONE 'UTC'), model, service)) FROM traces),
+                    (SELECT sum(count)::int8 FROM {table})"
+        )))
+        .fetch_one(store.pool())
+        .await
+        .expect("level rows");
+        assert_eq!((rows, events), (keys, 2_000), "{table}: one row per {unit} and pair");
+    }
+    store.close().await;
+    db.drop_db().await;
+}
