@@ -75,10 +75,10 @@ pub enum ServerError {
 /// Opens the store and cache the configuration names, and builds the handler state.
 pub async fn build_state(config: &Config, flags: &Flags) -> Result<AppState, ServerError> {
     let store = match &config.database_url {
-        None => Store::Memory(MemoryStore::new(
-            flags.memory_max_events,
-            flags.memory_retention,
-        )),
+        None => Store::Memory(
+            MemoryStore::new(flags.memory_max_events, flags.memory_retention)
+                .with_max_bytes(flags.memory_max_bytes),
+        ),
         Some(url) => {
             // The sqlx error may quote the URL, so only its kind is reported.
             let options: PgConnectOptions = url

@@ -169,7 +169,10 @@ fn canonical_window(d: Duration) -> String {
     [(86_400, 'd'), (3600, 'h'), (60, 'm'), (1, 's')]
         .into_iter()
         .find(|(unit, _)| secs % unit == 0)
-        .map_or_else(|| format!("{secs}s"), |(unit, c)| format!("{}{c}", secs / unit))
+        .map_or_else(
+            || format!("{secs}s"),
+            |(unit, c)| format!("{}{c}", secs / unit),
+        )
 }
 
 /// Latency percentiles in milliseconds (continuous, as PostgreSQL's `percentile_cont`);
@@ -391,10 +394,23 @@ mod tests {
             }
             StatsQuery::parse(&params, now).map(|q| q.cache_key())
         };
-        for bad in ["01h", "+1h", "0001h", &format!("{}1h", "0".repeat(500)), " 1h", "1h ", "1H"] {
+        for bad in [
+            "01h",
+            "+1h",
+            "0001h",
+            &format!("{}1h", "0".repeat(500)),
+            " 1h",
+            "1h ",
+            "1H",
+        ] {
             assert!(key(bad, None).is_err(), "{bad:?} is refused");
         }
-        for (a, b) in [("60m", "1h"), ("24h", "1d"), ("1440m", "1d"), ("120s", "2m")] {
+        for (a, b) in [
+            ("60m", "1h"),
+            ("24h", "1d"),
+            ("1440m", "1d"),
+            ("120s", "2m"),
+        ] {
             assert_eq!(key(a, None).unwrap(), key(b, None).unwrap(), "{a} = {b}");
         }
         assert_ne!(key("61m", None).unwrap(), key("1h", None).unwrap());

@@ -670,6 +670,24 @@ async fn a_full_memory_store_answers_503_and_stores_nothing() {
     assert_eq!(r.headers["retry-after"], "1");
 }
 
+/// Issue 24: a full in-memory store fails readiness, so traffic goes to replicas with room.
+#[tokio::test]
+async fn issue_24_a_full_memory_store_is_not_ready() {
+    let app = app(state_with(Store::Memory(MemoryStore::new(
+        2,
+        Duration::from_secs(60),
+    ))));
+    let ready = Request::get("/ready").body(Body::empty()).unwrap();
+    assert_eq!(send(&app, ready).await.status, StatusCode::OK);
+    let events = (0..2)
+        .map(|i| event(&format!("f{i}"), "m", "s", 1.0, "ok", 0))
+        .collect();
+    assert_eq!(send(&app, post_events(events)).await.status, StatusCode::OK);
+    let ready = Request::get("/ready").body(Body::empty()).unwrap();
+    let r = send(&app, ready).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
+}
+
 #[tokio::test]
 async fn cors_allows_only_configured_origins() {
     let mut state = memory_state();

@@ -382,7 +382,11 @@ async fn issue_24_long_windows_read_hourly_and_daily_rollups() {
         .fetch_one(store.pool())
         .await
         .expect("level rows");
-        assert_eq!((rows, events), (keys, 2_000), "{table}: one row per {unit} and pair");
+        assert_eq!(
+            (rows, events),
+            (keys, 2_000),
+            "{table}: one row per {unit} and pair"
+        );
     }
     store.close().await;
     db.drop_db().await;

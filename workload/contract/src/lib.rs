@@ -221,6 +221,15 @@ pub const DEFAULT_RESOURCES: Resources = Resources {
     memory_limit: "1Gi",
 };
 
+/// [`DEFAULT_RESOURCES`]' memory limit in bytes (`1Gi`), from which the binary sizes its
+/// in-memory store.
+pub const MEMORY_LIMIT_BYTES: u64 = 1 << 30;
+
+/// Percent of [`MEMORY_LIMIT_BYTES`] the in-memory store may hold by default, counted in
+/// bytes (events, their attributes' JSON text and their ids); the rest is for request
+/// bodies, connections, the allocator's slack and the runtime.
+pub const MEMORY_STORE_PERCENT: u64 = 40;
+
 /// Numeric user id the image runs as (distroless `nonroot`); stacks set `runAsUser` to it
 /// with `runAsNonRoot: true`. The binary writes no files (unless `--dump-on-exit` is given),
 /// so the root filesystem can be read-only.
@@ -256,6 +265,15 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), ENV_VARS.len());
+    }
+
+    #[test]
+    fn the_memory_limit_in_bytes_matches_the_resources() {
+        let gi = DEFAULT_RESOURCES.memory_limit.strip_suffix("Gi");
+        assert_eq!(
+            gi.and_then(|n| n.parse::<u64>().ok()).map(|n| n << 30),
+            Some(MEMORY_LIMIT_BYTES)
+        );
     }
 
     #[test]

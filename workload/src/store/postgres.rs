@@ -378,10 +378,7 @@ impl PgStore {
             completions.push(e.completion_tokens);
             costs.push(e.cost_usd);
             statuses.push(e.status.as_str());
-            attributes.push(
-                e.attributes
-                    .map(|a| serde_json::Value::Object(a).to_string()),
-            );
+            attributes.push(e.attributes.map(|a| a.as_str().to_owned()));
         }
         let bound = self.timeouts.insert_call();
         let mut retried = false;
@@ -610,8 +607,7 @@ fn merge_rows(
     let mut total = Agg::default();
     let mut groups: HashMap<String, Agg> = HashMap::new();
     for (n, row) in rows.iter().enumerate() {
-        if n % MERGE_CHECK_EVERY == MERGE_CHECK_EVERY - 1 && std::time::Instant::now() > deadline
-        {
+        if n % MERGE_CHECK_EVERY == MERGE_CHECK_EVERY - 1 && std::time::Instant::now() > deadline {
             return Err(StoreError::Timeout(bound));
         }
         total.add_row(row).map_err(db_err)?;
@@ -743,18 +739,30 @@ mod tests {
                 (at("2026-12-04T00:00:00Z"), at("2026-12-04T18:00:00Z"))
             ]
         );
-        assert_eq!(r.days, (at("2026-09-06T00:00:00Z"), at("2026-12-04T00:00:00Z")));
+        assert_eq!(
+            r.days,
+            (at("2026-09-06T00:00:00Z"), at("2026-12-04T00:00:00Z"))
+        );
 
         // Under a day: hours and minutes only; under an hour boundary: minutes only.
         let r = RollupRanges::of(at("2026-12-04T01:30:00Z"), at("2026-12-04T05:10:00Z"));
         let end = at("2026-12-04T05:10:00Z");
-        assert_eq!(r.hours[0], (at("2026-12-04T02:00:00Z"), at("2026-12-04T05:00:00Z")));
+        assert_eq!(
+            r.hours[0],
+            (at("2026-12-04T02:00:00Z"), at("2026-12-04T05:00:00Z"))
+        );
         assert_eq!((r.hours[1], r.days), ((end, end), (end, end)));
         let r = RollupRanges::of(at("2026-12-04T01:30:00Z"), at("2026-12-04T01:59:00Z"));
-        assert_eq!(r.minutes[0], (at("2026-12-04T01:30:00Z"), at("2026-12-04T01:59:00Z")));
+        assert_eq!(
+            r.minutes[0],
+            (at("2026-12-04T01:30:00Z"), at("2026-12-04T01:59:00Z"))
+        );
         // Aligned bounds leave the edge ranges empty.
         let r = RollupRanges::of(at("2026-12-01T00:00:00Z"), at("2026-12-04T00:00:00Z"));
         assert!(r.minutes.iter().chain(&r.hours).all(|(a, b)| a == b));
-        assert_eq!(r.days, (at("2026-12-01T00:00:00Z"), at("2026-12-04T00:00:00Z")));
+        assert_eq!(
+            r.days,
+            (at("2026-12-01T00:00:00Z"), at("2026-12-04T00:00:00Z"))
+        );
     }
 }
