@@ -10,7 +10,8 @@
 # Needs: curl, psql, python3; PostgreSQL is started by workload/scripts/ci-services.sh.
 # ANALYTICS_API_BIN=path measures that binary instead (e.g. the previous version's, to
 # compare on the same machine state). DAYS, PAIRS, WINDOW, QUERIES (sequential queries per
-# figure) and LOAD_SECS (length of the concurrent phase) change the shape. The clients run
+# figure) and LOAD_SECS (length of the concurrent phase) change the shape; KEEP_DB=1 keeps the
+# database for inspection. The clients run
 # on the same machine as the server and PostgreSQL and compete for their cores.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -134,4 +135,8 @@ for path, times in probes.items():
     print(f"  {path:<8} p50 {pct(times, .5):8.1f} ms   p99 {pct(times, .99):8.1f} ms   max {max(times) * 1000:8.1f} ms   ({len(times)} calls, new connection each)")
 PY
 stop
-psql -q "$ADMIN" -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)"
+if [ -n "${KEEP_DB:-}" ]; then
+    echo "== kept database $DB_URL (KEEP_DB)" >&2
+else
+    psql -q "$ADMIN" -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)"
+fi

@@ -407,13 +407,15 @@ fn check_content_headers(headers: &HeaderMap) -> Result<Encoding, ApiError> {
     }
 }
 
-/// Inflates a gzip body, refusing it (413) as soon as it would exceed
-/// [`event::MAX_BODY_BYTES`] inflated, so a small "zip bomb" costs at most that much.
+/// Inflates a gzip body, every member of it (RFC 1952 allows several, concatenated),
+/// refusing it (413) as soon as all of them together would exceed [`event::MAX_BODY_BYTES`]
+/// inflated, so a small "zip bomb" costs at most that much; bytes after the last member
+/// that do not start another are a 400.
 fn gunzip(body: &[u8]) -> Result<Vec<u8>, ApiError> {
     use std::io::Read as _;
     let limit = event::MAX_BODY_BYTES as u64;
     let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(event::MAX_BODY_BYTES));
-    flate2::read::GzDecoder::new(body)
+    flate2::read::MultiGzDecoder::new(body)
         .take(limit + 1)
         .read_to_end(&mut out)
         .map_err(|_| ApiError::BadRequest("the body is not valid gzip".to_owned()))?;

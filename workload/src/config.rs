@@ -11,6 +11,8 @@ use keel_workload_contract::{self as contract, EnvVar};
 pub const MIN_JWT_SECRET_CHARS: usize = 32;
 /// Minimum number of distinct characters in `JWT_SECRET` (refuses `aaaa...` and the like).
 pub const MIN_JWT_SECRET_DISTINCT: usize = 8;
+/// Largest `JWT_MAX_LIFETIME_SECS`: 30 days.
+pub const MAX_JWT_LIFETIME_SECS: u64 = 30 * 24 * 3600;
 
 /// Validated service configuration.
 #[derive(Clone)]
@@ -31,6 +33,8 @@ pub struct Config {
     pub jwt_issuer: Option<String>,
     /// Accepted `aud` values (`JWT_AUDIENCE`); empty means `aud` is not checked.
     pub jwt_audiences: Vec<String>,
+    /// Longest accepted token lifetime (`JWT_MAX_LIFETIME_SECS`, default 24 h).
+    pub jwt_max_lifetime_secs: u64,
     /// Stats cache time to live (`CACHE_DEFAULT_TTL`).
     pub cache_ttl: Duration,
     /// Log filter in `tracing` EnvFilter syntax (`RUST_LOG`).
@@ -55,6 +59,7 @@ impl fmt::Debug for Config {
             .field("jwt_secret", &redact(&self.jwt_secret))
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audiences", &self.jwt_audiences)
+            .field("jwt_max_lifetime_secs", &self.jwt_max_lifetime_secs)
             .field("cache_ttl", &self.cache_ttl)
             .field("log_filter", &self.log_filter)
             .field("cors", &self.cors)
@@ -238,6 +243,18 @@ impl Config {
             },
         )
         .unwrap_or_default();
+        let jwt_max_lifetime_secs = parse_opt(
+            &contract::JWT_MAX_LIFETIME_SECS,
+            get(&contract::JWT_MAX_LIFETIME_SECS),
+            &mut errors,
+            |v| match v.parse::<u64>() {
+                Ok(n) if (60..=MAX_JWT_LIFETIME_SECS).contains(&n) => Ok(n),
+                _ => Err(format!(
+                    "a whole number of seconds from 60 to {MAX_JWT_LIFETIME_SECS}"
+                )),
+            },
+        )
+        .unwrap_or(crate::auth::DEFAULT_MAX_LIFETIME_SECS);
         let cache_ttl = parse(
             &contract::CACHE_DEFAULT_TTL,
             raw(&contract::CACHE_DEFAULT_TTL),
@@ -330,6 +347,7 @@ impl Config {
                 jwt_secret,
                 jwt_issuer,
                 jwt_audiences,
+                jwt_max_lifetime_secs,
                 cache_ttl,
                 log_filter,
                 cors,

@@ -1,6 +1,6 @@
 //! Trace events and the validation of an ingest batch, with field-level errors.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike as _, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -148,8 +148,9 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<TraceEvent>, BatchError> {
 /// [`parse_batch`] with the server's clock at `now` (timestamps may be at most
 /// [`MAX_FUTURE_SKEW`] after it).
 pub fn parse_batch_at(body: &[u8], now: DateTime<Utc>) -> Result<Vec<TraceEvent>, BatchError> {
-    let root: Value =
-        serde_json::from_slice(body).map_err(|e| BatchError::InvalidJson(e.to_string()))?;
+    let root = serde_json::from_slice::<StrictValue>(body)
+        .map_err(|e| BatchError::InvalidJson(e.to_string()))?
+        .0;
     let mut errors = Vec::new();
     let mut err = |field: String, message: &str| {
         errors.push(FieldError {
@@ -259,6 +260,15 @@ fn validate_event(
                 );
                 None
             }
+            // chrono reads `:60` as a leap second on any minute; the stores would file it in
+            // different minutes (in memory the minute it names, PostgreSQL the next one).
+            Ok(t) if t.nanosecond() >= 1_000_000_000 => {
+                err(
+                    path("timestamp"),
+                    "expected seconds 00 to 59; leap seconds (:60) are not accepted",
+                );
+                None
+            }
             Ok(t) => Some(t.with_timezone(&Utc)),
             Err(_) => {
                 err(
@@ -361,6 +371,78 @@ fn validate_event(
         attributes: attributes?,
     })
     .filter(|_| ok)
+}
+
+/// A JSON value read like [`Value`], except that an object naming a key twice is an error
+/// (serde_json keeps the last one silently, so a client and the service could read one
+/// body two ways).
+struct StrictValue(Value);
+
+impl<'de> Deserialize<'de> for StrictValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(StrictValue)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(n.into())
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(n.into())
+    }
+
+    fn visit_f64<E>(self, n: f64) -> Result<Value, E> {
+        Ok(n.into())
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_owned()))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(StrictValue(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let StrictValue(v) = map.next_value()?;
+            if out.contains_key(&key) {
+                let shown: String = key.chars().take(64).collect();
+                return Err(serde::de::Error::custom(format_args!(
+                    "duplicate key `{shown}` in an object"
+                )));
+            }
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 /// What in `v` some store could not hold exactly, if anything: NUL in a key or string
@@ -513,6 +595,48 @@ mod tests {
                 matches!(parse_batch(b.as_bytes()), Err(BatchError::Invalid(ref e)) if e[0].field == "events[0].attributes"),
                 "{big}"
             );
+        }
+    }
+
+    /// Issue 24, bug 4: a leap second (`:60`) is refused: the two stores would file it in
+    /// different minutes.
+    #[test]
+    fn issue_24_leap_seconds_are_refused() {
+        for ts in [
+            "2016-12-31T23:59:60Z",
+            "2025-11-05T10:30:60.5Z",
+            "2025-11-05T12:30:60+02:00",
+        ] {
+            let mut e = event();
+            e["timestamp"] = json!(ts);
+            let body = json!({ "events": [e] }).to_string();
+            assert!(
+                matches!(parse_batch(body.as_bytes()), Err(BatchError::Invalid(ref e)) if e[0].field == "events[0].timestamp"),
+                "{ts}"
+            );
+        }
+    }
+
+    /// Issue 24: a key given twice in one object is refused (not "the last one wins"), at
+    /// any depth.
+    #[test]
+    fn issue_24_duplicate_keys_are_refused() {
+        let e = event().to_string();
+        for body in [
+            format!(r#"{{"events": [{e}], "events": []}}"#),
+            format!(
+                r#"{{"events": [{}]}}"#,
+                e.replacen('{', r#"{"latency_ms": 5, "#, 1)
+            ),
+            format!(
+                r#"{{"events": [{}]}}"#,
+                e.replace(r#"{"region":"eu"}"#, r#"{"region":"eu","b":{"c":1,"c":2}}"#)
+            ),
+        ] {
+            match parse_batch(body.as_bytes()) {
+                Err(BatchError::InvalidJson(m)) => assert!(m.contains("duplicate key"), "{m}"),
+                other => panic!("{body}: {other:?}"),
+            }
         }
     }
 

@@ -99,10 +99,10 @@ pub async fn build_state(config: &Config, flags: &Flags) -> Result<AppState, Ser
         store: Arc::new(store),
         cache,
         metrics: Arc::new(Metrics::new()),
-        verifier: config
-            .jwt_secret
-            .as_deref()
-            .map(|s| Verifier::with_claims(s, config.jwt_issuer.as_deref(), &config.jwt_audiences)),
+        verifier: config.jwt_secret.as_deref().map(|s| {
+            Verifier::with_claims(s, config.jwt_issuer.as_deref(), &config.jwt_audiences)
+                .with_max_lifetime_secs(config.jwt_max_lifetime_secs)
+        }),
         cors: config.cors.clone(),
         draining: Arc::new(AtomicBool::new(false)),
         body_read_timeout: BODY_READ_TIMEOUT,
@@ -249,8 +249,10 @@ pub async fn serve(
 }
 
 /// Accepts connections on `listener` (at most `max` at a time) and serves HTTP/1.1 on each
-/// until `stop`; then stops accepting, lets each connection finish its current request,
-/// and returns once every connection is closed.
+/// until `stop`; then lets each connection finish its current request and returns once every
+/// one of them is closed. Meanwhile new connections are still accepted, for one request
+/// each (so probes get `/ready`'s 503 rather than a refused connection), and cut when the
+/// others are done.
 async fn accept_loop(
     listener: TcpListener,
     router: Router,
@@ -284,20 +286,10 @@ async fn accept_loop(
             },
             () = stopped(stop.clone()) => break,
         };
-        let _ = stream.set_nodelay(true);
-        let router = router.clone();
+        let conn = serve_connection(stream, router.clone(), header_read_timeout, true);
         let mut stop = stop.clone();
         connections.spawn(async move {
             let _permit = permit;
-            let service = service_fn(move |req: hyper::Request<Incoming>| {
-                router.clone().oneshot(req.map(axum::body::Body::new))
-            });
-            let mut builder = http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_read_timeout)
-                .keep_alive(true);
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
             let mut conn = std::pin::pin!(conn);
             tokio::select! {
                 result = conn.as_mut() => {
@@ -312,8 +304,52 @@ async fn accept_loop(
             }
         });
     }
+    let mut late = JoinSet::new();
+    loop {
+        tokio::select! {
+            done = connections.join_next() => if done.is_none() { break },
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                // Within the same cap; beyond it the connection is closed at once.
+                if let Ok(permit) = permits.clone().try_acquire_owned() {
+                    let conn = serve_connection(stream, router.clone(), header_read_timeout, false);
+                    late.spawn(async move {
+                        let _permit = permit;
+                        let _ = conn.await;
+                    });
+                }
+            }
+        }
+    }
     drop(listener);
-    while connections.join_next().await.is_some() {}
+    late.shutdown().await;
+}
+
+/// Serves HTTP/1.1 on `stream` (keeping it alive between requests or not).
+fn serve_connection(
+    stream: tokio::net::TcpStream,
+    router: Router,
+    header_read_timeout: Duration,
+    keep_alive: bool,
+) -> hyper::server::conn::http1::Connection<
+    TokioIo<tokio::net::TcpStream>,
+    impl hyper::service::Service<
+        hyper::Request<Incoming>,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future = impl Send,
+    > + Send,
+> {
+    let _ = stream.set_nodelay(true);
+    let service = service_fn(move |req: hyper::Request<Incoming>| {
+        router.clone().oneshot(req.map(axum::body::Body::new))
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .keep_alive(keep_alive);
+    builder.serve_connection(TokioIo::new(stream), service)
 }
 
 /// How long closing the pool may take at exit.

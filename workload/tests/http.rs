@@ -644,6 +644,38 @@ async fn gzip_bodies_are_decoded_within_the_size_limit() {
     assert_eq!(r.body["message"], "the body is not valid gzip");
 }
 
+/// Issue 24, bug 6: every gzip member is inflated (within the same cap), so a batch split
+/// over two members is stored whole and two batches in two members are refused rather than
+/// half-stored; bytes after the last member are refused.
+#[tokio::test]
+async fn issue_24_multi_member_gzip_is_inflated_whole_or_refused() {
+    let app = app(memory_state());
+    let batch = json!({"events": [event("mm-1", "m", "s", 1.0, "ok", 0), event("mm-2", "m", "s", 1.0, "ok", 0)]})
+        .to_string();
+    let (a, b) = batch.split_at(batch.len() / 2);
+    let mut split = gzip(a.as_bytes());
+    split.extend(gzip(b.as_bytes()));
+    let r = send(&app, post_gzip(split)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["stored"], 2);
+
+    let other = json!({"events": [event("mm-3", "m", "s", 1.0, "ok", 0)]}).to_string();
+    let mut two = gzip(other.as_bytes());
+    two.extend(gzip(other.replace("mm-3", "mm-4").as_bytes()));
+    let r = send(&app, post_gzip(two)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+
+    let mut trailing = gzip(other.replace("mm-3", "mm-5").as_bytes());
+    trailing.extend_from_slice(b"garbage");
+    let r = send(&app, post_gzip(trailing)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+
+    // The cap holds across members.
+    let half = gzip(&vec![b' '; MAX_BODY_BYTES / 2 + 1]);
+    let r = send(&app, post_gzip([half.clone(), half].concat())).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text);
+}
+
 #[tokio::test]
 async fn unknown_routes_get_a_json_404() {
     let r = send(

@@ -210,3 +210,48 @@ async fn the_drain_completes_when_nothing_is_in_flight() {
         .unwrap();
     assert_eq!(drain, Drain::Complete);
 }
+
+/// Issue 24, bug 7: while the drain waits for in-flight requests, new connections are still
+/// accepted (one request each) and `/ready` answers 503, so probes see "not ready" rather
+/// than a refused connection.
+#[tokio::test]
+async fn issue_24_ready_answers_503_during_the_drain() {
+    let mut state = memory_state();
+    state.body_read_timeout = Duration::from_secs(60);
+    let server = start(
+        state,
+        limits(Duration::from_secs(30), 8),
+        Duration::from_secs(60),
+    )
+    .await;
+    let mut stuck = TcpStream::connect(&server.addr).await.unwrap();
+    let head = format!(
+        "POST /v1/traces HTTP/1.1\r\nHost: t\r\nAuthorization: {}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{",
+        bearer()
+    );
+    stuck.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.signals.send(()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..3 {
+        let mut probe = TcpStream::connect(&server.addr)
+            .await
+            .expect("the listener stays open during the drain");
+        probe
+            .write_all(b"GET /ready HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .unwrap();
+        let (text, closed) = read_until_closed(&mut probe, Duration::from_secs(5)).await;
+        assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+        assert!(text.contains("\"draining\":true"), "{text}");
+        assert!(closed, "one request per connection while draining");
+    }
+    assert!(!server.task.is_finished());
+    server.signals.send(()).await.unwrap();
+    let drain = tokio::time::timeout(Duration::from_secs(10), server.task)
+        .await
+        .expect("the second signal ended the drain")
+        .unwrap()
+        .unwrap();
+    assert_eq!(drain, Drain::Interrupted);
+}

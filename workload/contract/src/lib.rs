@@ -20,8 +20,9 @@ pub const METRICS_PORT_NAME: &str = "metrics";
 /// Liveness probe: answers 200 while the process serves.
 pub const LIVENESS_PATH: &str = "/health";
 /// Readiness probe: 200 while this process can do its own work: the store answers (the
-/// PostgreSQL pool hands out a connection within a bound, or the in-memory store is open) and
-/// the process is not draining. The stats cache (Redis) is not part of readiness: a cache
+/// PostgreSQL pool hands out a connection within a bound, or the in-memory store has room for
+/// another event) and the process is not draining. During the drain the listener stays open
+/// and `/ready` answers 503 (not a refused connection) until in-flight requests are done. The stats cache (Redis) is not part of readiness: a cache
 /// failover degrades latency, it must not mark every pod unready at once. `/ready` reports
 /// the cache's state in its body for operators.
 pub const READINESS_PATH: &str = "/ready";
@@ -142,6 +143,14 @@ pub const JWT_AUDIENCE: EnvVar = EnvVar {
     default: None,
     description: "Comma-separated accepted JWT `aud` values (not checked when unset)",
 };
+/// `JWT_MAX_LIFETIME_SECS`: longest token lifetime accepted (`exp` at most this far ahead).
+pub const JWT_MAX_LIFETIME_SECS: EnvVar = EnvVar {
+    name: "JWT_MAX_LIFETIME_SECS",
+    secret: false,
+    required: false,
+    default: None,
+    description: "Longest accepted JWT lifetime in seconds: `exp` at most this far ahead (86400 when unset)",
+};
 /// `CACHE_DEFAULT_TTL`: stats cache TTL in seconds.
 pub const CACHE_DEFAULT_TTL: EnvVar = EnvVar {
     name: "CACHE_DEFAULT_TTL",
@@ -193,6 +202,7 @@ pub const ENV_VARS: &[EnvVar] = &[
     JWT_SECRET,
     JWT_ISSUER,
     JWT_AUDIENCE,
+    JWT_MAX_LIFETIME_SECS,
     CACHE_DEFAULT_TTL,
     RUST_LOG,
     CORS_ORIGINS,
@@ -295,7 +305,7 @@ mod tests {
             .collect();
         assert_eq!(secrets, ["DATABASE_URL", "REDIS_URL", "JWT_SECRET"]);
         // The token checks are optional plain settings: unset, they are not checked.
-        for v in [JWT_ISSUER, JWT_AUDIENCE] {
+        for v in [JWT_ISSUER, JWT_AUDIENCE, JWT_MAX_LIFETIME_SECS] {
             assert!(
                 !v.secret && !v.required && v.default.is_none(),
                 "{}",
