@@ -514,9 +514,12 @@ async fn stats(
                 state.metrics.cache_misses.inc();
                 cache_state = "miss";
             }
+            Err(e) if e.is_circuit_open() => {
+                tracing::debug!("stats cache skipped (circuit open); using the store");
+            }
             Err(e) => {
                 state.metrics.cache_errors.inc();
-                tracing::warn!(error = %e, "stats cache read failed; using the store");
+                tracing::warn!(error = %e, "stats cache read failed; using the store; skipping it for a few seconds");
             }
         }
     }
@@ -530,6 +533,7 @@ async fn stats(
     let body = serde_json::to_string(&stats).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     if let Some(cache) = &state.cache
         && let Err(e) = cache.set(&key, &body).await
+        && !e.is_circuit_open()
     {
         state.metrics.cache_errors.inc();
         tracing::warn!(error = %e, "stats cache write failed");

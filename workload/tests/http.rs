@@ -945,9 +945,20 @@ async fn postgres_readiness_and_pool_metrics_follow_the_database() {
 /// A minimal in-process RESP server: `PING` answers `PONG`, anything else `OK`. Aborting the
 /// returned task closes the listener and every connection, as a Redis that went away.
 async fn fake_redis() -> (u16, tokio::task::JoinHandle<()>) {
+    fake_redis_with(Default::default()).await
+}
+
+/// [`fake_redis`], which holds its answers while `frozen` is set (a Redis that hangs, then
+/// recovers).
+async fn fake_redis_with(
+    frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (u16, tokio::task::JoinHandle<()>) {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-    async fn serve(stream: tokio::net::TcpStream) -> std::io::Result<()> {
+    async fn serve(
+        stream: tokio::net::TcpStream,
+        frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> std::io::Result<()> {
         let (r, mut w) = stream.into_split();
         let mut r = BufReader::new(r);
         let mut line = String::new();
@@ -971,6 +982,9 @@ async fn fake_redis() -> (u16, tokio::task::JoinHandle<()>) {
                 arg.truncate(arg.len() - 2);
                 args.push(arg);
             }
+            while frozen.load(std::sync::atomic::Ordering::SeqCst) {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
             let ping = args
                 .first()
                 .is_some_and(|a| a.eq_ignore_ascii_case(b"PING"));
@@ -984,7 +998,7 @@ async fn fake_redis() -> (u16, tokio::task::JoinHandle<()>) {
     let task = tokio::spawn(async move {
         let mut connections = tokio::task::JoinSet::new();
         while let Ok((stream, _)) = listener.accept().await {
-            connections.spawn(serve(stream));
+            connections.spawn(serve(stream, frozen.clone()));
         }
     });
     (port, task)
@@ -1031,6 +1045,57 @@ async fn readiness_reports_redis_but_does_not_fail_when_it_stops_answering() {
     // A cache failure never fails a request: the store answers.
     let r = send(&api, get_auth("/v1/stats?window=1h")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+/// Issue 24: a Redis that stops answering costs one call its timeouts, then the cache is
+/// skipped (circuit open) so stats answer from the store at once; once the open period has
+/// passed and Redis answers again, the cache is used again.
+#[tokio::test]
+async fn issue_24_a_frozen_redis_opens_the_circuit() {
+    let frozen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (port, _server) = fake_redis_with(frozen.clone()).await;
+    let cache = StatsCache::connect(
+        &format!("redis://127.0.0.1:{port}/0"),
+        Duration::from_secs(60),
+        "test:",
+    )
+    .await
+    .expect("connect to the fake redis")
+    .with_circuit_open_for(Duration::from_secs(2));
+    let mut state = memory_state();
+    state.cache = Some(cache);
+    let api = app(state);
+    let stats = || get_auth("/v1/stats?window=1h");
+    assert_ne!(send(&api, stats()).await.headers["x-cache"], "off");
+
+    frozen.store(true, std::sync::atomic::Ordering::SeqCst);
+    let first = std::time::Instant::now();
+    assert_eq!(send(&api, stats()).await.status, StatusCode::OK);
+    assert!(
+        first.elapsed() >= Duration::from_millis(400),
+        "the first call waited for Redis"
+    );
+    let skipped = std::time::Instant::now();
+    for _ in 0..5 {
+        let r = send(&api, stats()).await;
+        assert_eq!(
+            (r.status, r.headers["x-cache"].to_str().unwrap()),
+            (StatusCode::OK, "off")
+        );
+    }
+    assert!(
+        skipped.elapsed() < Duration::from_millis(400),
+        "five calls with the circuit open took {:?}",
+        skipped.elapsed()
+    );
+
+    frozen.store(false, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let r = send(&api, stats()).await;
+    assert_ne!(
+        r.headers["x-cache"], "off",
+        "the circuit closes again once Redis answers"
+    );
 }
 
 #[tokio::test]
