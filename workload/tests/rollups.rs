@@ -391,3 +391,64 @@ async fn issue_24_long_windows_read_hourly_and_daily_rollups() {
     store.close().await;
     db.drop_db().await;
 }
+
+/// Issue 24: a replica frozen in the middle of a fold (its transaction holding the fold
+/// lock) loses its session after the idle bound, so another replica folds the deltas instead
+/// of leaving them to pile up behind it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_24_a_frozen_fold_is_cut_and_another_replica_folds() {
+    let Some(admin) = require_env("TEST_DATABASE_URL") else {
+        return;
+    };
+    let db = TestDb::create(&admin).await;
+    let store = PgStore::connect(db.url.parse().expect("url"), PoolSizes { max: 4, min: 1 })
+        .await
+        .expect("connect + migrate");
+    while store.fold().await.expect("fold") > 0 {}
+    // The frozen replica: its fold transaction began, took the lock, and then nothing.
+    let frozen = PgPool::connect(&db.url).await.expect("connect");
+    let mut tx = frozen.begin().await.unwrap();
+    sqlx::raw_sql(keel_workload::store::postgres::FOLD_TRANSACTION_BOUNDS)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(keel_workload::store::postgres::FOLD_LOCK)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert!(locked);
+    insert_spread(store.pool(), "f", 100, 60, 2).await;
+    assert_eq!(
+        store.fold().await.expect("fold"),
+        0,
+        "the frozen replica holds the lock"
+    );
+    // This replica's fold loop (every second), or this call, folds once the lock is free.
+    let start = std::time::Instant::now();
+    let left = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM trace_rollup_deltas")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    };
+    while left().await > 0 && start.elapsed() < std::time::Duration::from_secs(20) {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        store.fold().await.expect("fold");
+    }
+    assert_eq!(
+        left().await,
+        0,
+        "still not folded after {:?}",
+        start.elapsed()
+    );
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(8),
+        "{:?}",
+        start.elapsed()
+    );
+    drop(tx);
+    frozen.close().await;
+    store.close().await;
+    db.drop_db().await;
+}

@@ -252,7 +252,14 @@ impl RollupRanges {
 }
 
 /// Advisory lock key of the fold, so one replica folds at a time (`keelroll` in ASCII).
-const FOLD_LOCK: i64 = 0x6b65_656c_726f_6c6c;
+pub const FOLD_LOCK: i64 = 0x6b65_656c_726f_6c6c;
+
+/// Bounds of the fold transaction, set first thing in it: a replica frozen while folding
+/// (holding the fold lock and row locks) loses its session after 5 s idle, so another
+/// replica folds instead of the deltas piling up; and a fold waits at most 2 s for a row
+/// lock.
+pub const FOLD_TRANSACTION_BOUNDS: &str =
+    "SET LOCAL idle_in_transaction_session_timeout = '5s'; SET LOCAL lock_timeout = '2s'";
 
 /// Most deltas folded in one transaction.
 const FOLD_BATCH: i64 = 20_000;
@@ -473,6 +480,9 @@ impl PgStore {
 
     async fn fold_once(&self) -> Result<u64, sqlx::Error> {
         let mut tx = self.ingest.begin().await?;
+        sqlx::raw_sql(FOLD_TRANSACTION_BOUNDS)
+            .execute(&mut *tx)
+            .await?;
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
             .bind(FOLD_LOCK)
             .fetch_one(&mut *tx)
