@@ -14,6 +14,10 @@
 CREATE TABLE IF NOT EXISTS trace_rollups_hour (LIKE trace_rollups INCLUDING ALL);
 CREATE TABLE IF NOT EXISTS trace_rollups_day (LIKE trace_rollups INCLUDING ALL);
 CREATE TABLE IF NOT EXISTS trace_rollup_coarse_deltas (LIKE trace_rollups);
+-- A day's sketch is a few KB: kept inline and uncompressed up to 8 KB rows, so a 90-day
+-- query does not decompress thousands of them (pglz would, above the default 2 KB).
+ALTER TABLE trace_rollups_hour SET (toast_tuple_target = 8160);
+ALTER TABLE trace_rollups_day SET (toast_tuple_target = 8160);
 
 CREATE OR REPLACE FUNCTION trace_rollup_delta() RETURNS trigger
 LANGUAGE plpgsql SET search_path FROM CURRENT AS $$

@@ -11,7 +11,7 @@
 # ANALYTICS_API_BIN=path measures that binary instead (e.g. the previous version's, to
 # compare on the same machine state). DAYS, PAIRS, WINDOW, QUERIES (sequential queries per
 # figure) and LOAD_SECS (length of the concurrent phase) change the shape; KEEP_DB=1 keeps the
-# database for inspection. The clients run
+# database for inspection, REUSE_DB=1 measures the one kept instead of filling a new one. The clients run
 # on the same machine as the server and PostgreSQL and compete for their cores.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -41,13 +41,16 @@ PID=""
 stop() { [ -n "$PID" ] && kill -TERM "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; PID=""; }
 trap stop EXIT
 
-psql -q "$ADMIN" -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" -c "CREATE DATABASE $BENCH_DB"
+if [ -z "${REUSE_DB:-}" ]; then
+    psql -q "$ADMIN" -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" -c "CREATE DATABASE $BENCH_DB"
+fi
 env APP_HOST=127.0.0.1 API_PORT=$PORT API_METRICS_PORT=$((PORT + 1)) RUST_LOG=warn DATABASE_URL="$DB_URL" \
     "$BIN" > /tmp/analytics-api-bench-stats.log 2>&1 &
 PID=$!
 for _ in $(seq 1 300); do curl -fs "$URL/ready" >/dev/null 2>&1 && break; sleep 0.2; done
 curl -fs "$URL/ready" >/dev/null || { cat /tmp/analytics-api-bench-stats.log >&2; exit 1; }
 
+if [ -z "${REUSE_DB:-}" ]; then
 # One statement per day: $PAIRS events per minute (10 services x PAIRS/10 models), log-normal
 # latencies around 200 ms. The rollup trigger is off during the fill, and the rollup
 # migrations the service applied are then run again, so their backfill builds the rollups
@@ -73,6 +76,7 @@ for v in $(psql -tA "$DB_URL" -c "SELECT version FROM _sqlx_migrations WHERE ver
     PGOPTIONS="-c client_min_messages=warning" psql -q -1 -v ON_ERROR_STOP=1 "$DB_URL" -f "$(printf 'workload/migrations/%04d_' "$v")"*.sql
 done
 echo "== rollups built after $(( $(date +%s) - fill_start )) s" >&2
+fi
 psql -q "$DB_URL" -c "VACUUM ANALYZE"
 
 python3 - "$URL" "$TOKEN" "$WINDOW" "$QUERIES" "$LOAD_SECS" "$(psql -tA "$DB_URL" -c "SELECT count(*) FROM traces")" <<'PY'

@@ -47,10 +47,15 @@ pub const MAX_EVENT_BYTES: usize = std::mem::size_of::<(Instant, TraceEvent)>()
 pub const DEFAULT_MAX_BYTES: usize =
     (contract::MEMORY_LIMIT_BYTES / 100 * contract::MEMORY_STORE_PERCENT) as usize;
 
+/// A segment: shared, so a stats scan works on a snapshot of the segments taken under the
+/// lock and scans them after releasing it; a write to a segment a scan still holds copies it
+/// first (at most the one being filled and the one being expired).
+type Segment = Arc<Vec<(Instant, TraceEvent)>>;
+
 #[derive(Debug, Default)]
 struct Inner {
     /// Segments in arrival order; each is sorted by arrival time.
-    segments: VecDeque<Vec<(Instant, TraceEvent)>>,
+    segments: VecDeque<Segment>,
     len: usize,
     /// [`event_bytes`] of the events held, summed.
     bytes: usize,
@@ -60,17 +65,18 @@ struct Inner {
 impl Inner {
     fn push(&mut self, arrived: Instant, event: TraceEvent) {
         if self.segments.back().is_none_or(|s| s.len() == SEGMENT) {
-            self.segments.push_back(Vec::with_capacity(SEGMENT));
+            self.segments
+                .push_back(Arc::new(Vec::with_capacity(SEGMENT)));
         }
         if let Some(segment) = self.segments.back_mut() {
             self.bytes += event_bytes(&event);
-            segment.push((arrived, event));
+            Arc::make_mut(segment).push((arrived, event));
             self.len += 1;
         }
     }
 
     fn iter(&self) -> impl Iterator<Item = &TraceEvent> {
-        self.segments.iter().flatten().map(|(_, e)| e)
+        self.segments.iter().flat_map(|s| s.iter()).map(|(_, e)| e)
     }
 }
 
@@ -143,8 +149,8 @@ impl MemoryStore {
             }
             let whole = expired == front.len();
             let gone: Vec<_> = match inner.segments.front_mut() {
-                Some(front) if whole => std::mem::take(front),
-                Some(front) => front.drain(..expired).collect(),
+                Some(front) if whole => std::mem::take(Arc::make_mut(front)),
+                Some(front) => Arc::make_mut(front).drain(..expired).collect(),
                 None => break,
             };
             if whole {
@@ -188,14 +194,18 @@ impl MemoryStore {
     }
 
     /// Aggregates over the query's window (on a blocking thread: a full scan), after
-    /// dropping the events past retention, so expired events are never counted.
+    /// dropping the events past retention, so expired events are never counted. The scan
+    /// runs on a snapshot of the segments, without the lock that ingest waits for.
     pub async fn stats(&self, query: &StatsQuery) -> Stats {
         let this = self.clone();
         let q = query.clone();
         let work = move || {
-            let mut inner = this.lock();
-            this.expire(&mut inner, Instant::now());
-            stats::compute(&q, inner.iter())
+            let snapshot: Vec<Segment> = {
+                let mut inner = this.lock();
+                this.expire(&mut inner, Instant::now());
+                inner.segments.iter().cloned().collect()
+            };
+            stats::compute(&q, snapshot.iter().flat_map(|s| s.iter()).map(|(_, e)| e))
         };
         match tokio::task::spawn_blocking(work).await {
             Ok(s) => s,
@@ -374,6 +384,38 @@ mod tests {
         assert!(s.bytes() <= 100 * cost);
         assert!(s.is_full(), "a store that refused a batch is full");
         assert!(!MemoryStore::new(10, Duration::from_secs(60)).is_full());
+    }
+
+    /// Issue 24: a stats scan works on a snapshot of the segments, so ingest does not wait
+    /// for it (it held the store's lock for the whole scan).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn issue_24_ingest_does_not_wait_for_a_stats_scan() {
+        let s = MemoryStore::new(1_000_000, Duration::from_secs(600));
+        for chunk in 0..300 {
+            let batch = (0..1000).map(|i| ev(&format!("s{chunk}-{i}"))).collect();
+            s.insert(batch).unwrap();
+        }
+        let q =
+            StatsQuery::parse(&[("group_by".into(), "model".into())], chrono::Utc::now()).unwrap();
+        let scan = {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let start = Instant::now();
+                let stats = s.stats(&q).await;
+                (start.elapsed(), stats.total.count)
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let start = Instant::now();
+        s.insert(vec![ev("during")]).unwrap();
+        let insert = start.elapsed();
+        let (scan, counted) = scan.await.unwrap();
+        assert!(counted >= 300_000);
+        assert!(
+            insert * 4 < scan,
+            "an insert during a {scan:?} scan took {insert:?}"
+        );
+        assert_eq!(s.len(), 300_001);
     }
 
     #[test]
