@@ -33,6 +33,7 @@ use crate::contract;
 use crate::metrics::Metrics;
 use crate::store::postgres::PoolSizes;
 use crate::store::{MemoryStore, PgStore, Store, StoreError, check_dump_path};
+use crate::timed_io::TimedIo;
 
 /// Prefix of every Redis key the service writes.
 pub const CACHE_PREFIX: &str = "analytics-api:";
@@ -167,9 +168,12 @@ pub enum Drain {
 /// Connection limits, per listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServeLimits {
-    /// Time a client has to send a request's headers, counted from the connection's start or
-    /// from the end of the previous response: this is also the idle keep-alive timeout.
+    /// Time a client has to send a request's headers, counted from the connection's start or,
+    /// on a kept-alive connection, from the headers' first byte.
     pub header_read_timeout: Duration,
+    /// Time a kept-alive connection may stay idle between a response and the next request
+    /// ([`contract::IDLE_KEEPALIVE_SECS`], longer than the ingress proxy's).
+    pub idle_timeout: Duration,
     /// Most connections held open on the API port; beyond it, new connections wait in the
     /// listen backlog until one closes.
     pub max_connections: usize,
@@ -181,6 +185,7 @@ impl Default for ServeLimits {
     fn default() -> Self {
         ServeLimits {
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(u64::from(contract::IDLE_KEEPALIVE_SECS)),
             max_connections: 1024,
             max_metrics_connections: 32,
         }
@@ -205,14 +210,14 @@ pub async fn serve(
         http,
         app(state.clone()),
         limits.max_connections,
-        limits.header_read_timeout,
+        limits,
         rx.clone(),
     ));
     let metrics_task = tokio::spawn(accept_loop(
         metrics,
         metrics_app(state),
         limits.max_metrics_connections,
-        limits.header_read_timeout,
+        limits,
         rx,
     ));
     let _ = signals.recv().await;
@@ -257,7 +262,7 @@ async fn accept_loop(
     listener: TcpListener,
     router: Router,
     max: usize,
-    header_read_timeout: Duration,
+    limits: ServeLimits,
     stop: watch::Receiver<bool>,
 ) {
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -286,7 +291,7 @@ async fn accept_loop(
             },
             () = stopped(stop.clone()) => break,
         };
-        let conn = serve_connection(stream, router.clone(), header_read_timeout, true);
+        let conn = serve_connection(stream, router.clone(), limits, true);
         let mut stop = stop.clone();
         connections.spawn(async move {
             let _permit = permit;
@@ -312,7 +317,7 @@ async fn accept_loop(
                 let Ok((stream, _)) = accepted else { continue };
                 // Within the same cap; beyond it the connection is closed at once.
                 if let Ok(permit) = permits.clone().try_acquire_owned() {
-                    let conn = serve_connection(stream, router.clone(), header_read_timeout, false);
+                    let conn = serve_connection(stream, router.clone(), limits, false);
                     late.spawn(async move {
                         let _permit = permit;
                         let _ = conn.await;
@@ -325,14 +330,15 @@ async fn accept_loop(
     late.shutdown().await;
 }
 
-/// Serves HTTP/1.1 on `stream` (keeping it alive between requests or not).
+/// Serves HTTP/1.1 on `stream` (keeping it alive between requests or not), with the header
+/// and idle clocks of [`TimedIo`].
 fn serve_connection(
     stream: tokio::net::TcpStream,
     router: Router,
-    header_read_timeout: Duration,
+    limits: ServeLimits,
     keep_alive: bool,
 ) -> hyper::server::conn::http1::Connection<
-    TokioIo<tokio::net::TcpStream>,
+    TokioIo<TimedIo<tokio::net::TcpStream>>,
     impl hyper::service::Service<
         hyper::Request<Incoming>,
         Response = axum::response::Response,
@@ -345,11 +351,13 @@ fn serve_connection(
         router.clone().oneshot(req.map(axum::body::Body::new))
     });
     let mut builder = http1::Builder::new();
+    // The header clock is TimedIo's: hyper's would also count the idle time.
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout)
+        .header_read_timeout(None)
         .keep_alive(keep_alive);
-    builder.serve_connection(TokioIo::new(stream), service)
+    let io = TimedIo::new(stream, limits.header_read_timeout, limits.idle_timeout);
+    builder.serve_connection(TokioIo::new(io), service)
 }
 
 /// How long closing the pool may take at exit.

@@ -33,9 +33,11 @@ async fn start(state: AppState, limits: ServeLimits, deadline: Duration) -> Runn
     }
 }
 
+/// Limits with the idle keep-alive timeout equal to the header timeout.
 fn limits(header_read_timeout: Duration, max_connections: usize) -> ServeLimits {
     ServeLimits {
         header_read_timeout,
+        idle_timeout: header_read_timeout,
         max_connections,
         max_metrics_connections: 4,
     }
@@ -254,4 +256,44 @@ async fn issue_24_ready_answers_503_during_the_drain() {
         .unwrap()
         .unwrap();
     assert_eq!(drain, Drain::Interrupted);
+}
+
+/// Issue 24: an idle keep-alive connection is kept longer than the header timeout (the
+/// contract's idle timeout outlives the proxy's upstream keep-alive, so the proxy closes
+/// first and never sends a request on a connection being closed), while a new connection
+/// must still send its headers within the header timeout.
+#[tokio::test]
+async fn issue_24_idle_keep_alive_outlives_the_header_timeout() {
+    let server = start(
+        memory_state(),
+        ServeLimits {
+            idle_timeout: Duration::from_millis(1500),
+            ..limits(Duration::from_millis(300), 8)
+        },
+        Duration::from_secs(5),
+    )
+    .await;
+    let mut s = TcpStream::connect(&server.addr).await.unwrap();
+    s.write_all(HEALTH).await.unwrap();
+    let mut buf = [0u8; 12];
+    s.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"HTTP/1.1 200");
+    let (_, closed) = read_until_closed(&mut s, Duration::from_millis(800)).await;
+    assert!(!closed, "closed while idle for less than the idle timeout");
+    s.write_all(HEALTH).await.unwrap();
+    let (text, closed) = read_until_closed(&mut s, Duration::from_secs(5)).await;
+    assert!(text.contains("HTTP/1.1 200"), "{text}");
+    assert!(closed, "closed after the idle timeout");
+    // A new connection that never finishes its headers: the header timeout.
+    let mut slow = TcpStream::connect(&server.addr).await.unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let (_, closed) = read_until_closed(&mut slow, Duration::from_secs(5)).await;
+    assert!(
+        closed && start.elapsed() < Duration::from_millis(1200),
+        "{:?}",
+        start.elapsed()
+    );
 }

@@ -247,6 +247,20 @@ pub const RUN_AS_USER: u32 = 65532;
 /// Numeric group id the image runs as.
 pub const RUN_AS_GROUP: u32 = 65532;
 
+/// Seconds the ingress proxy in front of the pods keeps an idle upstream connection open for
+/// reuse (ingress-nginx's `upstream-keepalive-timeout` default; the ALB's idle timeout is
+/// also 60 s).
+pub const INGRESS_UPSTREAM_KEEPALIVE_SECS: u32 = 60;
+
+/// Seconds the binary keeps an idle keep-alive connection open between requests: longer
+/// than [`INGRESS_UPSTREAM_KEEPALIVE_SECS`], so the proxy always closes an idle connection
+/// first and never sends a request on one the pod is closing (which it would answer 502).
+/// A request's headers must still arrive within 10 s of the connection opening or of their
+/// first byte.
+pub const IDLE_KEEPALIVE_SECS: u32 = 75;
+
+const _: () = assert!(IDLE_KEEPALIVE_SECS > INGRESS_UPSTREAM_KEEPALIVE_SECS);
+
 /// Seconds the binary needs to drain in-flight requests after SIGTERM; stacks set the
 /// termination grace period above it.
 pub const SHUTDOWN_DEADLINE_SECS: u32 = 20;
