@@ -11,6 +11,10 @@ use keel_workload_contract::{self as contract, EnvVar};
 pub const MIN_JWT_SECRET_CHARS: usize = 32;
 /// Minimum number of distinct characters in `JWT_SECRET` (refuses `aaaa...` and the like).
 pub const MIN_JWT_SECRET_DISTINCT: usize = 8;
+/// `RETENTION_DAYS` when unset: the longest stats window.
+pub const DEFAULT_RETENTION_DAYS: u64 = 90;
+/// Largest `RETENTION_DAYS`: ten years.
+pub const MAX_RETENTION_DAYS: u64 = 3650;
 /// Largest `JWT_MAX_LIFETIME_SECS`: 30 days.
 pub const MAX_JWT_LIFETIME_SECS: u64 = 30 * 24 * 3600;
 
@@ -35,6 +39,8 @@ pub struct Config {
     pub jwt_audiences: Vec<String>,
     /// Longest accepted token lifetime (`JWT_MAX_LIFETIME_SECS`, default 24 h).
     pub jwt_max_lifetime_secs: u64,
+    /// How long PostgreSQL keeps events and rollups (`RETENTION_DAYS`, default 90 days).
+    pub retention: Duration,
     /// Stats cache time to live (`CACHE_DEFAULT_TTL`).
     pub cache_ttl: Duration,
     /// Log filter in `tracing` EnvFilter syntax (`RUST_LOG`).
@@ -60,6 +66,7 @@ impl fmt::Debug for Config {
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audiences", &self.jwt_audiences)
             .field("jwt_max_lifetime_secs", &self.jwt_max_lifetime_secs)
+            .field("retention", &self.retention)
             .field("cache_ttl", &self.cache_ttl)
             .field("log_filter", &self.log_filter)
             .field("cors", &self.cors)
@@ -255,6 +262,18 @@ impl Config {
             },
         )
         .unwrap_or(crate::auth::DEFAULT_MAX_LIFETIME_SECS);
+        let retention_days = parse_opt(
+            &contract::RETENTION_DAYS,
+            get(&contract::RETENTION_DAYS),
+            &mut errors,
+            |v| match v.parse::<u64>() {
+                Ok(n) if (1..=MAX_RETENTION_DAYS).contains(&n) => Ok(n),
+                _ => Err(format!(
+                    "a whole number of days from 1 to {MAX_RETENTION_DAYS}"
+                )),
+            },
+        )
+        .unwrap_or(DEFAULT_RETENTION_DAYS);
         let cache_ttl = parse(
             &contract::CACHE_DEFAULT_TTL,
             raw(&contract::CACHE_DEFAULT_TTL),
@@ -348,6 +367,7 @@ impl Config {
                 jwt_issuer,
                 jwt_audiences,
                 jwt_max_lifetime_secs,
+                retention: Duration::from_secs(retention_days * 86_400),
                 cache_ttl,
                 log_filter,
                 cors,

@@ -89,7 +89,9 @@ pub async fn build_state(config: &Config, flags: &Flags) -> Result<AppState, Ser
                 max: config.pool_max,
                 min: config.pool_min,
             };
-            Store::Postgres(PgStore::connect(options, sizes).await?)
+            let store = PgStore::connect(options, sizes).await?;
+            store.start_retention(config.retention);
+            Store::Postgres(store)
         }
     };
     let cache = match &config.redis_url {

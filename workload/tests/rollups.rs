@@ -452,3 +452,61 @@ async fn issue_24_a_frozen_fold_is_cut_and_another_replica_folds() {
     store.close().await;
     db.drop_db().await;
 }
+
+/// Issue 19, point 23: retention deletes raw events and rollups (every level, and deltas)
+/// older than the cutoff, in batches of bounded size, and keeps the rest exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_19_retention_deletes_old_events_and_rollups_in_batches() {
+    let Some(admin) = require_env("TEST_DATABASE_URL") else {
+        return;
+    };
+    let db = TestDb::create(&admin).await;
+    let store = PgStore::connect(db.url.parse().expect("url"), PoolSizes { max: 4, min: 1 })
+        .await
+        .expect("connect + migrate");
+    // 400 events over 40 days (one every 2.4 h), 4 pairs: 300 of them older than 10 days.
+    insert_spread(store.pool(), "old", 400, 8640, 4).await;
+    while store.fold().await.expect("fold") > 0 {}
+    insert_spread(store.pool(), "new", 20, 60, 4).await; // left as deltas
+    let cutoff = Utc::now() - chrono::Duration::days(10);
+    let count = |sql: &'static str| {
+        let pool = store.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .bind(cutoff)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let kept = count("SELECT count(*) FROM traces WHERE ts >= $1").await;
+    let purged = store.purge_before(cutoff, 7).await.expect("purge");
+    assert_eq!(purged.events, 400 + 20 - kept as u64);
+    assert!(purged.batches >= purged.events.div_ceil(7), "{purged:?}");
+    assert_eq!(count("SELECT count(*) FROM traces WHERE ts < $1").await, 0);
+    for sql in [
+        "SELECT count(*) FROM trace_rollups WHERE minute < date_trunc('minute', $1::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+        "SELECT count(*) FROM trace_rollups_hour WHERE minute < date_trunc('hour', $1::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+        "SELECT count(*) FROM trace_rollups_day WHERE minute < date_trunc('day', $1::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+    ] {
+        assert_eq!(count(sql).await, 0, "{sql}");
+    }
+    assert!(purged.rollups > 0);
+    // What is kept is still counted exactly: the 10-day window holds every kept event.
+    let q = StatsQuery::parse(&[("window".into(), "9d".into())], Utc::now()).unwrap();
+    let stats = store.stats(&q).await.expect("stats");
+    let exact: i64 = sqlx::query_scalar("SELECT count(*) FROM traces WHERE ts >= $1 AND ts < $2")
+        .bind(stats.from)
+        .bind(stats.to)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(stats.total.count, exact as u64);
+    // Nothing left to purge.
+    assert_eq!(
+        store.purge_before(cutoff, 7).await.expect("purge").events,
+        0
+    );
+    store.close().await;
+    db.drop_db().await;
+}

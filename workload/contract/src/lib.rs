@@ -151,6 +151,14 @@ pub const JWT_MAX_LIFETIME_SECS: EnvVar = EnvVar {
     default: None,
     description: "Longest accepted JWT lifetime in seconds: `exp` at most this far ahead (86400 when unset)",
 };
+/// `RETENTION_DAYS`: with PostgreSQL, raw events and rollups older than this are deleted.
+pub const RETENTION_DAYS: EnvVar = EnvVar {
+    name: "RETENTION_DAYS",
+    secret: false,
+    required: false,
+    default: None,
+    description: "Days PostgreSQL keeps raw events and rollups, deleted in bounded batches every 10 minutes (90 when unset)",
+};
 /// `CACHE_DEFAULT_TTL`: stats cache TTL in seconds.
 pub const CACHE_DEFAULT_TTL: EnvVar = EnvVar {
     name: "CACHE_DEFAULT_TTL",
@@ -203,6 +211,7 @@ pub const ENV_VARS: &[EnvVar] = &[
     JWT_ISSUER,
     JWT_AUDIENCE,
     JWT_MAX_LIFETIME_SECS,
+    RETENTION_DAYS,
     CACHE_DEFAULT_TTL,
     RUST_LOG,
     CORS_ORIGINS,
@@ -319,7 +328,12 @@ mod tests {
             .collect();
         assert_eq!(secrets, ["DATABASE_URL", "REDIS_URL", "JWT_SECRET"]);
         // The token checks are optional plain settings: unset, they are not checked.
-        for v in [JWT_ISSUER, JWT_AUDIENCE, JWT_MAX_LIFETIME_SECS] {
+        for v in [
+            JWT_ISSUER,
+            JWT_AUDIENCE,
+            JWT_MAX_LIFETIME_SECS,
+            RETENTION_DAYS,
+        ] {
             assert!(
                 !v.secret && !v.required && v.default.is_none(),
                 "{}",

@@ -261,6 +261,41 @@ pub const FOLD_LOCK: i64 = 0x6b65_656c_726f_6c6c;
 pub const FOLD_TRANSACTION_BOUNDS: &str =
     "SET LOCAL idle_in_transaction_session_timeout = '5s'; SET LOCAL lock_timeout = '2s'";
 
+/// Deletes up to $2 raw events older than $1 (one bounded batch).
+const PURGE_EVENTS: &str = "\
+DELETE FROM traces WHERE ctid = ANY(ARRAY(SELECT ctid FROM traces WHERE ts < $1 LIMIT $2))";
+
+/// Deletes up to $2 rows older than $1 from a rollup or delta table.
+macro_rules! purge_rows {
+    ($table:literal) => {
+        concat!(
+            "DELETE FROM ",
+            $table,
+            " WHERE ctid = ANY(ARRAY(SELECT ctid FROM ",
+            $table,
+            " WHERE minute < $1 LIMIT $2))"
+        )
+    };
+}
+
+/// Rows deleted per statement by [`PgStore::purge_before`] in production: each batch is its
+/// own short transaction, well inside the ingest statement timeout.
+pub const PURGE_BATCH: i64 = 5_000;
+
+/// How often each replica applies the retention.
+pub const RETENTION_INTERVAL: Duration = Duration::from_secs(600);
+
+/// What [`PgStore::purge_before`] deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Purged {
+    /// Raw events.
+    pub events: u64,
+    /// Rollup and delta rows, every level.
+    pub rollups: u64,
+    /// Statements run (each deleting at most the batch size).
+    pub batches: u64,
+}
+
 /// Most deltas folded in one transaction.
 const FOLD_BATCH: i64 = 20_000;
 
@@ -504,6 +539,113 @@ impl PgStore {
         fold_into(&mut tx, &DAY_ROLLUPS, &coarse).await?;
         tx.commit().await?;
         Ok(minute.len().max(coarse.len()) as u64)
+    }
+
+    /// Deletes raw events older than `cutoff`, and the rollups of periods wholly before it
+    /// (minutes, hours and days before the cutoff's minute, hour and day; deltas by their
+    /// minute), each in statements of at most `batch` rows on the ingest pool, so no
+    /// statement holds locks or runs long. Stats over a window reaching past the cutoff
+    /// count only what is kept.
+    pub async fn purge_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        batch: i64,
+    ) -> Result<Purged, StoreError> {
+        let mut purged = Purged::default();
+        let steps: [(&'static str, DateTime<Utc>, bool); 7] = [
+            (PURGE_EVENTS, cutoff, true),
+            (
+                purge_rows!("trace_rollup_deltas"),
+                period_start(cutoff, 60),
+                false,
+            ),
+            (
+                purge_rows!("trace_rollup_coarse_deltas"),
+                period_start(cutoff, 60),
+                false,
+            ),
+            (
+                purge_rows!("trace_rollups"),
+                period_start(cutoff, 60),
+                false,
+            ),
+            (
+                purge_rows!("trace_rollups_hour"),
+                period_start(cutoff, 3600),
+                false,
+            ),
+            (
+                purge_rows!("trace_rollups_day"),
+                period_start(cutoff, 86_400),
+                false,
+            ),
+            // Deltas folded meanwhile into an already purged period come back as rows.
+            (
+                purge_rows!("trace_rollups"),
+                period_start(cutoff, 60),
+                false,
+            ),
+        ];
+        let bound = self.timeouts.insert_call();
+        for (sql, before, events) in steps {
+            loop {
+                let q = sqlx::query(sql)
+                    .bind(before)
+                    .bind(batch)
+                    .execute(&self.ingest);
+                let n = match tokio::time::timeout(bound, q).await {
+                    Err(_) => return Err(StoreError::Timeout(bound)),
+                    Ok(done) => done
+                        .map_err(|source| StoreError::Database {
+                            op: "retention",
+                            source,
+                        })?
+                        .rows_affected(),
+                };
+                purged.batches += 1;
+                if events {
+                    purged.events += n;
+                } else {
+                    purged.rollups += n;
+                }
+                if n < batch.max(1) as u64 {
+                    break;
+                }
+            }
+        }
+        Ok(purged)
+    }
+
+    /// Applies `retention` every [`RETENTION_INTERVAL`] (first at once) until the pools
+    /// close: see [`PgStore::purge_before`]. A failure is logged and retried next time.
+    pub fn start_retention(&self, retention: Duration) {
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(RETENTION_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if store.ingest.is_closed() {
+                    return;
+                }
+                let Ok(age) = chrono::Duration::from_std(retention) else {
+                    return;
+                };
+                match store.purge_before(Utc::now() - age, PURGE_BATCH).await {
+                    Ok(p) if p.events + p.rollups > 0 => tracing::info!(
+                        events = p.events,
+                        rollups = p.rollups,
+                        "retention: deleted data older than {} days",
+                        retention.as_secs() / 86_400
+                    ),
+                    Ok(_) => {}
+                    Err(e) if !store.ingest.is_closed() => {
+                        tracing::warn!(error = %e, "retention failed; retrying at the next interval");
+                    }
+                    Err(_) => return,
+                }
+            }
+        });
     }
 
     /// `SELECT 1` on the ingest pool within [`PING_TIMEOUT`] (acquiring included).
