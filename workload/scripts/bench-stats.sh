@@ -10,9 +10,10 @@
 # Needs: curl, psql, python3; PostgreSQL is started by workload/scripts/ci-services.sh.
 # ANALYTICS_API_BIN=path measures that binary instead (e.g. the previous version's, to
 # compare on the same machine state). DAYS, PAIRS, WINDOW, QUERIES (sequential queries per
-# figure) and LOAD_SECS (length of the concurrent phase) change the shape; KEEP_DB=1 keeps the
-# database for inspection, REUSE_DB=1 measures the one kept instead of filling a new one. The clients run
-# on the same machine as the server and PostgreSQL and compete for their cores.
+# figure) and LOAD_SECS (length of the concurrent phase) change the shape; KEEP_DB=1 keeps
+# the database for inspection, REUSE_DB=1 measures the kept one instead of filling a new one
+# (with the binary that filled it: migrations are checksummed). The clients run on the same
+# machine as the server and PostgreSQL and compete for their cores.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DAYS=${DAYS:-90}
