@@ -296,4 +296,22 @@ async fn issue_24_idle_keep_alive_outlives_the_header_timeout() {
         "{:?}",
         start.elapsed()
     );
+    // Headers trickling in a byte at a time are due all the same.
+    let mut trickle = TcpStream::connect(&server.addr).await.unwrap();
+    let start = Instant::now();
+    let mut cut = false;
+    for b in b"GET /health HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" {
+        if trickle.write_all(&[*b]).await.is_err() {
+            cut = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, closed) = read_until_closed(&mut trickle, Duration::from_secs(1)).await;
+    assert!(cut || closed, "a trickle outlived the header timeout");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
 }
