@@ -407,13 +407,15 @@ fn check_content_headers(headers: &HeaderMap) -> Result<Encoding, ApiError> {
     }
 }
 
-/// Inflates a gzip body, refusing it (413) as soon as it would exceed
-/// [`event::MAX_BODY_BYTES`] inflated, so a small "zip bomb" costs at most that much.
+/// Inflates a gzip body, every member of it (RFC 1952 allows several, concatenated),
+/// refusing it (413) as soon as all of them together would exceed [`event::MAX_BODY_BYTES`]
+/// inflated, so a small "zip bomb" costs at most that much; bytes after the last member
+/// that do not start another are a 400.
 fn gunzip(body: &[u8]) -> Result<Vec<u8>, ApiError> {
     use std::io::Read as _;
     let limit = event::MAX_BODY_BYTES as u64;
     let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(event::MAX_BODY_BYTES));
-    flate2::read::GzDecoder::new(body)
+    flate2::read::MultiGzDecoder::new(body)
         .take(limit + 1)
         .read_to_end(&mut out)
         .map_err(|_| ApiError::BadRequest("the body is not valid gzip".to_owned()))?;
@@ -512,9 +514,12 @@ async fn stats(
                 state.metrics.cache_misses.inc();
                 cache_state = "miss";
             }
+            Err(e) if e.is_circuit_open() => {
+                tracing::debug!("stats cache skipped (circuit open); using the store");
+            }
             Err(e) => {
                 state.metrics.cache_errors.inc();
-                tracing::warn!(error = %e, "stats cache read failed; using the store");
+                tracing::warn!(error = %e, "stats cache read failed; using the store; skipping it for a few seconds");
             }
         }
     }
@@ -528,6 +533,7 @@ async fn stats(
     let body = serde_json::to_string(&stats).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     if let Some(cache) = &state.cache
         && let Err(e) = cache.set(&key, &body).await
+        && !e.is_circuit_open()
     {
         state.metrics.cache_errors.inc();
         tracing::warn!(error = %e, "stats cache write failed");

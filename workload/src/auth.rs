@@ -3,7 +3,10 @@
 //! each way). When `JWT_ISSUER` / `JWT_AUDIENCE` are configured, `iss` / `aud` are required
 //! and must match; otherwise they are not checked (an identity provider's `aud` is accepted).
 //! Only HS256 is accepted, whatever the token's header claims. A refusal says which check
-//! failed in fixed words, never the decoder's own message.
+//! failed in fixed words, never the decoder's own message. Registered claims of the wrong
+//! type are refused (an `nbf` that is not a number, an `iss` that is not a string), and so is
+//! a token whose `exp` is further ahead than the longest lifetime accepted
+//! (`JWT_MAX_LIFETIME_SECS`, 24 h by default).
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -43,9 +46,32 @@ pub enum AuthError {
     /// `aud` is missing or names none of the configured audiences.
     #[error("token audience (aud) is missing or not accepted")]
     WrongAudience,
-    /// Not a well-formed JWT with the claims the service needs (`sub`, `exp`).
+    /// `exp` is further ahead than the longest lifetime accepted.
+    #[error("token lifetime too long (exp too far ahead); request a shorter-lived token")]
+    TooLong,
+    /// Not a well-formed JWT with the claims the service needs (`sub`, `exp`), or with a
+    /// registered claim of the wrong type (`nbf` not a number, `iss` not a string).
     #[error("malformed token; expected a JWT with `sub` and `exp` claims")]
     Malformed,
+}
+
+/// Longest token lifetime accepted unless configured (`exp` at most this far ahead, plus
+/// the leeway): 24 hours.
+pub const DEFAULT_MAX_LIFETIME_SECS: u64 = 24 * 3600;
+
+/// The claims as decoded: those the service reads, and the registered ones whose type the
+/// decoder leaves unchecked (it ignores an `nbf` that is not a number and takes an `iss`
+/// array as "any of these"), so that a wrong type fails decoding.
+#[derive(Deserialize)]
+struct Decoded {
+    sub: String,
+    exp: u64,
+    #[serde(default)]
+    #[allow(dead_code)] // read for its type only; the decoder checks its value
+    nbf: Option<serde_json::Number>,
+    #[serde(default)]
+    #[allow(dead_code)] // read for its type only; the decoder checks its value
+    iss: Option<String>,
 }
 
 /// Verifies tokens.
@@ -53,6 +79,7 @@ pub enum AuthError {
 pub struct Verifier {
     key: DecodingKey,
     validation: Validation,
+    max_lifetime_secs: u64,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -62,6 +89,7 @@ impl std::fmt::Debug for Verifier {
             .field("alg", &"HS256")
             .field("iss", &self.validation.iss)
             .field("aud", &self.validation.aud)
+            .field("max_lifetime_secs", &self.max_lifetime_secs)
             .finish()
     }
 }
@@ -93,7 +121,15 @@ impl Verifier {
         Verifier {
             key: DecodingKey::from_secret(secret.as_bytes()),
             validation,
+            max_lifetime_secs: DEFAULT_MAX_LIFETIME_SECS,
         }
+    }
+
+    /// The same verifier, accepting tokens whose `exp` is at most `secs` ahead (plus the
+    /// leeway) instead of [`DEFAULT_MAX_LIFETIME_SECS`].
+    pub fn with_max_lifetime_secs(mut self, secs: u64) -> Self {
+        self.max_lifetime_secs = secs;
+        self
     }
 
     /// Checks an `Authorization` header value.
@@ -106,8 +142,11 @@ impl Verifier {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(AuthError::Missing)?;
-        jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
-            .map(|d| d.claims)
+        let claims = jsonwebtoken::decode::<Decoded>(token, &self.key, &self.validation)
+            .map(|d| Claims {
+                sub: d.claims.sub,
+                exp: d.claims.exp,
+            })
             .map_err(|e| {
                 tracing::debug!(error = %e, "token refused");
                 match e.kind() {
@@ -122,7 +161,14 @@ impl Verifier {
                     ErrorKind::MissingRequiredClaim(c) if c == "aud" => AuthError::WrongAudience,
                     _ => AuthError::Malformed,
                 }
-            })
+            })?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if claims.exp > now.saturating_add(self.max_lifetime_secs + LEEWAY_SECS) {
+            return Err(AuthError::TooLong);
+        }
+        Ok(claims)
     }
 }
 
@@ -259,6 +305,44 @@ mod tests {
                 .verify_header(Some(&format!("Bearer {minted}")))
                 .is_ok()
         );
+    }
+
+    /// Issue 24, bug 5: an `nbf` that is not a number is refused (not ignored), an `iss`
+    /// array is not an issuer (even holding the configured one), and a token may live at
+    /// most the configured lifetime (24 h unless set).
+    #[test]
+    fn issue_24_claims_are_checked_strictly() {
+        let exp = now() + 600;
+        let open = Verifier::new(SECRET);
+        for nbf in [json!("soon"), json!([1]), json!({"t": 1})] {
+            let t = sign(&json!({"sub": "a", "exp": exp, "nbf": nbf}));
+            assert_eq!(
+                open.verify_header(Some(&t)),
+                Err(AuthError::Malformed),
+                "{nbf}"
+            );
+        }
+        let strict = Verifier::with_claims(SECRET, Some("https://idp"), &[]);
+        let array = sign(&json!({"sub": "a", "exp": exp, "iss": ["https://evil", "https://idp"]}));
+        assert!(strict.verify_header(Some(&array)).is_err());
+        assert!(
+            open.verify_header(Some(&array)).is_err(),
+            "not a valid iss anywhere"
+        );
+
+        assert_eq!(DEFAULT_MAX_LIFETIME_SECS, 24 * 3600);
+        for far in [now() + 25 * 3600, 1 << 63, u64::MAX] {
+            let t = sign(&json!({"sub": "a", "exp": far}));
+            assert_eq!(
+                open.verify_header(Some(&t)),
+                Err(AuthError::TooLong),
+                "{far}"
+            );
+        }
+        let day = sign(&json!({"sub": "a", "exp": now() + 23 * 3600}));
+        assert!(open.verify_header(Some(&day)).is_ok());
+        let short = Verifier::new(SECRET).with_max_lifetime_secs(3600);
+        assert_eq!(short.verify_header(Some(&day)), Err(AuthError::TooLong));
     }
 
     #[test]

@@ -7,12 +7,41 @@
 //! include the Amazon roots ElastiCache's certificates chain to). There is no insecure mode:
 //! a `#insecure` fragment is refused by the configuration and by this build of the client.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 /// How long one Redis command may take before the cache is bypassed.
 pub const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// After a failed `GET` or `SET`, the cache is skipped for this long (stats come from the
+/// store without waiting for Redis), then tried again: a Redis outage costs one call its
+/// timeout per period instead of every call.
+pub const CIRCUIT_OPEN_FOR: Duration = Duration::from_secs(5);
+
+/// The circuit breaker in front of Redis: open (skipping it) until an instant after a
+/// failure, closed again by the first success after that.
+#[derive(Debug)]
+struct Circuit {
+    open_until: Mutex<Option<Instant>>,
+    open_for: Duration,
+}
+
+impl Circuit {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        // The value is a plain instant, valid whatever a panicking holder was doing.
+        self.open_until.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn is_open(&self) -> bool {
+        self.lock().is_some_and(|t| Instant::now() < t)
+    }
+
+    fn record<T, E>(&self, result: &Result<T, E>) {
+        *self.lock() = result.is_err().then(|| Instant::now() + self.open_for);
+    }
+}
 
 /// A Redis failure.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +52,24 @@ pub struct CacheError {
     /// The client error.
     #[source]
     pub source: redis::RedisError,
+}
+
+impl CacheError {
+    fn circuit_open(op: &'static str) -> Self {
+        CacheError {
+            op,
+            source: redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "skipped: Redis failed within the last few seconds (circuit open)",
+            )),
+        }
+    }
+
+    /// Whether Redis was not even asked, the circuit being open after a recent failure.
+    pub fn is_circuit_open(&self) -> bool {
+        self.source.kind() == redis::ErrorKind::Io
+            && self.source.to_string().contains("circuit open")
+    }
 }
 
 /// Makes ring the process's rustls provider (the one sqlx uses too), so `rediss://` does not
@@ -38,6 +85,7 @@ pub struct StatsCache {
     conn: ConnectionManager,
     ttl: Duration,
     prefix: String,
+    circuit: Arc<Circuit>,
 }
 
 impl std::fmt::Debug for StatsCache {
@@ -78,39 +126,66 @@ impl StatsCache {
             conn,
             ttl,
             prefix: prefix.to_owned(),
+            circuit: Arc::new(Circuit {
+                open_until: Mutex::new(None),
+                open_for: CIRCUIT_OPEN_FOR,
+            }),
         })
+    }
+
+    /// The same cache, skipping Redis for `open_for` after a failure instead of
+    /// [`CIRCUIT_OPEN_FOR`].
+    pub fn with_circuit_open_for(mut self, open_for: Duration) -> Self {
+        self.circuit = Arc::new(Circuit {
+            open_until: Mutex::new(None),
+            open_for,
+        });
+        self
+    }
+
+    /// Runs `cmd` unless the circuit is open, and records its outcome.
+    async fn run<T: redis::FromRedisValue>(
+        &self,
+        op: &'static str,
+        cmd: &redis::Cmd,
+    ) -> Result<T, CacheError> {
+        if self.circuit.is_open() {
+            return Err(CacheError::circuit_open(op));
+        }
+        let mut conn = self.conn.clone();
+        let result = cmd.query_async(&mut conn).await;
+        self.circuit.record(&result);
+        result.map_err(|source| CacheError { op, source })
     }
 
     /// The cached value of `key`, if any.
     pub async fn get(&self, key: &str) -> Result<Option<String>, CacheError> {
-        let mut conn = self.conn.clone();
-        redis::cmd("GET")
-            .arg(format!("{}{key}", self.prefix))
-            .query_async(&mut conn)
-            .await
-            .map_err(|source| CacheError { op: "GET", source })
+        self.run(
+            "GET",
+            redis::cmd("GET").arg(format!("{}{key}", self.prefix)),
+        )
+        .await
     }
 
     /// Stores `value` under `key` for the TTL.
     pub async fn set(&self, key: &str, value: &str) -> Result<(), CacheError> {
-        let mut conn = self.conn.clone();
-        redis::cmd("SET")
-            .arg(format!("{}{key}", self.prefix))
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(format!("{}{key}", self.prefix))
             .arg(value)
             .arg("EX")
-            .arg(self.ttl.as_secs().max(1))
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(|source| CacheError { op: "SET", source })
+            .arg(self.ttl.as_secs().max(1));
+        self.run("SET", &cmd).await
     }
 
-    /// `PING`.
+    /// `PING`, whatever the circuit's state (readiness reports Redis's own); a success
+    /// closes the circuit.
     pub async fn ping(&self) -> Result<(), CacheError> {
         let mut conn = self.conn.clone();
-        redis::cmd("PING")
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(|source| CacheError { op: "PING", source })
+        let result = redis::cmd("PING").query_async::<()>(&mut conn).await;
+        if result.is_ok() {
+            self.circuit.record(&result);
+        }
+        result.map_err(|source| CacheError { op: "PING", source })
     }
 }
 

@@ -11,6 +11,8 @@ use keel_workload_contract as contract;
 
 /// Default capacity of the in-memory store, in events.
 pub const DEFAULT_MEMORY_MAX_EVENTS: usize = 2_000_000;
+/// Smallest `--memory-max-bytes`: room for a batch of the largest events, about.
+pub const MIN_MEMORY_MAX_BYTES: usize = 1 << 20;
 /// Default retention of the in-memory store.
 pub const DEFAULT_MEMORY_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
@@ -21,6 +23,9 @@ pub struct Flags {
     pub dev: bool,
     /// `--memory-max-events`: capacity of the in-memory store.
     pub memory_max_events: usize,
+    /// `--memory-max-bytes`: capacity of the in-memory store in bytes (events, attributes'
+    /// JSON text, ids).
+    pub memory_max_bytes: usize,
     /// `--memory-retention-secs`: events older than this (by arrival) are dropped.
     pub memory_retention: Duration,
     /// `--dump-on-exit`: after draining, write the in-memory store here as JSON lines.
@@ -32,6 +37,7 @@ impl Default for Flags {
         Flags {
             dev: false,
             memory_max_events: DEFAULT_MEMORY_MAX_EVENTS,
+            memory_max_bytes: crate::store::memory::DEFAULT_MAX_BYTES,
             memory_retention: DEFAULT_MEMORY_RETENTION,
             dump_on_exit: None,
         }
@@ -107,6 +113,19 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliErr
                     }
                 };
             }
+            "--memory-max-bytes" => {
+                let v = value("--memory-max-bytes")?;
+                flags.memory_max_bytes = match v.parse::<usize>() {
+                    Ok(n) if n >= MIN_MEMORY_MAX_BYTES => n,
+                    _ => {
+                        return Err(CliError::InvalidValue {
+                            flag: "--memory-max-bytes",
+                            expected: "a whole number of bytes, at least 1048576",
+                            found: v,
+                        });
+                    }
+                };
+            }
             "--memory-retention-secs" => {
                 let v = value("--memory-retention-secs")?;
                 flags.memory_retention = match v.parse::<u64>() {
@@ -144,7 +163,10 @@ FLAGS:
     --dev                        Development mode: start without JWT_SECRET, serving /v1/* WITHOUT
                                  authentication (the service refuses to start otherwise)
     --memory-max-events <N>      Capacity of the in-memory store; a full store answers 503
-                                 [default: {max}]
+                                 to ingest and fails readiness [default: {max}]
+    --memory-max-bytes <BYTES>   Capacity of the in-memory store in bytes (events, their
+                                 attributes' JSON text, their ids) [default: {bytes}, {pct}%
+                                 of the container's {limit} memory limit]
     --memory-retention-secs <S>  In-memory retention window by arrival time [default: {ret}]
     --dump-on-exit <PATH>        After draining on SIGTERM/SIGINT, write every event held by the
                                  in-memory store to PATH as JSON lines (mode 0600); PATH is
@@ -164,6 +186,9 @@ ENVIRONMENT:
 ",
         version = env!("CARGO_PKG_VERSION"),
         max = DEFAULT_MEMORY_MAX_EVENTS,
+        bytes = crate::store::memory::DEFAULT_MAX_BYTES,
+        pct = contract::MEMORY_STORE_PERCENT,
+        limit = contract::DEFAULT_RESOURCES.memory_limit,
         ret = DEFAULT_MEMORY_RETENTION.as_secs(),
         live = contract::LIVENESS_PATH,
         ready = contract::READINESS_PATH,
@@ -221,6 +246,7 @@ mod tests {
             p(&[
                 "--dev",
                 "--memory-max-events=10",
+                "--memory-max-bytes=2000000",
                 "--memory-retention-secs",
                 "60",
                 "--dump-on-exit",
@@ -229,6 +255,7 @@ mod tests {
             Ok(Command::Run(Flags {
                 dev: true,
                 memory_max_events: 10,
+                memory_max_bytes: 2_000_000,
                 memory_retention: Duration::from_secs(60),
                 dump_on_exit: Some("/tmp/x".into()),
             }))
@@ -239,10 +266,9 @@ mod tests {
             p(&["--dump-on-exit"]),
             Err(CliError::MissingValue("--dump-on-exit"))
         );
-        assert!(matches!(
-            p(&["--memory-max-events", "0"]),
-            Err(CliError::InvalidValue { .. })
-        ));
+        for bad in [["--memory-max-events", "0"], ["--memory-max-bytes", "1000"]] {
+            assert!(matches!(p(&bad), Err(CliError::InvalidValue { .. })));
+        }
     }
 
     #[test]

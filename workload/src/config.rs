@@ -11,6 +11,12 @@ use keel_workload_contract::{self as contract, EnvVar};
 pub const MIN_JWT_SECRET_CHARS: usize = 32;
 /// Minimum number of distinct characters in `JWT_SECRET` (refuses `aaaa...` and the like).
 pub const MIN_JWT_SECRET_DISTINCT: usize = 8;
+/// `RETENTION_DAYS` when unset: the longest stats window.
+pub const DEFAULT_RETENTION_DAYS: u64 = 90;
+/// Largest `RETENTION_DAYS`: ten years.
+pub const MAX_RETENTION_DAYS: u64 = 3650;
+/// Largest `JWT_MAX_LIFETIME_SECS`: 30 days.
+pub const MAX_JWT_LIFETIME_SECS: u64 = 30 * 24 * 3600;
 
 /// Validated service configuration.
 #[derive(Clone)]
@@ -31,6 +37,10 @@ pub struct Config {
     pub jwt_issuer: Option<String>,
     /// Accepted `aud` values (`JWT_AUDIENCE`); empty means `aud` is not checked.
     pub jwt_audiences: Vec<String>,
+    /// Longest accepted token lifetime (`JWT_MAX_LIFETIME_SECS`, default 24 h).
+    pub jwt_max_lifetime_secs: u64,
+    /// How long PostgreSQL keeps events and rollups (`RETENTION_DAYS`, default 90 days).
+    pub retention: Duration,
     /// Stats cache time to live (`CACHE_DEFAULT_TTL`).
     pub cache_ttl: Duration,
     /// Log filter in `tracing` EnvFilter syntax (`RUST_LOG`).
@@ -55,6 +65,8 @@ impl fmt::Debug for Config {
             .field("jwt_secret", &redact(&self.jwt_secret))
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audiences", &self.jwt_audiences)
+            .field("jwt_max_lifetime_secs", &self.jwt_max_lifetime_secs)
+            .field("retention", &self.retention)
             .field("cache_ttl", &self.cache_ttl)
             .field("log_filter", &self.log_filter)
             .field("cors", &self.cors)
@@ -238,6 +250,30 @@ impl Config {
             },
         )
         .unwrap_or_default();
+        let jwt_max_lifetime_secs = parse_opt(
+            &contract::JWT_MAX_LIFETIME_SECS,
+            get(&contract::JWT_MAX_LIFETIME_SECS),
+            &mut errors,
+            |v| match v.parse::<u64>() {
+                Ok(n) if (60..=MAX_JWT_LIFETIME_SECS).contains(&n) => Ok(n),
+                _ => Err(format!(
+                    "a whole number of seconds from 60 to {MAX_JWT_LIFETIME_SECS}"
+                )),
+            },
+        )
+        .unwrap_or(crate::auth::DEFAULT_MAX_LIFETIME_SECS);
+        let retention_days = parse_opt(
+            &contract::RETENTION_DAYS,
+            get(&contract::RETENTION_DAYS),
+            &mut errors,
+            |v| match v.parse::<u64>() {
+                Ok(n) if (1..=MAX_RETENTION_DAYS).contains(&n) => Ok(n),
+                _ => Err(format!(
+                    "a whole number of days from 1 to {MAX_RETENTION_DAYS}"
+                )),
+            },
+        )
+        .unwrap_or(DEFAULT_RETENTION_DAYS);
         let cache_ttl = parse(
             &contract::CACHE_DEFAULT_TTL,
             raw(&contract::CACHE_DEFAULT_TTL),
@@ -330,6 +366,8 @@ impl Config {
                 jwt_secret,
                 jwt_issuer,
                 jwt_audiences,
+                jwt_max_lifetime_secs,
+                retention: Duration::from_secs(retention_days * 86_400),
                 cache_ttl,
                 log_filter,
                 cors,

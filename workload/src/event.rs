@@ -1,6 +1,6 @@
 //! Trace events and the validation of an ingest batch, with field-level errors.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike as _, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -63,7 +63,44 @@ pub struct TraceEvent {
     pub status: Status,
     /// Free-form attributes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attributes: Option<Map<String, Value>>,
+    pub attributes: Option<Attributes>,
+}
+
+/// An event's `attributes` object, held as its compact JSON text: parsed, an object of 8 KiB
+/// of small numbers costs about 16 times that (a 32-byte value per number), and the stores
+/// only keep and pass on the text (PostgreSQL parses it as `jsonb`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attributes(Box<str>);
+
+impl Attributes {
+    /// The compact JSON text of the object.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The object, parsed again.
+    pub fn to_map(&self) -> Map<String, Value> {
+        // The text was written by serde_json from an object, so it parses as one.
+        serde_json::from_str(&self.0).unwrap_or_default()
+    }
+}
+
+impl From<Map<String, Value>> for Attributes {
+    fn from(map: Map<String, Value>) -> Self {
+        Attributes(Value::Object(map).to_string().into_boxed_str())
+    }
+}
+
+impl Serialize for Attributes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_map().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Attributes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Map::deserialize(d).map(Attributes::from)
+    }
 }
 
 /// One rejected field, e.g. `events[3].latency_ms`.
@@ -111,8 +148,9 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<TraceEvent>, BatchError> {
 /// [`parse_batch`] with the server's clock at `now` (timestamps may be at most
 /// [`MAX_FUTURE_SKEW`] after it).
 pub fn parse_batch_at(body: &[u8], now: DateTime<Utc>) -> Result<Vec<TraceEvent>, BatchError> {
-    let root: Value =
-        serde_json::from_slice(body).map_err(|e| BatchError::InvalidJson(e.to_string()))?;
+    let root = serde_json::from_slice::<StrictValue>(body)
+        .map_err(|e| BatchError::InvalidJson(e.to_string()))?
+        .0;
     let mut errors = Vec::new();
     let mut err = |field: String, message: &str| {
         errors.push(FieldError {
@@ -222,6 +260,15 @@ fn validate_event(
                 );
                 None
             }
+            // chrono reads `:60` as a leap second on any minute; the stores would file it in
+            // different minutes (in memory the minute it names, PostgreSQL the next one).
+            Ok(t) if t.nanosecond() >= 1_000_000_000 => {
+                err(
+                    path("timestamp"),
+                    "expected seconds 00 to 59; leap seconds (:60) are not accepted",
+                );
+                None
+            }
             Ok(t) => Some(t.with_timezone(&Utc)),
             Err(_) => {
                 err(
@@ -291,8 +338,9 @@ fn validate_event(
     };
     let attributes = match obj.get("attributes") {
         None | Some(Value::Null) => Some(None),
-        Some(v @ Value::Object(m)) => {
-            if v.to_string().len() > MAX_ATTRIBUTES_BYTES {
+        Some(v @ Value::Object(_)) => {
+            let text = v.to_string();
+            if text.len() > MAX_ATTRIBUTES_BYTES {
                 err(
                     path("attributes"),
                     &format!("expected at most {MAX_ATTRIBUTES_BYTES} bytes of JSON"),
@@ -302,7 +350,7 @@ fn validate_event(
                 err(path("attributes"), problem);
                 None
             } else {
-                Some(Some(m.clone()))
+                Some(Some(Attributes(text.into_boxed_str())))
             }
         }
         Some(_) => {
@@ -323,6 +371,78 @@ fn validate_event(
         attributes: attributes?,
     })
     .filter(|_| ok)
+}
+
+/// A JSON value read like [`Value`], except that an object naming a key twice is an error
+/// (serde_json keeps the last one silently, so a client and the service could read one
+/// body two ways).
+struct StrictValue(Value);
+
+impl<'de> Deserialize<'de> for StrictValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(StrictValue)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(n.into())
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(n.into())
+    }
+
+    fn visit_f64<E>(self, n: f64) -> Result<Value, E> {
+        Ok(n.into())
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_owned()))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(StrictValue(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let StrictValue(v) = map.next_value()?;
+            if out.contains_key(&key) {
+                let shown: String = key.chars().take(64).collect();
+                return Err(serde::de::Error::custom(format_args!(
+                    "duplicate key `{shown}` in an object"
+                )));
+            }
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 /// What in `v` some store could not hold exactly, if anything: NUL in a key or string
@@ -460,9 +580,9 @@ mod tests {
             with(r#"{"i": 18446744073709551615, "n": -9223372036854775808, "f": 0.25}"#).as_bytes(),
         )
         .expect("64-bit integers and small floats are exact");
-        let attrs = Value::Object(ok[0].attributes.clone().unwrap_or_default());
+        let attrs = ok[0].attributes.as_ref().expect("attributes");
         assert_eq!(
-            attrs.to_string(),
+            attrs.as_str(),
             r#"{"f":0.25,"i":18446744073709551615,"n":-9223372036854775808}"#
         );
         for big in [
@@ -475,6 +595,48 @@ mod tests {
                 matches!(parse_batch(b.as_bytes()), Err(BatchError::Invalid(ref e)) if e[0].field == "events[0].attributes"),
                 "{big}"
             );
+        }
+    }
+
+    /// Issue 24, bug 4: a leap second (`:60`) is refused: the two stores would file it in
+    /// different minutes.
+    #[test]
+    fn issue_24_leap_seconds_are_refused() {
+        for ts in [
+            "2016-12-31T23:59:60Z",
+            "2025-11-05T10:30:60.5Z",
+            "2025-11-05T12:30:60+02:00",
+        ] {
+            let mut e = event();
+            e["timestamp"] = json!(ts);
+            let body = json!({ "events": [e] }).to_string();
+            assert!(
+                matches!(parse_batch(body.as_bytes()), Err(BatchError::Invalid(ref e)) if e[0].field == "events[0].timestamp"),
+                "{ts}"
+            );
+        }
+    }
+
+    /// Issue 24: a key given twice in one object is refused (not "the last one wins"), at
+    /// any depth.
+    #[test]
+    fn issue_24_duplicate_keys_are_refused() {
+        let e = event().to_string();
+        for body in [
+            format!(r#"{{"events": [{e}], "events": []}}"#),
+            format!(
+                r#"{{"events": [{}]}}"#,
+                e.replacen('{', r#"{"latency_ms": 5, "#, 1)
+            ),
+            format!(
+                r#"{{"events": [{}]}}"#,
+                e.replace(r#"{"region":"eu"}"#, r#"{"region":"eu","b":{"c":1,"c":2}}"#)
+            ),
+        ] {
+            match parse_batch(body.as_bytes()) {
+                Err(BatchError::InvalidJson(m)) => assert!(m.contains("duplicate key"), "{m}"),
+                other => panic!("{body}: {other:?}"),
+            }
         }
     }
 

@@ -23,3 +23,4 @@ pub mod server;
 pub mod sketch;
 pub mod stats;
 pub mod store;
+pub mod timed_io;

@@ -33,6 +33,7 @@ use crate::contract;
 use crate::metrics::Metrics;
 use crate::store::postgres::PoolSizes;
 use crate::store::{MemoryStore, PgStore, Store, StoreError, check_dump_path};
+use crate::timed_io::TimedIo;
 
 /// Prefix of every Redis key the service writes.
 pub const CACHE_PREFIX: &str = "analytics-api:";
@@ -75,10 +76,10 @@ pub enum ServerError {
 /// Opens the store and cache the configuration names, and builds the handler state.
 pub async fn build_state(config: &Config, flags: &Flags) -> Result<AppState, ServerError> {
     let store = match &config.database_url {
-        None => Store::Memory(MemoryStore::new(
-            flags.memory_max_events,
-            flags.memory_retention,
-        )),
+        None => Store::Memory(
+            MemoryStore::new(flags.memory_max_events, flags.memory_retention)
+                .with_max_bytes(flags.memory_max_bytes),
+        ),
         Some(url) => {
             // The sqlx error may quote the URL, so only its kind is reported.
             let options: PgConnectOptions = url
@@ -88,7 +89,9 @@ pub async fn build_state(config: &Config, flags: &Flags) -> Result<AppState, Ser
                 max: config.pool_max,
                 min: config.pool_min,
             };
-            Store::Postgres(PgStore::connect(options, sizes).await?)
+            let store = PgStore::connect(options, sizes).await?;
+            store.start_retention(config.retention);
+            Store::Postgres(store)
         }
     };
     let cache = match &config.redis_url {
@@ -99,10 +102,10 @@ pub async fn build_state(config: &Config, flags: &Flags) -> Result<AppState, Ser
         store: Arc::new(store),
         cache,
         metrics: Arc::new(Metrics::new()),
-        verifier: config
-            .jwt_secret
-            .as_deref()
-            .map(|s| Verifier::with_claims(s, config.jwt_issuer.as_deref(), &config.jwt_audiences)),
+        verifier: config.jwt_secret.as_deref().map(|s| {
+            Verifier::with_claims(s, config.jwt_issuer.as_deref(), &config.jwt_audiences)
+                .with_max_lifetime_secs(config.jwt_max_lifetime_secs)
+        }),
         cors: config.cors.clone(),
         draining: Arc::new(AtomicBool::new(false)),
         body_read_timeout: BODY_READ_TIMEOUT,
@@ -167,9 +170,12 @@ pub enum Drain {
 /// Connection limits, per listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServeLimits {
-    /// Time a client has to send a request's headers, counted from the connection's start or
-    /// from the end of the previous response: this is also the idle keep-alive timeout.
+    /// Time a client has to send a request's headers, counted from the connection's start or,
+    /// on a kept-alive connection, from the headers' first byte.
     pub header_read_timeout: Duration,
+    /// Time a kept-alive connection may stay idle between a response and the next request
+    /// ([`contract::IDLE_KEEPALIVE_SECS`], longer than the ingress proxy's).
+    pub idle_timeout: Duration,
     /// Most connections held open on the API port; beyond it, new connections wait in the
     /// listen backlog until one closes.
     pub max_connections: usize,
@@ -181,6 +187,7 @@ impl Default for ServeLimits {
     fn default() -> Self {
         ServeLimits {
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(u64::from(contract::IDLE_KEEPALIVE_SECS)),
             max_connections: 1024,
             max_metrics_connections: 32,
         }
@@ -205,14 +212,14 @@ pub async fn serve(
         http,
         app(state.clone()),
         limits.max_connections,
-        limits.header_read_timeout,
+        limits,
         rx.clone(),
     ));
     let metrics_task = tokio::spawn(accept_loop(
         metrics,
         metrics_app(state),
         limits.max_metrics_connections,
-        limits.header_read_timeout,
+        limits,
         rx,
     ));
     let _ = signals.recv().await;
@@ -249,13 +256,15 @@ pub async fn serve(
 }
 
 /// Accepts connections on `listener` (at most `max` at a time) and serves HTTP/1.1 on each
-/// until `stop`; then stops accepting, lets each connection finish its current request,
-/// and returns once every connection is closed.
+/// until `stop`; then lets each connection finish its current request and returns once every
+/// one of them is closed. Meanwhile new connections are still accepted, for one request
+/// each (so probes get `/ready`'s 503 rather than a refused connection), and cut when the
+/// others are done.
 async fn accept_loop(
     listener: TcpListener,
     router: Router,
     max: usize,
-    header_read_timeout: Duration,
+    limits: ServeLimits,
     stop: watch::Receiver<bool>,
 ) {
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -284,20 +293,10 @@ async fn accept_loop(
             },
             () = stopped(stop.clone()) => break,
         };
-        let _ = stream.set_nodelay(true);
-        let router = router.clone();
+        let conn = serve_connection(stream, router.clone(), limits, true);
         let mut stop = stop.clone();
         connections.spawn(async move {
             let _permit = permit;
-            let service = service_fn(move |req: hyper::Request<Incoming>| {
-                router.clone().oneshot(req.map(axum::body::Body::new))
-            });
-            let mut builder = http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_read_timeout)
-                .keep_alive(true);
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
             let mut conn = std::pin::pin!(conn);
             tokio::select! {
                 result = conn.as_mut() => {
@@ -312,8 +311,55 @@ async fn accept_loop(
             }
         });
     }
+    let mut late = JoinSet::new();
+    loop {
+        tokio::select! {
+            done = connections.join_next() => if done.is_none() { break },
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                // Within the same cap; beyond it the connection is closed at once.
+                if let Ok(permit) = permits.clone().try_acquire_owned() {
+                    let conn = serve_connection(stream, router.clone(), limits, false);
+                    late.spawn(async move {
+                        let _permit = permit;
+                        let _ = conn.await;
+                    });
+                }
+            }
+        }
+    }
     drop(listener);
-    while connections.join_next().await.is_some() {}
+    late.shutdown().await;
+}
+
+/// Serves HTTP/1.1 on `stream` (keeping it alive between requests or not), with the header
+/// and idle clocks of [`TimedIo`].
+fn serve_connection(
+    stream: tokio::net::TcpStream,
+    router: Router,
+    limits: ServeLimits,
+    keep_alive: bool,
+) -> hyper::server::conn::http1::Connection<
+    TokioIo<TimedIo<tokio::net::TcpStream>>,
+    impl hyper::service::Service<
+        hyper::Request<Incoming>,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future = impl Send,
+    > + Send,
+> {
+    let _ = stream.set_nodelay(true);
+    let service = service_fn(move |req: hyper::Request<Incoming>| {
+        router.clone().oneshot(req.map(axum::body::Body::new))
+    });
+    let mut builder = http1::Builder::new();
+    // The header clock is TimedIo's: hyper's would also count the idle time.
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(None)
+        .keep_alive(keep_alive);
+    let io = TimedIo::new(stream, limits.header_read_timeout, limits.idle_timeout);
+    builder.serve_connection(TokioIo::new(io), service)
 }
 
 /// How long closing the pool may take at exit.

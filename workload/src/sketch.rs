@@ -67,15 +67,19 @@ pub struct Sketch {
 impl Sketch {
     /// Adds one latency.
     pub fn add(&mut self, x: f64) {
-        self.merge_sorted(&[(bucket(x), 1)]);
+        self.merge_sorted(std::iter::once((bucket(x), 1)));
         self.note_range(x, x);
     }
 
-    /// Merges an encoded sketch whose latencies range from `min` to `max`.
+    /// Merges an encoded sketch whose latencies range from `min` to `max`, in place (no
+    /// allocation beyond the growth of this sketch's own buckets, as a `Vec` grows). A
+    /// malformed encoding is refused and changes nothing.
     pub fn merge_encoded(&mut self, bytes: &[u8], min: f64, max: f64) -> Result<(), SketchError> {
-        let mut pairs = decode(bytes)?;
-        if !pairs.windows(2).all(|w| w[0].0 < w[1].0) {
+        if check_encoded(bytes)? {
+            self.merge_sorted(decode(bytes));
+        } else {
             // Not written by this crate's SQL; accept it in any order all the same.
+            let mut pairs: Vec<(i32, u64)> = decode(bytes).collect();
             pairs.sort_unstable_by_key(|p| p.0);
             pairs.dedup_by(|later, kept| {
                 let same = later.0 == kept.0;
@@ -84,15 +88,15 @@ impl Sketch {
                 }
                 same
             });
+            self.merge_sorted(pairs.iter().copied());
         }
-        self.merge_sorted(&pairs);
         self.note_range(min, max);
         Ok(())
     }
 
-    /// Merges another sketch.
+    /// Merges another sketch, in place.
     pub fn merge(&mut self, other: &Sketch) {
-        self.merge_sorted(&other.buckets);
+        self.merge_sorted(other.buckets.iter().copied());
         if let (Some(lo), Some(hi)) = (other.min, other.max) {
             self.note_range(lo, hi);
         }
@@ -160,61 +164,78 @@ impl Sketch {
         self.max = Some(self.max.map_or(hi, |m| m.max(hi)));
     }
 
-    /// Merges pairs sorted by strictly increasing bucket.
-    fn merge_sorted(&mut self, pairs: &[(i32, u64)]) {
-        self.count += pairs.iter().map(|p| p.1).sum::<u64>();
-        if self.buckets.is_empty() {
-            self.buckets.extend_from_slice(pairs);
-            return;
-        }
-        let mut out = Vec::with_capacity(self.buckets.len() + pairs.len());
-        let (mut a, mut b) = (self.buckets.iter().peekable(), pairs.iter().peekable());
-        loop {
-            match (a.peek(), b.peek()) {
-                (Some(&&(i, n)), Some(&&(j, m))) => {
-                    if i < j {
-                        out.push((i, n));
-                        a.next();
-                    } else if j < i {
-                        out.push((j, m));
-                        b.next();
-                    } else {
-                        out.push((i, n + m));
-                        a.next();
-                        b.next();
-                    }
-                }
-                (Some(&&p), None) => {
-                    out.push(p);
-                    a.next();
-                }
-                (None, Some(&&p)) => {
-                    out.push(p);
-                    b.next();
-                }
-                (None, None) => break,
+    /// Merges pairs sorted by strictly increasing bucket, in place: a first pass adds the
+    /// counts of buckets already present and counts the new ones; if there are any, the
+    /// buckets grow by that many at the end and the new ones are merged in from the back.
+    fn merge_sorted<I>(&mut self, pairs: I)
+    where
+        I: DoubleEndedIterator<Item = (i32, u64)> + Clone,
+    {
+        let mut new = 0;
+        let mut k = 0;
+        for (j, m) in pairs.clone() {
+            self.count += m;
+            while k < self.buckets.len() && self.buckets[k].0 < j {
+                k += 1;
+            }
+            match self.buckets.get_mut(k) {
+                Some(b) if b.0 == j => b.1 += m,
+                _ => new += 1,
             }
         }
-        self.buckets = out;
+        if new == 0 {
+            return;
+        }
+        let mut read = self.buckets.len();
+        self.buckets.resize(read + new, (0, 0));
+        let mut write = self.buckets.len();
+        for (j, m) in pairs.rev() {
+            while read > 0 && self.buckets[read - 1].0 > j {
+                write -= 1;
+                read -= 1;
+                self.buckets[write] = self.buckets[read];
+            }
+            if read > 0 && self.buckets[read - 1].0 == j {
+                continue; // already added in the first pass
+            }
+            write -= 1;
+            self.buckets[write] = (j, m);
+        }
     }
 }
 
-fn decode(bytes: &[u8]) -> Result<Vec<(i32, u64)>, SketchError> {
+/// Checks an encoding (length, counts); returns whether its buckets strictly increase.
+fn check_encoded(bytes: &[u8]) -> Result<bool, SketchError> {
     if !bytes.len().is_multiple_of(PAIR) {
         return Err(SketchError("length is not a multiple of 12 bytes"));
     }
-    bytes
-        .chunks_exact(PAIR)
-        .map(|c| {
-            let (i, n) = c.split_at(4);
-            // chunks_exact gives 12 bytes, split into 4 + 8, so both conversions succeed.
-            let i = i32::from_be_bytes(i.try_into().expect("4 bytes"));
-            let n = i64::from_be_bytes(n.try_into().expect("8 bytes"));
-            u64::try_from(n)
-                .map(|n| (i, n))
-                .map_err(|_| SketchError("negative count"))
-        })
-        .collect()
+    let mut sorted = true;
+    let mut last = None;
+    for c in bytes.chunks_exact(PAIR) {
+        let (i, n) = split_pair(c);
+        if n < 0 {
+            return Err(SketchError("negative count"));
+        }
+        sorted &= last.is_none_or(|l| l < i);
+        last = Some(i);
+    }
+    Ok(sorted)
+}
+
+fn split_pair(c: &[u8]) -> (i32, i64) {
+    let (i, n) = c.split_at(4);
+    // Callers pass chunks of exactly 12 bytes, split into 4 + 8, so both conversions succeed.
+    let i = i32::from_be_bytes(i.try_into().expect("4 bytes"));
+    let n = i64::from_be_bytes(n.try_into().expect("8 bytes"));
+    (i, n)
+}
+
+/// The pairs of an encoding that [`check_encoded`] accepted (so every count is >= 0).
+fn decode(bytes: &[u8]) -> impl DoubleEndedIterator<Item = (i32, u64)> + Clone + '_ {
+    bytes.chunks_exact(PAIR).map(|c| {
+        let (i, n) = split_pair(c);
+        (i, n.unsigned_abs())
+    })
 }
 
 #[cfg(test)]
@@ -283,6 +304,45 @@ mod tests {
             }
         }
         assert_eq!(Sketch::default().percentile_cont(0.5), None);
+    }
+
+    /// Issue 24, bug 1: merging into a sketch that already has room (or every bucket) must
+    /// not allocate: a stats query merges thousands of rows into one sketch per group.
+    #[test]
+    fn issue_24_merging_happens_in_place() {
+        let mut acc = Sketch::default();
+        for x in [1.0, 10.0, 100.0, 1000.0] {
+            acc.add(x);
+        }
+        let mut row = Sketch::default();
+        row.add(10.0);
+        row.add(1000.0);
+        let bytes = row.encode();
+        let before = acc.buckets.as_ptr();
+        for _ in 0..100 {
+            acc.merge_encoded(&bytes, 10.0, 1000.0).unwrap();
+            acc.merge(&row);
+        }
+        assert_eq!(acc.buckets.as_ptr(), before, "no new allocation per merge");
+        assert_eq!(acc.count(), 4 + 400);
+        assert_eq!(acc.buckets.len(), 4);
+        // New buckets interleaved with existing ones land in order.
+        let mut other = Sketch::default();
+        for x in [0.0, 0.5, 5.0, 50.0, 5000.0, 10.0] {
+            other.add(x);
+        }
+        acc.merge_encoded(&other.encode(), 0.0, 5000.0).unwrap();
+        assert!(acc.buckets.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(acc.buckets.len(), 9);
+        assert_eq!(acc.count(), 410);
+        assert_eq!(acc.buckets.iter().map(|p| p.1).sum::<u64>(), 410);
+        // A malformed encoding changes nothing.
+        let mut bad = bytes.clone();
+        bad.extend_from_slice(&7i32.to_be_bytes());
+        bad.extend_from_slice(&(-3i64).to_be_bytes());
+        let copy = acc.clone();
+        assert!(acc.merge_encoded(&bad, 1.0, 2.0).is_err());
+        assert_eq!(acc, copy);
     }
 
     #[test]

@@ -15,6 +15,11 @@ pub const MIN_WINDOW: Duration = Duration::seconds(30);
 /// Most groups in one answer: the largest by count (then name) are kept and
 /// [`Stats::groups_truncated`] says some were left out.
 pub const MAX_GROUPS: usize = 1000;
+/// Longest cache key of a stats query (`stats:v1:`, a canonical window of at most
+/// [`MAX_WINDOW_CHARS`], `:` and the grouping).
+pub const MAX_CACHE_KEY_BYTES: usize = 32;
+/// Longest accepted `window` text: up to 7 digits and a unit (90 days is `7776000s`).
+pub const MAX_WINDOW_CHARS: usize = 8;
 /// Window used when the query names none.
 pub const DEFAULT_WINDOW: &str = "1h";
 
@@ -47,7 +52,7 @@ impl GroupBy {
 /// and `to` say which it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatsQuery {
-    /// The window as written, e.g. `1h` (part of the cache key).
+    /// The window's canonical spelling, e.g. `1h` for `60m` (part of the cache key).
     pub window: String,
     /// Window start, inclusive (a minute boundary).
     pub from: DateTime<Utc>,
@@ -85,12 +90,13 @@ impl StatsQuery {
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.as_str())
         };
-        let window = get("window").unwrap_or(DEFAULT_WINDOW).to_owned();
-        let span = parse_window(&window);
+        let span = parse_window(get("window").unwrap_or(DEFAULT_WINDOW));
         if span.is_none() {
             errors.push(FieldError {
                 field: "window".into(),
-                message: "expected a duration such as 30s, 15m, 1h or 7d, from 30s to 90d".into(),
+                message: "expected a duration such as 30s, 15m, 1h or 7d (digits without a sign \
+                          or leading zero, then s, m, h or d), from 30s to 90d"
+                    .into(),
             });
         }
         let group_by = match get("group_by") {
@@ -107,7 +113,7 @@ impl StatsQuery {
         };
         match span {
             Some(span) if errors.is_empty() => Ok(StatsQuery {
-                window,
+                window: canonical_window(span),
                 from: start_of_minute(now - span),
                 to: start_of_minute(now) + Duration::minutes(1),
                 group_by,
@@ -116,7 +122,8 @@ impl StatsQuery {
         }
     }
 
-    /// The cache key for this query (the window is relative, so the key omits `now`).
+    /// The cache key for this query (the window is relative, so the key omits `now`): one
+    /// per duration and grouping, at most [`MAX_CACHE_KEY_BYTES`] long.
     pub fn cache_key(&self) -> String {
         format!(
             "stats:v1:{}:{}",
@@ -133,20 +140,39 @@ pub fn start_of_minute(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(t.timestamp().div_euclid(60) * 60, 0).unwrap_or(t)
 }
 
+/// A window as digits (no sign, no leading zero, at most [`MAX_WINDOW_CHARS`] in all) and a
+/// unit `s`, `m`, `h` or `d`, from [`MIN_WINDOW`] to [`MAX_WINDOW`].
 fn parse_window(s: &str) -> Option<Duration> {
-    let unit = s.chars().last()?;
-    let n: i64 = s[..s.len() - unit.len_utf8()]
-        .parse()
-        .ok()
-        .filter(|n| *n > 0)?;
+    let (digits, unit) = s.split_at_checked(s.len().checked_sub(1)?)?;
+    let well_formed = s.len() <= MAX_WINDOW_CHARS
+        && !digits.starts_with('0')
+        && !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit());
+    if !well_formed {
+        return None;
+    }
+    // At most 7 digits, so the number and the durations below cannot overflow.
+    let n: i64 = digits.parse().ok()?;
     let d = match unit {
-        's' => Duration::try_seconds(n)?,
-        'm' => Duration::try_minutes(n)?,
-        'h' => Duration::try_hours(n)?,
-        'd' => Duration::try_days(n)?,
+        "s" => Duration::seconds(n),
+        "m" => Duration::minutes(n),
+        "h" => Duration::hours(n),
+        "d" => Duration::days(n),
         _ => return None,
     };
     (MIN_WINDOW..=MAX_WINDOW).contains(&d).then_some(d)
+}
+
+/// The one spelling of a window: in the largest unit that divides it (`60m` is `1h`).
+fn canonical_window(d: Duration) -> String {
+    let secs = d.num_seconds();
+    [(86_400, 'd'), (3600, 'h'), (60, 'm'), (1, 's')]
+        .into_iter()
+        .find(|(unit, _)| secs % unit == 0)
+        .map_or_else(
+            || format!("{secs}s"),
+            |(unit, c)| format!("{}{c}", secs / unit),
+        )
 }
 
 /// Latency percentiles in milliseconds (continuous, as PostgreSQL's `percentile_cont`);
@@ -354,6 +380,46 @@ mod tests {
         for bad in ["", "h", "0h", "91d", "1w", "-1h", "1.5h", "29s", "1s"] {
             assert_eq!(parse_window(bad), None, "{bad}");
         }
+    }
+
+    /// Issue 24, bug 3: the cache key is the window's one canonical spelling, so other
+    /// spellings of a duration cannot grow the cache or bypass it, and its length is bounded.
+    #[test]
+    fn issue_24_each_window_has_one_spelling_and_a_bounded_key() {
+        let now = Utc::now();
+        let key = |w: &str, g: Option<&str>| {
+            let mut params = vec![("window".to_owned(), w.to_owned())];
+            if let Some(g) = g {
+                params.push(("group_by".to_owned(), g.to_owned()));
+            }
+            StatsQuery::parse(&params, now).map(|q| q.cache_key())
+        };
+        for bad in [
+            "01h",
+            "+1h",
+            "0001h",
+            &format!("{}1h", "0".repeat(500)),
+            " 1h",
+            "1h ",
+            "1H",
+        ] {
+            assert!(key(bad, None).is_err(), "{bad:?} is refused");
+        }
+        for (a, b) in [
+            ("60m", "1h"),
+            ("24h", "1d"),
+            ("1440m", "1d"),
+            ("120s", "2m"),
+        ] {
+            assert_eq!(key(a, None).unwrap(), key(b, None).unwrap(), "{a} = {b}");
+        }
+        assert_ne!(key("61m", None).unwrap(), key("1h", None).unwrap());
+        assert_eq!(key("90d", Some("service")).unwrap(), "stats:v1:90d:service");
+        let longest = ["7776000s", "129599m", "2159h"]
+            .iter()
+            .map(|w| key(w, Some("service")).unwrap().len())
+            .max();
+        assert!(longest <= Some(MAX_CACHE_KEY_BYTES), "{longest:?}");
     }
 
     #[test]

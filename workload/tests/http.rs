@@ -644,6 +644,38 @@ async fn gzip_bodies_are_decoded_within_the_size_limit() {
     assert_eq!(r.body["message"], "the body is not valid gzip");
 }
 
+/// Issue 24, bug 6: every gzip member is inflated (within the same cap), so a batch split
+/// over two members is stored whole and two batches in two members are refused rather than
+/// half-stored; bytes after the last member are refused.
+#[tokio::test]
+async fn issue_24_multi_member_gzip_is_inflated_whole_or_refused() {
+    let app = app(memory_state());
+    let batch = json!({"events": [event("mm-1", "m", "s", 1.0, "ok", 0), event("mm-2", "m", "s", 1.0, "ok", 0)]})
+        .to_string();
+    let (a, b) = batch.split_at(batch.len() / 2);
+    let mut split = gzip(a.as_bytes());
+    split.extend(gzip(b.as_bytes()));
+    let r = send(&app, post_gzip(split)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["stored"], 2);
+
+    let other = json!({"events": [event("mm-3", "m", "s", 1.0, "ok", 0)]}).to_string();
+    let mut two = gzip(other.as_bytes());
+    two.extend(gzip(other.replace("mm-3", "mm-4").as_bytes()));
+    let r = send(&app, post_gzip(two)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+
+    let mut trailing = gzip(other.replace("mm-3", "mm-5").as_bytes());
+    trailing.extend_from_slice(b"garbage");
+    let r = send(&app, post_gzip(trailing)).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+
+    // The cap holds across members.
+    let half = gzip(&vec![b' '; MAX_BODY_BYTES / 2 + 1]);
+    let r = send(&app, post_gzip([half.clone(), half].concat())).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text);
+}
+
 #[tokio::test]
 async fn unknown_routes_get_a_json_404() {
     let r = send(
@@ -668,6 +700,24 @@ async fn a_full_memory_store_answers_503_and_stores_nothing() {
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(r.body["error"], "store_full");
     assert_eq!(r.headers["retry-after"], "1");
+}
+
+/// Issue 24: a full in-memory store fails readiness, so traffic goes to replicas with room.
+#[tokio::test]
+async fn issue_24_a_full_memory_store_is_not_ready() {
+    let app = app(state_with(Store::Memory(MemoryStore::new(
+        2,
+        Duration::from_secs(60),
+    ))));
+    let ready = Request::get("/ready").body(Body::empty()).unwrap();
+    assert_eq!(send(&app, ready).await.status, StatusCode::OK);
+    let events = (0..2)
+        .map(|i| event(&format!("f{i}"), "m", "s", 1.0, "ok", 0))
+        .collect();
+    assert_eq!(send(&app, post_events(events)).await.status, StatusCode::OK);
+    let ready = Request::get("/ready").body(Body::empty()).unwrap();
+    let r = send(&app, ready).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text);
 }
 
 #[tokio::test]
@@ -895,9 +945,20 @@ async fn postgres_readiness_and_pool_metrics_follow_the_database() {
 /// A minimal in-process RESP server: `PING` answers `PONG`, anything else `OK`. Aborting the
 /// returned task closes the listener and every connection, as a Redis that went away.
 async fn fake_redis() -> (u16, tokio::task::JoinHandle<()>) {
+    fake_redis_with(Default::default()).await
+}
+
+/// [`fake_redis`], which holds its answers while `frozen` is set (a Redis that hangs, then
+/// recovers).
+async fn fake_redis_with(
+    frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (u16, tokio::task::JoinHandle<()>) {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-    async fn serve(stream: tokio::net::TcpStream) -> std::io::Result<()> {
+    async fn serve(
+        stream: tokio::net::TcpStream,
+        frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> std::io::Result<()> {
         let (r, mut w) = stream.into_split();
         let mut r = BufReader::new(r);
         let mut line = String::new();
@@ -921,6 +982,9 @@ async fn fake_redis() -> (u16, tokio::task::JoinHandle<()>) {
                 arg.truncate(arg.len() - 2);
                 args.push(arg);
             }
+            while frozen.load(std::sync::atomic::Ordering::SeqCst) {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
             let ping = args
                 .first()
                 .is_some_and(|a| a.eq_ignore_ascii_case(b"PING"));
@@ -934,7 +998,7 @@ async fn fake_redis() -> (u16, tokio::task::JoinHandle<()>) {
     let task = tokio::spawn(async move {
         let mut connections = tokio::task::JoinSet::new();
         while let Ok((stream, _)) = listener.accept().await {
-            connections.spawn(serve(stream));
+            connections.spawn(serve(stream, frozen.clone()));
         }
     });
     (port, task)
@@ -981,6 +1045,57 @@ async fn readiness_reports_redis_but_does_not_fail_when_it_stops_answering() {
     // A cache failure never fails a request: the store answers.
     let r = send(&api, get_auth("/v1/stats?window=1h")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+/// Issue 24: a Redis that stops answering costs one call its timeouts, then the cache is
+/// skipped (circuit open) so stats answer from the store at once; once the open period has
+/// passed and Redis answers again, the cache is used again.
+#[tokio::test]
+async fn issue_24_a_frozen_redis_opens_the_circuit() {
+    let frozen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (port, _server) = fake_redis_with(frozen.clone()).await;
+    let cache = StatsCache::connect(
+        &format!("redis://127.0.0.1:{port}/0"),
+        Duration::from_secs(60),
+        "test:",
+    )
+    .await
+    .expect("connect to the fake redis")
+    .with_circuit_open_for(Duration::from_secs(2));
+    let mut state = memory_state();
+    state.cache = Some(cache);
+    let api = app(state);
+    let stats = || get_auth("/v1/stats?window=1h");
+    assert_ne!(send(&api, stats()).await.headers["x-cache"], "off");
+
+    frozen.store(true, std::sync::atomic::Ordering::SeqCst);
+    let first = std::time::Instant::now();
+    assert_eq!(send(&api, stats()).await.status, StatusCode::OK);
+    assert!(
+        first.elapsed() >= Duration::from_millis(400),
+        "the first call waited for Redis"
+    );
+    let skipped = std::time::Instant::now();
+    for _ in 0..5 {
+        let r = send(&api, stats()).await;
+        assert_eq!(
+            (r.status, r.headers["x-cache"].to_str().unwrap()),
+            (StatusCode::OK, "off")
+        );
+    }
+    assert!(
+        skipped.elapsed() < Duration::from_millis(400),
+        "five calls with the circuit open took {:?}",
+        skipped.elapsed()
+    );
+
+    frozen.store(false, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let r = send(&api, stats()).await;
+    assert_ne!(
+        r.headers["x-cache"], "off",
+        "the circuit closes again once Redis answers"
+    );
 }
 
 #[tokio::test]

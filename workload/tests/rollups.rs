@@ -332,3 +332,181 @@ ON CONFLICT (trace_id) DO NOTHING";
     pool.close().await;
     db.drop_db().await;
 }
+
+/// Inserts `n` events through SQL (the trigger sees them as it sees the API's), one every
+/// `step_secs` back from now, over `pairs` model/service pairs, ids prefixed `prefix`.
+async fn insert_spread(pool: &PgPool, prefix: &str, n: i32, step_secs: i32, pairs: i32) {
+    sqlx::query(
+        "INSERT INTO traces (trace_id, ts, service, model, latency_ms, prompt_tokens, completion_tokens, cost_usd, status)
+         SELECT $1 || g, now() - g * $3 * interval '1 second', 's' || (g % $4), 'm' || (g % $4 % 3),
+                exp(2 + (g * 7919 % 1000) / 200.0), g % 500, g % 300, (g % 9) / 1000.0,
+                CASE WHEN g % 20 = 0 THEN 'error' ELSE 'ok' END
+         FROM generate_series(1, $2) g",
+    )
+    .bind(prefix)
+    .bind(n)
+    .bind(step_secs)
+    .bind(pairs)
+    .execute(pool)
+    .await
+    .expect("events inserted");
+}
+
+/// Issue 24, bug 1: long windows merge hourly and daily rollups (a few rows per pair and
+/// day) instead of one row per pair and minute, with the same exact counts and the same
+/// percentile bound, whether the events are folded or still deltas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_24_long_windows_read_hourly_and_daily_rollups() {
+    let Some(admin) = require_env("TEST_DATABASE_URL") else {
+        return;
+    };
+    let db = TestDb::create(&admin).await;
+    let store = PgStore::connect(db.url.parse().expect("url"), PoolSizes { max: 4, min: 1 })
+        .await
+        .expect("connect + migrate");
+    // Ten days of events for 6 pairs, one every 7 minutes and 3 seconds; half folded.
+    insert_spread(store.pool(), "a", 1_000, 2 * 423, 6).await;
+    while store.fold().await.expect("fold") > 0 {}
+    insert_spread(store.pool(), "b", 1_000, 2 * 423 + 1, 6).await;
+    let windows = ["2h", "36h", "3d", "90d"];
+    let worst = check_all(&store, &windows, 4 * 2_000).await;
+    while store.fold().await.expect("fold") > 0 {}
+    let worst = worst.max(check_all(&store, &windows, 4 * 2_000).await);
+    eprintln!("coarse rollups: largest relative percentile error {worst:.6}");
+    for (table, unit) in [("trace_rollups_hour", "hour"), ("trace_rollups_day", "day")] {
+        let (rows, keys, events): (i64, i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT (SELECT count(*) FROM {table}),
+                    (SELECT count(DISTINCT (date_trunc('{unit}', ts AT TIME ZONE 'UTC'), model, service)) FROM traces),
+                    (SELECT sum(count)::int8 FROM {table})"
+        )))
+        .fetch_one(store.pool())
+        .await
+        .expect("level rows");
+        assert_eq!(
+            (rows, events),
+            (keys, 2_000),
+            "{table}: one row per {unit} and pair"
+        );
+    }
+    store.close().await;
+    db.drop_db().await;
+}
+
+/// Issue 24: a replica frozen in the middle of a fold (its transaction holding the fold
+/// lock) loses its session after the idle bound, so another replica folds the deltas instead
+/// of leaving them to pile up behind it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_24_a_frozen_fold_is_cut_and_another_replica_folds() {
+    let Some(admin) = require_env("TEST_DATABASE_URL") else {
+        return;
+    };
+    let db = TestDb::create(&admin).await;
+    let store = PgStore::connect(db.url.parse().expect("url"), PoolSizes { max: 4, min: 1 })
+        .await
+        .expect("connect + migrate");
+    while store.fold().await.expect("fold") > 0 {}
+    // The frozen replica: its fold transaction began, took the lock, and then nothing.
+    let frozen = PgPool::connect(&db.url).await.expect("connect");
+    let mut tx = frozen.begin().await.unwrap();
+    sqlx::raw_sql(keel_workload::store::postgres::FOLD_TRANSACTION_BOUNDS)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+        .bind(keel_workload::store::postgres::FOLD_LOCK)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert!(locked);
+    insert_spread(store.pool(), "f", 100, 60, 2).await;
+    assert_eq!(
+        store.fold().await.expect("fold"),
+        0,
+        "the frozen replica holds the lock"
+    );
+    // This replica's fold loop (every second), or this call, folds once the lock is free.
+    let start = std::time::Instant::now();
+    let left = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM trace_rollup_deltas")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    };
+    while left().await > 0 && start.elapsed() < std::time::Duration::from_secs(20) {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        store.fold().await.expect("fold");
+    }
+    assert_eq!(
+        left().await,
+        0,
+        "still not folded after {:?}",
+        start.elapsed()
+    );
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(8),
+        "{:?}",
+        start.elapsed()
+    );
+    drop(tx);
+    frozen.close().await;
+    store.close().await;
+    db.drop_db().await;
+}
+
+/// Issue 19, point 23: retention deletes raw events and rollups (every level, and deltas)
+/// older than the cutoff, in batches of bounded size, and keeps the rest exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_19_retention_deletes_old_events_and_rollups_in_batches() {
+    let Some(admin) = require_env("TEST_DATABASE_URL") else {
+        return;
+    };
+    let db = TestDb::create(&admin).await;
+    let store = PgStore::connect(db.url.parse().expect("url"), PoolSizes { max: 4, min: 1 })
+        .await
+        .expect("connect + migrate");
+    // 400 events over 40 days (one every 2.4 h), 4 pairs: 300 of them older than 10 days.
+    insert_spread(store.pool(), "old", 400, 8640, 4).await;
+    while store.fold().await.expect("fold") > 0 {}
+    insert_spread(store.pool(), "new", 20, 60, 4).await; // left as deltas
+    let cutoff = Utc::now() - chrono::Duration::days(10);
+    let count = |sql: &'static str| {
+        let pool = store.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .bind(cutoff)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let kept = count("SELECT count(*) FROM traces WHERE ts >= $1").await;
+    let purged = store.purge_before(cutoff, 7).await.expect("purge");
+    assert_eq!(purged.events, 400 + 20 - kept as u64);
+    assert!(purged.batches >= purged.events.div_ceil(7), "{purged:?}");
+    assert_eq!(count("SELECT count(*) FROM traces WHERE ts < $1").await, 0);
+    for sql in [
+        "SELECT count(*) FROM trace_rollups WHERE minute < date_trunc('minute', $1::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+        "SELECT count(*) FROM trace_rollups_hour WHERE minute < date_trunc('hour', $1::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+        "SELECT count(*) FROM trace_rollups_day WHERE minute < date_trunc('day', $1::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+    ] {
+        assert_eq!(count(sql).await, 0, "{sql}");
+    }
+    assert!(purged.rollups > 0);
+    // What is kept is still counted exactly: the 10-day window holds every kept event.
+    let q = StatsQuery::parse(&[("window".into(), "9d".into())], Utc::now()).unwrap();
+    let stats = store.stats(&q).await.expect("stats");
+    let exact: i64 = sqlx::query_scalar("SELECT count(*) FROM traces WHERE ts >= $1 AND ts < $2")
+        .bind(stats.from)
+        .bind(stats.to)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(stats.total.count, exact as u64);
+    // Nothing left to purge.
+    assert_eq!(
+        store.purge_before(cutoff, 7).await.expect("purge").events,
+        0
+    );
+    store.close().await;
+    db.drop_db().await;
+}

@@ -33,9 +33,11 @@ async fn start(state: AppState, limits: ServeLimits, deadline: Duration) -> Runn
     }
 }
 
+/// Limits with the idle keep-alive timeout equal to the header timeout.
 fn limits(header_read_timeout: Duration, max_connections: usize) -> ServeLimits {
     ServeLimits {
         header_read_timeout,
+        idle_timeout: header_read_timeout,
         max_connections,
         max_metrics_connections: 4,
     }
@@ -209,4 +211,107 @@ async fn the_drain_completes_when_nothing_is_in_flight() {
         .unwrap()
         .unwrap();
     assert_eq!(drain, Drain::Complete);
+}
+
+/// Issue 24, bug 7: while the drain waits for in-flight requests, new connections are still
+/// accepted (one request each) and `/ready` answers 503, so probes see "not ready" rather
+/// than a refused connection.
+#[tokio::test]
+async fn issue_24_ready_answers_503_during_the_drain() {
+    let mut state = memory_state();
+    state.body_read_timeout = Duration::from_secs(60);
+    let server = start(
+        state,
+        limits(Duration::from_secs(30), 8),
+        Duration::from_secs(60),
+    )
+    .await;
+    let mut stuck = TcpStream::connect(&server.addr).await.unwrap();
+    let head = format!(
+        "POST /v1/traces HTTP/1.1\r\nHost: t\r\nAuthorization: {}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{",
+        bearer()
+    );
+    stuck.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    server.signals.send(()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for _ in 0..3 {
+        let mut probe = TcpStream::connect(&server.addr)
+            .await
+            .expect("the listener stays open during the drain");
+        probe
+            .write_all(b"GET /ready HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .unwrap();
+        let (text, closed) = read_until_closed(&mut probe, Duration::from_secs(5)).await;
+        assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+        assert!(text.contains("\"draining\":true"), "{text}");
+        assert!(closed, "one request per connection while draining");
+    }
+    assert!(!server.task.is_finished());
+    server.signals.send(()).await.unwrap();
+    let drain = tokio::time::timeout(Duration::from_secs(10), server.task)
+        .await
+        .expect("the second signal ended the drain")
+        .unwrap()
+        .unwrap();
+    assert_eq!(drain, Drain::Interrupted);
+}
+
+/// Issue 24: an idle keep-alive connection is kept longer than the header timeout (the
+/// contract's idle timeout outlives the proxy's upstream keep-alive, so the proxy closes
+/// first and never sends a request on a connection being closed), while a new connection
+/// must still send its headers within the header timeout.
+#[tokio::test]
+async fn issue_24_idle_keep_alive_outlives_the_header_timeout() {
+    let server = start(
+        memory_state(),
+        ServeLimits {
+            idle_timeout: Duration::from_millis(1500),
+            ..limits(Duration::from_millis(300), 8)
+        },
+        Duration::from_secs(5),
+    )
+    .await;
+    let mut s = TcpStream::connect(&server.addr).await.unwrap();
+    s.write_all(HEALTH).await.unwrap();
+    let mut buf = [0u8; 12];
+    s.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"HTTP/1.1 200");
+    let (_, closed) = read_until_closed(&mut s, Duration::from_millis(800)).await;
+    assert!(!closed, "closed while idle for less than the idle timeout");
+    s.write_all(HEALTH).await.unwrap();
+    let (text, closed) = read_until_closed(&mut s, Duration::from_secs(5)).await;
+    assert!(text.contains("HTTP/1.1 200"), "{text}");
+    assert!(closed, "closed after the idle timeout");
+    // A new connection that never finishes its headers: the header timeout.
+    let mut slow = TcpStream::connect(&server.addr).await.unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let (_, closed) = read_until_closed(&mut slow, Duration::from_secs(5)).await;
+    assert!(
+        closed && start.elapsed() < Duration::from_millis(1200),
+        "{:?}",
+        start.elapsed()
+    );
+    // Headers trickling in a byte at a time are due all the same.
+    let mut trickle = TcpStream::connect(&server.addr).await.unwrap();
+    let start = Instant::now();
+    let mut cut = false;
+    for b in b"GET /health HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" {
+        if trickle.write_all(&[*b]).await.is_err() {
+            cut = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, closed) = read_until_closed(&mut trickle, Duration::from_secs(1)).await;
+    assert!(cut || closed, "a trickle outlived the header timeout");
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
 }

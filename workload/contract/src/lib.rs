@@ -20,8 +20,9 @@ pub const METRICS_PORT_NAME: &str = "metrics";
 /// Liveness probe: answers 200 while the process serves.
 pub const LIVENESS_PATH: &str = "/health";
 /// Readiness probe: 200 while this process can do its own work: the store answers (the
-/// PostgreSQL pool hands out a connection within a bound, or the in-memory store is open) and
-/// the process is not draining. The stats cache (Redis) is not part of readiness: a cache
+/// PostgreSQL pool hands out a connection within a bound, or the in-memory store has room for
+/// another event) and the process is not draining. During the drain the listener stays open
+/// and `/ready` answers 503 (not a refused connection) until in-flight requests are done. The stats cache (Redis) is not part of readiness: a cache
 /// failover degrades latency, it must not mark every pod unready at once. `/ready` reports
 /// the cache's state in its body for operators.
 pub const READINESS_PATH: &str = "/ready";
@@ -142,6 +143,22 @@ pub const JWT_AUDIENCE: EnvVar = EnvVar {
     default: None,
     description: "Comma-separated accepted JWT `aud` values (not checked when unset)",
 };
+/// `JWT_MAX_LIFETIME_SECS`: longest token lifetime accepted (`exp` at most this far ahead).
+pub const JWT_MAX_LIFETIME_SECS: EnvVar = EnvVar {
+    name: "JWT_MAX_LIFETIME_SECS",
+    secret: false,
+    required: false,
+    default: None,
+    description: "Longest accepted JWT lifetime in seconds: `exp` at most this far ahead (86400 when unset)",
+};
+/// `RETENTION_DAYS`: with PostgreSQL, raw events and rollups older than this are deleted.
+pub const RETENTION_DAYS: EnvVar = EnvVar {
+    name: "RETENTION_DAYS",
+    secret: false,
+    required: false,
+    default: None,
+    description: "Days PostgreSQL keeps raw events and rollups, deleted in bounded batches every 10 minutes (90 when unset)",
+};
 /// `CACHE_DEFAULT_TTL`: stats cache TTL in seconds.
 pub const CACHE_DEFAULT_TTL: EnvVar = EnvVar {
     name: "CACHE_DEFAULT_TTL",
@@ -193,6 +210,8 @@ pub const ENV_VARS: &[EnvVar] = &[
     JWT_SECRET,
     JWT_ISSUER,
     JWT_AUDIENCE,
+    JWT_MAX_LIFETIME_SECS,
+    RETENTION_DAYS,
     CACHE_DEFAULT_TTL,
     RUST_LOG,
     CORS_ORIGINS,
@@ -221,12 +240,35 @@ pub const DEFAULT_RESOURCES: Resources = Resources {
     memory_limit: "1Gi",
 };
 
+/// [`DEFAULT_RESOURCES`]' memory limit in bytes (`1Gi`), from which the binary sizes its
+/// in-memory store.
+pub const MEMORY_LIMIT_BYTES: u64 = 1 << 30;
+
+/// Percent of [`MEMORY_LIMIT_BYTES`] the in-memory store may hold by default, counted in
+/// bytes (events, their attributes' JSON text and their ids); the rest is for request
+/// bodies, connections, the allocator's slack and the runtime.
+pub const MEMORY_STORE_PERCENT: u64 = 40;
+
 /// Numeric user id the image runs as (distroless `nonroot`); stacks set `runAsUser` to it
 /// with `runAsNonRoot: true`. The binary writes no files (unless `--dump-on-exit` is given),
 /// so the root filesystem can be read-only.
 pub const RUN_AS_USER: u32 = 65532;
 /// Numeric group id the image runs as.
 pub const RUN_AS_GROUP: u32 = 65532;
+
+/// Seconds the ingress proxy in front of the pods keeps an idle upstream connection open for
+/// reuse (ingress-nginx's `upstream-keepalive-timeout` default; the ALB's idle timeout is
+/// also 60 s).
+pub const INGRESS_UPSTREAM_KEEPALIVE_SECS: u32 = 60;
+
+/// Seconds the binary keeps an idle keep-alive connection open between requests: longer
+/// than [`INGRESS_UPSTREAM_KEEPALIVE_SECS`], so the proxy always closes an idle connection
+/// first and never sends a request on one the pod is closing (which it would answer 502).
+/// A request's headers must still arrive within 10 s of the connection opening or of their
+/// first byte.
+pub const IDLE_KEEPALIVE_SECS: u32 = 75;
+
+const _: () = assert!(IDLE_KEEPALIVE_SECS > INGRESS_UPSTREAM_KEEPALIVE_SECS);
 
 /// Seconds the binary needs to drain in-flight requests after SIGTERM; stacks set the
 /// termination grace period above it.
@@ -259,6 +301,15 @@ mod tests {
     }
 
     #[test]
+    fn the_memory_limit_in_bytes_matches_the_resources() {
+        let gi = DEFAULT_RESOURCES.memory_limit.strip_suffix("Gi");
+        assert_eq!(
+            gi.and_then(|n| n.parse::<u64>().ok()).map(|n| n << 30),
+            Some(MEMORY_LIMIT_BYTES)
+        );
+    }
+
+    #[test]
     fn defaults_match_port_constants() {
         assert_eq!(API_PORT.default, Some("8080"));
         assert_eq!(HTTP_PORT.to_string(), API_PORT.default.unwrap_or_default());
@@ -277,7 +328,12 @@ mod tests {
             .collect();
         assert_eq!(secrets, ["DATABASE_URL", "REDIS_URL", "JWT_SECRET"]);
         // The token checks are optional plain settings: unset, they are not checked.
-        for v in [JWT_ISSUER, JWT_AUDIENCE] {
+        for v in [
+            JWT_ISSUER,
+            JWT_AUDIENCE,
+            JWT_MAX_LIFETIME_SECS,
+            RETENTION_DAYS,
+        ] {
             assert!(
                 !v.secret && !v.required && v.default.is_none(),
                 "{}",

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::contract;
 use crate::event::TraceEvent;
 use crate::stats::{self, Stats, StatsQuery};
 
@@ -18,27 +19,64 @@ use super::{InsertOutcome, StoreError};
 /// moves (copies) the events already held, which would stall every request for a moment.
 const SEGMENT: usize = 16 * 1024;
 
+/// Bytes an id costs in the set of ids held beyond its text: the `String` and the hash
+/// table's slot and control byte (rounded up).
+const ID_ENTRY_BYTES: usize = std::mem::size_of::<String>() + 8;
+
+/// Bytes counted for `e` while it is held: the event in its segment, its strings' text,
+/// its attributes' JSON text, and its entry in the id set.
+pub fn event_bytes(e: &TraceEvent) -> usize {
+    std::mem::size_of::<(Instant, TraceEvent)>()
+        + e.trace_id.capacity()
+        + e.service.capacity()
+        + e.model.capacity()
+        + e.attributes.as_ref().map_or(0, |a| a.as_str().len())
+        + ID_ENTRY_BYTES
+        + e.trace_id.len()
+}
+
+/// The most [`event_bytes`] of any valid event (names of 128 four-byte characters, the
+/// largest attributes); a store with less room than this is full.
+pub const MAX_EVENT_BYTES: usize = std::mem::size_of::<(Instant, TraceEvent)>()
+    + 4 * 4 * crate::event::MAX_NAME_CHARS
+    + crate::event::MAX_ATTRIBUTES_BYTES
+    + ID_ENTRY_BYTES;
+
+/// Default byte bound: [`contract::MEMORY_STORE_PERCENT`] of the container's memory limit
+/// ([`contract::MEMORY_LIMIT_BYTES`]).
+pub const DEFAULT_MAX_BYTES: usize =
+    (contract::MEMORY_LIMIT_BYTES / 100 * contract::MEMORY_STORE_PERCENT) as usize;
+
+/// A segment: shared, so a stats scan works on a snapshot of the segments taken under the
+/// lock and scans them after releasing it; a write to a segment a scan still holds copies it
+/// first (at most the one being filled and the one being expired).
+type Segment = Arc<Vec<(Instant, TraceEvent)>>;
+
 #[derive(Debug, Default)]
 struct Inner {
     /// Segments in arrival order; each is sorted by arrival time.
-    segments: VecDeque<Vec<(Instant, TraceEvent)>>,
+    segments: VecDeque<Segment>,
     len: usize,
+    /// [`event_bytes`] of the events held, summed.
+    bytes: usize,
     ids: HashSet<String>,
 }
 
 impl Inner {
     fn push(&mut self, arrived: Instant, event: TraceEvent) {
         if self.segments.back().is_none_or(|s| s.len() == SEGMENT) {
-            self.segments.push_back(Vec::with_capacity(SEGMENT));
+            self.segments
+                .push_back(Arc::new(Vec::with_capacity(SEGMENT)));
         }
         if let Some(segment) = self.segments.back_mut() {
-            segment.push((arrived, event));
+            self.bytes += event_bytes(&event);
+            Arc::make_mut(segment).push((arrived, event));
             self.len += 1;
         }
     }
 
     fn iter(&self) -> impl Iterator<Item = &TraceEvent> {
-        self.segments.iter().flatten().map(|(_, e)| e)
+        self.segments.iter().flat_map(|s| s.iter()).map(|(_, e)| e)
     }
 }
 
@@ -47,11 +85,13 @@ impl Inner {
 pub struct MemoryStore {
     inner: Arc<Mutex<Inner>>,
     capacity: usize,
+    max_bytes: usize,
     retention: Duration,
 }
 
 impl MemoryStore {
-    /// A store holding at most `capacity` events, each for `retention` after arrival.
+    /// A store holding at most `capacity` events and [`DEFAULT_MAX_BYTES`] bytes (see
+    /// [`event_bytes`]), each for `retention` after arrival.
     pub fn new(capacity: usize, retention: Duration) -> Self {
         // Reserving the id set up front avoids rehashing millions of ids while a request
         // waits (the table's memory is only touched as it fills).
@@ -62,8 +102,36 @@ impl MemoryStore {
         MemoryStore {
             inner: Arc::new(Mutex::new(inner)),
             capacity,
+            max_bytes: DEFAULT_MAX_BYTES,
             retention,
         }
+    }
+
+    /// The same store bounded to `max_bytes` (see [`event_bytes`]) instead.
+    pub fn with_max_bytes(mut self, max_bytes: usize) -> Self {
+        self.max_bytes = max_bytes;
+        self
+    }
+
+    /// The error of a refused batch.
+    pub fn full(&self) -> StoreError {
+        StoreError::Full {
+            max_events: self.capacity,
+            max_bytes: self.max_bytes,
+        }
+    }
+
+    /// Whether the store has no room for one more event (of the largest size), after
+    /// dropping the events past retention: readiness then fails.
+    pub fn is_full(&self) -> bool {
+        let mut inner = self.lock();
+        self.expire(&mut inner, Instant::now());
+        inner.len >= self.capacity || inner.bytes + MAX_EVENT_BYTES > self.max_bytes
+    }
+
+    /// Bytes held (see [`event_bytes`]).
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -81,8 +149,8 @@ impl MemoryStore {
             }
             let whole = expired == front.len();
             let gone: Vec<_> = match inner.segments.front_mut() {
-                Some(front) if whole => std::mem::take(front),
-                Some(front) => front.drain(..expired).collect(),
+                Some(front) if whole => std::mem::take(Arc::make_mut(front)),
+                Some(front) => Arc::make_mut(front).drain(..expired).collect(),
                 None => break,
             };
             if whole {
@@ -90,6 +158,7 @@ impl MemoryStore {
             }
             inner.len -= gone.len();
             for (_, e) in gone {
+                inner.bytes -= event_bytes(&e);
                 inner.ids.remove(&e.trace_id);
             }
             if !whole {
@@ -109,10 +178,9 @@ impl MemoryStore {
             .filter(|e| !inner.ids.contains(&e.trace_id) && seen.insert(e.trace_id.as_str()))
             .cloned()
             .collect();
-        if inner.len + fresh.len() > self.capacity {
-            return Err(StoreError::Full {
-                capacity: self.capacity,
-            });
+        let bytes: usize = fresh.iter().map(event_bytes).sum();
+        if inner.len + fresh.len() > self.capacity || inner.bytes + bytes > self.max_bytes {
+            return Err(self.full());
         }
         let outcome = InsertOutcome {
             inserted: fresh.len() as u64,
@@ -126,14 +194,18 @@ impl MemoryStore {
     }
 
     /// Aggregates over the query's window (on a blocking thread: a full scan), after
-    /// dropping the events past retention, so expired events are never counted.
+    /// dropping the events past retention, so expired events are never counted. The scan
+    /// runs on a snapshot of the segments, without the lock that ingest waits for.
     pub async fn stats(&self, query: &StatsQuery) -> Stats {
         let this = self.clone();
         let q = query.clone();
         let work = move || {
-            let mut inner = this.lock();
-            this.expire(&mut inner, Instant::now());
-            stats::compute(&q, inner.iter())
+            let snapshot: Vec<Segment> = {
+                let mut inner = this.lock();
+                this.expire(&mut inner, Instant::now());
+                inner.segments.iter().cloned().collect()
+            };
+            stats::compute(&q, snapshot.iter().flat_map(|s| s.iter()).map(|(_, e)| e))
         };
         match tokio::task::spawn_blocking(work).await {
             Ok(s) => s,
@@ -270,11 +342,80 @@ mod tests {
         s.insert(vec![ev("a")]).unwrap();
         assert!(matches!(
             s.insert(vec![ev("b"), ev("c")]),
-            Err(StoreError::Full { capacity: 2 })
+            Err(StoreError::Full { max_events: 2, .. })
         ));
         assert_eq!(s.len(), 1);
         // A batch of only duplicates still fits.
         s.insert(vec![ev("a")]).unwrap();
+    }
+
+    /// Issue 24, bug 2: an 8 KiB attribute of small numbers costs about its JSON size (not
+    /// 130 KB of parsed values), and the store is bounded in bytes: it refuses a batch that
+    /// would pass the bound and then reports itself full (readiness fails).
+    #[test]
+    fn issue_24_the_store_is_bounded_in_bytes_and_attributes_are_compact() {
+        let numbers = vec!["1"; 4000].join(",");
+        let body = format!(
+            r#"{{"events":[{{"trace_id":"big","timestamp":"{}","service":"s","model":"m",
+                "latency_ms":1,"prompt_tokens":1,"completion_tokens":1,"cost_usd":0,
+                "status":"ok","attributes":{{"a":[{numbers}]}}}}]}}"#,
+            chrono::Utc::now().to_rfc3339()
+        );
+        let big = crate::event::parse_batch(body.as_bytes())
+            .unwrap()
+            .remove(0);
+        let cost = event_bytes(&big);
+        assert!(
+            (8_000..10 * 1024).contains(&cost),
+            "an event with 8 KiB of attributes costs {cost} bytes"
+        );
+        let s = MemoryStore::new(1_000_000, Duration::from_secs(60)).with_max_bytes(100 * cost);
+        let mut stored = 0;
+        for i in 0..200 {
+            let mut e = big.clone();
+            e.trace_id = format!("big{i:03}"); // same length as "big"'s replacements
+            match s.insert(vec![e]) {
+                Ok(o) => stored += o.inserted,
+                Err(StoreError::Full { .. }) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert!((90..=100).contains(&stored), "stored {stored}");
+        assert!(s.bytes() <= 100 * cost);
+        assert!(s.is_full(), "a store that refused a batch is full");
+        assert!(!MemoryStore::new(10, Duration::from_secs(60)).is_full());
+    }
+
+    /// Issue 24: a stats scan works on a snapshot of the segments, so ingest does not wait
+    /// for it (it held the store's lock for the whole scan).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn issue_24_ingest_does_not_wait_for_a_stats_scan() {
+        let s = MemoryStore::new(1_000_000, Duration::from_secs(600));
+        for chunk in 0..300 {
+            let batch = (0..1000).map(|i| ev(&format!("s{chunk}-{i}"))).collect();
+            s.insert(batch).unwrap();
+        }
+        let q =
+            StatsQuery::parse(&[("group_by".into(), "model".into())], chrono::Utc::now()).unwrap();
+        let scan = {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let start = Instant::now();
+                let stats = s.stats(&q).await;
+                (start.elapsed(), stats.total.count)
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let start = Instant::now();
+        s.insert(vec![ev("during")]).unwrap();
+        let insert = start.elapsed();
+        let (scan, counted) = scan.await.unwrap();
+        assert!(counted >= 300_000);
+        assert!(
+            insert * 4 < scan,
+            "an insert during a {scan:?} scan took {insert:?}"
+        );
+        assert_eq!(s.len(), 300_001);
     }
 
     #[test]

@@ -31,11 +31,13 @@ pub struct InsertOutcome {
 pub enum StoreError {
     /// The in-memory store is at capacity; nothing from the batch was stored.
     #[error(
-        "in-memory store is full ({capacity} events); retry later or raise --memory-max-events"
+        "in-memory store is full (at most {max_events} events and {max_bytes} bytes); retry later or raise --memory-max-events / --memory-max-bytes"
     )]
     Full {
-        /// The configured capacity.
-        capacity: usize,
+        /// The configured capacity in events.
+        max_events: usize,
+        /// The configured capacity in bytes.
+        max_bytes: usize,
     },
     /// A database error during `op`.
     #[error("database error during {op}: {source}")]
@@ -100,9 +102,10 @@ impl Store {
         }
     }
 
-    /// Checks that the store answers.
+    /// Checks that the store answers (and, in memory, that it has room for an event).
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
+            Store::Memory(m) if m.is_full() => Err(m.full()),
             Store::Memory(_) => Ok(()),
             Store::Postgres(p) => p.ping().await,
         }

@@ -15,7 +15,6 @@
 //! statement, so the service can log in as a least-privilege role.
 
 use std::borrow::Cow;
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -54,6 +53,11 @@ pub fn migrator() -> Migrator {
             2,
             "trace rollups",
             include_str!("../../migrations/0002_trace_rollups.sql"),
+        ),
+        migration(
+            3,
+            "coarse rollups",
+            include_str!("../../migrations/0003_coarse_rollups.sql"),
         ),
     ]);
     migrator.set_ignore_missing(true);
@@ -110,42 +114,187 @@ FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::float8[],
   AS t(trace_id, ts, service, model, latency_ms, prompt_tokens, completion_tokens, cost_usd, status, attributes)
 ON CONFLICT (trace_id) DO NOTHING";
 
-/// Rows to merge for a stats query over the whole minutes `[$1, $2)`: the folded rollups
-/// and the deltas not folded yet. One statement, so one snapshot: a fold moving deltas into
-/// the rollups is seen entirely or not at all.
+/// Rows to merge for a stats query: minute rollups and deltas over two minute ranges
+/// (`$1..$2`, `$3..$4`), hourly rollups over two hour ranges (`$5..$6`, `$7..$8`), daily
+/// rollups over one day range (`$9..$10`), and the coarse deltas (per minute) over the hour
+/// and day ranges; see [`RollupRanges`]. One statement, so one snapshot: a fold moving
+/// deltas into a level is seen entirely or not at all.
 const STATS_ROWS: &str = "\
 SELECT model, service, count, errors, prompt_tokens, completion_tokens, cost_usd, latency_min, latency_max, sketch
-FROM trace_rollups WHERE minute >= $1 AND minute < $2
+FROM trace_rollups WHERE (minute >= $1 AND minute < $2) OR (minute >= $3 AND minute < $4)
 UNION ALL
 SELECT model, service, count, errors, prompt_tokens, completion_tokens, cost_usd, latency_min, latency_max, sketch
-FROM trace_rollup_deltas WHERE minute >= $1 AND minute < $2";
+FROM trace_rollup_deltas WHERE (minute >= $1 AND minute < $2) OR (minute >= $3 AND minute < $4)
+UNION ALL
+SELECT model, service, count, errors, prompt_tokens, completion_tokens, cost_usd, latency_min, latency_max, sketch
+FROM trace_rollups_hour WHERE (minute >= $5 AND minute < $6) OR (minute >= $7 AND minute < $8)
+UNION ALL
+SELECT model, service, count, errors, prompt_tokens, completion_tokens, cost_usd, latency_min, latency_max, sketch
+FROM trace_rollups_day WHERE minute >= $9 AND minute < $10
+UNION ALL
+SELECT model, service, count, errors, prompt_tokens, completion_tokens, cost_usd, latency_min, latency_max, sketch
+FROM trace_rollup_coarse_deltas
+WHERE (minute >= $5 AND minute < $6) OR (minute >= $7 AND minute < $8) OR (minute >= $9 AND minute < $10)";
 
-/// Takes up to $1 deltas out, for folding into the rollups.
-const TAKE_DELTAS: &str = "\
-DELETE FROM trace_rollup_deltas
-WHERE ctid = ANY(ARRAY(SELECT ctid FROM trace_rollup_deltas LIMIT $1))
-RETURNING minute, model, service, count, errors, prompt_tokens, completion_tokens, cost_usd, latency_min, latency_max, sketch";
+/// Takes up to $1 rows out of a delta table, for folding into the rollups.
+macro_rules! take_deltas {
+    ($deltas:literal) => {
+        concat!(
+            "DELETE FROM ",
+            $deltas,
+            " WHERE ctid = ANY(ARRAY(SELECT ctid FROM ",
+            $deltas,
+            " LIMIT $1)) RETURNING minute, model, service, count, errors, prompt_tokens, \
+             completion_tokens, cost_usd, latency_min, latency_max, sketch"
+        )
+    };
+}
 
-/// The rollup rows of the given keys, locked.
-const ROLLUPS_OF: &str = "\
-SELECT r.minute, r.model, r.service, r.count, r.errors, r.prompt_tokens, r.completion_tokens, r.cost_usd, r.latency_min, r.latency_max, r.sketch
-FROM trace_rollups r
-JOIN UNNEST($1::timestamptz[], $2::text[], $3::text[]) AS k(minute, model, service)
-  ON r.minute = k.minute AND r.model = k.model AND r.service = k.service
-ORDER BY r.minute, r.model, r.service
-FOR UPDATE OF r";
+/// The statements that fold merged rows into one rollup table.
+struct RollupTable {
+    /// Seconds per row (60, 3600 or 86,400): rows start at multiples of it since the epoch.
+    period_secs: i64,
+    /// The rows of the given keys, locked.
+    rows_of: &'static str,
+    /// Writes merged rows (replacing the previous ones).
+    put: &'static str,
+}
 
-/// Writes merged rollup rows (replacing the previous ones).
-const PUT_ROLLUPS: &str = "\
-INSERT INTO trace_rollups (minute, model, service, count, errors, prompt_tokens, completion_tokens, cost_usd, latency_min, latency_max, sketch)
-SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[], $7::int8[], $8::float8[], $9::float8[], $10::float8[], $11::bytea[])
-ON CONFLICT (minute, model, service) DO UPDATE SET
-  count = EXCLUDED.count, errors = EXCLUDED.errors, prompt_tokens = EXCLUDED.prompt_tokens,
-  completion_tokens = EXCLUDED.completion_tokens, cost_usd = EXCLUDED.cost_usd,
-  latency_min = EXCLUDED.latency_min, latency_max = EXCLUDED.latency_max, sketch = EXCLUDED.sketch";
+macro_rules! rollup_table {
+    ($table:literal, $period_secs:expr) => {
+        RollupTable {
+            period_secs: $period_secs,
+            rows_of: concat!(
+                "SELECT r.minute, r.model, r.service, r.count, r.errors, r.prompt_tokens, \
+                 r.completion_tokens, r.cost_usd, r.latency_min, r.latency_max, r.sketch FROM ",
+                $table,
+                " r JOIN UNNEST($1::timestamptz[], $2::text[], $3::text[]) AS k(minute, model, service) \
+                 ON r.minute = k.minute AND r.model = k.model AND r.service = k.service \
+                 ORDER BY r.minute, r.model, r.service FOR UPDATE OF r"
+            ),
+            put: concat!(
+                "INSERT INTO ",
+                $table,
+                " (minute, model, service, count, errors, prompt_tokens, completion_tokens, \
+                 cost_usd, latency_min, latency_max, sketch) \
+                 SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::text[], $4::int8[], \
+                 $5::int8[], $6::int8[], $7::int8[], $8::float8[], $9::float8[], $10::float8[], $11::bytea[]) \
+                 ON CONFLICT (minute, model, service) DO UPDATE SET \
+                 count = EXCLUDED.count, errors = EXCLUDED.errors, prompt_tokens = EXCLUDED.prompt_tokens, \
+                 completion_tokens = EXCLUDED.completion_tokens, cost_usd = EXCLUDED.cost_usd, \
+                 latency_min = EXCLUDED.latency_min, latency_max = EXCLUDED.latency_max, sketch = EXCLUDED.sketch"
+            ),
+        }
+    };
+}
+
+const MINUTE_ROLLUPS: RollupTable = rollup_table!("trace_rollups", 60);
+const HOUR_ROLLUPS: RollupTable = rollup_table!("trace_rollups_hour", 3600);
+const DAY_ROLLUPS: RollupTable = rollup_table!("trace_rollups_day", 86_400);
+
+/// Half-open time ranges `[start, end)` (empty when `start == end`).
+pub type Range = (DateTime<Utc>, DateTime<Utc>);
+
+/// How a stats window `[from, to)` of whole minutes splits over the rollup levels: the
+/// whole days inside it from the daily rollups, the whole hours left at either end from
+/// the hourly ones, and the minutes left at either end from the minute ones. A 90-day
+/// window thus merges at most 90 + 2·23 + 2·59 rows per pair instead of 129,600.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollupRanges {
+    /// Minute ranges (before the first whole hour, after the last).
+    pub minutes: [Range; 2],
+    /// Hour ranges (before the first whole day, after the last).
+    pub hours: [Range; 2],
+    /// The whole days.
+    pub days: Range,
+}
+
+/// The start of the period of `secs` seconds (since the epoch) holding `t`.
+fn period_start(t: DateTime<Utc>, secs: i64) -> DateTime<Utc> {
+    // A period boundary within chrono's range whenever `t` is.
+    DateTime::from_timestamp(t.timestamp().div_euclid(secs) * secs, 0).unwrap_or(t)
+}
+
+/// The first period boundary at or after `t`.
+fn period_ceil(t: DateTime<Utc>, secs: i64) -> DateTime<Utc> {
+    let start = period_start(t, secs);
+    if start == t {
+        t
+    } else {
+        start + chrono::Duration::seconds(secs)
+    }
+}
+
+impl RollupRanges {
+    /// The split of `[from, to)`.
+    pub fn of(from: DateTime<Utc>, to: DateTime<Utc>) -> Self {
+        let empty = (to, to);
+        let (h0, h1) = (period_ceil(from, 3600), period_start(to, 3600));
+        if h0 >= h1 {
+            return RollupRanges {
+                minutes: [(from, to), empty],
+                hours: [empty; 2],
+                days: empty,
+            };
+        }
+        let (d0, d1) = (period_ceil(h0, 86_400), period_start(h1, 86_400));
+        let (hours, days) = if d0 >= d1 {
+            ([(h0, h1), empty], empty)
+        } else {
+            ([(h0, d0), (d1, h1)], (d0, d1))
+        };
+        RollupRanges {
+            minutes: [(from, h0), (h1, to)],
+            hours,
+            days,
+        }
+    }
+}
 
 /// Advisory lock key of the fold, so one replica folds at a time (`keelroll` in ASCII).
-const FOLD_LOCK: i64 = 0x6b65_656c_726f_6c6c;
+pub const FOLD_LOCK: i64 = 0x6b65_656c_726f_6c6c;
+
+/// Bounds of the fold transaction, set first thing in it: a replica frozen while folding
+/// (holding the fold lock and row locks) loses its session after 5 s idle, so another
+/// replica folds instead of the deltas piling up; and a fold waits at most 2 s for a row
+/// lock.
+pub const FOLD_TRANSACTION_BOUNDS: &str =
+    "SET LOCAL idle_in_transaction_session_timeout = '5s'; SET LOCAL lock_timeout = '2s'";
+
+/// Deletes up to $2 raw events older than $1 (one bounded batch).
+const PURGE_EVENTS: &str = "\
+DELETE FROM traces WHERE ctid = ANY(ARRAY(SELECT ctid FROM traces WHERE ts < $1 LIMIT $2))";
+
+/// Deletes up to $2 rows older than $1 from a rollup or delta table.
+macro_rules! purge_rows {
+    ($table:literal) => {
+        concat!(
+            "DELETE FROM ",
+            $table,
+            " WHERE ctid = ANY(ARRAY(SELECT ctid FROM ",
+            $table,
+            " WHERE minute < $1 LIMIT $2))"
+        )
+    };
+}
+
+/// Rows deleted per statement by [`PgStore::purge_before`] in production: each batch is its
+/// own short transaction, well inside the ingest statement timeout.
+pub const PURGE_BATCH: i64 = 5_000;
+
+/// How often each replica applies the retention.
+pub const RETENTION_INTERVAL: Duration = Duration::from_secs(600);
+
+/// What [`PgStore::purge_before`] deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Purged {
+    /// Raw events.
+    pub events: u64,
+    /// Rollup and delta rows, every level.
+    pub rollups: u64,
+    /// Statements run (each deleting at most the batch size).
+    pub batches: u64,
+}
 
 /// Most deltas folded in one transaction.
 const FOLD_BATCH: i64 = 20_000;
@@ -271,10 +420,7 @@ impl PgStore {
             completions.push(e.completion_tokens);
             costs.push(e.cost_usd);
             statuses.push(e.status.as_str());
-            attributes.push(
-                e.attributes
-                    .map(|a| serde_json::Value::Object(a).to_string()),
-            );
+            attributes.push(e.attributes.map(|a| a.as_str().to_owned()));
         }
         let bound = self.timeouts.insert_call();
         let mut retried = false;
@@ -313,14 +459,29 @@ impl PgStore {
         })
     }
 
-    /// Aggregates the window on the stats pool by merging the per-minute rollups of its
-    /// minutes (a window of [`StatsQuery::parse`] starts and ends on minute boundaries; a
-    /// bound inside a minute is read as the start of the next minute). Counts and sums are
-    /// exact; percentiles are within [`crate::sketch::RELATIVE_ERROR`] of `percentile_cont`
-    /// over the same events.
+    /// Aggregates the window on the stats pool by merging rollups: daily, hourly and
+    /// per-minute ones as [`RollupRanges`] splits the window (a window of
+    /// [`StatsQuery::parse`] starts and ends on minute boundaries; a bound inside a minute
+    /// is read as the start of the next minute).
+    /// Counts and sums are exact; percentiles are within [`crate::sketch::RELATIVE_ERROR`]
+    /// of `percentile_cont` over the same events. The merge runs on a blocking thread, not
+    /// on the request runtime, and the query and the merge together are bounded by the
+    /// stats call's time bound.
     pub async fn stats(&self, query: &StatsQuery) -> Result<Stats, StoreError> {
-        let q = sqlx::query(STATS_ROWS).bind(query.from).bind(query.to);
+        let r = RollupRanges::of(query.from, query.to);
+        let q = sqlx::query(STATS_ROWS)
+            .bind(r.minutes[0].0)
+            .bind(r.minutes[0].1)
+            .bind(r.minutes[1].0)
+            .bind(r.minutes[1].1)
+            .bind(r.hours[0].0)
+            .bind(r.hours[0].1)
+            .bind(r.hours[1].0)
+            .bind(r.hours[1].1)
+            .bind(r.days.0)
+            .bind(r.days.1);
         let bound = self.timeouts.stats_call();
+        let deadline = std::time::Instant::now() + bound;
         let db_err = |source| StoreError::Database {
             op: "stats",
             source,
@@ -329,31 +490,21 @@ impl PgStore {
             Err(_) => return Err(StoreError::Timeout(bound)),
             Ok(rows) => rows.map_err(db_err)?,
         };
-        let mut total = Agg::default();
-        let mut groups: HashMap<String, Agg> = HashMap::new();
-        for row in &rows {
-            let agg = Agg::from_row(row).map_err(db_err)?;
-            total.merge(&agg);
-            if let Some(by) = query.group_by {
-                let key: String = row.try_get(by.as_str()).map_err(db_err)?;
-                match groups.entry(key) {
-                    Entry::Occupied(mut g) => g.get_mut().merge(&agg),
-                    Entry::Vacant(g) => {
-                        g.insert(agg);
-                    }
-                }
-            }
+        let query = query.clone();
+        let merge = move || merge_rows(&query, &rows, deadline, bound);
+        let work = tokio::task::spawn_blocking(merge);
+        match tokio::time::timeout_at(deadline.into(), work).await {
+            Err(_) => Err(StoreError::Timeout(bound)),
+            Ok(Ok(stats)) => stats,
+            Ok(Err(e)) => std::panic::resume_unwind(e.into_panic()),
         }
-        let groups = groups
-            .into_iter()
-            .map(|(k, agg)| agg.into_group(Some(k)))
-            .collect();
-        Ok(stats::finish(query, total.into_group(None), groups, false))
     }
 
-    /// Folds up to 20,000 deltas into the rollups in one transaction, unless another
-    /// replica is folding; returns how many were folded. Stats read both tables, so folding
-    /// changes no answer; it keeps the rows a query merges to about one per minute and key.
+    /// Folds up to 20,000 minute deltas into the per-minute rollups and up to 20,000 coarse
+    /// deltas into the hourly and daily ones, in one transaction, unless another replica is
+    /// folding; returns the larger number folded. Stats read every level with its deltas,
+    /// so folding changes no answer; it keeps the rows a query merges to about one per
+    /// period and key.
     pub async fn fold(&self) -> Result<u64, StoreError> {
         let bound = self.timeouts.insert_call();
         match tokio::time::timeout(bound, self.fold_once()).await {
@@ -364,6 +515,9 @@ impl PgStore {
 
     async fn fold_once(&self) -> Result<u64, sqlx::Error> {
         let mut tx = self.ingest.begin().await?;
+        sqlx::raw_sql(FOLD_TRANSACTION_BOUNDS)
+            .execute(&mut *tx)
+            .await?;
         let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
             .bind(FOLD_LOCK)
             .fetch_one(&mut *tx)
@@ -372,64 +526,126 @@ impl PgStore {
             tx.rollback().await?;
             return Ok(0);
         }
-        let deltas = sqlx::query(TAKE_DELTAS)
+        let minute = sqlx::query(take_deltas!("trace_rollup_deltas"))
             .bind(FOLD_BATCH)
             .fetch_all(&mut *tx)
             .await?;
-        if deltas.is_empty() {
-            tx.commit().await?;
-            return Ok(0);
-        }
-        type Key = (DateTime<Utc>, String, String);
-        let key = |row: &PgRow| -> Result<Key, sqlx::Error> {
-            Ok((
-                row.try_get("minute")?,
-                row.try_get("model")?,
-                row.try_get("service")?,
-            ))
-        };
-        let mut merged: BTreeMap<Key, Agg> = BTreeMap::new();
-        for row in &deltas {
-            merged
-                .entry(key(row)?)
-                .or_default()
-                .merge(&Agg::from_row(row)?);
-        }
-        let minutes: Vec<_> = merged.keys().map(|k| k.0).collect();
-        let models: Vec<_> = merged.keys().map(|k| k.1.clone()).collect();
-        let services: Vec<_> = merged.keys().map(|k| k.2.clone()).collect();
-        let existing = sqlx::query(ROLLUPS_OF)
-            .bind(&minutes)
-            .bind(&models)
-            .bind(&services)
+        fold_into(&mut tx, &MINUTE_ROLLUPS, &minute).await?;
+        let coarse = sqlx::query(take_deltas!("trace_rollup_coarse_deltas"))
+            .bind(FOLD_BATCH)
             .fetch_all(&mut *tx)
             .await?;
-        for row in &existing {
-            if let Some(agg) = merged.get_mut(&key(row)?) {
-                agg.merge(&Agg::from_row(row)?);
+        fold_into(&mut tx, &HOUR_ROLLUPS, &coarse).await?;
+        fold_into(&mut tx, &DAY_ROLLUPS, &coarse).await?;
+        tx.commit().await?;
+        Ok(minute.len().max(coarse.len()) as u64)
+    }
+
+    /// Deletes raw events older than `cutoff`, and the rollups of periods wholly before it
+    /// (minutes, hours and days before the cutoff's minute, hour and day; deltas by their
+    /// minute), each in statements of at most `batch` rows on the ingest pool, so no
+    /// statement holds locks or runs long. Stats over a window reaching past the cutoff
+    /// count only what is kept.
+    pub async fn purge_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        batch: i64,
+    ) -> Result<Purged, StoreError> {
+        let mut purged = Purged::default();
+        let steps: [(&'static str, DateTime<Utc>, bool); 7] = [
+            (PURGE_EVENTS, cutoff, true),
+            (
+                purge_rows!("trace_rollup_deltas"),
+                period_start(cutoff, 60),
+                false,
+            ),
+            (
+                purge_rows!("trace_rollup_coarse_deltas"),
+                period_start(cutoff, 60),
+                false,
+            ),
+            (
+                purge_rows!("trace_rollups"),
+                period_start(cutoff, 60),
+                false,
+            ),
+            (
+                purge_rows!("trace_rollups_hour"),
+                period_start(cutoff, 3600),
+                false,
+            ),
+            (
+                purge_rows!("trace_rollups_day"),
+                period_start(cutoff, 86_400),
+                false,
+            ),
+            // Deltas folded meanwhile into an already purged period come back as rows.
+            (
+                purge_rows!("trace_rollups"),
+                period_start(cutoff, 60),
+                false,
+            ),
+        ];
+        let bound = self.timeouts.insert_call();
+        for (sql, before, events) in steps {
+            loop {
+                let q = sqlx::query(sql)
+                    .bind(before)
+                    .bind(batch)
+                    .execute(&self.ingest);
+                let n = match tokio::time::timeout(bound, q).await {
+                    Err(_) => return Err(StoreError::Timeout(bound)),
+                    Ok(done) => done
+                        .map_err(|source| StoreError::Database {
+                            op: "retention",
+                            source,
+                        })?
+                        .rows_affected(),
+                };
+                purged.batches += 1;
+                if events {
+                    purged.events += n;
+                } else {
+                    purged.rollups += n;
+                }
+                if n < batch.max(1) as u64 {
+                    break;
+                }
             }
         }
-        let aggs: Vec<&Agg> = merged.values().collect();
-        let latency = |f: fn(&Sketch) -> Option<f64>| -> Vec<f64> {
-            // Every merged row holds at least one event, so min and max exist.
-            aggs.iter().map(|a| f(&a.latency).unwrap_or(0.0)).collect()
-        };
-        sqlx::query(PUT_ROLLUPS)
-            .bind(&minutes)
-            .bind(&models)
-            .bind(&services)
-            .bind(aggs.iter().map(|a| a.count).collect::<Vec<_>>())
-            .bind(aggs.iter().map(|a| a.errors).collect::<Vec<_>>())
-            .bind(aggs.iter().map(|a| a.prompt_tokens).collect::<Vec<_>>())
-            .bind(aggs.iter().map(|a| a.completion_tokens).collect::<Vec<_>>())
-            .bind(aggs.iter().map(|a| a.cost_usd).collect::<Vec<_>>())
-            .bind(latency(Sketch::min))
-            .bind(latency(Sketch::max))
-            .bind(aggs.iter().map(|a| a.latency.encode()).collect::<Vec<_>>())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(deltas.len() as u64)
+        Ok(purged)
+    }
+
+    /// Applies `retention` every [`RETENTION_INTERVAL`] (first at once) until the pools
+    /// close: see [`PgStore::purge_before`]. A failure is logged and retried next time.
+    pub fn start_retention(&self, retention: Duration) {
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(RETENTION_INTERVAL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if store.ingest.is_closed() {
+                    return;
+                }
+                let Ok(age) = chrono::Duration::from_std(retention) else {
+                    return;
+                };
+                match store.purge_before(Utc::now() - age, PURGE_BATCH).await {
+                    Ok(p) if p.events + p.rollups > 0 => tracing::info!(
+                        events = p.events,
+                        rollups = p.rollups,
+                        "retention: deleted data older than {} days",
+                        retention.as_secs() / 86_400
+                    ),
+                    Ok(_) => {}
+                    Err(e) if !store.ingest.is_closed() => {
+                        tracing::warn!(error = %e, "retention failed; retrying at the next interval");
+                    }
+                    Err(_) => return,
+                }
+            }
+        });
     }
 
     /// `SELECT 1` on the ingest pool within [`PING_TIMEOUT`] (acquiring included).
@@ -468,6 +684,101 @@ impl PgStore {
     }
 }
 
+/// Merges delta rows (per minute) into the rows of `table` of their periods.
+async fn fold_into(
+    tx: &mut sqlx::PgConnection,
+    table: &RollupTable,
+    deltas: &[PgRow],
+) -> Result<(), sqlx::Error> {
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    type Key = (DateTime<Utc>, String, String);
+    let key = |row: &PgRow| -> Result<Key, sqlx::Error> {
+        Ok((
+            period_start(row.try_get("minute")?, table.period_secs),
+            row.try_get("model")?,
+            row.try_get("service")?,
+        ))
+    };
+    let mut merged: BTreeMap<Key, Agg> = BTreeMap::new();
+    for row in deltas {
+        merged.entry(key(row)?).or_default().add_row(row)?;
+    }
+    let minutes: Vec<_> = merged.keys().map(|k| k.0).collect();
+    let models: Vec<_> = merged.keys().map(|k| k.1.clone()).collect();
+    let services: Vec<_> = merged.keys().map(|k| k.2.clone()).collect();
+    let existing = sqlx::query(table.rows_of)
+        .bind(&minutes)
+        .bind(&models)
+        .bind(&services)
+        .fetch_all(&mut *tx)
+        .await?;
+    for row in &existing {
+        if let Some(agg) = merged.get_mut(&key(row)?) {
+            agg.add_row(row)?;
+        }
+    }
+    let aggs: Vec<&Agg> = merged.values().collect();
+    let latency = |f: fn(&Sketch) -> Option<f64>| -> Vec<f64> {
+        // Every merged row holds at least one event, so min and max exist.
+        aggs.iter().map(|a| f(&a.latency).unwrap_or(0.0)).collect()
+    };
+    sqlx::query(table.put)
+        .bind(&minutes)
+        .bind(&models)
+        .bind(&services)
+        .bind(aggs.iter().map(|a| a.count).collect::<Vec<_>>())
+        .bind(aggs.iter().map(|a| a.errors).collect::<Vec<_>>())
+        .bind(aggs.iter().map(|a| a.prompt_tokens).collect::<Vec<_>>())
+        .bind(aggs.iter().map(|a| a.completion_tokens).collect::<Vec<_>>())
+        .bind(aggs.iter().map(|a| a.cost_usd).collect::<Vec<_>>())
+        .bind(latency(Sketch::min))
+        .bind(latency(Sketch::max))
+        .bind(aggs.iter().map(|a| a.latency.encode()).collect::<Vec<_>>())
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Rows merged between two checks of the deadline.
+const MERGE_CHECK_EVERY: usize = 1024;
+
+/// Merges the rows of a stats query into its answer (CPU-bound: run on a blocking thread),
+/// giving up with [`StoreError::Timeout`] once `deadline` passes.
+fn merge_rows(
+    query: &StatsQuery,
+    rows: &[PgRow],
+    deadline: std::time::Instant,
+    bound: Duration,
+) -> Result<Stats, StoreError> {
+    let db_err = |source| StoreError::Database {
+        op: "stats",
+        source,
+    };
+    let mut total = Agg::default();
+    let mut groups: HashMap<String, Agg> = HashMap::new();
+    for (n, row) in rows.iter().enumerate() {
+        if n % MERGE_CHECK_EVERY == MERGE_CHECK_EVERY - 1 && std::time::Instant::now() > deadline {
+            return Err(StoreError::Timeout(bound));
+        }
+        total.add_row(row).map_err(db_err)?;
+        if let Some(by) = query.group_by {
+            let key: &str = row.try_get(by.as_str()).map_err(db_err)?;
+            let agg = match groups.get_mut(key) {
+                Some(agg) => agg,
+                None => groups.entry(key.to_owned()).or_default(),
+            };
+            agg.add_row(row).map_err(db_err)?;
+        }
+    }
+    let groups = groups
+        .into_iter()
+        .map(|(k, agg)| agg.into_group(Some(k)))
+        .collect();
+    Ok(stats::finish(query, total.into_group(None), groups, false))
+}
+
 /// Counts, sums and the latency sketch of some events: a rollup row, or several merged.
 #[derive(Debug, Clone, Default)]
 struct Agg {
@@ -480,33 +791,22 @@ struct Agg {
 }
 
 impl Agg {
-    fn from_row(row: &PgRow) -> Result<Agg, sqlx::Error> {
-        let mut latency = Sketch::default();
-        let sketch: Vec<u8> = row.try_get("sketch")?;
-        latency
+    /// Adds a rollup (or delta) row, merging its sketch in place.
+    fn add_row(&mut self, row: &PgRow) -> Result<(), sqlx::Error> {
+        let sketch: &[u8] = row.try_get("sketch")?;
+        self.latency
             .merge_encoded(
-                &sketch,
+                sketch,
                 row.try_get("latency_min")?,
                 row.try_get("latency_max")?,
             )
             .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-        Ok(Agg {
-            count: row.try_get("count")?,
-            errors: row.try_get("errors")?,
-            prompt_tokens: row.try_get("prompt_tokens")?,
-            completion_tokens: row.try_get("completion_tokens")?,
-            cost_usd: row.try_get("cost_usd")?,
-            latency,
-        })
-    }
-
-    fn merge(&mut self, other: &Agg) {
-        self.count += other.count;
-        self.errors += other.errors;
-        self.prompt_tokens += other.prompt_tokens;
-        self.completion_tokens += other.completion_tokens;
-        self.cost_usd += other.cost_usd;
-        self.latency.merge(&other.latency);
+        self.count += row.try_get::<i64, _>("count")?;
+        self.errors += row.try_get::<i64, _>("errors")?;
+        self.prompt_tokens += row.try_get::<i64, _>("prompt_tokens")?;
+        self.completion_tokens += row.try_get::<i64, _>("completion_tokens")?;
+        self.cost_usd += row.try_get::<f64, _>("cost_usd")?;
+        Ok(())
     }
 
     fn into_group(self, key: Option<String>) -> GroupStats {
@@ -563,5 +863,58 @@ async fn fold_loop(store: PgStore) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    #[test]
+    fn windows_split_into_days_hours_and_minutes() {
+        let r = RollupRanges::of(at("2026-09-05T10:17:00Z"), at("2026-12-04T18:43:00Z"));
+        assert_eq!(
+            r.minutes,
+            [
+                (at("2026-09-05T10:17:00Z"), at("2026-09-05T11:00:00Z")),
+                (at("2026-12-04T18:00:00Z"), at("2026-12-04T18:43:00Z"))
+            ]
+        );
+        assert_eq!(
+            r.hours,
+            [
+                (at("2026-09-05T11:00:00Z"), at("2026-09-06T00:00:00Z")),
+                (at("2026-12-04T00:00:00Z"), at("2026-12-04T18:00:00Z"))
+            ]
+        );
+        assert_eq!(
+            r.days,
+            (at("2026-09-06T00:00:00Z"), at("2026-12-04T00:00:00Z"))
+        );
+
+        // Under a day: hours and minutes only; under an hour boundary: minutes only.
+        let r = RollupRanges::of(at("2026-12-04T01:30:00Z"), at("2026-12-04T05:10:00Z"));
+        let end = at("2026-12-04T05:10:00Z");
+        assert_eq!(
+            r.hours[0],
+            (at("2026-12-04T02:00:00Z"), at("2026-12-04T05:00:00Z"))
+        );
+        assert_eq!((r.hours[1], r.days), ((end, end), (end, end)));
+        let r = RollupRanges::of(at("2026-12-04T01:30:00Z"), at("2026-12-04T01:59:00Z"));
+        assert_eq!(
+            r.minutes[0],
+            (at("2026-12-04T01:30:00Z"), at("2026-12-04T01:59:00Z"))
+        );
+        // Aligned bounds leave the edge ranges empty.
+        let r = RollupRanges::of(at("2026-12-01T00:00:00Z"), at("2026-12-04T00:00:00Z"));
+        assert!(r.minutes.iter().chain(&r.hours).all(|(a, b)| a == b));
+        assert_eq!(
+            r.days,
+            (at("2026-12-01T00:00:00Z"), at("2026-12-04T00:00:00Z"))
+        );
     }
 }
