@@ -596,6 +596,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             },
             topic_arn: topic.arn(),
             topic_key_arn: key.arn(),
+            task_role_arns: service.task_role_arns().to_vec(),
         },
     )
     .map_err(fail)?;
