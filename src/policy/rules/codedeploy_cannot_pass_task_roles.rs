@@ -121,13 +121,12 @@ fn passable(config: &Config, role: &str) -> Passable {
             continue;
         }
         match r.ty() {
-            "aws_iam_role_policy_attachment" => {
+            "aws_iam_role_policy_attachment"
                 if body["policy_arn"]
                     .as_str()
-                    .is_some_and(|p| p.ends_with(FULL_MANAGED_POLICY))
-                {
-                    out.any = true;
-                }
+                    .is_some_and(|p| p.ends_with(FULL_MANAGED_POLICY)) =>
+            {
+                out.any = true;
             }
             "aws_iam_role_policy" => {
                 let Some(doc) = body["policy"]
