@@ -9,8 +9,10 @@
 //!   probes, requests and limits, and PDBs where they run two or more.
 //! - One ALB for both through the AWS Load Balancer Controller (ingress group
 //!   `tickets-<env>`, internet-facing, pod targets, `/api` before `/`), HTTPS with the
-//!   environment's ACM certificate and HTTP redirected where one is given. The pods admit
-//!   the VPC's CIDR (the ALB reaches pod IPs) and the backend reaches only its database.
+//!   environment's ACM certificate and HTTP redirected where one is given, behind the
+//!   stack's WAF web ACL (by name), access logs in the stack's bucket, deletion protection
+//!   in prod. The pods admit the VPC's CIDR (the ALB reaches pod IPs) and the backend
+//!   reaches only its database.
 //! - RDS PostgreSQL 15: master password managed by RDS, the backend's own login
 //!   (`tickets_app`) in `keel/<env>/aegistickets/`, read by an ExternalSecret through the
 //!   platform's ClusterSecretStore (which reads only secrets under `keel/<env>/`).
@@ -33,6 +35,7 @@ use crate::construct::logs_bucket::{ACCESS_LOG_PREFIX, LogsBucket};
 use crate::construct::rds::{RdsPostgres, RdsPostgresProps};
 use crate::construct::secrets::composed_secret;
 use crate::construct::security_group::{Peer, SecurityGroup};
+use crate::construct::waf::{WebAcl, WebAclProps};
 use crate::env::Env;
 use crate::env::check::{self, Problems, database, min_copies, percent};
 use crate::env::file::{Database, EnvFile, Image, PlainHttp, PodAutoscaling};
@@ -212,13 +215,25 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     let key = KmsKey::new(scope, "aegistickets: database, secrets, logs");
     // The controller's ALB writes its access logs here (the policy admits the region's
     // log delivery) and, in prod, refuses deletion.
-    let alb_logs = LogsBucket::new(scope, if env.is_prod() { 365 } else { 90 }, &[]);
+    let edge_log_days = if env.is_prod() { 365 } else { 90 };
+    let alb_logs = LogsBucket::new(scope, edge_log_days, &[]);
+    // The controller attaches the web ACL by name: it exists once this root is applied,
+    // before the Ingresses are.
+    let web_acl = WebAcl::new(
+        scope,
+        &key,
+        &WebAclProps {
+            log_retention_days: edge_log_days,
+            large_bodies: None,
+        },
+    );
     let alb_attributes = k8s::AlbAttributes {
         access_logs: Some((
             alb_logs.literal_name().to_owned(),
             ACCESS_LOG_PREFIX.to_owned(),
         )),
         deletion_protection: env.is_prod(),
+        web_acl_name: Some(web_acl.name().to_owned()),
     };
 
     let vpc_id = cluster.vpc_id(scope);

@@ -113,39 +113,54 @@ fn alb_attributes(env: &str) -> Vec<String> {
 #[test]
 fn issue19_11_public_albs_have_a_waf_access_logs_and_deletion_protection_in_prod() {
     for env in ENVS {
+        for stack in ["langgraph-platform", "aegistickets"] {
+            let o = output(env, stack);
+            let acl = one(o, "resource", "aws_wafv2_web_acl", "edge");
+            assert_eq!(acl["scope"], "REGIONAL");
+            let groups: Vec<&str> = acl["rule"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    r["statement"][0]["managed_rule_group_statement"][0]["name"]
+                        .as_str()
+                        .unwrap()
+                })
+                .collect();
+            assert_eq!(
+                groups,
+                [
+                    "AWSManagedRulesCommonRuleSet",
+                    "AWSManagedRulesKnownBadInputsRuleSet"
+                ],
+                "{env} {stack}"
+            );
+            let logging = one(
+                o,
+                "resource",
+                "aws_wafv2_web_acl_logging_configuration",
+                "edge",
+            );
+            assert_eq!(
+                logging["log_destination_configs"],
+                json!(["${aws_cloudwatch_log_group.waf.arn}"])
+            );
+        }
+        // The controller attaches aegistickets' web ACL by its name (the ARN holds an id
+        // Terraform learns at apply).
+        let tickets = output(env, "aegistickets");
+        let acl_name = one(tickets, "resource", "aws_wafv2_web_acl", "edge")["name"].clone();
+        for file in ["70-ingress-backend.yaml", "70-ingress-frontend.yaml"] {
+            assert_eq!(
+                k8s(tickets, file)["metadata"]["annotations"]["alb.ingress.kubernetes.io/wafv2-acl-name"],
+                acl_name,
+                "{env} {file}"
+            );
+        }
         let o = output(env, "langgraph-platform");
-        let acl = one(o, "resource", "aws_wafv2_web_acl", "edge");
-        assert_eq!(acl["scope"], "REGIONAL");
-        let groups: Vec<&str> = acl["rule"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                r["statement"][0]["managed_rule_group_statement"][0]["name"]
-                    .as_str()
-                    .unwrap()
-            })
-            .collect();
-        assert_eq!(
-            groups,
-            [
-                "AWSManagedRulesCommonRuleSet",
-                "AWSManagedRulesKnownBadInputsRuleSet"
-            ]
-        );
         let association = one(o, "resource", "aws_wafv2_web_acl_association", "alb");
         assert_eq!(association["resource_arn"], "${aws_lb.main.arn}");
         assert_eq!(association["web_acl_arn"], "${aws_wafv2_web_acl.edge.arn}");
-        let logging = one(
-            o,
-            "resource",
-            "aws_wafv2_web_acl_logging_configuration",
-            "edge",
-        );
-        assert_eq!(
-            logging["log_destination_configs"],
-            json!(["${aws_cloudwatch_log_group.waf.arn}"])
-        );
         let lb = one(o, "resource", "aws_lb", "main");
         assert_eq!(lb["access_logs"][0]["enabled"], true);
         assert_eq!(lb["enable_deletion_protection"], env == "prod");

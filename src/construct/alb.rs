@@ -49,6 +49,11 @@ pub struct Alb {
     listeners: Vec<Ref>,
 }
 
+/// checkov's Log4j check also wants AWSManagedRulesAnonymousIpList on the web ACL.
+const NO_ANONYMOUS_IP_LIST: Suppression = Suppression {
+    check: "CKV2_AWS_76",
+    reason: "the web ACL has the known bad inputs group with its Log4j rules; the anonymous IP list is left out because its hosting-provider rule blocks cloud-hosted callers such as Jira Cloud webhooks",
+};
 const NO_DELETION_PROTECTION: Suppression = Suppression {
     check: "CKV_AWS_150",
     reason: "non-prod tier: environments are torn down and rebuilt; prod enables deletion protection",
@@ -74,7 +79,7 @@ impl Alb {
         props: &AlbProps,
     ) -> Alb {
         let f = "alb";
-        let mut suppressions = Vec::new();
+        let mut suppressions = vec![NO_ANONYMOUS_IP_LIST];
         if !scope.prod {
             suppressions.push(NO_DELETION_PROTECTION);
         }

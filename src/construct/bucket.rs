@@ -34,7 +34,7 @@ pub struct PrivateBucket {
 const SUPPRESSIONS: &[Suppression] = &[
     Suppression {
         check: "CKV_AWS_144",
-        reason: "one-region application data, versioned and backed by the stack's own recovery; no replica needed",
+        reason: "the service's objects live in its one region, versioned against overwrites, as the seed's single-region design; no replica",
     },
     Suppression {
         check: "CKV2_AWS_62",

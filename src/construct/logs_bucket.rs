@@ -22,14 +22,16 @@ pub const ACCESS_LOG_PREFIX: &str = "alb";
 /// Key prefix of S3 server access logs in the bucket.
 pub const SERVER_ACCESS_LOG_PREFIX: &str = "s3";
 
+/// Without a bucket's server access logs to hold, checkov asks the log bucket to log itself.
+const NO_OWN_ACCESS_LOGS: Suppression = Suppression {
+    check: "CKV_AWS_18",
+    reason: "this bucket is itself the access-log destination; logging it would recurse",
+};
+
 const SUPPRESSIONS: &[Suppression] = &[
     Suppression {
         check: "CKV_AWS_145",
         reason: "ALB access logs support only SSE-S3 (AES256) buckets, not SSE-KMS",
-    },
-    Suppression {
-        check: "CKV_AWS_18",
-        reason: "this bucket is itself the access-log destination; logging it would recurse",
     },
     Suppression {
         check: "CKV_AWS_144",
@@ -120,12 +122,16 @@ impl LogsBucket {
     ) -> LogsBucket {
         let f = "logs";
         let name = format!("{}-{}-alb-logs", scope.prefix, scope.tf.account_id());
+        let mut suppressions = SUPPRESSIONS.to_vec();
+        if server_access_logs_of.is_empty() {
+            suppressions.push(NO_OWN_ACCESS_LOGS);
+        }
         let bucket = scope.tf.resource_with(
             f,
             "aws_s3_bucket",
             "alb_logs",
             json!({"bucket": name.clone(), "force_destroy": !scope.prod}),
-            SUPPRESSIONS,
+            &suppressions,
         );
         scope.tf.resource(
             f,

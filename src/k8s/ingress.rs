@@ -91,13 +91,16 @@ pub struct AlbAttributes {
     pub access_logs: Option<(String, String)>,
     /// Refuse deletion of the load balancer (also when the Ingress is deleted). Default: `false`.
     pub deletion_protection: bool,
+    /// The regional WAF web ACL to attach, by name (`wafv2-acl-name`, controller v2.14+):
+    /// its ARN holds an id known only after Terraform creates it. Default: none.
+    pub web_acl_name: Option<String>,
 }
 
 impl AlbAttributes {
     /// `key=value` pairs in a stable order, or `None` when nothing differs from the
     /// controller's defaults. Invalid header fields are always dropped (as on keel's own ALBs).
     fn annotation(&self) -> Option<String> {
-        if *self == AlbAttributes::default() {
+        if self.access_logs.is_none() && !self.deletion_protection {
             return None;
         }
         let mut pairs = Vec::new();
@@ -347,6 +350,9 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Vec<Object>, K8sError> {
                     "alb.ingress.kubernetes.io/load-balancer-attributes",
                     attributes,
                 );
+            }
+            if let Some(name) = &alb.attributes.web_acl_name {
+                set("alb.ingress.kubernetes.io/wafv2-acl-name", name.clone());
             }
             set("alb.ingress.kubernetes.io/backend-protocol", "HTTP".into());
             set(
