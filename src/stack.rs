@@ -149,3 +149,21 @@ pub fn web_externals(hosts: &[&str], certificate_arn: Option<&str>) -> Vec<crate
     out.dedup();
     out
 }
+
+/// The synth warning of a load balancer without a certificate (`plain_http` stated, which
+/// the environment checks require without `certificate_arn`), or `None` with one.
+pub fn plain_http_warning(
+    stack: &str,
+    env: &str,
+    plain_http: Option<crate::env::file::PlainHttp>,
+) -> Option<String> {
+    let who = match plain_http? {
+        crate::env::file::PlainHttp::Internal => "to the VPC only (plain_http: internal)",
+        crate::env::file::PlainHttp::InternetFacing => {
+            "to the internet, unencrypted (plain_http: internet_facing)"
+        }
+    };
+    Some(format!(
+        "{stack} in {env}: no certificate_arn, so the load balancer serves plain HTTP {who}"
+    ))
+}

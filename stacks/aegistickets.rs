@@ -9,8 +9,10 @@
 //!   probes, requests and limits, and PDBs where they run two or more.
 //! - One ALB for both through the AWS Load Balancer Controller (ingress group
 //!   `tickets-<env>`, internet-facing, pod targets, `/api` before `/`), HTTPS with the
-//!   environment's ACM certificate and HTTP redirected where one is given. The pods admit
-//!   the VPC's CIDR (the ALB reaches pod IPs) and the backend reaches only its database.
+//!   environment's ACM certificate and HTTP redirected where one is given, behind the
+//!   stack's WAF web ACL (by name), access logs in the stack's bucket, deletion protection
+//!   in prod. The pods admit the VPC's CIDR (the ALB reaches pod IPs) and the backend
+//!   reaches only its database.
 //! - RDS PostgreSQL 15: master password managed by RDS, the backend's own login
 //!   (`tickets_app`) in `keel/<env>/aegistickets/`, read by an ExternalSecret through the
 //!   platform's ClusterSecretStore (which reads only secrets under `keel/<env>/`).
@@ -29,12 +31,14 @@ use crate::construct::github_deploy::ClusterAccess;
 use crate::construct::db_login::{DatabaseLogin, DatabaseLoginProps};
 use crate::construct::ecr::{EcrRepository, EcrRepositoryProps};
 use crate::construct::kms::KmsKey;
+use crate::construct::logs_bucket::{ACCESS_LOG_PREFIX, LogsBucket};
 use crate::construct::rds::{RdsPostgres, RdsPostgresProps};
 use crate::construct::secrets::composed_secret;
 use crate::construct::security_group::{Peer, SecurityGroup};
+use crate::construct::waf::{WebAcl, WebAclProps};
 use crate::env::Env;
 use crate::env::check::{self, Problems, database, min_copies, percent};
-use crate::env::file::{Database, EnvFile, Image, PodAutoscaling};
+use crate::env::file::{Database, EnvFile, Image, PlainHttp, PodAutoscaling};
 use crate::k8s::{self, Rule, RuleGroup};
 use crate::slo::prometheus::{Matcher, RequestMetrics, ServiceSlos, rule_object};
 use crate::slo::{self, ErrorClass, Indicator, LatencySupport, Slo, Window, num};
@@ -69,6 +73,10 @@ pub struct Settings {
         pattern = r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$"
     ))]
     pub certificate_arn: Option<String>,
+    /// Who may reach the load balancer when there is no `certificate_arn` (then required):
+    /// `internal` (the VPC only) or `internet_facing`.
+    #[serde(default)]
+    pub plain_http: Option<PlainHttp>,
     /// The backend API (`/api`).
     pub backend: Backend,
     /// The nginx frontend (`/`).
@@ -205,6 +213,28 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     let cluster = OnCluster::of(env, NAME).map_err(fail)?;
     let namespace = format!("tickets-{}", env.name());
     let key = KmsKey::new(scope, "aegistickets: database, secrets, logs");
+    // The controller's ALB writes its access logs here (the policy admits the region's
+    // log delivery) and, in prod, refuses deletion.
+    let edge_log_days = if env.is_prod() { 365 } else { 90 };
+    let alb_logs = LogsBucket::new(scope, edge_log_days, &[]);
+    // The controller attaches the web ACL by name: it exists once this root is applied,
+    // before the Ingresses are.
+    let web_acl = WebAcl::new(
+        scope,
+        &key,
+        &WebAclProps {
+            log_retention_days: edge_log_days,
+            large_bodies: None,
+        },
+    );
+    let alb_attributes = k8s::AlbAttributes {
+        access_logs: Some((
+            alb_logs.literal_name().to_owned(),
+            ACCESS_LOG_PREFIX.to_owned(),
+        )),
+        deletion_protection: env.is_prod(),
+        web_acl_name: Some(web_acl.name().to_owned()),
+    };
 
     let vpc_id = cluster.vpc_id(scope);
     let subnets = cluster.data_subnet_ids(scope);
@@ -263,7 +293,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
                 scope,
                 &key,
                 component,
-                &EcrRepositoryProps::releases(repository(component), env.spec.tier),
+                &EcrRepositoryProps::releases(repository(component), env),
             )
         })
         .collect();
@@ -322,8 +352,12 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         let mut ingress = k8s::IngressProps::new(
             k8s::IngressClass::Alb(k8s::AlbIngress {
                 certificate_arn: cfg.certificate_arn.clone(),
-                scheme: k8s::AlbScheme::InternetFacing,
+                scheme: match cfg.plain_http {
+                    Some(PlainHttp::Internal) => k8s::AlbScheme::Internal,
+                    Some(PlainHttp::InternetFacing) | None => k8s::AlbScheme::InternetFacing,
+                },
                 group: Some((group.clone(), order)),
+                attributes: alb_attributes.clone(),
             }),
             &cfg.host,
         );
@@ -428,12 +462,9 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     stack.add_job(login_job.objects, login_job.step);
     stack.external =
         crate::stack::web_externals(&[cfg.host.as_str()], cfg.certificate_arn.as_deref());
-    if cfg.certificate_arn.is_none() {
-        stack.warnings.push(format!(
-            "{NAME} in {}: no certificate_arn, so the load balancer serves plain HTTP",
-            env.name()
-        ));
-    }
+    stack
+        .warnings
+        .extend(crate::stack::plain_http_warning(NAME, env.name(), cfg.plain_http));
     Ok(Some(stack))
 }
 
@@ -493,12 +524,7 @@ pub(crate) fn check(spec: &EnvFile, at: &Settings, out: &mut Problems) {
         &format!("{p}/certificate_arn"),
         out,
     );
-    if crate::env::load::is_prod(spec.tier) && at.certificate_arn.is_none() {
-        out.push((
-            p.into(),
-            "expected certificate_arn (an ACM certificate) in a prod-tier environment: the app takes logins and payments over HTTPS only".into(),
-        ));
-    }
+    check::plain_http(at.certificate_arn.as_deref(), at.plain_http, spec, p, out);
     database(&at.database, spec.tier, &format!("{p}/database"), out);
     slo::check(
         &at.slos,

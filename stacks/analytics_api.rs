@@ -296,7 +296,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         scope,
         &key,
         "service",
-        &EcrRepositoryProps::releases(NAME.into(), env.spec.tier),
+        &EcrRepositoryProps::releases(NAME.into(), env),
     );
     let deploy = cluster.deploy_role(
         scope,
@@ -515,6 +515,7 @@ fn service_props(
             ),
             group: None,
             scheme: k8s::AlbScheme::InternetFacing,
+            attributes: k8s::AlbAttributes::default(),
         }),
     };
     p.ingress = Some(k8s::IngressProps::new(class, &cfg.host));

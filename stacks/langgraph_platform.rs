@@ -22,7 +22,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::construct::alb::{Alb, AlbProps};
+use crate::construct::alb::{Alb, AlbProps, AlbScheme};
+use crate::construct::bucket::{PrivateBucket, PrivateBucketProps, bucket_name};
 use crate::construct::codedeploy::{self, EcsBlueGreen, EcsBlueGreenProps, RollbackTargets};
 use crate::construct::db_login::{DatabaseLogin, DatabaseLoginProps};
 use crate::plan::External;
@@ -39,14 +40,17 @@ use crate::construct::rds::{RdsPostgres, RdsPostgresProps};
 use crate::construct::secrets::{Secret, composed_secret};
 use crate::construct::security_group::{Peer, SecurityGroup};
 use crate::construct::vpc::{Vpc, VpcProps};
+use crate::construct::waf::{WebAcl, WebAclProps};
 use crate::construct::{Scope, expr_list};
 use crate::env::Env;
 use crate::env::check::{
-    Problems, certificate, database, fargate_size, image, min_copies, percent, retention,
+    Problems, certificate, database, fargate_size, image, min_copies, percent, plain_http,
+    retention,
 };
 use crate::env::file::Database;
 use crate::env::file::EnvFile;
 use crate::env::file::Image;
+use crate::env::file::PlainHttp;
 use crate::refs::Expr;
 use crate::rollout::Rollout;
 use crate::slo::cloudwatch::{LATENCY_UNSUPPORTED, LoadBalancerCounts};
@@ -125,13 +129,17 @@ pub struct Settings {
     /// Container image: the `langgraph-platform` repository this stack creates (or one
     /// under `image_registries`).
     pub image: Image,
-    /// ACM certificate for the HTTPS listener. Without one the ALB serves plain HTTP and
-    /// synth warns.
+    /// ACM certificate for the HTTPS listener (required in prod). Without one the ALB
+    /// serves plain HTTP, to whom `plain_http` says, and synth warns.
     #[serde(default)]
     #[schemars(regex(
         pattern = r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$"
     ))]
     pub certificate_arn: Option<String>,
+    /// Who may reach the load balancer when there is no `certificate_arn` (then required):
+    /// `internal` (the VPC only) or `internet_facing`.
+    #[serde(default)]
+    pub plain_http: Option<PlainHttp>,
     /// Fargate task size.
     pub task: TaskSize,
     /// Days to keep container logs.
@@ -169,6 +177,8 @@ pub struct Jira {
 const APP_PORT: u16 = 3000;
 /// Its health endpoint (ALB and CodeDeploy health checks).
 const HEALTH_PATH: &str = "/health";
+/// Id (and name suffix) of the service's object bucket.
+const DATA_BUCKET: &str = "data";
 /// Third-party credentials the service reads, stored in Secrets Manager.
 const APP_SECRETS: &[(&str, &str)] = &[
     ("LANGSMITH_API_KEY", "LangSmith API key for tracing"),
@@ -237,24 +247,55 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         vpc.id(),
     );
     let internet = Peer::Cidr("0.0.0.0/0".into());
-    alb_sg.allow_in(
-        scope,
-        "https_from_internet",
-        &internet,
-        443,
-        "HTTPS from the internet",
-    );
-    alb_sg.allow_in_because(
-        scope,
-        "http_from_internet",
-        &internet,
-        80,
-        "HTTP from the internet (redirected to HTTPS)",
-        &[Suppression {
-            check: "CKV_AWS_260",
-            reason: "the public load balancer answers port 80 only to redirect to HTTPS",
-        }],
-    );
+    // An internal load balancer (plain HTTP, `plain_http: internal`) admits the VPC only.
+    let scheme = match cfg.plain_http {
+        Some(PlainHttp::Internal) => AlbScheme::Internal,
+        Some(PlainHttp::InternetFacing) | None => AlbScheme::InternetFacing,
+    };
+    let clients = match scheme {
+        AlbScheme::Internal => Peer::Cidr(env.spec.network.vpc_cidr.clone()),
+        AlbScheme::InternetFacing => internet.clone(),
+    };
+    if cfg.certificate_arn.is_some() {
+        alb_sg.allow_in(
+            scope,
+            "https_from_internet",
+            &clients,
+            443,
+            "HTTPS from the internet",
+        );
+        alb_sg.allow_in_because(
+            scope,
+            "http_from_internet",
+            &clients,
+            80,
+            "HTTP from the internet (redirected to HTTPS)",
+            &[Suppression {
+                check: "CKV_AWS_260",
+                reason: "the public load balancer answers port 80 only to redirect to HTTPS",
+            }],
+        );
+    } else if scheme == AlbScheme::Internal {
+        alb_sg.allow_in(
+            scope,
+            "http_from_vpc",
+            &clients,
+            80,
+            "plain HTTP from inside the VPC (no certificate: plain_http internal)",
+        );
+    } else {
+        alb_sg.allow_in_because(
+            scope,
+            "http_from_internet",
+            &clients,
+            80,
+            "plain HTTP from the internet (no certificate: plain_http internet_facing)",
+            &[Suppression {
+                check: "CKV_AWS_260",
+                reason: "this environment states plain_http: internet_facing (no certificate, a development choice keel warns about; refused in prod)",
+            }],
+        );
+    }
     alb_sg.allow_out(
         scope,
         "app_to_tasks",
@@ -291,23 +332,48 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         "PostgreSQL from the ECS tasks",
     );
 
-    let logs = LogsBucket::new(scope, if env.is_prod() { 365 } else { 90 });
-    if cfg.certificate_arn.is_none() {
-        warnings.push(format!(
-            "{NAME} in {}: no certificate_arn, so the load balancer serves plain HTTP",
-            env.name()
-        ));
-    }
+    let edge_log_days = if env.is_prod() { 365 } else { 90 };
+    let logs = LogsBucket::new(scope, edge_log_days, &[bucket_name(scope, DATA_BUCKET)]);
+    // The seed's task role has S3 access: to the stack's own encrypted bucket, objects
+    // only (S3_BUCKET tells the service its name).
+    let data = PrivateBucket::new(
+        scope,
+        &key,
+        &logs,
+        &PrivateBucketProps {
+            id: DATA_BUCKET,
+            noncurrent_version_days: 30,
+        },
+    );
+    let web_acl = WebAcl::new(
+        scope,
+        &key,
+        &WebAclProps {
+            log_retention_days: edge_log_days,
+            // Jira webhooks carry whole issues (descriptions, comments, changelogs).
+            large_bodies: Some("Jira webhooks carry whole issues"),
+        },
+    );
+    warnings.extend(crate::stack::plain_http_warning(
+        NAME,
+        env.name(),
+        cfg.plain_http,
+    ));
     let alb = Alb::new(
         scope,
         &logs,
+        &web_acl,
         &AlbProps {
-            subnet_ids: vpc.public_subnet_ids(),
+            subnet_ids: match scheme {
+                AlbScheme::InternetFacing => vpc.public_subnet_ids(),
+                AlbScheme::Internal => vpc.private_subnet_ids(),
+            },
             security_group_id: alb_sg.id(),
             vpc_id: vpc.id(),
             target_port: APP_PORT,
             health_check_path: HEALTH_PATH.into(),
             certificate_arn: cfg.certificate_arn.clone(),
+            scheme,
         },
     );
 
@@ -373,13 +439,8 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             ),
         ],
     );
-    let task_role = Role::new(
-        scope,
-        "task",
-        "task",
-        Trust::Service("ecs-tasks.amazonaws.com"),
-        &[],
-        vec![
+    let mut task_statements = data.read_write("ServiceData");
+    task_statements.extend([
             Statement::allow(
                 "EcsExecSessions",
                 &[
@@ -409,7 +470,14 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
                 &["logs:DescribeLogGroups"],
                 vec!["*".into()],
             ),
-        ],
+    ]);
+    let task_role = Role::new(
+        scope,
+        "task",
+        "task",
+        Trust::Service("ecs-tasks.amazonaws.com"),
+        &[],
+        task_statements,
     );
 
     let mut environment: BTreeMap<String, Value> = BTreeMap::new();
@@ -425,6 +493,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     environment.insert("LANGCHAIN_TRACING_V2".into(), json!("true"));
     environment.insert("JIRA_BASE_URL".into(), json!(cfg.jira.base_url));
     environment.insert("JIRA_EMAIL".into(), json!(cfg.jira.email));
+    environment.insert("S3_BUCKET".into(), json!(data.name()));
     let mut secret_env: BTreeMap<String, Value> = secrets
         .iter()
         .map(|(name, s)| ((*name).to_owned(), s.arn().into()))
@@ -596,6 +665,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             },
             topic_arn: topic.arn(),
             topic_key_arn: key.arn(),
+            task_role_arns: service.task_role_arns().to_vec(),
         },
     )
     .map_err(fail)?;
@@ -655,7 +725,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         scope,
         &key,
         "service",
-        &EcrRepositoryProps::releases(NAME.into(), env.spec.tier),
+        &EcrRepositoryProps::releases(NAME.into(), env),
     );
 
     let region = env.spec.region.clone();
@@ -664,6 +734,12 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         "ecr_repository_url",
         "ECR repository of the service's images",
         repo.url_attr(),
+        false,
+    );
+    out.output(
+        "s3_bucket_name",
+        "the service's object bucket (S3_BUCKET)",
+        data.id(),
         false,
     );
     out.output(
@@ -797,6 +873,7 @@ pub(crate) fn check(spec: &EnvFile, lg: &Settings, out: &mut Problems) {
         &format!("{p}/certificate_arn"),
         out,
     );
+    plain_http(lg.certificate_arn.as_deref(), lg.plain_http, spec, p, out);
     fargate_size(lg.task.cpu, lg.task.memory_mib, &format!("{p}/task"), out);
     retention(
         lg.log_retention_days,

@@ -12,6 +12,10 @@
 //! - Its pods' role (IRSA or Pod Identity, from the same value as the ServiceAccount): read
 //!   the ground-truth bucket's objects, list the bucket, write its own log group.
 //! - ECR repository `metrics-service` and a GitHub deploy role that edits its namespace only.
+//!   Its tags are immutable outside dev, so the pipeline tags images with the commit only:
+//!   the seed also re-pushed `latest`, which an immutable repository refuses (and nothing
+//!   reads; see `construct::ecr`).
+//!   The deploy role reads the Langfuse credentials and the service's logs, as the seed's.
 //!   The seed gave that role AmazonEKSClusterAdminPolicy: a leaked workflow token would then
 //!   own every namespace, so keel grants AmazonEKSEditPolicy in `metrics-service` and
 //!   nothing else.
@@ -159,15 +163,12 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         &key,
         "service",
         &EcrRepositoryProps {
-            name: REPOSITORY.into(),
             encryption: if cfg.ecr_kms {
                 EcrEncryption::Kms
             } else {
                 EcrEncryption::Aes256
             },
-            immutable_tags: env.spec.tier != crate::env::file::Tier::Dev,
-            untagged_expiry_days: 7,
-            keep_releases: 30,
+            ..EcrRepositoryProps::releases(REPOSITORY.into(), env)
         },
     );
 
@@ -264,18 +265,25 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             ),
         ],
     );
+    // The seed's deploy role reads the Langfuse credentials (to check them before a
+    // rollout) and the service's logs (to verify it), nothing else of the stack.
+    let secrets: Vec<&Secret> = langfuse.iter().map(|(_, s)| s).collect();
+    let mut deploy_statements = Secret::grant_read(scope, "ReadLangfuseCredentials", &secrets, &key);
+    deploy_statements.push(Statement::allow(
+        "ReadServiceLogs",
+        &["logs:FilterLogEvents", "logs:GetLogEvents"],
+        vec![format!("{}:*", logs.arn())],
+    ));
     let deploy = cluster.deploy_role(
         scope,
         &cfg.deploy_repository,
         vec![repo.url().to_owned()],
         ClusterAccess::EditNamespaces(vec![NAMESPACE.to_owned()]),
-        vec![Statement::allow(
-            "ReadServiceLogs",
-            &["logs:FilterLogEvents", "logs:GetLogEvents"],
-            vec![format!("{}:*", logs.arn())],
-        )],
+        deploy_statements,
     );
 
+    // The ServiceAccount the pods run as (the service bundle names it after the app).
+    let service_account = p.app.name.clone();
     let out = &mut *scope.tf;
     out.output(
         "ecr_repository_url",
@@ -283,16 +291,36 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         repo.url_attr(),
         false,
     );
+    // The seed's six outputs, by its names (the pods' role is IRSA or Pod Identity, as
+    // the platform's `workload_identity` says).
     out.output(
-        "pods_role_arn",
+        "github_actions_role_arn",
+        "role the deploy workflow assumes (GitHub environment of the same name only)",
+        deploy.arn(),
+        false,
+    );
+    out.output(
+        "metrics_service_irsa_role_arn",
         "role of the service's pods (IRSA or Pod Identity)",
         pods.arn(),
         false,
     );
     out.output(
-        "github_deploy_role_arn",
-        "role the deploy workflow assumes (GitHub environment of the same name only)",
-        deploy.arn(),
+        "eks_cluster_name",
+        "EKS cluster the service runs on",
+        cluster.cluster_name.clone(),
+        false,
+    );
+    out.output(
+        "k8s_namespace",
+        "namespace of the service",
+        NAMESPACE,
+        false,
+    );
+    out.output(
+        "k8s_service_account",
+        "ServiceAccount of the service's pods",
+        service_account,
         false,
     );
     for (var, secret) in &langfuse {

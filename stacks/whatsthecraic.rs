@@ -549,7 +549,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
                 scope,
                 &key,
                 &crate::construct::local_name(s.name),
-                &EcrRepositoryProps::releases(s.repository(), env.spec.tier),
+                &EcrRepositoryProps::releases(s.repository(), env),
             )
         })
         .collect();

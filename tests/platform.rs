@@ -254,7 +254,7 @@ fn controllers_get_their_identity_and_the_store_authenticates_as_its_service_acc
     assert!(values.contains(
         "eks.amazonaws.com/role-arn: arn:aws:iam::111122223333:role/eks-prod-lb-controller"
     ));
-    assert!(values.contains("--version 1.13.4") && values.contains("create: true"));
+    assert!(values.contains("--version 1.14.1") && values.contains("create: true"));
     assert!(!values.contains("vpc-0"), "the VPC is found by tag");
 }
 

@@ -407,7 +407,8 @@ fn issue12_13_logs_key_scoped_rds_log_groups_precreated_monitoring_ready_first()
         logs["condition"][0]["values"],
         json!([
             "arn:aws:logs:us-east-1:111122223333:log-group:/keel/lgp-prod/*",
-            "arn:aws:logs:us-east-1:111122223333:log-group:/aws/rds/instance/lgp-prod-*"
+            "arn:aws:logs:us-east-1:111122223333:log-group:/aws/rds/instance/lgp-prod-*",
+            "arn:aws:logs:us-east-1:111122223333:log-group:aws-waf-logs-lgp-prod"
         ])
     );
     for log in ["postgresql", "upgrade"] {

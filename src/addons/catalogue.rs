@@ -54,12 +54,14 @@ pub const ARGO_ROLLOUTS: Chart = Chart {
     version: "2.41.0",
 };
 
-/// AWS Load Balancer Controller chart 1.13.4 (controller v2.13.4): the `alb` class, the
-/// `elbv2.k8s.aws` CRDs, and the NLBs of the in-cluster ingress controllers' Services.
+/// AWS Load Balancer Controller chart 1.14.1 (controller v2.14.1, the first line that
+/// attaches a WAF web ACL named by `alb.ingress.kubernetes.io/wafv2-acl-name`): the `alb`
+/// class, the `elbv2.k8s.aws` CRDs, and the NLBs of the in-cluster ingress controllers'
+/// Services.
 pub const LB_CONTROLLER: Chart = Chart {
     release: "aws-load-balancer-controller",
     repository: "https://aws.github.io/eks-charts",
-    version: "1.13.4",
+    version: "1.14.1",
 };
 
 /// Cluster Autoscaler chart 9.59.0: scales the managed node groups between their bounds.

@@ -1,11 +1,13 @@
-//! An internet-facing Application Load Balancer for blue/green ECS deployments: HTTP
-//! redirects to HTTPS, the HTTPS listener forwards to the blue target group, and CodeDeploy
-//! swaps blue and green.
+//! An Application Load Balancer for blue/green ECS deployments: HTTP redirects to HTTPS,
+//! the HTTPS listener forwards to the blue target group, and CodeDeploy swaps blue and
+//! green. A WAF web ACL filters every request, access logs go to the stack's bucket, and
+//! prod refuses deletion.
 
 use serde_json::json;
 
 use super::Scope;
 use super::logs_bucket::LogsBucket;
+use super::waf::WebAcl;
 use crate::refs::{Expr, Ref};
 use crate::tf::Suppression;
 
@@ -24,6 +26,17 @@ pub struct AlbProps {
     pub health_check_path: String,
     /// ACM certificate; `None` serves plain HTTP (dev only, synth warns).
     pub certificate_arn: Option<String>,
+    /// Who can reach it. `Internal` wants private subnets in `subnet_ids`.
+    pub scheme: AlbScheme,
+}
+
+/// Who can reach a load balancer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlbScheme {
+    /// Anyone on the internet (public subnets).
+    InternetFacing,
+    /// Clients inside the VPC only (private subnets).
+    Internal,
 }
 
 /// The load balancer, its listeners and the blue/green target groups.
@@ -36,9 +49,10 @@ pub struct Alb {
     listeners: Vec<Ref>,
 }
 
-const WAF: Suppression = Suppression {
-    check: "CKV2_AWS_28",
-    reason: "a WAF web ACL is attached by the platform team's shared firewall, outside this stack",
+/// checkov's Log4j check also wants AWSManagedRulesAnonymousIpList on the web ACL.
+const NO_ANONYMOUS_IP_LIST: Suppression = Suppression {
+    check: "CKV2_AWS_76",
+    reason: "the web ACL has the known bad inputs group with its Log4j rules; the anonymous IP list is left out because its hosting-provider rule blocks cloud-hosted callers such as Jira Cloud webhooks",
 };
 const NO_DELETION_PROTECTION: Suppression = Suppression {
     check: "CKV_AWS_150",
@@ -57,10 +71,15 @@ const HTTP_TO_TARGETS: Suppression = Suppression {
 };
 
 impl Alb {
-    /// Creates the load balancer with access logs in `logs`.
-    pub fn new(scope: &mut Scope<'_>, logs: &LogsBucket, props: &AlbProps) -> Alb {
+    /// Creates the load balancer with access logs in `logs`, behind `web_acl`.
+    pub fn new(
+        scope: &mut Scope<'_>,
+        logs: &LogsBucket,
+        web_acl: &WebAcl,
+        props: &AlbProps,
+    ) -> Alb {
         let f = "alb";
-        let mut suppressions = vec![WAF];
+        let mut suppressions = vec![NO_ANONYMOUS_IP_LIST];
         if !scope.prod {
             suppressions.push(NO_DELETION_PROTECTION);
         }
@@ -74,17 +93,18 @@ impl Alb {
             json!({
                 "name": scope.name("alb"),
                 "load_balancer_type": "application",
-                "internal": false,
+                "internal": props.scheme == AlbScheme::Internal,
                 "subnets": super::expr_list(&props.subnet_ids),
                 "security_groups": [props.security_group_id],
                 "drop_invalid_header_fields": true,
                 "enable_deletion_protection": scope.prod,
                 "idle_timeout": 60,
-                "access_logs": [{"bucket": logs.name(), "prefix": "alb", "enabled": true}],
+                "access_logs": [{"bucket": logs.name(), "prefix": super::logs_bucket::ACCESS_LOG_PREFIX, "enabled": true}],
                 "depends_on": [logs.policy_address()],
             }),
             &suppressions,
         );
+        web_acl.protect(scope, "alb", lb.arn());
         let tg = |scope: &mut Scope<'_>, color: &str, suppressions: &[Suppression]| {
             scope.tf.resource_with(
                 f,

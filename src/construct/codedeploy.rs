@@ -53,7 +53,13 @@ pub struct EcsBlueGreenProps {
     pub topic_arn: Expr,
     /// KMS key encrypting that topic (CodeDeploy needs to use it to publish).
     pub topic_key_arn: Expr,
+    /// The roles the service's task definition names ([`super::ecs::EcsService::task_role_arns`]):
+    /// CodeDeploy passes them to ECS when it creates the replacement task set.
+    pub task_role_arns: Vec<Expr>,
 }
+
+/// The principal a CodeDeploy ECS role may pass the task roles to, and nothing else.
+pub const ECS_TASKS_PRINCIPAL: &str = "ecs-tasks.amazonaws.com";
 
 /// Blue/green deployment wiring.
 #[derive(Debug, Clone)]
@@ -145,6 +151,8 @@ impl EcsBlueGreen {
             None => ALL_AT_ONCE.into(),
         };
         // The Limited policy: no Lambda invoke, S3 read, SNS publish or PassRole on `*`.
+        // It may pass only `ecsTaskExecutionRole*`, so CreateTaskSet would fail with any
+        // other role: pass exactly the service's own task roles, to ECS tasks only.
         let role = Role::new(
             scope,
             "codedeploy",
@@ -161,6 +169,16 @@ impl EcsBlueGreen {
                     "PublishToEncryptedTopic",
                     &["kms:GenerateDataKey*", "kms:Decrypt"],
                     vec![props.topic_key_arn.to_string()],
+                ),
+                Statement::allow(
+                    "PassTaskRolesToEcs",
+                    &["iam:PassRole"],
+                    props.task_role_arns.iter().map(Expr::to_string).collect(),
+                )
+                .when(
+                    "StringEquals",
+                    "iam:PassedToService",
+                    vec![ECS_TASKS_PRINCIPAL.to_owned()],
                 ),
             ],
         );

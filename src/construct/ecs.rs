@@ -84,6 +84,7 @@ pub struct EcsService {
     task: Ref,
     log_group: Ref,
     container_port: u16,
+    roles: [Expr; 2],
 }
 
 /// Suffix of the ECS Exec session log group.
@@ -215,6 +216,10 @@ impl EcsService {
             task,
             log_group,
             container_port: props.container_port,
+            roles: [
+                props.task_role_arn.clone(),
+                props.execution_role_arn.clone(),
+            ],
         }
     }
 
@@ -330,6 +335,12 @@ impl EcsService {
     /// deployment rolls out.
     pub fn task_definition_arn(&self) -> Expr {
         self.task.arn()
+    }
+
+    /// The task role and the execution role its task definition names: whoever registers
+    /// or deploys a revision (CodeDeploy's CreateTaskSet) must be allowed to pass both.
+    pub fn task_role_arns(&self) -> &[Expr; 2] {
+        &self.roles
     }
 
     /// The container CodeDeploy routes traffic to, and its port.

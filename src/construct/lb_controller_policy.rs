@@ -2,8 +2,10 @@
 //!
 //! Source: `docs/install/iam_policy.json` of `kubernetes-sigs/aws-load-balancer-controller`,
 //! as published for the v2.13.x line (the one that added `ec2:DescribeRouteTables` and
-//! `elasticloadbalancing:SetRulePriorities`): 16 statements, all `Allow`, each with a
-//! `Resource`. The published file has no `Sid`s; the ids here are keel's, one per
+//! `elasticloadbalancing:SetRulePriorities`; unchanged through v2.14.1): 16 statements, all
+//! `Allow`, each with a `Resource`. One action is keel's: `wafv2:ListWebACLs`, which the
+//! controller calls (from v2.14.0) to resolve `alb.ingress.kubernetes.io/wafv2-acl-name`
+//! and which no published version of the file grants (checked through v2.17.1). The published file has no `Sid`s; the ids here are keel's, one per
 //! statement, in the published order. Every `arn:aws:` is replaced with the partition, so
 //! the same list serves `aws`, `aws-cn` and `aws-us-gov` (condition keys and values, such as
 //! `iam:AWSServiceName = elasticloadbalancing.amazonaws.com`, are kept as published).
@@ -106,6 +108,7 @@ pub fn statements(partition: &str) -> Vec<Statement> {
                 "wafv2:GetWebACLForResource",
                 "wafv2:AssociateWebACL",
                 "wafv2:DisassociateWebACL",
+                "wafv2:ListWebACLs",
                 "shield:GetSubscriptionState",
                 "shield:DescribeProtection",
                 "shield:CreateProtection",
@@ -267,7 +270,12 @@ mod tests {
             "IAM sids are alphanumeric"
         );
         let actions: usize = all.iter().map(|s| s.actions.len()).sum();
-        assert_eq!(actions, 86);
+        // The 86 published actions and keel's `wafv2:ListWebACLs` (web ACLs by name).
+        assert_eq!(actions, 87);
+        assert!(
+            all.iter()
+                .any(|s| s.actions.iter().any(|a| a == "wafv2:ListWebACLs"))
+        );
         assert!(all.iter().all(|s| !s.resources.is_empty()));
     }
 

@@ -61,13 +61,14 @@ pub fn log_group_name(scope: &Scope<'_>, suffix: &str) -> String {
 }
 
 /// The log-group names (patterns) a stack may create: `/keel/<prefix>/*`, for its
-/// databases `/aws/rds/instance/<prefix>-*`, and for its EKS cluster (named like the
-/// prefix) `/aws/eks/<prefix>/*`. The stack's KMS key lets CloudWatch Logs use it for
+/// databases `/aws/rds/instance/<prefix>-*`, its web ACL's `aws-waf-logs-<prefix>`, and
+/// for its EKS cluster (named like the prefix) `/aws/eks/<prefix>/*`. The stack's KMS key lets CloudWatch Logs use it for
 /// these names only.
 pub fn stack_log_group_names(scope: &Scope<'_>) -> Vec<String> {
     let mut names = vec![
         format!("/keel/{}/*", scope.prefix),
         format!("{}*", rds_log_group_prefix(&format!("{}-", scope.prefix))),
+        super::waf::log_group_name(scope),
     ];
     if scope.prefix.starts_with("eks-") {
         names.push(format!("/aws/eks/{}/*", scope.prefix));

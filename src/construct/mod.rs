@@ -7,6 +7,7 @@
 //! **Invariant:** constructs do no I/O.
 
 pub mod alb;
+pub mod bucket;
 pub mod codedeploy;
 pub mod db_login;
 pub mod db_login_task;
@@ -26,6 +27,7 @@ pub mod rds;
 pub mod secrets;
 pub mod security_group;
 pub mod vpc;
+pub mod waf;
 pub mod workload_identity;
 
 use crate::refs::Expr;

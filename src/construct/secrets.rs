@@ -86,6 +86,40 @@ impl Secret {
         &self.path
     }
 
+    /// Statements that let a role read exactly `secrets` (value and description) and
+    /// decrypt them with `key` through Secrets Manager only (CDK `grantRead`).
+    pub fn grant_read(
+        scope: &Scope<'_>,
+        sid: &str,
+        secrets: &[&Secret],
+        key: &KmsKey,
+    ) -> Vec<super::iam::Statement> {
+        use super::iam::Statement;
+        vec![
+            Statement::allow(
+                &format!("{sid}Values"),
+                &[
+                    "secretsmanager:DescribeSecret",
+                    "secretsmanager:GetSecretValue",
+                ],
+                secrets.iter().map(|s| s.arn().to_string()).collect(),
+            ),
+            Statement::allow(
+                &format!("{sid}Decrypt"),
+                &["kms:Decrypt"],
+                vec![key.arn().to_string()],
+            )
+            .when(
+                "StringEquals",
+                "kms:ViaService",
+                vec![format!(
+                    "secretsmanager.{}.amazonaws.com",
+                    scope.tf.region()
+                )],
+            ),
+        ]
+    }
+
     /// The secret as an external dependency of the deploy: keel creates it empty, a
     /// person fills it (`what` it holds; `how` defaults to `put-secret-value`).
     pub fn external(&self, what: &str, how: Option<&str>) -> crate::plan::External {

@@ -1,7 +1,7 @@
 //! Semantic checks that a JSON Schema cannot express: CIDR arithmetic, ordering of bounds,
 //! per-region limits, and the stricter policy of the prod tier.
 
-use super::file::{Database, EnvFile, Image, NatGateways, Tier};
+use super::file::{Database, EnvFile, Image, NatGateways, PlainHttp, Tier};
 use super::load::{is_prod, parse_cidr, region_az_count};
 
 /// Problems as (JSON pointer, message).
@@ -249,6 +249,32 @@ pub(crate) fn image(img: &Image, spec: &EnvFile, own: &str, ptr: &str, out: &mut
         (Some(tag), None) if is_prod(spec.tier) => out.push((
             format!("{ptr}/tag"),
             format!("expected a `digest` in a prod-tier environment (tags are mutable), found tag {tag:?}"),
+        )),
+        _ => {}
+    }
+}
+
+/// The listener choice of a stack with a load balancer at `ptr` (its settings): a
+/// certificate, or a stated `plain_http` (never both), and a certificate in prod.
+pub(crate) fn plain_http(
+    certificate_arn: Option<&str>,
+    plain_http: Option<PlainHttp>,
+    spec: &EnvFile,
+    ptr: &str,
+    out: &mut Problems,
+) {
+    match (certificate_arn, plain_http) {
+        (Some(_), Some(_)) => out.push((
+            format!("{ptr}/plain_http"),
+            "expected no plain_http beside certificate_arn: the load balancer serves HTTPS".into(),
+        )),
+        (None, _) if is_prod(spec.tier) => out.push((
+            ptr.into(),
+            "expected certificate_arn (an ACM certificate) in a prod-tier environment: the load balancer serves HTTPS only".into(),
+        )),
+        (None, None) => out.push((
+            ptr.into(),
+            "expected certificate_arn, or plain_http (internal or internet_facing) saying who may reach the load balancer over plain HTTP".into(),
         )),
         _ => {}
     }

@@ -244,6 +244,19 @@ pub struct Image {
     pub digest: Option<String>,
 }
 
+/// Who may reach a load balancer that has no certificate, so serves plain HTTP. An
+/// environment without `certificate_arn` must say which; prod-tier environments need a
+/// certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PlainHttp {
+    /// Only clients inside the VPC: an internal load balancer.
+    Internal,
+    /// Anyone on the internet, unencrypted: a development environment without a domain,
+    /// chosen on purpose (synth warns).
+    InternetFacing,
+}
+
 /// PostgreSQL on RDS.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -606,6 +606,7 @@ mod tests {
                 certificate_arn: Some("arn:aws:acm:eu-west-1:111111111111:certificate/abc".into()),
                 group: None,
                 scheme: AlbScheme::InternetFacing,
+                attributes: Default::default(),
             }),
             "api.example.com",
         ));
@@ -678,6 +679,7 @@ mod tests {
             certificate_arn: None,
             group: None,
             scheme: AlbScheme::Internal,
+            attributes: Default::default(),
         });
         assert!(service(&p).is_err());
     }

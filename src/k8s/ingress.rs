@@ -76,6 +76,46 @@ pub struct AlbIngress {
     /// Ingresses of one group share one load balancer (`group.name`), ordered by
     /// `group.order` (lower first: put specific paths such as `/api` before `/`).
     pub group: Option<(String, u16)>,
+    /// Attributes of the load balancer (`load-balancer-attributes`; every ingress of a
+    /// group must give the same). Default: the controller's (no access logs, deletable).
+    pub attributes: AlbAttributes,
+}
+
+/// Load balancer attributes the controller sets on the ALB it creates.
+///
+/// See <https://docs.aws.amazon.com/elasticloadbalancing/latest/application/application-load-balancers.html#load-balancer-attributes>.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlbAttributes {
+    /// Access logs to this bucket (name) under this key prefix; the bucket's policy must let
+    /// the region's log delivery write there. Default: none.
+    pub access_logs: Option<(String, String)>,
+    /// Refuse deletion of the load balancer (also when the Ingress is deleted). Default: `false`.
+    pub deletion_protection: bool,
+    /// The regional WAF web ACL to attach, by name (`wafv2-acl-name`, controller v2.14+):
+    /// its ARN holds an id known only after Terraform creates it. Default: none.
+    pub web_acl_name: Option<String>,
+}
+
+impl AlbAttributes {
+    /// `key=value` pairs in a stable order, or `None` when nothing differs from the
+    /// controller's defaults. Invalid header fields are always dropped (as on keel's own ALBs).
+    fn annotation(&self) -> Option<String> {
+        if self.access_logs.is_none() && !self.deletion_protection {
+            return None;
+        }
+        let mut pairs = Vec::new();
+        if let Some((bucket, prefix)) = &self.access_logs {
+            pairs.push("access_logs.s3.enabled=true".to_owned());
+            pairs.push(format!("access_logs.s3.bucket={bucket}"));
+            pairs.push(format!("access_logs.s3.prefix={prefix}"));
+        }
+        pairs.push(format!(
+            "deletion_protection.enabled={}",
+            self.deletion_protection
+        ));
+        pairs.push("routing.http.drop_invalid_header_fields.enabled=true".to_owned());
+        Some(pairs.join(","))
+    }
 }
 
 /// `alb.ingress.kubernetes.io/scheme`.
@@ -304,6 +344,15 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Vec<Object>, K8sError> {
                 super::labels::validate_dns_label("ingress alb group", name)?;
                 set("alb.ingress.kubernetes.io/group.name", name.clone());
                 set("alb.ingress.kubernetes.io/group.order", order.to_string());
+            }
+            if let Some(attributes) = alb.attributes.annotation() {
+                set(
+                    "alb.ingress.kubernetes.io/load-balancer-attributes",
+                    attributes,
+                );
+            }
+            if let Some(name) = &alb.attributes.web_acl_name {
+                set("alb.ingress.kubernetes.io/wafv2-acl-name", name.clone());
             }
             set("alb.ingress.kubernetes.io/backend-protocol", "HTTP".into());
             set(

@@ -83,8 +83,8 @@ pub use external_secret::{
     cluster_secret_store, target_secret_name,
 };
 pub use ingress::{
-    AlbIngress, AlbScheme, IngressClass, IngressProps, NginxIngress, ROUTER_MIDDLEWARES,
-    TraefikIngress, tls_secret_name,
+    AlbAttributes, AlbIngress, AlbScheme, IngressClass, IngressProps, NginxIngress,
+    ROUTER_MIDDLEWARES, TraefikIngress, tls_secret_name,
 };
 pub use labels::AppLabels;
 pub use namespace::{NamespacePolicy, POD_SECURITY_LEVEL};

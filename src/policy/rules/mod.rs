@@ -2,6 +2,7 @@
 
 pub mod broad_managed_policy;
 pub mod ci_cluster_admin;
+pub mod codedeploy_cannot_pass_task_roles;
 pub mod fixed_name_replaced_first;
 pub mod github_trust_unpinned;
 pub mod iam_wildcard;
