@@ -164,7 +164,9 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Show { env, stack, hcl } => {
             print(&mut stdout, &ops::show::show(&project, &env, &stack, hcl)?)
         }
-        Command::Preflight { env, before } => print(&mut stdout, &preflight(&project, &env, before)?),
+        Command::Preflight { env, before } => {
+            print(&mut stdout, &preflight(&project, &env, before)?)
+        }
         Command::Plan {
             env,
             format,
