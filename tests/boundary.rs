@@ -371,3 +371,20 @@ fn issue22_a_killed_synths_staging_folder_does_not_fail_check() {
         assert!(!dir.exists(), "{} removed", dir.display());
     }
 }
+
+/// Issue 23: the everyday build leaves the AWS SDK out; `keel preflight` in such a build
+/// says how to get one that talks to AWS, exits 2 and touches nothing.
+#[cfg(not(feature = "aws"))]
+#[test]
+fn issue23_preflight_without_the_aws_feature_says_how_to_build_it() {
+    let project = common::temp_project();
+    let out = keel(project.path(), &["preflight", "prod"]);
+    assert_eq!(out.status.code(), Some(2), "{}", everything(&out));
+    let text = stderr(&out);
+    assert!(
+        text.contains("built without AWS access")
+            && text.contains("cargo run --features aws -- preflight prod"),
+        "{text}"
+    );
+    assert!(!project.path().join("generated").exists());
+}

@@ -165,19 +165,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             print(&mut stdout, &ops::show::show(&project, &env, &stack, hcl)?)
         }
         Command::Preflight { env, before } => {
-            let checked = ops::preflight::preflight_before(&project, &env, before)?;
-            let id = &checked.identity;
-            print(
-                &mut stdout,
-                &format!(
-                    "preflight {env}: ok\n  caller:  {}\n  account: {} (environments/{env}.yaml)\n  region:  {}\nexternal dependencies ({}):\n{}",
-                    id.arn,
-                    id.account,
-                    id.region,
-                    checked.dependencies.findings.len(),
-                    checked.dependencies
-                ),
-            )
+            print(&mut stdout, &preflight(&project, &env, before)?)
         }
         Command::Plan {
             env,
@@ -203,4 +191,36 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             diff::run(&project, args)
         }
     }
+}
+
+/// `keel preflight ENV`: the caller, then every external dependency, one line each.
+#[cfg(feature = "aws")]
+fn preflight(
+    project: &ops::Project,
+    env: &str,
+    before: Option<crate::plan::Stage>,
+) -> Result<String, Error> {
+    let checked = ops::preflight::preflight_before(project, env, before)?;
+    let id = &checked.identity;
+    Ok(format!(
+        "preflight {env}: ok\n  caller:  {}\n  account: {} (environments/{env}.yaml)\n  region:  {}\nexternal dependencies ({}):\n{}",
+        id.arn,
+        id.account,
+        id.region,
+        checked.dependencies.findings.len(),
+        checked.dependencies
+    ))
+}
+
+/// `keel preflight` in a keel built without the `aws` feature: says how to get one that
+/// talks to AWS (the SDK is left out of the everyday build; see README, build time).
+#[cfg(not(feature = "aws"))]
+fn preflight(
+    _project: &ops::Project,
+    env: &str,
+    _before: Option<crate::plan::Stage>,
+) -> Result<String, Error> {
+    Err(Error::Usage(format!(
+        "preflight {env}: this keel was built without AWS access; build it with the `aws` feature: `cargo run --features aws -- preflight {env}` (or `cargo build --features aws`)"
+    )))
 }

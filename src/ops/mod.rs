@@ -3,10 +3,12 @@
 
 pub mod check;
 pub mod diff;
+#[cfg(feature = "aws")]
 pub mod external;
 pub mod list;
 pub mod lock;
 pub mod plan;
+#[cfg(feature = "aws")]
 pub mod preflight;
 pub mod promote;
 pub mod show;
