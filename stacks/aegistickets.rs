@@ -14,8 +14,9 @@
 //! - RDS PostgreSQL 15: master password managed by RDS, the backend's own login
 //!   (`tickets_app`) in `keel/<env>/aegistickets/`, read by an ExternalSecret through the
 //!   platform's ClusterSecretStore (which reads only secrets under `keel/<env>/`).
-//! - ECR repositories for both images and a GitHub deploy role that edits the namespace
-//!   only.
+//! - ECR repositories for both images and a GitHub deploy role that deploys the namespace
+//!   only: its access entry's group `aegistickets-deployers` is bound to a Role derived
+//!   from the stack's objects ([`k8s::stack_deployer`]).
 //! - The backend's SLOs (`slos`): a PrometheusRule with the seed's named SLI rules and
 //!   burn-rate alerts.
 
@@ -271,7 +272,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         scope,
         &cfg.deploy_repository,
         repos.iter().map(|r| r.url().to_owned()).collect(),
-        ClusterAccess::EditNamespaces(vec![namespace.clone()]),
+        ClusterAccess::Group(k8s::deployer_group(NAME)),
         vec![],
     );
     let out = &mut *scope.tf;
@@ -413,6 +414,9 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
                 .map_err(|e| fail(e.to_string()))?,
         );
     }
+    let deployer = k8s::stack_deployer(NAME, env.name(), &namespace, &objects)
+        .map_err(|e| fail(e.to_string()))?;
+    objects.extend(deployer);
     let login_job = cluster
         .database_login_job(
             scope,

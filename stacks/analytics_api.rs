@@ -302,7 +302,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         scope,
         &cfg.deploy_repository,
         vec![repo.url().to_owned()],
-        ClusterAccess::EditNamespaces(vec![cfg.namespace.clone()]),
+        ClusterAccess::Group(k8s::deployer_group(NAME)),
         vec![],
     );
     let reader_name = scope.name("secrets-reader");
@@ -387,6 +387,9 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
                 .map_err(|e| fail(e.to_string()))?,
         );
     }
+    let deployer = k8s::stack_deployer(NAME, env.name(), &cfg.namespace, &objects)
+        .map_err(|e| fail(e.to_string()))?;
+    objects.extend(deployer);
     let login_job = cluster
         .database_login_job(
             scope,

@@ -11,10 +11,12 @@
 //!   of band) through an ExternalSecret of the platform's ClusterSecretStore.
 //! - Its pods' role (IRSA or Pod Identity, from the same value as the ServiceAccount): read
 //!   the ground-truth bucket's objects, list the bucket, write its own log group.
-//! - ECR repository `metrics-service` and a GitHub deploy role that edits its namespace only.
-//!   The seed gave that role AmazonEKSClusterAdminPolicy: a leaked workflow token would then
-//!   own every namespace, so keel grants AmazonEKSEditPolicy in `metrics-service` and
-//!   nothing else.
+//! - ECR repository `metrics-service` and a GitHub deploy role that deploys its namespace
+//!   only. The seed gave that role AmazonEKSClusterAdminPolicy: a leaked workflow token
+//!   would then own every namespace, so keel's access entry maps it to the group
+//!   `metrics-service-deployers`, which a Role in `metrics-service` (derived from the
+//!   stack's objects, [`k8s::stack_deployer`]) lets apply those objects and roll and undo
+//!   the Deployment, and nothing else.
 
 use std::collections::BTreeMap;
 
@@ -268,7 +270,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         scope,
         &cfg.deploy_repository,
         vec![repo.url().to_owned()],
-        ClusterAccess::EditNamespaces(vec![NAMESPACE.to_owned()]),
+        ClusterAccess::Group(k8s::deployer_group(NAME)),
         vec![Statement::allow(
             "ReadServiceLogs",
             &["logs:FilterLogEvents", "logs:GetLogEvents"],
@@ -303,7 +305,10 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             false,
         );
     }
-    let objects = k8s::service(&p).map_err(|e| fail(e.to_string()))?;
+    let mut objects = k8s::service(&p).map_err(|e| fail(e.to_string()))?;
+    let deployer = k8s::stack_deployer(NAME, env.name(), NAMESPACE, &objects)
+        .map_err(|e| fail(e.to_string()))?;
+    objects.extend(deployer);
     let mut stack = Stack::on_cluster(NAME, tf, objects, BTreeMap::new())
         .map_err(|e| fail(e.to_string()))?;
     stack.external.push(External::Service {

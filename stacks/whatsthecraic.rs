@@ -27,11 +27,11 @@
 //!   band (`aws secretsmanager put-secret-value`); no value is in any file.
 //! - ECR repositories `whatsthecraic/<service>` and a GitHub deploy role whose EKS access
 //!   entry carries no access policy, only the Kubernetes group `whatsthecraic-deployers`,
-//!   which a namespaced Role lets get, list, watch, patch and update Deployments and Argo
-//!   Rollouts and read pods and their logs. Nothing else: no create or delete, no Secrets,
-//!   no cluster-wide grant. Applying the manifests (`kubectl apply -k`) is an
-//!   administrator's job; CI moves images (`kubectl set image`, or `kubectl argo rollouts
-//!   set image` where the environment makes a service a canary) and follows rollouts.
+//!   which a namespaced Role derived from the stack's objects ([`k8s::stack_deployer`])
+//!   lets apply those objects (not the namespace, its quota, limits or RBAC), move images
+//!   (`kubectl set image`, or `kubectl argo rollouts set image` where the environment makes
+//!   a service a canary), follow, restart and undo rollouts, and read pods and their logs.
+//!   No delete, no Secrets, no cluster-wide grant.
 //! - Images are release pins: the commit SHA as tag where the tier allows tags, the digest
 //!   where it requires one (prod), under `stacks.whatsthecraic.services.<key>.image`, so
 //!   `keel promote` carries them.
@@ -70,10 +70,6 @@ pub const DEF: StackDef = StackDef {
 
 /// The namespace every object lives in.
 pub const NAMESPACE: &str = "whatsthecraic";
-/// The Kubernetes group of the CI deployer (its EKS access entry's).
-pub const DEPLOYER_GROUP: &str = "whatsthecraic-deployers";
-/// Name of the deployer's Role and RoleBinding.
-pub const DEPLOYER_ROLE: &str = "ci-deployer";
 /// Port of the database (MySQL).
 pub const DATABASE_PORT: u16 = 3306;
 /// The IngressClass of the cluster's Traefik.
@@ -557,7 +553,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         scope,
         &cfg.deploy_repository,
         repos.iter().map(|r| r.url().to_owned()).collect(),
-        ClusterAccess::Group(DEPLOYER_GROUP.to_owned()),
+        ClusterAccess::Group(k8s::deployer_group(NAME)),
         vec![],
     );
     let out = &mut *scope.tf;
@@ -599,29 +595,12 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         let props = service_props(env, cfg, kube, &cluster, s).map_err(fail)?;
         objects.extend(k8s::service(&props).map_err(|e| fail(e.to_string()))?);
     }
-    let labels = k8s::AppLabels {
-        name: DEPLOYER_ROLE.to_owned(),
-        instance: format!("{DEPLOYER_ROLE}-{}", env.name()),
-        version: "1".to_owned(),
-        component: "ci".to_owned(),
-        part_of: NAME.to_owned(),
-    }
-    .recommended()
-    .map_err(|e| fail(e.to_string()))?;
-    objects.extend(
-        k8s::deployer(
-            &k8s::DeployerProps {
-                name: DEPLOYER_ROLE.to_owned(),
-                namespace: NAMESPACE.to_owned(),
-                group: DEPLOYER_GROUP.to_owned(),
-            },
-            &labels,
-        )
-        .map_err(|e| fail(e.to_string()))?,
-    );
+    let deployer = k8s::stack_deployer(NAME, env.name(), NAMESPACE, &objects)
+        .map_err(|e| fail(e.to_string()))?;
+    objects.extend(deployer);
     let deploy = BTreeMap::from([(
         SECRETS_SCRIPT.to_owned(),
-        secrets_script(&generated_by(env, NAME), env.name()),
+        secrets_script(&generated_by(env, NAME), env.name(), &objects),
     )]);
     let hosts: Vec<String> = SERVICES
         .iter()
@@ -640,8 +619,25 @@ pub const SECRETS_SCRIPT: &str = "secrets.sh";
 /// `deploy/secrets.sh`: `check` says which secrets still have no value (before the first
 /// `kubectl apply`, the pods of a service whose secret is empty cannot start);
 /// `rotated VAR` makes External Secrets re-read VAR now and restarts, one after the other,
-/// the Deployments that read it (environment variables are read at start only).
-fn secrets_script(header: &str, env: &str) -> String {
+/// the workloads that read it (environment variables are read at start only), each as the
+/// kind `objects` holds it: a Deployment, or an Argo Rollout where the environment makes the
+/// service a canary (`kubectl rollout restart deployment` would fail on it, and `set -e`
+/// would leave the other readers on the old value).
+fn secrets_script(header: &str, env: &str, objects: &[k8s::Object]) -> String {
+    let mut restart = String::new();
+    for s in &SERVICES {
+        let kind = objects
+            .iter()
+            .find(|o| o.name == s.name && k8s::WORKLOAD_KINDS.contains(&o.kind.as_str()))
+            .map_or("deployment", |o| {
+                if o.kind == "Rollout" {
+                    "rollout"
+                } else {
+                    "deployment"
+                }
+            });
+        restart.push_str(&format!("    {}) restart_{kind} \"$1\" ;;\n", s.name));
+    }
     let mut readers = String::new();
     for secret in SecretKey::ALL {
         let names: Vec<&str> = SERVICES
@@ -667,7 +663,7 @@ fn secrets_script(header: &str, env: &str) -> String {
 #                                      aws secretsmanager put-secret-value --secret-id NAME --secret-string ...
 #                                      before the first `kubectl apply -k k8s`
 #   sh deploy/secrets.sh rotated VAR   after changing VAR's value (e.g. SPOTIFY_CLIENT_SECRET):
-#                                      re-sync it now and restart the Deployments that read it
+#                                      re-sync it now and restart the workloads that read it
 #                                      (they read environment variables at start only)
 #
 # JWT_SECRET is generated by Secrets Manager at the first apply; rotating it signs every
@@ -678,6 +674,22 @@ readers() {{
   case "$1" in
 {readers}    *) echo "unknown variable $1 (expected one of: {vars})" >&2; exit 2 ;;
   esac
+}}
+# A Deployment restarts through kubectl; an Argo Rollout through spec.restartAt (what
+# `kubectl argo rollouts restart` sets), done when its status reports that restart.
+restart_deployment() {{
+  kubectl -n "$ns" rollout restart deployment "$1"
+  kubectl -n "$ns" rollout status deployment "$1" --timeout=600s
+}}
+restart_rollout() {{
+  at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  kubectl -n "$ns" patch rollout "$1" --type merge -p "{{\"spec\":{{\"restartAt\":\"$at\"}}}}"
+  kubectl -n "$ns" wait rollout "$1" --for=jsonpath='{{.status.restartedAt}}'="$at" --timeout=600s
+  kubectl -n "$ns" wait rollout "$1" --for=jsonpath='{{.status.phase}}'=Healthy --timeout=600s
+}}
+restart_of() {{
+  case "$1" in
+{restart}  esac
 }}
 case "${{1:-}}" in
   check)
@@ -701,8 +713,7 @@ case "${{1:-}}" in
         i=$((i + 1)); [ "$i" -lt 60 ] || {{ echo "externalsecret $d did not refresh in 120 s" >&2; exit 1; }}
         sleep 2
       done
-      kubectl -n "$ns" rollout restart deployment "$d"
-      kubectl -n "$ns" rollout status deployment "$d" --timeout=600s
+      restart_of "$d"
     done
     ;;
   *) echo "usage: secrets.sh check | rotated VAR" >&2; exit 2 ;;

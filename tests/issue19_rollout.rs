@@ -69,7 +69,10 @@ fn issue19_2_the_aegistickets_images_run_as_their_users_where_they_can_write() {
         assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
         let dirs = empty_dirs(frontend);
         for path in ["/var/cache/nginx", "/var/run", "/tmp"] {
-            assert!(dirs[path]["sizeLimit"].is_string(), "{env}: {path}: {dirs:?}");
+            assert!(
+                dirs[path]["sizeLimit"].is_string(),
+                "{env}: {path}: {dirs:?}"
+            );
         }
         assert_eq!(c["ports"][0]["containerPort"], 8080);
         for probe in ["startupProbe", "livenessProbe", "readinessProbe"] {
@@ -81,7 +84,10 @@ fn issue19_2_the_aegistickets_images_run_as_their_users_where_they_can_write() {
         let pod = &backend["spec"]["template"]["spec"];
         assert_eq!(pod["securityContext"]["runAsUser"], 1000, "{env}");
         let c = container(backend);
-        assert_eq!(c["ports"], json!([{"name": "http", "containerPort": 8000, "protocol": "TCP"}]));
+        assert_eq!(
+            c["ports"],
+            json!([{"name": "http", "containerPort": 8000, "protocol": "TCP"}])
+        );
         assert_eq!(c["startupProbe"]["httpGet"]["path"], "/healthz");
         assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
         assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readiness");
@@ -115,7 +121,10 @@ fn issue19_3_ml_service_keeps_models_and_data_on_sized_empty_dirs() {
 
 /// A quantity in thousandths of its unit (millicores, or milli-bytes for memory).
 fn milli(q: &Value) -> u128 {
-    let s = q.as_str().map(str::to_owned).unwrap_or_else(|| q.to_string());
+    let s = q
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| q.to_string());
     let units: [(&str, u128); 9] = [
         ("Ki", 1 << 10),
         ("Mi", 1 << 20),
@@ -156,7 +165,9 @@ fn issue19_4_every_quota_holds_its_workloads_at_their_peak() {
             let ns = &quota["metadata"]["namespace"];
             let hpa_max: BTreeMap<&str, u128> = objects
                 .iter()
-                .filter(|v| v["kind"] == "HorizontalPodAutoscaler" && &v["metadata"]["namespace"] == ns)
+                .filter(|v| {
+                    v["kind"] == "HorizontalPodAutoscaler" && &v["metadata"]["namespace"] == ns
+                })
                 .map(|h| {
                     (
                         h["spec"]["scaleTargetRef"]["name"].as_str().unwrap(),
@@ -170,9 +181,10 @@ fn issue19_4_every_quota_holds_its_workloads_at_their_peak() {
                     && &v["metadata"]["namespace"] == ns
             }) {
                 let name = w["metadata"]["name"].as_str().unwrap();
-                let most = hpa_max.get(name).copied().unwrap_or_else(|| {
-                    u128::from(w["spec"]["replicas"].as_u64().unwrap() as u32)
-                });
+                let most = hpa_max
+                    .get(name)
+                    .copied()
+                    .unwrap_or_else(|| u128::from(w["spec"]["replicas"].as_u64().unwrap() as u32));
                 let strategy = if w["kind"] == "Rollout" {
                     &w["spec"]["strategy"]["canary"]
                 } else {
@@ -217,11 +229,17 @@ fn issue19_4_every_quota_holds_its_workloads_at_their_peak() {
 fn issue19_5_a_canary_without_data_is_inconclusive_and_repeated_inconclusive_stops_it() {
     let mut templates = 0;
     for o in common::outputs() {
-        for t in objects(&o).iter().filter(|v| v["kind"] == "AnalysisTemplate") {
+        for t in objects(&o)
+            .iter()
+            .filter(|v| v["kind"] == "AnalysisTemplate")
+        {
             for m in t["spec"]["metrics"].as_array().unwrap() {
                 let success = m["successCondition"].as_str().unwrap();
                 let failure = m["failureCondition"].as_str().unwrap_or_else(|| {
-                    panic!("{} {}: {m}: no failureCondition, so no data passes", o.env, o.stack)
+                    panic!(
+                        "{} {}: {m}: no failureCondition, so no data passes",
+                        o.env, o.stack
+                    )
                 });
                 // Neither condition holds on an empty or NaN result: Argo counts it
                 // inconclusive, never successful.
@@ -236,13 +254,18 @@ fn issue19_5_a_canary_without_data_is_inconclusive_and_repeated_inconclusive_sto
                 }
                 let limit = m["inconclusiveLimit"].as_u64().expect("inconclusiveLimit");
                 assert!((1..=3).contains(&limit), "{m}");
-                let errors = m["consecutiveErrorLimit"].as_u64().expect("consecutiveErrorLimit");
+                let errors = m["consecutiveErrorLimit"]
+                    .as_u64()
+                    .expect("consecutiveErrorLimit");
                 assert!((1..=3).contains(&errors), "{m}");
             }
             templates += 1;
         }
     }
-    assert!(templates >= 2, "analytics-api and the whatsthecraic aggregator in prod");
+    assert!(
+        templates >= 2,
+        "analytics-api and the whatsthecraic aggregator in prod"
+    );
 }
 
 #[test]
@@ -265,7 +288,7 @@ fn issue19_6_a_rotation_restarts_each_reader_as_the_kind_it_is() {
         assert_eq!(workloads, 6);
         assert!(script.contains("restart_rollout() {"));
         assert!(script.contains("patch rollout \"$1\" --type merge"));
-        assert!(script.contains("\"$(restart_of \"$d\")\""));
+        assert!(script.contains("      restart_of \"$d\"\n"));
     }
 }
 
@@ -312,9 +335,14 @@ fn issue19_7_every_deploy_identity_may_apply_its_kinds_and_roll_and_undo_its_wor
             .map(|(_, _, b)| b)
             .collect();
         assert_eq!(entries.len(), 1, "{} {}", o.env, o.stack);
-        let group = entries[0]["kubernetes_groups"][0].as_str().unwrap_or_else(|| {
-            panic!("{} {}: the deploy role's access entry names no group", o.env, o.stack)
-        });
+        let group = entries[0]["kubernetes_groups"][0]
+            .as_str()
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} {}: the deploy role's access entry names no group",
+                    o.env, o.stack
+                )
+            });
         assert!(
             !common::resources(&o)
                 .iter()
@@ -328,7 +356,11 @@ fn issue19_7_every_deploy_identity_may_apply_its_kinds_and_roll_and_undo_its_wor
             .find(|v| v["kind"] == "RoleBinding" && v["subjects"][0]["name"] == group)
             .unwrap_or_else(|| panic!("{} {}: no RoleBinding of {group}", o.env, o.stack));
         assert_eq!(binding["roleRef"]["kind"], "Role");
-        let role = find(&objects, "Role", binding["roleRef"]["name"].as_str().unwrap());
+        let role = find(
+            &objects,
+            "Role",
+            binding["roleRef"]["name"].as_str().unwrap(),
+        );
         let granted = grants(role);
         let has = |group: &str, resource: &str, verbs: &[&str]| {
             let got = granted
@@ -348,13 +380,24 @@ fn issue19_7_every_deploy_identity_may_apply_its_kinds_and_roll_and_undo_its_wor
         // namespace's administrator does not own...
         for v in &objects {
             let kind = v["kind"].as_str().unwrap();
-            if ["Namespace", "ResourceQuota", "LimitRange", "Role", "RoleBinding"].contains(&kind)
+            if [
+                "Namespace",
+                "ResourceQuota",
+                "LimitRange",
+                "Role",
+                "RoleBinding",
+            ]
+            .contains(&kind)
             {
                 continue;
             }
             let api = v["apiVersion"].as_str().unwrap();
             let api_group = api.rsplit_once('/').map_or("", |(g, _)| g);
-            has(api_group, &resource(kind), &["get", "list", "create", "patch", "update"]);
+            has(
+                api_group,
+                &resource(kind),
+                &["get", "list", "create", "patch", "update"],
+            );
             // ... change the image of each workload kind, follow it, and undo it.
             match kind {
                 "Deployment" => has("apps", "deployments", &["watch"]),
@@ -371,7 +414,10 @@ fn issue19_7_every_deploy_identity_may_apply_its_kinds_and_roll_and_undo_its_wor
         // ... and nothing that reads secrets or grants rights.
         for ((g, r), verbs) in &granted {
             assert!(r != "secrets" && g != "rbac.authorization.k8s.io", "{r}");
-            assert!(!verbs.contains("*") && !verbs.contains("escalate"), "{verbs:?}");
+            assert!(
+                !verbs.contains("*") && !verbs.contains("escalate"),
+                "{verbs:?}"
+            );
         }
         stacks += 1;
     }

@@ -11,8 +11,8 @@
 //!   Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget, Ingress,
 //!   NetworkPolicies and ServiceMonitor; behind Traefik also the HTTP→HTTPS redirect
 //!   Ingress and its `Middleware`s (redirect, rate limit).
-//! * [`deployer()`]: a CI deployer's namespaced Role and RoleBinding (its EKS access
-//!   entry's group).
+//! * [`deployer()`] / [`stack_deployer()`]: a CI deployer's namespaced Role, derived from
+//!   the stack's objects, and its RoleBinding (its EKS access entry's group).
 //! * [`Object`]: one object (kind, name, namespace, [`Rank`], JSON content) made from a
 //!   typed value with [`Object::new`].
 //! * [`render()`]: `&[Object]` -> file name -> YAML text, plus `kustomization.yaml`.
@@ -95,7 +95,10 @@ pub use network_policy::{
 pub use object::{Object, Rank, Suppression, meta, quantity};
 pub use pod_disruption_budget::DisruptionBudget;
 pub use prometheus_rule::{PrometheusRule, PrometheusRuleSpec, Rule, RuleGroup};
-pub use rbac::{DeployerProps, WORKLOAD_VERBS, deployer};
+pub use rbac::{
+    ADMIN_KINDS, APPLY_VERBS, DEPLOYER_ROLE, DeployerProps, WORKLOAD_KINDS, deployer,
+    deployer_group, deployer_rules, resource_of, stack_deployer,
+};
 pub use render::{HEADER, KUSTOMIZATION, render, to_yaml};
 pub use rollout::{
     CANARY_HASH_ARG, CanaryAnalysis, CanaryProps, CanaryStep, REVISION_LABEL,

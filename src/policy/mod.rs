@@ -56,6 +56,7 @@ pub const RULES: &[Rule] = &[
     rules::web_identity_unpinned::RULE,
     rules::github_trust_unpinned::RULE,
     rules::ci_cluster_admin::RULE,
+    rules::ci_access_policy::RULE,
 ];
 
 /// Runs every rule over `config` and returns the findings the stack has not allowed.
