@@ -5,7 +5,9 @@
 //! - Namespace `tickets-<env>`: Pod Security `restricted`, ResourceQuota, LimitRange and a
 //!   namespace-wide default deny.
 //! - backend (`/api`): 2 replicas and an HPA, metrics scraped by a ServiceMonitor;
-//!   frontend (`/`): nginx as non-root on 8080 (1 replica in dev). Both restricted, with
+//!   frontend (`/`): nginx on 8080 (1 replica in dev). Ports, probe paths and users are
+//!   what the seed's images serve and run as (module `image`): each runs as its image's own
+//!   account, with a read-only root and emptyDirs where it writes. Both restricted, with
 //!   probes, requests and limits, and PDBs where they run two or more.
 //! - One ALB for both through the AWS Load Balancer Controller (ingress group
 //!   `tickets-<env>`, internet-facing, pod targets, `/api` before `/`), HTTPS with the
@@ -52,8 +54,30 @@ pub const DEF: StackDef = StackDef {
     build,
 };
 
-/// Port both containers listen on.
-const PORT: u16 = 8080;
+/// What the seed's images serve and who they run as (its public repository,
+/// `OluwaTossin/aegistickets-platform`: `app/*/Dockerfile`, `app/frontend/nginx.conf`,
+/// `app/backend/app.py`).
+mod image {
+    /// The backend: gunicorn on 8000 as the image's `appuser` (uid and gid 1000).
+    pub const BACKEND_PORT: u16 = 8000;
+    /// Liveness (and startup): answers while the process runs.
+    pub const BACKEND_HEALTH: &str = "/healthz";
+    /// Readiness: answers 200 only with a database connection.
+    pub const BACKEND_READY: &str = "/readiness";
+    /// Prometheus metrics, on the same port.
+    pub const BACKEND_METRICS: &str = "/metrics";
+    /// The backend image's account, uid and gid.
+    pub const BACKEND_USER: (&str, i64, i64) = ("appuser", 1000, 1000);
+    /// The frontend: nginx:alpine on 8080 as its `nginx` account (uid and gid 101).
+    pub const FRONTEND_PORT: u16 = 8080;
+    /// The frontend's health location.
+    pub const FRONTEND_HEALTH: &str = "/healthz";
+    /// The frontend image's account, uid and gid.
+    pub const FRONTEND_USER: (&str, i64, i64) = ("nginx", 101, 101);
+    /// Where nginx writes: its pid file (`/var/run/nginx.pid`) and its temp files
+    /// (`/var/cache/nginx/*_temp`), with their size bounds.
+    pub const FRONTEND_WRITES: [(&str, &str); 2] = [("/var/cache/nginx", "64Mi"), ("/var/run", "1Mi")];
+}
 
 /// Settings of the aegistickets stack.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -304,7 +328,13 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     }
 
     let group = format!("tickets-{}", env.name());
-    let service = |component: &str, pin: &Image, replicas: u32, path: &str, order: u16| {
+    let service = |component: &str,
+                   pin: &Image,
+                   replicas: u32,
+                   path: &str,
+                   order: u16,
+                   port: u16,
+                   (account, uid, gid): (&str, i64, i64)| {
         let image = k8s::Image::pinned(pin, env.is_prod())?;
         let app = k8s::AppLabels {
             name: component.to_owned(),
@@ -316,10 +346,11 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         let mut p = k8s::ServiceProps::new(app, &namespace, image.clone());
         p.replicas = k8s::count(replicas)?;
         p.ports = k8s::Ports {
-            http: PORT,
+            http: port,
             service_http: 80,
             metrics: None,
         };
+        p.security = k8s::PodSecurity::image_user(account, uid, gid);
         let mut ingress = k8s::IngressProps::new(
             k8s::IngressClass::Alb(k8s::AlbIngress {
                 certificate_arn: cfg.certificate_arn.clone(),
@@ -337,11 +368,20 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         Ok::<_, String>(p)
     };
     let b = &cfg.backend;
-    let mut backend = service("backend", &b.image, b.replicas, "/api", 10).map_err(fail)?;
+    let mut backend = service(
+        "backend",
+        &b.image,
+        b.replicas,
+        "/api",
+        10,
+        image::BACKEND_PORT,
+        image::BACKEND_USER,
+    )
+    .map_err(fail)?;
     backend.probes = k8s::Probes {
-        startup_path: "/api/health".into(),
-        liveness_path: "/api/health".into(),
-        readiness_path: "/api/ready".into(),
+        startup_path: image::BACKEND_HEALTH.into(),
+        liveness_path: image::BACKEND_HEALTH.into(),
+        readiness_path: image::BACKEND_READY.into(),
         startup_failure_threshold: 30,
     };
     let a = &b.autoscaling;
@@ -371,7 +411,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         kube.monitoring_namespace.clone(),
     )];
     backend.monitoring = Some(k8s::MonitoringProps {
-        path: "/metrics".into(),
+        path: image::BACKEND_METRICS.into(),
         labels: kube.service_monitor_labels.clone(),
         ..Default::default()
     });
@@ -381,13 +421,27 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         "the backend reads DATABASE_URL from env (secretKeyRef only, value synced by External Secrets)",
     ));
     let f = &cfg.frontend;
-    let mut frontend = service("frontend", &f.image, f.replicas, "/", 20).map_err(fail)?;
+    let mut frontend = service(
+        "frontend",
+        &f.image,
+        f.replicas,
+        "/",
+        20,
+        image::FRONTEND_PORT,
+        image::FRONTEND_USER,
+    )
+    .map_err(fail)?;
     frontend.probes = k8s::Probes {
-        startup_path: "/".into(),
-        liveness_path: "/".into(),
-        readiness_path: "/".into(),
+        startup_path: image::FRONTEND_HEALTH.into(),
+        liveness_path: image::FRONTEND_HEALTH.into(),
+        readiness_path: image::FRONTEND_HEALTH.into(),
         startup_failure_threshold: 12,
     };
+    frontend.security.writable_dirs.extend(
+        image::FRONTEND_WRITES
+            .iter()
+            .map(|(path, size)| k8s::WritableDir::new(path, size)),
+    );
     frontend.resources = k8s::Resources {
         requests_cpu: "50m".into(),
         requests_memory: "64Mi".into(),

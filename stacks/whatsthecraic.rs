@@ -310,6 +310,9 @@ pub struct ServiceSpec {
     pub internet: bool,
     /// Startup probe failures, 10 s apart, before it is restarted (ml loads its models).
     pub startup_failures: i32,
+    /// Directories it writes besides `/tmp`, with their size bounds: each an emptyDir on the
+    /// read-only root (the seed's ml-service keeps its models and data on emptyDirs).
+    pub writes: &'static [(&'static str, &'static str)],
 }
 
 const fn sizes(
@@ -346,6 +349,7 @@ pub const SERVICES: [ServiceSpec; 6] = [
         database: false,
         internet: false,
         startup_failures: 30,
+        writes: &[],
     },
     ServiceSpec {
         component: Component::Auth,
@@ -358,6 +362,7 @@ pub const SERVICES: [ServiceSpec; 6] = [
         database: true,
         internet: false,
         startup_failures: 30,
+        writes: &[],
     },
     ServiceSpec {
         component: Component::Events,
@@ -381,6 +386,7 @@ pub const SERVICES: [ServiceSpec; 6] = [
         database: true,
         internet: true,
         startup_failures: 30,
+        writes: &[],
     },
     ServiceSpec {
         component: Component::Dj,
@@ -393,6 +399,7 @@ pub const SERVICES: [ServiceSpec; 6] = [
         database: true,
         internet: false,
         startup_failures: 30,
+        writes: &[],
     },
     ServiceSpec {
         component: Component::Venue,
@@ -405,6 +412,7 @@ pub const SERVICES: [ServiceSpec; 6] = [
         database: true,
         internet: false,
         startup_failures: 30,
+        writes: &[],
     },
     ServiceSpec {
         component: Component::Ml,
@@ -417,6 +425,8 @@ pub const SERVICES: [ServiceSpec; 6] = [
         database: true,
         internet: false,
         startup_failures: 60,
+        // Its model files (`model_dir`) and training data, as the seed mounts them.
+        writes: &[("/app/models", "1Gi"), ("/app/data", "1Gi")],
     },
 ];
 
@@ -749,6 +759,11 @@ fn service_props(
         metrics: None,
     };
     p.probes.startup_failure_threshold = s.startup_failures;
+    p.security.writable_dirs.extend(
+        s.writes
+            .iter()
+            .map(|(path, size)| k8s::WritableDir::new(path, size)),
+    );
     p.resources = k8s::Resources {
         requests_cpu: format!("{}m", s.sizes.request_cpu_m),
         requests_memory: format!("{}Mi", s.sizes.request_memory_mi),

@@ -43,7 +43,8 @@ pub struct ServiceProps {
     pub probes: Probes,
     /// Requests and limits. Default: 500m/512Mi requested, 1 CPU/1Gi limit.
     pub resources: Resources,
-    /// User, group, read-only root. Default: 10001/10001, read-only root with `/tmp` emptyDir.
+    /// User, group, read-only root and the directories the image writes (emptyDirs).
+    /// Default: 10001/10001 (keel's), read-only root with a 256Mi `/tmp`.
     pub security: PodSecurity,
     /// Rollout strategy. Default: maxSurge 25%, maxUnavailable 0.
     pub rollout: RollingUpdate,
@@ -182,6 +183,24 @@ pub fn service(props: &ServiceProps) -> Result<Vec<Object>, K8sError> {
             "dev-tier environment pins a tag; keel requires a digest in prod",
         ));
         &with_tag
+    } else {
+        props
+    };
+    // The image's own account runs below checkov's high-UID bound, said so with its name.
+    let mut with_image_user;
+    let props = if let super::UserOwner::Image { account } = &props.security.user_owner
+        && !props.suppressions.iter().any(|s| s.check == "CKV_K8S_40")
+    {
+        with_image_user = props.clone();
+        with_image_user.suppressions.push(Suppression::new(
+            "Deployment",
+            "CKV_K8S_40",
+            &format!(
+                "uid {} is the image's own `{account}` account, which owns the files the image prepared; the pod is non-root with no capabilities and a read-only root",
+                props.security.run_as_user
+            ),
+        ));
+        &with_image_user
     } else {
         props
     };

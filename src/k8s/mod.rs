@@ -74,7 +74,8 @@ pub use database_login::{
 };
 pub use deployment::{
     CONFIG_HASH_ANNOTATION, HTTP_PORT_NAME, Image, METRICS_PORT_NAME, PodCount, PodSecurity, Ports,
-    Probes, Resources, RollingUpdate, TopologySpread, WhenUnsatisfiable, count,
+    Probes, Resources, RollingUpdate, TopologySpread, UserOwner, WhenUnsatisfiable, WritableDir,
+    count,
 };
 pub use error::K8sError;
 pub use external_secret::{
