@@ -448,8 +448,13 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         limits_cpu: "200m".into(),
         limits_memory: "128Mi".into(),
     };
-    // The backend owns the namespace's objects (namespace, quota, limits, default deny).
+    // The backend owns the namespace's objects (namespace, quota, limits, default deny);
+    // the quota holds both services at their peak and the database login Job.
     frontend.namespace_policy = None;
+    backend.namespace_policy = Some(
+        k8s::NamespacePolicy::for_services(&[&backend, &frontend], 1)
+            .map_err(|e| fail(e.to_string()))?,
+    );
 
     let mut objects = k8s::service(&backend).map_err(|e| fail(e.to_string()))?;
     objects.extend(k8s::service(&frontend).map_err(|e| fail(e.to_string()))?);

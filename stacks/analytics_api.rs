@@ -566,6 +566,9 @@ fn service_props(
         "CKV_K8S_35",
         "the workload reads DATABASE_URL, REDIS_URL and JWT_SECRET from env (secretKeyRef only, values synced by External Secrets)",
     ));
+    // The quota holds the canary at its peak, the solvers and the database login Job.
+    p.namespace_policy =
+        Some(k8s::NamespacePolicy::for_services(&[&p], 1).map_err(|e| e.to_string())?);
     Ok(p)
 }
 

@@ -305,6 +305,8 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             false,
         );
     }
+    p.namespace_policy =
+        Some(k8s::NamespacePolicy::for_services(&[&p], 0).map_err(|e| fail(e.to_string()))?);
     let mut objects = k8s::service(&p).map_err(|e| fail(e.to_string()))?;
     let deployer = k8s::stack_deployer(NAME, env.name(), NAMESPACE, &objects)
         .map_err(|e| fail(e.to_string()))?;

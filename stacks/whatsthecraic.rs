@@ -8,7 +8,7 @@
 //!   object of a service comes from its entry; the environment file gives only the release
 //!   pin and the pod counts.
 //! - Namespace `whatsthecraic`: Pod Security `restricted`, a ResourceQuota computed from the
-//!   list (every service at its most pods plus one surge pod, and cert-manager's solvers),
+//!   services' props (every service at its peak, [`k8s::Peak`], and cert-manager's solvers),
 //!   a LimitRange, a default deny, and per service a NetworkPolicy that admits only its
 //!   callers: Traefik reaches the aggregator and auth, the aggregator reaches the other
 //!   five; egress to DNS, to the database in the platform's data subnets (MySQL, 3306) for
@@ -450,14 +450,6 @@ impl ServiceSpec {
             .collect()
     }
 
-    /// The most pods it runs with `settings`.
-    fn max_pods(&self, settings: &ServiceSettings) -> u32 {
-        match (self.autoscaled, settings.max_replicas) {
-            (true, Some(max)) => max.max(settings.replicas),
-            _ => settings.replicas,
-        }
-    }
-
     /// Its selector labels in `env` (what NetworkPolicies of its callers select).
     fn selector(&self, env: &str) -> BTreeMap<String, String> {
         BTreeMap::from([
@@ -467,39 +459,6 @@ impl ServiceSpec {
                 format!("{}-{env}", self.name),
             ),
         ])
-    }
-}
-
-/// Pods cert-manager may run in the namespace at once to answer HTTP-01 challenges (one
-/// per public host), and what each may use (cert-manager's default solver resources).
-const SOLVER_PODS: u32 = 4;
-const SOLVER: Sizes = sizes(10, 64, 100, 64);
-
-/// The namespace's quota: every service at its most pods plus one surge pod (maxSurge 1),
-/// and the HTTP-01 solvers; so a rollout at full scale always fits.
-fn namespace_policy(cfg: &Settings) -> k8s::NamespacePolicy {
-    let mut pods = SOLVER_PODS;
-    let mut total = Sizes {
-        request_cpu_m: SOLVER.request_cpu_m * SOLVER_PODS,
-        request_memory_mi: SOLVER.request_memory_mi * SOLVER_PODS,
-        limit_cpu_m: SOLVER.limit_cpu_m * SOLVER_PODS,
-        limit_memory_mi: SOLVER.limit_memory_mi * SOLVER_PODS,
-    };
-    for s in &SERVICES {
-        let n = s.max_pods(s.component.settings(&cfg.services)) + 1;
-        pods += n;
-        total.request_cpu_m += s.sizes.request_cpu_m * n;
-        total.request_memory_mi += s.sizes.request_memory_mi * n;
-        total.limit_cpu_m += s.sizes.limit_cpu_m * n;
-        total.limit_memory_mi += s.sizes.limit_memory_mi * n;
-    }
-    k8s::NamespacePolicy {
-        quota_requests_cpu: format!("{}m", total.request_cpu_m),
-        quota_requests_memory: format!("{}Mi", total.request_memory_mi),
-        quota_limits_cpu: format!("{}m", total.limit_cpu_m),
-        quota_limits_memory: format!("{}Mi", total.limit_memory_mi),
-        quota_pods: pods,
-        ..k8s::NamespacePolicy::default()
     }
 }
 
@@ -600,10 +559,19 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         );
     }
 
+    let mut services = SERVICES
+        .iter()
+        .map(|s| service_props(env, cfg, kube, &cluster, s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(fail)?;
+    // The first service owns the namespace's objects (namespace, quota, limits, deny); the
+    // quota holds every service at its peak and cert-manager's solvers.
+    let all: Vec<&k8s::ServiceProps> = services.iter().collect();
+    let policy = k8s::NamespacePolicy::for_services(&all, 0).map_err(|e| fail(e.to_string()))?;
+    services[0].namespace_policy = Some(policy);
     let mut objects = Vec::new();
-    for s in &SERVICES {
-        let props = service_props(env, cfg, kube, &cluster, s).map_err(fail)?;
-        objects.extend(k8s::service(&props).map_err(|e| fail(e.to_string()))?);
+    for props in &services {
+        objects.extend(k8s::service(props).map_err(|e| fail(e.to_string()))?);
     }
     let deployer = k8s::stack_deployer(NAME, env.name(), NAMESPACE, &objects)
         .map_err(|e| fail(e.to_string()))?;
@@ -796,8 +764,7 @@ fn service_props(
             memory_utilization_percent: 80,
         });
     }
-    // The first service owns the namespace's objects (namespace, quota, limits, deny).
-    p.namespace_policy = (s.component == SERVICES[0].component).then(|| namespace_policy(cfg));
+    p.namespace_policy = None;
     p.monitoring = None;
 
     p.config = BTreeMap::from([

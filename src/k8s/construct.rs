@@ -28,7 +28,9 @@ pub struct ServiceProps {
     /// Namespace of every object.
     pub namespace: String,
     /// Quota and limits of the namespace when the construct creates it (with Pod Security
-    /// Admission `restricted` labels and a namespace-wide deny-all NetworkPolicy).
+    /// Admission `restricted` labels and a namespace-wide deny-all NetworkPolicy); its quota
+    /// must hold this service at its peak ([`super::Peak::service`]): stacks derive it with
+    /// [`NamespacePolicy::for_peak`] from every service and one-off pod of the namespace.
     /// Default: `Some(NamespacePolicy::default())`; `None` when the namespace exists already.
     pub namespace_policy: Option<NamespacePolicy>,
     /// Container image. Stacks call [`Image::require_digest`] where digests are required.
@@ -169,6 +171,14 @@ pub fn service(props: &ServiceProps) -> Result<Vec<Object>, K8sError> {
                 expected: "replicas within the autoscaling range".to_owned(),
             });
         }
+    }
+    // The namespace's quota holds at least this service at its peak (the stack adds its
+    // other services and one-off pods with `NamespacePolicy::for_peak`).
+    if let Some(policy) = &props.namespace_policy {
+        policy.check_holds(
+            super::Peak::service(props)?,
+            &format!("service `{}`", props.app.name),
+        )?;
     }
     // A tag-pinned image (allowed below prod, where keel requires a digest) carries its
     // checkov suppression with the reason.
@@ -564,6 +574,8 @@ mod tests {
     fn a_canary_replaces_the_deployment_and_routes_through_nginx() {
         let mut p = props();
         p.canary = Some(canary());
+        // The stable set stays whole while the canary grows: the quota holds both.
+        p.namespace_policy = Some(NamespacePolicy::for_services(&[&p], 0).unwrap());
         p.suppressions
             .push(Suppression::new("Deployment", "CKV_K8S_35", "env secrets"));
         let objects = service(&p).unwrap();

@@ -55,6 +55,7 @@ mod network_policy;
 mod object;
 mod pod_disruption_budget;
 mod prometheus_rule;
+mod quota;
 mod rbac;
 mod render;
 mod rollout;
@@ -96,6 +97,7 @@ pub use network_policy::{
 pub use object::{Object, Rank, Suppression, meta, quantity};
 pub use pod_disruption_budget::DisruptionBudget;
 pub use prometheus_rule::{PrometheusRule, PrometheusRuleSpec, Rule, RuleGroup};
+pub use quota::{ACME_SOLVER, ONE_OFF_POD, Peak, PodSizes, cpu_millis, memory_mib};
 pub use rbac::{
     ADMIN_KINDS, APPLY_VERBS, DEPLOYER_ROLE, DeployerProps, WORKLOAD_KINDS, deployer,
     deployer_group, deployer_rules, resource_of, stack_deployer,

@@ -372,8 +372,13 @@ pub fn canary_name(name: &str) -> String {
 
 /// Whether the service's ingress routes the canary's share exactly (ingress-nginx).
 pub(super) fn routes_traffic(ctx: &Ctx<'_>) -> bool {
+    routes_traffic_of(ctx.props)
+}
+
+/// [`routes_traffic`] of the props.
+pub(super) fn routes_traffic_of(props: &super::ServiceProps) -> bool {
     matches!(
-        ctx.props.ingress.as_ref().map(|i| &i.class),
+        props.ingress.as_ref().map(|i| &i.class),
         Some(IngressClass::Nginx(_))
     )
 }
