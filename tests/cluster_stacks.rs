@@ -144,7 +144,8 @@ fn aegistickets_shares_one_alb_with_https_and_admits_the_vpc() {
     }
     assert_eq!(
         backend["metadata"]["annotations"]["alb.ingress.kubernetes.io/healthcheck-path"],
-        "/api/ready"
+        "/readiness",
+        "the seed backend's readiness route"
     );
     let dev = output("dev", "aegistickets");
     let a = &k8s(&dev, "70-ingress-backend.yaml")["metadata"]["annotations"];
