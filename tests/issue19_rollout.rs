@@ -158,7 +158,7 @@ fn of(value: &Value, count: u128) -> u128 {
 
 #[test]
 fn issue19_4_every_quota_holds_its_workloads_at_their_peak() {
-    let mut checked = 0;
+    let (mut checked, mut jobs) = (0, 0);
     for o in common::outputs() {
         let objects = objects(&o);
         for quota in objects.iter().filter(|v| v["kind"] == "ResourceQuota") {
@@ -210,6 +210,26 @@ fn issue19_4_every_quota_holds_its_workloads_at_their_peak() {
                     *need.entry(key).or_default() += pods * milli(q);
                 }
             }
+            // Jobs applied into the namespace (the database login) run beside them.
+            for job in o
+                .files
+                .iter()
+                .filter(|(p, _)| p.starts_with("jobs") && p.to_string_lossy().contains("-job-"))
+                .map(|(_, body)| serde_saphyr::from_str::<Value>(body).expect("YAML"))
+                .filter(|j| &j["metadata"]["namespace"] == ns)
+            {
+                let resources = &job["spec"]["template"]["spec"]["containers"][0]["resources"];
+                jobs += 1;
+                *need.entry("pods").or_default() += 1000;
+                for (key, q) in [
+                    ("requests.cpu", &resources["requests"]["cpu"]),
+                    ("requests.memory", &resources["requests"]["memory"]),
+                    ("limits.cpu", &resources["limits"]["cpu"]),
+                    ("limits.memory", &resources["limits"]["memory"]),
+                ] {
+                    *need.entry(key).or_default() += milli(q);
+                }
+            }
             for (key, needed) in need {
                 let hard = milli(&quota["spec"]["hard"][key]);
                 assert!(
@@ -223,6 +243,10 @@ fn issue19_4_every_quota_holds_its_workloads_at_their_peak() {
         }
     }
     assert!(checked >= 12, "{checked} quotas");
+    assert!(
+        jobs >= 6,
+        "the database login Jobs of aegistickets and analytics-api: {jobs}"
+    );
 }
 
 #[test]
