@@ -384,6 +384,13 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         readiness_path: image::BACKEND_READY.into(),
         startup_failure_threshold: 30,
     };
+    // The seed chart's sizes (deploy/helm/backend/values.yaml).
+    backend.resources = k8s::Resources {
+        requests_cpu: "150m".into(),
+        requests_memory: "256Mi".into(),
+        limits_cpu: "500m".into(),
+        limits_memory: "512Mi".into(),
+    };
     let a = &b.autoscaling;
     backend.autoscaling = Some(k8s::Autoscaling {
         min_replicas: k8s::count(a.min).map_err(fail)?,

@@ -92,6 +92,12 @@ fn issue19_2_the_aegistickets_images_run_as_their_users_where_they_can_write() {
         assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
         assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readiness");
         assert!(empty_dirs(backend).contains_key("/tmp"));
+        assert_eq!(
+            c["resources"],
+            json!({"requests": {"cpu": "150m", "memory": "256Mi"},
+                   "limits": {"cpu": "500m", "memory": "512Mi"}}),
+            "the seed chart's sizes"
+        );
         // A uid below 10000 is the image's, said so to checkov with the account's name.
         for w in [frontend, backend] {
             let annotations = w["metadata"]["annotations"].to_string();
