@@ -5,7 +5,9 @@
 //! - Namespace `tickets-<env>`: Pod Security `restricted`, ResourceQuota, LimitRange and a
 //!   namespace-wide default deny.
 //! - backend (`/api`): 2 replicas and an HPA, metrics scraped by a ServiceMonitor;
-//!   frontend (`/`): nginx as non-root on 8080 (1 replica in dev). Both restricted, with
+//!   frontend (`/`): nginx on 8080 (1 replica in dev). Ports, probe paths and users are
+//!   what the seed's images serve and run as (module `image`): each runs as its image's own
+//!   account, with a read-only root and emptyDirs where it writes. Both restricted, with
 //!   probes, requests and limits, and PDBs where they run two or more.
 //! - One ALB for both through the AWS Load Balancer Controller (ingress group
 //!   `tickets-<env>`, internet-facing, pod targets, `/api` before `/`), HTTPS with the
@@ -16,8 +18,9 @@
 //! - RDS PostgreSQL 15: master password managed by RDS, the backend's own login
 //!   (`tickets_app`) in `keel/<env>/aegistickets/`, read by an ExternalSecret through the
 //!   platform's ClusterSecretStore (which reads only secrets under `keel/<env>/`).
-//! - ECR repositories for both images and a GitHub deploy role that edits the namespace
-//!   only.
+//! - ECR repositories for both images and a GitHub deploy role that deploys the namespace
+//!   only: its access entry's group `aegistickets-deployers` is bound to a Role derived
+//!   from the stack's objects ([`k8s::stack_deployer`]).
 //! - The backend's SLOs (`slos`): a PrometheusRule with the seed's named SLI rules and
 //!   burn-rate alerts.
 
@@ -55,8 +58,30 @@ pub const DEF: StackDef = StackDef {
     build,
 };
 
-/// Port both containers listen on.
-const PORT: u16 = 8080;
+/// What the seed's images serve and who they run as (its public repository,
+/// `OluwaTossin/aegistickets-platform`: `app/*/Dockerfile`, `app/frontend/nginx.conf`,
+/// `app/backend/app.py`).
+mod image {
+    /// The backend: gunicorn on 8000 as the image's `appuser` (uid and gid 1000).
+    pub const BACKEND_PORT: u16 = 8000;
+    /// Liveness (and startup): answers while the process runs.
+    pub const BACKEND_HEALTH: &str = "/healthz";
+    /// Readiness: answers 200 only with a database connection.
+    pub const BACKEND_READY: &str = "/readiness";
+    /// Prometheus metrics, on the same port.
+    pub const BACKEND_METRICS: &str = "/metrics";
+    /// The backend image's account, uid and gid.
+    pub const BACKEND_USER: (&str, i64, i64) = ("appuser", 1000, 1000);
+    /// The frontend: nginx:alpine on 8080 as its `nginx` account (uid and gid 101).
+    pub const FRONTEND_PORT: u16 = 8080;
+    /// The frontend's health location.
+    pub const FRONTEND_HEALTH: &str = "/healthz";
+    /// The frontend image's account, uid and gid.
+    pub const FRONTEND_USER: (&str, i64, i64) = ("nginx", 101, 101);
+    /// Where nginx writes: its pid file (`/var/run/nginx.pid`) and its temp files
+    /// (`/var/cache/nginx/*_temp`), with their size bounds.
+    pub const FRONTEND_WRITES: [(&str, &str); 2] = [("/var/cache/nginx", "64Mi"), ("/var/run", "1Mi")];
+}
 
 /// Settings of the aegistickets stack.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -301,7 +326,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         scope,
         &cfg.deploy_repository,
         repos.iter().map(|r| r.url().to_owned()).collect(),
-        ClusterAccess::EditNamespaces(vec![namespace.clone()]),
+        ClusterAccess::Group(k8s::deployer_group(NAME)),
         vec![],
     );
     let out = &mut *scope.tf;
@@ -333,7 +358,13 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     }
 
     let group = format!("tickets-{}", env.name());
-    let service = |component: &str, pin: &Image, replicas: u32, path: &str, order: u16| {
+    let service = |component: &str,
+                   pin: &Image,
+                   replicas: u32,
+                   path: &str,
+                   order: u16,
+                   port: u16,
+                   (account, uid, gid): (&str, i64, i64)| {
         let image = k8s::Image::pinned(pin, env.is_prod())?;
         let app = k8s::AppLabels {
             name: component.to_owned(),
@@ -345,10 +376,11 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         let mut p = k8s::ServiceProps::new(app, &namespace, image.clone());
         p.replicas = k8s::count(replicas)?;
         p.ports = k8s::Ports {
-            http: PORT,
+            http: port,
             service_http: 80,
             metrics: None,
         };
+        p.security = k8s::PodSecurity::image_user(account, uid, gid);
         let mut ingress = k8s::IngressProps::new(
             k8s::IngressClass::Alb(k8s::AlbIngress {
                 certificate_arn: cfg.certificate_arn.clone(),
@@ -370,12 +402,28 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         Ok::<_, String>(p)
     };
     let b = &cfg.backend;
-    let mut backend = service("backend", &b.image, b.replicas, "/api", 10).map_err(fail)?;
+    let mut backend = service(
+        "backend",
+        &b.image,
+        b.replicas,
+        "/api",
+        10,
+        image::BACKEND_PORT,
+        image::BACKEND_USER,
+    )
+    .map_err(fail)?;
     backend.probes = k8s::Probes {
-        startup_path: "/api/health".into(),
-        liveness_path: "/api/health".into(),
-        readiness_path: "/api/ready".into(),
+        startup_path: image::BACKEND_HEALTH.into(),
+        liveness_path: image::BACKEND_HEALTH.into(),
+        readiness_path: image::BACKEND_READY.into(),
         startup_failure_threshold: 30,
+    };
+    // The seed chart's sizes (deploy/helm/backend/values.yaml).
+    backend.resources = k8s::Resources {
+        requests_cpu: "150m".into(),
+        requests_memory: "256Mi".into(),
+        limits_cpu: "500m".into(),
+        limits_memory: "512Mi".into(),
     };
     let a = &b.autoscaling;
     backend.autoscaling = Some(k8s::Autoscaling {
@@ -404,7 +452,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         kube.monitoring_namespace.clone(),
     )];
     backend.monitoring = Some(k8s::MonitoringProps {
-        path: "/metrics".into(),
+        path: image::BACKEND_METRICS.into(),
         labels: kube.service_monitor_labels.clone(),
         ..Default::default()
     });
@@ -414,21 +462,40 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         "the backend reads DATABASE_URL from env (secretKeyRef only, value synced by External Secrets)",
     ));
     let f = &cfg.frontend;
-    let mut frontend = service("frontend", &f.image, f.replicas, "/", 20).map_err(fail)?;
+    let mut frontend = service(
+        "frontend",
+        &f.image,
+        f.replicas,
+        "/",
+        20,
+        image::FRONTEND_PORT,
+        image::FRONTEND_USER,
+    )
+    .map_err(fail)?;
     frontend.probes = k8s::Probes {
-        startup_path: "/".into(),
-        liveness_path: "/".into(),
-        readiness_path: "/".into(),
+        startup_path: image::FRONTEND_HEALTH.into(),
+        liveness_path: image::FRONTEND_HEALTH.into(),
+        readiness_path: image::FRONTEND_HEALTH.into(),
         startup_failure_threshold: 12,
     };
+    frontend.security.writable_dirs.extend(
+        image::FRONTEND_WRITES
+            .iter()
+            .map(|(path, size)| k8s::WritableDir::new(path, size)),
+    );
     frontend.resources = k8s::Resources {
         requests_cpu: "50m".into(),
         requests_memory: "64Mi".into(),
         limits_cpu: "200m".into(),
         limits_memory: "128Mi".into(),
     };
-    // The backend owns the namespace's objects (namespace, quota, limits, default deny).
+    // The backend owns the namespace's objects (namespace, quota, limits, default deny);
+    // the quota holds both services at their peak and the database login Job.
     frontend.namespace_policy = None;
+    backend.namespace_policy = Some(
+        k8s::NamespacePolicy::for_services(&[&backend, &frontend], 1)
+            .map_err(|e| fail(e.to_string()))?,
+    );
 
     let mut objects = k8s::service(&backend).map_err(|e| fail(e.to_string()))?;
     objects.extend(k8s::service(&frontend).map_err(|e| fail(e.to_string()))?);
@@ -447,6 +514,9 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
                 .map_err(|e| fail(e.to_string()))?,
         );
     }
+    let deployer = k8s::stack_deployer(NAME, env.name(), &namespace, &objects)
+        .map_err(|e| fail(e.to_string()))?;
+    objects.extend(deployer);
     let login_job = cluster
         .database_login_job(
             scope,

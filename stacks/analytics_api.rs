@@ -302,7 +302,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         scope,
         &cfg.deploy_repository,
         vec![repo.url().to_owned()],
-        ClusterAccess::EditNamespaces(vec![cfg.namespace.clone()]),
+        ClusterAccess::Group(k8s::deployer_group(NAME)),
         vec![],
     );
     let reader_name = scope.name("secrets-reader");
@@ -387,6 +387,9 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
                 .map_err(|e| fail(e.to_string()))?,
         );
     }
+    let deployer = k8s::stack_deployer(NAME, env.name(), &cfg.namespace, &objects)
+        .map_err(|e| fail(e.to_string()))?;
+    objects.extend(deployer);
     let login_job = cluster
         .database_login_job(
             scope,
@@ -564,6 +567,9 @@ fn service_props(
         "CKV_K8S_35",
         "the workload reads DATABASE_URL, REDIS_URL and JWT_SECRET from env (secretKeyRef only, values synced by External Secrets)",
     ));
+    // The quota holds the canary at its peak, the solvers and the database login Job.
+    p.namespace_policy =
+        Some(k8s::NamespacePolicy::for_services(&[&p], 1).map_err(|e| e.to_string())?);
     Ok(p)
 }
 

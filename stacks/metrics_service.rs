@@ -11,14 +11,15 @@
 //!   of band) through an ExternalSecret of the platform's ClusterSecretStore.
 //! - Its pods' role (IRSA or Pod Identity, from the same value as the ServiceAccount): read
 //!   the ground-truth bucket's objects, list the bucket, write its own log group.
-//! - ECR repository `metrics-service` and a GitHub deploy role that edits its namespace only.
-//!   Its tags are immutable outside dev, so the pipeline tags images with the commit only:
-//!   the seed also re-pushed `latest`, which an immutable repository refuses (and nothing
-//!   reads; see `construct::ecr`).
-//!   The deploy role reads the Langfuse credentials and the service's logs, as the seed's.
-//!   The seed gave that role AmazonEKSClusterAdminPolicy: a leaked workflow token would then
-//!   own every namespace, so keel grants AmazonEKSEditPolicy in `metrics-service` and
-//!   nothing else.
+//! - ECR repository `metrics-service` and a GitHub deploy role that deploys its namespace
+//!   only. Its tags are immutable outside dev, so the pipeline tags images with the commit
+//!   only: the seed also re-pushed `latest`, which an immutable repository refuses (and
+//!   nothing reads; see `construct::ecr`). The deploy role reads the Langfuse credentials and
+//!   the service's logs, as the seed's. The seed gave that role AmazonEKSClusterAdminPolicy:
+//!   a leaked workflow token would then own every namespace, so keel's access entry maps it
+//!   to the group `metrics-service-deployers`, which a Role in `metrics-service` (derived
+//!   from the stack's objects, [`k8s::stack_deployer`]) lets apply those objects and roll and
+//!   undo the Deployment, and nothing else.
 
 use std::collections::BTreeMap;
 
@@ -278,7 +279,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         scope,
         &cfg.deploy_repository,
         vec![repo.url().to_owned()],
-        ClusterAccess::EditNamespaces(vec![NAMESPACE.to_owned()]),
+        ClusterAccess::Group(k8s::deployer_group(NAME)),
         deploy_statements,
     );
 
@@ -331,7 +332,12 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             false,
         );
     }
-    let objects = k8s::service(&p).map_err(|e| fail(e.to_string()))?;
+    p.namespace_policy =
+        Some(k8s::NamespacePolicy::for_services(&[&p], 0).map_err(|e| fail(e.to_string()))?);
+    let mut objects = k8s::service(&p).map_err(|e| fail(e.to_string()))?;
+    let deployer = k8s::stack_deployer(NAME, env.name(), NAMESPACE, &objects)
+        .map_err(|e| fail(e.to_string()))?;
+    objects.extend(deployer);
     let mut stack = Stack::on_cluster(NAME, tf, objects, BTreeMap::new())
         .map_err(|e| fail(e.to_string()))?;
     stack.external.push(External::Service {

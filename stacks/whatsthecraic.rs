@@ -8,7 +8,7 @@
 //!   object of a service comes from its entry; the environment file gives only the release
 //!   pin and the pod counts.
 //! - Namespace `whatsthecraic`: Pod Security `restricted`, a ResourceQuota computed from the
-//!   list (every service at its most pods plus one surge pod, and cert-manager's solvers),
+//!   services' props (every service at its peak, [`k8s::Peak`], and cert-manager's solvers),
 //!   a LimitRange, a default deny, and per service a NetworkPolicy that admits only its
 //!   callers: Traefik reaches the aggregator and auth, the aggregator reaches the other
 //!   five; egress to DNS, to the database in the platform's data subnets (MySQL, 3306) for
@@ -27,11 +27,11 @@
 //!   band (`aws secretsmanager put-secret-value`); no value is in any file.
 //! - ECR repositories `whatsthecraic/<service>` and a GitHub deploy role whose EKS access
 //!   entry carries no access policy, only the Kubernetes group `whatsthecraic-deployers`,
-//!   which a namespaced Role lets get, list, watch, patch and update Deployments and Argo
-//!   Rollouts and read pods and their logs. Nothing else: no create or delete, no Secrets,
-//!   no cluster-wide grant. Applying the manifests (`kubectl apply -k`) is an
-//!   administrator's job; CI moves images (`kubectl set image`, or `kubectl argo rollouts
-//!   set image` where the environment makes a service a canary) and follows rollouts.
+//!   which a namespaced Role derived from the stack's objects ([`k8s::stack_deployer`])
+//!   lets apply those objects (not the namespace, its quota, limits or RBAC), move images
+//!   (`kubectl set image`, or `kubectl argo rollouts set image` where the environment makes
+//!   a service a canary), follow, restart and undo rollouts, and read pods and their logs.
+//!   No delete, no Secrets, no cluster-wide grant.
 //! - Images are release pins: the commit SHA as tag where the tier allows tags, the digest
 //!   where it requires one (prod), under `stacks.whatsthecraic.services.<key>.image`, so
 //!   `keel promote` carries them.
@@ -70,10 +70,6 @@ pub const DEF: StackDef = StackDef {
 
 /// The namespace every object lives in.
 pub const NAMESPACE: &str = "whatsthecraic";
-/// The Kubernetes group of the CI deployer (its EKS access entry's).
-pub const DEPLOYER_GROUP: &str = "whatsthecraic-deployers";
-/// Name of the deployer's Role and RoleBinding.
-pub const DEPLOYER_ROLE: &str = "ci-deployer";
 /// Port of the database (MySQL).
 pub const DATABASE_PORT: u16 = 3306;
 /// The IngressClass of the cluster's Traefik.
@@ -314,6 +310,9 @@ pub struct ServiceSpec {
     pub internet: bool,
     /// Startup probe failures, 10 s apart, before it is restarted (ml loads its models).
     pub startup_failures: i32,
+    /// Directories it writes besides `/tmp`, with their size bounds: each an emptyDir on the
+    /// read-only root (the seed's ml-service keeps its models and data on emptyDirs).
+    pub writes: &'static [(&'static str, &'static str)],
 }
 
 const fn sizes(
@@ -350,6 +349,7 @@ pub const SERVICES: [ServiceSpec; 6] = [
         database: false,
         internet: false,
         startup_failures: 30,
+        writes: &[],
     },
     ServiceSpec {
         component: Component::Auth,
@@ -362,6 +362,7 @@ pub const SERVICES: [ServiceSpec; 6] = [
         database: true,
         internet: false,
         startup_failures: 30,
+        writes: &[],
     },
     ServiceSpec {
         component: Component::Events,
@@ -385,6 +386,7 @@ pub const SERVICES: [ServiceSpec; 6] = [
         database: true,
         internet: true,
         startup_failures: 30,
+        writes: &[],
     },
     ServiceSpec {
         component: Component::Dj,
@@ -397,6 +399,7 @@ pub const SERVICES: [ServiceSpec; 6] = [
         database: true,
         internet: false,
         startup_failures: 30,
+        writes: &[],
     },
     ServiceSpec {
         component: Component::Venue,
@@ -409,6 +412,7 @@ pub const SERVICES: [ServiceSpec; 6] = [
         database: true,
         internet: false,
         startup_failures: 30,
+        writes: &[],
     },
     ServiceSpec {
         component: Component::Ml,
@@ -421,6 +425,8 @@ pub const SERVICES: [ServiceSpec; 6] = [
         database: true,
         internet: false,
         startup_failures: 60,
+        // Its model files (`model_dir`) and training data, as the seed mounts them.
+        writes: &[("/app/models", "1Gi"), ("/app/data", "1Gi")],
     },
 ];
 
@@ -444,14 +450,6 @@ impl ServiceSpec {
             .collect()
     }
 
-    /// The most pods it runs with `settings`.
-    fn max_pods(&self, settings: &ServiceSettings) -> u32 {
-        match (self.autoscaled, settings.max_replicas) {
-            (true, Some(max)) => max.max(settings.replicas),
-            _ => settings.replicas,
-        }
-    }
-
     /// Its selector labels in `env` (what NetworkPolicies of its callers select).
     fn selector(&self, env: &str) -> BTreeMap<String, String> {
         BTreeMap::from([
@@ -461,39 +459,6 @@ impl ServiceSpec {
                 format!("{}-{env}", self.name),
             ),
         ])
-    }
-}
-
-/// Pods cert-manager may run in the namespace at once to answer HTTP-01 challenges (one
-/// per public host), and what each may use (cert-manager's default solver resources).
-const SOLVER_PODS: u32 = 4;
-const SOLVER: Sizes = sizes(10, 64, 100, 64);
-
-/// The namespace's quota: every service at its most pods plus one surge pod (maxSurge 1),
-/// and the HTTP-01 solvers; so a rollout at full scale always fits.
-fn namespace_policy(cfg: &Settings) -> k8s::NamespacePolicy {
-    let mut pods = SOLVER_PODS;
-    let mut total = Sizes {
-        request_cpu_m: SOLVER.request_cpu_m * SOLVER_PODS,
-        request_memory_mi: SOLVER.request_memory_mi * SOLVER_PODS,
-        limit_cpu_m: SOLVER.limit_cpu_m * SOLVER_PODS,
-        limit_memory_mi: SOLVER.limit_memory_mi * SOLVER_PODS,
-    };
-    for s in &SERVICES {
-        let n = s.max_pods(s.component.settings(&cfg.services)) + 1;
-        pods += n;
-        total.request_cpu_m += s.sizes.request_cpu_m * n;
-        total.request_memory_mi += s.sizes.request_memory_mi * n;
-        total.limit_cpu_m += s.sizes.limit_cpu_m * n;
-        total.limit_memory_mi += s.sizes.limit_memory_mi * n;
-    }
-    k8s::NamespacePolicy {
-        quota_requests_cpu: format!("{}m", total.request_cpu_m),
-        quota_requests_memory: format!("{}Mi", total.request_memory_mi),
-        quota_limits_cpu: format!("{}m", total.limit_cpu_m),
-        quota_limits_memory: format!("{}Mi", total.limit_memory_mi),
-        quota_pods: pods,
-        ..k8s::NamespacePolicy::default()
     }
 }
 
@@ -557,7 +522,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         scope,
         &cfg.deploy_repository,
         repos.iter().map(|r| r.url().to_owned()).collect(),
-        ClusterAccess::Group(DEPLOYER_GROUP.to_owned()),
+        ClusterAccess::Group(k8s::deployer_group(NAME)),
         vec![],
     );
     let out = &mut *scope.tf;
@@ -594,34 +559,26 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         );
     }
 
+    let mut services = SERVICES
+        .iter()
+        .map(|s| service_props(env, cfg, kube, &cluster, s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(fail)?;
+    // The first service owns the namespace's objects (namespace, quota, limits, deny); the
+    // quota holds every service at its peak and cert-manager's solvers.
+    let all: Vec<&k8s::ServiceProps> = services.iter().collect();
+    let policy = k8s::NamespacePolicy::for_services(&all, 0).map_err(|e| fail(e.to_string()))?;
+    services[0].namespace_policy = Some(policy);
     let mut objects = Vec::new();
-    for s in &SERVICES {
-        let props = service_props(env, cfg, kube, &cluster, s).map_err(fail)?;
-        objects.extend(k8s::service(&props).map_err(|e| fail(e.to_string()))?);
+    for props in &services {
+        objects.extend(k8s::service(props).map_err(|e| fail(e.to_string()))?);
     }
-    let labels = k8s::AppLabels {
-        name: DEPLOYER_ROLE.to_owned(),
-        instance: format!("{DEPLOYER_ROLE}-{}", env.name()),
-        version: "1".to_owned(),
-        component: "ci".to_owned(),
-        part_of: NAME.to_owned(),
-    }
-    .recommended()
-    .map_err(|e| fail(e.to_string()))?;
-    objects.extend(
-        k8s::deployer(
-            &k8s::DeployerProps {
-                name: DEPLOYER_ROLE.to_owned(),
-                namespace: NAMESPACE.to_owned(),
-                group: DEPLOYER_GROUP.to_owned(),
-            },
-            &labels,
-        )
-        .map_err(|e| fail(e.to_string()))?,
-    );
+    let deployer = k8s::stack_deployer(NAME, env.name(), NAMESPACE, &objects)
+        .map_err(|e| fail(e.to_string()))?;
+    objects.extend(deployer);
     let deploy = BTreeMap::from([(
         SECRETS_SCRIPT.to_owned(),
-        secrets_script(&generated_by(env, NAME), env.name()),
+        secrets_script(&generated_by(env, NAME), env.name(), &objects),
     )]);
     let hosts: Vec<String> = SERVICES
         .iter()
@@ -640,8 +597,25 @@ pub const SECRETS_SCRIPT: &str = "secrets.sh";
 /// `deploy/secrets.sh`: `check` says which secrets still have no value (before the first
 /// `kubectl apply`, the pods of a service whose secret is empty cannot start);
 /// `rotated VAR` makes External Secrets re-read VAR now and restarts, one after the other,
-/// the Deployments that read it (environment variables are read at start only).
-fn secrets_script(header: &str, env: &str) -> String {
+/// the workloads that read it (environment variables are read at start only), each as the
+/// kind `objects` holds it: a Deployment, or an Argo Rollout where the environment makes the
+/// service a canary (`kubectl rollout restart deployment` would fail on it, and `set -e`
+/// would leave the other readers on the old value).
+fn secrets_script(header: &str, env: &str, objects: &[k8s::Object]) -> String {
+    let mut restart = String::new();
+    for s in &SERVICES {
+        let kind = objects
+            .iter()
+            .find(|o| o.name == s.name && k8s::WORKLOAD_KINDS.contains(&o.kind.as_str()))
+            .map_or("deployment", |o| {
+                if o.kind == "Rollout" {
+                    "rollout"
+                } else {
+                    "deployment"
+                }
+            });
+        restart.push_str(&format!("    {}) restart_{kind} \"$1\" ;;\n", s.name));
+    }
     let mut readers = String::new();
     for secret in SecretKey::ALL {
         let names: Vec<&str> = SERVICES
@@ -667,7 +641,7 @@ fn secrets_script(header: &str, env: &str) -> String {
 #                                      aws secretsmanager put-secret-value --secret-id NAME --secret-string ...
 #                                      before the first `kubectl apply -k k8s`
 #   sh deploy/secrets.sh rotated VAR   after changing VAR's value (e.g. SPOTIFY_CLIENT_SECRET):
-#                                      re-sync it now and restart the Deployments that read it
+#                                      re-sync it now and restart the workloads that read it
 #                                      (they read environment variables at start only)
 #
 # JWT_SECRET is generated by Secrets Manager at the first apply; rotating it signs every
@@ -678,6 +652,22 @@ readers() {{
   case "$1" in
 {readers}    *) echo "unknown variable $1 (expected one of: {vars})" >&2; exit 2 ;;
   esac
+}}
+# A Deployment restarts through kubectl; an Argo Rollout through spec.restartAt (what
+# `kubectl argo rollouts restart` sets), done when its status reports that restart.
+restart_deployment() {{
+  kubectl -n "$ns" rollout restart deployment "$1"
+  kubectl -n "$ns" rollout status deployment "$1" --timeout=600s
+}}
+restart_rollout() {{
+  at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  kubectl -n "$ns" patch rollout "$1" --type merge -p "{{\"spec\":{{\"restartAt\":\"$at\"}}}}"
+  kubectl -n "$ns" wait rollout "$1" --for=jsonpath='{{.status.restartedAt}}'="$at" --timeout=600s
+  kubectl -n "$ns" wait rollout "$1" --for=jsonpath='{{.status.phase}}'=Healthy --timeout=600s
+}}
+restart_of() {{
+  case "$1" in
+{restart}  esac
 }}
 case "${{1:-}}" in
   check)
@@ -701,8 +691,7 @@ case "${{1:-}}" in
         i=$((i + 1)); [ "$i" -lt 60 ] || {{ echo "externalsecret $d did not refresh in 120 s" >&2; exit 1; }}
         sleep 2
       done
-      kubectl -n "$ns" rollout restart deployment "$d"
-      kubectl -n "$ns" rollout status deployment "$d" --timeout=600s
+      restart_of "$d"
     done
     ;;
   *) echo "usage: secrets.sh check | rotated VAR" >&2; exit 2 ;;
@@ -738,6 +727,11 @@ fn service_props(
         metrics: None,
     };
     p.probes.startup_failure_threshold = s.startup_failures;
+    p.security.writable_dirs.extend(
+        s.writes
+            .iter()
+            .map(|(path, size)| k8s::WritableDir::new(path, size)),
+    );
     p.resources = k8s::Resources {
         requests_cpu: format!("{}m", s.sizes.request_cpu_m),
         requests_memory: format!("{}Mi", s.sizes.request_memory_mi),
@@ -770,8 +764,7 @@ fn service_props(
             memory_utilization_percent: 80,
         });
     }
-    // The first service owns the namespace's objects (namespace, quota, limits, deny).
-    p.namespace_policy = (s.component == SERVICES[0].component).then(|| namespace_policy(cfg));
+    p.namespace_policy = None;
     p.monitoring = None;
 
     p.config = BTreeMap::from([

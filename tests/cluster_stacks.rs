@@ -108,21 +108,19 @@ fn repositories_scan_expire_and_are_immutable_outside_dev() {
 }
 
 #[test]
-fn deploy_roles_edit_their_namespace_only() {
+fn deploy_roles_reach_their_namespace_through_a_group_only() {
     for (stack, namespace) in [
         ("metrics-service", "metrics-service"),
         ("aegistickets", "tickets-prod"),
     ] {
         let o = output("prod", stack);
-        let association = &of_type(&o, "aws_eks_access_policy_association")[0];
-        assert_eq!(
-            association["policy_arn"],
-            "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
-        );
-        assert_eq!(
-            association["access_scope"][0],
-            json!({"type": "namespace", "namespaces": [namespace]})
-        );
+        assert!(of_type(&o, "aws_eks_access_policy_association").is_empty());
+        let entry = &of_type(&o, "aws_eks_access_entry")[0];
+        let group = format!("{stack}-deployers");
+        assert_eq!(entry["kubernetes_groups"], json!([group]));
+        let binding = k8s(&o, "15-rolebinding-ci-deployer.yaml");
+        assert_eq!(binding["metadata"]["namespace"], namespace);
+        assert_eq!(binding["subjects"][0]["name"], group);
     }
 }
 
@@ -146,7 +144,8 @@ fn aegistickets_shares_one_alb_with_https_and_admits_the_vpc() {
     }
     assert_eq!(
         backend["metadata"]["annotations"]["alb.ingress.kubernetes.io/healthcheck-path"],
-        "/api/ready"
+        "/readiness",
+        "the seed backend's readiness route"
     );
     let dev = output("dev", "aegistickets");
     let a = &k8s(&dev, "70-ingress-backend.yaml")["metadata"]["annotations"];

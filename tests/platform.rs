@@ -216,7 +216,7 @@ fn analytics_api_imports_its_network_and_pastes_no_id() {
 }
 
 #[test]
-fn the_deploy_role_trusts_one_repository_environment_and_edits_one_namespace() {
+fn the_deploy_role_trusts_one_repository_environment_and_deploys_one_namespace() {
     let o = output("prod", "analytics-api");
     let trust = data_of_type(&o, "aws_iam_policy_document")
         .into_iter()
@@ -231,15 +231,14 @@ fn the_deploy_role_trusts_one_repository_environment_and_edits_one_namespace() {
             {"test": "StringEquals", "variable": "token.actions.githubusercontent.com:sub", "values": ["repo:acme/analytics-api:environment:prod"]},
         ])
     );
-    let association = &of_type(&o, "aws_eks_access_policy_association")[0];
+    assert!(of_type(&o, "aws_eks_access_policy_association").is_empty());
+    let entry = &of_type(&o, "aws_eks_access_entry")[0];
     assert_eq!(
-        association["policy_arn"],
-        "arn:aws:eks::aws:cluster-access-policy/AmazonEKSEditPolicy"
+        entry["kubernetes_groups"],
+        json!(["analytics-api-deployers"])
     );
-    assert_eq!(
-        association["access_scope"][0],
-        json!({"type": "namespace", "namespaces": ["analytics"]})
-    );
+    let binding = &o.files[std::path::Path::new("k8s/15-rolebinding-ci-deployer.yaml")];
+    assert!(binding.contains("namespace: analytics\n"), "{binding}");
 }
 
 #[test]

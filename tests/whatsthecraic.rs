@@ -317,16 +317,37 @@ fn ci_deployer_rolls_workloads_and_reads_pods_in_its_namespace_only() {
     assert!(kinds(&o, "ClusterRole").is_empty() && kinds(&o, "ClusterRoleBinding").is_empty());
     let role = k8s(&o, "15-role-ci-deployer.yaml");
     assert_eq!(role["metadata"]["namespace"], "whatsthecraic");
-    let rollout = json!(["get", "list", "watch", "patch", "update"]);
-    assert_eq!(
-        role["rules"],
-        json!([
-            {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": rollout},
-            {"apiGroups": ["argoproj.io"], "resources": ["rollouts"], "verbs": rollout},
-            {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
-            {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
-        ])
-    );
+    // Derived from the stack's objects (tests/issue19_rollout.rs checks every stack): apply
+    // them, roll and undo the workloads (their ReplicaSets), read pods and logs.
+    let apply = json!(["get", "list", "watch", "create", "update", "patch"]);
+    let rules = role["rules"].as_array().unwrap();
+    for (group, resource, verbs) in [
+        ("apps", "deployments", apply.clone()),
+        ("argoproj.io", "rollouts", apply.clone()),
+        ("apps", "replicasets", json!(["get", "list", "watch"])),
+        ("", "pods/log", json!(["get"])),
+        ("argoproj.io", "rollouts/status", json!(["get", "patch"])),
+    ] {
+        assert!(
+            rules.iter().any(|r| r["apiGroups"] == json!([group])
+                && r["resources"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!(resource))
+                && r["verbs"] == verbs),
+            "{group}/{resource} {verbs}: {rules:#?}"
+        );
+    }
+    for r in rules {
+        let verbs = r["verbs"].as_array().unwrap();
+        assert!(!verbs.contains(&json!("delete")) && !verbs.contains(&json!("*")));
+        assert!(
+            !r["resources"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("secrets"))
+        );
+    }
     let binding = k8s(&o, "15-rolebinding-ci-deployer.yaml");
     assert_eq!(
         binding["roleRef"],

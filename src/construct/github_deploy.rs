@@ -1,10 +1,11 @@
 //! A GitHub Actions deploy role for one stack in one environment: trusted only by one
 //! repository's jobs that run in the GitHub environment of the same name (`aud` and `sub`
 //! pinned with `StringEquals`), allowed to push to the stack's ECR repositories and
-//! whatever the stack adds, and, for a Kubernetes stack, an EKS access entry: either scoped
-//! to its namespaces with AmazonEKSEditPolicy, or with no access policy at all and a
-//! Kubernetes group that the stack's own namespaced Role binds (narrower: only what that
-//! Role allows). Never cluster admin.
+//! whatever the stack adds, and, for a Kubernetes stack, an EKS access entry with no access
+//! policy at all, only a Kubernetes group that the stack's own namespaced Role binds
+//! ([`crate::k8s::stack_deployer`], derived from what the stack emits). Not
+//! AmazonEKSEditPolicy: it covers neither Argo Rollouts nor External Secrets, and it reads
+//! every Secret of the namespace. Never cluster admin.
 //!
 //! The account's OIDC provider (`token.actions.githubusercontent.com`) is created once per
 //! account by the platform stack of the environment that owns the account; its ARN is
@@ -13,7 +14,7 @@
 use serde_json::Value;
 
 use super::Scope;
-use super::eks::{access_entry, access_policy_arn, group_access_entry};
+use super::eks::group_access_entry;
 use super::iam::{GITHUB_OIDC_HOST, Role, Statement, Trust};
 use crate::refs::Expr;
 
@@ -33,9 +34,6 @@ pub struct GithubDeployProps {
 /// What a deploy role may do on its stack's cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClusterAccess {
-    /// AmazonEKSEditPolicy in these namespaces (create, change and delete most namespaced
-    /// objects, read Secrets; no RBAC).
-    EditNamespaces(Vec<String>),
     /// No EKS access policy: the access entry maps the role to this Kubernetes group,
     /// which gets exactly what the stack's RoleBindings grant it (see
     /// [`crate::k8s::deployer`]).
@@ -105,17 +103,6 @@ pub fn github_deploy_role(scope: &mut Scope<'_>, props: &GithubDeployProps) -> R
         statements,
     );
     match &props.cluster {
-        Some((cluster, ClusterAccess::EditNamespaces(namespaces))) => {
-            let policy = access_policy_arn(partition, "AmazonEKSEditPolicy");
-            access_entry(
-                scope,
-                cluster.clone(),
-                "github_deploy",
-                Value::from(role.arn()),
-                &policy,
-                namespaces,
-            );
-        }
         Some((cluster, ClusterAccess::Group(group))) => {
             group_access_entry(
                 scope,

@@ -28,7 +28,9 @@ pub struct ServiceProps {
     /// Namespace of every object.
     pub namespace: String,
     /// Quota and limits of the namespace when the construct creates it (with Pod Security
-    /// Admission `restricted` labels and a namespace-wide deny-all NetworkPolicy).
+    /// Admission `restricted` labels and a namespace-wide deny-all NetworkPolicy); its quota
+    /// must hold this service at its peak ([`super::Peak::service`]): stacks derive it with
+    /// [`NamespacePolicy::for_peak`] from every service and one-off pod of the namespace.
     /// Default: `Some(NamespacePolicy::default())`; `None` when the namespace exists already.
     pub namespace_policy: Option<NamespacePolicy>,
     /// Container image. Stacks call [`Image::require_digest`] where digests are required.
@@ -43,7 +45,8 @@ pub struct ServiceProps {
     pub probes: Probes,
     /// Requests and limits. Default: 500m/512Mi requested, 1 CPU/1Gi limit.
     pub resources: Resources,
-    /// User, group, read-only root. Default: 10001/10001, read-only root with `/tmp` emptyDir.
+    /// User, group, read-only root and the directories the image writes (emptyDirs).
+    /// Default: 10001/10001 (keel's), read-only root with a 256Mi `/tmp`.
     pub security: PodSecurity,
     /// Rollout strategy. Default: maxSurge 25%, maxUnavailable 0.
     pub rollout: RollingUpdate,
@@ -169,6 +172,14 @@ pub fn service(props: &ServiceProps) -> Result<Vec<Object>, K8sError> {
             });
         }
     }
+    // The namespace's quota holds at least this service at its peak (the stack adds its
+    // other services and one-off pods with `NamespacePolicy::for_peak`).
+    if let Some(policy) = &props.namespace_policy {
+        policy.check_holds(
+            super::Peak::service(props)?,
+            &format!("service `{}`", props.app.name),
+        )?;
+    }
     // A tag-pinned image (allowed below prod, where keel requires a digest) carries its
     // checkov suppression with the reason.
     let mut with_tag;
@@ -182,6 +193,24 @@ pub fn service(props: &ServiceProps) -> Result<Vec<Object>, K8sError> {
             "dev-tier environment pins a tag; keel requires a digest in prod",
         ));
         &with_tag
+    } else {
+        props
+    };
+    // The image's own account runs below checkov's high-UID bound, said so with its name.
+    let mut with_image_user;
+    let props = if let super::UserOwner::Image { account } = &props.security.user_owner
+        && !props.suppressions.iter().any(|s| s.check == "CKV_K8S_40")
+    {
+        with_image_user = props.clone();
+        with_image_user.suppressions.push(Suppression::new(
+            "Deployment",
+            "CKV_K8S_40",
+            &format!(
+                "uid {} is the image's own `{account}` account, which owns the files the image prepared; the pod is non-root with no capabilities and a read-only root",
+                props.security.run_as_user
+            ),
+        ));
+        &with_image_user
     } else {
         props
     };
@@ -545,6 +574,8 @@ mod tests {
     fn a_canary_replaces_the_deployment_and_routes_through_nginx() {
         let mut p = props();
         p.canary = Some(canary());
+        // The stable set stays whole while the canary grows: the quota holds both.
+        p.namespace_policy = Some(NamespacePolicy::for_services(&[&p], 0).unwrap());
         p.suppressions
             .push(Suppression::new("Deployment", "CKV_K8S_35", "env secrets"));
         let objects = service(&p).unwrap();

@@ -234,15 +234,65 @@ impl Default for Resources {
     }
 }
 
-/// Who the container runs as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Whose account the container's user id is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserOwner {
+    /// A high uid keel picks (at least 10000, so it collides with no host user); the image
+    /// must not depend on its user.
+    Keel,
+    /// The image's own non-root account, which owns what the image prepared (e.g. the
+    /// `nginx` account of nginx:alpine, uid 101): any non-zero uid. The workload carries
+    /// checkov's high-UID check (`CKV_K8S_40`) suppressed with the account named.
+    Image {
+        /// The account's name in the image, e.g. `nginx`.
+        account: String,
+    },
+}
+
+/// A writable directory on the read-only root: an emptyDir mounted at `path`, its volume
+/// named after the path (`/var/cache/nginx` → `var-cache-nginx`).
+///
+/// See <https://kubernetes.io/docs/concepts/storage/volumes/#emptydir>.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WritableDir {
+    /// Absolute mount path, e.g. `/var/cache/nginx`.
+    pub path: String,
+    /// Most the directory may hold before the pod is evicted, e.g. `256Mi`.
+    pub size_limit: String,
+}
+
+impl WritableDir {
+    /// `path`, holding at most `size_limit`.
+    pub fn new(path: &str, size_limit: &str) -> Self {
+        Self {
+            path: path.to_owned(),
+            size_limit: size_limit.to_owned(),
+        }
+    }
+
+    /// The volume's name: the path's segments joined by `-`, `.` and `_` as `-`.
+    pub fn volume_name(&self) -> String {
+        self.path
+            .trim_start_matches('/')
+            .replace(['/', '.', '_'], "-")
+    }
+}
+
+/// Who the container runs as, and where it may write.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodSecurity {
-    /// User id, at least 10000 (high UIDs do not collide with host users). Default: `10001`.
+    /// User id: at least 10000 when keel picks it, the image's uid (non-zero) when
+    /// [`PodSecurity::user_owner`] is the image. Default: `10001`.
     pub run_as_user: i64,
-    /// Group id, non-zero. Default: `10001`.
+    /// Group id, non-zero (also the pod's `fsGroup`). Default: `10001`.
     pub run_as_group: i64,
-    /// Mount the root filesystem read-only (a writable emptyDir goes on `/tmp`). Default: `true`.
+    /// Whose account the uid is. Default: [`UserOwner::Keel`].
+    pub user_owner: UserOwner,
+    /// Mount the root filesystem read-only. Default: `true`.
     pub read_only_root_filesystem: bool,
+    /// The directories the image writes, each an emptyDir of bounded size.
+    /// Default: `/tmp`, 256Mi.
+    pub writable_dirs: Vec<WritableDir>,
 }
 
 impl Default for PodSecurity {
@@ -250,8 +300,86 @@ impl Default for PodSecurity {
         Self {
             run_as_user: 10001,
             run_as_group: 10001,
+            user_owner: UserOwner::Keel,
             read_only_root_filesystem: true,
+            writable_dirs: vec![WritableDir::new("/tmp", "256Mi")],
         }
+    }
+}
+
+impl PodSecurity {
+    /// Runs as the image's own `account` (`uid`:`gid`), read-only root with `/tmp` writable.
+    pub fn image_user(account: &str, uid: i64, gid: i64) -> Self {
+        Self {
+            run_as_user: uid,
+            run_as_group: gid,
+            user_owner: UserOwner::Image {
+                account: account.to_owned(),
+            },
+            ..Self::default()
+        }
+    }
+
+    /// Checks the ids and the writable directories.
+    pub(super) fn validate(&self) -> Result<(), K8sError> {
+        let bad = |field: &str, found: String, expected: &str| {
+            Err(K8sError::InvalidProps {
+                field: field.to_owned(),
+                found,
+                expected: expected.to_owned(),
+            })
+        };
+        let least_uid = match &self.user_owner {
+            UserOwner::Keel => 10000,
+            UserOwner::Image { account } => {
+                if account.is_empty() || account.contains(char::is_whitespace) {
+                    return bad(
+                        "security.user_owner",
+                        format!("account `{account}`"),
+                        "the name of the image's account, e.g. `nginx`",
+                    );
+                }
+                1
+            }
+        };
+        if self.run_as_user < least_uid || self.run_as_group < 1 {
+            return bad(
+                "security",
+                format!(
+                    "run_as_user {} run_as_group {}",
+                    self.run_as_user, self.run_as_group
+                ),
+                &format!(
+                    "run_as_user >= {least_uid} and a non-zero run_as_group (a uid below 10000 only as the image's own account)"
+                ),
+            );
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, dir) in self.writable_dirs.iter().enumerate() {
+            let field = format!("security.writable_dirs[{i}]");
+            let name = dir.volume_name();
+            let path_ok = dir.path.starts_with('/')
+                && dir.path.len() > 1
+                && !dir.path.ends_with('/')
+                && !dir.path.split('/').any(|s| s == ".." || s == ".")
+                && !dir.path.contains("//");
+            if !path_ok || super::labels::validate_dns_label(&field, &name).is_err() {
+                return bad(
+                    &field,
+                    format!("path `{}`", dir.path),
+                    "an absolute directory such as `/var/cache/nginx` (lowercase, no `..`, not `/`)",
+                );
+            }
+            if !names.insert(name) {
+                return bad(
+                    &field,
+                    format!("path `{}`, a second time", dir.path),
+                    "each directory once",
+                );
+            }
+            super::quantity(&format!("{field}.size_limit"), &dir.size_limit)?;
+        }
+        Ok(())
     }
 }
 
@@ -436,17 +564,8 @@ pub(super) fn pod_template(
 ) -> Result<(LabelSelector, PodTemplateSpec), K8sError> {
     let p = ctx.props;
     p.image.validate()?;
-    let sec = p.security;
-    if sec.run_as_user < 10000 || sec.run_as_group < 1 {
-        return Err(K8sError::InvalidProps {
-            field: "security".to_owned(),
-            found: format!(
-                "run_as_user {} run_as_group {}",
-                sec.run_as_user, sec.run_as_group
-            ),
-            expected: "run_as_user >= 10000 and a non-zero run_as_group".to_owned(),
-        });
-    }
+    let sec = &p.security;
+    sec.validate()?;
     if p.ports.http == 0 || p.ports.metrics == Some(0) || Some(p.ports.http) == p.ports.metrics {
         return Err(K8sError::InvalidProps {
             field: "ports".to_owned(),
@@ -542,25 +661,24 @@ pub(super) fn pod_template(
         type_: "RuntimeDefault".to_owned(),
         ..Default::default()
     };
-    let (volumes, mounts) = if sec.read_only_root_filesystem {
-        (
-            Some(vec![Volume {
-                name: "tmp".to_owned(),
-                empty_dir: Some(EmptyDirVolumeSource {
-                    size_limit: Some(quantity("tmp", "256Mi")?),
-                    ..Default::default()
-                }),
+    let mut volumes = Vec::new();
+    let mut mounts = Vec::new();
+    for dir in &sec.writable_dirs {
+        let name = dir.volume_name();
+        volumes.push(Volume {
+            name: name.clone(),
+            empty_dir: Some(EmptyDirVolumeSource {
+                size_limit: Some(quantity(&name, &dir.size_limit)?),
                 ..Default::default()
-            }]),
-            Some(vec![VolumeMount {
-                name: "tmp".to_owned(),
-                mount_path: "/tmp".to_owned(),
-                ..Default::default()
-            }]),
-        )
-    } else {
-        (None, None)
-    };
+            }),
+            ..Default::default()
+        });
+        mounts.push(VolumeMount {
+            name,
+            mount_path: dir.path.clone(),
+            ..Default::default()
+        });
+    }
     let port = |name: &str, number: u16| ContainerPort {
         name: Some(name.to_owned()),
         container_port: i32::from(number),
@@ -601,7 +719,7 @@ pub(super) fn pod_template(
             seccomp_profile: Some(seccomp()),
             ..Default::default()
         }),
-        volume_mounts: mounts,
+        volume_mounts: (!mounts.is_empty()).then_some(mounts),
         lifecycle: (p.pre_stop_pause_seconds > 0).then(|| Lifecycle {
             pre_stop: Some(LifecycleHandler {
                 sleep: Some(SleepAction {
@@ -643,7 +761,7 @@ pub(super) fn pod_template(
             spread("topology.kubernetes.io/zone", p.topology_spread.zone),
             spread("kubernetes.io/hostname", p.topology_spread.hostname),
         ]),
-        volumes,
+        volumes: (!volumes.is_empty()).then_some(volumes),
         ..Default::default()
     };
     let template = PodTemplateSpec {
@@ -713,5 +831,37 @@ mod tests {
             .validate()
             .is_ok()
         );
+    }
+
+    #[test]
+    fn the_image_user_and_writable_dirs_are_checked() {
+        let nginx = PodSecurity::image_user("nginx", 101, 101);
+        assert!(nginx.validate().is_ok());
+        let low = PodSecurity {
+            run_as_user: 101,
+            ..PodSecurity::default()
+        };
+        assert!(
+            low.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("only as the image's own account")
+        );
+        assert!(PodSecurity::image_user("nginx", 0, 101).validate().is_err());
+        assert!(PodSecurity::image_user("", 101, 101).validate().is_err());
+        let with = |path: &str, size: &str| {
+            let mut s = PodSecurity::default();
+            s.writable_dirs.push(WritableDir::new(path, size));
+            s.validate()
+        };
+        assert!(with("/var/cache/nginx", "64Mi").is_ok());
+        assert_eq!(
+            WritableDir::new("/var/cache/nginx", "1Mi").volume_name(),
+            "var-cache-nginx"
+        );
+        for path in ["var/run", "/", "/tmp", "/a/../b", "/A", "/a/", "/a//b"] {
+            assert!(with(path, "1Mi").is_err(), "{path}");
+        }
+        assert!(with("/data", "lots").is_err());
     }
 }

@@ -11,8 +11,8 @@
 //!   Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget, Ingress,
 //!   NetworkPolicies and ServiceMonitor; behind Traefik also the HTTP→HTTPS redirect
 //!   Ingress and its `Middleware`s (redirect, rate limit).
-//! * [`deployer()`]: a CI deployer's namespaced Role and RoleBinding (its EKS access
-//!   entry's group).
+//! * [`deployer()`] / [`stack_deployer()`]: a CI deployer's namespaced Role, derived from
+//!   the stack's objects, and its RoleBinding (its EKS access entry's group).
 //! * [`Object`]: one object (kind, name, namespace, [`Rank`], JSON content) made from a
 //!   typed value with [`Object::new`].
 //! * [`render()`]: `&[Object]` -> file name -> YAML text, plus `kustomization.yaml`.
@@ -55,6 +55,7 @@ mod network_policy;
 mod object;
 mod pod_disruption_budget;
 mod prometheus_rule;
+mod quota;
 mod rbac;
 mod render;
 mod rollout;
@@ -74,7 +75,8 @@ pub use database_login::{
 };
 pub use deployment::{
     CONFIG_HASH_ANNOTATION, HTTP_PORT_NAME, Image, METRICS_PORT_NAME, PodCount, PodSecurity, Ports,
-    Probes, Resources, RollingUpdate, TopologySpread, WhenUnsatisfiable, count,
+    Probes, Resources, RollingUpdate, TopologySpread, UserOwner, WhenUnsatisfiable, WritableDir,
+    count,
 };
 pub use error::K8sError;
 pub use external_secret::{
@@ -95,7 +97,11 @@ pub use network_policy::{
 pub use object::{Object, Rank, Suppression, meta, quantity};
 pub use pod_disruption_budget::DisruptionBudget;
 pub use prometheus_rule::{PrometheusRule, PrometheusRuleSpec, Rule, RuleGroup};
-pub use rbac::{DeployerProps, WORKLOAD_VERBS, deployer};
+pub use quota::{ACME_SOLVER, ONE_OFF_POD, Peak, PodSizes, cpu_millis, memory_mib};
+pub use rbac::{
+    ADMIN_KINDS, APPLY_VERBS, DEPLOYER_ROLE, DeployerProps, WORKLOAD_KINDS, deployer,
+    deployer_group, deployer_rules, resource_of, stack_deployer,
+};
 pub use render::{HEADER, KUSTOMIZATION, render, to_yaml};
 pub use rollout::{
     CANARY_HASH_ARG, CanaryAnalysis, CanaryProps, CanaryStep, REVISION_LABEL,

@@ -8,7 +8,10 @@
 //! share is the canary's part of the pods (Argo scales the two ReplicaSets by the weight):
 //! exact weighted routing on Traefik needs a `TraefikService`, which this module does not
 //! render. A failed analysis aborts the rollout: traffic returns to the stable version and
-//! the canary scales down.
+//! the canary scales down. A measurement without data (no requests reached the canary, or
+//! the scrape broke) is inconclusive, never a pass: after [`ANALYSIS_INCONCLUSIVE_LIMIT`]
+//! of them the rollout pauses, and a person promotes or aborts it. The analysis starts
+//! once the first weight is set, so a canary still starting up is not measured.
 //!
 //! See <https://argoproj.github.io/argo-rollouts/features/canary/> and
 //! <https://argoproj.github.io/argo-rollouts/analysis/prometheus/>.
@@ -37,6 +40,17 @@ pub const ANALYSIS_INTERVAL: &str = "1m";
 /// Failed measurements tolerated per metric before the analysis fails (the next one
 /// aborts the rollout).
 pub const ANALYSIS_FAILURE_LIMIT: i32 = 1;
+/// Measurements without data (no requests to the canary, a broken scrape) tolerated per
+/// metric: neither success nor failure, they count as inconclusive, and the next one makes
+/// the analysis inconclusive, which pauses the rollout until someone promotes or aborts it.
+/// Two minutes cover the first scrapes of a canary that has just taken traffic.
+pub const ANALYSIS_INCONCLUSIVE_LIMIT: i32 = 2;
+/// Consecutive failed queries (Prometheus unreachable, a bad query) tolerated per metric
+/// before the analysis errs, which aborts the rollout.
+pub const ANALYSIS_CONSECUTIVE_ERROR_LIMIT: i32 = 2;
+/// The guard both conditions of a metric start with: a measurement without a number
+/// matches neither, so Argo counts it inconclusive instead of passing it.
+pub const HAS_DATA: &str = "len(result) > 0 && !isNaN(result[0])";
 
 /// One step of a canary: the new version's share of the traffic, then a pause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,7 +220,11 @@ pub struct Pause {
 
 /// `canary.analysis`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RolloutAnalysis {
+    /// Index of the step the analysis starts at (after the first `setWeight`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub starting_step: Option<i32>,
     /// Templates run together.
     pub templates: Vec<TemplateRef>,
     /// Arguments passed to them.
@@ -288,8 +306,15 @@ pub struct AnalysisMetric {
     pub interval: String,
     /// Failed measurements tolerated.
     pub failure_limit: i32,
+    /// Inconclusive measurements tolerated.
+    pub inconclusive_limit: i32,
+    /// Consecutive query errors tolerated.
+    pub consecutive_error_limit: i32,
     /// Expression over `result` that a good measurement satisfies.
     pub success_condition: String,
+    /// Expression over `result` that a bad measurement satisfies; a measurement matching
+    /// neither is inconclusive.
+    pub failure_condition: String,
     /// Where the measurement comes from.
     pub provider: MetricProvider,
 }
@@ -347,8 +372,13 @@ pub fn canary_name(name: &str) -> String {
 
 /// Whether the service's ingress routes the canary's share exactly (ingress-nginx).
 pub(super) fn routes_traffic(ctx: &Ctx<'_>) -> bool {
+    routes_traffic_of(ctx.props)
+}
+
+/// [`routes_traffic`] of the props.
+pub(super) fn routes_traffic_of(props: &super::ServiceProps) -> bool {
     matches!(
-        ctx.props.ingress.as_ref().map(|i| &i.class),
+        props.ingress.as_ref().map(|i| &i.class),
         Some(IngressClass::Nginx(_))
     )
 }
@@ -452,6 +482,8 @@ pub(super) fn build(
                     max_unavailable: p.rollout.max_unavailable.to_int_or_string(),
                     steps,
                     analysis: RolloutAnalysis {
+                        // Step 1 is the first pause: the canary is up and takes its share.
+                        starting_step: (!canary.steps.is_empty()).then_some(1),
                         templates: vec![TemplateRef {
                             template_name: template_name.clone(),
                         }],
@@ -472,12 +504,15 @@ pub(super) fn build(
         },
     };
     let a = &canary.analysis;
-    let metric = |metric: &str, query: &str, condition: String| AnalysisMetric {
+    // No data (an empty or NaN result) is neither: inconclusive, limited on its own.
+    let metric = |metric: &str, query: &str, good: String, bad: String| AnalysisMetric {
         name: metric.to_owned(),
         interval: ANALYSIS_INTERVAL.to_owned(),
         failure_limit: ANALYSIS_FAILURE_LIMIT,
-        // No requests yet (an empty or NaN result) is not a failure; a wrong answer is.
-        success_condition: format!("len(result) == 0 || isNaN(result[0]) || {condition}"),
+        inconclusive_limit: ANALYSIS_INCONCLUSIVE_LIMIT,
+        consecutive_error_limit: ANALYSIS_CONSECUTIVE_ERROR_LIMIT,
+        success_condition: format!("{HAS_DATA} && {good}"),
+        failure_condition: format!("{HAS_DATA} && {bad}"),
         provider: MetricProvider {
             prometheus: PrometheusQuery {
                 address: a.prometheus_address.clone(),
@@ -499,11 +534,13 @@ pub(super) fn build(
                     "success-rate",
                     &a.success_query,
                     format!("result[0] >= {}", a.min_success_ratio),
+                    format!("result[0] < {}", a.min_success_ratio),
                 ),
                 metric(
                     "p99-latency",
                     &a.latency_query,
                     format!("result[0] <= {}", a.max_p99_seconds),
+                    format!("result[0] > {}", a.max_p99_seconds),
                 ),
             ],
         },

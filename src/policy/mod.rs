@@ -57,6 +57,7 @@ pub const RULES: &[Rule] = &[
     rules::github_trust_unpinned::RULE,
     rules::ci_cluster_admin::RULE,
     rules::codedeploy_cannot_pass_task_roles::RULE,
+    rules::ci_access_policy::RULE,
 ];
 
 /// Runs every rule over `config` and returns the findings the stack has not allowed.

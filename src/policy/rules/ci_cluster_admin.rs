@@ -13,10 +13,10 @@
 //! token for it (a compromised action, a pushed branch if the trust is loose) into full
 //! control of the cluster: every namespace, every secret, RBAC itself.
 //!
-//! *Use instead:* give the CI role `AmazonEKSEditPolicy` (or `AmazonEKSAdminPolicy`) with
-//! `access_scope { type = "namespace", namespaces = [...] }` for the namespaces it deploys,
-//! or let an in-cluster controller (Argo CD, Flux) apply the manifests so CI needs no
-//! cluster credentials at all.
+//! *Use instead:* an access entry with `kubernetes_groups` and no access policy, the group
+//! bound in the namespaces it deploys to a Role derived from what the stack emits
+//! ([`crate::k8s::stack_deployer`]; see `ci_access_policy`), or let an in-cluster
+//! controller (Argo CD, Flux) apply the manifests so CI needs no cluster credentials at all.
 
 use serde_json::Value;
 
@@ -33,10 +33,11 @@ pub const RULE: Rule = Rule {
 };
 
 /// EKS access policies that are admin over what they are scoped to.
-const ADMIN_POLICIES: [&str; 2] = ["AmazonEKSClusterAdminPolicy", "AmazonEKSAdminPolicy"];
+pub(super) const ADMIN_POLICIES: [&str; 2] =
+    ["AmazonEKSClusterAdminPolicy", "AmazonEKSAdminPolicy"];
 
 /// The `access_scope.type` of an association (a block list in Terraform JSON, or one object).
-fn scope_type(body: &Value) -> &str {
+pub(super) fn scope_type(body: &Value) -> &str {
     let scope = &body["access_scope"];
     let scope = if scope.is_array() { &scope[0] } else { scope };
     scope["type"].as_str().unwrap_or_default()
@@ -45,7 +46,7 @@ fn scope_type(body: &Value) -> &str {
 /// Addresses of the `aws_iam_role`s a `principal_arn` names: through references
 /// (`aws_iam_role.x.arn`, `aws_eks_access_entry.y.principal_arn`), or a literal role ARN
 /// matched on the role's `name`.
-fn roles(
+pub(super) fn roles(
     config: &Config,
     by_name: &RolesByName<'_>,
     principal_arn: &str,
@@ -77,10 +78,10 @@ fn roles(
 }
 
 /// The root's `aws_iam_role` addresses by their literal `name`, in address order.
-type RolesByName<'c> = std::collections::BTreeMap<&'c str, Vec<String>>;
+pub(super) type RolesByName<'c> = std::collections::BTreeMap<&'c str, Vec<String>>;
 
 /// Built once per check, so matching literal role ARNs costs no more as the root grows.
-fn roles_by_name(config: &Config) -> RolesByName<'_> {
+pub(super) fn roles_by_name(config: &Config) -> RolesByName<'_> {
     let mut by_name = RolesByName::new();
     for (r, body) in config.blocks() {
         if r.kind() == BlockKind::Resource
@@ -116,7 +117,7 @@ fn literal_trusts_github(policy: &str) -> bool {
 
 /// The trust document of `role` that lets GitHub Actions assume it, if any (its address,
 /// or `assume_role_policy` for a literal policy).
-fn github_trust(config: &Config, role: &str) -> Option<String> {
+pub(super) fn github_trust(config: &Config, role: &str) -> Option<String> {
     let policy = block(config, role)?["assume_role_policy"].as_str()?;
     if refs::is_literal(policy) {
         return literal_trusts_github(policy).then(|| "assume_role_policy".to_owned());
@@ -154,7 +155,7 @@ fn check(config: &Config, out: &mut Vec<Finding>) {
                     rule: RULE.name,
                     address: r.address(),
                     message: format!(
-                        "grants {policy} on the whole cluster to {role}, which GitHub Actions can assume ({trust}); scope the CI role to its namespaces with AmazonEKSEditPolicy, or deploy from inside the cluster"
+                        "grants {policy} on the whole cluster to {role}, which GitHub Actions can assume ({trust}); map the CI role to a Kubernetes group bound to a namespaced Role (k8s::stack_deployer), or deploy from inside the cluster"
                     ),
                 });
             }
@@ -163,7 +164,7 @@ fn check(config: &Config, out: &mut Vec<Finding>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use serde_json::{Value, json};
 
     use crate::policy::check;
@@ -171,11 +172,11 @@ mod tests {
     use crate::tf::Config;
     use crate::tf::tests::config;
 
-    const GITHUB: &str =
+    pub(in crate::policy::rules) const GITHUB: &str =
         "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com";
 
     /// A role `name` trusted by the federated `provider`, pinned as the other rules want.
-    fn role(c: &mut Config, name: &str, provider: &str) -> Ref {
+    pub(in crate::policy::rules) fn role(c: &mut Config, name: &str, provider: &str) -> Ref {
         let trust = c.data(
             "iam",
             "aws_iam_policy_document",
@@ -199,7 +200,13 @@ mod tests {
         )
     }
 
-    fn association(c: &mut Config, name: &str, principal: Value, policy: &str, scope: &str) {
+    pub(in crate::policy::rules) fn association(
+        c: &mut Config,
+        name: &str,
+        principal: Value,
+        policy: &str,
+        scope: &str,
+    ) {
         c.resource(
             "eks",
             "aws_eks_access_policy_association",

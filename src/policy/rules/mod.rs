@@ -1,6 +1,7 @@
 //! The built-in rules, one per file.
 
 pub mod broad_managed_policy;
+pub mod ci_access_policy;
 pub mod ci_cluster_admin;
 pub mod codedeploy_cannot_pass_task_roles;
 pub mod fixed_name_replaced_first;
