@@ -76,3 +76,79 @@ fn issue19_17_long_burn_windows_derive_from_recorded_rates_never_raw_series() {
     // Two series (bad and all events) for each of four windows over 1h, per objective.
     assert!(derived >= 2 * 4 * 5 * 3, "{derived} derived windows");
 }
+
+/// The workload kinds whose pods the seeds' `kubectl -l app=...` commands look for.
+const WORKLOADS: [&str; 6] = [
+    "Deployment",
+    "Rollout",
+    "StatefulSet",
+    "DaemonSet",
+    "Job",
+    "CronJob",
+];
+
+/// The pod template of a workload document.
+fn pod_template(doc: &Value) -> &Value {
+    if doc["kind"] == "CronJob" {
+        &doc["spec"]["jobTemplate"]["spec"]["template"]
+    } else {
+        &doc["spec"]["template"]
+    }
+}
+
+#[test]
+fn issue20_every_workload_and_its_pods_carry_app_beside_the_recommended_labels() {
+    let name = "app.kubernetes.io/name";
+    let mut pods: BTreeSet<(String, String, String)> = BTreeSet::new();
+    let mut workloads = 0;
+    for o in common::outputs() {
+        for (path, doc) in k8s_docs(&o) {
+            let kind = doc["kind"].as_str().unwrap_or_default();
+            if !WORKLOADS.contains(&kind) {
+                continue;
+            }
+            workloads += 1;
+            let at = format!("{} {} {path}", o.env, o.stack);
+            let labels = &doc["metadata"]["labels"];
+            let template = &pod_template(&doc)["metadata"]["labels"];
+            assert!(labels[name].is_string(), "{at}: no {name}");
+            assert_eq!(labels["app"], labels[name], "{at}: metadata app");
+            assert_eq!(template["app"], labels[name], "{at}: pod template app");
+            // Selectors keep exactly name and instance (immutable on Deployments), and
+            // select the pod template.
+            if let Some(selector) = doc["spec"]["selector"]["matchLabels"].as_object() {
+                let keys: Vec<&str> = selector.keys().map(String::as_str).collect();
+                assert_eq!(keys, ["app.kubernetes.io/instance", name], "{at}");
+                for (k, v) in selector {
+                    assert_eq!(&template[k], v, "{at}: selector {k} misses the pods");
+                }
+            }
+            pods.insert((
+                o.env.clone(),
+                doc["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+                template["app"].as_str().unwrap_or_default().to_owned(),
+            ));
+        }
+    }
+    assert!(workloads > 20, "{workloads} workloads");
+    // The seeds' own commands, e.g. `kubectl logs -n tickets-dev -l app=backend`.
+    for (ns, app) in [
+        ("tickets-dev", "backend"),
+        ("tickets-dev", "frontend"),
+        ("whatsthecraic", "events-service"),
+    ] {
+        assert!(
+            pods.contains(&("dev".to_owned(), ns.to_owned(), app.to_owned())),
+            "kubectl -n {ns} -l app={app} finds no pod in dev"
+        );
+    }
+    for app in ["analytics-api", "metrics-service"] {
+        assert!(
+            pods.iter().any(|(_, _, a)| a == app),
+            "kubectl -l app={app} finds no pod"
+        );
+    }
+}

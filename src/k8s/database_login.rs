@@ -114,6 +114,7 @@ pub fn database_login(p: &DatabaseLoginJobProps) -> Result<(Vec<Object>, String)
         ),
         ("app.kubernetes.io/part-of".to_owned(), p.stack.clone()),
         ("app.kubernetes.io/managed-by".to_owned(), "keel".to_owned()),
+        (super::labels::APP.to_owned(), DATABASE_LOGIN.to_owned()),
     ]);
     let selector = BTreeMap::from([
         (
