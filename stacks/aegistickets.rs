@@ -13,7 +13,7 @@
 //!   the VPC's CIDR (the ALB reaches pod IPs) and the backend reaches only its database.
 //! - RDS PostgreSQL 15: master password managed by RDS, the backend's own login
 //!   (`tickets_app`) in `keel/<env>/aegistickets/`, read by an ExternalSecret through the
-//!   platform's ClusterSecretStore (which reads only secrets under `keel/<env>/`).
+//!   stack's own SecretStore (which reads only secrets under that prefix).
 //! - ECR repositories for both images and a GitHub deploy role that edits the namespace
 //!   only.
 //! - The backend's SLOs (`slos`): a PrometheusRule with the seed's named SLI rules and
@@ -31,6 +31,7 @@ use crate::construct::ecr::{EcrRepository, EcrRepositoryProps};
 use crate::construct::kms::KmsKey;
 use crate::construct::rds::{RdsPostgres, RdsPostgresProps};
 use crate::construct::secrets::composed_secret;
+use crate::construct::secret_store::StackSecretStoreProps;
 use crate::construct::security_group::{Peer, SecurityGroup};
 use crate::env::Env;
 use crate::env::check::{self, Problems, database, min_copies, percent};
@@ -39,7 +40,7 @@ use crate::k8s::{self, Rule, RuleGroup};
 use crate::slo::prometheus::{Matcher, RequestMetrics, ServiceSlos, rule_object};
 use crate::slo::{self, ErrorClass, Indicator, LatencySupport, Slo, Window, num};
 use crate::stack::{Stack, StackDef, StackError, terraform_root};
-use crate::stacks::platform::{CLUSTER_SECRET_STORE, OnCluster};
+use crate::stacks::platform::OnCluster;
 
 /// Stack name.
 pub const NAME: &str = "aegistickets";
@@ -357,10 +358,20 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             property: None,
         },
     });
-    backend.secrets.store = k8s::SecretStoreRef {
-        kind: k8s::SecretStoreKind::ClusterSecretStore,
-        name: CLUSTER_SECRET_STORE.into(),
-    };
+    // The stack's own store reads its prefix, and nothing else.
+    let store = cluster
+        .secret_store(
+            scope,
+            &key,
+            &StackSecretStoreProps {
+                name: NAME,
+                namespace: &namespace,
+                prefix: &secrets,
+                labels: &backend.app.recommended().map_err(|e| fail(e.to_string()))?,
+            },
+        )
+        .map_err(fail)?;
+    backend.secrets.store = store.store;
     backend.network.egress = cluster
         .data_subnet_cidrs
         .iter()
@@ -396,7 +407,8 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     // The backend owns the namespace's objects (namespace, quota, limits, default deny).
     frontend.namespace_policy = None;
 
-    let mut objects = k8s::service(&backend).map_err(|e| fail(e.to_string()))?;
+    let mut objects = store.objects;
+    objects.extend(k8s::service(&backend).map_err(|e| fail(e.to_string()))?);
     objects.extend(k8s::service(&frontend).map_err(|e| fail(e.to_string()))?);
     if !cfg.slos.is_empty() {
         let metrics = backend_metrics(&namespace, &backend.app.name);

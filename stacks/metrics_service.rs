@@ -8,7 +8,7 @@
 //! - Langfuse is outside keel: the service calls it at `langfuse_url` (an environment
 //!   setting, HTTPS), declared as an external dependency that `keel preflight` checks.
 //! - The Langfuse keys come from Secrets Manager (`keel/<env>/metrics-service/...`, set out
-//!   of band) through an ExternalSecret of the platform's ClusterSecretStore.
+//!   of band) through an ExternalSecret of the stack's own SecretStore.
 //! - Its pods' role (IRSA or Pod Identity, from the same value as the ServiceAccount): read
 //!   the ground-truth bucket's objects, list the bucket, write its own log group.
 //! - ECR repository `metrics-service` and a GitHub deploy role that edits its namespace only.
@@ -26,6 +26,7 @@ use crate::construct::ecr::{EcrEncryption, EcrRepository, EcrRepositoryProps};
 use crate::construct::iam::Statement;
 use crate::construct::kms::KmsKey;
 use crate::construct::log_group::encrypted_log_group;
+use crate::construct::secret_store::StackSecretStoreProps;
 use crate::construct::secrets::Secret;
 use crate::construct::{Scope, partition};
 use crate::env::Env;
@@ -34,7 +35,7 @@ use crate::env::file::{EnvFile, Image};
 use crate::k8s;
 use crate::plan::External;
 use crate::stack::{Stack, StackDef, StackError, terraform_root};
-use crate::stacks::platform::{CLUSTER_SECRET_STORE, OnCluster};
+use crate::stacks::platform::OnCluster;
 
 /// Stack name.
 pub const NAME: &str = "metrics-service";
@@ -226,10 +227,20 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             },
         });
     }
-    p.secrets.store = k8s::SecretStoreRef {
-        kind: k8s::SecretStoreKind::ClusterSecretStore,
-        name: CLUSTER_SECRET_STORE.into(),
-    };
+    // The stack's own store reads the Langfuse keys, and only its prefix.
+    let store = cluster
+        .secret_store(
+            scope,
+            &key,
+            &StackSecretStoreProps {
+                name: NAME,
+                namespace: NAMESPACE,
+                prefix: &secret_prefix,
+                labels: &p.app.recommended().map_err(|e| fail(e.to_string()))?,
+            },
+        )
+        .map_err(fail)?;
+    p.secrets.store = store.store;
     // Nothing calls the service from outside its pods' namespace in the seed; the
     // NetworkPolicy of its pods admits nothing and lets out only what it needs.
     p.network.http_from = Vec::new();
@@ -303,7 +314,8 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             false,
         );
     }
-    let objects = k8s::service(&p).map_err(|e| fail(e.to_string()))?;
+    let mut objects = store.objects;
+    objects.extend(k8s::service(&p).map_err(|e| fail(e.to_string()))?);
     let mut stack = Stack::on_cluster(NAME, tf, objects, BTreeMap::new())
         .map_err(|e| fail(e.to_string()))?;
     stack.external.push(External::Service {

@@ -152,3 +152,183 @@ fn issue20_every_workload_and_its_pods_carry_app_beside_the_recommended_labels()
         );
     }
 }
+
+/// The statements of the policy document `data.aws_iam_policy_document.<name>` of a root.
+fn policy_statements(o: &Output, name: &str) -> Vec<Value> {
+    for (path, body) in &o.files {
+        if !path.starts_with("terraform") {
+            continue;
+        }
+        let v: Value = serde_json::from_str(body).expect("JSON");
+        if let Some(doc) = v["data"]["aws_iam_policy_document"].get(name) {
+            return doc["statement"].as_array().cloned().unwrap_or_default();
+        }
+    }
+    panic!("{} {}: no policy document {name}", o.env, o.stack)
+}
+
+/// Whether an IAM resource pattern (`*` any run) matches `arn`.
+fn iam_matches(pattern: &str, arn: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == arn,
+        Some((head, rest)) => {
+            arn.starts_with(head)
+                && (0..=arn.len() - head.len()).any(|i| iam_matches(rest, &arn[head.len() + i..]))
+        }
+    }
+}
+
+#[test]
+fn issue19_8_every_stack_reads_only_its_own_prefix_through_its_own_store() {
+    // (env, stack) -> (secret prefix, the reader's secret resources)
+    let mut readers: BTreeMap<(String, String), (String, Vec<String>)> = BTreeMap::new();
+    for o in common::outputs() {
+        let docs: Vec<Value> = k8s_docs(&o)
+            .into_iter()
+            .filter(|(p, _)| p.starts_with("k8s"))
+            .map(|(_, d)| d)
+            .collect();
+        assert!(
+            docs.iter().all(|d| d["kind"] != "ClusterSecretStore"),
+            "{} {}: a ClusterSecretStore lets any namespace read what its role reads",
+            o.env,
+            o.stack
+        );
+        let externals: Vec<&Value> = docs
+            .iter()
+            .filter(|d| d["kind"] == "ExternalSecret")
+            .collect();
+        if externals.is_empty() {
+            continue;
+        }
+        let at = format!("{} {}", o.env, o.stack);
+        let find = |kind: &str, ns: &Value, name: &Value| {
+            docs.iter()
+                .find(|d| {
+                    d["kind"] == kind
+                        && d["metadata"]["namespace"] == *ns
+                        && d["metadata"]["name"] == *name
+                })
+                .unwrap_or_else(|| panic!("{at}: no {kind} {ns}/{name}"))
+                .clone()
+        };
+        let mut keys = Vec::new();
+        for e in &externals {
+            let ns = &e["metadata"]["namespace"];
+            let store_ref = &e["spec"]["secretStoreRef"];
+            assert_eq!(
+                store_ref["kind"], "SecretStore",
+                "{at}: {}",
+                e["metadata"]["name"]
+            );
+            let store = find("SecretStore", ns, &store_ref["name"]);
+            let aws = &store["spec"]["provider"]["aws"];
+            assert!(
+                aws.get("role").is_none(),
+                "{at}: the controller must not assume the reader"
+            );
+            let sa = &aws["auth"]["jwt"]["serviceAccountRef"];
+            assert!(
+                sa.get("namespace").is_none(),
+                "{at}: a namespaced store uses its own namespace"
+            );
+            let account = find("ServiceAccount", ns, &sa["name"]);
+            let role_arn = account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{at}: the store's ServiceAccount has no IRSA role"));
+            assert!(role_arn.ends_with("-secrets-reader"), "{at}: {role_arn}");
+            // The reader trusts exactly that ServiceAccount's web identity.
+            let trust = policy_statements(&o, "secrets_reader_trust");
+            assert_eq!(trust.len(), 1, "{at}");
+            assert_eq!(
+                trust[0]["actions"],
+                serde_json::json!(["sts:AssumeRoleWithWebIdentity"]),
+                "{at}"
+            );
+            let subject = format!(
+                "system:serviceaccount:{}:{}",
+                ns.as_str().unwrap_or_default(),
+                sa["name"].as_str().unwrap_or_default()
+            );
+            assert!(
+                trust[0]["condition"]
+                    .as_array()
+                    .expect("conditions")
+                    .iter()
+                    .any(|c| {
+                        c["variable"].as_str().is_some_and(|v| v.ends_with(":sub"))
+                            && c["values"] == serde_json::json!([subject])
+                    }),
+                "{at}: the reader's trust is not pinned to {subject}"
+            );
+            for d in e["spec"]["data"].as_array().into_iter().flatten() {
+                keys.push(
+                    d["remoteRef"]["key"]
+                        .as_str()
+                        .expect("remote key")
+                        .to_owned(),
+                );
+            }
+        }
+        let read: Vec<String> = policy_statements(&o, "secrets_reader")
+            .iter()
+            .filter(|s| {
+                s["actions"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x == "secretsmanager:GetSecretValue"))
+            })
+            .flat_map(|s| s["resources"].as_array().cloned().unwrap_or_default())
+            .map(|r| r.as_str().expect("resource").to_owned())
+            .collect();
+        assert_eq!(read.len(), 1, "{at}: {read:?}");
+        let prefix = read[0]
+            .split_once(":secret:")
+            .and_then(|(_, p)| p.strip_suffix("/*"))
+            .unwrap_or_else(|| panic!("{at}: {} is no secret prefix", read[0]))
+            .to_owned();
+        for k in &keys {
+            assert!(
+                k.starts_with(&format!("{prefix}/")),
+                "{at}: reads {k}, outside its reader's {prefix}/"
+            );
+        }
+        readers.insert((o.env.clone(), o.stack.to_string()), (prefix, read));
+    }
+    assert_eq!(readers.len(), 4 * 3, "{:?}", readers.keys());
+    // No stack's reader can read another stack's prefix.
+    for ((env, a), (_, patterns)) in &readers {
+        for ((env_b, b), (prefix_b, _)) in &readers {
+            if a == b && env == env_b {
+                continue;
+            }
+            for p in patterns {
+                let arn = format!(
+                    "{}:secret:{prefix_b}/x-AbCdEf",
+                    p.split_once(":secret:").expect("arn").0
+                );
+                assert!(
+                    !iam_matches(p, &arn),
+                    "{env} {a} reads {env_b} {b}'s {prefix_b}/ through {p}"
+                );
+            }
+        }
+    }
+    // Nor can the controller itself: it reads no secret, and assumes only the
+    // database-login readers (their Jobs' stores still name them).
+    for env in ["dev", "staging", "prod"] {
+        let o = common::output(env, "platform");
+        for s in policy_statements(&o, "external_secrets") {
+            assert!(
+                !s["actions"].to_string().contains("secretsmanager:"),
+                "{env}: {s}"
+            );
+            for r in s["resources"].as_array().expect("resources") {
+                let r = r.as_str().expect("resource");
+                assert!(
+                    r.ends_with(&format!("-dblogin-{env}-secrets-reader")),
+                    "{env}: {s}"
+                );
+            }
+        }
+    }
+}

@@ -4,8 +4,8 @@
 //! [`layer`] reads every stack's objects ([`uses::Uses`]) and the platform settings, and
 //! gives a [`Layer`]: the installs for `keel plan` (each saying what it provides, needs and
 //! waits for), the EKS add-ons and controller identities the platform's Terraform root
-//! creates, the typed Helm values files, and the platform's extra objects (ClusterIssuers,
-//! the ClusterSecretStore). [`attach`] is synth's hook: it rebuilds the platform stack of an
+//! creates, the typed Helm values files, and the platform's extra objects (ClusterIssuers).
+//! [`attach`] is synth's hook: it rebuilds the platform stack of an
 //! environment with the layer derived from all its stacks, so a platform synthesized alone
 //! is the one a full synth writes.
 //!
@@ -340,15 +340,6 @@ pub fn layer(env: &Env, stacks: &[&Stack]) -> Result<Layer, String> {
                 deployment(ns, "external-secrets-cert-controller"),
             ],
         )?;
-        out.objects.push(
-            k8s::cluster_secret_store(
-                platform::CLUSTER_SECRET_STORE,
-                region,
-                Some((ns, eso.service_account.as_str())),
-                &labels("external-secrets"),
-            )
-            .map_err(|e| e.to_string())?,
-        );
     }
     if uses.group("argoproj.io") {
         let ns = catalogue::ARGO_ROLLOUTS_NAMESPACE;

@@ -393,7 +393,7 @@ mod tests {
             sql: "SELECT 1;\n".into(),
             store: AwsSecretStore {
                 region: "us-east-1".into(),
-                role_arn: "arn:aws:iam::111122223333:role/aapi-login-prod-secrets-reader".into(),
+                auth: crate::k8s::StoreAuth::AssumeRole("arn:aws:iam::111122223333:role/aapi-login-prod-secrets-reader".into()),
             },
             master_secret_tags: BTreeMap::from([(
                 RDS_PRIMARY_INSTANCE_TAG.to_owned(),

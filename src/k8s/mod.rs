@@ -80,7 +80,7 @@ pub use error::K8sError;
 pub use external_secret::{
     AwsSecretStore, ExternalSecret, ExternalSecretData, ExternalSecretSpec, ExternalSecretTarget,
     RemoteRef, SecretEnv, SecretSource, SecretStore, SecretStoreKind, SecretStoreRef, SecretsProps,
-    cluster_secret_store, target_secret_name,
+    StoreAuth, secret_store, target_secret_name,
 };
 pub use ingress::{
     AlbIngress, AlbScheme, IngressClass, IngressProps, NginxIngress, ROUTER_MIDDLEWARES,
