@@ -332,3 +332,66 @@ fn issue19_8_every_stack_reads_only_its_own_prefix_through_its_own_store() {
         }
     }
 }
+
+/// The platform's Helm values of `release` in `env`.
+fn addon_values(env: &str, release: &str) -> Value {
+    let o = common::output(env, "platform");
+    let body = o
+        .files
+        .get(std::path::Path::new(&format!(
+            "addons/{release}.values.yaml"
+        )))
+        .unwrap_or_else(|| panic!("{env}: no values of {release}"));
+    serde_saphyr::from_str(body).expect("values parse")
+}
+
+#[test]
+fn issue19_10_rate_limits_key_on_the_client_address_through_proxy_protocol() {
+    let proxy_protocol = "service.beta.kubernetes.io/aws-load-balancer-proxy-protocol";
+    let mut limited = 0;
+    for o in common::outputs() {
+        for (path, doc) in k8s_docs(&o) {
+            let at = format!("{} {} {path}", o.env, o.stack);
+            let nginx_limit = doc["kind"] == "Ingress"
+                && doc["metadata"]["annotations"]["nginx.ingress.kubernetes.io/limit-rps"]
+                    .is_string();
+            let traefik_limit = doc["kind"] == "Middleware" && doc["spec"]["rateLimit"].is_object();
+            if nginx_limit {
+                // The NLB passes the client's address in a PROXY v2 header, and the
+                // controller reads it from there (`limit-rps` keys on `$remote_addr`).
+                let v = addon_values(&o.env, "ingress-nginx");
+                assert_eq!(
+                    v["controller"]["service"]["annotations"][proxy_protocol], "*",
+                    "{at}"
+                );
+                assert_eq!(
+                    v["controller"]["config"]["use-proxy-protocol"], "true",
+                    "{at}"
+                );
+                limited += 1;
+            }
+            if traefik_limit {
+                // Keyed on the remote address (no header, no hop depth), which Traefik takes
+                // from the PROXY header of the NLB on both entry points, trusting the VPC only.
+                assert!(
+                    doc["spec"]["rateLimit"].get("sourceCriterion").is_none(),
+                    "{at}"
+                );
+                let v = addon_values(&o.env, "traefik");
+                assert_eq!(v["service"]["annotations"][proxy_protocol], "*", "{at}");
+                for port in ["web", "websecure"] {
+                    let trusted = v["ports"][port]["proxyProtocol"]["trustedIPs"]
+                        .as_array()
+                        .unwrap_or_else(|| panic!("{at}: {port} takes no PROXY header"));
+                    assert_eq!(trusted.len(), 1, "{at}: {trusted:?}");
+                    assert!(
+                        trusted[0].as_str().is_some_and(|c| c.starts_with("10.")),
+                        "{at}: {trusted:?}"
+                    );
+                }
+                limited += 1;
+            }
+        }
+    }
+    assert!(limited >= 3 * 2, "{limited} rate limits");
+}

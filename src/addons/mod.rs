@@ -249,6 +249,7 @@ pub fn layer(env: &Env, stacks: &[&Stack]) -> Result<Layer, String> {
                     service_monitor: service_monitor(),
                 },
                 service: values::LoadBalancerService::nlb(),
+                config: values::NginxConfig::behind_nlb(),
             },
         };
         out.helm(
@@ -271,6 +272,13 @@ pub fn layer(env: &Env, stacks: &[&Stack]) -> Result<Layer, String> {
                 w.traefik_namespace.as_str()
             });
         let ns = ingress_ns(IngressClassName::Traefik, default);
+        let vpc_cidr = env
+            .spec
+            .stacks
+            .platform
+            .as_ref()
+            .map(|p| p.vpc_cidr.as_str())
+            .ok_or("Traefik runs on the platform's cluster, which this environment has not")?;
         let body = values::Traefik {
             deployment: values::TraefikDeployment { replicas: 2 },
             pod_disruption_budget: Pdb::one_of_two(),
@@ -289,6 +297,7 @@ pub fn layer(env: &Env, stacks: &[&Stack]) -> Result<Layer, String> {
                 },
             },
             service: values::LoadBalancerService::nlb(),
+            ports: values::TraefikPorts::behind_nlb(vpc_cidr),
         };
         out.helm(
             &header,
