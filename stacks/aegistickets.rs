@@ -424,6 +424,14 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             rule_object(&slos, &backend.app, &kube.service_monitor_labels, groups)
                 .map_err(|e| fail(e.to_string()))?,
         );
+        objects.push(
+            k8s::dashboard::dashboard_config_map(
+                &slos,
+                &k8s::dashboard::dashboard(&slos),
+                &backend.app.recommended().map_err(|e| fail(e.to_string()))?,
+            )
+            .map_err(|e| fail(e.to_string()))?,
+        );
     }
     let login_job = cluster
         .database_login_job(

@@ -352,6 +352,14 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             rule_object(&slos, &props.app, &kube.service_monitor_labels, slos.groups())
                 .map_err(|e| fail(e.to_string()))?,
         );
+        objects.push(
+            k8s::dashboard::dashboard_config_map(
+                &slos,
+                &k8s::dashboard::dashboard(&slos),
+                &props.app.recommended().map_err(|e| fail(e.to_string()))?,
+            )
+            .map_err(|e| fail(e.to_string()))?,
+        );
     }
     let login_job = cluster
         .database_login_job(

@@ -395,3 +395,65 @@ fn issue19_10_rate_limits_key_on_the_client_address_through_proxy_protocol() {
     }
     assert!(limited >= 3 * 2, "{limited} rate limits");
 }
+
+#[test]
+fn issue19_22_every_stack_with_objectives_has_a_dashboard_grafana_loads_reading_what_it_records() {
+    let mut dashboards = BTreeSet::new();
+    for o in common::outputs() {
+        let rules = recording_rules(&o);
+        let recorded: BTreeSet<&str> = rules.iter().map(|(r, _)| r.as_str()).collect();
+        let docs = k8s_docs(&o);
+        for (path, doc) in &docs {
+            let Some(label) = doc["metadata"]["labels"]["grafana_dashboard"].as_str() else {
+                continue;
+            };
+            let at = format!("{} {} {path}", o.env, o.stack);
+            assert_eq!(doc["kind"], "ConfigMap", "{at}");
+            // Grafana runs, and its sidecar loads ConfigMaps with this label from every
+            // namespace.
+            let v = addon_values(&o.env, "kube-prometheus-stack");
+            let sidecar = &v["grafana"]["sidecar"]["dashboards"];
+            assert_eq!(v["grafana"]["enabled"], true, "{at}");
+            assert_eq!(sidecar["enabled"], true, "{at}");
+            assert_eq!(sidecar["label"], "grafana_dashboard", "{at}");
+            assert_eq!(sidecar["labelValue"].as_str(), Some(label), "{at}");
+            assert_eq!(sidecar["searchNamespace"], "ALL", "{at}");
+            let data = doc["data"].as_object().expect("data");
+            assert_eq!(data.len(), 1, "{at}");
+            let json = data.values().next().and_then(Value::as_str).expect("JSON");
+            let dashboard: Value = serde_json::from_str(json).expect("dashboard JSON");
+            let panels = dashboard["panels"].as_array().expect("panels");
+            let titles: Vec<&str> = panels.iter().filter_map(|p| p["title"].as_str()).collect();
+            for signal in ["Traffic", "Errors", "Latency", "Error budget left"] {
+                assert!(
+                    titles.iter().any(|t| t.starts_with(signal)),
+                    "{at}: no {signal} in {titles:?}"
+                );
+            }
+            for p in panels {
+                for t in p["targets"].as_array().expect("targets") {
+                    let expr = t["expr"].as_str().expect("expr");
+                    let names = selectors(expr).unwrap_or_else(|e| panic!("{at}: {expr}\n{e}"));
+                    for s in names {
+                        assert!(
+                            recorded.contains(s.name.as_str()),
+                            "{at}: panel {} reads {}, which the stack does not record",
+                            p["title"],
+                            s.name
+                        );
+                    }
+                }
+            }
+            dashboards.insert((o.env.clone(), o.stack.to_string()));
+        }
+        if !rules.is_empty() {
+            assert!(
+                dashboards.contains(&(o.env.clone(), o.stack.to_string())),
+                "{} {}: objectives but no dashboard",
+                o.env,
+                o.stack
+            );
+        }
+    }
+    assert_eq!(dashboards.len(), 2 * 3, "{dashboards:?}");
+}

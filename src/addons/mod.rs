@@ -139,7 +139,7 @@ pub fn layer(env: &Env, stacks: &[&Stack]) -> Result<Layer, String> {
         common_labels.remove("release");
         let body = values::KubePrometheusStack {
             common_labels,
-            grafana: values::Enabled { enabled: false },
+            grafana: values::Grafana::for_dashboards(uses.dashboards),
             prometheus: values::Prometheus {
                 pod_disruption_budget: Pdb::one_of_two(),
                 prometheus_spec: values::PrometheusSpec {

@@ -243,6 +243,55 @@ pub struct TraefikPrometheus {
     pub service_monitor: ServiceMonitor,
 }
 
+/// kube-prometheus-stack `grafana` (the grafana chart 12.11.1 of chart 88.5.3).
+#[derive(Debug, Clone, Serialize)]
+pub struct Grafana {
+    /// Install Grafana.
+    pub enabled: bool,
+    /// `sidecar`: what it loads from ConfigMaps; none when Grafana is not installed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sidecar: Option<GrafanaSidecar>,
+}
+
+/// kube-prometheus-stack `grafana.sidecar`.
+#[derive(Debug, Clone, Serialize)]
+pub struct GrafanaSidecar {
+    /// `dashboards`.
+    pub dashboards: SidecarDashboards,
+}
+
+/// kube-prometheus-stack `grafana.sidecar.dashboards`: the chart's defaults, stated, since
+/// the stacks' dashboard ConfigMaps must match them.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SidecarDashboards {
+    /// Load dashboards from ConfigMaps.
+    pub enabled: bool,
+    /// The label key ConfigMaps carry ([`crate::k8s::dashboard::DASHBOARD_LABEL`]).
+    pub label: String,
+    /// Its value ([`crate::k8s::dashboard::DASHBOARD_LABEL_VALUE`]).
+    pub label_value: String,
+    /// `ALL`: every namespace (each stack's dashboard lives in its own).
+    pub search_namespace: String,
+}
+
+impl Grafana {
+    /// Grafana with the dashboard sidecar when `dashboards`, else not installed.
+    pub fn for_dashboards(dashboards: bool) -> Self {
+        Grafana {
+            enabled: dashboards,
+            sidecar: dashboards.then(|| GrafanaSidecar {
+                dashboards: SidecarDashboards {
+                    enabled: true,
+                    label: crate::k8s::dashboard::DASHBOARD_LABEL.to_owned(),
+                    label_value: crate::k8s::dashboard::DASHBOARD_LABEL_VALUE.to_owned(),
+                    search_namespace: "ALL".to_owned(),
+                },
+            }),
+        }
+    }
+}
+
 /// `{enabled: <bool>}`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Enabled {
@@ -258,8 +307,8 @@ pub struct KubePrometheusStack {
     /// (beyond the `release` label the chart always sets).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub common_labels: Map,
-    /// `grafana`: not installed.
-    pub grafana: Enabled,
+    /// `grafana`: installed, with its dashboard sidecar, when a stack emits a dashboard.
+    pub grafana: Grafana,
     /// `prometheus`.
     pub prometheus: Prometheus,
     /// `alertmanager`.

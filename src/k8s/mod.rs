@@ -63,6 +63,7 @@ mod service_account;
 mod service_monitor;
 mod traefik;
 
+pub mod dashboard;
 pub mod labels;
 
 pub use autoscaling::Autoscaling;
