@@ -17,7 +17,7 @@
 //!   reaches only its database.
 //! - RDS PostgreSQL 15: master password managed by RDS, the backend's own login
 //!   (`tickets_app`) in `keel/<env>/aegistickets/`, read by an ExternalSecret through the
-//!   platform's ClusterSecretStore (which reads only secrets under `keel/<env>/`).
+//!   stack's own SecretStore (which reads only secrets under that prefix).
 //! - ECR repositories for both images and a GitHub deploy role that deploys the namespace
 //!   only: its access entry's group `aegistickets-deployers` is bound to a Role derived
 //!   from the stack's objects ([`k8s::stack_deployer`]).
@@ -37,6 +37,7 @@ use crate::construct::kms::KmsKey;
 use crate::construct::logs_bucket::{ACCESS_LOG_PREFIX, LogsBucket};
 use crate::construct::rds::{RdsPostgres, RdsPostgresProps};
 use crate::construct::secrets::composed_secret;
+use crate::construct::secret_store::StackSecretStoreProps;
 use crate::construct::security_group::{Peer, SecurityGroup};
 use crate::construct::waf::{WebAcl, WebAclProps};
 use crate::env::Env;
@@ -46,7 +47,7 @@ use crate::k8s::{self, Rule, RuleGroup};
 use crate::slo::prometheus::{Matcher, RequestMetrics, ServiceSlos, rule_object};
 use crate::slo::{self, ErrorClass, Indicator, LatencySupport, Slo, Window, num};
 use crate::stack::{Stack, StackDef, StackError, terraform_root};
-use crate::stacks::platform::{CLUSTER_SECRET_STORE, OnCluster};
+use crate::stacks::platform::OnCluster;
 
 /// Stack name.
 pub const NAME: &str = "aegistickets";
@@ -439,10 +440,20 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             property: None,
         },
     });
-    backend.secrets.store = k8s::SecretStoreRef {
-        kind: k8s::SecretStoreKind::ClusterSecretStore,
-        name: CLUSTER_SECRET_STORE.into(),
-    };
+    // The stack's own store reads its prefix, and nothing else.
+    let store = cluster
+        .secret_store(
+            scope,
+            &key,
+            &StackSecretStoreProps {
+                name: NAME,
+                namespace: &namespace,
+                prefix: &secrets,
+                labels: &backend.app.recommended().map_err(|e| fail(e.to_string()))?,
+            },
+        )
+        .map_err(fail)?;
+    backend.secrets.store = store.store;
     backend.network.egress = cluster
         .data_subnet_cidrs
         .iter()
@@ -497,7 +508,8 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             .map_err(|e| fail(e.to_string()))?,
     );
 
-    let mut objects = k8s::service(&backend).map_err(|e| fail(e.to_string()))?;
+    let mut objects = store.objects;
+    objects.extend(k8s::service(&backend).map_err(|e| fail(e.to_string()))?);
     objects.extend(k8s::service(&frontend).map_err(|e| fail(e.to_string()))?);
     if !cfg.slos.is_empty() {
         let metrics = backend_metrics(&namespace, &backend.app.name);
@@ -512,6 +524,14 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         objects.push(
             rule_object(&slos, &backend.app, &kube.service_monitor_labels, groups)
                 .map_err(|e| fail(e.to_string()))?,
+        );
+        objects.push(
+            k8s::dashboard::dashboard_config_map(
+                &slos,
+                &k8s::dashboard::dashboard(&slos),
+                &backend.app.recommended().map_err(|e| fail(e.to_string()))?,
+            )
+            .map_err(|e| fail(e.to_string()))?,
         );
     }
     let deployer = k8s::stack_deployer(NAME, env.name(), &namespace, &objects)

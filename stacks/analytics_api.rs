@@ -25,10 +25,10 @@ use crate::construct::ecr::{EcrRepository, EcrRepositoryProps};
 use crate::construct::elasticache::{
     REDIS_PORT, RedisCache, RedisCacheProps, redis_family, redis_versions,
 };
-use crate::construct::iam::{Role, Statement, Trust};
 use crate::construct::kms::KmsKey;
 use crate::construct::rds::{RdsPostgres, RdsPostgresProps};
 use crate::construct::secrets::{GeneratedSecret, composed_secret};
+use crate::construct::secret_store::StackSecretStoreProps;
 use crate::construct::security_group::{Peer, SecurityGroup};
 use crate::env::Env;
 use crate::env::check::{self, Problems, certificate, database, min_copies, percent};
@@ -149,7 +149,6 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     let vpc_id = cluster.vpc_id(scope);
     let subnets = cluster.data_subnet_ids(scope);
     let nodes = Peer::Group(cluster.node_security_group(scope));
-    let controller = cluster.external_secrets_role(scope);
     let db_sg = SecurityGroup::new(
         scope,
         "security",
@@ -254,42 +253,6 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         ),
     );
 
-    // The External Secrets controller reads this stack's secrets, and only these, through
-    // a role of the stack's own that its SecretStore names.
-    let region = env.spec.region.clone();
-    let readable = vec![
-        database_url.to_string(),
-        redis_url.to_string(),
-        jwt.arn().to_string(),
-    ];
-    let reader = Role::new(
-        scope,
-        "secrets_reader",
-        "secrets-reader",
-        Trust::Role(controller.to_string()),
-        &[],
-        vec![
-            Statement::allow(
-                "ReadThisStacksSecrets",
-                &[
-                    "secretsmanager:GetSecretValue",
-                    "secretsmanager:DescribeSecret",
-                ],
-                readable,
-            ),
-            Statement::allow(
-                "DecryptThroughSecretsManager",
-                &["kms:Decrypt"],
-                vec![key.arn().to_string()],
-            )
-            .when(
-                "StringEquals",
-                "kms:ViaService",
-                vec![format!("secretsmanager.{region}.amazonaws.com")],
-            ),
-        ],
-    );
-
     // The repository the deploy workflow pushes to and the pods pull from (unless the
     // environment file allow-lists another registry).
     let repo = EcrRepository::new(
@@ -305,7 +268,6 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         ClusterAccess::Group(k8s::deployer_group(NAME)),
         vec![],
     );
-    let reader_name = scope.name("secrets-reader");
     let out = &mut *scope.tf;
     out.output(
         "ecr_repository_url",
@@ -355,25 +317,29 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         deploy.arn(),
         false,
     );
-    out.output(
+    // The stack's own store reads its secrets, and only these (`analytics-api/<env>/*`).
+    let mut props = service_props(env, cfg, kube, &cluster, &secret_path).map_err(fail)?;
+    let store = cluster
+        .secret_store(
+            scope,
+            &key,
+            &StackSecretStoreProps {
+                name: NAME,
+                namespace: &cfg.namespace,
+                prefix: &format!("{NAME}/{}", env.name()),
+                labels: &props.app.recommended().map_err(|e| fail(e.to_string()))?,
+            },
+        )
+        .map_err(fail)?;
+    scope.tf.output(
         "secrets_reader_role_arn",
-        "role the External Secrets controller assumes to read this stack's secrets",
-        reader.arn(),
+        "role the stack's SecretStore reads its secrets with (IRSA of its ServiceAccount)",
+        store.role.arn(),
         false,
     );
-
-    let reader_arn = format!(
-        "arn:{}:iam::{}:role/{}",
-        crate::construct::partition(&region),
-        env.spec.account_id,
-        reader_name
-    );
-    let store = k8s::AwsSecretStore {
-        region,
-        role_arn: reader_arn,
-    };
-    let props = service_props(env, cfg, kube, &cluster, &secret_path, store).map_err(fail)?;
-    let mut objects = k8s::service(&props).map_err(|e| fail(e.to_string()))?;
+    props.secrets.store = store.store;
+    let mut objects = store.objects;
+    objects.extend(k8s::service(&props).map_err(|e| fail(e.to_string()))?);
     if !cfg.slos.is_empty() {
         let metrics = RequestMetrics::workload(&cfg.namespace, &props.app.name);
         let slos = ServiceSlos {
@@ -385,6 +351,14 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         objects.push(
             rule_object(&slos, &props.app, &kube.service_monitor_labels, slos.groups())
                 .map_err(|e| fail(e.to_string()))?,
+        );
+        objects.push(
+            k8s::dashboard::dashboard_config_map(
+                &slos,
+                &k8s::dashboard::dashboard(&slos),
+                &props.app.recommended().map_err(|e| fail(e.to_string()))?,
+            )
+            .map_err(|e| fail(e.to_string()))?,
         );
     }
     let deployer = k8s::stack_deployer(NAME, env.name(), &cfg.namespace, &objects)
@@ -415,7 +389,6 @@ fn service_props(
     kube: &Kubernetes,
     cluster: &OnCluster,
     secret_path: &dyn Fn(&str) -> String,
-    store: k8s::AwsSecretStore,
 ) -> Result<k8s::ServiceProps, String> {
     let image = k8s::Image::pinned(&cfg.image, env.is_prod())?;
     let app = k8s::AppLabels {
@@ -497,7 +470,6 @@ fn service_props(
             "the stack sources secret {name}, which the workload's contract does not read"
         ));
     }
-    p.secrets.own_store = Some(store);
 
     let class = match kube.ingress_class {
         IngressClassName::Nginx => k8s::IngressClass::Nginx(k8s::NginxIngress {

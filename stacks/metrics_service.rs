@@ -8,7 +8,7 @@
 //! - Langfuse is outside keel: the service calls it at `langfuse_url` (an environment
 //!   setting, HTTPS), declared as an external dependency that `keel preflight` checks.
 //! - The Langfuse keys come from Secrets Manager (`keel/<env>/metrics-service/...`, set out
-//!   of band) through an ExternalSecret of the platform's ClusterSecretStore.
+//!   of band) through an ExternalSecret of the stack's own SecretStore.
 //! - Its pods' role (IRSA or Pod Identity, from the same value as the ServiceAccount): read
 //!   the ground-truth bucket's objects, list the bucket, write its own log group.
 //! - ECR repository `metrics-service` and a GitHub deploy role that deploys its namespace
@@ -31,6 +31,7 @@ use crate::construct::ecr::{EcrEncryption, EcrRepository, EcrRepositoryProps};
 use crate::construct::iam::Statement;
 use crate::construct::kms::KmsKey;
 use crate::construct::log_group::encrypted_log_group;
+use crate::construct::secret_store::StackSecretStoreProps;
 use crate::construct::secrets::Secret;
 use crate::construct::{Scope, partition};
 use crate::env::Env;
@@ -39,7 +40,7 @@ use crate::env::file::{EnvFile, Image};
 use crate::k8s;
 use crate::plan::External;
 use crate::stack::{Stack, StackDef, StackError, terraform_root};
-use crate::stacks::platform::{CLUSTER_SECRET_STORE, OnCluster};
+use crate::stacks::platform::OnCluster;
 
 /// Stack name.
 pub const NAME: &str = "metrics-service";
@@ -228,10 +229,20 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             },
         });
     }
-    p.secrets.store = k8s::SecretStoreRef {
-        kind: k8s::SecretStoreKind::ClusterSecretStore,
-        name: CLUSTER_SECRET_STORE.into(),
-    };
+    // The stack's own store reads the Langfuse keys, and only its prefix.
+    let store = cluster
+        .secret_store(
+            scope,
+            &key,
+            &StackSecretStoreProps {
+                name: NAME,
+                namespace: NAMESPACE,
+                prefix: &secret_prefix,
+                labels: &p.app.recommended().map_err(|e| fail(e.to_string()))?,
+            },
+        )
+        .map_err(fail)?;
+    p.secrets.store = store.store;
     // Nothing calls the service from outside its pods' namespace in the seed; the
     // NetworkPolicy of its pods admits nothing and lets out only what it needs.
     p.network.http_from = Vec::new();
@@ -334,7 +345,8 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     }
     p.namespace_policy =
         Some(k8s::NamespacePolicy::for_services(&[&p], 0).map_err(|e| fail(e.to_string()))?);
-    let mut objects = k8s::service(&p).map_err(|e| fail(e.to_string()))?;
+    let mut objects = store.objects;
+    objects.extend(k8s::service(&p).map_err(|e| fail(e.to_string()))?);
     let deployer = k8s::stack_deployer(NAME, env.name(), NAMESPACE, &objects)
         .map_err(|e| fail(e.to_string()))?;
     objects.extend(deployer);

@@ -12,7 +12,7 @@
 //! - The add-on layer ([`crate::addons`]), derived from every stack of the environment:
 //!   EKS add-ons, the identities of the controllers that call AWS, the alerts topic, the
 //!   Helm values files (`addons/*.values.yaml`) and the objects that need the add-ons'
-//!   CRDs (ClusterIssuers, the ClusterSecretStore).
+//!   CRDs (ClusterIssuers).
 //! - The account's GitHub Actions OIDC provider where the environment owns the account.
 
 use std::collections::BTreeMap;
@@ -29,6 +29,7 @@ use crate::construct::eks::{
 use crate::construct::github_deploy::ClusterAccess;
 use crate::construct::iam::{GITHUB_OIDC_HOST, Role, STS_AUDIENCE, Statement, Trust};
 use crate::construct::kms::KmsKey;
+use crate::construct::secret_store::{StackSecretStore, StackSecretStoreProps, stack_secret_store};
 use crate::construct::vpc::{Vpc, VpcProps, split_data_subnets};
 use crate::construct::workload_identity::{Mechanism, WorkloadIdentity};
 use crate::addons::Layer;
@@ -287,9 +288,6 @@ pub struct Addons {
     pub amazon_cloudwatch_observability: Option<String>,
 }
 
-/// Name of the environment-wide ClusterSecretStore.
-pub const CLUSTER_SECRET_STORE: &str = "aws-secrets-manager";
-
 /// An AWS resource name of the platform in `env`: `eks-<env>-<suffix>`.
 pub fn resource_name(env: &Env, suffix: &str) -> String {
     format!("{SHORT}-{}-{suffix}", env.name())
@@ -311,12 +309,12 @@ pub fn controller_role_arn(env: &Env, suffix: &str) -> String {
     )
 }
 
-/// External Secrets' identity: secrets under `keel/<env>/`, decrypted through Secrets
-/// Manager only, and the stacks' own secret-reader roles. Its role is exported, so it
-/// exists whether or not the environment's objects use External Secrets yet.
+/// External Secrets' identity: it reads no secret itself (each stack's store reads its own
+/// prefix with its ServiceAccount's role) and may only assume the database-login readers,
+/// whose stores name them. Its role is exported, so it exists whether or not the
+/// environment's objects use External Secrets yet.
 pub fn external_secrets_identity(env: &Env) -> WorkloadIdentity {
     let partition = crate::construct::partition(&env.spec.region);
-    let region = &env.spec.region;
     let account = &env.spec.account_id;
     let env_name = env.name();
     WorkloadIdentity {
@@ -327,39 +325,10 @@ pub fn external_secrets_identity(env: &Env) -> WorkloadIdentity {
         managed: vec![],
         statements: vec![
             Statement::allow(
-                "ReadEnvironmentSecrets",
-                &[
-                    "secretsmanager:GetSecretValue",
-                    "secretsmanager:DescribeSecret",
-                ],
-                vec![format!(
-                    "arn:{partition}:secretsmanager:{region}:{account}:secret:keel/{env_name}/*"
-                )],
-            ),
-            // Each stack encrypts its secrets with its own key: decrypt only through
-            // Secrets Manager and only for secrets under this environment's prefix.
-            Statement::allow(
-                "DecryptEnvironmentSecrets",
-                &["kms:Decrypt"],
-                vec!["*".into()],
-            )
-            .when(
-                "StringEquals",
-                "kms:ViaService",
-                vec![format!("secretsmanager.{region}.amazonaws.com")],
-            )
-            .when(
-                "StringLike",
-                "kms:EncryptionContext:SecretARN",
-                vec![format!(
-                    "arn:{partition}:secretsmanager:{region}:{account}:secret:keel/{env_name}/*"
-                )],
-            ),
-            Statement::allow(
-                "AssumeStackSecretReaders",
+                "AssumeDatabaseLoginReaders",
                 &["sts:AssumeRole"],
                 vec![format!(
-                    "arn:{partition}:iam::{account}:role/*-{env_name}-secrets-reader"
+                    "arn:{partition}:iam::{account}:role/*-dblogin-{env_name}-secrets-reader"
                 )],
             ),
         ],
@@ -970,6 +939,25 @@ impl OnCluster {
             WorkloadIdentityMode::PodIdentity => None,
         };
         role
+    }
+
+    /// The stack's own External Secrets store and reader role (see
+    /// [`stack_secret_store`](crate::construct::secret_store::stack_secret_store)), always
+    /// through IRSA: External Secrets authenticates a namespaced store only with its
+    /// ServiceAccount's web identity, and the cluster's OIDC provider exists in either
+    /// identity mode.
+    pub fn secret_store(
+        &self,
+        scope: &mut Scope<'_>,
+        key: &KmsKey,
+        props: &StackSecretStoreProps<'_>,
+    ) -> Result<StackSecretStore, String> {
+        let oidc = Mechanism::Irsa {
+            provider_arn: exports::import_one(scope, &OIDC_PROVIDER_ARN),
+            issuer: exports::import_one(scope, &OIDC_ISSUER),
+        };
+        stack_secret_store(scope, key, oidc, props)
+            .map_err(|e| e.to_string())
     }
 
     /// The VPC id (imported).

@@ -41,7 +41,7 @@ fn metrics_service_matches_the_seed() {
     let es = k8s(&o, "30-externalsecret-metrics-service.yaml");
     assert_eq!(
         es["spec"]["secretStoreRef"],
-        json!({"kind": "ClusterSecretStore", "name": "aws-secrets-manager"})
+        json!({"kind": "SecretStore", "name": "metrics-service"})
     );
     let cm = k8s(&o, "20-configmap-metrics-service-config.yaml");
     assert_eq!(
@@ -206,7 +206,10 @@ fn aegistickets_database_and_credentials() {
         (Some("db.t4g.micro"), Some(false))
     );
     let es = k8s(&o, "30-externalsecret-backend.yaml");
-    assert_eq!(es["spec"]["secretStoreRef"]["kind"], "ClusterSecretStore");
+    assert_eq!(
+        es["spec"]["secretStoreRef"],
+        json!({"kind": "SecretStore", "name": "aegistickets"})
+    );
     assert_eq!(
         es["spec"]["data"][0]["remoteRef"]["key"],
         "keel/prod/aegistickets/database-url"
@@ -223,30 +226,4 @@ fn aegistickets_database_and_credentials() {
     );
     let sm = k8s(&o, "90-servicemonitor-backend.yaml");
     assert_eq!(sm["spec"]["endpoints"][0]["port"], "http");
-}
-
-#[test]
-fn the_environment_secret_store_reads_only_secrets_under_the_environment_prefix() {
-    let o = output("prod", "platform");
-    let iam = common::tf_json(&o, "iam.tf.json");
-    let statements = iam["data"]["aws_iam_policy_document"]["external_secrets"]["statement"]
-        .as_array()
-        .unwrap()
-        .clone();
-    let read = statements
-        .iter()
-        .find(|s| s["sid"] == "ReadEnvironmentSecrets")
-        .unwrap();
-    assert_eq!(
-        read["resources"],
-        json!(["arn:aws:secretsmanager:us-east-1:111122223333:secret:keel/prod/*"])
-    );
-    let decrypt = statements
-        .iter()
-        .find(|s| s["sid"] == "DecryptEnvironmentSecrets")
-        .unwrap();
-    assert_eq!(
-        decrypt["condition"][1]["values"],
-        json!(["arn:aws:secretsmanager:us-east-1:111122223333:secret:keel/prod/*"])
-    );
 }

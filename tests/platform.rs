@@ -242,11 +242,17 @@ fn the_deploy_role_trusts_one_repository_environment_and_deploys_one_namespace()
 }
 
 #[test]
-fn controllers_get_their_identity_and_the_store_authenticates_as_its_service_account() {
+fn controllers_get_their_identity_and_no_cluster_wide_secret_store_exists() {
     let o = output("prod", "platform");
-    let store =
-        &o.files[std::path::Path::new("k8s/30-clustersecretstore-aws-secrets-manager.yaml")];
-    assert!(store.contains("serviceAccountRef:\n"), "{store}");
+    // Each stack's own SecretStore authenticates as its ServiceAccount
+    // (tests/observability.rs); a cluster-wide store would read for any namespace.
+    assert!(
+        !o.files
+            .keys()
+            .any(|p| p.to_string_lossy().contains("clustersecretstore")),
+        "{:?}",
+        o.files.keys()
+    );
     // The chart creates the ServiceAccount (Helm runs before k8s/ is applied), annotated
     // with the role keel creates for it.
     let values = &o.files[std::path::Path::new("addons/aws-load-balancer-controller.values.yaml")];
@@ -403,9 +409,10 @@ fn every_irsa_role_trusts_exactly_the_service_account_that_carries_it() {
             checked += 1;
         }
     }
-    // Each environment: the metrics service's pods (the platform's controllers get their
-    // ServiceAccounts from their charts' values: `src/addons/tests.rs` checks those).
-    assert_eq!(checked, 3);
+    // Each environment: the metrics service's pods and the secret stores of the four
+    // stacks that read secrets (the platform's controllers get their ServiceAccounts from
+    // their charts' values: `src/addons/tests.rs` checks those).
+    assert_eq!(checked, 3 * (1 + 4));
 }
 
 /// Issue 18: the platform's add-on layer comes from every stack of the environment, so

@@ -70,21 +70,18 @@ fn container_definitions(o: &Output) -> Value {
 #[test]
 fn issue12_1_only_the_stacks_own_reader_decrypts_and_reads_its_secrets() {
     let o = output("prod", "analytics-api");
+    // Issue 19 point 8: trusted by the store's own ServiceAccount (IRSA), reading the
+    // stack's prefix.
     let trust = statements(&o, "secrets_reader_trust");
     assert_eq!(
-        trust[0]["condition"][0],
-        json!({"test": "ArnEquals", "variable": "aws:PrincipalArn",
-               "values": ["${data.aws_ssm_parameter.platform_external_secrets_role_arn.insecure_value}"]})
+        trust[0]["condition"][0]["values"],
+        json!(["system:serviceaccount:analytics:analytics-api-secrets"])
     );
     let policy = statements(&o, "secrets_reader");
     let read = &policy[0];
     assert_eq!(
         read["resources"],
-        json!([
-            "${aws_secretsmanager_secret.database_url.arn}",
-            "${aws_secretsmanager_secret.redis_url.arn}",
-            "${aws_secretsmanager_secret.jwt_secret.arn}"
-        ])
+        json!(["arn:aws:secretsmanager:us-east-1:111122223333:secret:analytics-api/prod/*"])
     );
     let decrypt = &policy[1];
     assert_eq!(decrypt["actions"], json!(["kms:Decrypt"]));
@@ -96,7 +93,11 @@ fn issue12_1_only_the_stacks_own_reader_decrypts_and_reads_its_secrets() {
     );
     let store = k8s(&o, "30-secretstore");
     assert_eq!(
-        store["spec"]["provider"]["aws"]["role"],
+        store["spec"]["provider"]["aws"]["auth"]["jwt"]["serviceAccountRef"]["name"],
+        "analytics-api-secrets"
+    );
+    assert_eq!(
+        k8s(&o, "10-serviceaccount-analytics-api-secrets")["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
         "arn:aws:iam::111122223333:role/aapi-prod-secrets-reader"
     );
     assert_eq!(

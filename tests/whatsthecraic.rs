@@ -387,7 +387,7 @@ fn secrets_are_references_to_this_stacks_secrets_manager_secrets() {
         for es in kinds(&o, "ExternalSecret") {
             assert_eq!(
                 es["spec"]["secretStoreRef"],
-                json!({"kind": "ClusterSecretStore", "name": "aws-secrets-manager"})
+                json!({"kind": "SecretStore", "name": "whatsthecraic"})
             );
             for d in es["spec"]["data"].as_array().unwrap() {
                 let key = d["remoteRef"]["key"].as_str().unwrap();

@@ -83,7 +83,7 @@ pub const CLOUDWATCH_OBSERVABILITY: &str = "amazon-cloudwatch-observability";
 pub const CERT_MANAGER_NAMESPACE: &str = "cert-manager";
 /// The namespace of the CloudWatch observability EKS add-on.
 pub const CLOUDWATCH_NAMESPACE: &str = "amazon-cloudwatch";
-/// The namespace of External Secrets (its ServiceAccount is named in the ClusterSecretStore).
+/// The namespace of External Secrets.
 pub const EXTERNAL_SECRETS_NAMESPACE: &str = "external-secrets";
 /// Where Argo Rollouts runs.
 pub const ARGO_ROLLOUTS_NAMESPACE: &str = "argo-rollouts";

@@ -4,8 +4,8 @@
 //! [`layer`] reads every stack's objects ([`uses::Uses`]) and the platform settings, and
 //! gives a [`Layer`]: the installs for `keel plan` (each saying what it provides, needs and
 //! waits for), the EKS add-ons and controller identities the platform's Terraform root
-//! creates, the typed Helm values files, and the platform's extra objects (ClusterIssuers,
-//! the ClusterSecretStore). [`attach`] is synth's hook: it rebuilds the platform stack of an
+//! creates, the typed Helm values files, and the platform's extra objects (ClusterIssuers).
+//! [`attach`] is synth's hook: it rebuilds the platform stack of an
 //! environment with the layer derived from all its stacks, so a platform synthesized alone
 //! is the one a full synth writes.
 //!
@@ -139,7 +139,7 @@ pub fn layer(env: &Env, stacks: &[&Stack]) -> Result<Layer, String> {
         common_labels.remove("release");
         let body = values::KubePrometheusStack {
             common_labels,
-            grafana: values::Enabled { enabled: false },
+            grafana: values::Grafana::for_dashboards(uses.dashboards),
             prometheus: values::Prometheus {
                 pod_disruption_budget: Pdb::one_of_two(),
                 prometheus_spec: values::PrometheusSpec {
@@ -249,6 +249,7 @@ pub fn layer(env: &Env, stacks: &[&Stack]) -> Result<Layer, String> {
                     service_monitor: service_monitor(),
                 },
                 service: values::LoadBalancerService::nlb(),
+                config: values::NginxConfig::behind_nlb(),
             },
         };
         out.helm(
@@ -271,6 +272,13 @@ pub fn layer(env: &Env, stacks: &[&Stack]) -> Result<Layer, String> {
                 w.traefik_namespace.as_str()
             });
         let ns = ingress_ns(IngressClassName::Traefik, default);
+        let vpc_cidr = env
+            .spec
+            .stacks
+            .platform
+            .as_ref()
+            .map(|p| p.vpc_cidr.as_str())
+            .ok_or("Traefik runs on the platform's cluster, which this environment has not")?;
         let body = values::Traefik {
             deployment: values::TraefikDeployment { replicas: 2 },
             pod_disruption_budget: Pdb::one_of_two(),
@@ -289,6 +297,7 @@ pub fn layer(env: &Env, stacks: &[&Stack]) -> Result<Layer, String> {
                 },
             },
             service: values::LoadBalancerService::nlb(),
+            ports: values::TraefikPorts::behind_nlb(vpc_cidr),
         };
         out.helm(
             &header,
@@ -340,15 +349,6 @@ pub fn layer(env: &Env, stacks: &[&Stack]) -> Result<Layer, String> {
                 deployment(ns, "external-secrets-cert-controller"),
             ],
         )?;
-        out.objects.push(
-            k8s::cluster_secret_store(
-                platform::CLUSTER_SECRET_STORE,
-                region,
-                Some((ns, eso.service_account.as_str())),
-                &labels("external-secrets"),
-            )
-            .map_err(|e| e.to_string())?,
-        );
     }
     if uses.group("argoproj.io") {
         let ns = catalogue::ARGO_ROLLOUTS_NAMESPACE;

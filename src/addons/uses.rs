@@ -23,6 +23,8 @@ pub struct Uses {
     pub resource_hpas: bool,
     /// A NetworkPolicy exists (needs a CNI that enforces it).
     pub network_policies: bool,
+    /// A ConfigMap carries a Grafana dashboard (needs Grafana with its dashboard sidecar).
+    pub dashboards: bool,
 }
 
 /// Whether `group` is served by Kubernetes itself (core, `apps`, `*.k8s.io`, ...).
@@ -65,6 +67,10 @@ impl Uses {
                     uses.resource_hpas |= resource;
                 }
                 "NetworkPolicy" => uses.network_policies = true,
+                "ConfigMap" => {
+                    uses.dashboards |=
+                        c["metadata"]["labels"][crate::k8s::dashboard::DASHBOARD_LABEL].is_string();
+                }
                 _ => {}
             }
         }

@@ -62,7 +62,11 @@ pub struct LoadBalancerService {
 }
 
 impl LoadBalancerService {
-    /// An internet-facing NLB with IP targets, owned by the AWS Load Balancer Controller.
+    /// An internet-facing NLB with IP targets, owned by the AWS Load Balancer Controller,
+    /// that sends PROXY protocol v2 to every target group: with IP targets the NLB does
+    /// not preserve the client's address, so without it every request would come from
+    /// the NLB's own addresses, and per-client rate limits would be one global throttle.
+    /// The controller behind it must read the header ([`NginxConfig`], [`TraefikPorts`]).
     pub fn nlb() -> Self {
         let a = |k: &str, v: &str| (format!("service.beta.kubernetes.io/{k}"), v.to_owned());
         LoadBalancerService {
@@ -70,6 +74,7 @@ impl LoadBalancerService {
                 a("aws-load-balancer-type", "external"),
                 a("aws-load-balancer-nlb-target-type", "ip"),
                 a("aws-load-balancer-scheme", "internet-facing"),
+                a("aws-load-balancer-proxy-protocol", "*"),
             ]),
         }
     }
@@ -98,6 +103,26 @@ pub struct NginxController {
     pub metrics: NginxMetrics,
     /// `service`.
     pub service: LoadBalancerService,
+    /// `config`: the controller's ConfigMap.
+    pub config: NginxConfig,
+}
+
+/// ingress-nginx `controller.config` (ConfigMap values are strings).
+#[derive(Debug, Clone, Serialize)]
+pub struct NginxConfig {
+    /// `use-proxy-protocol`: `"true"`, the client's address comes from the NLB's PROXY
+    /// header, so `$remote_addr` (what `limit-rps` keys on) is the client's.
+    #[serde(rename = "use-proxy-protocol")]
+    pub use_proxy_protocol: String,
+}
+
+impl NginxConfig {
+    /// Behind [`LoadBalancerService::nlb`].
+    pub fn behind_nlb() -> Self {
+        NginxConfig {
+            use_proxy_protocol: "true".to_owned(),
+        }
+    }
 }
 
 /// ingress-nginx `controller.ingressClassResource`.
@@ -135,6 +160,49 @@ pub struct Traefik {
     pub metrics: TraefikMetrics,
     /// `service`.
     pub service: LoadBalancerService,
+    /// `ports`: the entry points' settings beyond the chart's.
+    pub ports: TraefikPorts,
+}
+
+/// Traefik `ports`: both entry points read the NLB's PROXY header, from the VPC only, so
+/// the remote address (what a `rateLimit` Middleware keys on by default) is the client's.
+#[derive(Debug, Clone, Serialize)]
+pub struct TraefikPorts {
+    /// `web` (HTTP).
+    pub web: TraefikPort,
+    /// `websecure` (HTTPS).
+    pub websecure: TraefikPort,
+}
+
+/// Traefik `ports.<entry point>`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TraefikPort {
+    /// `proxyProtocol`.
+    pub proxy_protocol: ProxyProtocol,
+}
+
+/// Traefik `ports.<entry point>.proxyProtocol`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProxyProtocol {
+    /// `trustedIPs`: who may send the header; the NLB's addresses are in the VPC.
+    #[serde(rename = "trustedIPs")]
+    pub trusted_ips: Vec<String>,
+}
+
+impl TraefikPorts {
+    /// Behind [`LoadBalancerService::nlb`] in a VPC of `vpc_cidr`.
+    pub fn behind_nlb(vpc_cidr: &str) -> Self {
+        let port = || TraefikPort {
+            proxy_protocol: ProxyProtocol {
+                trusted_ips: vec![vpc_cidr.to_owned()],
+            },
+        };
+        TraefikPorts {
+            web: port(),
+            websecure: port(),
+        }
+    }
 }
 
 /// Traefik `deployment`.
@@ -175,6 +243,55 @@ pub struct TraefikPrometheus {
     pub service_monitor: ServiceMonitor,
 }
 
+/// kube-prometheus-stack `grafana` (the grafana chart 12.11.1 of chart 88.5.3).
+#[derive(Debug, Clone, Serialize)]
+pub struct Grafana {
+    /// Install Grafana.
+    pub enabled: bool,
+    /// `sidecar`: what it loads from ConfigMaps; none when Grafana is not installed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sidecar: Option<GrafanaSidecar>,
+}
+
+/// kube-prometheus-stack `grafana.sidecar`.
+#[derive(Debug, Clone, Serialize)]
+pub struct GrafanaSidecar {
+    /// `dashboards`.
+    pub dashboards: SidecarDashboards,
+}
+
+/// kube-prometheus-stack `grafana.sidecar.dashboards`: the chart's defaults, stated, since
+/// the stacks' dashboard ConfigMaps must match them.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SidecarDashboards {
+    /// Load dashboards from ConfigMaps.
+    pub enabled: bool,
+    /// The label key ConfigMaps carry ([`crate::k8s::dashboard::DASHBOARD_LABEL`]).
+    pub label: String,
+    /// Its value ([`crate::k8s::dashboard::DASHBOARD_LABEL_VALUE`]).
+    pub label_value: String,
+    /// `ALL`: every namespace (each stack's dashboard lives in its own).
+    pub search_namespace: String,
+}
+
+impl Grafana {
+    /// Grafana with the dashboard sidecar when `dashboards`, else not installed.
+    pub fn for_dashboards(dashboards: bool) -> Self {
+        Grafana {
+            enabled: dashboards,
+            sidecar: dashboards.then(|| GrafanaSidecar {
+                dashboards: SidecarDashboards {
+                    enabled: true,
+                    label: crate::k8s::dashboard::DASHBOARD_LABEL.to_owned(),
+                    label_value: crate::k8s::dashboard::DASHBOARD_LABEL_VALUE.to_owned(),
+                    search_namespace: "ALL".to_owned(),
+                },
+            }),
+        }
+    }
+}
+
 /// `{enabled: <bool>}`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Enabled {
@@ -190,8 +307,8 @@ pub struct KubePrometheusStack {
     /// (beyond the `release` label the chart always sets).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub common_labels: Map,
-    /// `grafana`: not installed.
-    pub grafana: Enabled,
+    /// `grafana`: installed, with its dashboard sidecar, when a stack emits a dashboard.
+    pub grafana: Grafana,
     /// `prometheus`.
     pub prometheus: Prometheus,
     /// `alertmanager`.

@@ -240,7 +240,7 @@ impl DatabaseLogin {
             sql: self.sql.clone(),
             store: k8s::AwsSecretStore {
                 region: region.clone(),
-                role_arn,
+                auth: k8s::StoreAuth::AssumeRole(role_arn),
             },
             master_secret_tags: std::collections::BTreeMap::from([(
                 k8s::RDS_PRIMARY_INSTANCE_TAG.to_owned(),

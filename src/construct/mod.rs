@@ -24,6 +24,7 @@ pub mod log_group;
 pub mod logs_bucket;
 pub mod observability;
 pub mod rds;
+pub mod secret_store;
 pub mod secrets;
 pub mod security_group;
 pub mod vpc;

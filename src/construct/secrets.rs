@@ -54,7 +54,7 @@ impl Secret {
     }
 
     /// Creates `aws_secretsmanager_secret.<id>` named `path` (e.g. under `keel/<env>/`,
-    /// which the environment's ClusterSecretStore may read).
+    /// which the stack's own SecretStore may read).
     pub fn at(
         scope: &mut Scope<'_>,
         key: &KmsKey,

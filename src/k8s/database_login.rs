@@ -114,6 +114,7 @@ pub fn database_login(p: &DatabaseLoginJobProps) -> Result<(Vec<Object>, String)
         ),
         ("app.kubernetes.io/part-of".to_owned(), p.stack.clone()),
         ("app.kubernetes.io/managed-by".to_owned(), "keel".to_owned()),
+        (super::labels::APP.to_owned(), DATABASE_LOGIN.to_owned()),
     ]);
     let selector = BTreeMap::from([
         (
@@ -392,7 +393,7 @@ mod tests {
             sql: "SELECT 1;\n".into(),
             store: AwsSecretStore {
                 region: "us-east-1".into(),
-                role_arn: "arn:aws:iam::111122223333:role/aapi-login-prod-secrets-reader".into(),
+                auth: crate::k8s::StoreAuth::AssumeRole("arn:aws:iam::111122223333:role/aapi-login-prod-secrets-reader".into()),
             },
             master_secret_tags: BTreeMap::from([(
                 RDS_PRIMARY_INSTANCE_TAG.to_owned(),

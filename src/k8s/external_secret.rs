@@ -176,15 +176,25 @@ pub struct SecretEnv {
     pub source: SecretSource,
 }
 
-/// A namespaced `SecretStore` of the app's own: AWS Secrets Manager read through a role
-/// that may read only the app's secrets (the External Secrets controller assumes it), so
-/// no cluster-wide store can read every stack's secrets.
+/// A namespaced `SecretStore` reading AWS Secrets Manager with a role that may read only
+/// one stack's secrets, so no cluster-wide store can read every stack's secrets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsSecretStore {
     /// AWS region of the secrets.
     pub region: String,
-    /// ARN of the role the controller assumes to read them.
-    pub role_arn: String,
+    /// How the store gets the reader role.
+    pub auth: StoreAuth,
+}
+
+/// How a namespaced store gets its reader role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreAuth {
+    /// The External Secrets controller assumes the role (ARN) with its own credentials:
+    /// any namespace's store may name it, so the role's trust alone guards it.
+    AssumeRole(String),
+    /// The web identity (IRSA) of this ServiceAccount of the store's own namespace, whose
+    /// annotation names the role: a store of another namespace cannot use it.
+    ServiceAccount(String),
 }
 
 impl AwsSecretStore {
@@ -195,11 +205,32 @@ impl AwsSecretStore {
         field: &str,
         metadata: ObjectMeta,
     ) -> Result<Object, K8sError> {
-        if !self.role_arn.starts_with("arn:") || self.region.trim().is_empty() {
+        let (role, auth) = match &self.auth {
+            StoreAuth::AssumeRole(arn) if arn.starts_with("arn:") => (Some(arn.clone()), None),
+            StoreAuth::ServiceAccount(name) if !name.is_empty() => (
+                None,
+                Some(AwsAuth {
+                    jwt: JwtAuth {
+                        service_account_ref: ServiceAccountRef {
+                            name: name.clone(),
+                            namespace: None,
+                        },
+                    },
+                }),
+            ),
+            other => {
+                return Err(K8sError::InvalidProps {
+                    field: field.to_owned(),
+                    found: format!("{other:?}"),
+                    expected: "a role ARN or a ServiceAccount name".to_owned(),
+                });
+            }
+        };
+        if self.region.trim().is_empty() {
             return Err(K8sError::InvalidProps {
                 field: field.to_owned(),
-                found: format!("region `{}`, role `{}`", self.region, self.role_arn),
-                expected: "a region and a role ARN".to_owned(),
+                found: "an empty region".to_owned(),
+                expected: "the secrets' AWS region".to_owned(),
             });
         }
         let store = SecretStore {
@@ -211,14 +242,32 @@ impl AwsSecretStore {
                     aws: AwsProvider {
                         service: "SecretsManager",
                         region: self.region.clone(),
-                        role: Some(self.role_arn.clone()),
-                        auth: None,
+                        role,
+                        auth,
                     },
                 },
             },
         };
         Object::new(Rank::Secret, &store)
     }
+}
+
+/// The `SecretStore` `name` in `namespace` for `store`, labelled `labels`.
+pub fn secret_store(
+    name: &str,
+    namespace: &str,
+    store: &AwsSecretStore,
+    labels: &BTreeMap<String, String>,
+) -> Result<Object, K8sError> {
+    let metadata = super::meta(
+        "SecretStore",
+        name,
+        Some(namespace),
+        labels,
+        BTreeMap::new(),
+        &[],
+    )?;
+    store.store_object("secret store", metadata)
 }
 
 /// `SecretStore` (external-secrets.io/v1).
@@ -284,59 +333,17 @@ pub struct JwtAuth {
 pub struct ServiceAccountRef {
     /// Name.
     pub name: String,
-    /// Namespace.
-    pub namespace: String,
-}
-
-/// A `ClusterSecretStore` reading AWS Secrets Manager in `region`, authenticated as the
-/// ServiceAccount `namespace/name` (its IRSA role) when given, else as the controller.
-pub fn cluster_secret_store(
-    name: &str,
-    region: &str,
-    service_account: Option<(&str, &str)>,
-    labels: &BTreeMap<String, String>,
-) -> Result<Object, K8sError> {
-    let store = SecretStore {
-        api_version: "external-secrets.io/v1",
-        kind: "ClusterSecretStore",
-        metadata: super::meta(
-            "ClusterSecretStore",
-            name,
-            None,
-            labels,
-            BTreeMap::new(),
-            &[],
-        )?,
-        spec: SecretStoreSpec {
-            provider: SecretStoreProvider {
-                aws: AwsProvider {
-                    service: "SecretsManager",
-                    region: region.to_owned(),
-                    role: None,
-                    auth: service_account.map(|(namespace, name)| AwsAuth {
-                        jwt: JwtAuth {
-                            service_account_ref: ServiceAccountRef {
-                                name: name.to_owned(),
-                                namespace: namespace.to_owned(),
-                            },
-                        },
-                    }),
-                },
-            },
-        },
-    };
-    Object::new(Rank::Secret, &store)
+    /// Namespace; none for a namespaced store, which uses its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
 }
 
 /// Secret environment variables and the store they are read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretsProps {
-    /// The store the ExternalSecret reads, unless [`SecretsProps::own_store`] is set.
-    /// Default: ClusterSecretStore `aws-secrets-manager`.
+    /// The store the ExternalSecret reads: the stack's own `SecretStore` (see
+    /// `construct::secret_store`). Default: ClusterSecretStore `aws-secrets-manager`.
     pub store: SecretStoreRef,
-    /// A SecretStore of the app's own (rendered, named like the app) that the ExternalSecret
-    /// reads instead of [`SecretsProps::store`]. Default: none.
-    pub own_store: Option<AwsSecretStore>,
     /// How often the operator re-reads the store. Default: `1h`.
     pub refresh_interval: String,
     /// The variables. Default: none.
@@ -347,7 +354,6 @@ impl Default for SecretsProps {
     fn default() -> Self {
         Self {
             store: SecretStoreRef::default(),
-            own_store: None,
             refresh_interval: "1h".to_owned(),
             env: Vec::new(),
         }
@@ -434,17 +440,7 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Vec<Object>, K8sError> {
         });
     }
     let mut objects = Vec::new();
-    let store_ref = match &secrets.own_store {
-        None => secrets.store.clone(),
-        Some(own) => {
-            let metadata = ctx.meta("SecretStore", ctx.name(), BTreeMap::new())?;
-            objects.push(own.store_object("secrets.own_store", metadata)?);
-            SecretStoreRef {
-                kind: SecretStoreKind::SecretStore,
-                name: ctx.name().to_owned(),
-            }
-        }
-    };
+    let store_ref = secrets.store.clone();
     let external = ExternalSecret {
         api_version: "external-secrets.io/v1",
         kind: "ExternalSecret",

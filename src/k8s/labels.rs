@@ -21,6 +21,10 @@ pub const PART_OF: &str = "app.kubernetes.io/part-of";
 pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 /// The value of [`MANAGED_BY`].
 pub const KEEL: &str = "keel";
+/// `app`: the application's name again ([`NAME`]'s value), the label `kubectl -l app=...`
+/// and most runbooks look for. Never in a selector: selectors of existing Deployments are
+/// immutable, and the pods carry it anyway.
+pub const APP: &str = "app";
 
 /// Who an object belongs to; becomes the recommended labels of every object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +42,7 @@ pub struct AppLabels {
 }
 
 impl AppLabels {
-    /// All six recommended labels, validated.
+    /// All six recommended labels and [`APP`], validated.
     pub fn recommended(&self) -> Result<BTreeMap<String, String>, K8sError> {
         let labels: BTreeMap<String, String> = [
             (NAME, &self.name),
@@ -49,7 +53,10 @@ impl AppLabels {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.clone()))
-        .chain([(MANAGED_BY.to_owned(), KEEL.to_owned())])
+        .chain([
+            (MANAGED_BY.to_owned(), KEEL.to_owned()),
+            (APP.to_owned(), self.name.clone()),
+        ])
         .collect();
         validate_labels(&labels)?;
         Ok(labels)
@@ -198,10 +205,11 @@ mod tests {
     }
 
     #[test]
-    fn recommended_has_six_labels_and_selector_two() {
+    fn recommended_has_six_labels_and_app_and_selector_two() {
         let labels = app().recommended().unwrap();
-        assert_eq!(labels.len(), 6);
+        assert_eq!(labels.len(), 7);
         assert_eq!(labels[MANAGED_BY], "keel");
+        assert_eq!(labels[APP], labels[NAME]);
         let selector = app().selector().unwrap();
         assert_eq!(selector.keys().collect::<Vec<_>>(), [INSTANCE, NAME]);
     }

@@ -64,6 +64,7 @@ mod service_account;
 mod service_monitor;
 mod traefik;
 
+pub mod dashboard;
 pub mod labels;
 
 pub use autoscaling::Autoscaling;
@@ -82,7 +83,7 @@ pub use error::K8sError;
 pub use external_secret::{
     AwsSecretStore, ExternalSecret, ExternalSecretData, ExternalSecretSpec, ExternalSecretTarget,
     RemoteRef, SecretEnv, SecretSource, SecretStore, SecretStoreKind, SecretStoreRef, SecretsProps,
-    cluster_secret_store, target_secret_name,
+    StoreAuth, secret_store, target_secret_name,
 };
 pub use ingress::{
     AlbAttributes, AlbIngress, AlbScheme, IngressClass, IngressProps, NginxIngress,

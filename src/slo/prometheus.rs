@@ -5,6 +5,14 @@
 //! Series: `slo:sli_error:ratio_rate<window>{service, namespace, slo}` (the share of bad
 //! requests over `<window>`); alerts `<Service><Slo>ErrorBudgetBurn` with `severity`
 //! `page` or `ticket` and `burn_window` (the long window).
+//!
+//! Windows up to [`LONGEST_RAW`] are rates over the scraped series. Longer ones never read
+//! days of raw samples: they are derived from two recorded rates over [`BASE`],
+//! `slo:sli_error:rate5m` (bad requests per second) and `slo:sli_requests:rate5m` (all
+//! requests per second), as `sum_over_time(bad[w]) / sum_over_time(all[w])`. That is the
+//! share of bad requests over `w` weighted by traffic, like a rate over the raw series, and
+//! unlike `avg_over_time` of a recorded ratio, which counts a quiet hour as much as a busy
+//! one.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +23,18 @@ use crate::k8s::{AppLabels, K8sError, Object, PrometheusRule, Rule, RuleGroup};
 
 /// Prefix of the recorded error ratios (`slo:sli_error:ratio_rate5m`, ...).
 pub const ERROR_RATIO_RECORD: &str = "slo:sli_error:ratio_rate";
+
+/// Prefix of the recorded rate of bad requests (`slo:sli_error:rate5m`).
+pub const ERROR_RATE_RECORD: &str = "slo:sli_error:rate";
+
+/// Prefix of the recorded rate of all requests (`slo:sli_requests:rate5m`).
+pub const REQUEST_RATE_RECORD: &str = "slo:sli_requests:rate";
+
+/// The longest window computed from the scraped series; longer ones are derived.
+pub const LONGEST_RAW: Window = Window::H1;
+
+/// The window of the recorded rates the longer windows are derived from.
+pub const BASE: Window = Window::M5;
 
 /// A label matcher of a series selector.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +73,14 @@ pub struct ServiceSlos<'a> {
     pub metrics: &'a RequestMetrics,
     /// The objectives.
     pub slos: &'a [Slo],
+}
+
+/// The matcher of the status codes `errors` counts, e.g. `status=~"5.."`.
+fn status_matcher(m: &RequestMetrics, errors: ErrorClass) -> String {
+    match errors {
+        ErrorClass::Server => format!("{}=~\"5..\"", m.status_label),
+        ErrorClass::ClientAndServer => format!("{}=~\"[45]..\"", m.status_label),
+    }
 }
 
 /// A PromQL string literal: `"..."` with `\` and `"` escaped.
@@ -118,9 +146,56 @@ impl ServiceSlos<'_> {
         labels
     }
 
-    /// PromQL: the share of `slo`'s bad requests over `window`.
+    /// PromQL: the share of `slo`'s bad requests over `window`: a rate over the scraped
+    /// series up to [`LONGEST_RAW`], derived from the recorded [`BASE`] rates beyond.
     pub fn error_ratio(&self, slo: &Slo, window: Window) -> String {
-        self.ratio(&slo.indicator, window)
+        if window <= LONGEST_RAW {
+            return self.ratio(&slo.indicator, window);
+        }
+        let over = |prefix: &str| {
+            format!(
+                "sum_over_time({}[{}])",
+                self.recorded_as(prefix, slo, BASE),
+                window.label()
+            )
+        };
+        format!(
+            "{} / {}",
+            over(ERROR_RATE_RECORD),
+            over(REQUEST_RATE_RECORD)
+        )
+    }
+
+    /// PromQL: bad requests per second over `window` that `indicator` counts.
+    pub fn bad_rate(&self, indicator: &Indicator, window: Window) -> String {
+        let m = self.metrics;
+        let w = window.label();
+        match indicator {
+            Indicator::Availability { errors } => format!(
+                "sum(rate({}{}[{w}]))",
+                m.requests,
+                selector(&m.selector, &[status_matcher(m, *errors)]),
+            ),
+            Indicator::Latency { threshold_seconds } => format!(
+                "sum(rate({h}_count{all}[{w}])) - sum(rate({h}_bucket{fast}[{w}]))",
+                h = m.duration,
+                fast = selector(&m.selector, &[le_matcher(*threshold_seconds)]),
+                all = selector(&m.selector, &[]),
+            ),
+        }
+    }
+
+    /// PromQL: all requests per second over `window` that `indicator` counts.
+    pub fn total_rate(&self, indicator: &Indicator, window: Window) -> String {
+        match indicator {
+            Indicator::Availability { .. } => self.request_rate(window),
+            Indicator::Latency { .. } => format!(
+                "sum(rate({}_count{}[{}]))",
+                self.metrics.duration,
+                selector(&self.metrics.selector, &[]),
+                window.label()
+            ),
+        }
     }
 
     /// PromQL: the share of requests over `window` that `indicator` calls bad.
@@ -128,18 +203,12 @@ impl ServiceSlos<'_> {
         let m = self.metrics;
         let w = window.label();
         match indicator {
-            Indicator::Availability { errors } => {
-                let status = match errors {
-                    ErrorClass::Server => format!("{}=~\"5..\"", m.status_label),
-                    ErrorClass::ClientAndServer => format!("{}=~\"[45]..\"", m.status_label),
-                };
-                format!(
-                    "sum(rate({req}{bad}[{w}])) / sum(rate({req}{all}[{w}]))",
-                    req = m.requests,
-                    bad = selector(&m.selector, &[status]),
-                    all = selector(&m.selector, &[]),
-                )
-            }
+            Indicator::Availability { errors } => format!(
+                "sum(rate({req}{bad}[{w}])) / sum(rate({req}{all}[{w}]))",
+                req = m.requests,
+                bad = selector(&m.selector, &[status_matcher(m, *errors)]),
+                all = selector(&m.selector, &[]),
+            ),
             Indicator::Latency { threshold_seconds } => format!(
                 "1 - (sum(rate({h}_bucket{fast}[{w}])) / sum(rate({h}_count{all}[{w}])))",
                 h = m.duration,
@@ -180,17 +249,18 @@ impl ServiceSlos<'_> {
     }
 
     /// The recorded error ratio of `slo` over `window`, as a selector.
-    fn recorded(&self, slo: &Slo, window: Window) -> String {
+    pub fn recorded(&self, slo: &Slo, window: Window) -> String {
+        self.recorded_as(ERROR_RATIO_RECORD, slo, window)
+    }
+
+    /// The series `<prefix><window>` recorded for `slo`, as a selector.
+    fn recorded_as(&self, prefix: &str, slo: &Slo, window: Window) -> String {
         let labels: Vec<Matcher> = self
             .labels(slo)
             .into_iter()
             .map(|(k, v)| Matcher::Equal(k, v))
             .collect();
-        format!(
-            "{ERROR_RATIO_RECORD}{}{}",
-            window.label(),
-            selector(&labels, &[])
-        )
+        format!("{prefix}{}{}", window.label(), selector(&labels, &[]))
     }
 
     /// PromQL of `alert` for `slo`: both windows burn faster than its factor.
@@ -208,21 +278,33 @@ impl ServiceSlos<'_> {
         format!("{}{}ErrorBudgetBurn", camel(self.service), camel(&slo.name))
     }
 
-    /// One rule group per objective: its recording rules, then its alerts.
+    /// One rule group per objective: the [`BASE`] rates of bad and all requests, the error
+    /// ratio over every window (the long ones derived from those rates, which come first,
+    /// since a group evaluates its rules in order), then its alerts.
     pub fn groups(&self) -> Vec<RuleGroup> {
         self.slos
             .iter()
             .map(|slo| {
-                let mut rules: Vec<Rule> = WINDOWS
-                    .iter()
-                    .map(|w| {
-                        Rule::record(
-                            &format!("{ERROR_RATIO_RECORD}{}", w.label()),
-                            self.error_ratio(slo, *w),
-                            self.labels(slo),
-                        )
-                    })
-                    .collect();
+                let record = |prefix: &str, window: Window, expr: String| {
+                    Rule::record(
+                        &format!("{prefix}{}", window.label()),
+                        expr,
+                        self.labels(slo),
+                    )
+                };
+                let mut rules = vec![
+                    record(ERROR_RATE_RECORD, BASE, self.bad_rate(&slo.indicator, BASE)),
+                    record(
+                        REQUEST_RATE_RECORD,
+                        BASE,
+                        self.total_rate(&slo.indicator, BASE),
+                    ),
+                ];
+                rules.extend(
+                    WINDOWS
+                        .iter()
+                        .map(|w| record(ERROR_RATIO_RECORD, *w, self.error_ratio(slo, *w))),
+                );
                 rules.extend(POLICY.iter().map(|a| self.alert(slo, a)));
                 RuleGroup {
                     name: format!("slo-{}-{}", self.service, slo.name),
@@ -386,8 +468,16 @@ mod tests {
             r#"sum(rate(http_requests_total{namespace="analytics",job="analytics-api",route!~"/health|/ready",status=~"5.."}[5m])) / sum(rate(http_requests_total{namespace="analytics",job="analytics-api",route!~"/health|/ready"}[5m]))"#
         );
         assert_eq!(
+            svc.error_ratio(&s[1], Window::H1),
+            r#"1 - (sum(rate(http_request_duration_seconds_bucket{namespace="analytics",job="analytics-api",route!~"/health|/ready",le=~"1(\\.0)?"}[1h])) / sum(rate(http_request_duration_seconds_count{namespace="analytics",job="analytics-api",route!~"/health|/ready"}[1h])))"#
+        );
+        assert_eq!(
             svc.error_ratio(&s[1], Window::D3),
-            r#"1 - (sum(rate(http_request_duration_seconds_bucket{namespace="analytics",job="analytics-api",route!~"/health|/ready",le=~"1(\\.0)?"}[3d])) / sum(rate(http_request_duration_seconds_count{namespace="analytics",job="analytics-api",route!~"/health|/ready"}[3d])))"#
+            r#"sum_over_time(slo:sli_error:rate5m{namespace="analytics",service="analytics-api",slo="latency"}[3d]) / sum_over_time(slo:sli_requests:rate5m{namespace="analytics",service="analytics-api",slo="latency"}[3d])"#
+        );
+        assert_eq!(
+            svc.bad_rate(&s[1].indicator, Window::M5),
+            r#"sum(rate(http_request_duration_seconds_count{namespace="analytics",job="analytics-api",route!~"/health|/ready"}[5m])) - sum(rate(http_request_duration_seconds_bucket{namespace="analytics",job="analytics-api",route!~"/health|/ready",le=~"1(\\.0)?"}[5m]))"#
         );
         assert_eq!(
             svc.alert_expr(&s[0], &POLICY[0]),
@@ -396,14 +486,20 @@ mod tests {
     }
 
     #[test]
-    fn one_group_per_objective_with_seven_records_and_four_alerts() {
+    fn one_group_per_objective_with_nine_records_and_four_alerts() {
         let (m, s) = (metrics(), slos());
         let svc = service(&m, &s);
         let groups = svc.groups();
         assert_eq!(groups.len(), 2);
         let g = &groups[0];
         assert_eq!(g.name, "slo-analytics-api-availability");
-        assert_eq!(g.rules.iter().filter(|r| r.record.is_some()).count(), 7);
+        let records: Vec<&str> = g.rules.iter().filter_map(|r| r.record.as_deref()).collect();
+        assert_eq!(records.len(), 9);
+        // The rates the long windows derive from come before them (a group evaluates in order).
+        assert_eq!(
+            records[..2],
+            ["slo:sli_error:rate5m", "slo:sli_requests:rate5m"]
+        );
         let alerts: Vec<&Rule> = g.rules.iter().filter(|r| r.alert.is_some()).collect();
         assert_eq!(alerts.len(), 4);
         assert_eq!(

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod promql;
+
 use std::path::{Path, PathBuf};
 
 use keel::ops::Project;
