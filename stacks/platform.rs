@@ -428,6 +428,60 @@ pub fn build_with(env: &Env, layer: &Layer) -> Result<Option<Stack>, StackError>
         },
     };
 
+    // Add-ons; vpc-cni and the EBS CSI driver call AWS with roles of their own.
+    let identity =
+        |id: &str, ns: &str, sa: &str, managed: Vec<&'static str>, statements| WorkloadIdentity {
+            id: id.to_owned(),
+            role_suffix: id.replace('_', "-"),
+            namespace: ns.to_owned(),
+            service_account: sa.to_owned(),
+            managed,
+            statements,
+        };
+    let cni_identity = identity(
+        "vpc_cni",
+        "kube-system",
+        "aws-node",
+        vec!["AmazonEKS_CNI_Policy"],
+        vec![],
+    );
+    let cni = cni_identity.create(scope, &mechanism);
+    let ebs = identity(
+        "ebs_csi",
+        "kube-system",
+        "ebs-csi-controller-sa",
+        vec!["service-role/AmazonEBSCSIDriverPolicy"],
+        vec![],
+    )
+    .create(scope, &mechanism);
+    let irsa = |role: &Role| match cfg.workload_identity {
+        WorkloadIdentityMode::Irsa => Some(role.arn()),
+        WorkloadIdentityMode::PodIdentity => None,
+    };
+    let a = &cfg.addons;
+    cluster.add_addon(
+        scope,
+        "eks-pod-identity-agent",
+        &a.eks_pod_identity_agent,
+        None,
+        None,
+        &[],
+    );
+    // The CNI and its role come before any node (terraform-aws-eks: `before_compute`): a
+    // node whose aws-node starts without its permissions never becomes Ready.
+    let cni_addon = cluster.add_addon(
+        scope,
+        "vpc-cni",
+        &a.vpc_cni,
+        irsa(&cni),
+        layer.vpc_cni_configuration.as_deref(),
+        &[],
+    );
+    let cni_ready: Vec<String> = std::iter::once(cni_addon)
+        .chain(cni.policy_addresses().iter().cloned())
+        .chain(cni_identity.association(&mechanism))
+        .collect();
+
     // Nodes: worker and ECR-read policies only (the CNI has its own role).
     let node_role = Role::new(
         scope,
@@ -472,57 +526,11 @@ pub fn build_with(env: &Env, layer: &Layer) -> Result<Option<Stack>, StackError>
                         })
                         .collect(),
                 },
+                &cni_ready,
             ),
         );
     }
 
-    // Add-ons; vpc-cni and the EBS CSI driver call AWS with roles of their own.
-    let identity =
-        |id: &str, ns: &str, sa: &str, managed: Vec<&'static str>, statements| WorkloadIdentity {
-            id: id.to_owned(),
-            role_suffix: id.replace('_', "-"),
-            namespace: ns.to_owned(),
-            service_account: sa.to_owned(),
-            managed,
-            statements,
-        };
-    let cni = identity(
-        "vpc_cni",
-        "kube-system",
-        "aws-node",
-        vec!["AmazonEKS_CNI_Policy"],
-        vec![],
-    )
-    .create(scope, &mechanism);
-    let ebs = identity(
-        "ebs_csi",
-        "kube-system",
-        "ebs-csi-controller-sa",
-        vec!["service-role/AmazonEBSCSIDriverPolicy"],
-        vec![],
-    )
-    .create(scope, &mechanism);
-    let irsa = |role: &Role| match cfg.workload_identity {
-        WorkloadIdentityMode::Irsa => Some(role.arn()),
-        WorkloadIdentityMode::PodIdentity => None,
-    };
-    let a = &cfg.addons;
-    cluster.add_addon(
-        scope,
-        "eks-pod-identity-agent",
-        &a.eks_pod_identity_agent,
-        None,
-        None,
-        &[],
-    );
-    cluster.add_addon(
-        scope,
-        "vpc-cni",
-        &a.vpc_cni,
-        irsa(&cni),
-        layer.vpc_cni_configuration.as_deref(),
-        &[],
-    );
     cluster.add_addon(scope, "kube-proxy", &a.kube_proxy, None, None, &[]);
     cluster.add_addon(scope, "coredns", &a.coredns, None, None, &node_groups);
     cluster.add_addon(
