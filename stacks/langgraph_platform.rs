@@ -440,6 +440,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             cpu: cfg.task.cpu,
             memory_mib: cfg.task.memory_mib,
             log_retention_days: cfg.log_retention_days,
+            exec_log_retention_days: env.audit_log_retention_days(),
             environment,
             secrets: secret_env,
             execution_role_arn: execution_role.arn(),

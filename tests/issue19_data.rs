@@ -58,3 +58,107 @@ fn issue19_15_node_groups_wait_for_the_cni_and_its_role() {
         }
     }
 }
+
+/// `retention_in_days` of the log group named `name` in a rendered root.
+fn retention_of(o: &keel::ops::synth::Output, name: &str) -> u64 {
+    resources(o)
+        .into_iter()
+        .find(|(t, _, b)| t == "aws_cloudwatch_log_group" && b["name"] == name)
+        .and_then(|(_, _, b)| b["retention_in_days"].as_u64())
+        .unwrap_or_else(|| panic!("no log group {name} in {} {}", o.env, o.stack))
+}
+
+#[test]
+fn issue19_16_audit_logs_are_kept_by_tier() {
+    for (env, days) in [("dev", 30), ("staging", 90), ("prod", 365)] {
+        let platform = output(env, "platform");
+        assert_eq!(
+            retention_of(&platform, &format!("/aws/eks/eks-{env}/cluster")),
+            days,
+            "{env}: EKS control-plane (audit) logs"
+        );
+        let ecs = output(env, "langgraph-platform");
+        assert_eq!(
+            retention_of(&ecs, &format!("/keel/lgp-{env}/ecs-exec")),
+            days,
+            "{env}: ECS exec session logs"
+        );
+    }
+}
+
+#[test]
+fn issue19_16_the_platform_follows_the_environments_nat_layout() {
+    for (env, nats) in [("dev", 1), ("staging", 1), ("prod", 3)] {
+        let o = output(env, "platform");
+        let found = resources(&o)
+            .iter()
+            .filter(|(t, _, _)| t == "aws_nat_gateway")
+            .count();
+        assert_eq!(found, nats, "{env}: NAT gateways of the cluster VPC");
+    }
+}
+
+/// The rendered errors of prod.yaml with `from` replaced by `to` (once each).
+fn prod_errors(edits: &[(&str, &str)]) -> Vec<String> {
+    let mut text = include_str!("../environments/prod.yaml").to_owned();
+    for (from, to) in edits {
+        assert!(text.contains(from), "the fixture still contains {from:?}");
+        text = text.replacen(from, to, 1);
+    }
+    match keel::env::load_str(
+        std::path::Path::new("environments/prod.yaml"),
+        "prod",
+        &text,
+    ) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn issue19_14_a_cluster_past_standard_support_is_refused_where_it_is_set() {
+    use keel::env::kubernetes_support::{Date, Status, status};
+    // Today (2026-12-04 when this was written) the repository's clusters are in standard
+    // support; prod's 1.33 and dev's 1.34 were not.
+    assert!(prod_errors(&[]).is_empty());
+    let today = Date::today();
+    if today >= Date::new(2026, 12, 3) {
+        let found = prod_errors(&[
+            ("  version: \"1.35\"", "  version: \"1.33\""),
+            (
+                "kube_proxy: v1.35.0-eksbuild.2",
+                "kube_proxy: v1.33.0-eksbuild.2",
+            ),
+        ]);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0].starts_with(
+                "environments/prod.yaml:18:12: kubernetes.version: Kubernetes 1.33 left EKS standard support on 2026-07-29"
+            ),
+            "{found:#?}"
+        );
+        assert!(matches!(status("1.34", today), Status::Ended(_)));
+    }
+}
+
+#[test]
+fn issue19_14_the_tiers_run_one_minor_apart_at_most() {
+    let versions: Vec<String> = ["dev", "staging", "prod"]
+        .iter()
+        .map(|env| {
+            let o = output(env, "platform");
+            resource(&o, "aws_eks_cluster", "main")["version"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let minors: Vec<u32> = versions
+        .iter()
+        .map(|v| v.strip_prefix("1.").unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        minors.iter().max().unwrap() - minors.iter().min().unwrap() <= 1,
+        "{versions:?}"
+    );
+}

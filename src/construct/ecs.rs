@@ -34,6 +34,9 @@ pub struct EcsServiceProps {
     pub memory_mib: u32,
     /// Days to keep container logs.
     pub log_retention_days: u32,
+    /// Days to keep ECS Exec session logs (an audit trail: the tier's audit retention,
+    /// [`crate::env::Env::audit_log_retention_days`]).
+    pub exec_log_retention_days: u32,
     /// Plain (non-secret) environment variables.
     pub environment: BTreeMap<String, Value>,
     /// Secret environment variables: name → Secrets Manager ARN (optionally `:json-key::`).
@@ -104,7 +107,14 @@ impl EcsService {
     /// Creates the cluster, log group, task definition and service.
     pub fn new(scope: &mut Scope<'_>, key: &KmsKey, props: &EcsServiceProps) -> EcsService {
         let f = "ecs";
-        let exec_logs = encrypted_log_group(scope, key, f, "exec", EXEC_LOGS, 365);
+        let exec_logs = encrypted_log_group(
+            scope,
+            key,
+            f,
+            "exec",
+            EXEC_LOGS,
+            props.exec_log_retention_days,
+        );
         let cluster = scope.tf.resource(
             f,
             "aws_ecs_cluster",

@@ -81,6 +81,10 @@ pub(crate) fn check(spec: &EnvFile, stem: &str, out: &mut Problems) {
     if let Some(kube) = &spec.kubernetes {
         let ptr = "/kubernetes/service_monitor_labels";
         super::names::labels(&kube.service_monitor_labels, ptr, out);
+        let today = super::kubernetes_support::Date::today();
+        if let Some(m) = super::kubernetes_support::problem(&kube.version, today) {
+            out.push(("/kubernetes/version".into(), m));
+        }
     }
 
     crate::stacks::check_settings(spec, out);
