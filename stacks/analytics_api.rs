@@ -204,7 +204,8 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             security_group_id: db_sg.id(),
             log_retention_days,
         },
-    );
+    )
+    .map_err(fail)?;
     let login = DatabaseLogin::new(
         scope,
         &key,

@@ -322,7 +322,8 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             security_group_id: db_sg.id(),
             log_retention_days: cfg.log_retention_days,
         },
-    );
+    )
+    .map_err(fail)?;
     let generated_by = generated_by(env, NAME);
     let login = DatabaseLogin::new(
         scope,

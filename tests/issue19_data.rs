@@ -162,3 +162,91 @@ fn issue19_14_the_tiers_run_one_minor_apart_at_most() {
         "{versions:?}"
     );
 }
+
+/// Every rendered Kubernetes object of a stack (all `k8s/` files, every document).
+fn k8s_objects(o: &keel::ops::synth::Output) -> Vec<Value> {
+    let mut out = Vec::new();
+    for (path, body) in &o.files {
+        if !path.starts_with("k8s") || path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        for doc in body.split("\n---\n") {
+            if let Ok(v) = serde_saphyr::from_str::<Value>(doc)
+                && v.is_object()
+            {
+                out.push(v);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn issue19_19_aegistickets_db_saturation_from_an_exporter_against_a_known_max() {
+    for env in ["dev", "staging", "prod"] {
+        let o = output(env, "aegistickets");
+        let params = resource(&o, "aws_db_parameter_group", "main");
+        let max: u32 = params["parameter"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "max_connections")
+            .unwrap_or_else(|| panic!("{env}: max_connections is not set in the parameter group"))
+            ["value"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(max >= 50, "{env}: {max}");
+        let objects = k8s_objects(&o);
+        let rules: Vec<&Value> = objects
+            .iter()
+            .filter(|v| v["kind"] == "PrometheusRule")
+            .flat_map(|v| v["spec"]["groups"].as_array().unwrap())
+            .flat_map(|g| g["rules"].as_array().unwrap())
+            .collect();
+        let sli = rules
+            .iter()
+            .find(|r| r["record"] == "sli:db:saturation:connections")
+            .unwrap_or_else(|| panic!("{env}: no sli:db:saturation:connections"));
+        let expr = sli["expr"].as_str().unwrap();
+        assert!(expr.contains("pg_stat_database_numbackends"), "{expr}");
+        assert!(expr.ends_with(&format!("/ {max}")), "{expr}");
+        promql_parser::parser::parse(expr).unwrap();
+        let alert = rules
+            .iter()
+            .find(|r| r["alert"] == "AegisticketsDatabaseSaturation")
+            .unwrap_or_else(|| panic!("{env}: no saturation alert"));
+        assert!(
+            alert["expr"]
+                .as_str()
+                .unwrap()
+                .starts_with("sli:db:saturation:connections"),
+            "{alert}"
+        );
+        // The input: postgres_exporter in the namespace, scraped by the cluster's Prometheus.
+        let exporter = objects
+            .iter()
+            .find(|v| v["kind"] == "Deployment" && v["metadata"]["name"] == "postgres-exporter")
+            .unwrap_or_else(|| panic!("{env}: no postgres-exporter Deployment"));
+        let container = &exporter["spec"]["template"]["spec"]["containers"][0];
+        assert!(
+            container["image"].as_str().unwrap()
+                == "quay.io/prometheuscommunity/postgres-exporter@sha256:38606faa38c54787525fb0ff2fd6b41b4cfb75d455c1df294927c5f611699b17"
+        );
+        assert!(
+            container["env"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["name"] == "DATA_SOURCE_NAME"
+                    && e["valueFrom"]["secretKeyRef"].is_object())
+        );
+        assert!(
+            objects
+                .iter()
+                .any(|v| v["kind"] == "ServiceMonitor"
+                    && v["metadata"]["name"] == "postgres-exporter")
+        );
+    }
+}

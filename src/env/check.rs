@@ -315,6 +315,12 @@ pub(crate) fn fargate_size(cpu: u32, memory: u32, ptr: &str, out: &mut Problems)
 }
 
 pub(crate) fn database(db: &Database, tier: Tier, ptr: &str, out: &mut Problems) {
+    if crate::construct::rds::max_connections(&db.instance_class).is_none() {
+        out.push((
+            format!("{ptr}/instance_class"),
+            crate::construct::rds::unknown_class(&db.instance_class),
+        ));
+    }
     if is_prod(tier) {
         if !db.multi_az {
             out.push((
