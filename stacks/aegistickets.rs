@@ -389,7 +389,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         "database_url",
         &database_url_path,
         "DATABASE_URL of the backend: its own login, TLS required",
-        login.url("sslmode=require"),
+        login.url(crate::construct::rds_tls::ENCRYPT_ONLY_QUERY),
     );
     let repos: Vec<EcrRepository> = ["backend", "frontend"]
         .iter()

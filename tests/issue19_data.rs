@@ -250,3 +250,84 @@ fn issue19_19_aegistickets_db_saturation_from_an_exporter_against_a_known_max() 
         );
     }
 }
+
+#[test]
+fn issue19_9_langgraph_verifies_the_database_with_the_rds_ca_it_fetches_before_start() {
+    for env in ["dev", "staging", "prod"] {
+        let o = output(env, "langgraph-platform");
+        let url = resources(&o)
+            .into_iter()
+            .find(|(t, n, _)| t == "aws_secretsmanager_secret_version" && n == "database_url")
+            .map(|(_, _, b)| b["secret_string"].as_str().unwrap().to_owned())
+            .unwrap();
+        assert!(
+            url.ends_with("?sslmode=verify-full&sslrootcert=/etc/rds-ca/global-bundle.pem"),
+            "{env}: {url}"
+        );
+        let defs = &common::tf_json(&o, "ecs.tf.json")["locals"]["app_container_definitions"];
+        let ca = defs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "rds-ca")
+            .unwrap_or_else(|| panic!("{env}: no rds-ca container"));
+        assert_eq!(ca["essential"], false);
+        let script = ca["command"][2].as_str().unwrap();
+        assert!(
+            script.contains("https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"),
+            "{script}"
+        );
+        let app = &defs[0];
+        assert!(
+            app["dependsOn"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!({"containerName": "rds-ca", "condition": "SUCCESS"})),
+            "{env}: {app}"
+        );
+        assert!(
+            app["mountPoints"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!({"sourceVolume": "rds-ca", "containerPath": "/etc/rds-ca", "readOnly": true}))
+        );
+        // The login task verifies the server too.
+        let login = &common::tf_json(&o, "database_login.tf.json")["locals"]["database_login_container_definitions"]
+            [0];
+        let env_vars = login["environment"].as_array().unwrap();
+        assert!(
+            env_vars.contains(&serde_json::json!({"name": "PGSSLMODE", "value": "verify-full"}))
+        );
+        assert!(
+            login["command"][2]
+                .as_str()
+                .unwrap()
+                .contains("truststore.pki.rds.amazonaws.com")
+        );
+    }
+}
+
+#[test]
+fn issue19_9_the_login_job_verifies_the_database_with_the_rds_ca() {
+    for (env, stack) in [("prod", "aegistickets"), ("prod", "analytics-api")] {
+        let o = output(env, stack);
+        let (_, body) = o
+            .files
+            .iter()
+            .find(|(p, _)| p.starts_with("jobs") && p.to_string_lossy().contains("job-"))
+            .unwrap_or_else(|| panic!("{stack}: no login Job"));
+        let job: Value = serde_saphyr::from_str(body).unwrap();
+        let c = &job["spec"]["template"]["spec"]["containers"][0];
+        let env_vars = c["env"].as_array().unwrap();
+        assert!(
+            env_vars.contains(&serde_json::json!({"name": "PGSSLMODE", "value": "verify-full"})),
+            "{stack}: {env_vars:?}"
+        );
+        assert!(
+            c["command"][2]
+                .as_str()
+                .unwrap()
+                .contains("truststore.pki.rds.amazonaws.com")
+        );
+    }
+}

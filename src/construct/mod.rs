@@ -23,6 +23,7 @@ pub mod log_group;
 pub mod logs_bucket;
 pub mod observability;
 pub mod rds;
+pub mod rds_tls;
 pub mod secrets;
 pub mod security_group;
 pub mod vpc;
