@@ -199,6 +199,139 @@ fn seed_rules(svc: &ServiceSlos<'_>) -> RuleGroup {
     }
 }
 
+/// The PostgreSQL exporter: its name, also the `job` of its series.
+const EXPORTER: &str = "postgres-exporter";
+/// postgres_exporter v0.17.1, pinned by the index digest public repositories pin.
+const EXPORTER_IMAGE: (&str, &str) = (
+    "quay.io/prometheuscommunity/postgres-exporter",
+    "sha256:38606faa38c54787525fb0ff2fd6b41b4cfb75d455c1df294927c5f611699b17",
+);
+/// The exporter's port (its default).
+const EXPORTER_PORT: u16 = 9187;
+/// The seed's database saturation objective: connections below 80% of `max_connections`.
+const DB_SATURATION_OBJECTIVE: f64 = 0.8;
+
+/// The input of `sli:db:saturation:connections`: postgres_exporter in the namespace, one
+/// replica, logged in as the backend (its `DATABASE_URL`: `pg_stat_database` needs no
+/// privilege), reaching only the database and scraped only by the cluster's Prometheus.
+/// Chosen over CloudWatch's `DatabaseConnections` (a CloudWatch exporter would need an
+/// AWS role and a cluster-wide add-on, and report a 1-minute average a minute late).
+fn postgres_exporter(
+    env: &Env,
+    namespace: &str,
+    database_url_path: &str,
+    store: &k8s::SecretStoreRef,
+    data_subnet_cidrs: &[String],
+    kube: &crate::env::file::Kubernetes,
+) -> Result<k8s::ServiceProps, String> {
+    let pin = Image {
+        repository: EXPORTER_IMAGE.0.to_owned(),
+        tag: None,
+        digest: Some(EXPORTER_IMAGE.1.to_owned()),
+    };
+    let app = k8s::AppLabels {
+        name: EXPORTER.to_owned(),
+        instance: format!("{EXPORTER}-{}", env.name()),
+        version: "v0.17.1".to_owned(),
+        component: "database-exporter".to_owned(),
+        part_of: NAME.to_owned(),
+    };
+    let mut p = k8s::ServiceProps::new(app, namespace, k8s::Image::from_pin(&pin)?);
+    p.replicas = 1;
+    p.ports = k8s::Ports {
+        http: EXPORTER_PORT,
+        service_http: EXPORTER_PORT,
+        metrics: None,
+    };
+    p.probes = k8s::Probes {
+        startup_path: "/".into(),
+        liveness_path: "/".into(),
+        readiness_path: "/".into(),
+        startup_failure_threshold: 6,
+    };
+    p.resources = k8s::Resources {
+        requests_cpu: "25m".into(),
+        requests_memory: "32Mi".into(),
+        limits_cpu: "100m".into(),
+        limits_memory: "64Mi".into(),
+    };
+    p.namespace_policy = None;
+    p.secrets.env.push(k8s::SecretEnv {
+        env: "DATA_SOURCE_NAME".into(),
+        source: k8s::SecretSource::SecretsManager {
+            remote_key: database_url_path.to_owned(),
+            property: None,
+        },
+    });
+    // The stack's own store, as the backend's: no cluster-wide store reads its prefix.
+    p.secrets.store = store.clone();
+    p.network.http_from = vec![k8s::TrafficSource::Namespace(
+        kube.monitoring_namespace.clone(),
+    )];
+    p.network.metrics_from = Vec::new();
+    p.network.egress = data_subnet_cidrs
+        .iter()
+        .map(|c| k8s::EgressPeer::postgres(c))
+        .collect();
+    p.monitoring = Some(k8s::MonitoringProps {
+        path: "/metrics".into(),
+        labels: kube.service_monitor_labels.clone(),
+        ..Default::default()
+    });
+    p.suppressions.push(k8s::Suppression::new(
+        "Deployment",
+        "CKV_K8S_35",
+        "postgres_exporter reads DATA_SOURCE_NAME from env (secretKeyRef only, value synced by External Secrets)",
+    ));
+    Ok(p)
+}
+
+/// The seed's `sli:db:saturation:connections` (connections over `max_connections`, which
+/// the parameter group sets, so it is a number here) and its objective, below 80%: an
+/// alert when it holds 10 minutes above.
+fn db_saturation_rules(svc: &ServiceSlos<'_>, max_connections: u32) -> RuleGroup {
+    let labels = svc.service_labels();
+    let expr = format!(
+        "sum(pg_stat_database_numbackends{{namespace=\"{}\",job=\"{EXPORTER}\"}}) / {max_connections}",
+        svc.namespace
+    );
+    let mut alert_labels = labels.clone();
+    alert_labels.insert("severity".into(), "ticket".into());
+    let mut alert = Rule::alert(
+        "AegisticketsDatabaseSaturation",
+        format!(
+            "sli:db:saturation:connections{{namespace=\"{}\",service=\"{NAME}\"}} > {}",
+            svc.namespace,
+            num(DB_SATURATION_OBJECTIVE)
+        ),
+        alert_labels,
+        BTreeMap::from([
+            (
+                "summary".to_owned(),
+                format!("{NAME} database: connections above {}% of max_connections", num(DB_SATURATION_OBJECTIVE * 100.0)),
+            ),
+            (
+                "description".to_owned(),
+                format!("{{{{ $value | humanizePercentage }}}} of the {max_connections} connections the database allows are open (objective: below {}%).", num(DB_SATURATION_OBJECTIVE * 100.0)),
+            ),
+        ]),
+    );
+    alert.for_ = Some("10m".into());
+    RuleGroup {
+        name: "aegistickets-db-saturation".into(),
+        interval: None,
+        rules: vec![
+            Rule::record("sli:db:saturation:connections", expr, labels.clone()),
+            Rule::record(
+                "slo:db_saturation:target",
+                format!("vector({})", num(DB_SATURATION_OBJECTIVE)),
+                labels,
+            ),
+            alert,
+        ],
+    }
+}
+
 /// The backend's image and scale.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -290,7 +423,8 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             security_group_id: db_sg.id(),
             log_retention_days: if env.is_prod() { 365 } else { 30 },
         },
-    );
+    )
+    .map_err(fail)?;
     let secrets = format!("keel/{}/{NAME}", env.name());
     let login = DatabaseLogin::new(
         scope,
@@ -310,7 +444,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         "database_url",
         &database_url_path,
         "DATABASE_URL of the backend: its own login, TLS required",
-        login.url("sslmode=require"),
+        login.url(crate::construct::rds_tls::ENCRYPT_ONLY_QUERY),
     );
     let repos: Vec<EcrRepository> = ["backend", "frontend"]
         .iter()
@@ -503,14 +637,24 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     // The backend owns the namespace's objects (namespace, quota, limits, default deny);
     // the quota holds both services at their peak and the database login Job.
     frontend.namespace_policy = None;
+    let exporter = postgres_exporter(
+        env,
+        &namespace,
+        &database_url_path,
+        &backend.secrets.store,
+        &cluster.data_subnet_cidrs,
+        kube,
+    )
+    .map_err(fail)?;
     backend.namespace_policy = Some(
-        k8s::NamespacePolicy::for_services(&[&backend, &frontend], 1)
+        k8s::NamespacePolicy::for_services(&[&backend, &frontend, &exporter], 1)
             .map_err(|e| fail(e.to_string()))?,
     );
 
     let mut objects = store.objects;
     objects.extend(k8s::service(&backend).map_err(|e| fail(e.to_string()))?);
     objects.extend(k8s::service(&frontend).map_err(|e| fail(e.to_string()))?);
+    objects.extend(k8s::service(&exporter).map_err(|e| fail(e.to_string()))?);
     if !cfg.slos.is_empty() {
         let metrics = backend_metrics(&namespace, &backend.app.name);
         let slos = ServiceSlos {
@@ -521,6 +665,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         };
         let mut groups = vec![seed_rules(&slos)];
         groups.extend(slos.groups());
+        groups.push(db_saturation_rules(&slos, db.max_connections()));
         objects.push(
             rule_object(&slos, &backend.app, &kube.service_monitor_labels, groups)
                 .map_err(|e| fail(e.to_string()))?,

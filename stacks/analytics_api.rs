@@ -203,7 +203,8 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             security_group_id: db_sg.id(),
             log_retention_days,
         },
-    );
+    )
+    .map_err(fail)?;
     let login = DatabaseLogin::new(
         scope,
         &key,
@@ -235,9 +236,8 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         "database_url",
         &secret_path("database-url"),
         "DATABASE_URL of the analytics API: its own login, TLS with full verification",
-        login.url(&format!(
-            "sslmode=verify-full&sslrootcert={}",
-            contract::DATABASE_CA_BUNDLE_PATH
+        login.url(&crate::construct::rds_tls::url_query(
+            crate::construct::rds_tls::CaBundle::InImage(contract::DATABASE_CA_BUNDLE_PATH),
         )),
     );
     let redis_url = composed_secret(

@@ -388,7 +388,8 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             security_group_id: db_sg.id(),
             log_retention_days: cfg.log_retention_days,
         },
-    );
+    )
+    .map_err(fail)?;
     let generated_by = generated_by(env, NAME);
     let login = DatabaseLogin::new(
         scope,
@@ -406,8 +407,10 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         &key,
         "database_url",
         &format!("{}/database-url", scope.prefix),
-        "DATABASE_URL of the service: its own login, TLS required",
-        login.url("sslmode=require"),
+        "DATABASE_URL of the service: its own login, TLS with full verification against the fetched RDS CA",
+        login.url(&crate::construct::rds_tls::url_query(
+            crate::construct::rds_tls::ECS_APP_BUNDLE,
+        )),
     );
     let secrets: Vec<(&str, Secret)> = APP_SECRETS
         .iter()
@@ -509,6 +512,8 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             cpu: cfg.task.cpu,
             memory_mib: cfg.task.memory_mib,
             log_retention_days: cfg.log_retention_days,
+            exec_log_retention_days: env.audit_log_retention_days(),
+            rds_ca: Some(crate::construct::rds_tls::ECS_APP_BUNDLE),
             environment,
             secrets: secret_env,
             execution_role_arn: execution_role.arn(),

@@ -120,8 +120,10 @@ pub const EXTERNAL_SECRETS_ROLE_ARN: Handle<One> = Handle::new(NAME, "external_s
 pub struct Settings {
     /// The cluster VPC's CIDR (/16 to /24); must not overlap the environment's other VPCs.
     pub vpc_cidr: String,
-    /// NAT layout of the cluster VPC (`per_az` required in prod).
-    pub nat_gateways: NatGateways,
+    /// NAT layout of the cluster VPC (`per_az` required in prod). Default: the
+    /// environment's `network.nat_gateways`, so one tier has one NAT layout.
+    #[serde(default)]
+    pub nat_gateways: Option<NatGateways>,
     /// CIDRs that may reach the public API endpoint. Default: none (private endpoint only,
     /// reached from inside the VPC).
     #[serde(default)]
@@ -148,6 +150,13 @@ pub struct Settings {
     /// nothing generated can reach a private endpoint).
     #[serde(default)]
     pub deploy_runner: Option<DeployRunnerSettings>,
+}
+
+impl Settings {
+    /// The cluster VPC's NAT layout: the setting, else the environment's network default.
+    pub fn nat_gateways(&self, network: &crate::env::file::Network) -> NatGateways {
+        self.nat_gateways.unwrap_or(network.nat_gateways)
+    }
 }
 
 /// The deploy runner of an environment (see `src/construct/deploy_runner.rs`).
@@ -365,7 +374,7 @@ pub fn build_with(env: &Env, layer: &Layer) -> Result<Option<Stack>, StackError>
         &VpcProps {
             cidr,
             availability_zones: env.availability_zones(),
-            nat_gateways: cfg.nat_gateways,
+            nat_gateways: cfg.nat_gateways(&env.spec.network),
             flow_log_retention_days: env.spec.network.flow_log_retention_days,
             public_subnet_tags: tags("kubernetes.io/role/elb"),
             private_subnet_tags: tags("kubernetes.io/role/internal-elb"),
@@ -384,7 +393,7 @@ pub fn build_with(env: &Env, layer: &Layer) -> Result<Option<Stack>, StackError>
             subnet_ids: private.clone(),
             public_access_cidrs: cfg.public_endpoint_cidrs.clone(),
             admins: cfg.admins.clone(),
-            log_retention_days: if env.is_prod() { 365 } else { 90 },
+            log_retention_days: env.audit_log_retention_days(),
         },
     );
     let mechanism = match cfg.workload_identity {
@@ -396,6 +405,60 @@ pub fn build_with(env: &Env, layer: &Layer) -> Result<Option<Stack>, StackError>
             cluster_name: cluster.name(),
         },
     };
+
+    // Add-ons; vpc-cni and the EBS CSI driver call AWS with roles of their own.
+    let identity =
+        |id: &str, ns: &str, sa: &str, managed: Vec<&'static str>, statements| WorkloadIdentity {
+            id: id.to_owned(),
+            role_suffix: id.replace('_', "-"),
+            namespace: ns.to_owned(),
+            service_account: sa.to_owned(),
+            managed,
+            statements,
+        };
+    let cni_identity = identity(
+        "vpc_cni",
+        "kube-system",
+        "aws-node",
+        vec!["AmazonEKS_CNI_Policy"],
+        vec![],
+    );
+    let cni = cni_identity.create(scope, &mechanism);
+    let ebs = identity(
+        "ebs_csi",
+        "kube-system",
+        "ebs-csi-controller-sa",
+        vec!["service-role/AmazonEBSCSIDriverPolicy"],
+        vec![],
+    )
+    .create(scope, &mechanism);
+    let irsa = |role: &Role| match cfg.workload_identity {
+        WorkloadIdentityMode::Irsa => Some(role.arn()),
+        WorkloadIdentityMode::PodIdentity => None,
+    };
+    let a = &cfg.addons;
+    cluster.add_addon(
+        scope,
+        "eks-pod-identity-agent",
+        &a.eks_pod_identity_agent,
+        None,
+        None,
+        &[],
+    );
+    // The CNI and its role come before any node (terraform-aws-eks: `before_compute`): a
+    // node whose aws-node starts without its permissions never becomes Ready.
+    let cni_addon = cluster.add_addon(
+        scope,
+        "vpc-cni",
+        &a.vpc_cni,
+        irsa(&cni),
+        layer.vpc_cni_configuration.as_deref(),
+        &[],
+    );
+    let cni_ready: Vec<String> = std::iter::once(cni_addon)
+        .chain(cni.policy_addresses().iter().cloned())
+        .chain(cni_identity.association(&mechanism))
+        .collect();
 
     // Nodes: worker and ECR-read policies only (the CNI has its own role).
     let node_role = Role::new(
@@ -441,57 +504,11 @@ pub fn build_with(env: &Env, layer: &Layer) -> Result<Option<Stack>, StackError>
                         })
                         .collect(),
                 },
+                &cni_ready,
             ),
         );
     }
 
-    // Add-ons; vpc-cni and the EBS CSI driver call AWS with roles of their own.
-    let identity =
-        |id: &str, ns: &str, sa: &str, managed: Vec<&'static str>, statements| WorkloadIdentity {
-            id: id.to_owned(),
-            role_suffix: id.replace('_', "-"),
-            namespace: ns.to_owned(),
-            service_account: sa.to_owned(),
-            managed,
-            statements,
-        };
-    let cni = identity(
-        "vpc_cni",
-        "kube-system",
-        "aws-node",
-        vec!["AmazonEKS_CNI_Policy"],
-        vec![],
-    )
-    .create(scope, &mechanism);
-    let ebs = identity(
-        "ebs_csi",
-        "kube-system",
-        "ebs-csi-controller-sa",
-        vec!["service-role/AmazonEBSCSIDriverPolicy"],
-        vec![],
-    )
-    .create(scope, &mechanism);
-    let irsa = |role: &Role| match cfg.workload_identity {
-        WorkloadIdentityMode::Irsa => Some(role.arn()),
-        WorkloadIdentityMode::PodIdentity => None,
-    };
-    let a = &cfg.addons;
-    cluster.add_addon(
-        scope,
-        "eks-pod-identity-agent",
-        &a.eks_pod_identity_agent,
-        None,
-        None,
-        &[],
-    );
-    cluster.add_addon(
-        scope,
-        "vpc-cni",
-        &a.vpc_cni,
-        irsa(&cni),
-        layer.vpc_cni_configuration.as_deref(),
-        &[],
-    );
     cluster.add_addon(scope, "kube-proxy", &a.kube_proxy, None, None, &[]);
     cluster.add_addon(scope, "coredns", &a.coredns, None, None, &node_groups);
     cluster.add_addon(
@@ -551,7 +568,7 @@ pub fn build_with(env: &Env, layer: &Layer) -> Result<Option<Stack>, StackError>
                 "addons",
                 &format!("container_insights_{kind}"),
                 &format!("/aws/containerinsights/{name}/{kind}"),
-                if env.is_prod() { 365 } else { 90 },
+                env.audit_log_retention_days(),
             );
         }
     }
@@ -658,6 +675,21 @@ pub fn build_with(env: &Env, layer: &Layer) -> Result<Option<Stack>, StackError>
     stack.addon_values = layer.values.clone();
     stack.external = external;
     stack.warnings.append(&mut warnings);
+    if layer
+        .installs
+        .iter()
+        .any(|i| i.name == crate::addons::catalogue::INGRESS_NGINX.release)
+    {
+        stack.warnings.push(format!(
+            "{NAME} in {}: {}",
+            env.name(),
+            crate::addons::catalogue::INGRESS_NGINX_RETIRED
+        ));
+    }
+    let today = crate::env::kubernetes_support::Date::today();
+    if let Some(w) = crate::env::kubernetes_support::warning(&kube.version, today) {
+        stack.warnings.push(format!("{NAME} in {}: {w}", env.name()));
+    }
     Ok(Some(stack))
 }
 
@@ -805,7 +837,7 @@ pub(crate) fn check(spec: &EnvFile, pl: &Settings, out: &mut Problems) {
             "expected a list of trusted networks in a prod-tier environment, found one that covers the whole IPv4 internet (0.0.0.0/0)".into(),
         ));
     }
-    if is_prod(spec.tier) && pl.nat_gateways != NatGateways::PerAz {
+    if is_prod(spec.tier) && pl.nat_gateways(&spec.network) != NatGateways::PerAz {
         out.push((
             format!("{p}/nat_gateways"),
             "expected per_az in a prod-tier environment, found single".into(),

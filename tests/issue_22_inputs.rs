@@ -134,18 +134,18 @@ fn issue_22_bug_15_cache_versions_come_from_a_list() {
 fn issue_22_bug_15_kube_proxy_follows_the_cluster_version() {
     assert_eq!(
         errors(&[(
-            "kube_proxy: v1.33.0-eksbuild.2",
+            "kube_proxy: v1.35.0-eksbuild.2",
             "kube_proxy: v1.32.6-eksbuild.2"
         )]),
         [
-            "environments/prod.yaml:47:19: stacks.platform.addons.kube_proxy: expected a kube-proxy build of the cluster's version 1.33 (v1.33.<patch>-eksbuild.<n>), found v1.32.6-eksbuild.2"
+            "environments/prod.yaml:47:19: stacks.platform.addons.kube_proxy: expected a kube-proxy build of the cluster's version 1.35 (v1.35.<patch>-eksbuild.<n>), found v1.32.6-eksbuild.2"
         ]
     );
 }
 
 #[test]
 fn issue_22_bug_15_kubernetes_versions_are_ones_keel_validates() {
-    let found = errors(&[("  version: \"1.33\"", "  version: \"1.39\"")]);
+    let found = errors(&[("  version: \"1.35\"", "  version: \"1.39\"")]);
     assert_eq!(found.len(), 1, "{found:#?}");
     assert!(
         found[0].starts_with("environments/prod.yaml:18:12: kubernetes.version:"),

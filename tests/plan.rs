@@ -301,7 +301,7 @@ fn plan_prints_text_and_json_and_refuses_a_stale_tree() {
     assert_eq!(json["steps"][0]["id"], "terraform/langgraph-platform");
     assert_eq!(json["steps"][1]["id"], "terraform/platform");
     assert_eq!(json["workflow"]["runner"], "eks-prod-deploy-runner");
-    assert_eq!(json["tools"]["kubectl"], "v1.33.0");
+    assert_eq!(json["tools"]["kubectl"], "v1.35.0");
     let text = Command::new(keel)
         .args(["plan", "prod"])
         .current_dir(common::repo())

@@ -28,7 +28,7 @@ fn prod_cluster_is_private_encrypted_logged_and_admin_free_for_its_creator() {
     let o = output("prod", "platform");
     let cluster = &of_type(&o, "aws_eks_cluster")[0];
     assert_eq!(cluster["name"], "eks-prod");
-    assert_eq!(cluster["version"], "1.33");
+    assert_eq!(cluster["version"], "1.35");
     assert_eq!(
         cluster["access_config"][0],
         json!({"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": false})

@@ -310,7 +310,7 @@ fn cluster_logins_are_restricted_jobs_declared_as_steps() {
 }
 
 #[test]
-fn the_login_job_may_reach_only_postgres_in_the_data_subnets() {
+fn the_login_job_may_reach_only_dns_the_rds_ca_and_postgres_in_the_data_subnets() {
     let o = output("prod", "analytics-api");
     let policy = yaml(
         &o.files[std::path::Path::new("jobs/database-login/80-networkpolicy-database-login.yaml")],
@@ -323,8 +323,13 @@ fn the_login_job_may_reach_only_postgres_in_the_data_subnets() {
     .unwrap()
     .into_iter()
     .collect();
+    // HTTPS for the RDS CA bundle, fetched before the login connects with verify-full.
+    assert_eq!(
+        egress[1]["ports"],
+        json!([{"port": 443, "protocol": "TCP"}])
+    );
     let mut seen = BTreeSet::new();
-    for rule in &egress[1..] {
+    for rule in &egress[2..] {
         assert_eq!(rule["ports"], json!([{"port": 5432, "protocol": "TCP"}]));
         seen.insert(
             rule["to"][0]["ipBlock"]["cidr"]

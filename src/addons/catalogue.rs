@@ -19,11 +19,24 @@ pub struct Chart {
 }
 
 /// ingress-nginx 4.15.1 (controller v1.15.1): the `nginx` ingress class.
+///
+/// Retired upstream: Kubernetes SIG Network and the Security Response Committee announced
+/// on 2025-11-11 that best-effort maintenance ends in March 2026, with no release or
+/// security fix after it. The replacement path, for every stack that uses the class (the
+/// platform warns while one does, [`INGRESS_NGINX_RETIRED`]): set the environment's
+/// `kubernetes.ingress_class` to `traefik` (the Traefik chart below already serves
+/// whatsthecraic, reads standard Ingresses, and its `traefik.io` Middlewares replace the
+/// nginx annotations) or to `alb` (AWS Load Balancer Controller, one ALB per Ingress);
+/// Gateway API (`gateway.networking.k8s.io`, served by both) is the longer-term target once
+/// keel emits it. ingress-nginx stays in the catalogue until no environment names `nginx`.
 pub const INGRESS_NGINX: Chart = Chart {
     release: "ingress-nginx",
     repository: "https://kubernetes.github.io/ingress-nginx",
     version: "4.15.1",
 };
+
+/// The platform's warning while an environment still installs [`INGRESS_NGINX`].
+pub const INGRESS_NGINX_RETIRED: &str = "ingress-nginx is retired upstream (no release or security fix since March 2026): move kubernetes.ingress_class to `traefik` or `alb` (see src/addons/catalogue.rs)";
 
 /// Traefik chart 41.3.0 (Traefik v3.7.11): the `traefik` class and the `traefik.io` CRDs.
 pub const TRAEFIK: Chart = Chart {

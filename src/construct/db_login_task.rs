@@ -17,6 +17,7 @@ use super::ecs::{cluster_name_of, service_name_of};
 use super::iam::{Role, Statement, Trust};
 use super::kms::KmsKey;
 use super::log_group::encrypted_log_group;
+use super::rds_tls;
 use crate::plan::{Action, Capability, Reach, StackStep};
 use crate::refs::{Ref, jsonencode};
 
@@ -93,20 +94,26 @@ pub fn login_task(
         props.log_retention_days,
     );
     let master = login.master_secret_arn();
+    let tls = rds_tls::libpq_env(rds_tls::LOGIN_STEP_BUNDLE);
     let container = json!([{
         "name": CONTAINER,
         "image": POSTGRES_CLIENT_IMAGE,
         "essential": true,
         "readonlyRootFilesystem": true,
         "user": "70:70",
-        "command": ["/bin/sh", "-c", format!("set -eu\npsql -X -v ON_ERROR_STOP=1 <<'SQL'\n{}SQL\n", login.sql())],
+        "command": ["/bin/sh", "-c", format!(
+            "set -eu\n{}psql -X -v ON_ERROR_STOP=1 <<'SQL'\n{}SQL\n",
+            rds_tls::fetch_lines(rds_tls::LOGIN_STEP_BUNDLE.path()),
+            login.sql()
+        )],
         "environment": [
             {"name": "HOME", "value": "/tmp"},
             {"name": "PGCONNECT_TIMEOUT", "value": "10"},
             {"name": "PGDATABASE", "value": login.db_name()},
             {"name": "PGHOST", "value": login.db_address()},
             {"name": "PGPORT", "value": "5432"},
-            {"name": "PGSSLMODE", "value": "require"},
+            {"name": "PGSSLMODE", "value": tls[0].1},
+            {"name": "PGSSLROOTCERT", "value": tls[1].1},
         ],
         // `<arn>:<json key>::` reads one key of the RDS master secret's JSON.
         "secrets": [
@@ -115,6 +122,8 @@ pub fn login_task(
             {"name": "PGUSER", "valueFrom": format!("{master}:username::")},
         ],
         "linuxParameters": {"capabilities": {"drop": ["ALL"]}},
+        // The root is read-only: the CA bundle and psql's files go to a task volume.
+        "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": false}],
         "logConfiguration": {
             "logDriver": "awslogs",
             "options": {
@@ -139,6 +148,7 @@ pub fn login_task(
             "cpu": "256",
             "memory": "512",
             "execution_role_arn": execution.arn(),
+            "volume": [{"name": "tmp"}],
             "runtime_platform": [{"operating_system_family": "LINUX", "cpu_architecture": "X86_64"}],
             "container_definitions": jsonencode(&definitions),
         }),

@@ -34,6 +34,13 @@ pub struct EcsServiceProps {
     pub memory_mib: u32,
     /// Days to keep container logs.
     pub log_retention_days: u32,
+    /// The RDS CA bundle the app verifies its database with: when fetched, a non-essential
+    /// `rds-ca` container downloads it into a task volume the app mounts read-only at its
+    /// directory and waits for ([`super::rds_tls`]). Default: none.
+    pub rds_ca: Option<super::rds_tls::CaBundle>,
+    /// Days to keep ECS Exec session logs (an audit trail: the tier's audit retention,
+    /// [`crate::env::Env::audit_log_retention_days`]).
+    pub exec_log_retention_days: u32,
     /// Plain (non-secret) environment variables.
     pub environment: BTreeMap<String, Value>,
     /// Secret environment variables: name → Secrets Manager ARN (optionally `:json-key::`).
@@ -93,6 +100,9 @@ const EXEC_LOGS: &str = "ecs-exec";
 /// Name of the application container in the task definition.
 pub const CONTAINER_NAME: &str = "app";
 
+/// The container that fetches the RDS CA bundle before the app starts.
+const RDS_CA: &str = "rds-ca";
+
 /// Paths the ECS Exec agent writes to; with a read-only root filesystem each gets a
 /// writable task volume, or `execute-command` cannot start a session.
 const EXEC_AGENT_PATHS: [(&str, &str); 3] = [
@@ -105,7 +115,14 @@ impl EcsService {
     /// Creates the cluster, log group, task definition and service.
     pub fn new(scope: &mut Scope<'_>, key: &KmsKey, props: &EcsServiceProps) -> EcsService {
         let f = "ecs";
-        let exec_logs = encrypted_log_group(scope, key, f, "exec", EXEC_LOGS, 365);
+        let exec_logs = encrypted_log_group(
+            scope,
+            key,
+            f,
+            "exec",
+            EXEC_LOGS,
+            props.exec_log_retention_days,
+        );
         let cluster = scope.tf.resource(
             f,
             "aws_ecs_cluster",
@@ -130,7 +147,7 @@ impl EcsService {
         let writable: Vec<(&str, &str)> = std::iter::once(("tmp", "/tmp"))
             .chain(EXEC_AGENT_PATHS)
             .collect();
-        let container = json!([{
+        let mut container = json!([{
             "name": CONTAINER_NAME,
             "image": props.image,
             "essential": true,
@@ -152,6 +169,38 @@ impl EcsService {
                 },
             },
         }]);
+        let mut volumes: Vec<Value> = writable
+            .iter()
+            .map(|(volume, _)| json!({"name": volume}))
+            .collect();
+        if let Some(super::rds_tls::CaBundle::Fetched(path)) = props.rds_ca {
+            let dir = path.rsplit_once('/').map_or("/", |(dir, _)| dir);
+            container[0]["dependsOn"] = json!([{"containerName": RDS_CA, "condition": "SUCCESS"}]);
+            if let Some(mounts) = container[0]["mountPoints"].as_array_mut() {
+                mounts
+                    .push(json!({"sourceVolume": RDS_CA, "containerPath": dir, "readOnly": true}));
+            }
+            if let Some(all) = container.as_array_mut() {
+                all.push(json!({
+                    "name": RDS_CA,
+                    "image": super::db_login::POSTGRES_CLIENT_IMAGE,
+                    "essential": false,
+                    "readonlyRootFilesystem": true,
+                    "command": ["/bin/sh", "-c", format!("set -eu\n{}", super::rds_tls::fetch_lines(path))],
+                    "linuxParameters": {"capabilities": {"drop": ["ALL"]}},
+                    "mountPoints": [{"sourceVolume": RDS_CA, "containerPath": dir, "readOnly": false}],
+                    "logConfiguration": {
+                        "logDriver": "awslogs",
+                        "options": {
+                            "awslogs-group": log_group.attr("name"),
+                            "awslogs-region": region,
+                            "awslogs-stream-prefix": RDS_CA,
+                        },
+                    },
+                }));
+            }
+            volumes.push(json!({"name": RDS_CA}));
+        }
         let container_definitions = scope.tf.local(f, "app_container_definitions", container);
         let task = scope.tf.resource(
             f,
@@ -166,7 +215,7 @@ impl EcsService {
                 "execution_role_arn": props.execution_role_arn,
                 "task_role_arn": props.task_role_arn,
                 "runtime_platform": [{"operating_system_family": "LINUX", "cpu_architecture": "X86_64"}],
-                "volume": writable.iter().map(|(volume, _)| json!({"name": volume})).collect::<Vec<_>>(),
+                "volume": volumes,
                 "container_definitions": jsonencode(&container_definitions),
                 // Every revision stays registered: CodeDeploy deploys the newest, and a
                 // rollback (or the running service) still points at the previous one.

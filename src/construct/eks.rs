@@ -190,13 +190,17 @@ impl EksCluster {
         access_entry(scope, self.name(), id, principal, policy_arn, namespaces)
     }
 
-    /// Adds a managed node group through its own launch template.
+    /// Adds a managed node group through its own launch template. It waits for the node
+    /// role's policies and for `after` (the vpc-cni add-on and its role: a node whose
+    /// `aws-node` starts without its permissions never becomes Ready; terraform-aws-eks
+    /// calls this `before_compute`).
     pub fn add_node_group(
         &self,
         scope: &mut Scope<'_>,
         node_role: &Role,
         subnet_ids: &[Expr],
         ng: &NodeGroupProps,
+        after: &[String],
     ) -> String {
         let f = "nodes";
         let id = super::local_name(&ng.name);
@@ -244,7 +248,11 @@ impl EksCluster {
             "launch_template": [{"id": template.id(), "version": template.attr("latest_version")}],
             // The cluster autoscaler owns the count after creation.
             "lifecycle": {"ignore_changes": ["scaling_config[0].desired_size"]},
-            "depends_on": node_role.policy_addresses(),
+            "depends_on": node_role
+                .policy_addresses()
+                .iter()
+                .chain(after)
+                .collect::<Vec<_>>(),
         });
         if !taints.is_empty() {
             body["taint"] = Value::Array(taints);
@@ -253,7 +261,8 @@ impl EksCluster {
         group.address()
     }
 
-    /// Installs add-on `name` at `version`, with an IRSA role when it calls AWS.
+    /// Installs add-on `name` at `version`, with an IRSA role when it calls AWS; returns
+    /// its address.
     pub fn add_addon(
         &self,
         scope: &mut Scope<'_>,
@@ -262,7 +271,7 @@ impl EksCluster {
         role_arn: Option<Expr>,
         configuration: Option<&str>,
         depends_on: &[String],
-    ) {
+    ) -> String {
         let mut body = json!({
             "cluster_name": self.name(),
             "addon_name": name,
@@ -281,7 +290,8 @@ impl EksCluster {
         }
         scope
             .tf
-            .resource("addons", "aws_eks_addon", &super::local_name(name), body);
+            .resource("addons", "aws_eks_addon", &super::local_name(name), body)
+            .address()
     }
 
     /// The cluster name.

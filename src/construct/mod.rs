@@ -25,6 +25,7 @@ pub mod logs_bucket;
 pub mod observability;
 pub mod rds;
 pub mod secret_store;
+pub mod rds_tls;
 pub mod secrets;
 pub mod security_group;
 pub mod vpc;

@@ -41,10 +41,59 @@ pub struct RdsPostgres {
     db: Ref,
     db_name: String,
     identifier: String,
+    max_connections: u32,
 }
 
 /// Log types the instance exports to CloudWatch Logs.
 const LOG_EXPORTS: [&str; 2] = ["postgresql", "upgrade"];
+
+/// Memory in GiB of the instance classes keel sizes `max_connections` for (Amazon RDS
+/// instance types, https://aws.amazon.com/rds/instance-types/).
+const CLASS_MEMORY_GIB: &[(&str, u32)] = &[
+    ("db.t3.micro", 1),
+    ("db.t3.small", 2),
+    ("db.t3.medium", 4),
+    ("db.t3.large", 8),
+    ("db.t4g.micro", 1),
+    ("db.t4g.small", 2),
+    ("db.t4g.medium", 4),
+    ("db.t4g.large", 8),
+    ("db.t4g.xlarge", 16),
+    ("db.m6g.large", 8),
+    ("db.m6g.xlarge", 16),
+    ("db.m7g.large", 8),
+    ("db.m7g.xlarge", 16),
+    ("db.r6g.large", 16),
+    ("db.r6g.xlarge", 32),
+    ("db.r7g.large", 16),
+    ("db.r7g.xlarge", 32),
+];
+
+/// `max_connections` of `instance_class`, set explicitly in the parameter group so that it
+/// is known at synth (the saturation SLI divides by it): RDS PostgreSQL's default formula,
+/// `LEAST(DBInstanceClassMemory / 9531392, 5000)`, over the class's memory. RDS's own value
+/// is a little lower (DBInstanceClassMemory excludes what the OS reserves). `None` for a
+/// class keel does not know the memory of.
+pub fn max_connections(instance_class: &str) -> Option<u32> {
+    let gib = CLASS_MEMORY_GIB
+        .iter()
+        .find(|(class, _)| *class == instance_class)?
+        .1;
+    let bytes = u64::from(gib) << 30;
+    u32::try_from((bytes / 9_531_392).min(5000)).ok()
+}
+
+/// The error for an instance class [`max_connections`] does not know.
+pub fn unknown_class(instance_class: &str) -> String {
+    format!(
+        "instance class {instance_class}: keel sets max_connections from the class's memory and knows only {}",
+        CLASS_MEMORY_GIB
+            .iter()
+            .map(|(c, _)| *c)
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
 
 /// Parameter group family of an engine major version: `16` → `postgres16`.
 pub fn parameter_family(major_version: u32) -> String {
@@ -52,10 +101,17 @@ pub fn parameter_family(major_version: u32) -> String {
 }
 
 impl RdsPostgres {
-    /// Creates the subnet group, parameter group, monitoring role and instance.
-    pub fn new(scope: &mut Scope<'_>, key: &KmsKey, props: &RdsPostgresProps) -> RdsPostgres {
+    /// Creates the subnet group, parameter group, monitoring role and instance. Fails on
+    /// an instance class whose `max_connections` keel cannot size.
+    pub fn new(
+        scope: &mut Scope<'_>,
+        key: &KmsKey,
+        props: &RdsPostgresProps,
+    ) -> Result<RdsPostgres, String> {
         let f = "database";
         let s = &props.settings;
+        let max_connections =
+            max_connections(&s.instance_class).ok_or_else(|| unknown_class(&s.instance_class))?;
         let subnets = scope.tf.resource(
             f,
             "aws_db_subnet_group",
@@ -71,9 +127,10 @@ impl RdsPostgres {
                 // before destroying the old one, and two groups cannot share a name.
                 "name_prefix": scope.name(&format!("{}-", parameter_family(s.engine_major_version))),
                 "family": parameter_family(s.engine_major_version),
-                "description": "keel: TLS only, slow-query and connection logging",
+                "description": "keel: TLS only, slow-query and connection logging, max_connections known at synth",
                 "parameter": [
                     {"name": "rds.force_ssl", "value": "1"},
+                    {"name": "max_connections", "value": max_connections.to_string(), "apply_method": "pending-reboot"},
                     {"name": "log_min_duration_statement", "value": "1000"},
                     {"name": "log_connections", "value": "1"},
                     {"name": "log_disconnections", "value": "1"},
@@ -166,11 +223,17 @@ impl RdsPostgres {
         let db = scope
             .tf
             .resource_with(f, "aws_db_instance", "main", body, &suppressions);
-        RdsPostgres {
+        Ok(RdsPostgres {
             db,
             db_name: props.db_name.clone(),
             identifier,
-        }
+            max_connections,
+        })
+    }
+
+    /// `max_connections` of the instance (set in its parameter group).
+    pub fn max_connections(&self) -> u32 {
+        self.max_connections
     }
 
     /// The database name applications connect to.
@@ -219,6 +282,15 @@ impl RdsPostgres {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn max_connections_follows_the_class_memory() {
+        assert_eq!(max_connections("db.t4g.micro"), Some(112));
+        assert_eq!(max_connections("db.t4g.medium"), Some(450));
+        assert_eq!(max_connections("db.r6g.large"), Some(1802));
+        assert_eq!(max_connections("db.x2g.16xlarge"), None);
+        assert!(unknown_class("db.x2g.16xlarge").contains("db.t4g.micro"));
+    }
 
     #[test]
     fn family_from_version() {

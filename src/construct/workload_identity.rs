@@ -101,6 +101,13 @@ impl WorkloadIdentity {
         role
     }
 
+    /// The address of the Pod Identity association [`WorkloadIdentity::create`] makes under
+    /// `mechanism` (none for IRSA): what must exist before the pods ask for credentials.
+    pub fn association(&self, mechanism: &Mechanism) -> Option<String> {
+        matches!(mechanism, Mechanism::PodIdentity { .. })
+            .then(|| format!("aws_eks_pod_identity_association.{}", self.id))
+    }
+
     /// The role's ARN, known at synth (the ServiceAccount annotation needs it).
     pub fn role_arn(&self, scope: &Scope<'_>) -> String {
         role_arn(scope, &self.role_suffix)

@@ -81,6 +81,10 @@ pub(crate) fn check(spec: &EnvFile, stem: &str, out: &mut Problems) {
     if let Some(kube) = &spec.kubernetes {
         let ptr = "/kubernetes/service_monitor_labels";
         super::names::labels(&kube.service_monitor_labels, ptr, out);
+        let today = super::kubernetes_support::Date::today();
+        if let Some(m) = super::kubernetes_support::problem(&kube.version, today) {
+            out.push(("/kubernetes/version".into(), m));
+        }
     }
 
     crate::stacks::check_settings(spec, out);
@@ -337,6 +341,12 @@ pub(crate) fn fargate_size(cpu: u32, memory: u32, ptr: &str, out: &mut Problems)
 }
 
 pub(crate) fn database(db: &Database, tier: Tier, ptr: &str, out: &mut Problems) {
+    if crate::construct::rds::max_connections(&db.instance_class).is_none() {
+        out.push((
+            format!("{ptr}/instance_class"),
+            crate::construct::rds::unknown_class(&db.instance_class),
+        ));
+    }
     if is_prod(tier) {
         if !db.multi_az {
             out.push((

@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod file;
+pub mod kubernetes_support;
 pub mod load;
 pub mod names;
 pub mod schema_cache;
@@ -64,6 +65,17 @@ impl Env {
     /// Whether this is a prod-tier environment.
     pub fn is_prod(&self) -> bool {
         self.spec.tier == Tier::Prod
+    }
+
+    /// Days to keep audit-grade logs (EKS control-plane and audit logs, container logs, ECS
+    /// exec sessions) in this tier: a year in prod (audit scope), 90 days in staging, 30 in
+    /// dev (nothing there is evidence, and ingestion and storage are paid per GB).
+    pub fn audit_log_retention_days(&self) -> u32 {
+        match self.spec.tier {
+            Tier::Prod => 365,
+            Tier::Staging => 90,
+            Tier::Dev => 30,
+        }
     }
 
     /// The `kubernetes` section, which every stack on a cluster needs.

@@ -9,7 +9,8 @@
 //!   `aws:rds:primaryDBInstanceArn` tag, reads the login's password and the application's
 //!   `DATABASE_URL` (for the host), and templates them into four keys (`host`,
 //!   `master-username`, `master-password`, `app-password`): no value is in any file;
-//! - a `NetworkPolicy` admitting nothing in and letting the Job's pods reach only DNS and
+//! - a `NetworkPolicy` admitting nothing in and letting the Job's pods reach only DNS,
+//!   HTTPS (the RDS CA bundle, fetched before connecting with full verification) and
 //!   PostgreSQL in the data subnets (the namespace denies everything else by default);
 //! - the `Job`, named `database-login-<hash of its pod template>`: a changed spec is a
 //!   new Job (a Job's template is immutable), and `ttlSecondsAfterFinished` removes a
@@ -206,7 +207,12 @@ pub fn database_login(p: &DatabaseLoginJobProps) -> Result<(Vec<Object>, String)
         },
     };
 
-    let mut egress = vec![dns_egress(&p.dns_namespace)?];
+    // DNS, HTTPS for the RDS CA bundle (AWS's trust store, a CDN without fixed
+    // addresses), PostgreSQL in the data subnets.
+    let mut egress = vec![
+        dns_egress(&p.dns_namespace)?,
+        peer_egress("database login egress", &EgressPeer::https("0.0.0.0/0"))?,
+    ];
     for cidr in &p.data_subnet_cidrs {
         egress.push(peer_egress(
             "database login egress",
@@ -248,11 +254,14 @@ pub fn database_login(p: &DatabaseLoginJobProps) -> Result<(Vec<Object>, String)
     Ok((objects, name))
 }
 
-/// The shell the container runs: the four values from the mounted Secret into libpq's
-/// variables, then the SQL through psql (stops at the first error).
+/// The shell the container runs: the RDS CA bundle fetched, the four values from the
+/// mounted Secret into libpq's variables, then the SQL through psql (stops at the first
+/// error).
 fn command(sql: &str) -> String {
+    let fetch =
+        crate::construct::rds_tls::fetch_lines(crate::construct::rds_tls::LOGIN_STEP_BUNDLE.path());
     format!(
-        "set -eu\ns={SECRET_DIR}\nPGHOST=$(cat \"$s/host\")\nPGUSER=$(cat \"$s/master-username\")\nPGPASSWORD=$(cat \"$s/master-password\")\nAPP_PASSWORD=$(cat \"$s/app-password\")\nexport PGHOST PGUSER PGPASSWORD APP_PASSWORD\npsql -X -v ON_ERROR_STOP=1 <<'SQL'\n{sql}SQL\n"
+        "set -eu\n{fetch}s={SECRET_DIR}\nPGHOST=$(cat \"$s/host\")\nPGUSER=$(cat \"$s/master-username\")\nPGPASSWORD=$(cat \"$s/master-password\")\nAPP_PASSWORD=$(cat \"$s/app-password\")\nexport PGHOST PGUSER PGPASSWORD APP_PASSWORD\npsql -X -v ON_ERROR_STOP=1 <<'SQL'\n{sql}SQL\n"
     )
 }
 
@@ -283,15 +292,23 @@ fn pod_template(
         image: Some(p.image.clone()),
         image_pull_policy: Some("Always".to_owned()),
         command: Some(vec!["/bin/sh".to_owned(), "-c".to_owned(), command(&p.sql)]),
-        env: Some(vec![
-            env("HOME", "/tmp"),
-            env("PGCONNECT_TIMEOUT", "10"),
-            env("PGDATABASE", &p.database),
-            env("PGPORT", "5432"),
-            // RDS enforces TLS; the client image carries no RDS CA bundle, so the
-            // server's certificate is not verified (see ARCHITECTURE.md).
-            env("PGSSLMODE", "require"),
-        ]),
+        env: Some(
+            vec![
+                env("HOME", "/tmp"),
+                env("PGCONNECT_TIMEOUT", "10"),
+                env("PGDATABASE", &p.database),
+                env("PGPORT", "5432"),
+            ]
+            .into_iter()
+            // The server's certificate and name are verified against the RDS CA bundle the
+            // command fetches first (the client image carries none).
+            .chain(
+                crate::construct::rds_tls::libpq_env(crate::construct::rds_tls::LOGIN_STEP_BUNDLE)
+                    .iter()
+                    .map(|(k, v)| env(k, v)),
+            )
+            .collect(),
+        ),
         resources: Some(ResourceRequirements {
             requests: Some(resources("50m", "64Mi")?),
             limits: Some(resources("200m", "128Mi")?),
@@ -470,10 +487,15 @@ mod tests {
             DATABASE_LOGIN
         );
         let egress = spec["egress"].as_array().unwrap();
-        // DNS first, then exactly one rule per data subnet: TCP 5432 to that CIDR.
-        assert_eq!(egress.len(), 1 + p.data_subnet_cidrs.len());
+        // DNS first, HTTPS for the CA bundle, then exactly one rule per data subnet: TCP
+        // 5432 to that CIDR.
+        assert_eq!(egress.len(), 2 + p.data_subnet_cidrs.len());
         assert!(egress[0]["to"][0]["ipBlock"].is_null());
-        for (rule, cidr) in egress[1..].iter().zip(&p.data_subnet_cidrs) {
+        assert_eq!(
+            egress[1]["ports"],
+            serde_json::json!([{"port": 443, "protocol": "TCP"}])
+        );
+        for (rule, cidr) in egress[2..].iter().zip(&p.data_subnet_cidrs) {
             assert_eq!(rule["to"].as_array().unwrap().len(), 1);
             assert_eq!(rule["to"][0]["ipBlock"]["cidr"], cidr.as_str());
             assert_eq!(

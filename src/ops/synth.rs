@@ -57,6 +57,7 @@ pub fn build(project: &Project, selection: &Selection) -> Result<Vec<Output>, Er
     };
     let envs = project.load(&selection.envs)?;
     let mut errors = one_github_provider_per_account(&envs);
+    errors.extend(kubernetes_version_skew(&envs));
     let mut outputs = Vec::new();
     // Environments are independent: built on every core, gathered in their order.
     for (mine, theirs) in super::in_parallel(&envs, |env| build_env(env, &defs)) {
@@ -233,6 +234,28 @@ fn one_github_provider_per_account(envs: &[crate::env::Env]) -> Vec<StackError> 
             ),
         })
         .collect()
+}
+
+/// The clusters of the environments differ by at most one minor version
+/// ([`crate::env::kubernetes_support::skew_problem`]).
+fn kubernetes_version_skew(envs: &[crate::env::Env]) -> Option<StackError> {
+    let versions: Vec<(&str, crate::env::Tier, &str)> = envs
+        .iter()
+        .filter(|e| e.spec.stacks.platform.is_some())
+        .filter_map(|e| {
+            let kube = e.spec.kubernetes.as_ref()?;
+            Some((e.name(), e.spec.tier, kube.version.as_str()))
+        })
+        .collect();
+    crate::env::kubernetes_support::skew_problem(&versions).map(|message| StackError {
+        stack: crate::stacks::platform::NAME,
+        env: versions
+            .iter()
+            .map(|(env, ..)| *env)
+            .collect::<Vec<_>>()
+            .join(", "),
+        message,
+    })
 }
 
 /// Runs the built-in policy over a stack, then renders it.
