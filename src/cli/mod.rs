@@ -86,6 +86,18 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = ops::plan::Phase::Apply)]
         phase: ops::plan::Phase,
     },
+    /// Propose `adopt:` entries for existing resources: match a `terraform show -json`
+    /// document (or a state file) to the environment's addresses by names, CIDRs and tags.
+    Adopt {
+        /// Environment name.
+        env: String,
+        /// `terraform show -json` output, or a Terraform state file.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// Only this stack.
+        #[arg(long = "stack", value_name = "NAME")]
+        stack: Option<String>,
+    },
     /// Refuse (exit 2) unless the AWS caller is in the environment's account and region.
     Preflight {
         /// Environment name.
@@ -164,6 +176,10 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Show { env, stack, hcl } => {
             print(&mut stdout, &ops::show::show(&project, &env, &stack, hcl)?)
         }
+        Command::Adopt { env, from, stack } => print(
+            &mut stdout,
+            &ops::adopt::adopt(&project, &env, &from, stack.as_deref())?,
+        ),
         Command::Preflight { env, before } => {
             let checked = ops::preflight::preflight_before(&project, &env, before)?;
             let id = &checked.identity;

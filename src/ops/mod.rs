@@ -1,6 +1,7 @@
 //! The operations the CLI calls: synth, check, list. They load environments, build stacks,
 //! render, and (synth only) write through `render`.
 
+pub mod adopt;
 pub mod check;
 pub mod diff;
 pub mod external;
