@@ -1,6 +1,7 @@
 //! The command line: argument structs and dispatch, no logic (that lives in `ops`).
 
 pub mod diff;
+pub mod drift;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -45,6 +46,9 @@ pub enum Command {
     List,
     /// What synth would change against generated/ at a git revision, classified by risk.
     Diff(diff::DiffArgs),
+    /// What changed in the cloud since the last apply (Terraform refresh-only plan per root,
+    /// optionally `kubectl diff` per k8s/ folder), classified like diff; exit 3 on drift.
+    Drift(drift::DriftArgs),
     /// Carry the release pins (image tag/digest) of SRC's environment file to the next tier's.
     Promote {
         /// Source environment (e.g. staging).
@@ -213,6 +217,10 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 let report = ops::plan::exec(&project, &env, &exec, group.as_deref(), phase)?;
                 print(&mut stdout, &report)
             }
+        }
+        Command::Drift(args) => {
+            drop(stdout);
+            drift::run(&project, args)
         }
         Command::Diff(args) => {
             drop(stdout);

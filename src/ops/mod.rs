@@ -4,6 +4,7 @@
 pub mod adopt;
 pub mod check;
 pub mod diff;
+pub mod drift;
 pub mod external;
 pub mod list;
 pub mod lock;
