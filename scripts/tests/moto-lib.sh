@@ -54,7 +54,7 @@ unset AWS_PROFILE AWS_SESSION_TOKEN
 start_moto() {
     local port
     port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    MOTO_ACCOUNT_ID=$1 "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$WORK/moto.log" 2>&1 &
+    MOTO_ACCOUNT_ID=$1 MOTO_IAM_LOAD_MANAGED_POLICIES=true "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$WORK/moto.log" 2>&1 &
     MOTO_PID=$!
     export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
     for _ in $(seq 1 100); do
@@ -66,13 +66,10 @@ start_moto() {
     fail "moto_server did not answer on $AWS_ENDPOINT_URL"
 }
 
-# root_copy DIR: copies a generated Terraform root into $WORK/root with an override that
-# keeps state locally and sends every AWS call to moto; prints the copy's path.
-root_copy() {
-    local to="$WORK/root"
-    rm -rf "$to"; mkdir -p "$to"
-    cp "$1"/*.tf.json "$to"/
-    cat > "$to/zz_moto_override.tf.json" <<JSON
+# moto_override DIR: an override in the Terraform root DIR that keeps state locally and
+# sends every AWS call to moto (dummy credentials; the endpoint is AWS_ENDPOINT_URL).
+moto_override() {
+    cat > "$1/zz_moto_override.tf.json" <<JSON
 {
   "terraform": {"backend": {"local": {"path": "$WORK/terraform.tfstate"}}},
   "provider": {"aws": {
@@ -82,6 +79,15 @@ root_copy() {
   }}
 }
 JSON
+}
+
+# root_copy DIR: copies a generated Terraform root into $WORK/root with moto_override;
+# prints the copy's path.
+root_copy() {
+    local to="$WORK/root"
+    rm -rf "$to"; mkdir -p "$to"
+    cp "$1"/*.tf.json "$to"/
+    moto_override "$to"
     echo "$to"
 }
 

@@ -7,6 +7,7 @@
 //!
 //! Reads only: the plan is saved to a temporary file, never applied.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -28,9 +29,37 @@ pub struct Request {
     pub kubernetes: bool,
 }
 
+/// Attributes compared even when the configuration does not set them: what someone can
+/// open by hand (inline rules, attached and inline policies) and the tags.
+const ALWAYS: &[&str] = &[
+    "ingress",
+    "egress",
+    "policy",
+    "assume_role_policy",
+    "inline_policy",
+    "managed_policy_arns",
+    "tags",
+];
+
 /// The drift of one Terraform plan document (`terraform show -json` of a refresh-only plan):
-/// one change per drifted resource, classified as `keel diff` classifies an edit.
+/// one change per drifted resource, classified as `keel diff` classifies an edit. Only the
+/// attributes the configuration sets (`configuration.root_module`) and those of [`ALWAYS`]
+/// are compared, so values AWS computes (timestamps, defaults read back) are not drift; an
+/// absent value and an empty one are the same.
 pub fn from_plan(env: &str, stack: &str, plan: &Value) -> StackDiff {
+    let mut configured: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for r in plan
+        .pointer("/configuration/root_module/resources")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let (Some(address), Some(expressions)) =
+            (r["address"].as_str(), r["expressions"].as_object())
+        {
+            configured.insert(address, expressions.keys().map(String::as_str).collect());
+        }
+    }
     let mut before = Parsed::default();
     let mut after = Parsed::default();
     for d in plan["resource_drift"].as_array().into_iter().flatten() {
@@ -40,10 +69,12 @@ pub fn from_plan(env: &str, stack: &str, plan: &Value) -> StackDiff {
         let (Some(address), Some(rtype)) = (d["address"].as_str(), d["type"].as_str()) else {
             continue;
         };
+        // `aws_x.y[0]` is configured as `aws_x.y`.
+        let keys = configured.get(address.split('[').next().unwrap_or(address));
         let object = |body: &Value| Object {
             kind: Kind::Terraform,
             rtype: rtype.to_owned(),
-            body: without_noise(body),
+            body: compared(body, keys),
         };
         let change = &d["change"];
         if !change["before"].is_null() {
@@ -69,14 +100,30 @@ pub fn from_plan(env: &str, stack: &str, plan: &Value) -> StackDiff {
     out
 }
 
-/// `tags_all` repeats `tags` plus the provider's default tags: a tag changed by hand shows
-/// in both, so it is left out to count each change once.
-fn without_noise(body: &Value) -> Value {
-    let mut body = body.clone();
-    if let Some(map) = body.as_object_mut() {
-        map.remove("tags_all");
-    }
-    body
+/// The attributes of a state `body` that drift compares (see [`from_plan`]); `tags_all`
+/// is left out, since it repeats `tags` (a tag changed by hand would count twice).
+fn compared(body: &Value, configured: Option<&BTreeSet<&str>>) -> Value {
+    let Some(map) = body.as_object() else {
+        return body.clone();
+    };
+    let empty = |v: &Value| match v {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        Value::String(s) => s.is_empty(),
+        _ => false,
+    };
+    Value::Object(
+        map.iter()
+            .filter(|(k, v)| {
+                k.as_str() != "tags_all"
+                    && (ALWAYS.contains(&k.as_str())
+                        || configured.is_none_or(|c| c.contains(k.as_str())))
+                    && !empty(v)
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    )
 }
 
 /// Objects that differ in a `kubectl diff` output (unified diffs between
@@ -354,6 +401,25 @@ mod tests {
         assert_eq!(class("aws_db_instance.main"), (Class::Other, false, 1));
         assert_eq!(d.changes[0].address, "aws_security_group.database");
         assert!(from_plan("dev", "app", &Value::Null).changes.is_empty());
+    }
+
+    #[test]
+    fn computed_values_and_empty_for_absent_are_not_drift() {
+        let plan = json!({
+        "configuration": {"root_module": {"resources": [
+            {"address": "aws_db_instance.main", "expressions": {"backup_retention_period": {}, "tags": {}}}
+        ]}},
+        "resource_drift": [
+            drifted("aws_db_instance.main", "aws_db_instance",
+                json!({"backup_retention_period": 7, "latest_restorable_time": "a", "tags": null, "domain_dns_ips": null}),
+                json!({"backup_retention_period": 7, "latest_restorable_time": "b", "tags": {}, "domain_dns_ips": []})),
+            drifted("aws_iam_role.r", "aws_iam_role",
+                json!({"managed_policy_arns": []}),
+                json!({"managed_policy_arns": ["arn:aws:iam::aws:policy/AdministratorAccess"]})),
+        ]});
+        let d = from_plan("dev", "app", &plan);
+        let addresses: Vec<&str> = d.changes.iter().map(|c| c.address.as_str()).collect();
+        assert_eq!(addresses, ["aws_iam_role.r"], "{:#?}", d.changes);
     }
 
     #[test]
