@@ -102,6 +102,8 @@ pub struct RegionPrices {
 }
 
 /// us-east-1 (N. Virginia), the region of every environment file.
+// db.m6g.xlarge costs $0.318 an hour, which clippy takes for 1/pi.
+#[allow(clippy::approx_constant)]
 pub const US_EAST_1: RegionPrices = RegionPrices {
     region: "us-east-1",
     ec2_hourly: &[

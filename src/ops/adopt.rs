@@ -153,11 +153,22 @@ pub struct Wanted {
     pub body: Value,
 }
 
+/// One proposed entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// The existing resource's import id.
+    pub id: String,
+    /// The identifying attributes that matched.
+    pub matched: Vec<String>,
+    /// Its address in the input.
+    pub source: String,
+}
+
 /// The proposal.
 #[derive(Debug, Default)]
 pub struct Proposal {
-    /// stack → address → (id, the attributes that matched, the input's address).
-    pub entries: BTreeMap<String, BTreeMap<String, (String, Vec<String>, String)>>,
+    /// stack → keel address → entry.
+    pub entries: BTreeMap<String, BTreeMap<String, Entry>>,
     /// Keel addresses (`stack address`) not matched, with the reason.
     pub unmatched: Vec<(String, String)>,
     /// Existing resources (input address) not proposed, with the reason.
@@ -275,17 +286,21 @@ pub fn propose(wanted: &[Wanted], existing: &[Existing]) -> Proposal {
             ));
             continue;
         }
-        p.entries
-            .entry(w.stack.clone())
-            .or_default()
-            .insert(w.address.clone(), (id, matched, e.address.clone()));
+        p.entries.entry(w.stack.clone()).or_default().insert(
+            w.address.clone(),
+            Entry {
+                id,
+                matched,
+                source: e.address.clone(),
+            },
+        );
     }
     for (ei, e) in existing.iter().enumerate() {
         let proposed = p
             .entries
             .values()
             .flat_map(|m| m.values())
-            .any(|(_, _, a)| *a == e.address);
+            .any(|entry| entry.source == e.address);
         if proposed {
             continue;
         }
@@ -321,11 +336,13 @@ impl Proposal {
         }
         for (stack, entries) in &self.entries {
             let _ = writeln!(out, "  {stack}:");
-            for (address, (id, matched, source)) in entries {
+            for (address, e) in entries {
                 let _ = writeln!(
                     out,
-                    "    {address}: {id}  # {source}, by {}",
-                    matched.join(", ")
+                    "    {address}: {}  # {}, by {}",
+                    e.id,
+                    e.source,
+                    e.matched.join(", ")
                 );
             }
         }
@@ -459,9 +476,12 @@ mod tests {
         ];
         let p = propose(&w, &e);
         let platform = &p.entries["platform"];
-        assert_eq!(platform["aws_vpc.main"].0, "vpc-0a1b2c3d4e5f60718");
-        assert_eq!(platform["aws_vpc.main"].1, vec!["cidr_block", "tags.Name"]);
-        assert_eq!(platform["aws_subnet.private_a"].0, "subnet-0a1b2c3d");
+        assert_eq!(platform["aws_vpc.main"].id, "vpc-0a1b2c3d4e5f60718");
+        assert_eq!(
+            platform["aws_vpc.main"].matched,
+            vec!["cidr_block", "tags.Name"]
+        );
+        assert_eq!(platform["aws_subnet.private_a"].id, "subnet-0a1b2c3d");
         assert_eq!(
             p.unmatched,
             vec![
