@@ -30,13 +30,15 @@ pub struct Request {
 }
 
 /// Attributes compared even when the configuration does not set them: what someone can
-/// open by hand (inline rules, attached and inline policies) and the tags.
+/// open by hand (rules of a security group, policies of a role) and the tags. A security
+/// group's `ingress`/`egress` and a role's `managed_policy_arns` also list what the root's
+/// own rule and attachment resources add: those are taken out ([`Managed`]), so what is
+/// left is what no Terraform resource manages.
 const ALWAYS: &[&str] = &[
     "ingress",
     "egress",
     "policy",
     "assume_role_policy",
-    "inline_policy",
     "managed_policy_arns",
     "tags",
 ];
@@ -60,6 +62,7 @@ pub fn from_plan(env: &str, stack: &str, plan: &Value) -> StackDiff {
             configured.insert(address, expressions.keys().map(String::as_str).collect());
         }
     }
+    let managed = Managed::of(plan);
     let mut before = Parsed::default();
     let mut after = Parsed::default();
     for d in plan["resource_drift"].as_array().into_iter().flatten() {
@@ -74,7 +77,7 @@ pub fn from_plan(env: &str, stack: &str, plan: &Value) -> StackDiff {
         let object = |body: &Value| Object {
             kind: Kind::Terraform,
             rtype: rtype.to_owned(),
-            body: compared(body, keys),
+            body: compared(&managed.remove_from(rtype, body), keys),
         };
         let change = &d["change"];
         if !change["before"].is_null() {
@@ -98,6 +101,139 @@ pub fn from_plan(env: &str, stack: &str, plan: &Value) -> StackDiff {
     }
     out.cost = None;
     out
+}
+
+/// What the root's own resources add to other resources' state: security group rules
+/// (`aws_vpc_security_group_*_rule`) and role policy attachments.
+#[derive(Debug, Default)]
+struct Managed {
+    /// (security group id, `ingress`/`egress`, protocol, from port, to port, source).
+    rules: BTreeSet<(String, &'static str, String, i64, i64, String)>,
+    /// (role name, policy ARN).
+    attachments: BTreeSet<(String, String)>,
+}
+
+impl Managed {
+    /// From the plan's prior state (the state as of the last apply).
+    fn of(plan: &Value) -> Managed {
+        let mut m = Managed::default();
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+        for r in plan
+            .pointer("/prior_state/values/root_module/resources")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let v = &r["values"];
+            let direction = match r["type"].as_str() {
+                Some("aws_vpc_security_group_ingress_rule") => "ingress",
+                Some("aws_vpc_security_group_egress_rule") => "egress",
+                Some("aws_iam_role_policy_attachment") => {
+                    m.attachments
+                        .insert((text(&v["role"]), text(&v["policy_arn"])));
+                    continue;
+                }
+                _ => continue,
+            };
+            let source = [
+                "cidr_ipv4",
+                "cidr_ipv6",
+                "referenced_security_group_id",
+                "prefix_list_id",
+            ]
+            .iter()
+            .find_map(|k| v[*k].as_str())
+            .unwrap_or_default()
+            .to_owned();
+            let protocol = text(&v["ip_protocol"]);
+            // A rule for all protocols has no ports; inline rules say 0..0.
+            let port = |k: &str| v[k].as_i64().unwrap_or(0);
+            let (from, to) = if protocol == "-1" {
+                (0, 0)
+            } else {
+                (port("from_port"), port("to_port"))
+            };
+            m.rules.insert((
+                text(&v["security_group_id"]),
+                direction,
+                protocol,
+                from,
+                to,
+                source,
+            ));
+        }
+        m
+    }
+
+    /// `body` without what the root's own rules and attachments put there.
+    fn remove_from(&self, rtype: &str, body: &Value) -> Value {
+        let mut body = body.clone();
+        match rtype {
+            "aws_security_group" => {
+                let id = body["id"].as_str().unwrap_or_default().to_owned();
+                for direction in ["ingress", "egress"] {
+                    if let Some(list) = body.get_mut(direction).and_then(Value::as_array_mut) {
+                        let kept: Vec<Value> = list
+                            .iter()
+                            .filter_map(|rule| self.unmanaged_part(&id, direction, rule))
+                            .collect();
+                        *list = kept;
+                    }
+                }
+            }
+            "aws_iam_role" => {
+                let role = body["name"].as_str().unwrap_or_default().to_owned();
+                if let Some(list) = body
+                    .get_mut("managed_policy_arns")
+                    .and_then(Value::as_array_mut)
+                {
+                    list.retain(|arn| {
+                        !self
+                            .attachments
+                            .contains(&(role.clone(), arn.as_str().unwrap_or_default().to_owned()))
+                    });
+                }
+            }
+            _ => {}
+        }
+        body
+    }
+
+    /// An inline rule of a security group's state without the sources a rule resource of the
+    /// root manages; `None` when nothing is left.
+    fn unmanaged_part(&self, sg: &str, direction: &'static str, rule: &Value) -> Option<Value> {
+        let protocol = rule["protocol"].as_str().unwrap_or_default().to_owned();
+        let port = |k: &str| rule[k].as_i64().unwrap_or(0);
+        let (from, to) = if protocol == "-1" {
+            (0, 0)
+        } else {
+            (port("from_port"), port("to_port"))
+        };
+        let mut rule = rule.clone();
+        let mut left = 0;
+        for key in [
+            "cidr_blocks",
+            "ipv6_cidr_blocks",
+            "security_groups",
+            "prefix_list_ids",
+        ] {
+            if let Some(list) = rule.get_mut(key).and_then(Value::as_array_mut) {
+                list.retain(|source| {
+                    let source = source.as_str().unwrap_or_default().to_owned();
+                    !self.rules.contains(&(
+                        sg.to_owned(),
+                        direction,
+                        protocol.clone(),
+                        from,
+                        to,
+                        source,
+                    ))
+                });
+                left += list.len();
+            }
+        }
+        (left > 0 || rule["self"] == Value::Bool(true)).then_some(rule)
+    }
 }
 
 /// The attributes of a state `body` that drift compares (see [`from_plan`]); `tags_all`
@@ -420,6 +556,35 @@ mod tests {
         let d = from_plan("dev", "app", &plan);
         let addresses: Vec<&str> = d.changes.iter().map(|c| c.address.as_str()).collect();
         assert_eq!(addresses, ["aws_iam_role.r"], "{:#?}", d.changes);
+    }
+
+    #[test]
+    fn rules_and_attachments_of_the_root_are_not_drift_of_their_group_or_role() {
+        let rule = |cidr: &str| {
+            json!({"cidr_blocks": [cidr], "ipv6_cidr_blocks": [], "security_groups": [], "prefix_list_ids": [],
+                   "from_port": 443, "to_port": 443, "protocol": "tcp", "self": false})
+        };
+        let plan = json!({
+        "prior_state": {"values": {"root_module": {"resources": [
+            {"type": "aws_vpc_security_group_ingress_rule", "values": {
+                "security_group_id": "sg-1", "ip_protocol": "tcp", "from_port": 443, "to_port": 443, "cidr_ipv4": "10.0.0.0/8"}},
+            {"type": "aws_iam_role_policy_attachment", "values": {"role": "r", "policy_arn": "arn:aws:iam::aws:policy/Mine"}}
+        ]}}},
+        "resource_drift": [
+            drifted("aws_security_group.web", "aws_security_group",
+                json!({"id": "sg-1", "ingress": []}),
+                json!({"id": "sg-1", "ingress": [rule("10.0.0.0/8")]})),
+            drifted("aws_security_group.db", "aws_security_group",
+                json!({"id": "sg-1", "ingress": []}),
+                json!({"id": "sg-1", "ingress": [rule("10.0.0.0/8"), rule("0.0.0.0/0")]})),
+            drifted("aws_iam_role.r", "aws_iam_role",
+                json!({"name": "r", "managed_policy_arns": []}),
+                json!({"name": "r", "managed_policy_arns": ["arn:aws:iam::aws:policy/Mine"]})),
+        ]});
+        let d = from_plan("dev", "app", &plan);
+        let addresses: Vec<&str> = d.changes.iter().map(|c| c.address.as_str()).collect();
+        assert_eq!(addresses, ["aws_security_group.db"], "{:#?}", d.changes);
+        assert_eq!(d.changes[0].class, Class::Security);
     }
 
     #[test]
