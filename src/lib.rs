@@ -18,6 +18,7 @@
 pub mod addons;
 pub mod cli;
 pub mod construct;
+pub mod cost;
 pub mod diff;
 pub mod env;
 pub mod error;

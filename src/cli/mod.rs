@@ -1,6 +1,7 @@
 //! The command line: argument structs and dispatch, no logic (that lives in `ops`).
 
 pub mod diff;
+pub mod drift;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -45,6 +46,9 @@ pub enum Command {
     List,
     /// What synth would change against generated/ at a git revision, classified by risk.
     Diff(diff::DiffArgs),
+    /// What changed in the cloud since the last apply (Terraform refresh-only plan per root,
+    /// optionally `kubectl diff` per k8s/ folder), classified like diff; exit 3 on drift.
+    Drift(drift::DriftArgs),
     /// Carry the release pins (image tag/digest) of SRC's environment file to the next tier's.
     Promote {
         /// Source environment (e.g. staging).
@@ -85,6 +89,18 @@ pub enum Command {
         /// (`terraform plan`), `apply` the rest.
         #[arg(long, value_enum, default_value_t = ops::plan::Phase::Apply)]
         phase: ops::plan::Phase,
+    },
+    /// Propose `adopt:` entries for existing resources: match a `terraform show -json`
+    /// document (or a state file) to the environment's addresses by names, CIDRs and tags.
+    Adopt {
+        /// Environment name.
+        env: String,
+        /// `terraform show -json` output, or a Terraform state file.
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// Only this stack.
+        #[arg(long = "stack", value_name = "NAME")]
+        stack: Option<String>,
     },
     /// Refuse (exit 2) unless the AWS caller is in the environment's account and region.
     Preflight {
@@ -164,6 +180,10 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Show { env, stack, hcl } => {
             print(&mut stdout, &ops::show::show(&project, &env, &stack, hcl)?)
         }
+        Command::Adopt { env, from, stack } => print(
+            &mut stdout,
+            &ops::adopt::adopt(&project, &env, &from, stack.as_deref())?,
+        ),
         Command::Preflight { env, before } => {
             print(&mut stdout, &preflight(&project, &env, before)?)
         }
@@ -185,6 +205,10 @@ pub fn run(cli: Cli) -> Result<(), Error> {
                 let report = ops::plan::exec(&project, &env, &exec, group.as_deref(), phase)?;
                 print(&mut stdout, &report)
             }
+        }
+        Command::Drift(args) => {
+            drop(stdout);
+            drift::run(&project, args)
         }
         Command::Diff(args) => {
             drop(stdout);

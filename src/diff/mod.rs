@@ -100,6 +100,10 @@ pub struct StackDiff {
     pub stack: String,
     /// The changes, most severe first, then by address.
     pub changes: Vec<Change>,
+    /// The monthly cost estimate before and after (see [`crate::cost`]); `None` for a
+    /// stack without Terraform resources on either side.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::cost::Change>,
 }
 
 impl StackDiff {
@@ -398,10 +402,15 @@ pub fn diff_parsed(env: &str, stack: &str, before: &Parsed, after: &Parsed) -> S
         }
     }
     sort_changes(&mut changes);
+    let cost = crate::cost::Change::between(
+        crate::cost::Estimate::of_parsed(before).as_ref(),
+        crate::cost::Estimate::of_parsed(after).as_ref(),
+    );
     StackDiff {
         env: env.to_owned(),
         stack: stack.to_owned(),
         changes,
+        cost,
     }
 }
 

@@ -73,6 +73,11 @@ fn summary(t: Totals) -> String {
     )
 }
 
+/// A monthly amount, or `-` for a line absent on that side.
+fn amount(v: Option<f64>) -> String {
+    v.map_or_else(|| "-".to_owned(), crate::cost::usd)
+}
+
 fn stack_totals(d: &StackDiff) -> Totals {
     totals(std::slice::from_ref(d))
 }
@@ -165,6 +170,17 @@ pub fn text(diffs: &[StackDiff], title: &str, color: bool) -> String {
                 &format!("{}/{}: {}", d.env, d.stack, summary(stack_totals(d)))
             )
         );
+        if let Some(cost) = d.cost.as_ref().filter(|c| c.is_change()) {
+            let _ = writeln!(out, "  cost     {}", cost.summary());
+            for (address, before, after) in &cost.lines {
+                let _ = writeln!(
+                    out,
+                    "      {address}: {} -> {}",
+                    amount(*before),
+                    amount(*after)
+                );
+            }
+        }
         for c in &d.changes {
             let (label, code) = match c.class {
                 Class::Replace => ("REPLACE ", "1;31"),
@@ -204,6 +220,38 @@ pub fn markdown(diffs: &[StackDiff], title: &str) -> String {
             .replace('<', "&lt;")
             .replace('\n', " ")
     };
+    let costs: Vec<&StackDiff> = diffs
+        .iter()
+        .filter(|d| d.cost.as_ref().is_some_and(crate::cost::Change::is_change))
+        .collect();
+    if !costs.is_empty() {
+        let _ = writeln!(
+            out,
+            "**Monthly cost estimate** (on-demand list prices of {}, usage not included):\n\n| stack | before | after | change |\n|---|---:|---:|---:|",
+            crate::cost::prices::PRICES_AS_OF
+        );
+        for d in costs {
+            if let Some(c) = &d.cost {
+                let delta = c.after_usd - c.before_usd;
+                let _ = writeln!(
+                    out,
+                    "| `{}/{}` | {} | {} | {}{}{} |",
+                    d.env,
+                    d.stack,
+                    crate::cost::usd(c.before_usd),
+                    crate::cost::usd(c.after_usd),
+                    if delta < 0.0 { "-" } else { "+" },
+                    crate::cost::usd(delta.abs()),
+                    if c.unpriced.0 == c.unpriced.1 {
+                        String::new()
+                    } else {
+                        format!(" (unpriced {} → {})", c.unpriced.0, c.unpriced.1)
+                    }
+                );
+            }
+        }
+        out.push('\n');
+    }
     for d in diffs.iter().filter(|d| !d.changes.is_empty()) {
         let st = stack_totals(d);
         let mark = if st.replace > 0 {

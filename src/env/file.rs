@@ -58,6 +58,13 @@ pub struct EnvFile {
     /// Per-stack settings. A stack without settings here is not synthesized for this
     /// environment.
     pub stacks: Stacks,
+    /// Existing resources to adopt instead of creating them: per stack, a keel resource
+    /// address (`aws_vpc.main`, as `keel show` prints it) and the id of the existing resource
+    /// (in the form the type's Terraform import takes, e.g. `vpc-0a1b2c3d4e5f60718`). Synth
+    /// writes a Terraform `import` block for each (`terraform/imports.tf.json`); `keel adopt
+    /// ENV --from FILE` proposes entries. Default: none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub adopt: crate::env::adopt::Adoptions,
 }
 
 impl EnvFile {

@@ -3,6 +3,7 @@
 //! `file` holds the serde/schemars shape, `load` parses and validates (schema first, then
 //! `check`'s semantic rules), and [`Env`] offers the derived values stacks need.
 
+pub mod adopt;
 pub mod check;
 pub mod file;
 pub mod kubernetes_support;

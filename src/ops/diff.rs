@@ -119,6 +119,7 @@ pub fn against_git(project: &Project, request: &Request) -> Result<Vec<StackDiff
                 env,
                 stack,
                 changes: vec![change],
+                cost: None,
             }),
         }
     }
@@ -132,6 +133,7 @@ fn tier_diff(env: &str, before: Option<&[u8]>, after: Option<&[u8]>) -> Option<S
         env: env.to_owned(),
         stack: "(environment file)".into(),
         changes: vec![diff::tier_change(env, &before, &after)],
+        cost: None,
     })
 }
 

@@ -1,8 +1,10 @@
 //! The operations the CLI calls: synth, check, list. They load environments, build stacks,
 //! render, and (synth only) write through `render`.
 
+pub mod adopt;
 pub mod check;
 pub mod diff;
+pub mod drift;
 #[cfg(feature = "aws")]
 pub mod external;
 pub mod list;

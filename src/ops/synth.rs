@@ -60,7 +60,7 @@ pub fn build(project: &Project, selection: &Selection) -> Result<Vec<Output>, Er
     errors.extend(kubernetes_version_skew(&envs));
     let mut outputs = Vec::new();
     // Environments are independent: built on every core, gathered in their order.
-    for (mine, theirs) in super::in_parallel(&envs, |env| build_env(env, &defs)) {
+    for (mine, theirs) in super::in_parallel(&envs, |env| build_env(&project.root, env, &defs)) {
         outputs.extend(mine);
         errors.extend(theirs);
     }
@@ -72,7 +72,11 @@ pub fn build(project: &Project, selection: &Selection) -> Result<Vec<Output>, Er
 }
 
 /// Builds every stack of one environment, links them, and renders the selected ones.
-fn build_env(env: &crate::env::Env, defs: &[&StackDef]) -> (Vec<Output>, Vec<StackError>) {
+fn build_env(
+    root: &std::path::Path,
+    env: &crate::env::Env,
+    defs: &[&StackDef],
+) -> (Vec<Output>, Vec<StackError>) {
     let mut outputs = Vec::new();
     let mut errors = Vec::new();
     // Every stack is built, even when one is selected: imports are checked against their
@@ -136,12 +140,37 @@ fn build_env(env: &crate::env::Env, defs: &[&StackDef]) -> (Vec<Output>, Vec<Sta
         })
         .collect();
     drop(links);
+    let names: Vec<&str> = built.iter().map(|(_, s)| s.name).collect();
+    let adoption = crate::env::adopt::Adoption::new(root, env);
+    errors.extend(adoption.check_env(&names).into_iter().map(|m| StackError {
+        stack: "adopt",
+        env: env.name().to_owned(),
+        message: m,
+    }));
     for ((selected, stack), readme) in built.into_iter().zip(readmes) {
         if !selected {
             continue;
         }
+        let addresses = stack.terraform.resource_addresses();
+        let imports = match adoption.imports(stack.name, &addresses) {
+            Ok(imports) => imports,
+            Err(messages) => {
+                errors.extend(
+                    messages
+                        .into_iter()
+                        .map(|m| StackError::new(stack.name, env.name(), m)),
+                );
+                continue;
+            }
+        };
         match policy_then_render(&stack, env.name()) {
             Ok(mut files) => {
+                if let Some(imports) = imports {
+                    files.insert(
+                        PathBuf::from("terraform/imports.tf.json"),
+                        crate::tf::to_pretty_json(imports),
+                    );
+                }
                 files.extend(readme.map(|r| (PathBuf::from("README.md"), r)));
                 outputs.push(Output {
                     env: env.name().to_owned(),

@@ -192,6 +192,8 @@ pub fn render(stack: &Stack, cx: &Context<'_>) -> String {
         }
     );
 
+    out.push_str(&crate::cost::Estimate::of_config(tf).markdown());
+
     if !stack.addons.is_empty() {
         out.push_str("## Cluster add-ons\n\n");
         out.push_str("Derived from the objects of every stack of the environment; `keel plan` installs them before any `k8s/` is applied.\n\n");
