@@ -376,6 +376,7 @@ const FREE: &[&str] = &[
     "aws_vpc",
     "aws_vpc_security_group_egress_rule",
     "aws_vpc_security_group_ingress_rule",
+    "aws_wafv2_web_acl_association",
 ];
 
 /// Types charged only by use, and what is charged.
