@@ -412,12 +412,23 @@ async fn issue_24_a_frozen_fold_is_cut_and_another_replica_folds() {
         .execute(&mut *tx)
         .await
         .unwrap();
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-        .bind(keel_workload::store::postgres::FOLD_LOCK)
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
-    assert!(locked);
+    // The store's own fold loop may hold the lock for a moment: try until it is free.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(keel_workload::store::postgres::FOLD_LOCK)
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        if locked {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fold lock stayed taken for 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     insert_spread(store.pool(), "f", 100, 60, 2).await;
     assert_eq!(
         store.fold().await.expect("fold"),
