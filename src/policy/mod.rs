@@ -60,6 +60,16 @@ pub const RULES: &[Rule] = &[
     rules::ci_access_policy::RULE,
 ];
 
+/// The addresses `rule` finds in `config` (the rules' unit tests ask this).
+#[cfg(test)]
+pub(crate) fn addresses_found(config: &Config, rule: &str) -> Vec<String> {
+    check(config)
+        .into_iter()
+        .filter(|f| f.rule == rule)
+        .map(|f| f.address)
+        .collect()
+}
+
 /// Runs every rule over `config` and returns the findings the stack has not allowed.
 pub fn check(config: &Config) -> Vec<Finding> {
     let mut findings = Vec::new();

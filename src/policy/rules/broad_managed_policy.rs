@@ -51,7 +51,6 @@ fn check(config: &Config, out: &mut Vec<Finding>) {
 mod tests {
     use serde_json::json;
 
-    use crate::policy::check;
     use crate::tf::tests::config;
 
     #[test]
@@ -69,11 +68,7 @@ mod tests {
             "limited",
             json!({"policy_arn": "arn:aws:iam::aws:policy/AWSCodeDeployRoleForECSLimited"}),
         );
-        let found: Vec<String> = check(&c)
-            .into_iter()
-            .filter(|f| f.rule == super::RULE.name)
-            .map(|f| f.address)
-            .collect();
+        let found = crate::policy::addresses_found(&c, super::RULE.name);
         assert_eq!(found, ["aws_iam_role_policy_attachment.broad"]);
     }
 }

@@ -72,11 +72,7 @@ mod tests {
     use crate::tf::tests::config;
 
     fn found(c: &Config) -> Vec<String> {
-        check(c)
-            .into_iter()
-            .filter(|f| f.rule == super::RULE.name)
-            .map(|f| f.address)
-            .collect()
+        crate::policy::addresses_found(c, super::RULE.name)
     }
 
     #[test]

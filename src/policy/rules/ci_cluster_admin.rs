@@ -221,11 +221,7 @@ pub(super) mod tests {
     }
 
     fn found(c: &Config) -> Vec<String> {
-        check(c)
-            .into_iter()
-            .filter(|f| f.rule == super::RULE.name)
-            .map(|f| f.address)
-            .collect()
+        crate::policy::addresses_found(c, super::RULE.name)
     }
 
     #[test]

@@ -39,7 +39,6 @@ fn check(config: &Config, out: &mut Vec<Finding>) {
 mod tests {
     use serde_json::json;
 
-    use crate::policy::check;
     use crate::tf::tests::config;
 
     #[test]
@@ -63,11 +62,7 @@ mod tests {
             "in_place",
             json!({"name": "y"}),
         );
-        let found: Vec<String> = check(&c)
-            .into_iter()
-            .filter(|f| f.rule == super::RULE.name)
-            .map(|f| f.address)
-            .collect();
+        let found = crate::policy::addresses_found(&c, super::RULE.name);
         assert_eq!(found, ["aws_db_parameter_group.fixed"]);
     }
 }

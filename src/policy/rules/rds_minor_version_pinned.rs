@@ -44,7 +44,6 @@ fn check(config: &Config, out: &mut Vec<Finding>) {
 mod tests {
     use serde_json::json;
 
-    use crate::policy::check;
     use crate::tf::tests::config;
 
     #[test]
@@ -68,11 +67,7 @@ mod tests {
             "manual",
             json!({"engine_version": "16.6", "auto_minor_version_upgrade": false}),
         );
-        let found: Vec<String> = check(&c)
-            .into_iter()
-            .filter(|f| f.rule == super::RULE.name)
-            .map(|f| f.address)
-            .collect();
+        let found = crate::policy::addresses_found(&c, super::RULE.name);
         assert_eq!(found, ["aws_db_instance.minor"]);
     }
 }

@@ -176,11 +176,7 @@ mod tests {
     }
 
     fn found(c: &crate::tf::Config) -> Vec<String> {
-        check(c)
-            .into_iter()
-            .filter(|f| f.rule == super::RULE.name)
-            .map(|f| f.address)
-            .collect()
+        crate::policy::addresses_found(c, super::RULE.name)
     }
 
     #[test]
