@@ -106,12 +106,7 @@ async fn a_body_that_stops_arriving_gets_408() {
         Duration::from_secs(5),
     )
     .await;
-    let mut s = TcpStream::connect(&server.addr).await.unwrap();
-    let head = format!(
-        "POST /v1/traces HTTP/1.1\r\nHost: t\r\nAuthorization: {}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"events\":",
-        bearer()
-    );
-    s.write_all(head.as_bytes()).await.unwrap();
+    let mut s = unfinished_post(&server.addr, r#"{"events":"#).await;
     let (text, _) = read_until_closed(&mut s, Duration::from_secs(10)).await;
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(text.contains("request_timeout"), "{text}");
@@ -166,12 +161,7 @@ async fn a_second_signal_ends_the_drain_at_once() {
         Duration::from_secs(60),
     )
     .await;
-    let mut s = TcpStream::connect(&server.addr).await.unwrap();
-    let head = format!(
-        "POST /v1/traces HTTP/1.1\r\nHost: t\r\nAuthorization: {}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{",
-        bearer()
-    );
-    s.write_all(head.as_bytes()).await.unwrap();
+    let mut s = unfinished_post(&server.addr, r#"{"#).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     server.signals.send(()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -226,12 +216,7 @@ async fn issue_24_ready_answers_503_during_the_drain() {
         Duration::from_secs(60),
     )
     .await;
-    let mut stuck = TcpStream::connect(&server.addr).await.unwrap();
-    let head = format!(
-        "POST /v1/traces HTTP/1.1\r\nHost: t\r\nAuthorization: {}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{",
-        bearer()
-    );
-    stuck.write_all(head.as_bytes()).await.unwrap();
+    let stuck = unfinished_post(&server.addr, r#"{"#).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     server.signals.send(()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -314,4 +299,16 @@ async fn issue_24_idle_keep_alive_outlives_the_header_timeout() {
         "{:?}",
         start.elapsed()
     );
+}
+
+/// A connection with an authenticated POST that declares 1,000 body bytes and sends only
+/// `start`: a client whose body stopped arriving.
+async fn unfinished_post(addr: &str, start: &str) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /v1/traces HTTP/1.1\r\nHost: t\r\nAuthorization: {}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{start}",
+        bearer()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s
 }
