@@ -216,7 +216,7 @@ async fn issue_24_ready_answers_503_during_the_drain() {
         Duration::from_secs(60),
     )
     .await;
-    let stuck = unfinished_post(&server.addr, r#"{"#).await;
+    let _stuck = unfinished_post(&server.addr, r#"{"#).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     server.signals.send(()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
