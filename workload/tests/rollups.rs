@@ -227,7 +227,7 @@ async fn rollup_stats_match_percentile_cont_within_the_sketch_error() {
     assert!(folded >= 12_000, "the explicit fold moved deltas: {folded}");
     let worst = check_all(&store, &["30s", "15m", "1h", "90d"], 24_400).await;
     // Everything folded: the same answers from the rollups alone.
-    while store.fold().await.expect("fold") > 0 {}
+    fold_everything(&store).await;
     let deltas: i64 = sqlx::query_scalar("SELECT count(*) FROM trace_rollup_deltas")
         .fetch_one(store.pool())
         .await
@@ -366,11 +366,11 @@ async fn issue_24_long_windows_read_hourly_and_daily_rollups() {
         .expect("connect + migrate");
     // Ten days of events for 6 pairs, one every 7 minutes and 3 seconds; half folded.
     insert_spread(store.pool(), "a", 1_000, 2 * 423, 6).await;
-    while store.fold().await.expect("fold") > 0 {}
+    fold_everything(&store).await;
     insert_spread(store.pool(), "b", 1_000, 2 * 423 + 1, 6).await;
     let windows = ["2h", "36h", "3d", "90d"];
     let worst = check_all(&store, &windows, 4 * 2_000).await;
-    while store.fold().await.expect("fold") > 0 {}
+    fold_everything(&store).await;
     let worst = worst.max(check_all(&store, &windows, 4 * 2_000).await);
     eprintln!("coarse rollups: largest relative percentile error {worst:.6}");
     for (table, unit) in [("trace_rollups_hour", "hour"), ("trace_rollups_day", "day")] {
@@ -404,7 +404,7 @@ async fn issue_24_a_frozen_fold_is_cut_and_another_replica_folds() {
     let store = PgStore::connect(db.url.parse().expect("url"), PoolSizes { max: 4, min: 1 })
         .await
         .expect("connect + migrate");
-    while store.fold().await.expect("fold") > 0 {}
+    fold_everything(&store).await;
     // The frozen replica: its fold transaction began, took the lock, and then nothing.
     let frozen = PgPool::connect(&db.url).await.expect("connect");
     let mut tx = frozen.begin().await.unwrap();
@@ -477,7 +477,7 @@ async fn issue_19_retention_deletes_old_events_and_rollups_in_batches() {
         .expect("connect + migrate");
     // 400 events over 40 days (one every 2.4 h), 4 pairs: 300 of them older than 10 days.
     insert_spread(store.pool(), "old", 400, 8640, 4).await;
-    while store.fold().await.expect("fold") > 0 {}
+    fold_everything(&store).await;
     insert_spread(store.pool(), "new", 20, 60, 4).await; // left as deltas
     let cutoff = Utc::now() - chrono::Duration::days(10);
     let count = |sql: &'static str| {
@@ -520,4 +520,25 @@ async fn issue_19_retention_deletes_old_events_and_rollups_in_batches() {
     );
     store.close().await;
     db.drop_db().await;
+}
+
+/// Folds until no delta is left. `fold` answers 0 both when nothing is left and when the
+/// store's own fold loop holds the lock for a moment, so the deltas table is what decides.
+async fn fold_everything(store: &PgStore) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        store.fold().await.expect("fold");
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM trace_rollup_deltas")
+            .fetch_one(store.pool())
+            .await
+            .expect("deltas");
+        if left == 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{left} deltas still unfolded after 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
