@@ -3,7 +3,7 @@
 //! refused (or, for the schema record, ignored) quickly, naming the path, with nothing written
 //! or deleted outside the project.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

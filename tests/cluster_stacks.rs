@@ -1,6 +1,6 @@
 //! metrics-service and aegistickets on the platform cluster (issue 8).
 
-mod common;
+use crate::common;
 
 use common::{of_type, output};
 use serde_json::{Value, json};

@@ -1,7 +1,7 @@
 //! Runs that share one project: two synths cannot interleave, and a read-only or full
 //! `generated/` fails clearly and leaves the previous tree as it was.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

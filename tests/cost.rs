@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 use keel::cost::Estimate;
 
-mod common;
+use crate::common;
 
 fn keel(root: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_keel"))

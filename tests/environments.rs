@@ -1,7 +1,7 @@
 //! Broken environment files and the exact errors they produce; proof that a failed synth
 //! leaves `generated/` byte for byte as it was.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! branch's keel (`keel diff --base BASE --head HEAD`): no code of the pull request runs and
 //! of its environment files only the `tier` is read, as data.
 
-mod common;
+use crate::common;
 
 use common::git;
 

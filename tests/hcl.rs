@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-mod common;
+use crate::common;
 
 use keel::tf::hcl::{to_body, to_hcl, to_json};
 

@@ -10,7 +10,7 @@
 //!
 //! Case counts are fixed (override with `PROPTEST_CASES`); the failure is shrunk and printed.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

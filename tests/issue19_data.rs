@@ -2,7 +2,7 @@
 //! database TLS, the version policy, node bootstrap order, cost per tier, MySQL for
 //! whatsthecraic and aegistickets' database saturation. Each test is named for its point.
 
-mod common;
+use crate::common;
 
 use common::{output, resources};
 use serde_json::Value;

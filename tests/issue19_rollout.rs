@@ -3,7 +3,7 @@
 //! without data does, what a secret rotation restarts, and what the deploy identities may
 //! do. Each test is named for its point of the issue and reads the rendered output.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! synth: images from any registry, free-form versions, tags, labels and taints AWS or
 //! Kubernetes refuse only at apply, and a database whose storage shrinks.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! operators and whom they let in: burn-rate windows, workload labels, secret stores, rate
 //! limits and dashboards. Each test is named for its point of the issue.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

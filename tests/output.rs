@@ -1,6 +1,6 @@
 //! Properties of the committed output: current, deterministic, free of secret values.
 
-mod common;
+use crate::common;
 
 use keel::ops::Project;
 use keel_workload_contract as contract;

@@ -1,7 +1,7 @@
 //! `keel plan`: every object keel generates finds what it needs earlier in the plan, read
 //! from the files under generated/ with rules written here, apart from the planner's own.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

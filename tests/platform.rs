@@ -1,6 +1,6 @@
 //! The platform stack, cross-stack exports and workload identity (issue 7).
 
-mod common;
+use crate::common;
 
 use common::{of_type, output, resources};
 use keel::ops::Project;

@@ -1,7 +1,7 @@
 //! Regressions of the production review (issue 12): what failed after `terraform apply`, on
 //! the second deployment, or over time. Each test is named for its point of the issue.
 
-mod common;
+use crate::common;
 
 use common::{of_type, output, resources};
 use keel::ops::synth::Output;

@@ -2,7 +2,7 @@
 //! runner, database logins are plan steps run where the database is reachable, and no
 //! object targets a namespace nothing creates.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

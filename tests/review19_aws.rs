@@ -2,7 +2,7 @@
 //! `terraform apply` (CodeDeploy's task roles, the log bucket's principal), the edge, ECR
 //! over time, and seed requirements. Each test is named for its point of the issue.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::OnceLock;

@@ -1,7 +1,7 @@
 //! Issue 22: environment files a hostile pull request could write to slip past the review
 //! gate, each refused at synth with its file, line and key path.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! One rollout setting, two platforms: CodeDeploy on ECS (langgraph-platform) and an Argo
 //! Rollouts canary on Kubernetes (analytics-api) follow the same traffic schedule.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! The record of files that passed the schema (`.keel/schema-valid/`): it skips the schema
 //! only for the exact bytes it saw, never changes a message, and is ignored in CI.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -2,7 +2,7 @@
 //! parses, alerts read only the series their own rules record, and the ECS alarms keep
 //! CloudWatch's limits.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

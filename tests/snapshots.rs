@@ -1,7 +1,7 @@
 //! One snapshot per stack and environment of every rendered byte (reviewed with
 //! `cargo insta review`; CI never accepts snapshots).
 
-mod common;
+use crate::common;
 
 #[test]
 fn every_stack_in_every_environment() {

@@ -1,6 +1,6 @@
 //! Targeted assertions on what each stack builds (CDK-style: "3 AZs → 3 NAT gateways").
 
-mod common;
+use crate::common;
 
 use common::{of_type, output};
 use keel_workload_contract as contract;

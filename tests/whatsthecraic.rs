@@ -1,6 +1,6 @@
 //! whatsthecraic: six services behind Traefik on the platform cluster (issue 9).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -4,7 +4,7 @@
 //! resources (actions added, `*`, resource ARNs widened with wildcards), principals (a new
 //! account, another account, `*`).
 
-mod common;
+use crate::common;
 
 use std::sync::OnceLock;
 

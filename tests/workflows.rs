@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-mod common;
+use crate::common;
 
 const WORKFLOWS: [&str; 4] = ["ci.yml", "deploy.yml", "pr.yml", "promote.yml"];
 

@@ -2,7 +2,7 @@
 //! against real PostgreSQL and Redis servers when TEST_DATABASE_URL / TEST_REDIS_URL are set
 //! (skipped with a printed reason otherwise; a failure when CI=true).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! the contract's variables, and SIGTERM during a stream of ingest requests loses no event
 //! that was acknowledged with a 2xx (in memory, through `--dump-on-exit`; and in PostgreSQL).
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};

@@ -4,7 +4,7 @@
 //! holding events while replicas of the previous version keep inserting.
 //! Needs TEST_DATABASE_URL (skipped with a printed reason otherwise; a failure when CI=true).
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

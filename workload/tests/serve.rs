@@ -2,7 +2,7 @@
 //! limits): header-read and idle timeouts, the body timeout, the connection cap, and a second
 //! signal ending the drain at once.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
