@@ -9,6 +9,8 @@ mod common;
 mod adopt;
 #[path = "boundary.rs"]
 mod boundary;
+#[path = "build_features.rs"]
+mod build_features;
 #[path = "cluster_stacks.rs"]
 mod cluster_stacks;
 #[path = "concurrency.rs"]
