@@ -3,9 +3,12 @@
 //! second signal ends the drain at once), dump the in-memory store if asked, and close the
 //! pool.
 //!
-//! Connections are served by hyper directly (HTTP/1.1), with a header-read timeout that is
-//! also the idle keep-alive timeout, and a cap on open connections per listener; the ingest
-//! handler bounds the body's arrival in time ([`crate::api::BODY_READ_TIMEOUT`]).
+//! Connections are served by hyper directly (HTTP/1.1), with a header-read timeout, a longer
+//! idle keep-alive timeout, a bound on a request head's bytes, and a cap on open connections
+//! per listener, within which connections that have not finished a request head are capped
+//! too and shed first when room is needed ([`crate::connections`]); the ingest handler bounds
+//! the body's arrival in time ([`crate::api::BODY_READ_TIMEOUT`]) and the bytes of all bodies
+//! held at once ([`crate::api::BodyBudget`]).
 
 use std::io;
 use std::net::SocketAddr;
@@ -24,11 +27,12 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tower::ServiceExt as _;
 
-use crate::api::{AppState, BODY_READ_TIMEOUT, app, metrics_app};
+use crate::api::{AppState, BODY_READ_TIMEOUT, BodyBudget, app, metrics_app};
 use crate::auth::Verifier;
 use crate::cache::{CacheError, StatsCache};
 use crate::cli::Flags;
 use crate::config::Config;
+use crate::connections::{Connections, Slot};
 use crate::contract;
 use crate::metrics::Metrics;
 use crate::store::postgres::PoolSizes;
@@ -109,6 +113,7 @@ pub async fn build_state(config: &Config, flags: &Flags) -> Result<AppState, Ser
         cors: config.cors.clone(),
         draining: Arc::new(AtomicBool::new(false)),
         body_read_timeout: BODY_READ_TIMEOUT,
+        body_budget: BodyBudget::new(flags.body_budget_bytes),
     })
 }
 
@@ -176,12 +181,29 @@ pub struct ServeLimits {
     /// Time a kept-alive connection may stay idle between a response and the next request
     /// ([`contract::IDLE_KEEPALIVE_SECS`], longer than the ingress proxy's).
     pub idle_timeout: Duration,
-    /// Most connections held open on the API port; beyond it, new connections wait in the
+    /// Most connections held open on the API port. A new connection beyond it sheds the
+    /// oldest connection that has not finished a request head, or else the longest idle
+    /// kept-alive one; when every connection is in the middle of a request, it waits in the
     /// listen backlog until one closes.
     pub max_connections: usize,
-    /// Most connections held open on the metrics port.
+    /// Most connections held open on the metrics port, with the same shedding.
     pub max_metrics_connections: usize,
+    /// Most bytes of one request head (request line and headers); a longer head is
+    /// answered 431 and the connection closed. hyper reads at most this much (and at least
+    /// 8 KiB) ahead per connection.
+    pub max_header_bytes: usize,
+    /// Most connections per listener that have not finished their first request head (so
+    /// no request of theirs has reached authentication); a new connection beyond it sheds
+    /// the oldest of them. Headers buffered before authentication thus take at most this
+    /// times `max_header_bytes` per listener.
+    pub max_unfinished_heads: usize,
 }
+
+/// [`ServeLimits::max_header_bytes`] by default: 16 KiB, room for a long bearer token.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
+/// [`ServeLimits::max_unfinished_heads`] by default: a quarter of the API port's
+/// connections, so at most 4 MiB of headers are buffered before authentication.
+pub const DEFAULT_MAX_UNFINISHED_HEADS: usize = 256;
 
 impl Default for ServeLimits {
     fn default() -> Self {
@@ -190,6 +212,8 @@ impl Default for ServeLimits {
             idle_timeout: Duration::from_secs(u64::from(contract::IDLE_KEEPALIVE_SECS)),
             max_connections: 1024,
             max_metrics_connections: 32,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            max_unfinished_heads: DEFAULT_MAX_UNFINISHED_HEADS,
         }
     }
 }
@@ -255,11 +279,11 @@ pub async fn serve(
     Ok(drain)
 }
 
-/// Accepts connections on `listener` (at most `max` at a time) and serves HTTP/1.1 on each
-/// until `stop`; then lets each connection finish its current request and returns once every
-/// one of them is closed. Meanwhile new connections are still accepted, for one request
-/// each (so probes get `/ready`'s 503 rather than a refused connection), and cut when the
-/// others are done.
+/// Accepts connections on `listener` (at most `max` at a time, shedding idle ones to make
+/// room as [`crate::connections`] says) and serves HTTP/1.1 on each until `stop`; then lets
+/// each connection finish its current request and returns once every one of them is
+/// closed. Meanwhile new connections are still accepted, for one request each (so probes
+/// get `/ready`'s 503 rather than a refused connection), and cut when the others are done.
 async fn accept_loop(
     listener: TcpListener,
     router: Router,
@@ -271,16 +295,10 @@ async fn accept_loop(
         let _ = rx.wait_for(|s| *s).await;
     };
     let permits = Arc::new(Semaphore::new(max.max(1)));
+    let table = Connections::new(limits.max_unfinished_heads.min(max));
     let mut connections = JoinSet::new();
     loop {
         while connections.try_join_next().is_some() {}
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            () = stopped(stop.clone()) => break,
-        };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
@@ -293,10 +311,30 @@ async fn accept_loop(
             },
             () = stopped(stop.clone()) => break,
         };
-        let conn = serve_connection(stream, router.clone(), limits, true);
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(permit) => {
+                table.make_room(false);
+                permit
+            }
+            Err(_) => {
+                // Full: a shed connection gives its permit back as soon as its task ends;
+                // with none to shed, wait for one to close.
+                table.make_room(true);
+                tokio::select! {
+                    p = permits.clone().acquire_owned() => match p {
+                        Ok(p) => p,
+                        Err(_) => break,
+                    },
+                    () = stopped(stop.clone()) => break,
+                }
+            }
+        };
+        let registration = table.register();
+        let slot = registration.slot.clone();
+        let conn = serve_connection(stream, router.clone(), limits, true, slot.clone());
         let mut stop = stop.clone();
         connections.spawn(async move {
-            let _permit = permit;
+            let _held = (permit, registration);
             let mut conn = std::pin::pin!(conn);
             tokio::select! {
                 result = conn.as_mut() => {
@@ -304,6 +342,7 @@ async fn accept_loop(
                         tracing::debug!(error = %e, "connection closed with an error");
                     }
                 }
+                () = slot.shed() => tracing::debug!("connection shed to make room"),
                 () = async move { let _ = stop.wait_for(|s| *s).await; } => {
                     conn.as_mut().graceful_shutdown();
                     let _ = conn.await;
@@ -319,7 +358,7 @@ async fn accept_loop(
                 let Ok((stream, _)) = accepted else { continue };
                 // Within the same cap; beyond it the connection is closed at once.
                 if let Ok(permit) = permits.clone().try_acquire_owned() {
-                    let conn = serve_connection(stream, router.clone(), limits, false);
+                    let conn = serve_connection(stream, router.clone(), limits, false, Slot::detached());
                     late.spawn(async move {
                         let _permit = permit;
                         let _ = conn.await;
@@ -333,12 +372,14 @@ async fn accept_loop(
 }
 
 /// Serves HTTP/1.1 on `stream` (keeping it alive between requests or not), with the header
-/// and idle clocks of [`TimedIo`].
+/// and idle clocks of [`TimedIo`], its phases reported to `slot`, and heads bounded by
+/// [`ServeLimits::max_header_bytes`].
 fn serve_connection(
     stream: tokio::net::TcpStream,
     router: Router,
     limits: ServeLimits,
     keep_alive: bool,
+    slot: Arc<Slot>,
 ) -> hyper::server::conn::http1::Connection<
     TokioIo<TimedIo<tokio::net::TcpStream>>,
     impl hyper::service::Service<
@@ -348,6 +389,8 @@ fn serve_connection(
         Future = impl Send,
     > + Send,
 > {
+    /// hyper's smallest read buffer bound (it panics below it).
+    const MIN_BUF_BYTES: usize = 8192;
     let _ = stream.set_nodelay(true);
     let service = service_fn(move |req: hyper::Request<Incoming>| {
         router.clone().oneshot(req.map(axum::body::Body::new))
@@ -357,8 +400,15 @@ fn serve_connection(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(None)
+        .max_header_size(limits.max_header_bytes)
+        .max_buf_size(limits.max_header_bytes.max(MIN_BUF_BYTES))
         .keep_alive(keep_alive);
-    let io = TimedIo::new(stream, limits.header_read_timeout, limits.idle_timeout);
+    let io = TimedIo::new(
+        stream,
+        limits.header_read_timeout,
+        limits.idle_timeout,
+        slot,
+    );
     builder.serve_connection(TokioIo::new(io), service)
 }
 
