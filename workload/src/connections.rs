@@ -5,7 +5,8 @@
 //!    has reached authentication), oldest first: always when more than the listener's
 //!    `max_unfinished_heads` of them are open, and when the listener is full;
 //! 2. when the listener is full and none of those is left, kept-alive connections idle
-//!    between requests, the longest idle first;
+//!    between requests, the longest idle first, once nothing was written to them for
+//!    [`SHED_IDLE_AFTER`] (so a response still going out is not cut);
 //! 3. a connection in the middle of a request is never shed: a new one then waits for a
 //!    free slot in the listen backlog.
 //!
@@ -15,9 +16,14 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
+
+/// How long nothing must have been written to a kept-alive connection before it may be shed:
+/// its response started going out at its first write, and a healthy client takes it all
+/// well within this.
+pub const SHED_IDLE_AFTER: Duration = Duration::from_secs(1);
 
 /// Has not finished its first request head.
 const UNFINISHED: u8 = 0;
@@ -32,7 +38,8 @@ const SHED: u8 = 3;
 #[derive(Debug)]
 pub struct Slot {
     phase: AtomicU8,
-    /// Nanoseconds from the table's epoch to the start of the current phase.
+    /// Nanoseconds from the table's epoch to the connection's start (while unfinished) or to
+    /// its last write (afterwards).
     since: AtomicU64,
     epoch: Instant,
     shed: Notify,
@@ -77,11 +84,16 @@ impl Slot {
         self.advance(IDLE, BUSY) || self.phase.load(Ordering::Acquire) == BUSY
     }
 
-    /// A response went out: the connection is idle until the next request.
+    /// Bytes of a response went out: once it is all out, the connection is idle until the
+    /// next request.
     pub fn response_sent(&self) {
-        if self.phase.load(Ordering::Acquire) == BUSY {
-            self.stamp();
-            self.advance(BUSY, IDLE);
+        match self.phase.load(Ordering::Acquire) {
+            BUSY => {
+                self.stamp();
+                self.advance(BUSY, IDLE);
+            }
+            IDLE => self.stamp(),
+            _ => {}
         }
     }
 
@@ -103,6 +115,7 @@ pub struct Connections {
     next_id: AtomicU64,
     epoch: Instant,
     max_unfinished: usize,
+    shed_idle_after: Duration,
 }
 
 /// A connection's place in [`Connections`], given up when dropped.
@@ -122,13 +135,16 @@ impl Drop for Registration {
 
 impl Connections {
     /// An empty table keeping at most `max_unfinished` (at least 1) connections that have
-    /// not finished their first request head.
-    pub fn new(max_unfinished: usize) -> Arc<Self> {
+    /// not finished their first request head, and shedding a kept-alive connection only
+    /// once nothing was written to it for `shed_idle_after` ([`SHED_IDLE_AFTER`] when
+    /// serving).
+    pub fn new(max_unfinished: usize, shed_idle_after: Duration) -> Arc<Self> {
         Arc::new(Connections {
             slots: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
             epoch: Instant::now(),
             max_unfinished: max_unfinished.max(1),
+            shed_idle_after,
         })
     }
 
@@ -154,9 +170,16 @@ impl Connections {
 
     /// Makes room for a new connection: sheds the oldest unfinished connection if there
     /// are `max_unfinished` of them or the listener is `full`; otherwise, if it is `full`,
-    /// the longest idle kept-alive one. Returns whether one was shed.
+    /// the longest idle kept-alive one (idle long enough). Returns whether one was shed.
     pub fn make_room(&self, full: bool) -> bool {
         let slots = self.lock();
+        let idle_since = u64::try_from(
+            self.epoch
+                .elapsed()
+                .saturating_sub(self.shed_idle_after)
+                .as_nanos(),
+        )
+        .unwrap_or(u64::MAX);
         // A phase may change between the scan and the choice; the scan is then repeated
         // (a connection only leaves the sheddable phases, so this ends).
         loop {
@@ -170,7 +193,7 @@ impl Connections {
                         unfinished += 1;
                         &mut oldest_unfinished
                     }
-                    IDLE => &mut oldest_idle,
+                    IDLE if since <= idle_since => &mut oldest_idle,
                     _ => continue,
                 };
                 if pick.is_none_or(|(t, _)| since < t) {
@@ -201,7 +224,7 @@ mod tests {
 
     #[test]
     fn unfinished_connections_are_shed_first_then_the_longest_idle() {
-        let table = Connections::new(2);
+        let table = Connections::new(2, Duration::ZERO);
         let idle_old = table.register();
         let idle_new = table.register();
         let busy = table.register();
@@ -229,6 +252,12 @@ mod tests {
         drop((first, second, idle_old, idle_new));
         assert!(!table.make_room(true));
         assert!(!busy.slot.is_shed());
+        // An idle connection written to within the shedding delay is kept.
+        let slow = Connections::new(2, Duration::from_secs(3600));
+        let recent = slow.register();
+        assert!(recent.slot.head_finished());
+        recent.slot.response_sent();
+        assert!(!slow.make_room(true));
         // A shed connection cannot start a request any more.
         let late = table.register();
         assert!(table.make_room(true));

@@ -32,7 +32,7 @@ use crate::auth::Verifier;
 use crate::cache::{CacheError, StatsCache};
 use crate::cli::Flags;
 use crate::config::Config;
-use crate::connections::{Connections, Slot};
+use crate::connections::{Connections, SHED_IDLE_AFTER, Slot};
 use crate::contract;
 use crate::metrics::Metrics;
 use crate::store::postgres::PoolSizes;
@@ -183,7 +183,7 @@ pub struct ServeLimits {
     pub idle_timeout: Duration,
     /// Most connections held open on the API port. A new connection beyond it sheds the
     /// oldest connection that has not finished a request head, or else the longest idle
-    /// kept-alive one; when every connection is in the middle of a request, it waits in the
+    /// kept-alive one (nothing written to it for a second); when every connection is in the middle of a request, it waits in the
     /// listen backlog until one closes.
     pub max_connections: usize,
     /// Most connections held open on the metrics port, with the same shedding.
@@ -295,7 +295,7 @@ async fn accept_loop(
         let _ = rx.wait_for(|s| *s).await;
     };
     let permits = Arc::new(Semaphore::new(max.max(1)));
-    let table = Connections::new(limits.max_unfinished_heads.min(max));
+    let table = Connections::new(limits.max_unfinished_heads.min(max), SHED_IDLE_AFTER);
     let mut connections = JoinSet::new();
     loop {
         while connections.try_join_next().is_some() {}

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use keel_workload::api::{AppState, BodyBudget};
+use keel_workload::connections::SHED_IDLE_AFTER;
 use keel_workload::event::MAX_BODY_BYTES;
 use keel_workload::server::{Drain, ServeLimits, ServerError, serve};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -146,7 +147,8 @@ async fn connections_beyond_the_cap_shed_the_idle_or_wait_for_a_free_slot() {
         Some(*b"HTTP/1.1 200")
     );
     let busy = unfinished_post(&server.addr, "{", 1000).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Idle for longer than a response takes to go out.
+    tokio::time::sleep(SHED_IDLE_AFTER + Duration::from_millis(200)).await;
     // Full: the idle kept-alive connection makes room.
     let mut c = TcpStream::connect(&server.addr).await.unwrap();
     c.write_all(HEALTH).await.unwrap();
