@@ -34,6 +34,25 @@ const IDLE: u8 = 2;
 /// Chosen to be closed.
 const SHED: u8 = 3;
 
+/// What a shed connection was doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shed {
+    /// It had not finished its first request head.
+    Unfinished,
+    /// It was kept alive, idle between requests.
+    Idle,
+}
+
+impl Shed {
+    /// The metrics label: `unfinished` or `idle`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Shed::Unfinished => "unfinished",
+            Shed::Idle => "idle",
+        }
+    }
+}
+
 /// One connection's phase, shared between its I/O and the listener's [`Connections`].
 #[derive(Debug)]
 pub struct Slot {
@@ -170,8 +189,9 @@ impl Connections {
 
     /// Makes room for a new connection: sheds the oldest unfinished connection if there
     /// are `max_unfinished` of them or the listener is `full`; otherwise, if it is `full`,
-    /// the longest idle kept-alive one (idle long enough). Returns whether one was shed.
-    pub fn make_room(&self, full: bool) -> bool {
+    /// the longest idle kept-alive one (idle long enough). Returns what the shed one was
+    /// doing, if one was shed.
+    pub fn make_room(&self, full: bool) -> Option<Shed> {
         let slots = self.lock();
         let idle_since = u64::try_from(
             self.epoch
@@ -202,17 +222,15 @@ impl Connections {
             }
             let victim = match (oldest_unfinished, oldest_idle) {
                 (Some((_, slot)), _) if full || unfinished >= self.max_unfinished => {
-                    Some((slot, UNFINISHED))
+                    (slot, UNFINISHED, Shed::Unfinished)
                 }
-                (_, Some((_, slot))) if full => Some((slot, IDLE)),
-                _ => None,
+                (_, Some((_, slot))) if full => (slot, IDLE, Shed::Idle),
+                _ => return None,
             };
-            let Some((slot, phase)) = victim else {
-                return false;
-            };
+            let (slot, phase, shed) = victim;
             if slot.advance(phase, SHED) {
                 slot.shed.notify_one();
-                return true;
+                return Some(shed);
             }
         }
     }
@@ -237,30 +255,30 @@ mod tests {
         let first = table.register();
         let second = table.register();
         // Two unfinished: at the cap, so the oldest of them goes even with room left.
-        assert!(table.make_room(false));
+        assert_eq!(table.make_room(false), Some(Shed::Unfinished));
         assert!(first.slot.is_shed() && !second.slot.is_shed());
         // Below the cap and with room: nothing is shed.
-        assert!(!table.make_room(false));
+        assert_eq!(table.make_room(false), None);
         // Full: the remaining unfinished one, then the longest idle, then the other idle.
-        assert!(table.make_room(true));
+        assert_eq!(table.make_room(true), Some(Shed::Unfinished));
         assert!(second.slot.is_shed());
-        assert!(table.make_room(true));
+        assert_eq!(table.make_room(true), Some(Shed::Idle));
         assert!(idle_old.slot.is_shed() && !idle_new.slot.is_shed());
-        assert!(table.make_room(true));
+        assert_eq!(table.make_room(true), Some(Shed::Idle));
         assert!(idle_new.slot.is_shed());
         // Only a busy connection is left: it is never shed.
         drop((first, second, idle_old, idle_new));
-        assert!(!table.make_room(true));
+        assert_eq!(table.make_room(true), None);
         assert!(!busy.slot.is_shed());
         // An idle connection written to within the shedding delay is kept.
         let slow = Connections::new(2, Duration::from_secs(3600));
         let recent = slow.register();
         assert!(recent.slot.head_finished());
         recent.slot.response_sent();
-        assert!(!slow.make_room(true));
+        assert_eq!(slow.make_room(true), None);
         // A shed connection cannot start a request any more.
         let late = table.register();
-        assert!(table.make_room(true));
+        assert_eq!(table.make_room(true), Some(Shed::Unfinished));
         assert!(!late.slot.head_finished());
     }
 }

@@ -32,9 +32,9 @@ use crate::auth::Verifier;
 use crate::cache::{CacheError, StatsCache};
 use crate::cli::Flags;
 use crate::config::Config;
-use crate::connections::{Connections, SHED_IDLE_AFTER, Slot};
+use crate::connections::{Connections, SHED_IDLE_AFTER, Shed, Slot};
 use crate::contract;
-use crate::metrics::Metrics;
+use crate::metrics::{KindLabel, Metrics};
 use crate::store::postgres::PoolSizes;
 use crate::store::{MemoryStore, PgStore, Store, StoreError, check_dump_path};
 use crate::timed_io::TimedIo;
@@ -237,13 +237,15 @@ pub async fn serve(
         app(state.clone()),
         limits.max_connections,
         limits,
+        state.metrics.clone(),
         rx.clone(),
     ));
     let metrics_task = tokio::spawn(accept_loop(
         metrics,
-        metrics_app(state),
+        metrics_app(state.clone()),
         limits.max_metrics_connections,
         limits,
+        state.metrics,
         rx,
     ));
     let _ = signals.recv().await;
@@ -289,6 +291,7 @@ async fn accept_loop(
     router: Router,
     max: usize,
     limits: ServeLimits,
+    metrics: Arc<Metrics>,
     stop: watch::Receiver<bool>,
 ) {
     let stopped = |mut rx: watch::Receiver<bool>| async move {
@@ -311,15 +314,23 @@ async fn accept_loop(
             },
             () = stopped(stop.clone()) => break,
         };
+        let count = |shed: Option<Shed>| {
+            if let Some(shed) = shed {
+                let kind = KindLabel {
+                    kind: shed.as_str(),
+                };
+                metrics.connections_shed.get_or_create(&kind).inc();
+            }
+        };
         let permit = match permits.clone().try_acquire_owned() {
             Ok(permit) => {
-                table.make_room(false);
+                count(table.make_room(false));
                 permit
             }
             Err(_) => {
                 // Full: a shed connection gives its permit back as soon as its task ends;
                 // with none to shed, wait for one to close.
-                table.make_room(true);
+                count(table.make_room(true));
                 tokio::select! {
                     p = permits.clone().acquire_owned() => match p {
                         Ok(p) => p,

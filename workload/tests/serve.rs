@@ -381,6 +381,22 @@ async fn issue_24_idle_sockets_do_not_keep_probes_or_the_scraper_out() {
         let (_, closed) = read_until_closed(s, Duration::from_secs(2)).await;
         assert!(closed, "the oldest unfinished connections were not shed");
     }
+    // Operators see it: at least every idle socket beyond the API port's cap of unfinished
+    // heads was shed, as unfinished (none of them idle after a request).
+    let mut s = TcpStream::connect(&server.metrics_addr).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (text, _) = read_until_closed(&mut s, Duration::from_secs(5)).await;
+    let shed = |kind: &str| {
+        let prefix = format!("connections_shed_total{{kind=\"{kind}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|n| n.parse::<usize>().ok())
+    };
+    let expected = defaults.max_connections + 6 - defaults.max_unfinished_heads;
+    assert!(shed("unfinished").is_some_and(|n| n >= expected), "{text}");
+    assert_eq!(shed("idle"), None, "{text}");
 }
 
 /// Issue 24, connections: headers buffered before a request reaches authentication are
