@@ -1,14 +1,15 @@
-//! The open connections of one listener, and which of them to close ("shed") when a new
-//! one needs room, so idle sockets cannot keep probes, scrapes or clients out:
+//! The open connections of one listener, and which of them to close ("shed") so idle sockets
+//! cannot keep probes, scrapes or clients out. Only a connection that made no progress for
+//! [`SHED_AFTER`] may be shed ("stale": opened that long ago without finishing its first
+//! request head, or kept alive with nothing written to it for that long), so neither a burst
+//! of new connections about to send their heads nor a response still going out is cut:
 //!
-//! 1. connections that have not finished their first request head (so no request of theirs
-//!    has reached authentication), oldest first: always when more than the listener's
-//!    `max_unfinished_heads` of them are open, and when the listener is full;
-//! 2. when the listener is full and none of those is left, kept-alive connections idle
-//!    between requests, the longest idle first, once nothing was written to them for
-//!    [`SHED_IDLE_AFTER`] (so a response still going out is not cut);
-//! 3. a connection in the middle of a request is never shed: a new one then waits for a
-//!    free slot in the listen backlog.
+//! 1. a new connection to a full listener sheds the oldest stale connection that has not
+//!    finished its first request head (no request of it has reached authentication), else
+//!    the longest idle stale kept-alive one, else waits for a free slot;
+//! 2. a periodic sweep sheds the oldest stale unfinished connections beyond the listener's
+//!    `max_unfinished_heads`, full or not;
+//! 3. a connection in the middle of a request is never shed.
 //!
 //! [`crate::timed_io::TimedIo`] reports each connection's phase through its [`Slot`]; a shed
 //! connection's reads fail from then on, so no request starts on it after it was chosen.
@@ -20,10 +21,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-/// How long nothing must have been written to a kept-alive connection before it may be shed:
-/// its response started going out at its first write, and a healthy client takes it all
-/// well within this.
-pub const SHED_IDLE_AFTER: Duration = Duration::from_secs(1);
+/// How long a connection must have made no progress before it may be shed: a client sends
+/// its request head, and takes a response, well within it.
+pub const SHED_AFTER: Duration = Duration::from_secs(1);
 
 /// Has not finished its first request head.
 const UNFINISHED: u8 = 0;
@@ -134,7 +134,7 @@ pub struct Connections {
     next_id: AtomicU64,
     epoch: Instant,
     max_unfinished: usize,
-    shed_idle_after: Duration,
+    shed_after: Duration,
 }
 
 /// A connection's place in [`Connections`], given up when dropped.
@@ -153,17 +153,16 @@ impl Drop for Registration {
 }
 
 impl Connections {
-    /// An empty table keeping at most `max_unfinished` (at least 1) connections that have
-    /// not finished their first request head, and shedding a kept-alive connection only
-    /// once nothing was written to it for `shed_idle_after` ([`SHED_IDLE_AFTER`] when
-    /// serving).
-    pub fn new(max_unfinished: usize, shed_idle_after: Duration) -> Arc<Self> {
+    /// An empty table keeping at most `max_unfinished` (at least 1) stale connections that
+    /// have not finished their first request head, a connection being stale after
+    /// `shed_after` without progress ([`SHED_AFTER`] when serving).
+    pub fn new(max_unfinished: usize, shed_after: Duration) -> Arc<Self> {
         Arc::new(Connections {
             slots: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
             epoch: Instant::now(),
             max_unfinished: max_unfinished.max(1),
-            shed_idle_after,
+            shed_after,
         })
     }
 
@@ -187,47 +186,57 @@ impl Connections {
         }
     }
 
-    /// Makes room for a new connection: sheds the oldest unfinished connection if there
-    /// are `max_unfinished` of them or the listener is `full`; otherwise, if it is `full`,
-    /// the longest idle kept-alive one (idle long enough). Returns what the shed one was
-    /// doing, if one was shed.
-    pub fn make_room(&self, full: bool) -> Option<Shed> {
+    /// Sheds one connection for a newcomer to a full listener: the oldest stale unfinished
+    /// one, else the longest idle stale one. Returns what it was doing, if one was shed.
+    pub fn make_room(&self) -> Option<Shed> {
+        self.shed_one(true)
+    }
+
+    /// Sheds the oldest stale unfinished connections beyond `max_unfinished`; returns how
+    /// many.
+    pub fn sweep(&self) -> u64 {
+        std::iter::from_fn(|| self.shed_one(false)).count() as u64
+    }
+
+    fn shed_one(&self, newcomer: bool) -> Option<Shed> {
         let slots = self.lock();
-        let idle_since = u64::try_from(
+        let stale_since = u64::try_from(
             self.epoch
                 .elapsed()
-                .saturating_sub(self.shed_idle_after)
+                .saturating_sub(self.shed_after)
                 .as_nanos(),
         )
         .unwrap_or(u64::MAX);
         // A phase may change between the scan and the choice; the scan is then repeated
         // (a connection only leaves the sheddable phases, so this ends).
         loop {
-            let mut unfinished = 0;
+            let mut stale_unfinished = 0;
             let mut oldest_unfinished: Option<(u64, &Arc<Slot>)> = None;
             let mut oldest_idle: Option<(u64, &Arc<Slot>)> = None;
             for slot in slots.values() {
                 let since = slot.since.load(Ordering::Acquire);
+                if since > stale_since {
+                    continue;
+                }
                 let pick = match slot.phase.load(Ordering::Acquire) {
                     UNFINISHED => {
-                        unfinished += 1;
+                        stale_unfinished += 1;
                         &mut oldest_unfinished
                     }
-                    IDLE if since <= idle_since => &mut oldest_idle,
+                    IDLE => &mut oldest_idle,
                     _ => continue,
                 };
                 if pick.is_none_or(|(t, _)| since < t) {
                     *pick = Some((since, slot));
                 }
             }
-            let victim = match (oldest_unfinished, oldest_idle) {
-                (Some((_, slot)), _) if full || unfinished >= self.max_unfinished => {
+            let (slot, phase, shed) = match (oldest_unfinished, oldest_idle) {
+                (Some((_, slot)), _) if newcomer || stale_unfinished > self.max_unfinished => {
                     (slot, UNFINISHED, Shed::Unfinished)
                 }
-                (_, Some((_, slot))) if full => (slot, IDLE, Shed::Idle),
+                (_, Some((_, slot))) if newcomer => (slot, IDLE, Shed::Idle),
                 _ => return None,
             };
-            let (slot, phase, shed) = victim;
             if slot.advance(phase, SHED) {
                 slot.shed.notify_one();
                 return Some(shed);
@@ -250,35 +259,43 @@ mod tests {
             assert!(r.slot.head_finished());
         }
         idle_old.slot.response_sent();
-        std::thread::sleep(std::time::Duration::from_millis(2));
+        std::thread::sleep(Duration::from_millis(2));
         idle_new.slot.response_sent();
         let first = table.register();
         let second = table.register();
-        // Two unfinished: at the cap, so the oldest of them goes even with room left.
-        assert_eq!(table.make_room(false), Some(Shed::Unfinished));
+        // Two unfinished, at the cap: the sweep leaves them; a third is one too many.
+        assert_eq!(table.sweep(), 0);
+        let third = table.register();
+        assert_eq!(table.sweep(), 1);
         assert!(first.slot.is_shed() && !second.slot.is_shed());
-        // Below the cap and with room: nothing is shed.
-        assert_eq!(table.make_room(false), None);
-        // Full: the remaining unfinished one, then the longest idle, then the other idle.
-        assert_eq!(table.make_room(true), Some(Shed::Unfinished));
-        assert!(second.slot.is_shed());
-        assert_eq!(table.make_room(true), Some(Shed::Idle));
+        // For a newcomer: the oldest unfinished ones, then the longest idle, then the other.
+        assert_eq!(table.make_room(), Some(Shed::Unfinished));
+        assert!(second.slot.is_shed() && !third.slot.is_shed());
+        assert_eq!(table.make_room(), Some(Shed::Unfinished));
+        assert_eq!(table.make_room(), Some(Shed::Idle));
         assert!(idle_old.slot.is_shed() && !idle_new.slot.is_shed());
-        assert_eq!(table.make_room(true), Some(Shed::Idle));
+        assert_eq!(table.make_room(), Some(Shed::Idle));
         assert!(idle_new.slot.is_shed());
         // Only a busy connection is left: it is never shed.
-        drop((first, second, idle_old, idle_new));
-        assert_eq!(table.make_room(true), None);
+        drop((first, second, third, idle_old, idle_new));
+        assert_eq!(table.make_room(), None);
         assert!(!busy.slot.is_shed());
-        // An idle connection written to within the shedding delay is kept.
-        let slow = Connections::new(2, Duration::from_secs(3600));
-        let recent = slow.register();
-        assert!(recent.slot.head_finished());
-        recent.slot.response_sent();
-        assert_eq!(slow.make_room(true), None);
         // A shed connection cannot start a request any more.
         let late = table.register();
-        assert_eq!(table.make_room(true), Some(Shed::Unfinished));
+        assert_eq!(table.make_room(), Some(Shed::Unfinished));
         assert!(!late.slot.head_finished());
+    }
+
+    #[test]
+    fn connections_that_made_progress_lately_are_kept() {
+        let table = Connections::new(1, Duration::from_secs(3600));
+        let fresh: Vec<_> = (0..3).map(|_| table.register()).collect();
+        let written = table.register();
+        assert!(written.slot.head_finished());
+        written.slot.response_sent();
+        // A burst of new connections beyond the cap, and a response just written: kept.
+        assert_eq!(table.sweep(), 0);
+        assert_eq!(table.make_room(), None);
+        assert!(fresh.iter().chain([&written]).all(|r| !r.slot.is_shed()));
     }
 }

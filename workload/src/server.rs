@@ -32,7 +32,7 @@ use crate::auth::Verifier;
 use crate::cache::{CacheError, StatsCache};
 use crate::cli::Flags;
 use crate::config::Config;
-use crate::connections::{Connections, SHED_IDLE_AFTER, Shed, Slot};
+use crate::connections::{Connections, SHED_AFTER, Shed, Slot};
 use crate::contract;
 use crate::metrics::{KindLabel, Metrics};
 use crate::store::postgres::PoolSizes;
@@ -182,9 +182,9 @@ pub struct ServeLimits {
     /// ([`contract::IDLE_KEEPALIVE_SECS`], longer than the ingress proxy's).
     pub idle_timeout: Duration,
     /// Most connections held open on the API port. A new connection beyond it sheds the
-    /// oldest connection that has not finished a request head, or else the longest idle
-    /// kept-alive one (nothing written to it for a second); when every connection is in the middle of a request, it waits in the
-    /// listen backlog until one closes.
+    /// oldest connection that has not finished a request head within a second, or else the
+    /// longest idle kept-alive one (nothing written to it for a second); until one of them
+    /// is, it waits in the listen backlog ([`crate::connections`]).
     pub max_connections: usize,
     /// Most connections held open on the metrics port, with the same shedding.
     pub max_metrics_connections: usize,
@@ -193,16 +193,18 @@ pub struct ServeLimits {
     /// 8 KiB) ahead per connection.
     pub max_header_bytes: usize,
     /// Most connections per listener that have not finished their first request head (so
-    /// no request of theirs has reached authentication); a new connection beyond it sheds
-    /// the oldest of them. Headers buffered before authentication thus take at most this
-    /// times `max_header_bytes` per listener.
+    /// no request of theirs has reached authentication) a second after opening; a sweep
+    /// every 250 ms sheds the oldest beyond it. Headers buffered before authentication thus
+    /// take at most this times `max_header_bytes` per listener, plus whatever the
+    /// connections opened within the last second sent.
     pub max_unfinished_heads: usize,
 }
 
 /// [`ServeLimits::max_header_bytes`] by default: 16 KiB, room for a long bearer token.
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
 /// [`ServeLimits::max_unfinished_heads`] by default: a quarter of the API port's
-/// connections, so at most 4 MiB of headers are buffered before authentication.
+/// connections, so at most 4 MiB of headers (beyond those of the last second's new
+/// connections) are buffered before authentication.
 pub const DEFAULT_MAX_UNFINISHED_HEADS: usize = 256;
 
 impl Default for ServeLimits {
@@ -298,9 +300,19 @@ async fn accept_loop(
         let _ = rx.wait_for(|s| *s).await;
     };
     let permits = Arc::new(Semaphore::new(max.max(1)));
-    let table = Connections::new(limits.max_unfinished_heads.min(max), SHED_IDLE_AFTER);
+    let table = Connections::new(limits.max_unfinished_heads.min(max), SHED_AFTER);
+    let count = |shed: Shed, n: u64| {
+        let kind = KindLabel {
+            kind: shed.as_str(),
+        };
+        metrics.connections_shed.get_or_create(&kind).inc_by(n);
+    };
+    // Connections turn stale as they age: the sweep (and a newcomer waiting for room)
+    // looks again this often.
+    let mut sweep = tokio::time::interval(SWEEP_INTERVAL);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut connections = JoinSet::new();
-    loop {
+    'accept: loop {
         while connections.try_join_next().is_some() {}
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -312,32 +324,30 @@ async fn accept_loop(
                     continue;
                 }
             },
+            _ = sweep.tick() => {
+                count(Shed::Unfinished, table.sweep());
+                continue;
+            }
             () = stopped(stop.clone()) => break,
         };
-        let count = |shed: Option<Shed>| {
-            if let Some(shed) = shed {
-                let kind = KindLabel {
-                    kind: shed.as_str(),
-                };
-                metrics.connections_shed.get_or_create(&kind).inc();
+        // Full: shed a stale connection, whose permit comes back as soon as its task ends;
+        // with none stale yet, try again as they age.
+        let mut shed = false;
+        let permit = loop {
+            if let Ok(permit) = permits.clone().try_acquire_owned() {
+                break permit;
             }
-        };
-        let permit = match permits.clone().try_acquire_owned() {
-            Ok(permit) => {
-                count(table.make_room(false));
-                permit
+            if !shed && let Some(kind) = table.make_room() {
+                count(kind, 1);
+                shed = true;
             }
-            Err(_) => {
-                // Full: a shed connection gives its permit back as soon as its task ends;
-                // with none to shed, wait for one to close.
-                count(table.make_room(true));
-                tokio::select! {
-                    p = permits.clone().acquire_owned() => match p {
-                        Ok(p) => p,
-                        Err(_) => break,
-                    },
-                    () = stopped(stop.clone()) => break,
-                }
+            tokio::select! {
+                p = permits.clone().acquire_owned() => match p {
+                    Ok(p) => break p,
+                    Err(_) => break 'accept,
+                },
+                _ = sweep.tick() => count(Shed::Unfinished, table.sweep()),
+                () = stopped(stop.clone()) => break 'accept,
             }
         };
         let registration = table.register();
@@ -422,6 +432,9 @@ fn serve_connection(
     );
     builder.serve_connection(TokioIo::new(io), service)
 }
+
+/// How often each listener sheds stale unfinished connections beyond its cap.
+const SWEEP_INTERVAL: Duration = Duration::from_millis(250);
 
 /// How long closing the pool may take at exit.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use keel_workload::api::{AppState, BodyBudget};
-use keel_workload::connections::SHED_IDLE_AFTER;
+use keel_workload::connections::SHED_AFTER;
 use keel_workload::event::MAX_BODY_BYTES;
 use keel_workload::server::{Drain, ServeLimits, ServerError, serve};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -148,7 +148,7 @@ async fn connections_beyond_the_cap_shed_the_idle_or_wait_for_a_free_slot() {
     );
     let busy = unfinished_post(&server.addr, "{", 1000).await;
     // Idle for longer than a response takes to go out.
-    tokio::time::sleep(SHED_IDLE_AFTER + Duration::from_millis(200)).await;
+    tokio::time::sleep(SHED_AFTER + Duration::from_millis(200)).await;
     // Full: the idle kept-alive connection makes room.
     let mut c = TcpStream::connect(&server.addr).await.unwrap();
     c.write_all(HEALTH).await.unwrap();
@@ -383,6 +383,7 @@ async fn issue_24_idle_sockets_do_not_keep_probes_or_the_scraper_out() {
     }
     // Operators see it: at least every idle socket beyond the API port's cap of unfinished
     // heads was shed, as unfinished (none of them idle after a request).
+    tokio::time::sleep(SHED_AFTER + Duration::from_millis(600)).await;
     let mut s = TcpStream::connect(&server.metrics_addr).await.unwrap();
     s.write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         .await
@@ -401,8 +402,9 @@ async fn issue_24_idle_sockets_do_not_keep_probes_or_the_scraper_out() {
 
 /// Issue 24, connections: headers buffered before a request reaches authentication are
 /// bounded per connection (a head of `max_header_bytes` is a 431; hyper's own bound is about
-/// 400 KB) and in total (at most `max_unfinished_heads` connections may be receiving their
-/// first head; the oldest beyond it are closed).
+/// 400 KB) and in total (at most `max_unfinished_heads` connections may still be receiving
+/// their first head a second after opening; the oldest beyond it are closed), while a burst
+/// of new connections sending their heads at once is served.
 #[tokio::test]
 async fn issue_24_request_heads_are_bounded_in_bytes() {
     let limits = ServeLimits {
@@ -429,7 +431,20 @@ async fn issue_24_request_heads_are_bounded_in_bytes() {
     let (text, closed) = read_until_closed(&mut s, Duration::from_secs(5)).await;
     assert!(text.starts_with("HTTP/1.1 431"), "{text:?}");
     assert!(closed);
-    // Ten partial heads: only the four newest are kept.
+    // A burst of ten new connections beyond the cap of four, each sending its head at once:
+    // none is shed before it could.
+    let mut burst = Vec::new();
+    for _ in 0..10 {
+        burst.push(TcpStream::connect(&server.addr).await.unwrap());
+    }
+    for s in &mut burst {
+        s.write_all(HEALTH).await.unwrap();
+        assert_eq!(
+            answered(s, Duration::from_secs(5)).await,
+            Some(*b"HTTP/1.1 200")
+        );
+    }
+    // Ten partial heads: once they are stale, only the four newest are kept.
     let mut partial = Vec::new();
     for _ in 0..10 {
         let mut s = TcpStream::connect(&server.addr).await.unwrap();
@@ -439,6 +454,7 @@ async fn issue_24_request_heads_are_bounded_in_bytes() {
         partial.push(s);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    tokio::time::sleep(SHED_AFTER + Duration::from_millis(600)).await;
     let mut closed = Vec::new();
     for s in &mut partial {
         closed.push(read_until_closed(s, Duration::from_millis(300)).await.1);
