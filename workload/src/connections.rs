@@ -103,8 +103,8 @@ impl Slot {
         self.advance(IDLE, BUSY) || self.phase.load(Ordering::Acquire) == BUSY
     }
 
-    /// Bytes of a response went out: once it is all out, the connection is idle until the
-    /// next request.
+    /// Bytes of a response went out: the connection counts as idle until the next request,
+    /// and as stale only a [`SHED_AFTER`] after its last write.
     pub fn response_sent(&self) {
         match self.phase.load(Ordering::Acquire) {
             BUSY => {
