@@ -18,6 +18,7 @@ use chrono::Utc;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde::Serialize;
 use serde_json::json;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -64,6 +65,49 @@ pub struct AppState {
     pub draining: Arc<AtomicBool>,
     /// Time allowed to receive a request body ([`BODY_READ_TIMEOUT`] in production).
     pub body_read_timeout: Duration,
+    /// Bytes of request bodies held at once, across every connection.
+    pub body_budget: BodyBudget,
+}
+
+/// [`BodyBudget`]'s size by default: [`contract::BODY_BUDGET_PERCENT`] of the container's
+/// memory limit ([`contract::MEMORY_LIMIT_BYTES`]), 256 MiB.
+pub const DEFAULT_BODY_BUDGET_BYTES: usize =
+    (contract::MEMORY_LIMIT_BYTES / 100 * contract::BODY_BUDGET_PERCENT) as usize;
+
+/// The smallest [`BodyBudget`]: one largest gzip body and its inflated copy.
+pub const MIN_BODY_BUDGET_BYTES: usize = 2 * event::MAX_BODY_BYTES;
+
+/// The bytes request bodies may take at once, across every connection: each ingest request
+/// reserves its body's size before reading it (the declared `Content-Length`, or
+/// [`event::MAX_BODY_BYTES`] when the body is chunked, plus that much again for a gzip
+/// body's inflated copy) and gives it back when answered. A request that finds the budget
+/// spent is answered 503 at once, so slow bodies cannot grow the process's memory.
+#[derive(Clone, Debug)]
+pub struct BodyBudget {
+    bytes: Arc<Semaphore>,
+}
+
+impl BodyBudget {
+    /// A budget of `bytes` (at least [`MIN_BODY_BUDGET_BYTES`]).
+    pub fn new(bytes: usize) -> Self {
+        let bytes = bytes.clamp(MIN_BODY_BUDGET_BYTES, Semaphore::MAX_PERMITS);
+        BodyBudget {
+            bytes: Arc::new(Semaphore::new(bytes)),
+        }
+    }
+
+    /// Reserves `bytes` until the returned permit is dropped, or `None` if they are not
+    /// available now.
+    fn reserve(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
+        let n = u32::try_from(bytes).ok()?;
+        self.bytes.clone().try_acquire_many_owned(n).ok()
+    }
+}
+
+impl Default for BodyBudget {
+    fn default() -> Self {
+        BodyBudget::new(DEFAULT_BODY_BUDGET_BYTES)
+    }
 }
 
 /// A request that could not be served, as a JSON error body.
@@ -90,6 +134,9 @@ pub enum ApiError {
     /// The store failed (503).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The request bodies in flight already take the whole [`BodyBudget`] (503).
+    #[error("too many request bodies are in flight; retry later")]
+    Busy,
     /// No such route (404).
     #[error("no route for this path")]
     NotFound,
@@ -110,6 +157,7 @@ impl IntoResponse for ApiError {
                 (StatusCode::SERVICE_UNAVAILABLE, "store_full")
             }
             ApiError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
+            ApiError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
         };
         let message = match &self {
@@ -132,7 +180,7 @@ impl IntoResponse for ApiError {
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            ApiError::Store(_) => {
+            ApiError::Store(_) | ApiError::Busy => {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
@@ -435,19 +483,40 @@ fn too_large() -> ApiError {
     ))
 }
 
-/// Reads the body, at most [`event::MAX_BODY_BYTES`] and within the state's body timeout.
-async fn read_body(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<axum::body::Bytes, ApiError> {
+/// The body's declared `Content-Length`, if any; above [`event::MAX_BODY_BYTES`] a 413.
+fn declared_length(headers: &HeaderMap) -> Result<Option<usize>, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > event::MAX_BODY_BYTES as u64) {
-        return Err(too_large());
+    match declared {
+        Some(n) if n > event::MAX_BODY_BYTES as u64 => Err(too_large()),
+        // At most MAX_BODY_BYTES, so it fits.
+        Some(n) => Ok(Some(n as usize)),
+        None => Ok(None),
     }
+}
+
+/// Reserves the body's bytes in the state's [`BodyBudget`]: as declared (the largest body
+/// when chunked), plus the largest body again for a gzip body's inflated copy.
+fn reserve_body(
+    state: &AppState,
+    declared: Option<usize>,
+    encoding: Encoding,
+) -> Result<OwnedSemaphorePermit, ApiError> {
+    let received = declared.unwrap_or(event::MAX_BODY_BYTES);
+    let inflated = match encoding {
+        Encoding::Identity => 0,
+        Encoding::Gzip => event::MAX_BODY_BYTES,
+    };
+    state
+        .body_budget
+        .reserve(received + inflated)
+        .ok_or(ApiError::Busy)
+}
+
+/// Reads the body, at most [`event::MAX_BODY_BYTES`] and within the state's body timeout.
+async fn read_body(state: &AppState, body: Body) -> Result<axum::body::Bytes, ApiError> {
     let limited = Limited::new(body, event::MAX_BODY_BYTES);
     match tokio::time::timeout(state.body_read_timeout, limited.collect()).await {
         Err(_) => Err(ApiError::RequestTimeout(state.body_read_timeout)),
@@ -465,7 +534,10 @@ async fn ingest(
     body: Body,
 ) -> Result<Json<IngestResponse>, ApiError> {
     let encoding = check_content_headers(&headers)?;
-    let body = read_body(&state, &headers, body).await?;
+    let declared = declared_length(&headers)?;
+    // Held until the answer: the body, its inflated copy and the parsed batch live as long.
+    let _reserved = reserve_body(&state, declared, encoding)?;
+    let body = read_body(&state, body).await?;
     let inflated;
     let body: &[u8] = match encoding {
         Encoding::Identity => &body,

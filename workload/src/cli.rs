@@ -1,5 +1,6 @@
 //! Command-line flags. Configuration proper comes from the environment ([`crate::config`]);
-//! flags only select development mode and in-memory store limits. `--help` lists every
+//! flags only select development mode and memory bounds (the in-memory store's, and the
+//! request bodies'). `--help` lists every
 //! variable from the contract, so the help text cannot drift from what is read.
 
 use std::ffi::OsString;
@@ -28,6 +29,8 @@ pub struct Flags {
     pub memory_max_bytes: usize,
     /// `--memory-retention-secs`: events older than this (by arrival) are dropped.
     pub memory_retention: Duration,
+    /// `--body-budget-bytes`: bytes request bodies may take at once across connections.
+    pub body_budget_bytes: usize,
     /// `--dump-on-exit`: after draining, write the in-memory store here as JSON lines.
     pub dump_on_exit: Option<PathBuf>,
 }
@@ -39,6 +42,7 @@ impl Default for Flags {
             memory_max_events: DEFAULT_MEMORY_MAX_EVENTS,
             memory_max_bytes: crate::store::memory::DEFAULT_MAX_BYTES,
             memory_retention: DEFAULT_MEMORY_RETENTION,
+            body_budget_bytes: crate::api::DEFAULT_BODY_BUDGET_BYTES,
             dump_on_exit: None,
         }
     }
@@ -139,6 +143,19 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliErr
                     }
                 };
             }
+            "--body-budget-bytes" => {
+                let v = value("--body-budget-bytes")?;
+                flags.body_budget_bytes = match v.parse::<usize>() {
+                    Ok(n) if n >= crate::api::MIN_BODY_BUDGET_BYTES => n,
+                    _ => {
+                        return Err(CliError::InvalidValue {
+                            flag: "--body-budget-bytes",
+                            expected: "a whole number of bytes, at least 2097152",
+                            found: v,
+                        });
+                    }
+                };
+            }
             "--dump-on-exit" => flags.dump_on_exit = Some(PathBuf::from(value("--dump-on-exit")?)),
             "--mint-token" => {
                 return Ok(Command::MintToken {
@@ -168,6 +185,10 @@ FLAGS:
                                  attributes' JSON text, their ids) [default: {bytes}, {pct}%
                                  of the container's {limit} memory limit]
     --memory-retention-secs <S>  In-memory retention window by arrival time [default: {ret}]
+    --body-budget-bytes <BYTES>  Bytes request bodies may hold at once across connections
+                                 (declared length, plus 1 MiB more for gzip); an ingest
+                                 request beyond it is answered 503 at once [default:
+                                 {budget}, {budget_pct}% of the container's memory limit]
     --dump-on-exit <PATH>        After draining on SIGTERM/SIGINT, write every event held by the
                                  in-memory store to PATH as JSON lines (mode 0600); PATH is
                                  checked at start, and refused with DATABASE_URL
@@ -190,6 +211,8 @@ ENVIRONMENT:
         pct = contract::MEMORY_STORE_PERCENT,
         limit = contract::DEFAULT_RESOURCES.memory_limit,
         ret = DEFAULT_MEMORY_RETENTION.as_secs(),
+        budget = crate::api::DEFAULT_BODY_BUDGET_BYTES,
+        budget_pct = contract::BODY_BUDGET_PERCENT,
         live = contract::LIVENESS_PATH,
         ready = contract::READINESS_PATH,
         metrics = contract::METRICS_PATH,
@@ -249,6 +272,7 @@ mod tests {
                 "--memory-max-bytes=2000000",
                 "--memory-retention-secs",
                 "60",
+                "--body-budget-bytes=3000000",
                 "--dump-on-exit",
                 "/tmp/x"
             ]),
@@ -257,6 +281,7 @@ mod tests {
                 memory_max_events: 10,
                 memory_max_bytes: 2_000_000,
                 memory_retention: Duration::from_secs(60),
+                body_budget_bytes: 3_000_000,
                 dump_on_exit: Some("/tmp/x".into()),
             }))
         );
@@ -266,7 +291,11 @@ mod tests {
             p(&["--dump-on-exit"]),
             Err(CliError::MissingValue("--dump-on-exit"))
         );
-        for bad in [["--memory-max-events", "0"], ["--memory-max-bytes", "1000"]] {
+        for bad in [
+            ["--memory-max-events", "0"],
+            ["--memory-max-bytes", "1000"],
+            ["--body-budget-bytes", "1048576"],
+        ] {
             assert!(matches!(p(&bad), Err(CliError::InvalidValue { .. })));
         }
     }

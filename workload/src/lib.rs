@@ -17,6 +17,7 @@ pub mod auth;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod event;
 pub mod metrics;
 pub mod server;

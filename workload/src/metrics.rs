@@ -1,6 +1,6 @@
 //! Prometheus metrics, served as text on the metrics port: request counts and latency
 //! histograms per route and status, ingested and duplicate events, store errors, cache hits
-//! and misses, and database pool usage.
+//! and misses, database pool usage, and connections shed to make room.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -60,6 +60,9 @@ pub struct Metrics {
     pub cache_errors: Counter,
     /// `db_pool_connections{kind="idle"|"in_use"|"max"}`.
     pub db_pool: Family<KindLabel, Gauge>,
+    /// `connections_shed_total{kind="unfinished"|"idle"}`: connections closed to make room
+    /// for new ones, by [`crate::connections::Shed`].
+    pub connections_shed: Family<KindLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -81,6 +84,7 @@ impl Metrics {
         let cache_misses = Counter::default();
         let cache_errors = Counter::default();
         let db_pool = Family::<KindLabel, Gauge>::default();
+        let connections_shed = Family::<KindLabel, Counter>::default();
         registry.register(
             contract::HTTP_REQUESTS.registered,
             "HTTP requests by method, route and status",
@@ -118,6 +122,11 @@ impl Metrics {
             "Database pool connections by state",
             db_pool.clone(),
         );
+        registry.register(
+            "connections_shed",
+            "Connections closed to make room for new ones, by what they were doing",
+            connections_shed.clone(),
+        );
         Metrics {
             registry,
             http_requests,
@@ -129,6 +138,7 @@ impl Metrics {
             cache_misses,
             cache_errors,
             db_pool,
+            connections_shed,
         }
     }
 

@@ -3,9 +3,12 @@
 //! second signal ends the drain at once), dump the in-memory store if asked, and close the
 //! pool.
 //!
-//! Connections are served by hyper directly (HTTP/1.1), with a header-read timeout that is
-//! also the idle keep-alive timeout, and a cap on open connections per listener; the ingest
-//! handler bounds the body's arrival in time ([`crate::api::BODY_READ_TIMEOUT`]).
+//! Connections are served by hyper directly (HTTP/1.1), with a header-read timeout, a longer
+//! idle keep-alive timeout, a bound on a request head's bytes, and a cap on open connections
+//! per listener, within which connections that have not finished a request head are capped
+//! too and shed first when room is needed ([`crate::connections`]); the ingest handler bounds
+//! the body's arrival in time ([`crate::api::BODY_READ_TIMEOUT`]) and the bytes of all bodies
+//! held at once ([`crate::api::BodyBudget`]).
 
 use std::io;
 use std::net::SocketAddr;
@@ -24,13 +27,14 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tower::ServiceExt as _;
 
-use crate::api::{AppState, BODY_READ_TIMEOUT, app, metrics_app};
+use crate::api::{AppState, BODY_READ_TIMEOUT, BodyBudget, app, metrics_app};
 use crate::auth::Verifier;
 use crate::cache::{CacheError, StatsCache};
 use crate::cli::Flags;
 use crate::config::Config;
+use crate::connections::{Connections, SHED_AFTER, Shed, Slot};
 use crate::contract;
-use crate::metrics::Metrics;
+use crate::metrics::{KindLabel, Metrics};
 use crate::store::postgres::PoolSizes;
 use crate::store::{MemoryStore, PgStore, Store, StoreError, check_dump_path};
 use crate::timed_io::TimedIo;
@@ -109,6 +113,7 @@ pub async fn build_state(config: &Config, flags: &Flags) -> Result<AppState, Ser
         cors: config.cors.clone(),
         draining: Arc::new(AtomicBool::new(false)),
         body_read_timeout: BODY_READ_TIMEOUT,
+        body_budget: BodyBudget::new(flags.body_budget_bytes),
     })
 }
 
@@ -176,12 +181,31 @@ pub struct ServeLimits {
     /// Time a kept-alive connection may stay idle between a response and the next request
     /// ([`contract::IDLE_KEEPALIVE_SECS`], longer than the ingress proxy's).
     pub idle_timeout: Duration,
-    /// Most connections held open on the API port; beyond it, new connections wait in the
-    /// listen backlog until one closes.
+    /// Most connections held open on the API port. A new connection beyond it sheds the
+    /// oldest connection that has not finished a request head within a second, or else the
+    /// longest idle kept-alive one (nothing written to it for a second); until one of them
+    /// is, it waits in the listen backlog ([`crate::connections`]).
     pub max_connections: usize,
-    /// Most connections held open on the metrics port.
+    /// Most connections held open on the metrics port, with the same shedding.
     pub max_metrics_connections: usize,
+    /// Most bytes of one request head (request line and headers); a longer head is
+    /// answered 431 and the connection closed. hyper reads at most this much (and at least
+    /// 8 KiB) ahead per connection.
+    pub max_header_bytes: usize,
+    /// Most connections per listener that have not finished their first request head (so
+    /// no request of theirs has reached authentication) a second after opening; a sweep
+    /// every 250 ms sheds the oldest beyond it. Headers buffered before authentication thus
+    /// take at most this times `max_header_bytes` per listener, plus whatever the
+    /// connections opened within the last second sent.
+    pub max_unfinished_heads: usize,
 }
+
+/// [`ServeLimits::max_header_bytes`] by default: 16 KiB, room for a long bearer token.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
+/// [`ServeLimits::max_unfinished_heads`] by default: a quarter of the API port's
+/// connections, so at most 4 MiB of headers (beyond those of the last second's new
+/// connections) are buffered before authentication.
+pub const DEFAULT_MAX_UNFINISHED_HEADS: usize = 256;
 
 impl Default for ServeLimits {
     fn default() -> Self {
@@ -190,6 +214,8 @@ impl Default for ServeLimits {
             idle_timeout: Duration::from_secs(u64::from(contract::IDLE_KEEPALIVE_SECS)),
             max_connections: 1024,
             max_metrics_connections: 32,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            max_unfinished_heads: DEFAULT_MAX_UNFINISHED_HEADS,
         }
     }
 }
@@ -213,13 +239,15 @@ pub async fn serve(
         app(state.clone()),
         limits.max_connections,
         limits,
+        state.metrics.clone(),
         rx.clone(),
     ));
     let metrics_task = tokio::spawn(accept_loop(
         metrics,
-        metrics_app(state),
+        metrics_app(state.clone()),
         limits.max_metrics_connections,
         limits,
+        state.metrics,
         rx,
     ));
     let _ = signals.recv().await;
@@ -255,32 +283,37 @@ pub async fn serve(
     Ok(drain)
 }
 
-/// Accepts connections on `listener` (at most `max` at a time) and serves HTTP/1.1 on each
-/// until `stop`; then lets each connection finish its current request and returns once every
-/// one of them is closed. Meanwhile new connections are still accepted, for one request
-/// each (so probes get `/ready`'s 503 rather than a refused connection), and cut when the
-/// others are done.
+/// Accepts connections on `listener` (at most `max` at a time, shedding idle ones to make
+/// room as [`crate::connections`] says) and serves HTTP/1.1 on each until `stop`; then lets
+/// each connection finish its current request and returns once every one of them is
+/// closed. Meanwhile new connections are still accepted, for one request each (so probes
+/// get `/ready`'s 503 rather than a refused connection), and cut when the others are done.
 async fn accept_loop(
     listener: TcpListener,
     router: Router,
     max: usize,
     limits: ServeLimits,
+    metrics: Arc<Metrics>,
     stop: watch::Receiver<bool>,
 ) {
     let stopped = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
     let permits = Arc::new(Semaphore::new(max.max(1)));
-    let mut connections = JoinSet::new();
-    loop {
-        while connections.try_join_next().is_some() {}
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            () = stopped(stop.clone()) => break,
+    let table = Connections::new(limits.max_unfinished_heads.min(max), SHED_AFTER);
+    let count = |shed: Shed, n: u64| {
+        let kind = KindLabel {
+            kind: shed.as_str(),
         };
+        metrics.connections_shed.get_or_create(&kind).inc_by(n);
+    };
+    // Connections turn stale as they age: the sweep (and a newcomer waiting for room)
+    // looks again this often.
+    let mut sweep = tokio::time::interval(SWEEP_INTERVAL);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut connections = JoinSet::new();
+    'accept: loop {
+        while connections.try_join_next().is_some() {}
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
@@ -291,12 +324,38 @@ async fn accept_loop(
                     continue;
                 }
             },
+            _ = sweep.tick() => {
+                count(Shed::Unfinished, table.sweep());
+                continue;
+            }
             () = stopped(stop.clone()) => break,
         };
-        let conn = serve_connection(stream, router.clone(), limits, true);
+        // Full: shed a stale connection, whose permit comes back as soon as its task ends;
+        // with none stale yet, try again as they age.
+        let mut shed = false;
+        let permit = loop {
+            if let Ok(permit) = permits.clone().try_acquire_owned() {
+                break permit;
+            }
+            if !shed && let Some(kind) = table.make_room() {
+                count(kind, 1);
+                shed = true;
+            }
+            tokio::select! {
+                p = permits.clone().acquire_owned() => match p {
+                    Ok(p) => break p,
+                    Err(_) => break 'accept,
+                },
+                _ = sweep.tick() => count(Shed::Unfinished, table.sweep()),
+                () = stopped(stop.clone()) => break 'accept,
+            }
+        };
+        let registration = table.register();
+        let slot = registration.slot.clone();
+        let conn = serve_connection(stream, router.clone(), limits, true, slot.clone());
         let mut stop = stop.clone();
         connections.spawn(async move {
-            let _permit = permit;
+            let _held = (permit, registration);
             let mut conn = std::pin::pin!(conn);
             tokio::select! {
                 result = conn.as_mut() => {
@@ -304,6 +363,7 @@ async fn accept_loop(
                         tracing::debug!(error = %e, "connection closed with an error");
                     }
                 }
+                () = slot.shed() => tracing::debug!("connection shed to make room"),
                 () = async move { let _ = stop.wait_for(|s| *s).await; } => {
                     conn.as_mut().graceful_shutdown();
                     let _ = conn.await;
@@ -319,7 +379,7 @@ async fn accept_loop(
                 let Ok((stream, _)) = accepted else { continue };
                 // Within the same cap; beyond it the connection is closed at once.
                 if let Ok(permit) = permits.clone().try_acquire_owned() {
-                    let conn = serve_connection(stream, router.clone(), limits, false);
+                    let conn = serve_connection(stream, router.clone(), limits, false, Slot::detached());
                     late.spawn(async move {
                         let _permit = permit;
                         let _ = conn.await;
@@ -333,12 +393,14 @@ async fn accept_loop(
 }
 
 /// Serves HTTP/1.1 on `stream` (keeping it alive between requests or not), with the header
-/// and idle clocks of [`TimedIo`].
+/// and idle clocks of [`TimedIo`], its phases reported to `slot`, and heads bounded by
+/// [`ServeLimits::max_header_bytes`].
 fn serve_connection(
     stream: tokio::net::TcpStream,
     router: Router,
     limits: ServeLimits,
     keep_alive: bool,
+    slot: Arc<Slot>,
 ) -> hyper::server::conn::http1::Connection<
     TokioIo<TimedIo<tokio::net::TcpStream>>,
     impl hyper::service::Service<
@@ -348,6 +410,8 @@ fn serve_connection(
         Future = impl Send,
     > + Send,
 > {
+    /// hyper's smallest read buffer bound (it panics below it).
+    const MIN_BUF_BYTES: usize = 8192;
     let _ = stream.set_nodelay(true);
     let service = service_fn(move |req: hyper::Request<Incoming>| {
         router.clone().oneshot(req.map(axum::body::Body::new))
@@ -357,10 +421,20 @@ fn serve_connection(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(None)
+        .max_header_size(limits.max_header_bytes)
+        .max_buf_size(limits.max_header_bytes.max(MIN_BUF_BYTES))
         .keep_alive(keep_alive);
-    let io = TimedIo::new(stream, limits.header_read_timeout, limits.idle_timeout);
+    let io = TimedIo::new(
+        stream,
+        limits.header_read_timeout,
+        limits.idle_timeout,
+        slot,
+    );
     builder.serve_connection(TokioIo::new(io), service)
 }
+
+/// How often each listener sheds stale unfinished connections beyond its cap.
+const SWEEP_INTERVAL: Duration = Duration::from_millis(250);
 
 /// How long closing the pool may take at exit.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);

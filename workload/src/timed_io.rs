@@ -3,16 +3,21 @@
 //! and how long a kept-alive connection may sit idle between requests (longer than the
 //! proxy in front keeps idle upstream connections, [`crate::contract::IDLE_KEEPALIVE_SECS`]).
 //! hyper's own header timeout starts at the end of the previous response, so it cannot tell
-//! the two apart.
+//! the two apart. It also reports the connection's phase to its listener's
+//! [`crate::connections::Connections`] through a [`Slot`], and fails reads once the
+//! connection was chosen to be shed.
 
 use std::future::Future as _;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
+
+use crate::connections::Slot;
 
 /// Where the connection is in its request cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,11 +41,13 @@ pub struct TimedIo<T> {
     deadline: Pin<Box<Sleep>>,
     /// The last four bytes of the headers read so far, to find `\r\n\r\n` across reads.
     last4: u32,
+    slot: Arc<Slot>,
 }
 
 impl<T> TimedIo<T> {
-    /// Wraps a new connection: its first request's headers are due within `headers`.
-    pub fn new(inner: T, headers: Duration, idle: Duration) -> Self {
+    /// Wraps a new connection: its first request's headers are due within `headers`; its
+    /// phases are reported to `slot`.
+    pub fn new(inner: T, headers: Duration, idle: Duration, slot: Arc<Slot>) -> Self {
         TimedIo {
             inner,
             headers,
@@ -48,6 +55,7 @@ impl<T> TimedIo<T> {
             phase: Phase::Headers,
             deadline: Box::pin(tokio::time::sleep(headers)),
             last4: 0,
+            slot,
         }
     }
 
@@ -56,21 +64,27 @@ impl<T> TimedIo<T> {
         self.deadline.as_mut().reset(Instant::now() + clock);
     }
 
-    fn saw(&mut self, bytes: &[u8]) {
-        if self.phase == Phase::Idle {
+    /// Follows the request cycle through `bytes` just read; `false` if the connection was
+    /// shed before a request could start on it.
+    fn saw(&mut self, bytes: &[u8]) -> bool {
+        if self.phase == Phase::Idle && !bytes.is_empty() {
+            if !self.slot.request_started() {
+                return false;
+            }
             self.start(Phase::Headers, self.headers);
             self.last4 = 0;
         }
         if self.phase != Phase::Headers {
-            return;
+            return true;
         }
         for &b in bytes {
             self.last4 = (self.last4 << 8) | u32::from(b);
             if self.last4 == u32::from_be_bytes(*b"\r\n\r\n") {
                 self.phase = Phase::Body;
-                return;
+                return self.slot.head_finished();
             }
         }
+        !self.slot.is_shed()
     }
 }
 
@@ -84,8 +98,14 @@ impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
         match Pin::new(&mut self.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 let this = &mut *self;
-                this.saw(&buf.filled()[before..]);
-                Poll::Ready(Ok(()))
+                if this.saw(&buf.filled()[before..]) {
+                    Poll::Ready(Ok(()))
+                } else {
+                    Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::ConnectionAborted,
+                        "connection shed to make room for a new one",
+                    )))
+                }
             }
             Poll::Pending
                 if self.phase != Phase::Body && self.deadline.as_mut().poll(cx).is_ready() =>
@@ -116,6 +136,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
             // clock is polled here too: hyper may not read again until something wakes it.
             let idle = self.idle;
             self.start(Phase::Idle, idle);
+            self.slot.response_sent();
             let _ = self.deadline.as_mut().poll(cx);
         }
         written

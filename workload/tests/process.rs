@@ -1,6 +1,8 @@
 //! The built binary as a process: it refuses to start without JWT_SECRET, `--help` lists
 //! the contract's variables, and SIGTERM during a stream of ingest requests loses no event
 //! that was acknowledged with a 2xx (in memory, through `--dump-on-exit`; and in PostgreSQL).
+//! Issue 24's bugs 1 to 3 and its connection limits are checked here too, against
+//! PostgreSQL and Redis.
 
 use crate::common;
 
@@ -70,6 +72,7 @@ fn help_explains_flags_and_every_variable() {
 struct Server {
     child: Child,
     http_addr: String,
+    metrics_addr: String,
 }
 
 impl Drop for Server {
@@ -98,16 +101,21 @@ fn start(mut cmd: Command) -> Server {
             let _ = tx.send(line);
         }
     });
-    let http_addr = loop {
+    let (http_addr, metrics_addr) = loop {
         let line = rx.recv().expect("the binary exited before listening");
         let log: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
         if log["message"] == "listening" {
-            break log["http_addr"].as_str().expect("http_addr").to_owned();
+            let addr = |key: &str| log[key].as_str().expect(key).to_owned();
+            break (addr("http_addr"), addr("metrics_addr"));
         }
     };
     // Keep draining so the binary never blocks on a full pipe.
     std::thread::spawn(move || for _ in rx {});
-    Server { child, http_addr }
+    Server {
+        child,
+        http_addr,
+        metrics_addr,
+    }
 }
 
 /// One `POST /v1/traces` over a fresh connection; `Some(status)` when a full response came.
@@ -651,4 +659,392 @@ async fn postgres_restart_under_load_gets_503s_and_recovers_losing_no_acknowledg
     );
     wait_success(server);
     drop(pg);
+}
+
+// --- Issue 24 against the built binary --------------------------------------------------
+
+/// A response: its status and body.
+struct Answer {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_default()
+    }
+}
+
+/// One request over a fresh connection (`Connection: close`), with a token when `auth`;
+/// `None` when no complete answer came within `within`.
+async fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    auth: bool,
+    body: &str,
+    within: std::time::Duration,
+) -> Option<Answer> {
+    let exchange = async {
+        let mut s = TcpStream::connect(addr).await.ok()?;
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+        if auth {
+            let token = keel_workload::auth::mint_token(SECRET, "issue-24", 600);
+            req.push_str(&format!("Authorization: Bearer {token}\r\n"));
+        }
+        if !body.is_empty() {
+            req.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                body.len()
+            ));
+        }
+        req.push_str("\r\n");
+        req.push_str(body);
+        s.write_all(req.as_bytes()).await.ok()?;
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp).await.ok()?;
+        let text = String::from_utf8_lossy(&resp).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        let status = head.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()?;
+        Some(Answer {
+            status,
+            head: head.to_ascii_lowercase(),
+            body: body.to_owned(),
+        })
+    };
+    tokio::time::timeout(within, exchange).await.ok().flatten()
+}
+
+/// The rollout's readiness and liveness probe timeout: a probe answered later counts as
+/// failed, and enough failures restart the pod.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Issue 24, bug 1, against the built binary and PostgreSQL: 50 model/service pairs with an
+/// event every two hours over 89 days, latencies spread over the whole sketch range (wide
+/// sketches), folded into the minute, hour and day rollups by the binary itself. Uncached
+/// 90-day stats count exactly the stored events, per service too, and while four clients
+/// loop on them every liveness and readiness probe is answered within the probe timeout (the
+/// merge runs off the request runtime). How fast is `scripts/bench-stats.sh`'s business.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_24_long_window_stats_are_exact_and_leave_probes_answered() {
+    use std::time::{Duration, Instant};
+
+    let Some(admin) = require_env("TEST_DATABASE_URL") else {
+        return;
+    };
+    let db = TestDb::create(&admin).await;
+    let mut cmd = command();
+    cmd.env("DATABASE_URL", &db.url);
+    let server = start(cmd);
+    let pool = sqlx::PgPool::connect(&db.url).await.expect("connect");
+    sqlx::query(
+        "INSERT INTO traces (trace_id, ts, service, model, latency_ms, prompt_tokens, completion_tokens, cost_usd, status)
+         SELECT 'p-' || g || '-' || p, now() - g * interval '2 hours' - interval '1 minute',
+                's' || (p % 10), 'm' || (p / 10),
+                exp(random() * 16) / 100, 10, 5, 0.001,
+                CASE WHEN g % 50 = 0 THEN 'error' ELSE 'ok' END
+         FROM generate_series(0, 1067) g, generate_series(0, 49) p",
+    )
+    .execute(&pool)
+    .await
+    .expect("fill");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let left: i64 = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM trace_rollup_deltas) + (SELECT count(*) FROM trace_rollup_coarse_deltas)",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("deltas");
+        if left == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{left} deltas unfolded after 120 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let per_service: Vec<(String, i64)> =
+        sqlx::query_as("SELECT service, count(*) FROM traces GROUP BY service ORDER BY service")
+            .fetch_all(&pool)
+            .await
+            .expect("counts");
+    let stats = "/v1/stats?window=90d&group_by=service";
+    let answer = request(
+        &server.http_addr,
+        "GET",
+        stats,
+        true,
+        "",
+        Duration::from_secs(30),
+    )
+    .await
+    .expect("stats answered");
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let body = answer.json();
+    assert_eq!(body["total"]["count"], 53_400, "{body}");
+    let mut groups: Vec<(String, i64)> = body["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(|g| {
+            (
+                g["key"].as_str().unwrap_or_default().to_owned(),
+                g["count"].as_i64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    groups.sort();
+    assert_eq!(groups, per_service, "{body}");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let (stop, addr) = (stop.clone(), server.http_addr.clone());
+        clients.push(tokio::spawn(async move {
+            let mut served = 0;
+            while !stop.load(Ordering::SeqCst) {
+                let a = request(&addr, "GET", stats, true, "", Duration::from_secs(30)).await;
+                assert_eq!(
+                    a.map(|a| a.status),
+                    Some(200),
+                    "a stats call failed under load"
+                );
+                served += 1;
+            }
+            served
+        }));
+    }
+    let end = Instant::now() + Duration::from_secs(4);
+    let mut probes = 0;
+    while Instant::now() < end {
+        for path in [contract::LIVENESS_PATH, contract::READINESS_PATH] {
+            let a = request(&server.http_addr, "GET", path, false, "", PROBE_TIMEOUT).await;
+            assert_eq!(
+                a.map(|a| a.status),
+                Some(200),
+                "{path} not answered 200 within the probe timeout beside 4 stats clients"
+            );
+            probes += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    let mut served = 0;
+    for c in clients {
+        served += c.await.expect("stats client");
+    }
+    eprintln!("{probes} probes answered beside {served} 90-day stats calls");
+    assert!(served >= 4, "the stats clients made no progress");
+    pool.close().await;
+    drop(server);
+    db.drop_db().await;
+}
+
+/// The resident set of process `pid`, in bytes (Linux).
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .expect("VmRSS")
+        * 1024
+}
+
+/// Issue 24, bug 2, against the built binary: the in-memory store is bounded in bytes and
+/// keeps attributes compactly. Batches of 100 events, each with 8 KiB of attributes made of
+/// small numbers (131,853 B of memory per event before), fill a store given 8 MiB: it then
+/// answers 503 `store_full`, and once not even one such event fits it fails readiness; the
+/// process's resident memory after 20 such batches (2,000 events, about 260 MB at the old
+/// cost) stays under 128 MiB.
+#[tokio::test]
+async fn issue_24_the_memory_store_fills_in_bytes_and_rss_stays_bounded() {
+    use std::time::Duration;
+
+    let mut cmd = command();
+    cmd.args(["--memory-max-bytes", "8388608"]);
+    let server = start(cmd);
+    let numbers: Vec<u8> = (0..3_900).map(|i| (i % 10) as u8).collect();
+    let ingest = |name: String, n: usize| {
+        let events: Vec<_> = (0..n)
+            .map(|i| {
+                let mut e = common::event(&format!("{name}-e{i}"), "m", "s", 3.0, "ok", 0);
+                e["attributes"] = serde_json::json!({ "n": numbers });
+                e
+            })
+            .collect();
+        let body = serde_json::json!({ "events": events }).to_string();
+        let addr = server.http_addr.clone();
+        async move {
+            let a = request(
+                &addr,
+                "POST",
+                "/v1/traces",
+                true,
+                &body,
+                Duration::from_secs(30),
+            )
+            .await
+            .expect("ingest answered");
+            if a.status == 503 {
+                assert!(a.body.contains("store_full"), "{}", a.body);
+            }
+            a.status
+        }
+    };
+    let mut statuses = Vec::new();
+    for b in 0..20 {
+        statuses.push(ingest(format!("b{b}"), 100).await);
+    }
+    let stored = statuses.iter().filter(|s| **s == 200).count();
+    assert!(
+        stored >= 5 && statuses[stored..].iter().all(|s| *s == 503),
+        "expected some batches stored, then 503s: {statuses:?}"
+    );
+    // A refused batch leaves room for smaller ones: single events, until not one fits.
+    let mut fitted = 0;
+    while ingest(format!("single{fitted}"), 1).await == 200 {
+        fitted += 1;
+        assert!(fitted < 200, "single events kept fitting in a full store");
+    }
+    let ready = request(
+        &server.http_addr,
+        "GET",
+        contract::READINESS_PATH,
+        false,
+        "",
+        PROBE_TIMEOUT,
+    )
+    .await
+    .expect("ready answered");
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    let rss = rss_bytes(server.child.id());
+    eprintln!(
+        "{stored} batches and {fitted} single events stored; resident memory {} MiB",
+        rss >> 20
+    );
+    assert!(rss < 128 << 20, "resident memory {} MiB", rss >> 20);
+}
+
+/// `url` with its database number replaced by `db`.
+fn redis_database(url: &str, db: u8) -> String {
+    let base = match url.rsplit_once('/') {
+        Some((base, last)) if last.bytes().all(|b| b.is_ascii_digit()) && !base.ends_with('/') => {
+            base
+        }
+        _ => url.trim_end_matches('/'),
+    };
+    format!("{base}/{db}")
+}
+
+/// Issue 24, bug 3, against the built binary and Redis: one window has one cache key
+/// (`60m`, `1h` and `3600s` share it), non-canonical or over-long spellings are refused
+/// before the cache, so 300 such requests add no key, and Redis ends up holding one key
+/// per distinct query, each at most a bounded length.
+#[tokio::test]
+async fn issue_24_redis_holds_one_key_per_window_however_it_is_spelled() {
+    use std::time::Duration;
+
+    let Some(url) = require_env("TEST_REDIS_URL") else {
+        return;
+    };
+    // A database of its own, emptied first: the keys are counted.
+    let url = redis_database(&url, 11);
+    let client = redis::Client::open(url.as_str()).expect("redis url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let _: () = redis::cmd("FLUSHDB")
+        .query_async(&mut conn)
+        .await
+        .expect("FLUSHDB");
+    let mut cmd = command();
+    cmd.env("REDIS_URL", &url);
+    let server = start(cmd);
+    let get = |path: String| {
+        let addr = server.http_addr.clone();
+        async move {
+            request(&addr, "GET", &path, true, "", Duration::from_secs(10))
+                .await
+                .expect("stats answered")
+        }
+    };
+    let mut caches = Vec::new();
+    for window in ["60m", "1h", "3600s", "60m"] {
+        let a = get(format!("/v1/stats?window={window}")).await;
+        assert_eq!(a.status, 200, "{window}: {}", a.body);
+        caches.push(
+            a.head
+                .lines()
+                .find_map(|l| l.strip_prefix("x-cache: "))
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    assert_eq!(caches, ["miss", "hit", "hit", "hit"]);
+    let a = get("/v1/stats?window=1h&group_by=model".to_owned()).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    for i in 0..300 {
+        let zeros = "0".repeat(1 + i % 40);
+        let window = match i % 3 {
+            0 => format!("{zeros}1h"),
+            1 => format!("%2B{}h", 1 + i % 24),
+            _ => format!("{}s", 100_000_000 + i),
+        };
+        let a = get(format!("/v1/stats?window={window}")).await;
+        assert_eq!(a.status, 400, "{window}: {}", a.body);
+    }
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut conn)
+        .await
+        .expect("KEYS");
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    let longest =
+        keel_workload::server::CACHE_PREFIX.len() + keel_workload::stats::MAX_CACHE_KEY_BYTES;
+    assert!(keys.iter().all(|k| k.len() <= longest), "{keys:?}");
+    let _: () = redis::cmd("FLUSHDB")
+        .query_async(&mut conn)
+        .await
+        .expect("FLUSHDB");
+}
+
+/// Issue 24, connections, against the built binary: 1,030 sockets that never send a request
+/// head on the API port and 40 on the metrics port, beyond the default caps, and still
+/// `/ready` and `/metrics` are answered within the probe timeout.
+#[tokio::test]
+async fn issue_24_idle_sockets_leave_probes_and_scrapes_answered() {
+    let server = start(command());
+    let mut idle = Vec::new();
+    for _ in 0..1030 {
+        idle.push(
+            TcpStream::connect(&server.http_addr)
+                .await
+                .expect("connect"),
+        );
+    }
+    for _ in 0..40 {
+        idle.push(
+            TcpStream::connect(&server.metrics_addr)
+                .await
+                .expect("connect"),
+        );
+    }
+    for (addr, path) in [
+        (&server.http_addr, contract::READINESS_PATH),
+        (&server.http_addr, contract::LIVENESS_PATH),
+        (&server.metrics_addr, contract::METRICS_PATH),
+    ] {
+        let a = request(addr, "GET", path, false, "", PROBE_TIMEOUT).await;
+        assert_eq!(
+            a.map(|a| a.status),
+            Some(200),
+            "{path} not answered within the probe timeout beside idle sockets"
+        );
+    }
 }

@@ -246,8 +246,15 @@ pub const MEMORY_LIMIT_BYTES: u64 = 1 << 30;
 
 /// Percent of [`MEMORY_LIMIT_BYTES`] the in-memory store may hold by default, counted in
 /// bytes (events, their attributes' JSON text and their ids); the rest is for request
-/// bodies, connections, the allocator's slack and the runtime.
+/// bodies ([`BODY_BUDGET_PERCENT`]), connections, the allocator's slack and the runtime.
 pub const MEMORY_STORE_PERCENT: u64 = 40;
+
+/// Percent of [`MEMORY_LIMIT_BYTES`] that request bodies held at once, across every
+/// connection, may take by default (as received, plus the inflated size of a gzip body);
+/// beyond it an ingest request is answered 503 at once instead of being buffered.
+pub const BODY_BUDGET_PERCENT: u64 = 25;
+
+const _: () = assert!(MEMORY_STORE_PERCENT + BODY_BUDGET_PERCENT <= 75);
 
 /// Numeric user id the image runs as (distroless `nonroot`); stacks set `runAsUser` to it
 /// with `runAsNonRoot: true`. The binary writes no files (unless `--dump-on-exit` is given),

@@ -35,6 +35,7 @@ pub fn state_with(store: Store) -> AppState {
         cors: CorsOrigins::None,
         draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         body_read_timeout: keel_workload::api::BODY_READ_TIMEOUT,
+        body_budget: keel_workload::api::BodyBudget::default(),
     }
 }
 
