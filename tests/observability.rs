@@ -7,25 +7,10 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use common::k8s_docs;
 use common::promql::selectors;
 use keel::ops::synth::Output;
 use serde_json::Value;
-
-/// Every Kubernetes document a stack renders (`k8s/` and its jobs), as (path, document).
-fn k8s_docs(o: &Output) -> Vec<(String, Value)> {
-    o.files
-        .iter()
-        .filter(|(p, _)| {
-            (p.starts_with("k8s") || p.starts_with("jobs"))
-                && p.extension().is_some_and(|e| e == "yaml")
-                && !p.ends_with("kustomization.yaml")
-        })
-        .map(|(p, body)| {
-            let doc = serde_saphyr::from_str(body).expect("rendered YAML parses");
-            (p.display().to_string(), doc)
-        })
-        .collect()
-}
 
 /// The recording rules of a stack's `PrometheusRule`s as (record, expr).
 fn recording_rules(o: &Output) -> Vec<(String, String)> {

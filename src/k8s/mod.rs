@@ -75,9 +75,9 @@ pub use database_login::{
     database_login,
 };
 pub use deployment::{
-    CONFIG_HASH_ANNOTATION, HTTP_PORT_NAME, Image, METRICS_PORT_NAME, PodCount, PodSecurity, Ports,
-    Probes, Resources, RollingUpdate, TopologySpread, UserOwner, WhenUnsatisfiable, WritableDir,
-    count,
+    CONFIG_HASH_ANNOTATION, HTTP_PORT_NAME, Image, InitContainer, METRICS_PORT_NAME, PodCount,
+    PodSecurity, Ports, Probes, Resources, RollingUpdate, TopologySpread, UserOwner,
+    WhenUnsatisfiable, WritableDir, count,
 };
 pub use error::K8sError;
 pub use external_secret::{
@@ -93,7 +93,7 @@ pub use labels::AppLabels;
 pub use namespace::{NamespacePolicy, POD_SECURITY_LEVEL};
 pub use network_policy::{
     ACME_HTTP01_POLICY, ACME_HTTP01_SOLVER_PORT, EgressPeer, NetworkPolicyProps, Protocol,
-    TrafficSource,
+    PublicHttps, TrafficSource,
 };
 pub use object::{Object, Rank, Suppression, meta, quantity};
 pub use pod_disruption_budget::DisruptionBudget;
