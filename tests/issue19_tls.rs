@@ -431,3 +431,137 @@ fn issue19_9_the_restricted_check_finds_a_loose_init_container() {
     bad["volumes"][0] = json!({"name": "host", "hostPath": {"path": "/"}});
     assert_eq!(restricted_violations(&bad).len(), 1);
 }
+
+/// The statements of the policy document a role's `assume_role_policy` names.
+fn trust_of(o: &Output, role_name: &str) -> Vec<Value> {
+    let all = resources(o);
+    let role = all
+        .iter()
+        .find(|(t, _, b)| t == "aws_iam_role" && b["name"] == role_name)
+        .map(|(_, _, b)| b.clone())
+        .unwrap_or_else(|| panic!("{} {}: no role {role_name}", o.env, o.stack));
+    let doc = role["assume_role_policy"]
+        .as_str()
+        .and_then(|r| r.strip_prefix("${data.aws_iam_policy_document."))
+        .and_then(|r| r.strip_suffix(".json}"))
+        .expect("a trust policy document");
+    o.files
+        .iter()
+        .filter(|(p, _)| p.starts_with("terraform"))
+        .find_map(|(_, body)| {
+            let v: Value = serde_json::from_str(body).expect("JSON");
+            v["data"]["aws_iam_policy_document"][doc]["statement"]
+                .as_array()
+                .cloned()
+        })
+        .unwrap_or_else(|| panic!("no policy document {doc}"))
+}
+
+/// Every SecretStore of a stack (`k8s/` and its jobs) as (path, store, its ServiceAccount).
+fn stores(o: &Output) -> Vec<(String, Value, Value)> {
+    let docs = k8s_docs(o);
+    docs.iter()
+        .filter(|(_, d)| d["kind"] == "SecretStore" || d["kind"] == "ClusterSecretStore")
+        .map(|(path, store)| {
+            let at = format!("{} {} {path}", o.env, o.stack);
+            assert_eq!(store["kind"], "SecretStore", "{at}: a cluster-wide store");
+            let aws = &store["spec"]["provider"]["aws"];
+            assert!(
+                aws.get("role").is_none(),
+                "{at}: the store has the controller assume {}",
+                aws["role"]
+            );
+            let sa = &aws["auth"]["jwt"]["serviceAccountRef"];
+            assert!(
+                sa["name"].is_string() && sa.get("namespace").is_none(),
+                "{at}: the store does not authenticate as a ServiceAccount of its namespace"
+            );
+            let namespace = &store["metadata"]["namespace"];
+            let account = docs
+                .iter()
+                .map(|(_, d)| d)
+                .find(|d| {
+                    d["kind"] == "ServiceAccount"
+                        && d["metadata"]["namespace"] == *namespace
+                        && d["metadata"]["name"] == sa["name"]
+                })
+                .unwrap_or_else(|| panic!("{at}: no ServiceAccount {}", sa["name"]))
+                .clone();
+            (at, store.clone(), account)
+        })
+        .collect()
+}
+
+#[test]
+fn issue19_8_no_secret_store_is_authenticated_by_the_controllers_role() {
+    let mut login_stores = 0;
+    for o in outputs() {
+        for (at, _, account) in stores(&o) {
+            let role_arn = account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{at}: the store's ServiceAccount has no IRSA role"));
+            let role_name = role_arn.rsplit_once(":role/").expect("a role ARN").1;
+            // The role the ServiceAccount names exists in the stack's own root, and only a
+            // web identity may assume it: no controller role, no other principal.
+            for s in trust_of(&o, role_name) {
+                assert_eq!(
+                    s["actions"],
+                    json!(["sts:AssumeRoleWithWebIdentity"]),
+                    "{at}"
+                );
+                assert_eq!(s["principals"][0]["type"], "Federated", "{at}");
+            }
+            login_stores += usize::from(at.contains(" jobs/database-login/"));
+        }
+    }
+    // aegistickets and analytics-api run their logins as Jobs, in three environments.
+    assert_eq!(login_stores, 6);
+}
+
+#[test]
+fn issue19_8_the_login_reader_trusts_exactly_its_namespace_and_service_account() {
+    let mut readers = 0;
+    for o in outputs() {
+        for (at, store, account) in stores(&o) {
+            if !at.contains(" jobs/database-login/") {
+                continue;
+            }
+            let subject = format!(
+                "system:serviceaccount:{}:{}",
+                store["metadata"]["namespace"].as_str().unwrap_or_default(),
+                account["metadata"]["name"].as_str().unwrap_or_default()
+            );
+            let role_arn = account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+                .as_str()
+                .expect("an IRSA role");
+            let trust = trust_of(&o, role_arn.rsplit_once(":role/").expect("a role ARN").1);
+            assert_eq!(trust.len(), 1, "{at}: {trust:?}");
+            let conditions: BTreeMap<String, Value> = trust[0]["condition"]
+                .as_array()
+                .expect("conditions")
+                .iter()
+                .map(|c| {
+                    assert_eq!(c["test"], "StringEquals", "{at}: {c}");
+                    let variable = c["variable"].as_str().expect("variable");
+                    let key = variable.rsplit_once(':').expect("issuer:key").1;
+                    (key.to_owned(), c["values"].clone())
+                })
+                .collect();
+            assert_eq!(
+                conditions,
+                BTreeMap::from([
+                    ("aud".to_owned(), json!(["sts.amazonaws.com"])),
+                    ("sub".to_owned(), json!([subject])),
+                ]),
+                "{at}"
+            );
+            // And it reads the login's secrets, not the stack's prefix.
+            assert!(
+                role_arn.ends_with("-dblogin-secrets-reader"),
+                "{at}: {role_arn}"
+            );
+            readers += 1;
+        }
+    }
+    assert_eq!(readers, 6);
+}
