@@ -17,7 +17,9 @@
 //!   reaches only its database.
 //! - RDS PostgreSQL 15: master password managed by RDS, the backend's own login
 //!   (`tickets_app`) in `keel/<env>/aegistickets/`, read by an ExternalSecret through the
-//!   stack's own SecretStore (which reads only secrets under that prefix).
+//!   stack's own SecretStore (which reads only secrets under that prefix). The backend and
+//!   its exporter verify the server (`sslmode=verify-full`) against the RDS CA bundle an
+//!   `rds-ca` init container fetches into their pods ([`rds_tls::fetch_in_pod`]).
 //! - ECR repositories for both images and a GitHub deploy role that deploys the namespace
 //!   only: its access entry's group `aegistickets-deployers` is bound to a Role derived
 //!   from the stack's objects ([`k8s::stack_deployer`]).
@@ -36,6 +38,7 @@ use crate::construct::ecr::{EcrRepository, EcrRepositoryProps};
 use crate::construct::kms::KmsKey;
 use crate::construct::logs_bucket::{ACCESS_LOG_PREFIX, LogsBucket};
 use crate::construct::rds::{RdsPostgres, RdsPostgresProps};
+use crate::construct::rds_tls;
 use crate::construct::secrets::composed_secret;
 use crate::construct::secret_store::StackSecretStoreProps;
 use crate::construct::security_group::{Peer, SecurityGroup};
@@ -443,8 +446,8 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         &key,
         "database_url",
         &database_url_path,
-        "DATABASE_URL of the backend: its own login, TLS required",
-        login.url(crate::construct::rds_tls::ENCRYPT_ONLY_QUERY),
+        "DATABASE_URL of the backend and its exporter: their own login, TLS with full verification",
+        login.url(&rds_tls::url_query(rds_tls::APP_BUNDLE)),
     );
     let repos: Vec<EcrRepository> = ["backend", "frontend"]
         .iter()
@@ -593,6 +596,8 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         .iter()
         .map(|c| k8s::EgressPeer::postgres(c))
         .collect();
+    // Its image carries no RDS CA: an init container fetches it before the app starts.
+    rds_tls::fetch_in_pod(&mut backend, &cluster.vpc_cidr);
     backend.network.metrics_from = vec![k8s::TrafficSource::Namespace(
         kube.monitoring_namespace.clone(),
     )];
@@ -637,7 +642,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     // The backend owns the namespace's objects (namespace, quota, limits, default deny);
     // the quota holds both services at their peak and the database login Job.
     frontend.namespace_policy = None;
-    let exporter = postgres_exporter(
+    let mut exporter = postgres_exporter(
         env,
         &namespace,
         &database_url_path,
@@ -646,6 +651,8 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         kube,
     )
     .map_err(fail)?;
+    // The same DATABASE_URL, so the same bundle, fetched the same way.
+    rds_tls::fetch_in_pod(&mut exporter, &cluster.vpc_cidr);
     backend.namespace_policy = Some(
         k8s::NamespacePolicy::for_services(&[&backend, &frontend, &exporter], 1)
             .map_err(|e| fail(e.to_string()))?,

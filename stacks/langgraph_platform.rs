@@ -409,7 +409,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         &format!("{}/database-url", scope.prefix),
         "DATABASE_URL of the service: its own login, TLS with full verification against the fetched RDS CA",
         login.url(&crate::construct::rds_tls::url_query(
-            crate::construct::rds_tls::ECS_APP_BUNDLE,
+            crate::construct::rds_tls::APP_BUNDLE,
         )),
     );
     let secrets: Vec<(&str, Secret)> = APP_SECRETS
@@ -513,7 +513,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             memory_mib: cfg.task.memory_mib,
             log_retention_days: cfg.log_retention_days,
             exec_log_retention_days: env.audit_log_retention_days(),
-            rds_ca: Some(crate::construct::rds_tls::ECS_APP_BUNDLE),
+            rds_ca: Some(crate::construct::rds_tls::APP_BUNDLE),
             environment,
             secrets: secret_env,
             execution_role_arn: execution_role.arn(),

@@ -110,8 +110,6 @@ pub const PRIVATE_SUBNET_IDS: Handle<List> = Handle::new(NAME, "private_subnet_i
 pub const DATA_SUBNET_IDS: Handle<List> = Handle::new(NAME, "data_subnet_ids");
 /// The security group of the nodes (EKS's cluster security group).
 pub const NODE_SECURITY_GROUP_ID: Handle<One> = Handle::new(NAME, "node_security_group_id");
-/// The External Secrets controller's role.
-pub const EXTERNAL_SECRETS_ROLE_ARN: Handle<One> = Handle::new(NAME, "external_secrets_role_arn");
 
 /// Settings of the platform stack.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -316,32 +314,6 @@ pub fn controller_role_arn(env: &Env, suffix: &str) -> String {
         env.spec.account_id,
         resource_name(env, suffix)
     )
-}
-
-/// External Secrets' identity: it reads no secret itself (each stack's store reads its own
-/// prefix with its ServiceAccount's role) and may only assume the database-login readers,
-/// whose stores name them. Its role is exported, so it exists whether or not the
-/// environment's objects use External Secrets yet.
-pub fn external_secrets_identity(env: &Env) -> WorkloadIdentity {
-    let partition = crate::construct::partition(&env.spec.region);
-    let account = &env.spec.account_id;
-    let env_name = env.name();
-    WorkloadIdentity {
-        id: "external_secrets".to_owned(),
-        role_suffix: "external-secrets".to_owned(),
-        namespace: crate::addons::catalogue::EXTERNAL_SECRETS_NAMESPACE.to_owned(),
-        service_account: "external-secrets".to_owned(),
-        managed: vec![],
-        statements: vec![
-            Statement::allow(
-                "AssumeDatabaseLoginReaders",
-                &["sts:AssumeRole"],
-                vec![format!(
-                    "arn:{partition}:iam::{account}:role/*-dblogin-{env_name}-secrets-reader"
-                )],
-            ),
-        ],
-    }
 }
 
 fn build(env: &Env) -> Result<Option<Stack>, StackError> {
@@ -572,9 +544,6 @@ pub fn build_with(env: &Env, layer: &Layer) -> Result<Option<Stack>, StackError>
             );
         }
     }
-    let eso = external_secrets_identity(env);
-    let eso_role = eso.create(scope, &mechanism);
-
     if cfg.github_oidc_provider == GithubOidcProvider::Create {
         scope.tf.resource(
             "github",
@@ -638,12 +607,6 @@ pub fn build_with(env: &Env, layer: &Layer) -> Result<Option<Stack>, StackError>
         &NODE_SECURITY_GROUP_ID,
         &description("node security group"),
         cluster.cluster_security_group_id(),
-    );
-    exports::export_one(
-        scope,
-        &EXTERNAL_SECRETS_ROLE_ARN,
-        &description("External Secrets controller role"),
-        eso_role.arn(),
     );
     let (external, mut warnings) = reach(scope, env, cfg, &key, &vpc, &cluster);
     let out = &mut *scope.tf;
@@ -984,10 +947,7 @@ impl OnCluster {
         key: &KmsKey,
         props: &StackSecretStoreProps<'_>,
     ) -> Result<StackSecretStore, String> {
-        let oidc = Mechanism::Irsa {
-            provider_arn: exports::import_one(scope, &OIDC_PROVIDER_ARN),
-            issuer: exports::import_one(scope, &OIDC_ISSUER),
-        };
+        let oidc = self.irsa(scope);
         stack_secret_store(scope, key, oidc, props)
             .map_err(|e| e.to_string())
     }
@@ -1007,9 +967,13 @@ impl OnCluster {
         exports::import_one(scope, &NODE_SECURITY_GROUP_ID)
     }
 
-    /// The External Secrets controller's role ARN (imported).
-    pub fn external_secrets_role(&self, scope: &mut Scope<'_>) -> crate::refs::Expr {
-        exports::import_one(scope, &EXTERNAL_SECRETS_ROLE_ARN)
+    /// IRSA through the cluster's OIDC provider (imported): how a namespaced SecretStore's
+    /// ServiceAccount gets its reader role, whatever the platform's own controllers use.
+    fn irsa(&self, scope: &mut Scope<'_>) -> Mechanism {
+        Mechanism::Irsa {
+            provider_arn: exports::import_one(scope, &OIDC_PROVIDER_ARN),
+            issuer: exports::import_one(scope, &OIDC_ISSUER),
+        }
     }
 
     /// The stack's GitHub Actions deploy role: push to `images`, find the cluster, and
@@ -1075,7 +1039,7 @@ impl OnCluster {
             ));
         };
         let namespace = namespace_object.name.clone();
-        let controller = self.external_secrets_role(scope).to_string();
+        let oidc = self.irsa(scope);
         login.cluster_job(
             scope,
             key,
@@ -1085,7 +1049,7 @@ impl OnCluster {
                 namespace_object,
                 url_secret,
                 data_subnet_cidrs: &self.data_subnet_cidrs,
-                controller_role_arn: &controller,
+                oidc,
             },
         )
     }

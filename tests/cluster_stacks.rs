@@ -168,8 +168,13 @@ fn aegistickets_shares_one_alb_with_https_and_admits_the_vpc() {
         .collect();
     assert_eq!(
         egress_ports,
-        [5432, 5432, 5432],
-        "only PostgreSQL in the data subnets"
+        [5432, 5432, 5432, 443],
+        "PostgreSQL in the data subnets, and HTTPS for the RDS CA bundle (issue 19, point 9)"
+    );
+    // The trust store is a CDN without fixed addresses: public HTTPS, never the VPC's.
+    assert_eq!(
+        np["spec"]["egress"][4]["to"][0]["ipBlock"],
+        json!({"cidr": "0.0.0.0/0", "except": ["10.130.0.0/16"]})
     );
     let ns = k8s(&o, "00-namespace-tickets-prod.yaml");
     assert_eq!(

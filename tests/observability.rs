@@ -7,25 +7,10 @@ use crate::common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use common::k8s_docs;
 use common::promql::selectors;
 use keel::ops::synth::Output;
 use serde_json::Value;
-
-/// Every Kubernetes document a stack renders (`k8s/` and its jobs), as (path, document).
-fn k8s_docs(o: &Output) -> Vec<(String, Value)> {
-    o.files
-        .iter()
-        .filter(|(p, _)| {
-            (p.starts_with("k8s") || p.starts_with("jobs"))
-                && p.extension().is_some_and(|e| e == "yaml")
-                && !p.ends_with("kustomization.yaml")
-        })
-        .map(|(p, body)| {
-            let doc = serde_saphyr::from_str(body).expect("rendered YAML parses");
-            (p.display().to_string(), doc)
-        })
-        .collect()
-}
 
 /// The recording rules of a stack's `PrometheusRule`s as (record, expr).
 fn recording_rules(o: &Output) -> Vec<(String, String)> {
@@ -313,23 +298,18 @@ fn issue19_8_every_stack_reads_only_its_own_prefix_through_its_own_store() {
             }
         }
     }
-    // Nor can the controller itself: it reads no secret, and assumes only the
-    // database-login readers (their Jobs' stores still name them).
+    // Nor can the controller itself: it has no AWS role at all (every store, the login
+    // Jobs' too, authenticates as its own ServiceAccount; tests/issue19_tls.rs).
     for env in ["dev", "staging", "prod"] {
         let o = common::output(env, "platform");
-        for s in policy_statements(&o, "external_secrets") {
-            assert!(
-                !s["actions"].to_string().contains("secretsmanager:"),
-                "{env}: {s}"
-            );
-            for r in s["resources"].as_array().expect("resources") {
-                let r = r.as_str().expect("resource");
-                assert!(
-                    r.ends_with(&format!("-dblogin-{env}-secrets-reader")),
-                    "{env}: {s}"
-                );
-            }
-        }
+        let role = format!("eks-{env}-external-secrets");
+        assert!(
+            !o.files
+                .values()
+                .any(|body| body.contains(&format!("\"{role}\""))
+                    || body.contains(&format!("role/{role}"))),
+            "{env}: the External Secrets controller still has a role"
+        );
     }
 }
 

@@ -168,7 +168,7 @@ fn exports_are_plain_ssm_parameters_under_the_environment_and_stack() {
             p["name"].as_str().unwrap().to_owned()
         })
         .collect();
-    assert_eq!(names.len(), 11);
+    assert_eq!(names.len(), 10);
     assert!(
         names.iter().all(|n| n.starts_with("/keel/prod/platform/")),
         "{names:?}"
@@ -191,7 +191,7 @@ fn analytics_api_imports_its_network_and_pastes_no_id() {
         "vpc_id",
         "data_subnet_ids",
         "node_security_group_id",
-        "external_secrets_role_arn",
+        "oidc_provider_arn",
         "cluster_name",
     ] {
         assert!(

@@ -98,6 +98,8 @@ pub const CERT_MANAGER_NAMESPACE: &str = "cert-manager";
 pub const CLOUDWATCH_NAMESPACE: &str = "amazon-cloudwatch";
 /// The namespace of External Secrets.
 pub const EXTERNAL_SECRETS_NAMESPACE: &str = "external-secrets";
+/// The External Secrets controller's ServiceAccount (it has no AWS role).
+pub const EXTERNAL_SECRETS_SERVICE_ACCOUNT: &str = "external-secrets";
 /// Where Argo Rollouts runs.
 pub const ARGO_ROLLOUTS_NAMESPACE: &str = "argo-rollouts";
 /// Where the cluster-wide controllers without a namespace of their own run.

@@ -320,15 +320,16 @@ pub fn layer(env: &Env, stacks: &[&Stack]) -> Result<Layer, String> {
     // Secrets and progressive delivery.
     if uses.group("external-secrets.io") {
         let ns = catalogue::EXTERNAL_SECRETS_NAMESPACE;
-        let eso = platform::external_secrets_identity(env);
         let body = values::ExternalSecrets {
             install_crds: true,
             replica_count: 2,
             pod_disruption_budget: Pdb::one_of_two(),
             service_account: ServiceAccount {
                 create: true,
-                name: eso.service_account.clone(),
-                annotations: annotations(&eso.role_suffix),
+                name: catalogue::EXTERNAL_SECRETS_SERVICE_ACCOUNT.to_owned(),
+                // No AWS identity: each SecretStore authenticates with its own
+                // ServiceAccount's role (IRSA), and the controller reads nothing itself.
+                annotations: Map::new(),
             },
             webhook: values::ReplicasWithPdb::two(),
             cert_controller: values::ReplicasWithPdb::two(),

@@ -443,12 +443,17 @@ fn each_chart_service_account_is_the_one_its_role_trusts() {
             "{release}"
         );
     }
-    let eso = platform::external_secrets_identity(&env);
+    // External Secrets has no role of its own: each store authenticates as its own
+    // ServiceAccount.
     let v = values(&layer, "external-secrets");
-    assert_eq!(v["serviceAccount"]["name"], eso.service_account.as_str());
+    assert_eq!(
+        v["serviceAccount"]["name"],
+        catalogue::EXTERNAL_SECRETS_SERVICE_ACCOUNT
+    );
+    assert!(v["serviceAccount"].get("annotations").is_none(), "{v}");
     assert_eq!(
         install(&layer, "external-secrets").unwrap().namespace,
-        eso.namespace
+        catalogue::EXTERNAL_SECRETS_NAMESPACE
     );
 }
 

@@ -12,10 +12,11 @@
 //! the consumers restarted.
 
 use super::Scope;
-use super::iam::{Role, Statement, Trust};
+use super::iam::Statement;
 use super::kms::KmsKey;
 use super::rds::RdsPostgres;
 use super::secrets::GeneratedSecret;
+use super::workload_identity::{Mechanism, WorkloadIdentity};
 use crate::k8s;
 use crate::plan::{Action, Capability, Reach, StackStep, Wait};
 use crate::refs::Expr;
@@ -170,10 +171,10 @@ impl DatabaseLogin {
     }
 
     /// The Kubernetes Job that runs [`DatabaseLogin::sql`] in `job.namespace`, its reader
-    /// role (the External Secrets controller assumes it to read the master secret, the
-    /// login's password and `job.url_secret`, and nothing else), and the plan step that
-    /// applies it (`jobs/database-login/`, from inside the VPC) before the stack's
-    /// workloads.
+    /// role (read the master secret, the login's password and `job.url_secret`, and nothing
+    /// else), the store's ServiceAccount in the Job's namespace that alone may assume it
+    /// (IRSA, [`super::secret_store::store_auth`]), and the plan step that applies them
+    /// (`jobs/database-login/`, from inside the VPC) before the stack's workloads.
     pub fn cluster_job(
         &self,
         scope: &mut Scope<'_>,
@@ -186,15 +187,13 @@ impl DatabaseLogin {
         let secret_arn = |path: &str| {
             format!("arn:{partition}:secretsmanager:{region}:{account}:secret:{path}-*")
         };
-        // Named `*-<env>-secrets-reader`: the External Secrets controller may assume it.
-        let reader_suffix = format!("dblogin-{}-secrets-reader", scope.env);
-        Role::new(
-            scope,
-            "database_login_secrets_reader",
-            &reader_suffix,
-            Trust::Role(job.controller_role_arn.to_owned()),
-            &[],
-            vec![
+        let reader = WorkloadIdentity {
+            id: "database_login_secrets_reader".to_owned(),
+            role_suffix: "dblogin-secrets-reader".to_owned(),
+            namespace: job.namespace.to_owned(),
+            service_account: format!("{}-secrets", k8s::DATABASE_LOGIN),
+            managed: vec![],
+            statements: vec![
                 Statement::allow(
                     "ReadLoginSecrets",
                     &[
@@ -229,18 +228,28 @@ impl DatabaseLogin {
                     vec![format!("secretsmanager.{region}.amazonaws.com")],
                 ),
             ],
-        );
-        let role_arn = super::iam::role_arn(scope, &reader_suffix);
+        };
+        reader.create(scope, &job.oidc);
+        let instance = format!("{}-{}", job.stack, scope.env);
+        let reader_account = reader
+            .service_account_object(
+                scope,
+                &job.oidc,
+                &k8s::database_login_labels(job.stack, &instance),
+            )
+            .map_err(|e| e.to_string())?;
+        let auth =
+            super::secret_store::store_auth(&reader, &job.oidc).map_err(|e| e.to_string())?;
         let props = k8s::DatabaseLoginJobProps {
             stack: job.stack.to_owned(),
-            instance: format!("{}-{}", job.stack, scope.env),
+            instance,
             namespace: job.namespace.to_owned(),
             image: POSTGRES_CLIENT_IMAGE.to_owned(),
             database: self.db_name.clone(),
             sql: self.sql.clone(),
             store: k8s::AwsSecretStore {
                 region: region.clone(),
-                auth: k8s::StoreAuth::AssumeRole(role_arn),
+                auth,
             },
             master_secret_tags: std::collections::BTreeMap::from([(
                 k8s::RDS_PRIMARY_INSTANCE_TAG.to_owned(),
@@ -254,6 +263,7 @@ impl DatabaseLogin {
         let (mut objects, job_name) = k8s::database_login(&props).map_err(|e| e.to_string())?;
         // The folder is applied before the stack's `k8s/` (which needs the login), so it
         // carries the namespace too: the same object, applied twice, changes nothing.
+        objects.insert(0, reader_account);
         objects.insert(0, job.namespace_object.clone());
         let step = StackStep {
             name: k8s::DATABASE_LOGIN.to_owned(),
@@ -292,14 +302,15 @@ pub struct ClusterJob<'a> {
     pub url_secret: &'a str,
     /// The data subnets' CIDRs (the Job's only egress besides DNS).
     pub data_subnet_cidrs: &'a [String],
-    /// ARN of the External Secrets controller's role (trusted by the reader role).
-    pub controller_role_arn: &'a str,
+    /// How the store's ServiceAccount gets the reader role: IRSA through the cluster's
+    /// OIDC provider (the trust names exactly that namespace and ServiceAccount).
+    pub oidc: Mechanism,
 }
 
 /// The login Job's objects (for `jobs/database-login/`) and its plan step.
 #[derive(Debug, Clone)]
 pub struct LoginJob {
-    /// Namespace, SecretStore, ExternalSecret, NetworkPolicy, Job.
+    /// Namespace, the store's ServiceAccount, SecretStore, ExternalSecret, NetworkPolicy, Job.
     pub objects: Vec<k8s::Object>,
     /// The step that applies them and waits for the Job.
     pub step: StackStep,

@@ -10,8 +10,15 @@
 //! - [`CaBundle::Fetched`]: the task or Job downloads it before it connects, over HTTPS
 //!   from AWS's trust store ([`TRUSTSTORE_URL`], whose own certificate the image's public
 //!   roots verify), and refuses a file without a certificate: the database login steps
-//!   (the PostgreSQL client image carries no RDS CA) and the ECS app, through a
-//!   non-essential `rds-ca` container the app waits for ([`super::ecs`]).
+//!   (the PostgreSQL client image carries no RDS CA); the ECS app, through a
+//!   non-essential `rds-ca` container the app waits for ([`super::ecs`]); a Kubernetes
+//!   pod, through an `rds-ca` init container filling a read-only emptyDir
+//!   ([`fetch_in_pod`]).
+//!
+//! No client encrypts without verifying: there is no `sslmode=require` query to build.
+
+use super::db_login::POSTGRES_CLIENT_IMAGE;
+use crate::k8s;
 
 /// AWS's global RDS CA bundle.
 pub const TRUSTSTORE_URL: &str =
@@ -38,8 +45,12 @@ impl CaBundle {
     }
 }
 
-/// The ECS app's bundle: fetched into [`FETCHED_DIR`] by its `rds-ca` container.
-pub const ECS_APP_BUNDLE: CaBundle = CaBundle::Fetched("/etc/rds-ca/global-bundle.pem");
+/// An app's fetched bundle, in [`FETCHED_DIR`]: filled by the ECS task's `rds-ca`
+/// container, or by a pod's `rds-ca` init container ([`fetch_in_pod`]).
+pub const APP_BUNDLE: CaBundle = CaBundle::Fetched("/etc/rds-ca/global-bundle.pem");
+
+/// Name of the container that fetches [`APP_BUNDLE`].
+pub const FETCH_CONTAINER: &str = "rds-ca";
 
 /// The login steps' bundle: fetched into their writable `/tmp`.
 pub const LOGIN_STEP_BUNDLE: CaBundle = CaBundle::Fetched("/tmp/rds-global-bundle.pem");
@@ -48,11 +59,6 @@ pub const LOGIN_STEP_BUNDLE: CaBundle = CaBundle::Fetched("/tmp/rds-global-bundl
 pub fn url_query(ca: CaBundle) -> String {
     format!("sslmode=verify-full&sslrootcert={}", ca.path())
 }
-
-/// The query of a client that encrypts without verifying the server: only aegistickets'
-/// backend and its exporter, whose pods cannot fetch the bundle before they start (the pod
-/// builder has no init containers yet) and whose images do not carry it.
-pub const ENCRYPT_ONLY_QUERY: &str = "sslmode=require";
 
 /// libpq's environment for the same verification (`PGSSLMODE`, `PGSSLROOTCERT`).
 pub fn libpq_env(ca: CaBundle) -> [(&'static str, &'static str); 2] {
@@ -65,6 +71,49 @@ pub fn fetch_lines(dest: &str) -> String {
     format!(
         "wget -q -T 20 -O {dest} {TRUSTSTORE_URL}\ngrep -q 'BEGIN CERTIFICATE' {dest} || {{ echo 'the RDS CA bundle from {TRUSTSTORE_URL} holds no certificate' >&2; exit 1; }}\n"
     )
+}
+
+/// The image that fetches the bundle: the login steps' PostgreSQL client image (Alpine,
+/// busybox `wget`), by its digest (the digest decides what runs; the tag only names it).
+pub fn fetch_image() -> k8s::Image {
+    let (name, digest) = POSTGRES_CLIENT_IMAGE
+        .split_once('@')
+        .unwrap_or((POSTGRES_CLIENT_IMAGE, ""));
+    let repo = match name.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => repo,
+        _ => name,
+    };
+    k8s::Image::Digest {
+        repo: repo.to_owned(),
+        digest: digest.to_owned(),
+    }
+}
+
+/// Gives a Kubernetes service [`APP_BUNDLE`] before its app starts: the `rds-ca` init
+/// container fetches it into [`FETCHED_DIR`] (an emptyDir the app mounts read-only), and
+/// the pods may reach HTTPS outside `vpc_cidr`, for the trust store is a CDN without fixed
+/// addresses. The app's client then verifies against [`APP_BUNDLE`] ([`url_query`],
+/// [`libpq_env`]).
+pub fn fetch_in_pod(props: &mut k8s::ServiceProps, vpc_cidr: &str) {
+    props.init_containers.push(k8s::InitContainer {
+        name: FETCH_CONTAINER.to_owned(),
+        image: fetch_image(),
+        script: fetch_lines(APP_BUNDLE.path()),
+        resources: k8s::Resources {
+            requests_cpu: "10m".into(),
+            requests_memory: "16Mi".into(),
+            limits_cpu: "100m".into(),
+            limits_memory: "32Mi".into(),
+        },
+        fills: k8s::WritableDir::new(FETCHED_DIR, "1Mi"),
+    });
+    let public = props
+        .network
+        .public_https
+        .get_or_insert_with(|| k8s::PublicHttps { except: Vec::new() });
+    if !public.except.iter().any(|c| c == vpc_cidr) {
+        public.except.push(vpc_cidr.to_owned());
+    }
 }
 
 #[cfg(test)]
@@ -81,7 +130,12 @@ mod tests {
             libpq_env(LOGIN_STEP_BUNDLE)[0],
             ("PGSSLMODE", "verify-full")
         );
-        assert!(ECS_APP_BUNDLE.path().starts_with(FETCHED_DIR));
+        assert!(APP_BUNDLE.path().starts_with(FETCHED_DIR));
+        assert_eq!(
+            fetch_image().reference(),
+            POSTGRES_CLIENT_IMAGE.replace(":17-alpine@", "@")
+        );
+        assert!(fetch_image().validate().is_ok());
     }
 
     #[test]

@@ -97,18 +97,7 @@ pub fn stack_secret_store(
     let account = identity.service_account_object(scope, &oidc, props.labels)?;
     let store = k8s::AwsSecretStore {
         region,
-        auth: match oidc {
-            Mechanism::Irsa { .. } => k8s::StoreAuth::ServiceAccount(identity.service_account),
-            // Pod Identity gives the controller, not a store, the role; a namespaced store
-            // then has no credentials of its own. Stacks pass IRSA (see `OnCluster`).
-            Mechanism::PodIdentity { .. } => {
-                return Err(K8sError::InvalidProps {
-                    field: "secret store identity".to_owned(),
-                    found: "EKS Pod Identity".to_owned(),
-                    expected: "IRSA: External Secrets authenticates a namespaced store with its ServiceAccount's web identity".to_owned(),
-                });
-            }
-        },
+        auth: store_auth(&identity, &oidc)?,
     };
     let store_object = k8s::secret_store(props.name, props.namespace, &store, props.labels)?;
     Ok(StackSecretStore {
@@ -119,4 +108,24 @@ pub fn stack_secret_store(
             name: props.name.to_owned(),
         },
     })
+}
+
+/// How a namespaced store authenticates as `identity`: with its ServiceAccount's web
+/// identity (IRSA), never with the controller's own role.
+pub fn store_auth(
+    identity: &WorkloadIdentity,
+    oidc: &Mechanism,
+) -> Result<k8s::StoreAuth, K8sError> {
+    match oidc {
+        Mechanism::Irsa { .. } => Ok(k8s::StoreAuth::ServiceAccount(
+            identity.service_account.clone(),
+        )),
+        // Pod Identity gives the controller, not a store, the role; a namespaced store
+        // then has no credentials of its own. Stacks pass IRSA (see `OnCluster`).
+        Mechanism::PodIdentity { .. } => Err(K8sError::InvalidProps {
+            field: "secret store identity".to_owned(),
+            found: "EKS Pod Identity".to_owned(),
+            expected: "IRSA: External Secrets authenticates a namespaced store with its ServiceAccount's web identity".to_owned(),
+        }),
+    }
 }

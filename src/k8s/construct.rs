@@ -7,7 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::autoscaling::Autoscaling;
 use super::deployment::{
-    Image, PodSecurity, Ports, Probes, Resources, RollingUpdate, TopologySpread,
+    Image, InitContainer, PodSecurity, Ports, Probes, Resources, RollingUpdate, TopologySpread,
 };
 use super::external_secret::SecretsProps;
 use super::ingress::IngressProps;
@@ -48,6 +48,9 @@ pub struct ServiceProps {
     /// User, group, read-only root and the directories the image writes (emptyDirs).
     /// Default: 10001/10001 (keel's), read-only root with a 256Mi `/tmp`.
     pub security: PodSecurity,
+    /// Containers that run to completion, in order, before the app's starts, each filling
+    /// a directory the app mounts read-only. Default: none.
+    pub init_containers: Vec<InitContainer>,
     /// Rollout strategy. Default: maxSurge 25%, maxUnavailable 0.
     pub rollout: RollingUpdate,
     /// Progressive delivery: an Argo Rollouts canary with Prometheus analysis replaces the
@@ -96,6 +99,7 @@ impl ServiceProps {
             probes: Probes::default(),
             resources: Resources::default(),
             security: PodSecurity::default(),
+            init_containers: Vec::new(),
             rollout: RollingUpdate::default(),
             canary: None,
             topology_spread: TopologySpread::default(),
@@ -459,6 +463,145 @@ mod tests {
                 .iter()
                 .any(|o| o.kind == "PodDisruptionBudget")
         );
+    }
+
+    fn fetcher(name: &str, cpu: &str) -> InitContainer {
+        InitContainer {
+            name: name.into(),
+            image: Image::Digest {
+                repo: "docker.io/library/postgres".into(),
+                digest: format!("sha256:{}", "a".repeat(64)),
+            },
+            script: "wget -q -O /etc/ca/ca.pem https://example.com/ca.pem\n".into(),
+            resources: Resources {
+                requests_cpu: cpu.into(),
+                requests_memory: "16Mi".into(),
+                limits_cpu: cpu.into(),
+                limits_memory: "32Mi".into(),
+            },
+            fills: WritableDir::new("/etc/ca", "1Mi"),
+        }
+    }
+
+    #[test]
+    fn an_init_container_fills_a_directory_the_app_reads_only() {
+        let mut p = props();
+        p.init_containers.push(fetcher("ca", "10m"));
+        let objects = service(&p).unwrap();
+        let pod = &find(&objects, "Deployment", "analytics-api")["spec"]["template"]["spec"];
+        let init = &pod["initContainers"][0];
+        assert_eq!(init["name"], "ca");
+        assert_eq!(
+            init["command"],
+            serde_json::json!([
+                "/bin/sh",
+                "-c",
+                "set -eu\nwget -q -O /etc/ca/ca.pem https://example.com/ca.pem\n"
+            ])
+        );
+        let sc = &init["securityContext"];
+        assert_eq!(sc["readOnlyRootFilesystem"], true);
+        assert_eq!(sc["allowPrivilegeEscalation"], false);
+        assert_eq!(sc["runAsNonRoot"], true);
+        assert_eq!(sc["capabilities"]["drop"], serde_json::json!(["ALL"]));
+        assert_eq!(init["resources"]["limits"]["memory"], "32Mi");
+        assert_eq!(
+            init["volumeMounts"],
+            serde_json::json!([{"name": "etc-ca", "mountPath": "/etc/ca"}])
+        );
+        let app_mounts = pod["containers"][0]["volumeMounts"].as_array().unwrap();
+        assert!(app_mounts.contains(
+            &serde_json::json!({"name": "etc-ca", "mountPath": "/etc/ca", "readOnly": true})
+        ));
+        assert!(
+            pod["volumes"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!({"name": "etc-ca", "emptyDir": {"sizeLimit": "1Mi"}}))
+        );
+    }
+
+    #[test]
+    fn a_pod_counts_its_biggest_init_container_when_it_exceeds_the_app() {
+        let mut p = props();
+        let app = Peak::service(&p).unwrap();
+        p.init_containers.push(fetcher("ca", "10m"));
+        assert_eq!(Peak::service(&p).unwrap(), app, "the app's 500m dominates");
+        p.init_containers.push(fetcher("big", "2"));
+        let big = Peak::service(&p).unwrap();
+        assert_eq!(big.sizes.requests_cpu_m, 2000 * big.pods);
+        assert_eq!(big.sizes.requests_memory_mi, app.sizes.requests_memory_mi);
+        // The namespace's quota is derived from it: the default one no longer holds.
+        assert!(
+            service(&p)
+                .unwrap_err()
+                .to_string()
+                .starts_with("namespace_policy.quota_requests_cpu")
+        );
+    }
+
+    #[test]
+    fn init_container_misuse_is_refused() {
+        for (bad, says) in [
+            (
+                fetcher("analytics-api", "10m"),
+                "a name other than the app's",
+            ),
+            (
+                InitContainer {
+                    fills: WritableDir::new("/tmp", "1Mi"),
+                    ..fetcher("ca", "10m")
+                },
+                "none of its writable ones",
+            ),
+            (
+                InitContainer {
+                    image: Image::Tag {
+                        repo: "busybox".into(),
+                        tag: "1.36".into(),
+                    },
+                    ..fetcher("ca", "10m")
+                },
+                "expected a digest",
+            ),
+            (
+                InitContainer {
+                    fills: WritableDir::new("/etc/../ca", "1Mi"),
+                    ..fetcher("ca", "10m")
+                },
+                "init_containers.ca.fills",
+            ),
+        ] {
+            let mut p = props();
+            p.init_containers.push(bad);
+            let err = service(&p).unwrap_err().to_string();
+            assert!(err.contains(says), "{err}");
+        }
+        let mut p = props();
+        p.init_containers = vec![fetcher("ca", "10m"), fetcher("ca", "10m")];
+        assert!(service(&p).is_err());
+    }
+
+    #[test]
+    fn public_https_leaves_out_the_private_ranges() {
+        let mut p = props();
+        p.network.public_https = Some(PublicHttps {
+            except: vec!["10.0.0.0/16".into()],
+        });
+        let objects = service(&p).unwrap();
+        let egress = &find(&objects, "NetworkPolicy", "analytics-api")["spec"]["egress"];
+        let rule = egress.as_array().unwrap().last().unwrap();
+        assert_eq!(
+            rule,
+            &serde_json::json!({
+                "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/16"]}}],
+                "ports": [{"port": 443, "protocol": "TCP"}],
+            })
+        );
+        p.network.public_https = Some(PublicHttps {
+            except: vec!["10.0.0.0".into()],
+        });
+        assert!(service(&p).is_err());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! Objects (rendered to their own folder, applied by the deploy plan's `database-login`
 //! step before the stack's workloads):
 //!
-//! - a `SecretStore` reading AWS Secrets Manager through the login's own reader role;
+//! - a `SecretStore` reading AWS Secrets Manager as a ServiceAccount of the namespace,
+//!   whose IRSA role is the login's own reader (the construct adds the ServiceAccount);
 //! - an `ExternalSecret` that finds the RDS-managed master secret by its
 //!   `aws:rds:primaryDBInstanceArn` tag, reads the login's password and the application's
 //!   `DATABASE_URL` (for the host), and templates them into four keys (`host`,
@@ -86,6 +87,25 @@ pub struct DatabaseLoginJobProps {
     pub dns_namespace: String,
 }
 
+/// The labels of a login's objects: the Job and its pods, its store and the store's
+/// ServiceAccount, of `stack`'s `instance` (e.g. `analytics-api-prod`).
+pub fn database_login_labels(stack: &str, instance: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            "app.kubernetes.io/name".to_owned(),
+            DATABASE_LOGIN.to_owned(),
+        ),
+        ("app.kubernetes.io/instance".to_owned(), instance.to_owned()),
+        (
+            "app.kubernetes.io/component".to_owned(),
+            "database-login".to_owned(),
+        ),
+        ("app.kubernetes.io/part-of".to_owned(), stack.to_owned()),
+        ("app.kubernetes.io/managed-by".to_owned(), "keel".to_owned()),
+        (super::labels::APP.to_owned(), DATABASE_LOGIN.to_owned()),
+    ])
+}
+
 /// The SecretStore, ExternalSecret, NetworkPolicy and Job of one login, and the Job's name
 /// (for the plan's wait).
 pub fn database_login(p: &DatabaseLoginJobProps) -> Result<(Vec<Object>, String), K8sError> {
@@ -103,20 +123,7 @@ pub fn database_login(p: &DatabaseLoginJobProps) -> Result<(Vec<Object>, String)
             expected: "the CIDRs of the subnets the database lives in".to_owned(),
         });
     }
-    let labels = BTreeMap::from([
-        (
-            "app.kubernetes.io/name".to_owned(),
-            DATABASE_LOGIN.to_owned(),
-        ),
-        ("app.kubernetes.io/instance".to_owned(), p.instance.clone()),
-        (
-            "app.kubernetes.io/component".to_owned(),
-            "database-login".to_owned(),
-        ),
-        ("app.kubernetes.io/part-of".to_owned(), p.stack.clone()),
-        ("app.kubernetes.io/managed-by".to_owned(), "keel".to_owned()),
-        (super::labels::APP.to_owned(), DATABASE_LOGIN.to_owned()),
-    ]);
+    let labels = database_login_labels(&p.stack, &p.instance);
     let selector = BTreeMap::from([
         (
             "app.kubernetes.io/name".to_owned(),
@@ -410,7 +417,7 @@ mod tests {
             sql: "SELECT 1;\n".into(),
             store: AwsSecretStore {
                 region: "us-east-1".into(),
-                auth: crate::k8s::StoreAuth::AssumeRole("arn:aws:iam::111122223333:role/aapi-login-prod-secrets-reader".into()),
+                auth: crate::k8s::StoreAuth::ServiceAccount("database-login-secrets".into()),
             },
             master_secret_tags: BTreeMap::from([(
                 RDS_PRIMARY_INSTANCE_TAG.to_owned(),

@@ -276,6 +276,27 @@ impl WritableDir {
             .trim_start_matches('/')
             .replace(['/', '.', '_'], "-")
     }
+
+    /// Checks the path (absolute, lowercase, no `..`, not `/`) and the size; `field`
+    /// names the setting in errors.
+    fn validate(&self, field: &str) -> Result<(), K8sError> {
+        let path_ok = self.path.starts_with('/')
+            && self.path.len() > 1
+            && !self.path.ends_with('/')
+            && !self.path.split('/').any(|s| s == ".." || s == ".")
+            && !self.path.contains("//");
+        if !path_ok || super::labels::validate_dns_label(field, &self.volume_name()).is_err() {
+            return Err(K8sError::InvalidProps {
+                field: field.to_owned(),
+                found: format!("path `{}`", self.path),
+                expected:
+                    "an absolute directory such as `/var/cache/nginx` (lowercase, no `..`, not `/`)"
+                        .to_owned(),
+            });
+        }
+        super::quantity(&format!("{field}.size_limit"), &self.size_limit)?;
+        Ok(())
+    }
 }
 
 /// Who the container runs as, and where it may write.
@@ -357,29 +378,65 @@ impl PodSecurity {
         let mut names = std::collections::BTreeSet::new();
         for (i, dir) in self.writable_dirs.iter().enumerate() {
             let field = format!("security.writable_dirs[{i}]");
-            let name = dir.volume_name();
-            let path_ok = dir.path.starts_with('/')
-                && dir.path.len() > 1
-                && !dir.path.ends_with('/')
-                && !dir.path.split('/').any(|s| s == ".." || s == ".")
-                && !dir.path.contains("//");
-            if !path_ok || super::labels::validate_dns_label(&field, &name).is_err() {
-                return bad(
-                    &field,
-                    format!("path `{}`", dir.path),
-                    "an absolute directory such as `/var/cache/nginx` (lowercase, no `..`, not `/`)",
-                );
-            }
-            if !names.insert(name) {
+            dir.validate(&field)?;
+            if !names.insert(dir.volume_name()) {
                 return bad(
                     &field,
                     format!("path `{}`, a second time", dir.path),
                     "each directory once",
                 );
             }
-            super::quantity(&format!("{field}.size_limit"), &dir.size_limit)?;
         }
         Ok(())
+    }
+}
+
+/// A container that runs to completion before the app's container starts (an init
+/// container), under the same restricted security context (the pod's user, read-only root,
+/// no capabilities), filling one directory the app then reads, e.g. a CA bundle fetched at
+/// start.
+///
+/// See <https://kubernetes.io/docs/concepts/workloads/pods/init-containers/>.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitContainer {
+    /// Container name, a DNS label other than the app's, e.g. `rds-ca`.
+    pub name: String,
+    /// Image, pinned by digest.
+    pub image: Image,
+    /// POSIX shell lines, run by `/bin/sh -c` after `set -eu` (any failing line fails the
+    /// pod's start).
+    pub script: String,
+    /// Requests and limits. A pod requests, per resource, the larger of its biggest init
+    /// container and the sum of its app containers; the namespace quota counts that
+    /// ([`super::Peak::service`]).
+    pub resources: Resources,
+    /// The directory it fills: an emptyDir of bounded size, writable here only, mounted
+    /// read-only at the same path in the app's container.
+    pub fills: WritableDir,
+}
+
+impl InitContainer {
+    /// Checks the name, image, size and the directory (not one of the app's own).
+    fn validate(&self, app: &str, sec: &PodSecurity) -> Result<(), K8sError> {
+        let field = format!("init_containers.{}", self.name);
+        super::labels::validate_dns_label("init container name", &self.name)?;
+        let clash = self.name == app
+            || sec
+                .writable_dirs
+                .iter()
+                .any(|d| d.volume_name() == self.fills.volume_name() || d.path == self.fills.path);
+        if clash {
+            return Err(K8sError::InvalidProps {
+                field,
+                found: format!("name `{}` filling `{}`", self.name, self.fills.path),
+                expected:
+                    "a name other than the app's and a directory that is none of its writable ones"
+                        .to_owned(),
+            });
+        }
+        self.image.validate()?;
+        self.image.require_digest()?;
+        self.fills.validate(&format!("{field}.fills"))
     }
 }
 
@@ -609,30 +666,7 @@ pub(super) fn pod_template(
             expected: "at least one of them above 0, or the rollout cannot progress".to_owned(),
         });
     }
-    let r = &p.resources;
-    let resources = ResourceRequirements {
-        requests: Some(BTreeMap::from([
-            (
-                "cpu".to_owned(),
-                quantity("resources.requests_cpu", &r.requests_cpu)?,
-            ),
-            (
-                "memory".to_owned(),
-                quantity("resources.requests_memory", &r.requests_memory)?,
-            ),
-        ])),
-        limits: Some(BTreeMap::from([
-            (
-                "cpu".to_owned(),
-                quantity("resources.limits_cpu", &r.limits_cpu)?,
-            ),
-            (
-                "memory".to_owned(),
-                quantity("resources.limits_memory", &r.limits_memory)?,
-            ),
-        ])),
-        ..Default::default()
-    };
+    let resources = requirements("resources", &p.resources)?;
     let env: Vec<EnvVar> = secret_refs
         .iter()
         .map(|(var, secret, key)| EnvVar {
@@ -657,10 +691,6 @@ pub(super) fn pod_template(
             ..Default::default()
         }]
     });
-    let seccomp = || SeccompProfile {
-        type_: "RuntimeDefault".to_owned(),
-        ..Default::default()
-    };
     let mut volumes = Vec::new();
     let mut mounts = Vec::new();
     for dir in &sec.writable_dirs {
@@ -676,6 +706,57 @@ pub(super) fn pod_template(
         mounts.push(VolumeMount {
             name,
             mount_path: dir.path.clone(),
+            ..Default::default()
+        });
+    }
+    let mut init_containers = Vec::new();
+    for init in &p.init_containers {
+        init.validate(ctx.name(), sec)?;
+        if init_containers
+            .iter()
+            .any(|c: &Container| c.name == init.name)
+        {
+            return Err(K8sError::InvalidProps {
+                field: format!("init_containers.{}", init.name),
+                found: "the name a second time".to_owned(),
+                expected: "each init container once".to_owned(),
+            });
+        }
+        let name = init.fills.volume_name();
+        volumes.push(Volume {
+            name: name.clone(),
+            empty_dir: Some(EmptyDirVolumeSource {
+                size_limit: Some(quantity(&name, &init.fills.size_limit)?),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        // The app reads what the init container wrote, and cannot change it.
+        mounts.push(VolumeMount {
+            name: name.clone(),
+            mount_path: init.fills.path.clone(),
+            read_only: Some(true),
+            ..Default::default()
+        });
+        init_containers.push(Container {
+            name: init.name.clone(),
+            image: Some(init.image.reference()),
+            image_pull_policy: Some("Always".to_owned()),
+            command: Some(vec![
+                "/bin/sh".to_owned(),
+                "-c".to_owned(),
+                format!("set -eu\n{}", init.script),
+            ]),
+            resources: Some(requirements(
+                &format!("init_containers.{}.resources", init.name),
+                &init.resources,
+            )?),
+            security_context: Some(restricted(sec, true)),
+            volume_mounts: Some(vec![VolumeMount {
+                name,
+                mount_path: init.fills.path.clone(),
+                ..Default::default()
+            }]),
             ..Default::default()
         });
     }
@@ -705,20 +786,7 @@ pub(super) fn pod_template(
         )?),
         liveness_probe: Some(http_probe(&p.probes.liveness_path, 10, 5, 3)?),
         readiness_probe: Some(http_probe(&p.probes.readiness_path, 5, 3, 3)?),
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            privileged: Some(false),
-            read_only_root_filesystem: Some(sec.read_only_root_filesystem),
-            run_as_non_root: Some(true),
-            run_as_user: Some(sec.run_as_user),
-            run_as_group: Some(sec.run_as_group),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".to_owned()]),
-                add: None,
-            }),
-            seccomp_profile: Some(seccomp()),
-            ..Default::default()
-        }),
+        security_context: Some(restricted(sec, sec.read_only_root_filesystem)),
         volume_mounts: (!mounts.is_empty()).then_some(mounts),
         lifecycle: (p.pre_stop_pause_seconds > 0).then(|| Lifecycle {
             pre_stop: Some(LifecycleHandler {
@@ -745,6 +813,7 @@ pub(super) fn pod_template(
     };
     let pod = PodSpec {
         containers: vec![container],
+        init_containers: (!init_containers.is_empty()).then_some(init_containers),
         service_account_name: Some(ctx.name().to_owned()),
         automount_service_account_token: Some(p.service_account.needs_api),
         enable_service_links: Some(false),
@@ -754,7 +823,7 @@ pub(super) fn pod_template(
             run_as_user: Some(sec.run_as_user),
             run_as_group: Some(sec.run_as_group),
             fs_group: Some(sec.run_as_group),
-            seccomp_profile: Some(seccomp()),
+            seccomp_profile: Some(runtime_default()),
             ..Default::default()
         }),
         topology_spread_constraints: Some(vec![
@@ -776,6 +845,65 @@ pub(super) fn pod_template(
         spec: Some(pod),
     };
     Ok((selector, template))
+}
+
+/// `RuntimeDefault` seccomp, as Pod Security `restricted` requires.
+fn runtime_default() -> SeccompProfile {
+    SeccompProfile {
+        type_: "RuntimeDefault".to_owned(),
+        ..Default::default()
+    }
+}
+
+/// A container's restricted security context: the pod's user and group, non-root, no
+/// privilege escalation, no capabilities, `RuntimeDefault` seccomp, the root file system
+/// read-only when `read_only_root`.
+fn restricted(sec: &PodSecurity, read_only_root: bool) -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        privileged: Some(false),
+        read_only_root_filesystem: Some(read_only_root),
+        run_as_non_root: Some(true),
+        run_as_user: Some(sec.run_as_user),
+        run_as_group: Some(sec.run_as_group),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_owned()]),
+            add: None,
+        }),
+        seccomp_profile: Some(runtime_default()),
+        ..Default::default()
+    }
+}
+
+/// CPU and memory requests and limits of `r`; `field` names the setting in errors.
+fn requirements(field: &str, r: &Resources) -> Result<ResourceRequirements, K8sError> {
+    let pair = |cpu: &str, cpu_value: &str, memory: &str, memory_value: &str| {
+        Ok::<_, K8sError>(BTreeMap::from([
+            (
+                "cpu".to_owned(),
+                quantity(&format!("{field}.{cpu}"), cpu_value)?,
+            ),
+            (
+                "memory".to_owned(),
+                quantity(&format!("{field}.{memory}"), memory_value)?,
+            ),
+        ]))
+    };
+    Ok(ResourceRequirements {
+        requests: Some(pair(
+            "requests_cpu",
+            &r.requests_cpu,
+            "requests_memory",
+            &r.requests_memory,
+        )?),
+        limits: Some(pair(
+            "limits_cpu",
+            &r.limits_cpu,
+            "limits_memory",
+            &r.limits_memory,
+        )?),
+        ..Default::default()
+    })
 }
 
 #[cfg(test)]

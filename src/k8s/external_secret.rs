@@ -186,12 +186,11 @@ pub struct AwsSecretStore {
     pub auth: StoreAuth,
 }
 
-/// How a namespaced store gets its reader role.
+/// How a namespaced store gets its reader role. There is no variant in which the External
+/// Secrets controller assumes a role with its own credentials: any namespace's store could
+/// name such a role, so its trust alone would guard it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreAuth {
-    /// The External Secrets controller assumes the role (ARN) with its own credentials:
-    /// any namespace's store may name it, so the role's trust alone guards it.
-    AssumeRole(String),
     /// The web identity (IRSA) of this ServiceAccount of the store's own namespace, whose
     /// annotation names the role: a store of another namespace cannot use it.
     ServiceAccount(String),
@@ -205,26 +204,23 @@ impl AwsSecretStore {
         field: &str,
         metadata: ObjectMeta,
     ) -> Result<Object, K8sError> {
-        let (role, auth) = match &self.auth {
-            StoreAuth::AssumeRole(arn) if arn.starts_with("arn:") => (Some(arn.clone()), None),
-            StoreAuth::ServiceAccount(name) if !name.is_empty() => (
-                None,
-                Some(AwsAuth {
-                    jwt: JwtAuth {
-                        service_account_ref: ServiceAccountRef {
-                            name: name.clone(),
-                            namespace: None,
-                        },
-                    },
-                }),
-            ),
-            other => {
-                return Err(K8sError::InvalidProps {
-                    field: field.to_owned(),
-                    found: format!("{other:?}"),
-                    expected: "a role ARN or a ServiceAccount name".to_owned(),
-                });
-            }
+        let StoreAuth::ServiceAccount(name) = &self.auth;
+        if name.is_empty() {
+            return Err(K8sError::InvalidProps {
+                field: field.to_owned(),
+                found: "an empty ServiceAccount name".to_owned(),
+                expected:
+                    "the ServiceAccount of the store's namespace whose role reads the secrets"
+                        .to_owned(),
+            });
+        }
+        let auth = AwsAuth {
+            jwt: JwtAuth {
+                service_account_ref: ServiceAccountRef {
+                    name: name.clone(),
+                    namespace: None,
+                },
+            },
         };
         if self.region.trim().is_empty() {
             return Err(K8sError::InvalidProps {
@@ -242,7 +238,6 @@ impl AwsSecretStore {
                     aws: AwsProvider {
                         service: "SecretsManager",
                         region: self.region.clone(),
-                        role,
                         auth,
                     },
                 },
@@ -305,12 +300,9 @@ pub struct AwsProvider {
     pub service: &'static str,
     /// Region.
     pub region: String,
-    /// Role the controller assumes, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
-    /// How the controller authenticates, when not as itself.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub auth: Option<AwsAuth>,
+    /// The store's ServiceAccount, whose web identity the controller uses (never its own
+    /// credentials).
+    pub auth: AwsAuth,
 }
 
 /// `provider.aws.auth`: a ServiceAccount's web identity (IRSA).

@@ -72,12 +72,12 @@ pub use config_map::config_map_name;
 pub use construct::{ServiceProps, service};
 pub use database_login::{
     DATABASE_LOGIN, DatabaseLoginJobProps, RDS_PRIMARY_INSTANCE_TAG, TTL_SECONDS_AFTER_FINISHED,
-    database_login,
+    database_login, database_login_labels,
 };
 pub use deployment::{
-    CONFIG_HASH_ANNOTATION, HTTP_PORT_NAME, Image, METRICS_PORT_NAME, PodCount, PodSecurity, Ports,
-    Probes, Resources, RollingUpdate, TopologySpread, UserOwner, WhenUnsatisfiable, WritableDir,
-    count,
+    CONFIG_HASH_ANNOTATION, HTTP_PORT_NAME, Image, InitContainer, METRICS_PORT_NAME, PodCount,
+    PodSecurity, Ports, Probes, Resources, RollingUpdate, TopologySpread, UserOwner,
+    WhenUnsatisfiable, WritableDir, count,
 };
 pub use error::K8sError;
 pub use external_secret::{
@@ -93,7 +93,7 @@ pub use labels::AppLabels;
 pub use namespace::{NamespacePolicy, POD_SECURITY_LEVEL};
 pub use network_policy::{
     ACME_HTTP01_POLICY, ACME_HTTP01_SOLVER_PORT, EgressPeer, NetworkPolicyProps, Protocol,
-    TrafficSource,
+    PublicHttps, TrafficSource,
 };
 pub use object::{Object, Rank, Suppression, meta, quantity};
 pub use pod_disruption_budget::DisruptionBudget;

@@ -93,6 +93,16 @@ impl EgressPeer {
     }
 }
 
+/// HTTPS (TCP 443) to public addresses: `0.0.0.0/0` less `except`, for a destination
+/// without fixed addresses such as a CDN. A NetworkPolicy selects pods, not containers, so
+/// the app's container gets this reach too: `except` holds the VPC's CIDR, so that the rule
+/// opens no pod, node, API server endpoint or other private service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicHttps {
+    /// CIDRs the rule leaves out, e.g. the VPC's.
+    pub except: Vec<String>,
+}
+
 /// Allowed traffic of the application's pods; everything else is denied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkPolicyProps {
@@ -111,6 +121,8 @@ pub struct NetworkPolicyProps {
     /// another service's selector labels and the port its pods listen on (Services
     /// translate to it before policies apply). Default: none.
     pub egress_pods: Vec<(BTreeMap<String, String>, u16)>,
+    /// HTTPS to public addresses (see [`PublicHttps`]). Default: none.
+    pub public_https: Option<PublicHttps>,
     /// Who may reach cert-manager's HTTP-01 solver pods in the namespace (TCP 8089, the
     /// ingress controller): without it the default-deny policy fails every HTTP-01
     /// challenge, and the certificate is never issued. Default: none (no HTTP-01 issuer).
@@ -133,6 +145,7 @@ impl Default for NetworkPolicyProps {
             egress: Vec::new(),
             egress_namespaces: Vec::new(),
             egress_pods: Vec::new(),
+            public_https: None,
             acme_http01_from: None,
         }
     }
@@ -340,6 +353,21 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Vec<Object>, K8sError> {
     }
     for e in &n.egress {
         egress.push(peer_egress("network.egress", e)?);
+    }
+    if let Some(public) = &n.public_https {
+        for cidr in &public.except {
+            validate_cidr("network.public_https.except", cidr)?;
+        }
+        egress.push(NetworkPolicyEgressRule {
+            to: Some(vec![NetworkPolicyPeer {
+                ip_block: Some(IPBlock {
+                    cidr: "0.0.0.0/0".to_owned(),
+                    except: (!public.except.is_empty()).then(|| public.except.clone()),
+                }),
+                ..Default::default()
+            }]),
+            ports: Some(vec![port(Protocol::Tcp, IntOrString::Int(443))]),
+        });
     }
     let policy = NetworkPolicy {
         metadata: ctx.meta("NetworkPolicy", ctx.name(), BTreeMap::new())?,

@@ -1,6 +1,8 @@
 //! A namespace's quota from the worst case of what runs in it: every service at its most
 //! pods (the HPA's maximum, or its replicas) during its rollout, the one-off pods that share
-//! the namespace (cert-manager's HTTP-01 solvers, the database login Job).
+//! the namespace (cert-manager's HTTP-01 solvers, the database login Job). A pod counts, per
+//! resource, the larger of its biggest init container and its app container, as the quota
+//! admission does.
 //!
 //! During a rollout a service runs more pods than its count:
 //! - a RollingUpdate, or an Argo canary that weighs by pods (no traffic routing), runs at
@@ -15,7 +17,7 @@
 use std::ops::Add;
 
 use super::construct::ServiceProps;
-use super::deployment::PodCount;
+use super::deployment::{PodCount, Resources};
 use super::namespace::NamespacePolicy;
 use super::{K8sError, rollout};
 
@@ -30,6 +32,31 @@ pub struct PodSizes {
     pub limits_cpu_m: u64,
     /// Sum of memory limits (MiB).
     pub limits_memory_mi: u64,
+}
+
+impl PodSizes {
+    /// One container's requests and limits; `field` names the setting in errors.
+    pub fn of(field: &str, r: &Resources) -> Result<PodSizes, K8sError> {
+        Ok(PodSizes {
+            requests_cpu_m: cpu_millis(&format!("{field}.requests_cpu"), &r.requests_cpu)?,
+            requests_memory_mi: memory_mib(
+                &format!("{field}.requests_memory"),
+                &r.requests_memory,
+            )?,
+            limits_cpu_m: cpu_millis(&format!("{field}.limits_cpu"), &r.limits_cpu)?,
+            limits_memory_mi: memory_mib(&format!("{field}.limits_memory"), &r.limits_memory)?,
+        })
+    }
+
+    /// The larger of the two in each dimension.
+    pub fn max(self, o: PodSizes) -> PodSizes {
+        PodSizes {
+            requests_cpu_m: self.requests_cpu_m.max(o.requests_cpu_m),
+            requests_memory_mi: self.requests_memory_mi.max(o.requests_memory_mi),
+            limits_cpu_m: self.limits_cpu_m.max(o.limits_cpu_m),
+            limits_memory_mi: self.limits_memory_mi.max(o.limits_memory_mi),
+        }
+    }
 }
 
 /// What cert-manager gives one HTTP-01 solver pod (its default resources).
@@ -100,13 +127,15 @@ impl Peak {
         } else {
             most + surge(props.rollout.max_surge, most)
         };
-        let r = &props.resources;
-        let each = PodSizes {
-            requests_cpu_m: cpu_millis("resources.requests_cpu", &r.requests_cpu)?,
-            requests_memory_mi: memory_mib("resources.requests_memory", &r.requests_memory)?,
-            limits_cpu_m: cpu_millis("resources.limits_cpu", &r.limits_cpu)?,
-            limits_memory_mi: memory_mib("resources.limits_memory", &r.limits_memory)?,
-        };
+        // A pod requests, per resource, the larger of its biggest init container and its
+        // app container (init containers run one at a time, before the app).
+        let mut each = PodSizes::of("resources", &props.resources)?;
+        for init in &props.init_containers {
+            each = each.max(PodSizes::of(
+                &format!("init_containers.{}.resources", init.name),
+                &init.resources,
+            )?);
+        }
         Ok(Peak::of(pods, each))
     }
 

@@ -105,3 +105,19 @@ pub fn git(root: &Path, args: &[&str]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Every Kubernetes document a stack renders (`k8s/` and its jobs), as (path, document).
+pub fn k8s_docs(o: &Output) -> Vec<(String, serde_json::Value)> {
+    o.files
+        .iter()
+        .filter(|(p, _)| {
+            (p.starts_with("k8s") || p.starts_with("jobs"))
+                && p.extension().is_some_and(|e| e == "yaml")
+                && !p.ends_with("kustomization.yaml")
+        })
+        .map(|(p, body)| {
+            let doc = serde_saphyr::from_str(body).expect("rendered YAML parses");
+            (p.display().to_string(), doc)
+        })
+        .collect()
+}
