@@ -661,6 +661,8 @@ mod tests {
     use super::*;
 
     fn prod() -> Env {
+        use crate::env::kubernetes_support::{TESTED_ON, pin_today};
+        pin_today(TESTED_ON);
         let path = std::path::Path::new(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/environments/prod.yaml"

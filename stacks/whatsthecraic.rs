@@ -1020,6 +1020,8 @@ mod tests {
     }
 
     fn problems(edit: impl FnOnce(&mut Settings)) -> Vec<(String, String)> {
+        use crate::env::kubernetes_support::{TESTED_ON, pin_today};
+        pin_today(TESTED_ON);
         let path = std::path::Path::new(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/environments/prod.yaml"

@@ -100,6 +100,7 @@ fn issue19_16_the_platform_follows_the_environments_nat_layout() {
 
 /// The rendered errors of prod.yaml with `from` replaced by `to` (once each).
 fn prod_errors(edits: &[(&str, &str)]) -> Vec<String> {
+    common::pin_today();
     let mut text = include_str!("../environments/prod.yaml").to_owned();
     for (from, to) in edits {
         assert!(text.contains(from), "the fixture still contains {from:?}");
@@ -117,28 +118,23 @@ fn prod_errors(edits: &[(&str, &str)]) -> Vec<String> {
 
 #[test]
 fn issue19_14_a_cluster_past_standard_support_is_refused_where_it_is_set() {
-    use keel::env::kubernetes_support::{Date, Status, status};
-    // Today (2026-12-04 when this was written) the repository's clusters are in standard
-    // support; prod's 1.33 and dev's 1.34 were not.
+    use keel::env::kubernetes_support::{Date, Status, TESTED_ON, status};
+    // The tests judge support on TESTED_ON (2026-12-04), never on the clock: prod's 1.34
+    // is past standard support and opted in to extended support.
+    assert_eq!(TESTED_ON, Date::new(2026, 12, 4));
     assert!(prod_errors(&[]).is_empty());
-    let today = Date::today();
-    if today >= Date::new(2026, 12, 3) {
-        let found = prod_errors(&[
-            ("  version: \"1.35\"", "  version: \"1.33\""),
-            (
-                "kube_proxy: v1.35.0-eksbuild.2",
-                "kube_proxy: v1.33.0-eksbuild.2",
-            ),
-        ]);
-        assert_eq!(found.len(), 1, "{found:#?}");
-        assert!(
-            found[0].starts_with(
-                "environments/prod.yaml:18:12: kubernetes.version: Kubernetes 1.33 left EKS standard support on 2026-07-29"
-            ),
-            "{found:#?}"
-        );
-        assert!(matches!(status("1.34", today), Status::Ended(_)));
-    }
+    let standard = prod_errors(&[(
+        "  support: extended # 1.34 left standard support on 2026-12-02; next change: 1.35, back to standard\n",
+        "",
+    )]);
+    assert_eq!(standard.len(), 1, "{standard:#?}");
+    assert!(
+        standard[0].starts_with(
+            "environments/prod.yaml:18:12: kubernetes.version: Kubernetes 1.34 left EKS standard support on 2026-12-02: upgrade the cluster one minor (kubernetes.version: \"1.35\", with the kube_proxy add-on of 1.35), or opt in to extended support with kubernetes.support: extended (until 2027-12-02, at $0.60 instead of $0.10 per cluster-hour"
+        ),
+        "{standard:#?}"
+    );
+    assert!(matches!(status("1.33", TESTED_ON), Status::Ended(_)));
 }
 
 #[test]

@@ -447,7 +447,10 @@ fn hourly(rate: f64, what: String) -> (f64, String) {
 /// depend on the date, so an opted-in cluster counts at that rate (an environment opts in
 /// for a version that needs it, see [`crate::env::kubernetes_support`]).
 fn eks_cluster(p: &RegionPrices, body: &Value) -> (f64, String) {
-    if body.pointer("/upgrade_policy/0/support_type").and_then(Value::as_str) == Some("EXTENDED")
+    if body
+        .pointer("/upgrade_policy/0/support_type")
+        .and_then(Value::as_str)
+        == Some("EXTENDED")
     {
         hourly(
             p.eks_cluster_extended_hourly,

@@ -83,7 +83,8 @@ pub(crate) fn check(spec: &EnvFile, stem: &str, out: &mut Problems) {
         super::names::labels(&kube.service_monitor_labels, ptr, out);
         match super::kubernetes_support::today() {
             Ok(today) => {
-                let support = super::kubernetes_support::problem(&kube.version, kube.support, today);
+                let support =
+                    super::kubernetes_support::problem(&kube.version, kube.support, today);
                 if let Some(m) = support {
                     out.push(("/kubernetes/version".into(), m));
                 }

@@ -236,26 +236,53 @@ pub fn warning(minor: &str, support: KubernetesSupport, today: Date) -> Option<S
             "Kubernetes {minor} is in EKS extended support since {end} (kubernetes.support: extended), until {}: the cluster costs {}; upgrade it one minor{} and set kubernetes.support back to standard ({SOURCE})",
             row(minor).map_or(end, |r| r.extended_end),
             prices(),
-            next_minor(minor).map_or_else(String::new, |n| format!(" (kubernetes.version: \"{n}\")")),
+            next_minor(minor)
+                .map_or_else(String::new, |n| format!(" (kubernetes.version: \"{n}\")")),
         )),
         _ => None,
     }
 }
 
-/// The date a check of support runs on: `KEEL_TODAY` ([`TODAY_VARIABLE`], `YYYY-MM-DD`)
-/// when it is set, else the system clock (UTC). Tests pin it, so that a check of the
-/// repository's environments does not start failing on a later day; a value that is no
-/// date is an error, never ignored.
+/// The date a check of support runs on: a date pinned in this process ([`pin_today`]),
+/// else `KEEL_TODAY` ([`TODAY_VARIABLE`], `YYYY-MM-DD`) when it is set, else the system
+/// clock (UTC). Tests pin it, so that a check of the repository's environments does not
+/// start failing on a later day; a value that is no date is an error, never ignored.
 pub fn today() -> Result<Date, String> {
-    match std::env::var(TODAY_VARIABLE) {
+    if let Some(d) = PINNED.get() {
+        return Ok(*d);
+    }
+    today_from(std::env::var(TODAY_VARIABLE), Date::today)
+}
+
+/// [`today`] from the variable's value and the clock.
+fn today_from(
+    variable: Result<String, std::env::VarError>,
+    clock: impl FnOnce() -> Date,
+) -> Result<Date, String> {
+    match variable {
         Ok(v) => Date::parse(&v).ok_or_else(|| {
             format!("{TODAY_VARIABLE} is set to {v:?}: expected a date as YYYY-MM-DD (the day support of Kubernetes versions is judged on), or unset it to use the clock")
         }),
-        Err(std::env::VarError::NotPresent) => Ok(Date::today()),
+        Err(std::env::VarError::NotPresent) => Ok(clock()),
         Err(std::env::VarError::NotUnicode(_)) => Err(format!(
             "{TODAY_VARIABLE} is not UTF-8: expected a date as YYYY-MM-DD, or unset it to use the clock"
         )),
     }
+}
+
+/// The day the repository's environment files were last judged against the table: tests
+/// pin [`today`] to it (and set `KEEL_TODAY` to it for the binary), so they pass on any
+/// later day. Move it forward when the table or the files' versions change.
+pub const TESTED_ON: Date = Date::new(2026, 12, 4);
+
+/// The date [`pin_today`] fixed, if any.
+static PINNED: std::sync::OnceLock<Date> = std::sync::OnceLock::new();
+
+/// Fixes the date [`today`] returns in this process, over `KEEL_TODAY` and the clock: for
+/// tests that run keel in process (a test that starts the binary sets `KEEL_TODAY`). The
+/// first pin wins; keel itself never pins.
+pub fn pin_today(date: Date) {
+    let _ = PINNED.set(date);
 }
 
 /// The environment variable that overrides the clock for [`today`].
@@ -342,11 +369,33 @@ mod tests {
         assert_eq!(Date::parse("2026-12-04"), Some(TODAY));
         assert_eq!(Date::parse("2028-02-29"), Some(Date::new(2028, 2, 29)));
         for bad in [
-            "", "2026-12-4", "2026-13-01", "2026-00-10", "2026-02-30", "2027-02-29",
-            "2026-12-04x", "2026-12-04-01", "26-12-04", "2026/12/04", "+026-12-04",
+            "",
+            "2026-12-4",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-02-30",
+            "2027-02-29",
+            "2026-12-04x",
+            "2026-12-04-01",
+            "26-12-04",
+            "2026/12/04",
+            "+026-12-04",
         ] {
             assert_eq!(Date::parse(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn keel_today_overrides_the_clock_and_must_be_a_date() {
+        let clock = || Date::new(2030, 1, 1);
+        let unset = Err(std::env::VarError::NotPresent);
+        assert_eq!(today_from(unset, clock), Ok(Date::new(2030, 1, 1)));
+        assert_eq!(today_from(Ok("2026-12-04".into()), clock), Ok(TODAY));
+        let bad = today_from(Ok("04.12.2026".into()), clock).unwrap_err();
+        assert_eq!(
+            bad,
+            "KEEL_TODAY is set to \"04.12.2026\": expected a date as YYYY-MM-DD (the day support of Kubernetes versions is judged on), or unset it to use the clock"
+        );
     }
 
     #[test]
