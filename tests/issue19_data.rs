@@ -138,6 +138,34 @@ fn issue19_14_a_cluster_past_standard_support_is_refused_where_it_is_set() {
 }
 
 #[test]
+fn issue19_14_the_support_check_reads_keel_today_not_the_clock() {
+    use keel::env::kubernetes_support::TODAY_VARIABLE;
+    let check = |today: &str| {
+        let out = common::keel_command()
+            .env(TODAY_VARIABLE, today)
+            .arg("--root")
+            .arg(common::repo())
+            .arg("check")
+            .output()
+            .expect("keel runs");
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    // The day after dev's 1.35 leaves standard support, whatever the clock says.
+    let (code, stderr) = check("2027-03-28");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("environments/dev.yaml:18:12: kubernetes.version: Kubernetes 1.35 left EKS standard support on 2027-03-27"),
+        "{stderr}"
+    );
+    let (code, stderr) = check("28.03.2027");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("KEEL_TODAY is set to \"28.03.2027\": expected a date as YYYY-MM-DD"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn issue19_14_the_tiers_run_one_minor_apart_at_most() {
     let versions: Vec<String> = ["dev", "staging", "prod"]
         .iter()
