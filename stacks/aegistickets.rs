@@ -264,7 +264,7 @@ fn postgres_exporter(
         },
     });
     // The stack's own store, as the backend's: no cluster-wide store reads its prefix.
-    p.secrets.store = store.clone();
+    p.secrets.store = Some(store.clone());
     p.network.http_from = vec![k8s::TrafficSource::Namespace(
         kube.monitoring_namespace.clone(),
     )];
@@ -587,7 +587,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             },
         )
         .map_err(fail)?;
-    backend.secrets.store = store.store;
+    backend.secrets.store = Some(store.store.clone());
     backend.network.egress = cluster
         .data_subnet_cidrs
         .iter()
@@ -641,7 +641,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         env,
         &namespace,
         &database_url_path,
-        &backend.secrets.store,
+        &store.store,
         &cluster.data_subnet_cidrs,
         kube,
     )

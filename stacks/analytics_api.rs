@@ -337,7 +337,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         store.role.arn(),
         false,
     );
-    props.secrets.store = store.store;
+    props.secrets.store = Some(store.store);
     let mut objects = store.objects;
     objects.extend(k8s::service(&props).map_err(|e| fail(e.to_string()))?);
     if !cfg.slos.is_empty() {

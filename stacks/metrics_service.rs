@@ -242,7 +242,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             },
         )
         .map_err(fail)?;
-    p.secrets.store = store.store;
+    p.secrets.store = Some(store.store);
     // Nothing calls the service from outside its pods' namespace in the seed; the
     // NetworkPolicy of its pods admits nothing and lets out only what it needs.
     p.network.http_from = Vec::new();

@@ -589,7 +589,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(fail)?;
     for props in &mut services {
-        props.secrets.store = store.store.clone();
+        props.secrets.store = Some(store.store.clone());
     }
     // The first service owns the namespace's objects (namespace, quota, limits, deny); the
     // quota holds every service at its peak and cert-manager's solvers.
