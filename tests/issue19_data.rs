@@ -148,7 +148,10 @@ fn issue19_14_the_support_check_reads_keel_today_not_the_clock() {
             .arg("check")
             .output()
             .expect("keel runs");
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     // The day after dev's 1.35 leaves standard support, whatever the clock says.
     let (code, stderr) = check("2027-03-28");
