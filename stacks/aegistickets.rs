@@ -655,14 +655,15 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     objects.extend(k8s::service(&backend).map_err(|e| fail(e.to_string()))?);
     objects.extend(k8s::service(&frontend).map_err(|e| fail(e.to_string()))?);
     objects.extend(k8s::service(&exporter).map_err(|e| fail(e.to_string()))?);
-    if !cfg.slos.is_empty() {
-        let metrics = backend_metrics(&namespace, &backend.app.name);
-        let slos = ServiceSlos {
-            service: NAME,
-            namespace: &namespace,
-            metrics: &metrics,
-            slos: &cfg.slos,
-        };
+    let metrics = backend_metrics(&namespace, &backend.app.name);
+    let slos = ServiceSlos {
+        service: NAME,
+        namespace: &namespace,
+        metrics: &metrics,
+        slos: &cfg.slos,
+    };
+    let recorded = !cfg.slos.is_empty();
+    if recorded {
         let mut groups = vec![seed_rules(&slos)];
         groups.extend(slos.groups());
         groups.push(db_saturation_rules(&slos, db.max_connections()));
@@ -670,15 +671,22 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             rule_object(&slos, &backend.app, &kube.service_monitor_labels, groups)
                 .map_err(|e| fail(e.to_string()))?,
         );
-        objects.push(
-            k8s::dashboard::dashboard_config_map(
-                &slos,
-                &k8s::dashboard::dashboard(&slos),
-                &backend.app.recommended().map_err(|e| fail(e.to_string()))?,
-            )
-            .map_err(|e| fail(e.to_string()))?,
-        );
     }
+    objects.push(
+        k8s::dashboard::StackDashboard {
+            stack: NAME,
+            namespace: &namespace,
+            slos: recorded.then_some(&slos),
+            // The series `db_saturation_rules` records, with the objectives' rules.
+            db_connections: recorded.then(|| {
+                format!(
+                    "sli:db:saturation:connections{{namespace=\"{namespace}\",service=\"{NAME}\"}}"
+                )
+            }),
+        }
+        .config_map(&backend.app.recommended().map_err(|e| fail(e.to_string()))?)
+        .map_err(|e| fail(e.to_string()))?,
+    );
     let deployer = k8s::stack_deployer(NAME, env.name(), &namespace, &objects)
         .map_err(|e| fail(e.to_string()))?;
     objects.extend(deployer);

@@ -347,6 +347,16 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         Some(k8s::NamespacePolicy::for_services(&[&p], 0).map_err(|e| fail(e.to_string()))?);
     let mut objects = store.objects;
     objects.extend(k8s::service(&p).map_err(|e| fail(e.to_string()))?);
+    objects.push(
+        k8s::dashboard::StackDashboard {
+            stack: NAME,
+            namespace: NAMESPACE,
+            slos: None,
+            db_connections: None,
+        }
+        .config_map(&p.app.recommended().map_err(|e| fail(e.to_string()))?)
+        .map_err(|e| fail(e.to_string()))?,
+    );
     let deployer = k8s::stack_deployer(NAME, env.name(), NAMESPACE, &objects)
         .map_err(|e| fail(e.to_string()))?;
     objects.extend(deployer);

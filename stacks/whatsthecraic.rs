@@ -600,6 +600,18 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     for props in &services {
         objects.extend(k8s::service(props).map_err(|e| fail(e.to_string()))?);
     }
+    // One dashboard for the six services (the namespace's pods); labelled as the first
+    // service, which owns the namespace's objects.
+    objects.push(
+        k8s::dashboard::StackDashboard {
+            stack: NAME,
+            namespace: NAMESPACE,
+            slos: None,
+            db_connections: None,
+        }
+        .config_map(&services[0].app.recommended().map_err(|e| fail(e.to_string()))?)
+        .map_err(|e| fail(e.to_string()))?,
+    );
     let deployer = k8s::stack_deployer(NAME, env.name(), NAMESPACE, &objects)
         .map_err(|e| fail(e.to_string()))?;
     objects.extend(deployer);

@@ -358,3 +358,51 @@ fn issue19_9_the_login_job_verifies_the_database_with_the_rds_ca() {
         );
     }
 }
+
+#[test]
+fn issue19_22_every_stack_on_a_cluster_has_a_dashboard_with_its_saturation() {
+    let outputs = common::outputs();
+    let on_cluster: Vec<_> = outputs
+        .iter()
+        .filter(|o| o.stack != "platform" && o.files.keys().any(|p| p.starts_with("k8s")))
+        .collect();
+    // analytics-api, aegistickets, metrics-service and whatsthecraic, where they are on.
+    assert!(on_cluster.len() >= 8, "{}", on_cluster.len());
+    for o in on_cluster {
+        let objects = k8s_objects(o);
+        let map = objects
+            .iter()
+            .find(|v| {
+                v["kind"] == "ConfigMap"
+                    && v["metadata"]["name"] == format!("{}-dashboard", o.stack).as_str()
+            })
+            .unwrap_or_else(|| panic!("{}/{}: no dashboard ConfigMap", o.env, o.stack));
+        assert_eq!(map["metadata"]["labels"]["grafana_dashboard"], "1");
+        let json = map["data"][format!("{}.json", o.stack)]
+            .as_str()
+            .expect("the dashboard JSON");
+        let dashboard: Value = serde_json::from_str(json).expect("JSON");
+        let saturation = dashboard["panels"]
+            .as_array()
+            .expect("panels")
+            .iter()
+            .find(|p| p["title"] == "Saturation")
+            .unwrap_or_else(|| panic!("{}/{}: no saturation panel", o.env, o.stack));
+        let exprs: Vec<&str> = saturation["targets"]
+            .as_array()
+            .expect("targets")
+            .iter()
+            .map(|t| t["expr"].as_str().expect("expr"))
+            .collect();
+        assert!(exprs[0].contains("container_cpu_usage_seconds_total"));
+        assert!(exprs[1].contains("container_memory_working_set_bytes"));
+        for e in &exprs {
+            common::promql::selectors(e).unwrap_or_else(|err| panic!("{e}: {err}"));
+        }
+        // The database's connections where the stack records them (aegistickets).
+        let db = exprs
+            .iter()
+            .any(|e| e.starts_with("sli:db:saturation:connections"));
+        assert_eq!(db, o.stack == "aegistickets", "{}/{}", o.env, o.stack);
+    }
+}
