@@ -18,6 +18,13 @@ use crate::env::load::is_prod;
 /// the two days a deployment may stay open).
 pub const MAX_WAIT_MINUTES: u32 = 2880;
 
+/// Minutes without data a deployment's analysis tolerates, on both platforms: the next
+/// one stops it (Argo Rollouts: that many inconclusive measurements, one a minute, then
+/// the rollout pauses; CodeDeploy: the no-traffic alarm goes to ALARM after one more
+/// minute without requests, which stops and rolls back the deployment). Two minutes
+/// cover the first scrapes of a canary that has just taken traffic.
+pub const ANALYSIS_NO_DATA_MINUTES: u32 = 2;
+
 /// How a new version takes traffic, and what rolls it back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -267,7 +267,7 @@ fn postgres_exporter(
         },
     });
     // The stack's own store, as the backend's: no cluster-wide store reads its prefix.
-    p.secrets.store = store.clone();
+    p.secrets.store = Some(store.clone());
     p.network.http_from = vec![k8s::TrafficSource::Namespace(
         kube.monitoring_namespace.clone(),
     )];
@@ -590,7 +590,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             },
         )
         .map_err(fail)?;
-    backend.secrets.store = store.store;
+    backend.secrets.store = Some(store.store.clone());
     backend.network.egress = cluster
         .data_subnet_cidrs
         .iter()
@@ -646,7 +646,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         env,
         &namespace,
         &database_url_path,
-        &backend.secrets.store,
+        &store.store,
         &cluster.data_subnet_cidrs,
         kube,
     )
@@ -662,14 +662,15 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     objects.extend(k8s::service(&backend).map_err(|e| fail(e.to_string()))?);
     objects.extend(k8s::service(&frontend).map_err(|e| fail(e.to_string()))?);
     objects.extend(k8s::service(&exporter).map_err(|e| fail(e.to_string()))?);
-    if !cfg.slos.is_empty() {
-        let metrics = backend_metrics(&namespace, &backend.app.name);
-        let slos = ServiceSlos {
-            service: NAME,
-            namespace: &namespace,
-            metrics: &metrics,
-            slos: &cfg.slos,
-        };
+    let metrics = backend_metrics(&namespace, &backend.app.name);
+    let slos = ServiceSlos {
+        service: NAME,
+        namespace: &namespace,
+        metrics: &metrics,
+        slos: &cfg.slos,
+    };
+    let recorded = !cfg.slos.is_empty();
+    if recorded {
         let mut groups = vec![seed_rules(&slos)];
         groups.extend(slos.groups());
         groups.push(db_saturation_rules(&slos, db.max_connections()));
@@ -677,15 +678,22 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             rule_object(&slos, &backend.app, &kube.service_monitor_labels, groups)
                 .map_err(|e| fail(e.to_string()))?,
         );
-        objects.push(
-            k8s::dashboard::dashboard_config_map(
-                &slos,
-                &k8s::dashboard::dashboard(&slos),
-                &backend.app.recommended().map_err(|e| fail(e.to_string()))?,
-            )
-            .map_err(|e| fail(e.to_string()))?,
-        );
     }
+    objects.push(
+        k8s::dashboard::StackDashboard {
+            stack: NAME,
+            namespace: &namespace,
+            slos: recorded.then_some(&slos),
+            // The series `db_saturation_rules` records, with the objectives' rules.
+            db_connections: recorded.then(|| {
+                format!(
+                    "sli:db:saturation:connections{{namespace=\"{namespace}\",service=\"{NAME}\"}}"
+                )
+            }),
+        }
+        .config_map(&backend.app.recommended().map_err(|e| fail(e.to_string()))?)
+        .map_err(|e| fail(e.to_string()))?,
+    );
     let deployer = k8s::stack_deployer(NAME, env.name(), &namespace, &objects)
         .map_err(|e| fail(e.to_string()))?;
     objects.extend(deployer);

@@ -337,30 +337,32 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         store.role.arn(),
         false,
     );
-    props.secrets.store = store.store;
+    props.secrets.store = Some(store.store);
     let mut objects = store.objects;
     objects.extend(k8s::service(&props).map_err(|e| fail(e.to_string()))?);
+    let metrics = RequestMetrics::workload(&cfg.namespace, &props.app.name);
+    let slos = ServiceSlos {
+        service: NAME,
+        namespace: &cfg.namespace,
+        metrics: &metrics,
+        slos: &cfg.slos,
+    };
     if !cfg.slos.is_empty() {
-        let metrics = RequestMetrics::workload(&cfg.namespace, &props.app.name);
-        let slos = ServiceSlos {
-            service: NAME,
-            namespace: &cfg.namespace,
-            metrics: &metrics,
-            slos: &cfg.slos,
-        };
         objects.push(
             rule_object(&slos, &props.app, &kube.service_monitor_labels, slos.groups())
                 .map_err(|e| fail(e.to_string()))?,
         );
-        objects.push(
-            k8s::dashboard::dashboard_config_map(
-                &slos,
-                &k8s::dashboard::dashboard(&slos),
-                &props.app.recommended().map_err(|e| fail(e.to_string()))?,
-            )
-            .map_err(|e| fail(e.to_string()))?,
-        );
     }
+    objects.push(
+        k8s::dashboard::StackDashboard {
+            stack: NAME,
+            namespace: &cfg.namespace,
+            slos: (!cfg.slos.is_empty()).then_some(&slos),
+            db_connections: None,
+        }
+        .config_map(&props.app.recommended().map_err(|e| fail(e.to_string()))?)
+        .map_err(|e| fail(e.to_string()))?,
+    );
     let deployer = k8s::stack_deployer(NAME, env.name(), &cfg.namespace, &objects)
         .map_err(|e| fail(e.to_string()))?;
     objects.extend(deployer);
@@ -661,6 +663,8 @@ mod tests {
     use super::*;
 
     fn prod() -> Env {
+        use crate::env::kubernetes_support::{TESTED_ON, pin_today};
+        pin_today(TESTED_ON);
         let path = std::path::Path::new(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/environments/prod.yaml"

@@ -34,7 +34,7 @@ use crate::construct::iam::{Role, Statement, Trust};
 use crate::construct::kms::KmsKey;
 use crate::construct::logs_bucket::LogsBucket;
 use crate::construct::observability::{
-    Alarm, AlarmTopic, Combine, Comparison, Metric, Widget, dashboard,
+    Alarm, AlarmTopic, Combine, Comparison, Metric, MissingData, Widget, dashboard,
 };
 use crate::construct::rds::{RdsPostgres, RdsPostgresProps};
 use crate::construct::secrets::{Secret, composed_secret};
@@ -576,6 +576,9 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         evaluation_periods,
         threshold,
         comparison: Comparison::GreaterThan,
+        // Operators' alarms: a quiet service is no page (the deployment's own alarms,
+        // `codedeploy::rollback_alarms`, treat no data by metric).
+        missing_data: MissingData::NotBreaching,
     };
     let alarms = [
         alarm(

@@ -242,7 +242,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             },
         )
         .map_err(fail)?;
-    p.secrets.store = store.store;
+    p.secrets.store = Some(store.store);
     // Nothing calls the service from outside its pods' namespace in the seed; the
     // NetworkPolicy of its pods admits nothing and lets out only what it needs.
     p.network.http_from = Vec::new();
@@ -347,6 +347,16 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         Some(k8s::NamespacePolicy::for_services(&[&p], 0).map_err(|e| fail(e.to_string()))?);
     let mut objects = store.objects;
     objects.extend(k8s::service(&p).map_err(|e| fail(e.to_string()))?);
+    objects.push(
+        k8s::dashboard::StackDashboard {
+            stack: NAME,
+            namespace: NAMESPACE,
+            slos: None,
+            db_connections: None,
+        }
+        .config_map(&p.app.recommended().map_err(|e| fail(e.to_string()))?)
+        .map_err(|e| fail(e.to_string()))?,
+    );
     let deployer = k8s::stack_deployer(NAME, env.name(), NAMESPACE, &objects)
         .map_err(|e| fail(e.to_string()))?;
     objects.extend(deployer);

@@ -362,6 +362,7 @@ pub fn build_with(env: &Env, layer: &Layer) -> Result<Option<Stack>, StackError>
         &EksClusterProps {
             name: name.clone(),
             version: kube.version.clone(),
+            support: kube.support,
             subnet_ids: private.clone(),
             public_access_cidrs: cfg.public_endpoint_cidrs.clone(),
             admins: cfg.admins.clone(),
@@ -649,9 +650,15 @@ pub fn build_with(env: &Env, layer: &Layer) -> Result<Option<Stack>, StackError>
             crate::addons::catalogue::INGRESS_NGINX_RETIRED
         ));
     }
-    let today = crate::env::kubernetes_support::Date::today();
-    if let Some(w) = crate::env::kubernetes_support::warning(&kube.version, today) {
-        stack.warnings.push(format!("{NAME} in {}: {w}", env.name()));
+    // The date was checked when the environment loaded.
+    if let Ok(today) = crate::env::kubernetes_support::today()
+        && let Some(w) = crate::env::kubernetes_support::warning(&kube.version, kube.support, today)
+    {
+        stack.warnings.push(format!(
+            "{NAME} in {}: environments/{}.yaml: kubernetes.version: {w}",
+            env.name(),
+            env.name()
+        ));
     }
     Ok(Some(stack))
 }

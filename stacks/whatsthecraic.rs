@@ -589,7 +589,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(fail)?;
     for props in &mut services {
-        props.secrets.store = store.store.clone();
+        props.secrets.store = Some(store.store.clone());
     }
     // The first service owns the namespace's objects (namespace, quota, limits, deny); the
     // quota holds every service at its peak and cert-manager's solvers.
@@ -600,6 +600,18 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     for props in &services {
         objects.extend(k8s::service(props).map_err(|e| fail(e.to_string()))?);
     }
+    // One dashboard for the six services (the namespace's pods); labelled as the first
+    // service, which owns the namespace's objects.
+    objects.push(
+        k8s::dashboard::StackDashboard {
+            stack: NAME,
+            namespace: NAMESPACE,
+            slos: None,
+            db_connections: None,
+        }
+        .config_map(&services[0].app.recommended().map_err(|e| fail(e.to_string()))?)
+        .map_err(|e| fail(e.to_string()))?,
+    );
     let deployer = k8s::stack_deployer(NAME, env.name(), NAMESPACE, &objects)
         .map_err(|e| fail(e.to_string()))?;
     objects.extend(deployer);
@@ -1020,6 +1032,8 @@ mod tests {
     }
 
     fn problems(edit: impl FnOnce(&mut Settings)) -> Vec<(String, String)> {
+        use crate::env::kubernetes_support::{TESTED_ON, pin_today};
+        pin_today(TESTED_ON);
         let path = std::path::Path::new(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/environments/prod.yaml"

@@ -2,12 +2,12 @@
 //! checked at synth with located errors; `keel adopt` proposes entries from a state.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use crate::common;
 
 fn keel(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
+    common::keel_command()
         .arg("--root")
         .arg(root)
         .args(args)

@@ -29,6 +29,8 @@ mod hcl;
 mod hostile;
 #[path = "issue19_data.rs"]
 mod issue19_data;
+#[path = "issue19_tls.rs"]
+mod issue19_tls;
 #[path = "issue19_rollout.rs"]
 mod issue19_rollout;
 #[path = "issue_22_inputs.rs"]

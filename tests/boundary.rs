@@ -15,7 +15,7 @@ const SECRET: &str = "ghp_S3cr3tT0k3nThatMustNeverBePrinted";
 /// `keel --root ROOT ARGS` with the schema record on (no `CI`), killed after `limit`.
 fn keel_within(root: &Path, args: &[&str], limit: Duration) -> (Output, Duration) {
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_keel"))
+    let mut child = common::keel_command()
         .arg("--root")
         .arg(root)
         .args(args)

@@ -11,7 +11,7 @@ use keel::ops::lock::{Mode, lock};
 use keel::render::read_tree;
 
 fn keel(root: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_keel"));
+    let mut command = common::keel_command();
     command.arg("--root").arg(root);
     command
 }
@@ -232,6 +232,10 @@ fn a_full_disk_fails_clearly_and_changes_nothing() {
         .arg("--root")
         .arg(root)
         .args(["synth", "--all"])
+        .env(
+            keel::env::kubernetes_support::TODAY_VARIABLE,
+            keel::env::kubernetes_support::TESTED_ON.to_string(),
+        )
         .output()
         .expect("bash runs");
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -2,14 +2,14 @@
 //! pages carry it, and `keel diff` shows how an edit to an environment file moves it.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use keel::cost::Estimate;
 
 use crate::common;
 
 fn keel(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
+    common::keel_command()
         .arg("--root")
         .arg(root)
         .args(args)
@@ -48,15 +48,16 @@ fn every_resource_keel_emits_is_priced_free_or_usage_based() {
 
 #[test]
 fn prod_platform_costs_what_its_parts_cost() {
-    // 1 EKS control plane, 3 NAT gateways and their 3 addresses, 3 m6i.xlarge nodes with
-    // 100 GB gp3 each, 1 KMS key: the rest of the platform is free or usage-based.
+    // 1 EKS control plane in extended support (1.34 until prod moves to 1.35), 3 NAT
+    // gateways and their 3 addresses, 3 m6i.xlarge nodes with 100 GB gp3 each, 1 KMS key:
+    // the rest of the platform is free or usage-based.
     let o = common::output("prod", "platform");
     let e = estimate(&o);
     let nodes = common::of_type(&o, "aws_eks_node_group");
     let desired = nodes[0]["scaling_config"][0]["desired_size"]
         .as_f64()
         .expect("a literal");
-    let expected = 0.10 * 730.0
+    let expected = 0.60 * 730.0
         + 3.0 * 0.045 * 730.0
         + 3.0 * 0.005 * 730.0
         + desired * (0.192 * 730.0 + 100.0 * 0.08)

@@ -2,14 +2,14 @@
 //! environments and their committed output, then an edit to an environment file.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use crate::common;
 
 use common::git;
 
 fn keel(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
+    common::keel_command()
         .arg("--root")
         .arg(root)
         .args(args)
@@ -400,7 +400,7 @@ fn r22_hostile_changes_fail_the_gate() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("environments/prod.yaml:31:9: stacks.platform.admins[0]: expected a principal of account 111122223333"),
+        err.contains("environments/prod.yaml:32:9: stacks.platform.admins[0]: expected a principal of account 111122223333"),
         "{err}"
     );
     // ... and a security change once it does.

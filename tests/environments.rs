@@ -12,6 +12,7 @@ const PROD: &str = include_str!("../environments/prod.yaml");
 
 /// Loads prod.yaml with `from` replaced by `to` and returns the rendered errors.
 fn errors(from: &str, to: &str) -> Vec<String> {
+    common::pin_today();
     assert!(PROD.contains(from), "the fixture still contains {from:?}");
     let text = PROD.replacen(from, to, 1);
     match load_str(Path::new("environments/prod.yaml"), "prod", &text) {
@@ -27,7 +28,7 @@ fn broken_files_give_exact_errors() {
             "      - arn:aws:iam::111122223333:role/platform-admins\n",
             "      - arn:aws:iam::111122223333:role/platform-admins\n      - arn:aws:iam::111122223333:role/Platform.Admins\n",
             &[
-                "environments/prod.yaml:32:9: stacks.platform.admins[1]: arn:aws:iam::111122223333:role/Platform.Admins and arn:aws:iam::111122223333:role/platform-admins both become the access entry admin_role_platform_admins (names compare without case and punctuation); list each principal once",
+                "environments/prod.yaml:33:9: stacks.platform.admins[1]: arn:aws:iam::111122223333:role/Platform.Admins and arn:aws:iam::111122223333:role/platform-admins both become the access entry admin_role_platform_admins (names compare without case and punctuation); list each principal once",
             ],
         ),
         (
@@ -58,28 +59,28 @@ fn broken_files_give_exact_errors() {
             "      min: 2\n      desired: 2\n      max: 10\n",
             "      min: 2\n      desired: 12\n      max: 10\n",
             &[
-                "environments/prod.yaml:66:7: stacks.langgraph-platform.scaling: expected min <= desired <= max, found 2 <= 12 <= 10",
+                "environments/prod.yaml:67:7: stacks.langgraph-platform.scaling: expected min <= desired <= max, found 2 <= 12 <= 10",
             ],
         ),
         (
             "      cpu_percent: 70\n      memory_percent: 80\n      requests_per_target",
             "      cpu_percent: 170\n      memory_percent: 80\n      requests_per_target",
             &[
-                "environments/prod.yaml:69:20: stacks.langgraph-platform.scaling.cpu_percent: expected a percentage 1..=100, found 170",
+                "environments/prod.yaml:70:20: stacks.langgraph-platform.scaling.cpu_percent: expected a percentage 1..=100, found 170",
             ],
         ),
         (
             "      multi_az: true\n      deletion_protection: true\n      backup_retention_days: 7\n    alarms:",
             "      multi_az: false\n      deletion_protection: true\n      backup_retention_days: 7\n    alarms:",
             &[
-                "environments/prod.yaml:84:17: stacks.langgraph-platform.database.multi_az: expected true in a prod-tier environment, found false",
+                "environments/prod.yaml:85:17: stacks.langgraph-platform.database.multi_az: expected true in a prod-tier environment, found false",
             ],
         ),
         (
             "          canary: {percent: 10, wait_minutes: 15}\n",
             "          steps:\n            - {percent: 10, wait_minutes: 5}\n            - {percent: 50, wait_minutes: 10}\n",
             &[
-                "environments/prod.yaml:76:13: stacks.langgraph-platform.deployment.rollout.strategy.steps: CodeDeploy shifts traffic once (canary) or in equal steps at equal intervals (linear); these 2 steps are neither: use canary or linear on an ECS stack",
+                "environments/prod.yaml:77:13: stacks.langgraph-platform.deployment.rollout.strategy.steps: CodeDeploy shifts traffic once (canary) or in equal steps at equal intervals (linear); these 2 steps are neither: use canary or linear on an ECS stack",
             ],
         ),
         (
@@ -93,7 +94,7 @@ fn broken_files_give_exact_errors() {
             "      digest: sha256:4f1e",
             "      tag: latest\n      digest: sha256:4f1e",
             &[
-                "environments/prod.yaml:58:7: stacks.langgraph-platform.image: expected exactly one of `tag` and `digest`",
+                "environments/prod.yaml:59:7: stacks.langgraph-platform.image: expected exactly one of `tag` and `digest`",
             ],
         ),
         (
@@ -107,71 +108,71 @@ fn broken_files_give_exact_errors() {
             "    replicas: 3\n",
             "    replicas: 30\n",
             &[
-                "environments/prod.yaml:110:15: stacks.analytics-api.replicas: expected autoscaling.min <= replicas <= autoscaling.max, found 3 <= 30 <= 10",
+                "environments/prod.yaml:111:15: stacks.analytics-api.replicas: expected autoscaling.min <= replicas <= autoscaling.max, found 3 <= 30 <= 10",
             ],
         ),
         (
             "    vpc_cidr: 10.130.0.0/16",
             "    vpc_cidr: 10.30.0.0/16",
             &[
-                "environments/prod.yaml:28:15: stacks.platform.vpc_cidr: 10.30.0.0/16 overlaps network.vpc_cidr 10.30.0.0/16: the VPCs of one environment must not overlap",
+                "environments/prod.yaml:29:15: stacks.platform.vpc_cidr: 10.30.0.0/16 overlaps network.vpc_cidr 10.30.0.0/16: the VPCs of one environment must not overlap",
             ],
         ),
         (
             "        min: 3\n        desired: 3\n        max: 9\n",
             "        min: 3\n        desired: 30\n        max: 9\n",
             &[
-                "environments/prod.yaml:34:9: stacks.platform.node_groups[0]: expected min <= desired <= max and max >= 1, found 3 <= 30 <= 9",
+                "environments/prod.yaml:35:9: stacks.platform.node_groups[0]: expected min <= desired <= max and max >= 1, found 3 <= 30 <= 9",
             ],
         ),
         (
             "      repository: 111122223333.dkr.ecr.us-east-1.amazonaws.com/metrics-service",
             "      repository: 111122223333.dkr.ecr.us-east-1.amazonaws.com/metrics",
             &[
-                "environments/prod.yaml:153:19: stacks.metrics-service.image.repository: expected the repository this stack creates, 111122223333.dkr.ecr.us-east-1.amazonaws.com/metrics-service, or one under a registry of `image_registries` (none listed), found 111122223333.dkr.ecr.us-east-1.amazonaws.com/metrics",
+                "environments/prod.yaml:154:19: stacks.metrics-service.image.repository: expected the repository this stack creates, 111122223333.dkr.ecr.us-east-1.amazonaws.com/metrics-service, or one under a registry of `image_registries` (none listed), found 111122223333.dkr.ecr.us-east-1.amazonaws.com/metrics",
             ],
         ),
         (
             "    replicas: 3\n    ground_truth_bucket",
             "    replicas: 1\n    ground_truth_bucket",
             &[
-                "environments/prod.yaml:155:15: stacks.metrics-service.replicas: expected at least 2 replicas in a prod-tier environment, found 1",
+                "environments/prod.yaml:156:15: stacks.metrics-service.replicas: expected at least 2 replicas in a prod-tier environment, found 1",
             ],
         ),
         (
             "    host: tickets.example.com\n    certificate_arn: arn:aws:acm:us-east-1:111122223333:certificate/7c1f0a2b-3d4e-4f5a-8b6c-9d0e1f2a3b4c\n",
             "    host: tickets.example.com\n",
             &[
-                "environments/prod.yaml:162:5: stacks.aegistickets: expected certificate_arn (an ACM certificate) in a prod-tier environment",
+                "environments/prod.yaml:163:5: stacks.aegistickets: expected certificate_arn (an ACM certificate) in a prod-tier environment",
             ],
         ),
         (
             "            threshold_seconds: 0.75\n",
             "            threshold_seconds: 0.8\n",
             &[
-                "environments/prod.yaml:202:32: stacks.aegistickets.slos[1].indicator.latency.threshold_seconds: expected the upper bound of one of the service's latency histogram buckets (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10 s), found 0.8",
+                "environments/prod.yaml:203:32: stacks.aegistickets.slos[1].indicator.latency.threshold_seconds: expected the upper bound of one of the service's latency histogram buckets (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10 s), found 0.8",
             ],
         ),
         (
             "        objective_percent: 99.9\n        window_days: 30\n        indicator:\n          availability:\n            errors: server\n      - name: latency",
             "        objective_percent: 100\n        window_days: 3\n        indicator:\n          availability:\n            errors: server\n      - name: latency",
             &[
-                "environments/prod.yaml:141:22: stacks.analytics-api.slos[0].window_days: expected at least 7, found 3",
+                "environments/prod.yaml:142:22: stacks.analytics-api.slos[0].window_days: expected at least 7, found 3",
             ],
         ),
         (
             "        objective_percent: 99.9\n        window_days: 30\n        indicator:\n          availability:\n            errors: server\n      - name: latency",
             "        objective_percent: 90\n        window_days: 30\n        indicator:\n          availability:\n            errors: server\n      - name: availability",
             &[
-                "environments/prod.yaml:140:28: stacks.analytics-api.slos[0].objective_percent: expected a percentage above 93.06 and below 100",
-                "environments/prod.yaml:145:15: stacks.analytics-api.slos[1].name: expected a name unique among the service's SLOs, found \"availability\" twice",
+                "environments/prod.yaml:141:28: stacks.analytics-api.slos[0].objective_percent: expected a percentage above 93.06 and below 100",
+                "environments/prod.yaml:146:15: stacks.analytics-api.slos[1].name: expected a name unique among the service's SLOs, found \"availability\" twice",
             ],
         ),
         (
             "          availability:\n            errors: server\n  analytics-api:",
             "          latency:\n            threshold_seconds: 0.5\n  analytics-api:",
             &[
-                "environments/prod.yaml:103:32: stacks.langgraph-platform.slos[0].indicator.latency.threshold_seconds: expected an availability indicator: this stack runs on ECS",
+                "environments/prod.yaml:104:32: stacks.langgraph-platform.slos[0].indicator.latency.threshold_seconds: expected an availability indicator: this stack runs on ECS",
             ],
         ),
         (
@@ -191,6 +192,7 @@ fn broken_files_give_exact_errors() {
 
 #[test]
 fn every_error_of_a_file_is_reported_at_once() {
+    common::pin_today();
     let text = PROD
         .replacen("  az_count: 3\n", "  az_count: 9\n", 1)
         .replacen("tier: prod", "tier: nope", 1)
@@ -202,6 +204,7 @@ fn every_error_of_a_file_is_reported_at_once() {
 
 #[test]
 fn the_repository_environments_load() {
+    common::pin_today();
     for name in ["dev", "staging", "prod"] {
         let path = common::repo()
             .join("environments")
@@ -224,7 +227,7 @@ fn committed_schema_is_current() {
 }
 
 fn keel(root: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
+    common::keel_command()
         .arg("--root")
         .arg(root)
         .args(args)
@@ -338,6 +341,7 @@ fn synth_of_one_stack_leaves_the_others_alone() {
 
 /// Loads prod.yaml's bytes with `from` replaced by `to` and returns the rendered errors.
 fn byte_errors(from: &[u8], to: &[u8]) -> Vec<String> {
+    common::pin_today();
     let bytes = PROD.as_bytes();
     let at = bytes
         .windows(from.len())
@@ -356,6 +360,7 @@ fn byte_errors(from: &[u8], to: &[u8]) -> Vec<String> {
 /// error); control characters and invalid UTF-8 are now refused where they stand.
 #[test]
 fn issue_11_control_characters_and_invalid_utf8_are_refused_with_their_position() {
+    common::pin_today();
     let nul =
         "environments/prod.yaml:4:9: character U+0000 (NUL) is not allowed in an environment file";
     let cases: &[(&[u8], &[u8], &[&str])] = &[
@@ -464,6 +469,7 @@ fn issue_11_control_characters_and_invalid_utf8_are_refused_with_their_position(
 
 #[test]
 fn a_byte_order_mark_is_accepted() {
+    common::pin_today();
     let mut text = b"\xEF\xBB\xBF".to_vec();
     text.extend_from_slice(PROD.as_bytes());
     keel::env::load::load_bytes(Path::new("environments/prod.yaml"), "prod", &text)
@@ -475,6 +481,7 @@ fn a_byte_order_mark_is_accepted() {
 
 #[test]
 fn aliases_that_expand_too_far_and_deep_nesting_are_refused() {
+    common::pin_today();
     let mut bomb = String::from("a: &a [1,1,1,1,1,1,1,1,1]\n");
     for (name, prev) in ["b", "c", "d", "e", "f", "g"]
         .iter()

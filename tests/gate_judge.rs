@@ -7,10 +7,10 @@ use crate::common;
 use common::git;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn keel(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
+    common::keel_command()
         .arg("--root")
         .arg(root)
         .args(args)

@@ -2,7 +2,6 @@
 //! back to the same structure and to the same Terraform JSON (comments aside).
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::common;
 
@@ -76,7 +75,7 @@ fn every_generated_root_round_trips_through_hcl() {
 #[test]
 fn show_prints_hcl_and_json_and_refuses_an_unknown_stack() {
     let keel = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_keel"))
+        common::keel_command()
             .arg("--root")
             .arg(common::repo())
             .args(args)

@@ -14,7 +14,6 @@ use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use keel::error::Error;
 use keel::ops::Project;
@@ -336,6 +335,7 @@ fn yamlish_bytes() -> impl Strategy<Value = Vec<u8>> {
 
 #[test]
 fn arbitrary_bytes_never_panic_the_loader() {
+    common::pin_today();
     let mut runner = TestRunner::new(config(512));
     let path = Path::new("environments/prod.yaml");
     runner
@@ -353,7 +353,7 @@ fn arbitrary_bytes_never_panic_the_loader() {
 }
 
 fn keel(root: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
+    common::keel_command()
         .arg("--root")
         .arg(root)
         .args(args)

@@ -100,6 +100,7 @@ fn issue19_16_the_platform_follows_the_environments_nat_layout() {
 
 /// The rendered errors of prod.yaml with `from` replaced by `to` (once each).
 fn prod_errors(edits: &[(&str, &str)]) -> Vec<String> {
+    common::pin_today();
     let mut text = include_str!("../environments/prod.yaml").to_owned();
     for (from, to) in edits {
         assert!(text.contains(from), "the fixture still contains {from:?}");
@@ -117,28 +118,54 @@ fn prod_errors(edits: &[(&str, &str)]) -> Vec<String> {
 
 #[test]
 fn issue19_14_a_cluster_past_standard_support_is_refused_where_it_is_set() {
-    use keel::env::kubernetes_support::{Date, Status, status};
-    // Today (2026-12-04 when this was written) the repository's clusters are in standard
-    // support; prod's 1.33 and dev's 1.34 were not.
+    use keel::env::kubernetes_support::{Date, Status, TESTED_ON, status};
+    // The tests judge support on TESTED_ON (2026-12-04), never on the clock: prod's 1.34
+    // is past standard support and opted in to extended support.
+    assert_eq!(TESTED_ON, Date::new(2026, 12, 4));
     assert!(prod_errors(&[]).is_empty());
-    let today = Date::today();
-    if today >= Date::new(2026, 12, 3) {
-        let found = prod_errors(&[
-            ("  version: \"1.35\"", "  version: \"1.33\""),
-            (
-                "kube_proxy: v1.35.0-eksbuild.2",
-                "kube_proxy: v1.33.0-eksbuild.2",
-            ),
-        ]);
-        assert_eq!(found.len(), 1, "{found:#?}");
-        assert!(
-            found[0].starts_with(
-                "environments/prod.yaml:18:12: kubernetes.version: Kubernetes 1.33 left EKS standard support on 2026-07-29"
-            ),
-            "{found:#?}"
-        );
-        assert!(matches!(status("1.34", today), Status::Ended(_)));
-    }
+    let standard = prod_errors(&[(
+        "  support: extended # 1.34 left standard support on 2026-12-02; next change: 1.35, back to standard\n",
+        "",
+    )]);
+    assert_eq!(standard.len(), 1, "{standard:#?}");
+    assert!(
+        standard[0].starts_with(
+            "environments/prod.yaml:18:12: kubernetes.version: Kubernetes 1.34 left EKS standard support on 2026-12-02: upgrade the cluster one minor (kubernetes.version: \"1.35\", with the kube_proxy add-on of 1.35), or opt in to extended support with kubernetes.support: extended (until 2027-12-02, at $0.60 instead of $0.10 per cluster-hour"
+        ),
+        "{standard:#?}"
+    );
+    assert!(matches!(status("1.33", TESTED_ON), Status::Ended(_)));
+}
+
+#[test]
+fn issue19_14_the_support_check_reads_keel_today_not_the_clock() {
+    use keel::env::kubernetes_support::TODAY_VARIABLE;
+    let check = |today: &str| {
+        let out = common::keel_command()
+            .env(TODAY_VARIABLE, today)
+            .arg("--root")
+            .arg(common::repo())
+            .arg("check")
+            .output()
+            .expect("keel runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // The day after dev's 1.35 leaves standard support, whatever the clock says.
+    let (code, stderr) = check("2027-03-28");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("environments/dev.yaml:18:12: kubernetes.version: Kubernetes 1.35 left EKS standard support on 2027-03-27"),
+        "{stderr}"
+    );
+    let (code, stderr) = check("28.03.2027");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("KEEL_TODAY is set to \"28.03.2027\": expected a date as YYYY-MM-DD"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -329,5 +356,53 @@ fn issue19_9_the_login_job_verifies_the_database_with_the_rds_ca() {
                 .unwrap()
                 .contains("truststore.pki.rds.amazonaws.com")
         );
+    }
+}
+
+#[test]
+fn issue19_22_every_stack_on_a_cluster_has_a_dashboard_with_its_saturation() {
+    let outputs = common::outputs();
+    let on_cluster: Vec<_> = outputs
+        .iter()
+        .filter(|o| o.stack != "platform" && o.files.keys().any(|p| p.starts_with("k8s")))
+        .collect();
+    // analytics-api, aegistickets, metrics-service and whatsthecraic, where they are on.
+    assert!(on_cluster.len() >= 8, "{}", on_cluster.len());
+    for o in on_cluster {
+        let objects = k8s_objects(o);
+        let map = objects
+            .iter()
+            .find(|v| {
+                v["kind"] == "ConfigMap"
+                    && v["metadata"]["name"] == format!("{}-dashboard", o.stack).as_str()
+            })
+            .unwrap_or_else(|| panic!("{}/{}: no dashboard ConfigMap", o.env, o.stack));
+        assert_eq!(map["metadata"]["labels"]["grafana_dashboard"], "1");
+        let json = map["data"][format!("{}.json", o.stack)]
+            .as_str()
+            .expect("the dashboard JSON");
+        let dashboard: Value = serde_json::from_str(json).expect("JSON");
+        let saturation = dashboard["panels"]
+            .as_array()
+            .expect("panels")
+            .iter()
+            .find(|p| p["title"] == "Saturation")
+            .unwrap_or_else(|| panic!("{}/{}: no saturation panel", o.env, o.stack));
+        let exprs: Vec<&str> = saturation["targets"]
+            .as_array()
+            .expect("targets")
+            .iter()
+            .map(|t| t["expr"].as_str().expect("expr"))
+            .collect();
+        assert!(exprs[0].contains("container_cpu_usage_seconds_total"));
+        assert!(exprs[1].contains("container_memory_working_set_bytes"));
+        for e in &exprs {
+            common::promql::selectors(e).unwrap_or_else(|err| panic!("{e}: {err}"));
+        }
+        // The database's connections where the stack records them (aegistickets).
+        let db = exprs
+            .iter()
+            .any(|e| e.starts_with("sli:db:saturation:connections"));
+        assert_eq!(db, o.stack == "aegistickets", "{}/{}", o.env, o.stack);
     }
 }

@@ -5,7 +5,6 @@
 use crate::common;
 
 use std::path::Path;
-use std::process::Command;
 
 use keel::env::load_str;
 
@@ -13,6 +12,7 @@ const PROD: &str = include_str!("../environments/prod.yaml");
 
 /// The rendered errors of prod.yaml with each `(from, to)` replaced once.
 fn errors(edits: &[(&str, &str)]) -> Vec<String> {
+    common::pin_today();
     let mut text = PROD.to_owned();
     for (from, to) in edits {
         assert!(text.contains(from), "the fixture still contains {from:?}");
@@ -44,8 +44,8 @@ fn issue_22_bug_4_langgraph_platform_and_analytics_api_refuse_foreign_registries
             ),
         ]),
         [
-            "environments/prod.yaml:58:19: stacks.langgraph-platform.image.repository: expected the repository this stack creates, 111122223333.dkr.ecr.us-east-1.amazonaws.com/langgraph-platform, or one under a registry of `image_registries` (none listed), found ghcr.io/evil/agent",
-            "environments/prod.yaml:106:19: stacks.analytics-api.image.repository: expected the repository this stack creates, 111122223333.dkr.ecr.us-east-1.amazonaws.com/analytics-api, or one under a registry of `image_registries` (none listed), found 999999999999.dkr.ecr.us-east-1.amazonaws.com/analytics-api",
+            "environments/prod.yaml:59:19: stacks.langgraph-platform.image.repository: expected the repository this stack creates, 111122223333.dkr.ecr.us-east-1.amazonaws.com/langgraph-platform, or one under a registry of `image_registries` (none listed), found ghcr.io/evil/agent",
+            "environments/prod.yaml:107:19: stacks.analytics-api.image.repository: expected the repository this stack creates, 111122223333.dkr.ecr.us-east-1.amazonaws.com/analytics-api, or one under a registry of `image_registries` (none listed), found 999999999999.dkr.ecr.us-east-1.amazonaws.com/analytics-api",
         ]
     );
 }
@@ -114,14 +114,14 @@ fn issue_22_bug_15_cache_versions_come_from_a_list() {
     assert_eq!(found.len(), 1, "{found:#?}");
     assert!(
         found[0].starts_with(
-            "environments/prod.yaml:136:23: stacks.analytics-api.cache.engine_version:"
+            "environments/prod.yaml:137:23: stacks.analytics-api.cache.engine_version:"
         ),
         "{found:#?}"
     );
     assert_eq!(
         errors(&[("engine_version: \"7.1\"", "engine_version: \"7.9\"")]),
         [
-            "environments/prod.yaml:136:23: stacks.analytics-api.cache.engine_version: expected a Redis version ElastiCache supports (6.0, 6.2, 7.0, 7.1), found \"7.9\""
+            "environments/prod.yaml:137:23: stacks.analytics-api.cache.engine_version: expected a Redis version ElastiCache supports (6.0, 6.2, 7.0, 7.1), found \"7.9\""
         ]
     );
     assert_eq!(
@@ -134,18 +134,18 @@ fn issue_22_bug_15_cache_versions_come_from_a_list() {
 fn issue_22_bug_15_kube_proxy_follows_the_cluster_version() {
     assert_eq!(
         errors(&[(
-            "kube_proxy: v1.35.0-eksbuild.2",
+            "kube_proxy: v1.34.0-eksbuild.2",
             "kube_proxy: v1.32.6-eksbuild.2"
         )]),
         [
-            "environments/prod.yaml:47:19: stacks.platform.addons.kube_proxy: expected a kube-proxy build of the cluster's version 1.35 (v1.35.<patch>-eksbuild.<n>), found v1.32.6-eksbuild.2"
+            "environments/prod.yaml:48:19: stacks.platform.addons.kube_proxy: expected a kube-proxy build of the cluster's version 1.34 (v1.34.<patch>-eksbuild.<n>), found v1.32.6-eksbuild.2"
         ]
     );
 }
 
 #[test]
 fn issue_22_bug_15_kubernetes_versions_are_ones_keel_validates() {
-    let found = errors(&[("  version: \"1.35\"", "  version: \"1.39\"")]);
+    let found = errors(&[("  version: \"1.34\"", "  version: \"1.39\"")]);
     assert_eq!(found.len(), 1, "{found:#?}");
     assert!(
         found[0].starts_with("environments/prod.yaml:18:12: kubernetes.version:"),
@@ -191,10 +191,10 @@ fn issue_22_node_labels_and_taints_follow_kubernetes_rules() {
     assert_eq!(
         found,
         [
-            "environments/prod.yaml:43:21: stacks.platform.node_groups[0].labels.workload: not a Kubernetes label value: expected a value of at most 63 characters, found 64",
-            "environments/prod.yaml:44:19: stacks.platform.node_groups[0].labels.-bad: not a Kubernetes label key: the key name must begin and end with an ASCII letter or digit",
-            "environments/prod.yaml:47:20: stacks.platform.node_groups[0].taints[0].value: not a Kubernetes label value: the value has U+0020 at character 2; expected ASCII letters, digits and - _ .",
-            "environments/prod.yaml:49:18: stacks.platform.node_groups[0].taints[1].key: not a Kubernetes qualified name: the key prefix before `/` must be a DNS subdomain (lowercase letters, digits, - and ., at most 253 characters)",
+            "environments/prod.yaml:44:21: stacks.platform.node_groups[0].labels.workload: not a Kubernetes label value: expected a value of at most 63 characters, found 64",
+            "environments/prod.yaml:45:19: stacks.platform.node_groups[0].labels.-bad: not a Kubernetes label key: the key name must begin and end with an ASCII letter or digit",
+            "environments/prod.yaml:48:20: stacks.platform.node_groups[0].taints[0].value: not a Kubernetes label value: the value has U+0020 at character 2; expected ASCII letters, digits and - _ .",
+            "environments/prod.yaml:50:18: stacks.platform.node_groups[0].taints[1].key: not a Kubernetes qualified name: the key prefix before `/` must be a DNS subdomain (lowercase letters, digits, - and ., at most 253 characters)",
         ]
     );
     let found = errors(&[(
@@ -204,13 +204,13 @@ fn issue_22_node_labels_and_taints_follow_kubernetes_rules() {
     assert_eq!(
         found,
         [
-            "environments/prod.yaml:25:14: kubernetes.service_monitor_labels.release: not a Kubernetes label value: the value has U+0020 at character 5; expected ASCII letters, digits and - _ ."
+            "environments/prod.yaml:26:14: kubernetes.service_monitor_labels.release: not a Kubernetes label value: the value has U+0020 at character 5; expected ASCII letters, digits and - _ ."
         ]
     );
 }
 
 fn keel(root: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
+    common::keel_command()
         .arg("--root")
         .arg(root)
         .args(args)
@@ -244,7 +244,7 @@ fn issue_22_rds_storage_never_shrinks_at_synth() {
     let err = String::from_utf8_lossy(&shrink.stderr);
     assert_eq!(shrink.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("environments/prod.yaml:130:30: stacks.analytics-api.database.allocated_storage_gib: expected at least 100 GiB, the allocated storage of aws_db_instance.main in generated/prod/analytics-api/terraform/database.tf.json (RDS cannot shrink storage), found 50"),
+        err.contains("environments/prod.yaml:131:30: stacks.analytics-api.database.allocated_storage_gib: expected at least 100 GiB, the allocated storage of aws_db_instance.main in generated/prod/analytics-api/terraform/database.tf.json (RDS cannot shrink storage), found 50"),
         "{err}"
     );
     assert_eq!(

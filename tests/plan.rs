@@ -5,7 +5,6 @@ use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use keel::ops::Project;
 use keel::plan::{Capability, Kind, Plan, Step};
@@ -285,8 +284,7 @@ fn the_deploy_workflow_runs_only_the_plans_steps() {
 
 #[test]
 fn plan_prints_text_and_json_and_refuses_a_stale_tree() {
-    let keel = env!("CARGO_BIN_EXE_keel");
-    let out = Command::new(keel)
+    let out = common::keel_command()
         .args(["plan", "prod", "--format", "json"])
         .current_dir(common::repo())
         .output()
@@ -301,8 +299,8 @@ fn plan_prints_text_and_json_and_refuses_a_stale_tree() {
     assert_eq!(json["steps"][0]["id"], "terraform/langgraph-platform");
     assert_eq!(json["steps"][1]["id"], "terraform/platform");
     assert_eq!(json["workflow"]["runner"], "eks-prod-deploy-runner");
-    assert_eq!(json["tools"]["kubectl"], "v1.35.0");
-    let text = Command::new(keel)
+    assert_eq!(json["tools"]["kubectl"], "v1.34.0");
+    let text = common::keel_command()
         .args(["plan", "prod"])
         .current_dir(common::repo())
         .output()
@@ -329,7 +327,7 @@ fn plan_prints_text_and_json_and_refuses_a_stale_tree() {
         ),
     )
     .unwrap();
-    let stale = Command::new(keel)
+    let stale = common::keel_command()
         .args(["plan", "prod"])
         .current_dir(dir.path())
         .env("CI", "true")
@@ -342,9 +340,8 @@ fn plan_prints_text_and_json_and_refuses_a_stale_tree() {
 
 #[test]
 fn a_failed_step_is_named_and_exits_4() {
-    let keel = env!("CARGO_BIN_EXE_keel");
     // `terraform` is not on this PATH: the step cannot start.
-    let out = Command::new(keel)
+    let out = common::keel_command()
         .args([
             "plan",
             "dev",
@@ -363,7 +360,7 @@ fn a_failed_step_is_named_and_exits_4() {
         err.contains("step terraform/platform failed: `terraform -chdir=generated/dev/platform/terraform init -input=false` could not start"),
         "{err}"
     );
-    let unknown = Command::new(keel)
+    let unknown = common::keel_command()
         .args(["plan", "dev", "--exec", "terraform/nothing"])
         .current_dir(common::repo())
         .output()

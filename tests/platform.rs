@@ -28,7 +28,12 @@ fn prod_cluster_is_private_encrypted_logged_and_admin_free_for_its_creator() {
     let o = output("prod", "platform");
     let cluster = &of_type(&o, "aws_eks_cluster")[0];
     assert_eq!(cluster["name"], "eks-prod");
-    assert_eq!(cluster["version"], "1.35");
+    // Prod runs 1.33; EKS goes one minor per update, so 1.34 in extended support first.
+    assert_eq!(cluster["version"], "1.34");
+    assert_eq!(
+        cluster["upgrade_policy"],
+        json!([{"support_type": "EXTENDED"}])
+    );
     assert_eq!(
         cluster["access_config"][0],
         json!({"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": false})

@@ -88,12 +88,16 @@ fn preflight(env: &str, home: &Path, vars: &[(&str, &str)]) -> Output {
 
 /// `keel preflight` of the project at `root`, as [`preflight`].
 fn preflight_in(root: &Path, env: &str, home: &Path, vars: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_keel"));
+    let mut cmd = common::keel_command();
     cmd.arg("--root")
         .arg(root)
         .args(["preflight", env])
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env(
+            keel::env::kubernetes_support::TODAY_VARIABLE,
+            keel::env::kubernetes_support::TESTED_ON.to_string(),
+        )
         .env("HOME", home)
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_CONFIG_FILE", home.join("no-config"))

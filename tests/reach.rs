@@ -14,6 +14,7 @@ const ENVS: [&str; 3] = ["dev", "staging", "prod"];
 
 /// Every stack of `env`, built (not rendered): its steps, add-ons and external needs.
 fn stacks(env: &str) -> Vec<keel::stack::Stack> {
+    common::pin_today();
     let path = repo().join("environments").join(format!("{env}.yaml"));
     let env = keel::env::load_file(&path).unwrap_or_else(|e| panic!("{e}"));
     keel::stacks::ALL
@@ -311,6 +312,7 @@ fn cluster_logins_are_restricted_jobs_declared_as_steps() {
 
 #[test]
 fn the_login_job_may_reach_only_dns_the_rds_ca_and_postgres_in_the_data_subnets() {
+    common::pin_today();
     let o = output("prod", "analytics-api");
     let policy = yaml(
         &o.files[std::path::Path::new("jobs/database-login/80-networkpolicy-database-login.yaml")],

@@ -194,6 +194,7 @@ fn issue19_11_public_albs_have_a_waf_access_logs_and_deletion_protection_in_prod
 
 #[test]
 fn issue19_11_dev_plain_http_is_a_stated_choice() {
+    common::pin_today();
     const DEV: &str = include_str!("../environments/dev.yaml");
     for stack in ["langgraph-platform", "aegistickets"] {
         assert!(

@@ -4,7 +4,6 @@
 use crate::common;
 
 use std::path::Path;
-use std::process::Command;
 
 use keel::env::load_str;
 
@@ -13,6 +12,7 @@ const DEV: &str = include_str!("../environments/dev.yaml");
 
 /// Loads `text` as `environments/<stem>.yaml` and returns the rendered errors.
 fn errors_of(stem: &str, text: &str) -> Vec<String> {
+    common::pin_today();
     match load_str(Path::new(&format!("environments/{stem}.yaml")), stem, text) {
         Ok(_) => Vec::new(),
         Err(e) => e.0.iter().map(ToString::to_string).collect(),
@@ -37,7 +37,7 @@ fn r22_bug1_a_principal_of_another_account_is_refused() {
     assert_eq!(
         errors_of("prod", &prod_with(&[(ADMIN, FOREIGN_ADMIN)])),
         [
-            "environments/prod.yaml:31:9: stacks.platform.admins[0]: expected a principal of account 111122223333 (account_id) or of an account listed in `trusted_accounts`, found account 999999999999"
+            "environments/prod.yaml:32:9: stacks.platform.admins[0]: expected a principal of account 111122223333 (account_id) or of an account listed in `trusted_accounts`, found account 999999999999"
         ]
     );
     // Declared at the top of the file, where the pull request's diff shows it.
@@ -117,7 +117,7 @@ fn r22_bug5_prod_public_endpoint_refuses_the_whole_internet() {
         assert_eq!(
             errors_of("prod", &text),
             [
-                "environments/prod.yaml:30:28: stacks.platform.public_endpoint_cidrs: expected a list of trusted networks in a prod-tier environment, found one that covers the whole IPv4 internet (0.0.0.0/0)"
+                "environments/prod.yaml:31:28: stacks.platform.public_endpoint_cidrs: expected a list of trusted networks in a prod-tier environment, found one that covers the whole IPv4 internet (0.0.0.0/0)"
             ],
             "{cidrs}"
         );
@@ -130,7 +130,7 @@ fn r22_bug5_prod_public_endpoint_refuses_the_whole_internet() {
 }
 
 fn keel(root: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
+    common::keel_command()
         .arg("--root")
         .arg(root)
         .args(args)

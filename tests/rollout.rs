@@ -250,3 +250,65 @@ fn a_canary_without_analysis_on_kubernetes_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn no_data_stops_a_deployment_on_both_platforms_after_the_same_minutes() {
+    let outputs = build(&Project::new(common::repo()), &Selection::default()).expect("builds");
+    let find = |stack: &str| {
+        outputs
+            .iter()
+            .find(|o| o.env == "prod" && o.stack == stack)
+            .expect("prod stack")
+    };
+    let ecs = find("langgraph-platform");
+    let group = &of_type(ecs, "aws_codedeploy_deployment_group")[0];
+    let alarms = common::resources(ecs);
+    let gating: Vec<(String, Value)> = group["alarm_configuration"][0]["alarms"]
+        .as_array()
+        .expect("alarms")
+        .iter()
+        .map(|a| {
+            let name = a
+                .as_str()
+                .and_then(|a| a.strip_prefix("${aws_cloudwatch_metric_alarm."))
+                .and_then(|a| a.strip_suffix(".alarm_name}"))
+                .expect("an alarm's name");
+            let (_, _, body) = alarms
+                .iter()
+                .find(|(t, n, _)| t == "aws_cloudwatch_metric_alarm" && n == name)
+                .expect("the alarm exists");
+            (name.to_owned(), body.clone())
+        })
+        .collect();
+    // Issue 19 point 5: no gating alarm reads a minute without data as a pass, but for
+    // 5XX counts, which CloudWatch publishes only when there are errors.
+    for (name, body) in &gating {
+        let missing = body["treat_missing_data"].as_str().expect("set");
+        if missing == "notBreaching" {
+            assert!(body.to_string().contains("5XX_Count"), "{name}: {body:#}");
+        } else {
+            assert!(matches!(missing, "breaching" | "missing"), "{name}");
+        }
+    }
+    // A deployment without requests is stopped: the no-traffic alarm breaches after as many
+    // minutes as Argo's analysis tolerates inconclusive measurements, plus the one that
+    // decides.
+    let (_, no_traffic) = gating
+        .iter()
+        .find(|(n, _)| n == "deploy_no_traffic")
+        .expect("a no-traffic alarm gates the deployment");
+    assert_eq!(no_traffic["metric_name"], "RequestCount");
+    assert_eq!(no_traffic["comparison_operator"], "LessThanThreshold");
+    assert_eq!(no_traffic["treat_missing_data"], "breaching");
+    let template = k8s(
+        find("analytics-api"),
+        "40-analysistemplate-analytics-api-canary.yaml",
+    );
+    for metric in template["spec"]["metrics"].as_array().expect("metrics") {
+        assert_eq!(
+            no_traffic["evaluation_periods"].as_i64(),
+            metric["inconclusiveLimit"].as_i64().map(|n| n + 1),
+            "{metric:#}"
+        );
+    }
+}

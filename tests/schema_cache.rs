@@ -4,11 +4,11 @@
 use crate::common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 /// `keel --root ROOT ARGS` with the record on (no `CI`, no `KEEL_SCHEMA_CACHE`), plus `env`.
 fn keel(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_keel"));
+    let mut command = common::keel_command();
     command
         .arg("--root")
         .arg(root)

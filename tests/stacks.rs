@@ -71,12 +71,13 @@ fn prod_langgraph_platform_has_the_seed_resources() {
         group["deployment_config_name"],
         "${aws_codedeploy_deployment_config.canary_10_percent_15_minutes.id}"
     );
-    // The seed's five rollback alarms, and the two of prod's rollout analysis.
+    // The seed's five rollback alarms, and the two of prod's rollout analysis with its
+    // no-traffic alarm.
     assert_eq!(
         group["alarm_configuration"][0]["alarms"]
             .as_array()
             .map(Vec::len),
-        Some(7)
+        Some(8)
     );
     assert_eq!(
         group["auto_rollback_configuration"][0]["events"],
@@ -94,10 +95,10 @@ fn prod_langgraph_platform_has_the_seed_resources() {
     assert_eq!(db["backup_retention_period"], 7);
     assert!(db["final_snapshot_identifier"].is_string());
     assert!(db.get("password").is_none());
-    // Five monitoring alarms (the seed's), five that roll deployments back plus two from
-    // the rollout's analysis, and the availability SLO's eight burn-rate windows joined by
-    // four composite alarms.
-    assert_eq!(of_type(&o, "aws_cloudwatch_metric_alarm").len(), 20);
+    // Five monitoring alarms (the seed's), five that roll deployments back plus three from
+    // the rollout's analysis (success rate, p99, no traffic), and the availability SLO's
+    // eight burn-rate windows joined by four composite alarms.
+    assert_eq!(of_type(&o, "aws_cloudwatch_metric_alarm").len(), 21);
     assert_eq!(of_type(&o, "aws_cloudwatch_composite_alarm").len(), 4);
     assert_eq!(of_type(&o, "aws_cloudwatch_dashboard").len(), 1);
     assert_eq!(of_type(&o, "aws_sns_topic").len(), 1);

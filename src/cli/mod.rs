@@ -126,6 +126,8 @@ pub enum PlanFormat {
 /// Runs the parsed command, printing to stdout/stderr.
 pub fn run(cli: Cli) -> Result<(), Error> {
     let project = Project::new(cli.root);
+    // A `KEEL_TODAY` that is no date is refused before anything runs.
+    crate::env::kubernetes_support::today().map_err(Error::Usage)?;
     let mut stdout = std::io::stdout().lock();
     let print = |out: &mut std::io::StdoutLock<'_>, text: &str| -> Result<(), Error> {
         out.write_all(text.as_bytes())

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::Scope;
 use super::iam::{Role, Statement, Trust};
-use super::observability::{Alarm, Combine, Comparison, MathAlarm, MathInput, Metric};
+use super::observability::{Alarm, Combine, Comparison, MathAlarm, MathInput, Metric, MissingData};
 use crate::refs::Expr;
 use crate::rollout::{Analysis, CodeDeployShift, Strategy};
 
@@ -192,6 +192,7 @@ impl EcsBlueGreen {
                     .iter()
                     .map(|alarm| alarm.add(scope)),
             );
+            alarm_names.push(no_traffic_alarm(&props.rollback).add(scope, None));
         }
         let group = scope.tf.resource(
             f,
@@ -257,6 +258,14 @@ impl EcsBlueGreen {
 /// 3 s, CPU above 80% or memory above 85% for two minutes, any unhealthy target in either
 /// target group. They notify no one (CodeDeploy reports the rollback to the topic); the
 /// stack's monitoring alarms page operators.
+///
+/// No data never passes as good where it means something broke: CPU, memory and target
+/// health are published every minute whatever the traffic, so a gap is a stopped service
+/// or a broken metric, and counts as breaching (ALARM stops the deployment, as AWS
+/// recommends for rollback alarms on continuously reported metrics). 5XX counts are
+/// published only when there are errors, so a gap is none (not breaching). The response
+/// time exists only with requests: a gap is no verdict (`missing`, INSUFFICIENT_DATA),
+/// and with an analysis [`no_traffic_alarm`] stops a deployment that gets no requests.
 pub fn rollback_alarms(t: &RollbackTargets) -> Vec<Alarm> {
     let lb = || BTreeMap::from([("LoadBalancer", t.load_balancer.clone())]);
     let ecs = || {
@@ -270,18 +279,20 @@ pub fn rollback_alarms(t: &RollbackTargets) -> Vec<Alarm> {
         name,
         dimensions,
     };
-    let alarm = |id, description: &str, metric, statistic, periods, threshold| Alarm {
-        id,
-        description: description.to_owned(),
-        metric,
-        combined_with: Vec::new(),
-        combine: Combine::Sum,
-        statistic,
-        period_seconds: 60,
-        evaluation_periods: periods,
-        threshold,
-        comparison: Comparison::GreaterThan,
-    };
+    let alarm =
+        |id, description: &str, metric, statistic, periods, threshold, missing_data| Alarm {
+            id,
+            description: description.to_owned(),
+            metric,
+            combined_with: Vec::new(),
+            combine: Combine::Sum,
+            statistic,
+            period_seconds: 60,
+            evaluation_periods: periods,
+            threshold,
+            comparison: Comparison::GreaterThan,
+            missing_data,
+        };
     let unhealthy = |tg: &Expr| {
         let mut dims = lb();
         dims.insert("TargetGroup", tg.clone());
@@ -297,6 +308,7 @@ pub fn rollback_alarms(t: &RollbackTargets) -> Vec<Alarm> {
                 "Sum",
                 1,
                 5.0,
+                MissingData::NotBreaching,
             )
         },
         alarm(
@@ -306,6 +318,7 @@ pub fn rollback_alarms(t: &RollbackTargets) -> Vec<Alarm> {
             "Average",
             1,
             3.0,
+            MissingData::Missing,
         ),
         alarm(
             "deploy-cpu",
@@ -314,6 +327,7 @@ pub fn rollback_alarms(t: &RollbackTargets) -> Vec<Alarm> {
             "Average",
             2,
             80.0,
+            MissingData::Breaching,
         ),
         alarm(
             "deploy-memory",
@@ -322,6 +336,7 @@ pub fn rollback_alarms(t: &RollbackTargets) -> Vec<Alarm> {
             "Average",
             2,
             85.0,
+            MissingData::Breaching,
         ),
         Alarm {
             combined_with: vec![unhealthy(&t.target_groups[1])],
@@ -333,6 +348,7 @@ pub fn rollback_alarms(t: &RollbackTargets) -> Vec<Alarm> {
                 "Maximum",
                 1,
                 0.0,
+                MissingData::Breaching,
             )
         },
     ]
@@ -371,6 +387,8 @@ pub fn analysis_alarms(t: &RollbackTargets, a: &Analysis) -> Vec<MathAlarm> {
             label: "5XX share of requests".into(),
             period_seconds: 60,
             threshold: (100.0 - a.success_rate_percent) / 100.0,
+            // No requests, no share: no verdict (see `no_traffic_alarm`).
+            missing_data: MissingData::Missing,
         },
         MathAlarm {
             id: "deploy-p99-latency".into(),
@@ -383,8 +401,39 @@ pub fn analysis_alarms(t: &RollbackTargets, a: &Analysis) -> Vec<MathAlarm> {
             label: "p99 response time (s)".into(),
             period_seconds: 60,
             threshold: f64::from(a.p99_latency_ms) / 1000.0,
+            missing_data: MissingData::Missing,
         },
     ]
+}
+
+/// The analysis' alarm on no data, CodeDeploy's counterpart of Argo Rollouts'
+/// inconclusive limit: in ALARM (which stops and rolls back the deployment) once the load
+/// balancer has answered no request for one minute more than
+/// [`crate::rollout::ANALYSIS_NO_DATA_MINUTES`]. A canary that gets no traffic, or a
+/// metric that broke, then fails instead of passing the success-rate and latency alarms,
+/// which cannot judge without requests. `RequestCount` is published only for minutes with
+/// requests, so a gap is breaching.
+pub fn no_traffic_alarm(t: &RollbackTargets) -> Alarm {
+    let minutes = crate::rollout::ANALYSIS_NO_DATA_MINUTES + 1;
+    Alarm {
+        id: "deploy-no-traffic",
+        description: format!(
+            "deployment: no request reached the load balancer for {minutes} minutes, so the analysis cannot judge the new version (no data is no pass)"
+        ),
+        metric: Metric {
+            namespace: "AWS/ApplicationELB",
+            name: "RequestCount",
+            dimensions: BTreeMap::from([("LoadBalancer", t.load_balancer.clone())]),
+        },
+        combined_with: Vec::new(),
+        combine: Combine::Sum,
+        statistic: "Sum",
+        period_seconds: 60,
+        evaluation_periods: minutes,
+        threshold: 1.0,
+        comparison: Comparison::LessThan,
+        missing_data: MissingData::Breaching,
+    }
 }
 
 /// File names under the stack's `deploy/` folder.

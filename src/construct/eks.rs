@@ -43,6 +43,10 @@ pub struct EksClusterProps {
     pub name: String,
     /// Kubernetes minor version, e.g. `1.33`.
     pub version: String,
+    /// EKS support policy, always written (`upgrade_policy.support_type`): without it AWS
+    /// enrolls the cluster in extended support and bills it once the version leaves
+    /// standard support.
+    pub support: crate::env::file::KubernetesSupport,
     /// Subnets of the control plane's network interfaces (private).
     pub subnet_ids: Vec<Expr>,
     /// CIDRs allowed to reach the public endpoint; empty keeps the endpoint private.
@@ -135,6 +139,7 @@ impl EksCluster {
             json!({
                 "name": props.name,
                 "version": props.version,
+                "upgrade_policy": [{"support_type": props.support.support_type()}],
                 "role_arn": role.arn(),
                 "vpc_config": [vpc_config],
                 "access_config": [{

@@ -45,6 +45,36 @@ impl AlarmTopic {
 pub enum Comparison {
     /// Statistic > threshold.
     GreaterThan,
+    /// Statistic < threshold.
+    LessThan,
+}
+
+/// How an alarm reads a period without data (`treat_missing_data`). CodeDeploy stops a
+/// deployment only on an alarm in ALARM; INSUFFICIENT_DATA and OK let it go on. See
+/// <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/alarms-and-missing-data.html>.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissingData {
+    /// As within the threshold: for a metric published only when something happens (5XX
+    /// counts), where no data means none happened.
+    NotBreaching,
+    /// As breaching: for a metric published every minute whatever the traffic (ECS CPU
+    /// and memory, target health), where no data means the service or the metric is gone.
+    Breaching,
+    /// Not evaluated: all periods missing is INSUFFICIENT_DATA, never OK. For a metric
+    /// published only with traffic (response times, error shares): no traffic is no
+    /// verdict, and a separate alarm stops a deployment that gets none.
+    Missing,
+}
+
+impl MissingData {
+    /// The `treat_missing_data` value.
+    pub fn value(self) -> &'static str {
+        match self {
+            MissingData::NotBreaching => "notBreaching",
+            MissingData::Breaching => "breaching",
+            MissingData::Missing => "missing",
+        }
+    }
 }
 
 /// One CloudWatch metric series: namespace, name and dimensions.
@@ -91,6 +121,8 @@ pub struct Alarm {
     pub threshold: f64,
     /// Comparison.
     pub comparison: Comparison,
+    /// How a period without data counts.
+    pub missing_data: MissingData,
 }
 
 impl Alarm {
@@ -99,6 +131,7 @@ impl Alarm {
     pub fn add(&self, scope: &mut Scope<'_>, topic: Option<&AlarmTopic>) -> Expr {
         let comparison = match self.comparison {
             Comparison::GreaterThan => "GreaterThanThreshold",
+            Comparison::LessThan => "LessThanThreshold",
         };
         let dims = |m: &Metric| -> BTreeMap<&str, Value> {
             m.dimensions
@@ -112,7 +145,7 @@ impl Alarm {
             "evaluation_periods": self.evaluation_periods,
             "threshold": self.threshold,
             "comparison_operator": comparison,
-            "treat_missing_data": "notBreaching",
+            "treat_missing_data": self.missing_data.value(),
         });
         let all: Vec<&Metric> = std::iter::once(&self.metric)
             .chain(&self.combined_with)
@@ -252,6 +285,8 @@ pub struct MathAlarm {
     pub period_seconds: u32,
     /// Threshold the expression must exceed.
     pub threshold: f64,
+    /// How a period without data counts.
+    pub missing_data: MissingData,
 }
 
 impl MathAlarm {
@@ -274,7 +309,7 @@ impl MathAlarm {
             "evaluation_periods": 1,
             "threshold": self.threshold,
             "comparison_operator": "GreaterThanThreshold",
-            "treat_missing_data": "notBreaching",
+            "treat_missing_data": self.missing_data.value(),
             "metric_query": queries,
         });
         let r = scope.tf.resource(

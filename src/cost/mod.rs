@@ -441,6 +441,26 @@ fn hourly(rate: f64, what: String) -> (f64, String) {
     )
 }
 
+/// An EKS control plane: at the extended-support rate when the cluster opted in to it
+/// (`upgrade_policy.support_type = EXTENDED`), else at the standard rate. AWS bills the
+/// extended rate only while the version is past standard support; the estimate does not
+/// depend on the date, so an opted-in cluster counts at that rate (an environment opts in
+/// for a version that needs it, see [`crate::env::kubernetes_support`]).
+fn eks_cluster(p: &RegionPrices, body: &Value) -> (f64, String) {
+    if body
+        .pointer("/upgrade_policy/0/support_type")
+        .and_then(Value::as_str)
+        == Some("EXTENDED")
+    {
+        hourly(
+            p.eks_cluster_extended_hourly,
+            "1 EKS control plane in extended support".into(),
+        )
+    } else {
+        hourly(p.eks_cluster_hourly, "1 EKS control plane".into())
+    }
+}
+
 /// `Ok(None)`: type not in the table; `Err`: in the table, but a value is unknown.
 fn priced(
     p: &RegionPrices,
@@ -467,7 +487,7 @@ fn priced(
             let (usd, basis) = hourly(rate, format!("1 {kind}"));
             (usd, format!("{basis} (+ capacity units, by use)"))
         }
-        "aws_eks_cluster" => hourly(p.eks_cluster_hourly, "1 EKS control plane".into()),
+        "aws_eks_cluster" => eks_cluster(p, body),
         "aws_eks_node_group" => node_group(p, body, index)?,
         "aws_ecs_service" => fargate_service(p, body, index)?,
         "aws_db_instance" => rds(p, body)?,
@@ -778,6 +798,16 @@ mod tests {
         );
         let expected = 3.0 * 0.192 * 730.0 + 3.0 * 100.0 * 0.08;
         assert!((e.monthly_usd() - expected).abs() < 1e-9);
+    }
+
+    #[test]
+    fn an_eks_cluster_in_extended_support_costs_six_times_the_standard_rate() {
+        let cluster = |support: &str| {
+            let body = json!({"upgrade_policy": [{"support_type": support}]});
+            Estimate::of("us-east-1", &[("aws_eks_cluster", "main", &body)]).monthly_usd()
+        };
+        assert!((cluster("STANDARD") - 0.10 * 730.0).abs() < 1e-9);
+        assert!((cluster("EXTENDED") - 0.60 * 730.0).abs() < 1e-9);
     }
 
     #[test]

@@ -71,6 +71,9 @@ pub struct RegionPrices {
     pub elasticache_hourly: &'static [(&'static str, f64)],
     /// EKS cluster, standard Kubernetes version support, per cluster-hour.
     pub eks_cluster_hourly: f64,
+    /// EKS cluster whose Kubernetes version is in extended support, per cluster-hour
+    /// (replaces [`RegionPrices::eks_cluster_hourly`], not added to it).
+    pub eks_cluster_extended_hourly: f64,
     /// Fargate Linux/x86_64, per vCPU-hour and per GB-hour.
     pub fargate_x86: (f64, f64),
     /// Fargate Linux/ARM64, per vCPU-hour and per GB-hour.
@@ -184,6 +187,7 @@ pub const US_EAST_1: RegionPrices = RegionPrices {
         ("cache.t4g.medium", 0.065),
     ],
     eks_cluster_hourly: 0.10,
+    eks_cluster_extended_hourly: 0.60,
     fargate_x86: (0.04048, 0.004445),
     fargate_arm: (0.03238, 0.00356),
     alb_hourly: 0.0225,
@@ -305,6 +309,7 @@ mod tests {
         );
         assert_eq!(US_EAST_1.nat_gateway_hourly, 0.045);
         assert_eq!(US_EAST_1.eks_cluster_hourly, 0.10);
+        assert_eq!(US_EAST_1.eks_cluster_extended_hourly, 0.60);
         assert_eq!(US_EAST_1.fargate_x86, (0.04048, 0.004445));
         assert!(region("us-east-1").is_some());
         assert!(region("eu-west-1").is_none());

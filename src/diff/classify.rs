@@ -13,13 +13,14 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::addrs::AddrSet;
-use super::{Action, Change, Kind, Object, normalized};
+use super::{Action, Change, Kind, Object, Sides, normalized};
 
 /// How severe a change is; ordered most severe first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Class {
-    /// Forces replacement of (or destroys) a stateful or identity-bearing resource.
+    /// Forces replacement of (or destroys) a stateful or identity-bearing resource, or
+    /// cannot be applied at all (an EKS version that skips a minor or goes down).
     Replace,
     /// Widens access: IAM, network, public exposure, encryption, deletion protection.
     Security,
@@ -248,8 +249,9 @@ const EXPOSURES: &[&str] = &[
 ];
 
 /// Sets `class`, `cosmetic` and `reasons` of `c`; `before` is the old body for an update or
-/// move, `object` the new object (the old one for a delete).
-pub fn classify(c: &mut Change, before: Option<&Value>, object: &Object) {
+/// move, `object` the new object (the old one for a delete); `sides` says whether the
+/// difference is a step that gets applied.
+pub fn classify(c: &mut Change, before: Option<&Value>, object: &Object, sides: Sides) {
     let mut replace = Vec::new();
     let mut security = Vec::new();
     let is_resource = c.kind == Kind::Terraform
@@ -328,6 +330,19 @@ pub fn classify(c: &mut Change, before: Option<&Value>, object: &Object) {
                     "`engine_version` changes its major version: an upgrade with downtime that needs allow_major_version_upgrade, and no way back"
                         .into(),
                 );
+            }
+        }
+    }
+    if is_resource && c.rtype == "aws_eks_cluster" && sides == Sides::Revisions {
+        for a in c.attributes.iter().filter(|a| a.path == "version") {
+            let minor = |v: &Option<Value>| v.as_ref().and_then(Value::as_str).map(str::to_owned);
+            if let (Some(from), Some(to)) = (minor(&a.before), minor(&a.after))
+                && let Some(why) = crate::env::kubernetes_support::step_problem(&from, &to)
+            {
+                // Not a replacement, but the apply fails: the gate's most severe class.
+                replace.push(format!(
+                    "`version` changes: {why}; the apply fails otherwise"
+                ));
             }
         }
     }
@@ -1149,6 +1164,33 @@ mod tests {
         );
         assert_eq!(c.len(), 1, "{c:#?}");
         c.remove(0)
+    }
+
+    #[test]
+    fn an_eks_version_that_skips_a_minor_or_goes_down_blocks_and_one_up_passes() {
+        let cluster = |v: &str| json!({"name": "eks-prod", "version": v});
+        // Issue 19 point 14: staging and prod ran 1.33, the file said 1.35.
+        let jump = one("aws_eks_cluster", cluster("1.33"), cluster("1.35"));
+        assert_eq!(jump.class, Class::Replace, "{jump:#?}");
+        assert_eq!(
+            jump.reasons,
+            [
+                "`version` changes: Kubernetes 1.33 -> 1.35 skips 1.34: EKS upgrades a cluster one minor per update, so apply one change per minor: 1.34, then 1.35 (each with the kube_proxy add-on of its minor); the apply fails otherwise"
+            ]
+        );
+        let down = one("aws_eks_cluster", cluster("1.35"), cluster("1.34"));
+        assert_eq!(down.class, Class::Replace, "{down:#?}");
+        assert!(down.reasons[0].contains("is a downgrade, which EKS cannot do"));
+        let up = one("aws_eks_cluster", cluster("1.34"), cluster("1.35"));
+        assert_eq!(up.class, Class::Other, "{up:#?}");
+        // Between two environments nothing is applied: no step rule.
+        let across = crate::diff::diff_environments(
+            "staging→prod",
+            "platform",
+            &tf(json!({"resource": {"aws_eks_cluster": {"x": cluster("1.35")}}})),
+            &tf(json!({"resource": {"aws_eks_cluster": {"x": cluster("1.33")}}})),
+        );
+        assert_eq!(across.changes[0].class, Class::Other, "{across:#?}");
     }
 
     fn doc(name: &str, body: Value) -> FileTree {

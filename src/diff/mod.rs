@@ -280,13 +280,46 @@ pub fn hand_edit(shown: &str, how: &str) -> Change {
     }
 }
 
+/// What the two sides of a diff are, which decides whether a difference is a step that
+/// gets applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sides {
+    /// Two states of one stack (a revision and the next, or the state before and after a
+    /// refresh): the difference is applied as a change.
+    Revisions,
+    /// One stack in two environments (`keel diff --envs`): nothing moves from one to the
+    /// other, so rules about steps (a cluster's version) do not apply.
+    Environments,
+}
+
 /// Diffs one stack: `before` as committed, `after` as synth would write it.
 pub fn diff_stack(env: &str, stack: &str, before: &FileTree, after: &FileTree) -> StackDiff {
     diff_parsed(env, stack, &parse(before), &parse(after))
 }
 
+/// Diffs one stack of two environments (`label` is `from→to`): `before` is the first's
+/// files, `after` the second's ([`Sides::Environments`]).
+pub fn diff_environments(
+    label: &str,
+    stack: &str,
+    before: &FileTree,
+    after: &FileTree,
+) -> StackDiff {
+    diff_sides(
+        label,
+        stack,
+        &parse(before),
+        &parse(after),
+        Sides::Environments,
+    )
+}
+
 /// Diffs two parsed stacks (see [`diff_stack`]).
 pub fn diff_parsed(env: &str, stack: &str, before: &Parsed, after: &Parsed) -> StackDiff {
+    diff_sides(env, stack, before, after, Sides::Revisions)
+}
+
+fn diff_sides(env: &str, stack: &str, before: &Parsed, after: &Parsed, sides: Sides) -> StackDiff {
     let mut changes = Vec::new();
     let deleted: BTreeSet<&String> = before
         .objects
@@ -370,6 +403,7 @@ pub fn diff_parsed(env: &str, stack: &str, before: &Parsed, after: &Parsed) -> S
             },
             attributes,
             Some(old),
+            sides,
         ));
     }
     let moved_from: BTreeSet<&String> = moves.iter().map(|(f, _, _)| *f).collect();
@@ -381,6 +415,7 @@ pub fn diff_parsed(env: &str, stack: &str, before: &Parsed, after: &Parsed) -> S
             Action::Delete,
             Vec::new(),
             None,
+            sides,
         ));
     }
     for c in created.iter().filter(|c| !moved_to.contains(*c)) {
@@ -390,6 +425,7 @@ pub fn diff_parsed(env: &str, stack: &str, before: &Parsed, after: &Parsed) -> S
             Action::Create,
             Vec::new(),
             None,
+            sides,
         ));
     }
     for (address, old) in &before.objects {
@@ -398,7 +434,14 @@ pub fn diff_parsed(env: &str, stack: &str, before: &Parsed, after: &Parsed) -> S
         {
             let mut attributes = Vec::new();
             diff_values(&mut String::new(), &old.body, &new.body, &mut attributes);
-            changes.push(change(address, new, Action::Update, attributes, Some(old)));
+            changes.push(change(
+                address,
+                new,
+                Action::Update,
+                attributes,
+                Some(old),
+                sides,
+            ));
         }
     }
     sort_changes(&mut changes);
@@ -430,6 +473,7 @@ fn change(
     action: Action,
     attributes: Vec<AttrChange>,
     before: Option<&Object>,
+    sides: Sides,
 ) -> Change {
     let mut c = Change {
         address: address.to_owned(),
@@ -441,7 +485,7 @@ fn change(
         reasons: Vec::new(),
         attributes,
     };
-    classify::classify(&mut c, before.map(|o| &o.body), object);
+    classify::classify(&mut c, before.map(|o| &o.body), object, sides);
     c
 }
 

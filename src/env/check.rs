@@ -81,9 +81,15 @@ pub(crate) fn check(spec: &EnvFile, stem: &str, out: &mut Problems) {
     if let Some(kube) = &spec.kubernetes {
         let ptr = "/kubernetes/service_monitor_labels";
         super::names::labels(&kube.service_monitor_labels, ptr, out);
-        let today = super::kubernetes_support::Date::today();
-        if let Some(m) = super::kubernetes_support::problem(&kube.version, today) {
-            out.push(("/kubernetes/version".into(), m));
+        match super::kubernetes_support::today() {
+            Ok(today) => {
+                let support =
+                    super::kubernetes_support::problem(&kube.version, kube.support, today);
+                if let Some(m) = support {
+                    out.push(("/kubernetes/version".into(), m));
+                }
+            }
+            Err(m) => out.push(("/kubernetes/version".into(), m)),
         }
     }
 

@@ -168,6 +168,15 @@ pub struct Kubernetes {
     /// against); the platform's kube-proxy add-on must be a build of the same version.
     #[schemars(regex(pattern = r"^1\.3[3-7]$"))]
     pub version: String,
+    /// EKS support policy of the cluster (its `upgrade_policy.support_type`). `standard`:
+    /// a version past its end of standard support is an error. `extended`: the cluster
+    /// may run a version up to 12 months longer, at $0.60 instead of $0.10 per
+    /// cluster-hour while it does (a warning says so on every synth); past extended
+    /// support it is an error too. Default: `standard`, set explicitly (a cluster without
+    /// a policy is enrolled in extended support by AWS and billed for it). See
+    /// <https://docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html>.
+    #[serde(default)]
+    pub support: KubernetesSupport,
     /// Ingress controller class used by this cluster.
     pub ingress_class: IngressClassName,
     /// Namespace the ingress controller runs in (allowed through NetworkPolicies).
@@ -199,6 +208,27 @@ impl Kubernetes {
             "http://prometheus-operated.{}.svc.cluster.local:9090",
             self.monitoring_namespace
         )
+    }
+}
+
+/// EKS support policies of a cluster's Kubernetes version.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KubernetesSupport {
+    /// Standard support only (14 months per minor on EKS).
+    #[default]
+    Standard,
+    /// Opted in to extended support (12 more months, six times the cluster-hour price).
+    Extended,
+}
+
+impl KubernetesSupport {
+    /// The value of `aws_eks_cluster.upgrade_policy.support_type`.
+    pub fn support_type(self) -> &'static str {
+        match self {
+            KubernetesSupport::Standard => "STANDARD",
+            KubernetesSupport::Extended => "EXTENDED",
+        }
     }
 }
 

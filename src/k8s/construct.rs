@@ -306,6 +306,10 @@ mod tests {
             memory_utilization_percent: 80,
         });
         p.config.insert("RUST_LOG".into(), "info".into());
+        p.secrets.store = Some(SecretStoreRef {
+            kind: SecretStoreKind::SecretStore,
+            name: "analytics-api-secrets".into(),
+        });
         p.secrets.env.push(SecretEnv {
             env: "DATABASE_URL".into(),
             source: SecretSource::SecretsManager {
@@ -399,10 +403,28 @@ mod tests {
         let es = find(&objects, "ExternalSecret", "analytics-api");
         assert_eq!(es["apiVersion"], "external-secrets.io/v1");
         assert_eq!(
+            es["spec"]["secretStoreRef"],
+            serde_json::json!({"kind": "SecretStore", "name": "analytics-api-secrets"})
+        );
+        assert_eq!(
             es["spec"]["data"].as_array().unwrap().len(),
             1,
             "only the Secrets Manager variable"
         );
+    }
+
+    #[test]
+    fn secrets_without_a_named_store_are_refused() {
+        // There is no cluster-wide store to fall back on (each stack has its own).
+        let mut p = props();
+        p.secrets.store = None;
+        let err = service(&p).unwrap_err().to_string();
+        assert!(err.contains("secrets.store"), "{err}");
+        // Without a Secrets Manager variable no store is needed.
+        p.secrets
+            .env
+            .retain(|v| !matches!(v.source, SecretSource::SecretsManager { .. }));
+        assert!(service(&p).is_ok());
     }
 
     #[test]

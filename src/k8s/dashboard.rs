@@ -1,12 +1,14 @@
-//! A Grafana dashboard per service with objectives: its golden signals and its error budget,
-//! as a ConfigMap the kube-prometheus-stack Grafana's dashboard sidecar loads (label
+//! A Grafana dashboard per stack on the cluster ([`StackDashboard`]): the golden signals
+//! and error budget of its service's objectives, and the saturation of its namespace, as
+//! a ConfigMap the kube-prometheus-stack Grafana's dashboard sidecar loads (label
 //! [`DASHBOARD_LABEL`] = [`DASHBOARD_LABEL_VALUE`], any namespace).
 //!
-//! Every panel reads only series the service's own `PrometheusRule` records (see
-//! [`crate::slo::prometheus`]), so a dashboard cannot drift from the rules: traffic is the
-//! recorded request rate, errors and latency the recorded bad-request ratios of the
+//! Every objective panel reads only series the service's own `PrometheusRule` records
+//! (see [`crate::slo::prometheus`]), so a dashboard cannot drift from the rules: traffic is
+//! the recorded request rate, errors and latency the recorded bad-request ratios of the
 //! availability and latency objectives, and the budget is derived from the recorded 5m
-//! rates over the objective's window. The JSON comes from typed structs, so it is
+//! rates over the objective's window. Saturation reads the container and pod-limit series
+//! every kube-prometheus-stack scrapes. The JSON comes from typed structs, so it is
 //! deterministic.
 //!
 //! See <https://grafana.com/docs/grafana/latest/dashboards/build-dashboards/view-dashboard-json-model/>.
@@ -119,15 +121,135 @@ pub struct Target {
     pub legend_format: String,
 }
 
-/// The service's dashboard: traffic, errors, latency, and per objective its error ratio
-/// against the burn thresholds and the budget left over its window.
-pub fn dashboard(svc: &ServiceSlos<'_>) -> Dashboard {
-    let mut panels = Vec::new();
-    let mut add = |kind, title: String, description: String, unit, targets: Vec<Target>| {
-        let id = u32::try_from(panels.len()).unwrap_or(u32::MAX) + 1;
-        // Two panels a row, each half the grid wide.
+/// A stack's dashboard: one per stack on the cluster, whatever it runs. With objectives,
+/// the golden signals (traffic, errors, latency) and the error budget of each; always the
+/// saturation of the stack's namespace: CPU and memory of every pod against its limits
+/// (cAdvisor and kube-state-metrics series, which kube-prometheus-stack scrapes), and
+/// the database's connections against `max_connections` where the stack records them.
+#[derive(Debug, Clone)]
+pub struct StackDashboard<'a> {
+    /// The stack, e.g. `whatsthecraic`: uid `keel-<stack>`, ConfigMap `<stack>-dashboard`.
+    pub stack: &'a str,
+    /// The namespace of its pods and of the ConfigMap.
+    pub namespace: &'a str,
+    /// Its service's objectives, if it has any.
+    pub slos: Option<&'a ServiceSlos<'a>>,
+    /// A PromQL series of open database connections over `max_connections`, where the
+    /// stack records one (e.g. `sli:db:saturation:connections`).
+    pub db_connections: Option<String>,
+}
+
+impl StackDashboard<'_> {
+    /// The dashboard.
+    pub fn dashboard(&self) -> Dashboard {
+        let mut panels = Panels::default();
+        if let Some(svc) = self.slos {
+            slo_panels(svc, &mut panels);
+        }
+        let ns = self.namespace;
+        let container = format!("namespace=\"{ns}\",container!=\"\",container!=\"POD\"");
+        let limit = |resource: &str| {
+            format!(
+                "sum by (pod) (kube_pod_container_resource_limits{{namespace=\"{ns}\",resource=\"{resource}\"}})"
+            )
+        };
+        let mut targets = vec![
+            Panels::target(
+                0,
+                format!(
+                    "sum by (pod) (rate(container_cpu_usage_seconds_total{{{container}}}[5m])) / {}",
+                    limit("cpu")
+                ),
+                "cpu {{pod}}",
+            ),
+            Panels::target(
+                1,
+                format!(
+                    "sum by (pod) (container_memory_working_set_bytes{{{container}}}) / {}",
+                    limit("memory")
+                ),
+                "memory {{pod}}",
+            ),
+        ];
+        let mut description =
+            "CPU (5m rate) and memory (working set) of each pod of the namespace against its limits"
+                .to_owned();
+        let mut full = "a pod is throttled or killed".to_owned();
+        if let Some(db) = &self.db_connections {
+            targets.push(Panels::target(2, db.clone(), "database connections"));
+            description.push_str(", and the database's open connections against max_connections");
+            full.push_str(", the database refuses connections");
+        }
+        description.push_str(&format!(": at 100% {full}."));
+        panels.add(
+            "timeseries",
+            "Saturation".to_owned(),
+            description,
+            "percentunit",
+            targets,
+        );
+        Dashboard {
+            uid: format!("keel-{}", self.stack),
+            title: format!("{} ({})", self.stack, self.namespace),
+            tags: std::iter::once("keel")
+                .chain(self.slos.map(|_| "slo"))
+                .map(str::to_owned)
+                .collect(),
+            schema_version: 39,
+            time: TimeRange {
+                from: "now-6h".to_owned(),
+                to: "now".to_owned(),
+            },
+            refresh: "1m".to_owned(),
+            editable: false,
+            panels: panels.0,
+        }
+    }
+
+    /// The ConfigMap `<stack>-dashboard` in the namespace holding the dashboard as
+    /// `<stack>.json`, labelled `labels` and for Grafana's sidecar.
+    pub fn config_map(&self, labels: &BTreeMap<String, String>) -> Result<Object, K8sError> {
+        let mut labels = labels.clone();
+        labels.insert(DASHBOARD_LABEL.to_owned(), DASHBOARD_LABEL_VALUE.to_owned());
+        let json = serde_json::to_string_pretty(&self.dashboard()).map_err(|e| {
+            K8sError::InvalidProps {
+                field: "dashboard".to_owned(),
+                found: e.to_string(),
+                expected: "a dashboard that serializes to JSON".to_owned(),
+            }
+        })?;
+        let map = ConfigMap {
+            metadata: super::meta(
+                "ConfigMap",
+                &format!("{}-dashboard", self.stack),
+                Some(self.namespace),
+                &labels,
+                BTreeMap::new(),
+                &[],
+            )?,
+            data: Some(BTreeMap::from([(format!("{}.json", self.stack), json)])),
+            ..Default::default()
+        };
+        Object::new(Rank::Config, &map)
+    }
+}
+
+/// Panels laid out two a row, each half the grid wide.
+#[derive(Default)]
+struct Panels(Vec<Panel>);
+
+impl Panels {
+    fn add(
+        &mut self,
+        kind: &'static str,
+        title: String,
+        description: String,
+        unit: &'static str,
+        targets: Vec<Target>,
+    ) {
+        let id = u32::try_from(self.0.len()).unwrap_or(u32::MAX) + 1;
         let (x, y) = (((id - 1) % 2) * 12, ((id - 1) / 2) * 8);
-        panels.push(Panel {
+        self.0.push(Panel {
             id,
             kind,
             title,
@@ -138,15 +260,24 @@ pub fn dashboard(svc: &ServiceSlos<'_>) -> Dashboard {
             },
             targets,
         });
-    };
-    let target = |i: usize, expr: String, legend: &str| Target {
-        ref_id: char::from(b'A' + u8::try_from(i % 26).unwrap_or(0)).to_string(),
-        expr,
-        legend_format: legend.to_owned(),
-    };
+    }
+
+    fn target(i: usize, expr: String, legend: &str) -> Target {
+        Target {
+            ref_id: char::from(b'A' + u8::try_from(i % 26).unwrap_or(0)).to_string(),
+            expr,
+            legend_format: legend.to_owned(),
+        }
+    }
+}
+
+/// Traffic, then per objective its error ratio against the burn thresholds and the budget
+/// left over its window.
+fn slo_panels(svc: &ServiceSlos<'_>, panels: &mut Panels) {
+    let target = Panels::target;
     // Traffic: the request rate any objective records (all requests, whatever it counts).
     if let Some(first) = svc.slos.first() {
-        add(
+        panels.add(
             "timeseries",
             "Traffic".to_owned(),
             "Requests per second over 5m (probes left out).".to_owned(),
@@ -163,7 +294,7 @@ pub fn dashboard(svc: &ServiceSlos<'_>) -> Dashboard {
             Indicator::Availability { .. } => ("Errors", "share of requests with an error"),
             Indicator::Latency { .. } => ("Latency", "share of requests slower than the threshold"),
         };
-        add(
+        panels.add(
             "timeseries",
             format!("{signal}: {} ({})", slo.name, slo.promise()),
             format!(
@@ -182,7 +313,7 @@ pub fn dashboard(svc: &ServiceSlos<'_>) -> Dashboard {
                 ),
             ],
         );
-        add(
+        panels.add(
             "stat",
             format!("Error budget left: {} ({} days)", slo.name, slo.window_days),
             format!(
@@ -193,19 +324,6 @@ pub fn dashboard(svc: &ServiceSlos<'_>) -> Dashboard {
             "percentunit",
             vec![target(0, budget_left(svc, slo), "left")],
         );
-    }
-    Dashboard {
-        uid: format!("keel-{}", svc.service),
-        title: format!("{} ({})", svc.service, svc.namespace),
-        tags: vec!["keel".to_owned(), "slo".to_owned()],
-        schema_version: 39,
-        time: TimeRange {
-            from: "now-6h".to_owned(),
-            to: "now".to_owned(),
-        },
-        refresh: "1m".to_owned(),
-        editable: false,
-        panels,
     }
 }
 
@@ -232,35 +350,6 @@ fn budget_left(svc: &ServiceSlos<'_>, slo: &Slo) -> String {
         over(REQUEST_RATE_RECORD),
         num(slo.error_budget())
     )
-}
-
-/// The ConfigMap `<service>-dashboard` in the service's namespace holding `dashboard` as
-/// `<service>.json`, labelled `labels` and for the sidecar.
-pub fn dashboard_config_map(
-    svc: &ServiceSlos<'_>,
-    dashboard: &Dashboard,
-    labels: &BTreeMap<String, String>,
-) -> Result<Object, K8sError> {
-    let mut labels = labels.clone();
-    labels.insert(DASHBOARD_LABEL.to_owned(), DASHBOARD_LABEL_VALUE.to_owned());
-    let json = serde_json::to_string_pretty(dashboard).map_err(|e| K8sError::InvalidProps {
-        field: "dashboard".to_owned(),
-        found: e.to_string(),
-        expected: "a dashboard that serializes to JSON".to_owned(),
-    })?;
-    let map = ConfigMap {
-        metadata: super::meta(
-            "ConfigMap",
-            &format!("{}-dashboard", svc.service),
-            Some(svc.namespace),
-            &labels,
-            BTreeMap::new(),
-            &[],
-        )?,
-        data: Some(BTreeMap::from([(format!("{}.json", svc.service), json)])),
-        ..Default::default()
-    };
-    Object::new(Rank::Config, &map)
 }
 
 #[cfg(test)]
@@ -292,22 +381,29 @@ mod tests {
             metrics: &metrics,
             slos: &slos,
         };
-        let d = dashboard(&svc);
-        assert_eq!(d, dashboard(&svc), "deterministic");
+        let stack = StackDashboard {
+            stack: "api",
+            namespace: "shop",
+            slos: Some(&svc),
+            db_connections: None,
+        };
+        let d = stack.dashboard();
+        assert_eq!(d, stack.dashboard(), "deterministic");
         let titles: Vec<&str> = d.panels.iter().map(|p| p.title.as_str()).collect();
         assert_eq!(
             titles,
             [
                 "Traffic",
                 "Errors: availability (99.9% of requests without a server error (5xx) over 30 days)",
-                "Error budget left: availability (30 days)"
+                "Error budget left: availability (30 days)",
+                "Saturation"
             ]
         );
         assert_eq!(
             d.panels[2].targets[0].expr,
             r#"1 - (sum_over_time(slo:sli_error:rate5m{namespace="shop",service="api",slo="availability"}[30d]) / sum_over_time(slo:sli_requests:rate5m{namespace="shop",service="api",slo="availability"}[30d])) / 0.001"#
         );
-        let map = dashboard_config_map(&svc, &d, &BTreeMap::new()).unwrap();
+        let map = stack.config_map(&BTreeMap::new()).unwrap();
         assert_eq!(map.content["metadata"]["labels"][DASHBOARD_LABEL], "1");
         assert!(
             map.content["data"]["api.json"]
@@ -315,5 +411,33 @@ mod tests {
                 .unwrap()
                 .contains("\"uid\": \"keel-api\"")
         );
+    }
+
+    #[test]
+    fn without_objectives_a_stack_still_shows_its_saturation() {
+        let d = StackDashboard {
+            stack: "shop",
+            namespace: "shop",
+            slos: None,
+            db_connections: Some("sli:db:saturation:connections{namespace=\"shop\"}".into()),
+        }
+        .dashboard();
+        assert_eq!(d.panels.len(), 1);
+        let exprs: Vec<&str> = d.panels[0]
+            .targets
+            .iter()
+            .map(|t| t.expr.as_str())
+            .collect();
+        assert_eq!(
+            exprs,
+            [
+                r#"sum by (pod) (rate(container_cpu_usage_seconds_total{namespace="shop",container!="",container!="POD"}[5m])) / sum by (pod) (kube_pod_container_resource_limits{namespace="shop",resource="cpu"})"#,
+                r#"sum by (pod) (container_memory_working_set_bytes{namespace="shop",container!="",container!="POD"}) / sum by (pod) (kube_pod_container_resource_limits{namespace="shop",resource="memory"})"#,
+                r#"sli:db:saturation:connections{namespace="shop"}"#,
+            ]
+        );
+        for e in exprs {
+            promql_parser::parser::parse(e).unwrap_or_else(|err| panic!("{e}: {err}"));
+        }
     }
 }

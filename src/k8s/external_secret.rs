@@ -93,17 +93,8 @@ pub struct SecretTemplate {
 pub struct SecretStoreRef {
     /// Namespaced `SecretStore` or `ClusterSecretStore`.
     pub kind: SecretStoreKind,
-    /// The store's name, e.g. `aws-secrets-manager`.
+    /// The store's name, e.g. `analytics-api-secrets`.
     pub name: String,
-}
-
-impl Default for SecretStoreRef {
-    fn default() -> Self {
-        Self {
-            kind: SecretStoreKind::ClusterSecretStore,
-            name: "aws-secrets-manager".to_owned(),
-        }
-    }
 }
 
 /// The kind of store an ExternalSecret reads.
@@ -334,8 +325,10 @@ pub struct ServiceAccountRef {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretsProps {
     /// The store the ExternalSecret reads: the stack's own `SecretStore` (see
-    /// `construct::secret_store`). Default: ClusterSecretStore `aws-secrets-manager`.
-    pub store: SecretStoreRef,
+    /// `construct::secret_store`). Default: none, which is refused as soon as a variable
+    /// comes from Secrets Manager (every caller names its store; there is no cluster-wide
+    /// one).
+    pub store: Option<SecretStoreRef>,
     /// How often the operator re-reads the store. Default: `1h`.
     pub refresh_interval: String,
     /// The variables. Default: none.
@@ -345,7 +338,7 @@ pub struct SecretsProps {
 impl Default for SecretsProps {
     fn default() -> Self {
         Self {
-            store: SecretStoreRef::default(),
+            store: None,
             refresh_interval: "1h".to_owned(),
             env: Vec::new(),
         }
@@ -418,7 +411,16 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Vec<Object>, K8sError> {
             });
         }
     }
-    super::labels::validate_dns_subdomain("secrets.store.name", &secrets.store.name)?;
+    let store_ref = secrets
+        .store
+        .clone()
+        .ok_or_else(|| K8sError::InvalidProps {
+            field: "secrets.store".to_owned(),
+            found: "no store".to_owned(),
+            expected: "the stack's own SecretStore (construct::secret_store), named by the caller"
+                .to_owned(),
+        })?;
+    super::labels::validate_dns_subdomain("secrets.store.name", &store_ref.name)?;
     let interval_ok = secrets.refresh_interval.len() > 1
         && secrets.refresh_interval.ends_with(['s', 'm', 'h'])
         && secrets.refresh_interval[..secrets.refresh_interval.len() - 1]
@@ -432,7 +434,6 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Vec<Object>, K8sError> {
         });
     }
     let mut objects = Vec::new();
-    let store_ref = secrets.store.clone();
     let external = ExternalSecret {
         api_version: "external-secrets.io/v1",
         kind: "ExternalSecret",

@@ -43,8 +43,9 @@ pub const ANALYSIS_FAILURE_LIMIT: i32 = 1;
 /// Measurements without data (no requests to the canary, a broken scrape) tolerated per
 /// metric: neither success nor failure, they count as inconclusive, and the next one makes
 /// the analysis inconclusive, which pauses the rollout until someone promotes or aborts it.
-/// Two minutes cover the first scrapes of a canary that has just taken traffic.
-pub const ANALYSIS_INCONCLUSIVE_LIMIT: i32 = 2;
+/// The same minutes as CodeDeploy's ([`crate::rollout::ANALYSIS_NO_DATA_MINUTES`]; one
+/// measurement per [`ANALYSIS_INTERVAL`]).
+pub const ANALYSIS_INCONCLUSIVE_LIMIT: i32 = crate::rollout::ANALYSIS_NO_DATA_MINUTES as i32;
 /// Consecutive failed queries (Prometheus unreachable, a bad query) tolerated per metric
 /// before the analysis errs, which aborts the rollout.
 pub const ANALYSIS_CONSECUTIVE_ERROR_LIMIT: i32 = 2;

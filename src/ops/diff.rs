@@ -325,7 +325,7 @@ pub fn between_envs(
             })
             .collect();
         let empty = FileTree::new();
-        diffs.push(diff::diff_stack(
+        diffs.push(diff::diff_environments(
             &label,
             s,
             &old,

@@ -348,9 +348,13 @@ pub fn plan(src: &Source<'_>, dst_text: &str) -> Plan {
         );
         if a != b {
             plan.other.push(format!(
-                "{p}: {} | {}",
+                "{p}: {} | {}{}",
                 a.map_or("(absent)", String::as_str),
-                b.map_or("(absent)", String::as_str)
+                b.map_or("(absent)", String::as_str),
+                match (p.as_str(), a, b) {
+                    ("kubernetes.version", Some(a), Some(b)) => cluster_step(b, a),
+                    _ => String::new(),
+                }
             ));
         }
     }
@@ -362,6 +366,15 @@ pub fn plan(src: &Source<'_>, dst_text: &str) -> Plan {
     }
     plan.new_text = text;
     plan
+}
+
+/// How the target's cluster (at `dst`) gets to the source's version (`src`): never by
+/// promote, one minor per reviewed change, and never down.
+fn cluster_step(dst: &str, src: &str) -> String {
+    match crate::env::kubernetes_support::step_problem(dst, src) {
+        Some(why) => format!(" (not carried: {why})"),
+        None => " (not carried: upgrade the target's cluster in a change of its own)".into(),
+    }
 }
 
 /// The pins of `text` that do not hold what `plan` says they will: each changed pin must
@@ -733,6 +746,23 @@ mod tests {
             p.not_carried
         );
         assert_eq!(p.new_text, PROD);
+    }
+
+    #[test]
+    fn a_cluster_version_is_never_carried_and_its_way_is_named() {
+        let src = "name: dev\nkubernetes:\n  version: \"1.36\"\n";
+        let dst = "name: staging\nkubernetes:\n  version: \"1.34\"\n";
+        let p = plan(&committed(src), dst);
+        assert_eq!(p.new_text, dst);
+        assert!(
+            p.other.contains(&"kubernetes.version: 1.36 | 1.34 (not carried: Kubernetes 1.34 -> 1.36 skips 1.35: EKS upgrades a cluster one minor per update, so apply one change per minor: 1.35, then 1.36 (each with the kube_proxy add-on of its minor))".to_owned()),
+            "{:#?}",
+            p.other
+        );
+        let one = plan(&committed(src), &dst.replace("1.34", "1.35"));
+        assert!(one.other.iter().any(|o| o.ends_with(
+            "1.36 | 1.35 (not carried: upgrade the target's cluster in a change of its own)"
+        )));
     }
 
     #[test]

@@ -19,7 +19,9 @@ use std::collections::BTreeMap;
 
 use super::{ErrorClass, Indicator, POLICY, Slo, Window, num};
 use crate::construct::Scope;
-use crate::construct::observability::{AlarmTopic, CompositeAlarm, MathAlarm, MathInput, Metric};
+use crate::construct::observability::{
+    AlarmTopic, CompositeAlarm, MathAlarm, MathInput, Metric, MissingData,
+};
 use crate::refs::Expr;
 
 /// Why an ECS stack refuses a latency objective (the environment error's message).
@@ -122,6 +124,8 @@ pub fn add_alarms(
                     label: format!("{} error ratio over {}", slo.name, w.label()),
                     period_seconds: w.seconds(),
                     threshold,
+                    // No requests spend no budget.
+                    missing_data: MissingData::NotBreaching,
                 }
                 .add(scope)
             };

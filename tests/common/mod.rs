@@ -8,9 +8,27 @@ use std::path::{Path, PathBuf};
 use keel::ops::Project;
 use keel::ops::synth::{Output, Selection, build};
 
-/// The repository root.
+/// The repository root (and keel's date pinned, see [`pin_today`]).
 pub fn repo() -> PathBuf {
+    pin_today();
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Pins the date keel judges Kubernetes support on, in this process, to the day the
+/// repository's environments were written for, so no test depends on the clock.
+pub fn pin_today() {
+    use keel::env::kubernetes_support::{TESTED_ON, pin_today};
+    pin_today(TESTED_ON);
+}
+
+/// The keel binary, with `KEEL_TODAY` pinned as [`pin_today`] pins it in process.
+pub fn keel_command() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_keel"));
+    command.env(
+        keel::env::kubernetes_support::TODAY_VARIABLE,
+        keel::env::kubernetes_support::TESTED_ON.to_string(),
+    );
+    command
 }
 
 /// Every stack of every environment of the repository, rendered in memory.
