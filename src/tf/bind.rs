@@ -1,0 +1,215 @@
+//! The runtime of the generated bindings ([`crate::tf::aws`]): typed values, block bodies,
+//! the [`Block`] trait [`crate::tf::Config::add`] takes, and the provider-major gates.
+//!
+//! A binding is a builder over a JSON object: `new` takes the required attributes, one
+//! method per optional attribute or nested block sets it, and [`Block::into_body`] hands
+//! the object to the model. Nothing here writes `${`: references stay [`Expr`] /
+//! [`Attr`] values until `refs` renders them.
+
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+
+use serde_json::{Map, Value};
+
+use crate::refs::{Attr, BlockKind, Expr, Ref};
+
+/// The schema type of an attribute whose shape the bindings do not model (`object`,
+/// `tuple`, `dynamic`, or a list of objects): any JSON value or expression is accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Json {}
+
+/// A value for an attribute of schema type `T` (`String`, `f64` for numbers, `bool`,
+/// `Vec<T>` for lists and sets, `BTreeMap<String, T>` for maps, [`Json`]): a literal of
+/// that type, an [`Attr<T>`], or an untyped [`Expr`] (a reference the bindings cannot
+/// type yet, such as another construct's `arn()`).
+pub struct Val<T> {
+    json: Value,
+    ty: PhantomData<fn() -> T>,
+}
+
+impl<T> Val<T> {
+    fn new(json: Value) -> Self {
+        Val {
+            json,
+            ty: PhantomData,
+        }
+    }
+
+    /// The value as the model stores it.
+    pub fn into_json(self) -> Value {
+        self.json
+    }
+}
+
+impl<T> From<Expr> for Val<T> {
+    fn from(e: Expr) -> Self {
+        Val::new(e.into())
+    }
+}
+
+impl<T> From<&Expr> for Val<T> {
+    fn from(e: &Expr) -> Self {
+        Val::new(e.into())
+    }
+}
+
+impl<T> From<Attr<T>> for Val<T> {
+    fn from(a: Attr<T>) -> Self {
+        Val::new(a.into())
+    }
+}
+
+impl<T> From<&Attr<T>> for Val<T> {
+    fn from(a: &Attr<T>) -> Self {
+        Val::new(a.clone().into())
+    }
+}
+
+/// Literal conversions: `$ty` values are `Val<$schema>`.
+macro_rules! literal {
+    ($schema:ty: $($ty:ty),*) => {$(
+        impl From<$ty> for Val<$schema> {
+            fn from(v: $ty) -> Self {
+                Val::new(Value::from(v))
+            }
+        }
+    )*};
+}
+
+literal!(String: String, &str);
+literal!(f64: i32, i64, u8, u16, u32, u64, usize, f64);
+literal!(bool: bool);
+literal!(Json: Value);
+
+impl From<&String> for Val<String> {
+    fn from(v: &String) -> Self {
+        Val::new(Value::String(v.clone()))
+    }
+}
+
+impl<T, X: Into<Val<T>>> From<Vec<X>> for Val<Vec<T>> {
+    fn from(items: Vec<X>) -> Self {
+        Val::new(Value::Array(
+            items.into_iter().map(|x| x.into().json).collect(),
+        ))
+    }
+}
+
+impl<T, X: Into<Val<T>>, const N: usize> From<[X; N]> for Val<Vec<T>> {
+    fn from(items: [X; N]) -> Self {
+        Vec::from(items).into()
+    }
+}
+
+impl<T, K: Into<String>, X: Into<Val<T>>> From<BTreeMap<K, X>> for Val<BTreeMap<String, T>> {
+    fn from(items: BTreeMap<K, X>) -> Self {
+        Val::new(Value::Object(
+            items
+                .into_iter()
+                .map(|(k, x)| (k.into(), x.into().json))
+                .collect(),
+        ))
+    }
+}
+
+/// The JSON object a binding builds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Body(Map<String, Value>);
+
+impl Body {
+    /// Sets attribute `name`.
+    pub fn set<T>(&mut self, name: &str, value: impl Into<Val<T>>) {
+        self.0.insert(name.to_owned(), value.into().json);
+    }
+
+    /// Sets a block that occurs at most once (written as a one-element list, which
+    /// Terraform JSON reads for every nesting mode).
+    pub fn set_block(&mut self, name: &str, block: Body) {
+        self.0
+            .insert(name.to_owned(), Value::Array(vec![Value::Object(block.0)]));
+    }
+
+    /// Appends blocks to a repeatable block.
+    pub fn push_blocks(&mut self, name: &str, blocks: impl IntoIterator<Item = Body>) {
+        let entry = self
+            .0
+            .entry(name.to_owned())
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(items) = entry {
+            items.extend(blocks.into_iter().map(|b| Value::Object(b.0)));
+        }
+    }
+
+    /// The object.
+    pub fn into_json(self) -> Value {
+        Value::Object(self.0)
+    }
+}
+
+/// A nested block of a binding (generated), turned into its body by its parent.
+pub trait Nested {
+    /// The block's body.
+    fn into_body(self) -> Body;
+}
+
+/// A resource or data source binding (generated), added with [`crate::tf::Config::add`].
+pub trait Block {
+    /// Resource or data source.
+    const KIND: BlockKind;
+    /// The Terraform type, e.g. `aws_kms_key`.
+    const TYPE: &'static str;
+    /// The typed reference `add` returns (its getters are the block's attributes).
+    type Handle: From<Ref>;
+    /// The block's body.
+    fn into_body(self) -> Value;
+}
+
+/// Permission to set an attribute or block that only hashicorp/aws 6.x has (the bindings'
+/// `*_v6_only` methods). A root that uses one is no longer valid for 5.x, so every use
+/// states why it is acceptable; keel's own constructs use none.
+#[derive(Debug, Clone, Copy)]
+pub struct Only6 {
+    _reason: &'static str,
+}
+
+impl Only6 {
+    /// Opts in, with the reason (shown to reviewers in code, not rendered).
+    pub fn because(reason: &'static str) -> Self {
+        Only6 { _reason: reason }
+    }
+}
+
+/// Permission to set an attribute or block that only hashicorp/aws 5.x has (the bindings'
+/// `*_v5_only` methods); see [`Only6`].
+#[derive(Debug, Clone, Copy)]
+pub struct Only5 {
+    _reason: &'static str,
+}
+
+impl Only5 {
+    /// Opts in, with the reason (shown to reviewers in code, not rendered).
+    pub fn because(reason: &'static str) -> Self {
+        Only5 { _reason: reason }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_keep_their_json_shape() {
+        let mut b = Body::default();
+        b.set::<f64>("days", 30u32);
+        b.set::<String>("name", "x");
+        b.set::<Vec<String>>("list", ["a", "b"]);
+        b.set::<String>("ref", Ref::resource("aws_vpc", "main").id());
+        b.push_blocks("rule", [Body::default(), Body::default()]);
+        b.set_block("one", Body::default());
+        let s = crate::tf::to_pretty_json(b.into_json());
+        assert!(s.contains("\"days\": 30,"), "{s}");
+        assert!(s.contains("\"ref\": \"${aws_vpc.main.id}\""), "{s}");
+        assert!(s.contains("\"one\": [\n    {}\n  ]"), "{s}");
+        assert!(s.contains("\"rule\": [\n    {},\n    {}\n  ]"), "{s}");
+    }
+}
