@@ -50,9 +50,11 @@ impl Statement {
         if self.conditions.is_empty() {
             s
         } else {
-            s.condition(self.conditions.iter().map(|(test, variable, values)| {
-                condition(test, variable, values.clone())
-            }))
+            s.condition(
+                self.conditions
+                    .iter()
+                    .map(|(test, variable, values)| condition(test, variable, values.clone())),
+            )
         }
     }
 }
@@ -186,21 +188,24 @@ fn trust_statement(scope: &Scope<'_>, trust: Trust) -> DocStatement {
         Trust::PodIdentity {
             namespace,
             service_account,
-        } => allow("AssumeFromPodIdentity", &["sts:AssumeRole", "sts:TagSession"])
-            .principals([principals("Service", vec!["pods.eks.amazonaws.com"])])
-            .condition([
-                condition("StringEquals", "aws:SourceAccount", account()),
-                condition(
-                    "StringEquals",
-                    "aws:RequestTag/kubernetes-namespace",
-                    vec![namespace],
-                ),
-                condition(
-                    "StringEquals",
-                    "aws:RequestTag/kubernetes-service-account",
-                    vec![service_account],
-                ),
-            ]),
+        } => allow(
+            "AssumeFromPodIdentity",
+            &["sts:AssumeRole", "sts:TagSession"],
+        )
+        .principals([principals("Service", vec!["pods.eks.amazonaws.com"])])
+        .condition([
+            condition("StringEquals", "aws:SourceAccount", account()),
+            condition(
+                "StringEquals",
+                "aws:RequestTag/kubernetes-namespace",
+                vec![namespace],
+            ),
+            condition(
+                "StringEquals",
+                "aws:RequestTag/kubernetes-service-account",
+                vec![service_account],
+            ),
+        ]),
         Trust::GithubActions {
             provider_arn,
             subjects,
@@ -215,11 +220,7 @@ fn trust_statement(scope: &Scope<'_>, trust: Trust) -> DocStatement {
                 format!("{GITHUB_OIDC_HOST}:aud"),
                 vec![STS_AUDIENCE.into()],
             ),
-            condition(
-                "StringEquals",
-                format!("{GITHUB_OIDC_HOST}:sub"),
-                subjects,
-            ),
+            condition("StringEquals", format!("{GITHUB_OIDC_HOST}:sub"), subjects),
         ]),
     }
 }
