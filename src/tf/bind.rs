@@ -140,9 +140,54 @@ impl Body {
         }
     }
 
+    /// Sets the meta-argument `depends_on`: addresses (`aws_x.y`) applied before this block.
+    pub fn depends_on(&mut self, addresses: impl IntoIterator<Item = String>) {
+        let list = addresses.into_iter().map(Value::String).collect();
+        self.0.insert("depends_on".into(), Value::Array(list));
+    }
+
+    /// Sets the meta-argument `lifecycle`.
+    pub fn lifecycle(&mut self, lifecycle: Lifecycle) {
+        self.0
+            .insert("lifecycle".into(), Value::Object(lifecycle.0.0));
+    }
+
     /// The object.
     pub fn into_json(self) -> Value {
         Value::Object(self.0)
+    }
+}
+
+/// Terraform's `lifecycle` meta-argument (not in the provider schema, the same for every
+/// resource type).
+#[derive(Debug, Clone, Default, PartialEq)]
+#[must_use]
+pub struct Lifecycle(Body);
+
+impl Lifecycle {
+    /// No setting yet.
+    pub fn new() -> Self {
+        Lifecycle::default()
+    }
+
+    /// `create_before_destroy`: the replacement exists before the old object is destroyed.
+    pub fn create_before_destroy(mut self, value: bool) -> Self {
+        self.0.set::<bool>("create_before_destroy", value);
+        self
+    }
+
+    /// `prevent_destroy`: a plan that would destroy the object fails.
+    pub fn prevent_destroy(mut self, value: bool) -> Self {
+        self.0.set::<bool>("prevent_destroy", value);
+        self
+    }
+
+    /// `ignore_changes`: attribute paths (`scaling_config[0].desired_size`) Terraform leaves
+    /// alone after creation.
+    pub fn ignore_changes(mut self, paths: impl IntoIterator<Item = String>) -> Self {
+        let list = paths.into_iter().map(Value::String).collect();
+        self.0.0.insert("ignore_changes".into(), Value::Array(list));
+        self
     }
 }
 

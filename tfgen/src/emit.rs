@@ -419,6 +419,10 @@ fn emit_builder(out: &mut String, name: &str, heading: &str, block: &Merged, nes
             );
         }
     }
+    if !nested {
+        out.push_str("/// Meta-argument `depends_on`: addresses (`aws_x.y`) applied before this block.\npub fn depends_on(mut self, addresses: impl IntoIterator<Item = String>) -> Self {\nself.0.depends_on(addresses);\nself\n}\n\n");
+        out.push_str("/// Meta-argument `lifecycle`.\npub fn lifecycle(mut self, lifecycle: Lifecycle) -> Self {\nself.0.lifecycle(lifecycle);\nself\n}\n\n");
+    }
     out.push_str("}\n\n");
     if nested {
         let _ = writeln!(
@@ -483,7 +487,9 @@ pub fn type_module(kind: &str, name: &str, v5: &Value, v6: &Value) -> String {
     out.push_str("#![allow(unused_imports)]\n\n");
     out.push_str("use std::collections::BTreeMap;\n\nuse serde_json::Value;\n\n");
     out.push_str("use crate::refs::{Attr, BlockKind, Ref};\n");
-    out.push_str("use crate::tf::bind::{Block, Body, Json, Nested, Only5, Only6, Val};\n\n");
+    out.push_str(
+        "use crate::tf::bind::{Block, Body, Json, Lifecycle, Nested, Only5, Only6, Val};\n\n",
+    );
     // Top-level nested block structs are named by the block alone; their children by path.
     emit_top(&mut out, &ty, name, kind_word, &merged);
     let _ = writeln!(

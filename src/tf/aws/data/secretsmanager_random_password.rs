@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::refs::{Attr, BlockKind, Ref};
-use crate::tf::bind::{Block, Body, Json, Nested, Only5, Only6, Val};
+use crate::tf::bind::{Block, Body, Json, Lifecycle, Nested, Only5, Only6, Val};
 
 /// `aws_secretsmanager_random_password` (data source): `new` takes the required attributes, one method per other member.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,6 +80,18 @@ impl SecretsmanagerRandomPassword {
     /// `require_each_included_type`: optional; bool
     pub fn require_each_included_type(mut self, value: impl Into<Val<bool>>) -> Self {
         self.0.set("require_each_included_type", value);
+        self
+    }
+
+    /// Meta-argument `depends_on`: addresses (`aws_x.y`) applied before this block.
+    pub fn depends_on(mut self, addresses: impl IntoIterator<Item = String>) -> Self {
+        self.0.depends_on(addresses);
+        self
+    }
+
+    /// Meta-argument `lifecycle`.
+    pub fn lifecycle(mut self, lifecycle: Lifecycle) -> Self {
+        self.0.lifecycle(lifecycle);
         self
     }
 }

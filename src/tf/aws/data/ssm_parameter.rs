@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::refs::{Attr, BlockKind, Ref};
-use crate::tf::bind::{Block, Body, Json, Nested, Only5, Only6, Val};
+use crate::tf::bind::{Block, Body, Json, Lifecycle, Nested, Only5, Only6, Val};
 
 /// `aws_ssm_parameter` (data source): `new` takes the required attributes, one method per other member.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +39,18 @@ impl SsmParameter {
     /// `with_decryption`: optional; bool
     pub fn with_decryption(mut self, value: impl Into<Val<bool>>) -> Self {
         self.0.set("with_decryption", value);
+        self
+    }
+
+    /// Meta-argument `depends_on`: addresses (`aws_x.y`) applied before this block.
+    pub fn depends_on(mut self, addresses: impl IntoIterator<Item = String>) -> Self {
+        self.0.depends_on(addresses);
+        self
+    }
+
+    /// Meta-argument `lifecycle`.
+    pub fn lifecycle(mut self, lifecycle: Lifecycle) -> Self {
+        self.0.lifecycle(lifecycle);
         self
     }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::refs::{Attr, BlockKind, Ref};
-use crate::tf::bind::{Block, Body, Json, Nested, Only5, Only6, Val};
+use crate::tf::bind::{Block, Body, Json, Lifecycle, Nested, Only5, Only6, Val};
 
 /// `aws_db_instance` (resource): `new` takes the required attributes, one method per other member.
 #[derive(Debug, Clone, PartialEq)]
@@ -466,6 +466,18 @@ impl DbInstance {
     /// `timeouts` block, nesting `single`, at most one: Sets the block.
     pub fn timeouts(mut self, block: Timeouts) -> Self {
         self.0.set_block("timeouts", block.into_body());
+        self
+    }
+
+    /// Meta-argument `depends_on`: addresses (`aws_x.y`) applied before this block.
+    pub fn depends_on(mut self, addresses: impl IntoIterator<Item = String>) -> Self {
+        self.0.depends_on(addresses);
+        self
+    }
+
+    /// Meta-argument `lifecycle`.
+    pub fn lifecycle(mut self, lifecycle: Lifecycle) -> Self {
+        self.0.lifecycle(lifecycle);
         self
     }
 }

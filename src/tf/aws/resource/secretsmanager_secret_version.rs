@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::refs::{Attr, BlockKind, Ref};
-use crate::tf::bind::{Block, Body, Json, Nested, Only5, Only6, Val};
+use crate::tf::bind::{Block, Body, Json, Lifecycle, Nested, Only5, Only6, Val};
 
 /// `aws_secretsmanager_secret_version` (resource): `new` takes the required attributes, one method per other member.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,6 +63,18 @@ impl SecretsmanagerSecretVersion {
     /// `version_stages`: optional, computed by the provider when unset; set of string
     pub fn version_stages(mut self, value: impl Into<Val<Vec<String>>>) -> Self {
         self.0.set("version_stages", value);
+        self
+    }
+
+    /// Meta-argument `depends_on`: addresses (`aws_x.y`) applied before this block.
+    pub fn depends_on(mut self, addresses: impl IntoIterator<Item = String>) -> Self {
+        self.0.depends_on(addresses);
+        self
+    }
+
+    /// Meta-argument `lifecycle`.
+    pub fn lifecycle(mut self, lifecycle: Lifecycle) -> Self {
+        self.0.lifecycle(lifecycle);
         self
     }
 }

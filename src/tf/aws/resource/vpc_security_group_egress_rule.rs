@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::refs::{Attr, BlockKind, Ref};
-use crate::tf::bind::{Block, Body, Json, Nested, Only5, Only6, Val};
+use crate::tf::bind::{Block, Body, Json, Lifecycle, Nested, Only5, Only6, Val};
 
 /// `aws_vpc_security_group_egress_rule` (resource): `new` takes the required attributes, one method per other member.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +79,18 @@ impl VpcSecurityGroupEgressRule {
     /// `to_port`: optional; number
     pub fn to_port(mut self, value: impl Into<Val<f64>>) -> Self {
         self.0.set("to_port", value);
+        self
+    }
+
+    /// Meta-argument `depends_on`: addresses (`aws_x.y`) applied before this block.
+    pub fn depends_on(mut self, addresses: impl IntoIterator<Item = String>) -> Self {
+        self.0.depends_on(addresses);
+        self
+    }
+
+    /// Meta-argument `lifecycle`.
+    pub fn lifecycle(mut self, lifecycle: Lifecycle) -> Self {
+        self.0.lifecycle(lifecycle);
         self
     }
 }
