@@ -35,6 +35,13 @@ impl<T> Val<T> {
         }
     }
 
+    /// A JSON value taken as `T` without checking it: for construct props that still carry
+    /// JSON because the stacks that fill them are not migrated yet (e.g. a list of subnet
+    /// ids built with `expr_list`). Every use is a place the bindings cannot check.
+    pub fn unchecked(json: Value) -> Self {
+        Val::new(json)
+    }
+
     /// The value as the model stores it.
     pub fn into_json(self) -> Value {
         self.json
