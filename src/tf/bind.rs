@@ -6,6 +6,134 @@
 //! the object to the model. Nothing here writes `${`: references stay [`Expr`] /
 //! [`Attr`] values until `refs` renders them.
 
+//! # What the bindings refuse to compile
+//!
+//! Each refusal below (a `compile_fail` doctest) sits beside its passing twin, which
+//! differs only in the mistake, so the failure is the one intended (stable rustdoc does
+//! not check the error codes given; they say which error is meant).
+//!
+//! The root the examples add to:
+//!
+//! ```
+//! # use std::collections::BTreeMap;
+//! # use keel::tf::{AwsProvider, Config, S3Backend};
+//! # fn root() -> Config {
+//! #     let backend = S3Backend {
+//! #         bucket: "state".into(),
+//! #         key: "k".into(),
+//! #         region: "eu-west-1".into(),
+//! #         encrypt: true,
+//! #         use_lockfile: true,
+//! #     };
+//! #     let provider = AwsProvider {
+//! #         region: "eu-west-1".into(),
+//! #         account_id: "123456789012".into(),
+//! #         default_tags: BTreeMap::new(),
+//! #     };
+//! #     Config::new("doc", backend, provider)
+//! # }
+//! use keel::tf::aws::resource::{KmsAlias, KmsKey};
+//! let mut tf = root();
+//! let key = tf.add("kms", "main", KmsKey::new().enable_key_rotation(true));
+//! tf.add("kms", "main", KmsAlias::new(key.key_id()).name("alias/app"));
+//! ```
+//!
+//! A misspelled attribute (`enable_key_rotaton`):
+//!
+//! ```compile_fail,E0599
+//! use keel::tf::aws::resource::KmsKey;
+//! let _ = KmsKey::new().enable_key_rotaton(true);
+//! ```
+//! ```
+//! use keel::tf::aws::resource::KmsKey;
+//! let _ = KmsKey::new().enable_key_rotation(true);
+//! ```
+//!
+//! A value of the wrong type (a string where the schema has a number), or a reference of
+//! the wrong type (the key's `arn`, a string, where a number is wanted):
+//!
+//! ```compile_fail,E0277
+//! use keel::tf::aws::resource::KmsKey;
+//! let _ = KmsKey::new().deletion_window_in_days("30");
+//! ```
+//! ```
+//! use keel::tf::aws::resource::KmsKey;
+//! let _ = KmsKey::new().deletion_window_in_days(30);
+//! ```
+//! ```compile_fail,E0277
+//! use keel::tf::aws::resource::{KmsKey, KmsKeyRef};
+//! fn wire(other: &KmsKeyRef) -> KmsKey {
+//!     KmsKey::new().deletion_window_in_days(other.arn())
+//! }
+//! ```
+//! ```
+//! use keel::tf::aws::resource::{KmsKey, KmsKeyRef};
+//! fn wire(other: &KmsKeyRef) -> KmsKey {
+//!     KmsKey::new().description(other.arn())
+//! }
+//! ```
+//!
+//! A required attribute left out (`aws_kms_alias` needs `target_key_id`):
+//!
+//! ```compile_fail,E0061
+//! use keel::tf::aws::resource::KmsAlias;
+//! let _ = KmsAlias::new().name("alias/app");
+//! ```
+//! ```
+//! use keel::tf::aws::resource::KmsAlias;
+//! let _ = KmsAlias::new("key-id").name("alias/app");
+//! ```
+//!
+//! Two blocks where the schema allows one (`versioning_configuration` has max_items 1, so
+//! it is a struct, not a list), while a repeatable block takes several:
+//!
+//! ```compile_fail,E0308
+//! use keel::tf::aws::resource::S3BucketVersioning;
+//! use keel::tf::aws::resource::s3_bucket_versioning::VersioningConfiguration;
+//! let _ = S3BucketVersioning::new(
+//!     "bucket",
+//!     [VersioningConfiguration::new("Enabled"), VersioningConfiguration::new("Suspended")],
+//! );
+//! ```
+//! ```
+//! use keel::tf::aws::resource::S3BucketVersioning;
+//! use keel::tf::aws::resource::s3_bucket_versioning::VersioningConfiguration;
+//! let _ = S3BucketVersioning::new("bucket", VersioningConfiguration::new("Enabled"));
+//! ```
+//! ```
+//! use keel::tf::aws::resource::S3BucketLifecycleConfiguration;
+//! use keel::tf::aws::resource::s3_bucket_lifecycle_configuration::Rule;
+//! let _ = S3BucketLifecycleConfiguration::new("bucket")
+//!     .rule([Rule::new("a", "Enabled"), Rule::new("b", "Enabled")]);
+//! ```
+//!
+//! An attribute only hashicorp/aws 6.x has (`region`), used without the gate:
+//!
+//! ```compile_fail,E0599
+//! use keel::tf::aws::resource::KmsAlias;
+//! let _ = KmsAlias::new("key-id").region("eu-west-1");
+//! ```
+//! ```
+//! use keel::tf::aws::resource::KmsAlias;
+//! use keel::tf::bind::Only6;
+//! let gate = Only6::because("this root pins hashicorp/aws 6.x");
+//! let _ = KmsAlias::new("key-id").region_v6_only(gate, "eu-west-1");
+//! ```
+//!
+//! A computed attribute assigned (`arn` is read-only: a getter of the reference, no
+//! builder method):
+//!
+//! ```compile_fail,E0599
+//! use keel::tf::aws::resource::KmsKey;
+//! let _ = KmsKey::new().arn("arn:aws:kms:eu-west-1:123456789012:key/x");
+//! ```
+//! ```
+//! use keel::tf::aws::resource::{KmsAlias, KmsKeyRef};
+//! fn alias(key: &KmsKeyRef) -> KmsAlias {
+//!     KmsAlias::new(key.arn())
+//! }
+//! ```
+
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
