@@ -599,3 +599,65 @@ pub fn bindings(
     files.insert("mod.rs".into(), root);
     Ok(files)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::type_module;
+
+    #[test]
+    fn members_get_their_shape_and_one_major_members_a_gate() {
+        let v5 = json!({"a": {
+            "name": {"f": "r", "t": "string"},
+            "arn": {"f": "c", "t": "string"},
+            "old": {"f": "o", "t": "bool"},
+            "size": {"f": "od", "t": "number"},
+        }, "b": {
+            "one": {"m": "list", "max": 1, "a": {"x": {"f": "o", "t": "string"}}},
+            "many": {"m": "set", "a": {"y": {"f": "r", "t": ["list", "string"]}}},
+        }});
+        let v6 = json!({"a": {
+            "name": {"f": "r", "t": "string"},
+            "arn": {"f": "c", "t": "string"},
+            "region": {"f": "oc", "t": "string"},
+            "size": {"f": "o", "t": "number"},
+        }, "b": {
+            "one": {"m": "list", "max": 1, "a": {"x": {"f": "o", "t": "string"}}},
+            "many": {"m": "set", "a": {"y": {"f": "r", "t": ["list", "string"]}}},
+        }});
+        let src = type_module("resource", "aws_thing", &v5, &v6);
+        assert!(
+            src.contains("pub fn new(name: impl Into<Val<String>>) -> Self"),
+            "{src}"
+        );
+        assert!(
+            src.contains(
+                "pub fn region_v6_only(mut self, _gate: Only6, value: impl Into<Val<String>>)"
+            ),
+            "{src}"
+        );
+        assert!(
+            src.contains("pub fn old_v5_only(mut self, _gate: Only5, value: impl Into<Val<bool>>)"),
+            "{src}"
+        );
+        assert!(src.contains("#[deprecated(note = \"deprecated in the hashicorp/aws schema\")]\npub fn size(mut self, value: impl Into<Val<f64>>)"), "{src}");
+        assert!(
+            src.contains("pub fn one(mut self, block: One) -> Self"),
+            "{src}"
+        );
+        assert!(
+            src.contains("pub fn many(mut self, blocks: impl IntoIterator<Item = Many>) -> Self"),
+            "{src}"
+        );
+        assert!(
+            src.contains("pub fn new(y: impl Into<Val<Vec<String>>>) -> Self"),
+            "{src}"
+        );
+        // Computed-only: a getter on the reference, no builder method.
+        assert!(src.contains("pub fn arn(&self) -> Attr<String>"), "{src}");
+        assert!(!src.contains("pub fn arn(mut self"), "{src}");
+        // One-major attributes have no ungated getter.
+        assert!(!src.contains("pub fn region(&self)"), "{src}");
+    }
+}
