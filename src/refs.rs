@@ -66,6 +66,61 @@ pub fn jsonencode(value: &Expr) -> Expr {
     Expr::raw(format!("jsonencode({})", value.as_hcl()))
 }
 
+/// A typed reference to one attribute of a block, e.g. `aws_db_instance.main.address` as a
+/// `Attr<String>`: the generated bindings ([`crate::tf::aws`]) return these, so a value of
+/// the wrong type (a number where a string is wanted) does not compile. It embeds like an
+/// [`Expr`] (`{}` in `format!`) and converts into one.
+pub struct Attr<T> {
+    expr: Expr,
+    ty: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T> Attr<T> {
+    /// The untyped expression.
+    pub fn expr(&self) -> &Expr {
+        &self.expr
+    }
+}
+
+impl<T> Clone for Attr<T> {
+    fn clone(&self) -> Self {
+        Attr {
+            expr: self.expr.clone(),
+            ty: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for Attr<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Attr").field(&self.expr).finish()
+    }
+}
+
+impl<T> PartialEq for Attr<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.expr == other.expr
+    }
+}
+
+impl<T> fmt::Display for Attr<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.expr.fmt(f)
+    }
+}
+
+impl<T> From<Attr<T>> for Expr {
+    fn from(a: Attr<T>) -> Self {
+        a.expr
+    }
+}
+
+impl<T> From<Attr<T>> for serde_json::Value {
+    fn from(a: Attr<T>) -> Self {
+        a.expr.into()
+    }
+}
+
 /// Whether a Terraform block is a managed resource or a data source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum BlockKind {
@@ -128,6 +183,14 @@ impl Ref {
     /// An attribute of this block, e.g. `aws_vpc.main.id`.
     pub fn attr(&self, attribute: &str) -> Expr {
         Expr::raw(format!("{}.{attribute}", self.address()))
+    }
+
+    /// An attribute of this block with its schema type (the generated bindings' getters).
+    pub fn typed<T>(&self, attribute: &str) -> Attr<T> {
+        Attr {
+            expr: self.attr(attribute),
+            ty: std::marker::PhantomData,
+        }
     }
 
     /// The `id` attribute.

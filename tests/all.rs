@@ -63,6 +63,8 @@ mod slo;
 mod snapshots;
 #[path = "stacks.rs"]
 mod stacks;
+#[path = "typed_bodies.rs"]
+mod typed_bodies;
 #[path = "whatsthecraic.rs"]
 mod whatsthecraic;
 #[path = "widening.rs"]

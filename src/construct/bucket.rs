@@ -3,14 +3,21 @@
 //! TLS required, old versions expiring, server access logs in the stack's log bucket.
 //! [`PrivateBucket::read_write`] is the least privilege an application needs to use it.
 
-use serde_json::json;
-
 use super::Scope;
-use super::iam::Statement;
+use super::iam::{self, Statement};
 use super::kms::KmsKey;
 use super::logs_bucket::{LogsBucket, SERVER_ACCESS_LOG_PREFIX};
 use crate::refs::{Expr, Ref};
 use crate::tf::Suppression;
+use crate::tf::aws::data::iam_policy_document::Statement as DocStatement;
+use crate::tf::aws::resource::s3_bucket_lifecycle_configuration as lifecycle;
+use crate::tf::aws::resource::s3_bucket_server_side_encryption_configuration as sse;
+use crate::tf::aws::resource::{
+    S3Bucket, S3BucketLifecycleConfiguration, S3BucketLogging, S3BucketOwnershipControls,
+    S3BucketPolicy, S3BucketPublicAccessBlock, S3BucketRef,
+    S3BucketServerSideEncryptionConfiguration, S3BucketVersioning, s3_bucket_ownership_controls,
+    s3_bucket_versioning,
+};
 
 /// Options for [`PrivateBucket`].
 #[derive(Debug, Clone)]
@@ -47,6 +54,64 @@ pub fn bucket_name(scope: &Scope<'_>, id: &str) -> String {
     format!("{}-{}-{id}", scope.prefix, scope.tf.account_id())
 }
 
+/// Public access blocked, objects owned by the bucket owner, versioning on: what every
+/// bucket of keel has, as `<type>.<id>` in `file`.
+pub(super) fn private_settings(scope: &mut Scope<'_>, file: &str, id: &str, bucket: &S3BucketRef) {
+    scope.tf.add(
+        file,
+        id,
+        S3BucketPublicAccessBlock::new(bucket.id())
+            .block_public_acls(true)
+            .block_public_policy(true)
+            .ignore_public_acls(true)
+            .restrict_public_buckets(true),
+    );
+    scope.tf.add(
+        file,
+        id,
+        S3BucketOwnershipControls::new(
+            bucket.id(),
+            s3_bucket_ownership_controls::Rule::new("BucketOwnerEnforced"),
+        ),
+    );
+    scope.tf.add(
+        file,
+        id,
+        S3BucketVersioning::new(
+            bucket.id(),
+            s3_bucket_versioning::VersioningConfiguration::new("Enabled"),
+        ),
+    );
+}
+
+/// A lifecycle rule `id` for all objects: replaced versions expire after
+/// `noncurrent_days`, incomplete multipart uploads are aborted after a day.
+pub(super) fn lifecycle_rule(id: &str, noncurrent_days: u32) -> lifecycle::Rule {
+    lifecycle::Rule::new(id, "Enabled")
+        .filter([lifecycle::RuleFilter::new().prefix("")])
+        .noncurrent_version_expiration([lifecycle::RuleNoncurrentVersionExpiration::new(
+            noncurrent_days,
+        )])
+        .abort_incomplete_multipart_upload([
+            lifecycle::RuleAbortIncompleteMultipartUpload::new().days_after_initiation(1)
+        ])
+}
+
+/// The bucket policy statement that denies every request without TLS.
+pub(super) fn deny_insecure_transport(bucket: &S3BucketRef) -> DocStatement {
+    DocStatement::new()
+        .sid("DenyInsecureTransport")
+        .effect("Deny")
+        .actions(["s3:*"])
+        .resources([bucket.arn().to_string(), format!("{}/*", bucket.arn())])
+        .principals([iam::principals("*", vec!["*"])])
+        .condition([iam::condition(
+            "Bool",
+            "aws:SecureTransport",
+            vec!["false".into()],
+        )])
+}
+
 impl PrivateBucket {
     /// Creates the bucket and its settings; its server access logs go to `logs`, which
     /// must have been created with this bucket's name in `server_access_logs_of`.
@@ -59,93 +124,47 @@ impl PrivateBucket {
         let f = "storage";
         let id = props.id;
         let name = bucket_name(scope, id);
-        let bucket = scope.tf.resource_with(
+        let bucket = scope.tf.add_with(
             f,
-            "aws_s3_bucket",
             id,
-            json!({"bucket": name, "force_destroy": !scope.prod}),
+            S3Bucket::new().bucket(&name).force_destroy(!scope.prod),
             SUPPRESSIONS,
         );
-        scope.tf.resource(
+        private_settings(scope, f, id, &bucket);
+        let by_default = sse::RuleApplyServerSideEncryptionByDefault::new("aws:kms")
+            .kms_master_key_id(key.arn());
+        scope.tf.add(
             f,
-            "aws_s3_bucket_public_access_block",
             id,
-            json!({
-                "bucket": bucket.id(),
-                "block_public_acls": true,
-                "block_public_policy": true,
-                "ignore_public_acls": true,
-                "restrict_public_buckets": true,
-            }),
+            S3BucketServerSideEncryptionConfiguration::new(
+                bucket.id(),
+                sse::Rule::new()
+                    .apply_server_side_encryption_by_default(by_default)
+                    .bucket_key_enabled(true),
+            ),
         );
-        scope.tf.resource(
+        scope.tf.add(
             f,
-            "aws_s3_bucket_ownership_controls",
             id,
-            json!({"bucket": bucket.id(), "rule": [{"object_ownership": "BucketOwnerEnforced"}]}),
+            S3BucketLifecycleConfiguration::new(bucket.id()).rule([lifecycle_rule(
+                "expire-old-versions",
+                props.noncurrent_version_days,
+            )]),
         );
-        scope.tf.resource(
+        scope.tf.add(
             f,
-            "aws_s3_bucket_versioning",
             id,
-            json!({"bucket": bucket.id(), "versioning_configuration": [{"status": "Enabled"}]}),
+            S3BucketLogging::new(
+                bucket.id(),
+                logs.name(),
+                format!("{SERVER_ACCESS_LOG_PREFIX}/{name}/"),
+            ),
         );
-        scope.tf.resource(
-            f,
-            "aws_s3_bucket_server_side_encryption_configuration",
-            id,
-            json!({
-                "bucket": bucket.id(),
-                "rule": [{
-                    "apply_server_side_encryption_by_default": [{"sse_algorithm": "aws:kms", "kms_master_key_id": key.arn()}],
-                    "bucket_key_enabled": true,
-                }],
-            }),
-        );
-        scope.tf.resource(
-            f,
-            "aws_s3_bucket_lifecycle_configuration",
-            id,
-            json!({
-                "bucket": bucket.id(),
-                "rule": [{
-                    "id": "expire-old-versions",
-                    "status": "Enabled",
-                    "filter": [{"prefix": ""}],
-                    "noncurrent_version_expiration": [{"noncurrent_days": props.noncurrent_version_days}],
-                    "abort_incomplete_multipart_upload": [{"days_after_initiation": 1}],
-                }],
-            }),
-        );
-        scope.tf.resource(
-            f,
-            "aws_s3_bucket_logging",
-            id,
-            json!({
-                "bucket": bucket.id(),
-                "target_bucket": logs.name(),
-                "target_prefix": format!("{SERVER_ACCESS_LOG_PREFIX}/{name}/"),
-            }),
-        );
-        let doc = scope.tf.data(
-            f,
-            "aws_iam_policy_document",
-            id,
-            json!({"statement": [{
-                "sid": "DenyInsecureTransport",
-                "effect": "Deny",
-                "actions": ["s3:*"],
-                "resources": [bucket.arn(), format!("{}/*", bucket.arn())],
-                "principals": [{"type": "*", "identifiers": ["*"]}],
-                "condition": [{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}],
-            }]}),
-        );
-        scope.tf.resource(
-            f,
-            "aws_s3_bucket_policy",
-            id,
-            json!({"bucket": bucket.id(), "policy": doc.attr("json")}),
-        );
+        let doc = iam::policy_document(scope, f, id, [deny_insecure_transport(&bucket)]);
+        scope
+            .tf
+            .add(f, id, S3BucketPolicy::new(bucket.id(), doc.json()));
+        let bucket = bucket.into_ref();
         let arn = format!("arn:{}:s3:::{name}", scope.partition());
         PrivateBucket {
             bucket,

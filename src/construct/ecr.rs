@@ -21,8 +21,12 @@ use serde_json::json;
 
 use super::Scope;
 use super::kms::KmsKey;
-use crate::refs::{Expr, Ref};
+use crate::refs::Expr;
 use crate::tf::Suppression;
+use crate::tf::aws::resource::ecr_repository::{
+    EncryptionConfiguration, ImageScanningConfiguration,
+};
+use crate::tf::aws::resource::{EcrLifecyclePolicy, EcrRepository as Repository, EcrRepositoryRef};
 
 /// How the repository encrypts images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,7 +155,7 @@ const NEVER: u32 = 10_000;
 /// An ECR repository.
 #[derive(Debug, Clone)]
 pub struct EcrRepository {
-    repo: Ref,
+    repo: EcrRepositoryRef,
     url: String,
     arn: String,
 }
@@ -166,8 +170,10 @@ impl EcrRepository {
     ) -> EcrRepository {
         let f = "ecr";
         let encryption = match props.encryption {
-            EcrEncryption::Aes256 => json!([{"encryption_type": "AES256"}]),
-            EcrEncryption::Kms => json!([{"encryption_type": "KMS", "kms_key": key.arn()}]),
+            EcrEncryption::Aes256 => EncryptionConfiguration::new().encryption_type("AES256"),
+            EcrEncryption::Kms => EncryptionConfiguration::new()
+                .encryption_type("KMS")
+                .kms_key(key.arn()),
         };
         let mut suppressions = Vec::new();
         if props.encryption == EcrEncryption::Aes256 {
@@ -182,28 +188,26 @@ impl EcrRepository {
                 reason: "mutable tags in this dev-tier environment only; keel makes them immutable in staging and prod",
             });
         }
-        let repo = scope.tf.resource_with(
+        let mutability = if props.immutable_tags {
+            "IMMUTABLE"
+        } else {
+            "MUTABLE"
+        };
+        let repo = scope.tf.add_with(
             f,
-            "aws_ecr_repository",
             id,
-            json!({
-                "name": props.name,
-                "image_tag_mutability": if props.immutable_tags { "IMMUTABLE" } else { "MUTABLE" },
-                "image_scanning_configuration": [{"scan_on_push": true}],
-                "encryption_configuration": encryption,
-            }),
+            Repository::new(&props.name)
+                .image_tag_mutability(mutability)
+                .image_scanning_configuration(ImageScanningConfiguration::new(true))
+                .encryption_configuration([encryption]),
             &suppressions,
         );
         let policy = lifecycle_rules(props);
         let policy = scope.tf.local(f, &format!("{id}_lifecycle"), policy);
-        scope.tf.resource(
+        scope.tf.add(
             f,
-            "aws_ecr_lifecycle_policy",
             id,
-            json!({
-                "repository": repo.attr("name"),
-                "policy": crate::refs::jsonencode(&policy),
-            }),
+            EcrLifecyclePolicy::new(crate::refs::jsonencode(&policy), repo.name()),
         );
         let (region, account) = (
             scope.tf.region().to_owned(),
@@ -232,7 +236,7 @@ impl EcrRepository {
 
     /// The repository's Terraform URL attribute.
     pub fn url_attr(&self) -> Expr {
-        self.repo.attr("repository_url")
+        self.repo.repository_url().into()
     }
 }
 

@@ -2,14 +2,19 @@
 //! transit, AUTH token from Secrets Manager, Multi-AZ automatic failover with two or more
 //! nodes, slow-log delivery to CloudWatch.
 
-use serde_json::json;
-
 use super::Scope;
 use super::kms::KmsKey;
 use super::log_group::encrypted_log_group;
 use crate::env::file::Cache;
-use crate::refs::{Expr, Ref};
+use crate::refs::Expr;
 use crate::tf::Suppression;
+use crate::tf::aws::resource::elasticache_parameter_group::Parameter;
+use crate::tf::aws::resource::elasticache_replication_group::LogDeliveryConfiguration;
+use crate::tf::aws::resource::{
+    ElasticacheParameterGroup, ElasticacheReplicationGroup, ElasticacheReplicationGroupRef,
+    ElasticacheSubnetGroup,
+};
+use crate::tf::bind::{Lifecycle, Val};
 
 /// Options for [`RedisCache`].
 #[derive(Debug, Clone)]
@@ -29,7 +34,7 @@ pub struct RedisCacheProps {
 /// A Redis replication group.
 #[derive(Debug, Clone)]
 pub struct RedisCache {
-    group: Ref,
+    group: ElasticacheReplicationGroupRef,
 }
 
 /// Port Redis listens on.
@@ -78,11 +83,13 @@ impl RedisCache {
                 redis_versions()
             )
         })?;
-        let subnets = scope.tf.resource(
+        let subnets = scope.tf.add(
             f,
-            "aws_elasticache_subnet_group",
             "main",
-            json!({"name": scope.name("cache"), "subnet_ids": props.subnet_ids}),
+            ElasticacheSubnetGroup::new(
+                scope.name("cache"),
+                Val::unchecked(props.subnet_ids.clone()),
+            ),
         );
         let slow_log = encrypted_log_group(
             scope,
@@ -95,22 +102,18 @@ impl RedisCache {
         // The seed's cache evicts any key under memory pressure (`allkeys-lru`): it holds
         // only recomputable aggregates. ElastiCache's default, volatile-lru, would refuse
         // writes once memory is full of keys without a TTL.
-        let params = scope.tf.resource(
+        let params = scope.tf.add(
             f,
-            "aws_elasticache_parameter_group",
             "main",
-            json!({
-                // The family is in the name: an engine major upgrade creates the new group
-                // under a new name before the old one is released.
-                "name": scope.name(&format!("cache-{family}")),
-                "family": family,
-                "description": "keel: evict any key under memory pressure (allkeys-lru)",
-                "parameter": [{"name": "maxmemory-policy", "value": "allkeys-lru"}],
-                "lifecycle": {"create_before_destroy": true},
-            }),
+            // The family is in the name: an engine major upgrade creates the new group
+            // under a new name before the old one is released.
+            ElasticacheParameterGroup::new(family, scope.name(&format!("cache-{family}")))
+                .description("keel: evict any key under memory pressure (allkeys-lru)")
+                .parameter([Parameter::new("maxmemory-policy", "allkeys-lru")])
+                .lifecycle(Lifecycle::new().create_before_destroy(true)),
         );
         scope.tf.allow(
-            &params,
+            params.tf_ref(),
             "fixed_name_replaced_first",
             "the name carries the parameter family, the only change that replaces the group",
         );
@@ -119,39 +122,40 @@ impl RedisCache {
             check: "CKV2_AWS_50",
             reason: "the environment file asks for one node (non-prod); failover needs two and keel requires two in prod",
         }];
-        let group = scope.tf.resource_with(
+        let group = scope.tf.add_with(
             f,
-            "aws_elasticache_replication_group",
             "main",
-            json!({
-                "replication_group_id": scope.name("cache"),
-                "description": format!("{} Redis cache", scope.prefix),
-                "engine": "redis",
-                "engine_version": s.engine_version,
-                "node_type": s.node_type,
-                "parameter_group_name": params.attr("name"),
-                "num_cache_clusters": s.nodes,
-                "port": REDIS_PORT,
-                "automatic_failover_enabled": failover,
-                "multi_az_enabled": failover,
-                "subnet_group_name": subnets.attr("name"),
-                "security_group_ids": [props.security_group_id],
-                "at_rest_encryption_enabled": true,
-                "kms_key_id": key.arn(),
-                "transit_encryption_enabled": true,
-                "auth_token": props.auth_token,
-                "auto_minor_version_upgrade": true,
-                "snapshot_retention_limit": if scope.prod { 7 } else { 1 },
-                "snapshot_window": "02:00-03:00",
-                "maintenance_window": "sun:05:00-sun:06:00",
-                "apply_immediately": false,
-                "log_delivery_configuration": [{
-                    "destination": slow_log.attr("name"),
-                    "destination_type": "cloudwatch-logs",
-                    "log_format": "json",
-                    "log_type": "slow-log",
-                }],
-            }),
+            ElasticacheReplicationGroup::new(
+                format!("{} Redis cache", scope.prefix),
+                scope.name("cache"),
+            )
+            .engine("redis")
+            .engine_version(&s.engine_version)
+            .node_type(&s.node_type)
+            .parameter_group_name(params.name())
+            .num_cache_clusters(s.nodes)
+            .port(REDIS_PORT)
+            .automatic_failover_enabled(failover)
+            .multi_az_enabled(failover)
+            .subnet_group_name(subnets.name())
+            .security_group_ids([&props.security_group_id])
+            // Both majors type these two as strings; Terraform converts the bool keel has
+            // always written, and writing "true" instead would change the generated files.
+            .at_rest_encryption_enabled(Val::unchecked(true.into()))
+            .kms_key_id(key.arn())
+            .transit_encryption_enabled(true)
+            .auth_token(&props.auth_token)
+            .auto_minor_version_upgrade(Val::unchecked(true.into()))
+            .snapshot_retention_limit(if scope.prod { 7 } else { 1 })
+            .snapshot_window("02:00-03:00")
+            .maintenance_window("sun:05:00-sun:06:00")
+            .apply_immediately(false)
+            .log_delivery_configuration([LogDeliveryConfiguration::new(
+                slow_log.attr("name"),
+                "cloudwatch-logs",
+                "json",
+                "slow-log",
+            )]),
             if failover { &[] } else { &single_node },
         );
         Ok(RedisCache { group })
@@ -159,7 +163,7 @@ impl RedisCache {
 
     /// Host name of the primary endpoint.
     pub fn primary_address(&self) -> Expr {
-        self.group.attr("primary_endpoint_address")
+        self.group.primary_endpoint_address().into()
     }
 }
 

@@ -1,10 +1,13 @@
 //! IAM roles with least-privilege policies written as `aws_iam_policy_document` data
 //! sources, so the PR diff shows each statement as data rather than an escaped string.
 
-use serde_json::{Value, json};
-
 use super::{Scope, local_name};
 use crate::refs::{Expr, Ref};
+use crate::tf::aws::data::iam_policy_document::{
+    Statement as DocStatement, StatementCondition, StatementPrincipals,
+};
+use crate::tf::aws::data::{IamPolicyDocument, IamPolicyDocumentRef};
+use crate::tf::aws::resource::{IamRole, IamRolePolicy, IamRolePolicyAttachment};
 
 /// One policy statement (always `Allow`).
 #[derive(Debug, Clone)]
@@ -37,26 +40,61 @@ impl Statement {
         self
     }
 
-    fn to_json(&self) -> Value {
-        let mut s = json!({
-            "sid": self.sid,
-            "effect": "Allow",
-            "actions": self.actions,
-            "resources": self.resources,
-        });
-        if !self.conditions.is_empty() {
-            s["condition"] = conditions(&self.conditions);
+    /// The statement of an `aws_iam_policy_document`.
+    pub fn to_typed(&self) -> DocStatement {
+        let s = DocStatement::new()
+            .sid(&self.sid)
+            .effect("Allow")
+            .actions(self.actions.clone())
+            .resources(self.resources.clone());
+        if self.conditions.is_empty() {
+            s
+        } else {
+            s.condition(
+                self.conditions
+                    .iter()
+                    .map(|(test, variable, values)| condition(test, variable, values.clone())),
+            )
         }
-        s
     }
 }
 
-fn conditions(list: &[(String, String, Vec<String>)]) -> Value {
-    Value::Array(
-        list.iter()
-            .map(|(test, variable, values)| json!({"test": test, "variable": variable, "values": values}))
-            .collect(),
-    )
+/// A statement's `condition` block: `test` on `variable` against `values`.
+pub fn condition(
+    test: &str,
+    variable: impl Into<String>,
+    values: Vec<String>,
+) -> StatementCondition {
+    StatementCondition::new(test, values, variable.into())
+}
+
+/// A statement's `principals` block: `kind` (`AWS`, `Service`, `Federated`, `*`) and who.
+pub fn principals<X: Into<crate::tf::bind::Val<String>>>(
+    kind: &str,
+    identifiers: Vec<X>,
+) -> StatementPrincipals {
+    StatementPrincipals::new(identifiers, kind)
+}
+
+/// Adds `data.aws_iam_policy_document.<name>` with `statements` to `file`.
+pub fn policy_document(
+    scope: &mut Scope<'_>,
+    file: &str,
+    name: &str,
+    statements: impl IntoIterator<Item = DocStatement>,
+) -> IamPolicyDocumentRef {
+    scope
+        .tf
+        .add(file, name, IamPolicyDocument::new().statement(statements))
+}
+
+/// An `Allow` statement with its sid and actions (principals, resources and conditions
+/// are added by the caller).
+pub fn allow(sid: &str, actions: &[&str]) -> DocStatement {
+    DocStatement::new()
+        .sid(sid)
+        .effect("Allow")
+        .actions(actions.to_vec())
 }
 
 /// Who may assume a role.
@@ -115,83 +153,76 @@ pub struct Role {
     policy: Option<Ref>,
 }
 
-/// The trust policy document of `trust`: one statement.
-fn trust_document(scope: &Scope<'_>, trust: Trust) -> Value {
-    let statement = match trust {
-        Trust::Service(principal) => json!({
-            "sid": "AssumeFromService",
-            "effect": "Allow",
-            "actions": ["sts:AssumeRole"],
-            "principals": [{"type": "Service", "identifiers": [principal]}],
-            "condition": conditions(&[(
-                "StringEquals".into(),
-                "aws:SourceAccount".into(),
-                vec![scope.tf.account_id().to_owned()],
-            )]),
-        }),
-        Trust::Role(role_arn) => json!({
-            "sid": "AssumeFromRole",
-            "effect": "Allow",
-            "actions": ["sts:AssumeRole"],
-            "principals": [{"type": "AWS", "identifiers": [scope.account_root_arn()]}],
-            "condition": conditions(&[(
-                "ArnEquals".into(),
-                "aws:PrincipalArn".into(),
-                vec![role_arn],
-            )]),
-        }),
-        Trust::ServiceOnly(principal) => json!({
-            "sid": "AssumeFromService",
-            "effect": "Allow",
-            "actions": ["sts:AssumeRole"],
-            "principals": [{"type": "Service", "identifiers": [principal]}],
-        }),
+/// The trust policy statement of `trust`.
+fn trust_statement(scope: &Scope<'_>, trust: Trust) -> DocStatement {
+    let account = || vec![scope.tf.account_id().to_owned()];
+    match trust {
+        Trust::Service(principal) => allow("AssumeFromService", &["sts:AssumeRole"])
+            .principals([principals("Service", vec![principal])])
+            .condition([condition("StringEquals", "aws:SourceAccount", account())]),
+        Trust::Role(role_arn) => allow("AssumeFromRole", &["sts:AssumeRole"])
+            .principals([principals("AWS", vec![scope.account_root_arn()])])
+            .condition([condition("ArnEquals", "aws:PrincipalArn", vec![role_arn])]),
+        Trust::ServiceOnly(principal) => allow("AssumeFromService", &["sts:AssumeRole"])
+            .principals([principals("Service", vec![principal])]),
         Trust::WebIdentity {
             provider_arn,
             issuer,
             subject,
         } => {
             let host = Expr::raw(format!("replace({}, \"https://\", \"\")", issuer.as_hcl()));
-            json!({
-                "sid": "AssumeFromServiceAccount",
-                "effect": "Allow",
-                "actions": ["sts:AssumeRoleWithWebIdentity"],
-                "principals": [{"type": "Federated", "identifiers": [provider_arn]}],
-                "condition": conditions(&[
-                    ("StringEquals".into(), format!("{host}:sub"), vec![subject]),
-                    ("StringEquals".into(), format!("{host}:aud"), vec![STS_AUDIENCE.into()]),
-                ]),
-            })
+            allow(
+                "AssumeFromServiceAccount",
+                &["sts:AssumeRoleWithWebIdentity"],
+            )
+            .principals([principals("Federated", vec![provider_arn])])
+            .condition([
+                condition("StringEquals", format!("{host}:sub"), vec![subject]),
+                condition(
+                    "StringEquals",
+                    format!("{host}:aud"),
+                    vec![STS_AUDIENCE.into()],
+                ),
+            ])
         }
         Trust::PodIdentity {
             namespace,
             service_account,
-        } => json!({
-            "sid": "AssumeFromPodIdentity",
-            "effect": "Allow",
-            "actions": ["sts:AssumeRole", "sts:TagSession"],
-            "principals": [{"type": "Service", "identifiers": ["pods.eks.amazonaws.com"]}],
-            "condition": conditions(&[
-                ("StringEquals".into(), "aws:SourceAccount".into(), vec![scope.tf.account_id().to_owned()]),
-                ("StringEquals".into(), "aws:RequestTag/kubernetes-namespace".into(), vec![namespace]),
-                ("StringEquals".into(), "aws:RequestTag/kubernetes-service-account".into(), vec![service_account]),
-            ]),
-        }),
+        } => allow(
+            "AssumeFromPodIdentity",
+            &["sts:AssumeRole", "sts:TagSession"],
+        )
+        .principals([principals("Service", vec!["pods.eks.amazonaws.com"])])
+        .condition([
+            condition("StringEquals", "aws:SourceAccount", account()),
+            condition(
+                "StringEquals",
+                "aws:RequestTag/kubernetes-namespace",
+                vec![namespace],
+            ),
+            condition(
+                "StringEquals",
+                "aws:RequestTag/kubernetes-service-account",
+                vec![service_account],
+            ),
+        ]),
         Trust::GithubActions {
             provider_arn,
             subjects,
-        } => json!({
-            "sid": "AssumeFromGithubActions",
-            "effect": "Allow",
-            "actions": ["sts:AssumeRoleWithWebIdentity"],
-            "principals": [{"type": "Federated", "identifiers": [provider_arn]}],
-            "condition": conditions(&[
-                ("StringEquals".into(), format!("{GITHUB_OIDC_HOST}:aud"), vec![STS_AUDIENCE.into()]),
-                ("StringEquals".into(), format!("{GITHUB_OIDC_HOST}:sub"), subjects),
-            ]),
-        }),
-    };
-    json!({"statement": [statement]})
+        } => allow(
+            "AssumeFromGithubActions",
+            &["sts:AssumeRoleWithWebIdentity"],
+        )
+        .principals([principals("Federated", vec![provider_arn])])
+        .condition([
+            condition(
+                "StringEquals",
+                format!("{GITHUB_OIDC_HOST}:aud"),
+                vec![STS_AUDIENCE.into()],
+            ),
+            condition("StringEquals", format!("{GITHUB_OIDC_HOST}:sub"), subjects),
+        ]),
+    }
 }
 
 /// `arn:<partition>:iam::<account>:role/<prefix>-<suffix>`: the ARN [`Role::new`] gives a
@@ -217,23 +248,15 @@ impl Role {
         statements: Vec<Statement>,
     ) -> Role {
         let id = local_name(id);
-        let trust_doc = trust_document(scope, trust);
-        let trust_ref = scope.tf.data(
-            "iam",
-            "aws_iam_policy_document",
-            &format!("{id}_trust"),
-            trust_doc,
-        );
+        let trust = trust_statement(scope, trust);
+        let trust_ref = policy_document(scope, "iam", &format!("{id}_trust"), [trust]);
         let name = scope.name(suffix);
-        let role = scope.tf.resource(
+        let role = scope.tf.add(
             "iam",
-            "aws_iam_role",
             &id,
-            json!({
-                "name": name,
-                "assume_role_policy": trust_ref.attr("json"),
-                "max_session_duration": 3600,
-            }),
+            IamRole::new(trust_ref.json())
+                .name(&name)
+                .max_session_duration(3600),
         );
         let mut attachments = Vec::new();
         for path in managed {
@@ -242,30 +265,31 @@ impl Role {
                 local_name(path.rsplit('/').next().unwrap_or(path))
             );
             let arn = scope.managed_policy(path);
-            let attachment = scope.tf.resource(
+            let attachment = scope.tf.add(
                 "iam",
-                "aws_iam_role_policy_attachment",
                 &attach_id,
-                json!({"role": role.attr("name"), "policy_arn": arn}),
+                IamRolePolicyAttachment::new(arn, role.name()),
             );
-            attachments.push(attachment.address());
+            attachments.push(attachment.tf_ref().address());
         }
         let mut policy = None;
         if !statements.is_empty() {
-            let doc =
-                json!({"statement": statements.iter().map(Statement::to_json).collect::<Vec<_>>()});
-            let doc_ref = scope.tf.data("iam", "aws_iam_policy_document", &id, doc);
-            policy = Some(doc_ref.clone());
-            let inline = scope.tf.resource(
+            let doc_ref = policy_document(
+                scope,
                 "iam",
-                "aws_iam_role_policy",
                 &id,
-                json!({"name": name, "role": role.id(), "policy": doc_ref.attr("json")}),
+                statements.iter().map(Statement::to_typed),
             );
-            attachments.push(inline.address());
+            let inline = scope.tf.add(
+                "iam",
+                &id,
+                IamRolePolicy::new(doc_ref.json(), role.id()).name(&name),
+            );
+            policy = Some(doc_ref.into_ref());
+            attachments.push(inline.tf_ref().address());
         }
         Role {
-            role,
+            role: role.into_ref(),
             attachments,
             policy,
         }

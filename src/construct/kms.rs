@@ -1,11 +1,12 @@
 //! A customer-managed KMS key (rotation on) that encrypts a stack's logs, topic, secrets,
 //! database storage and Performance Insights.
 
-use serde_json::json;
-
 use super::Scope;
-use crate::refs::{Expr, Ref};
+use super::iam::{allow, condition, principals};
+use crate::refs::Expr;
 use crate::tf::Suppression;
+use crate::tf::aws::data::IamPolicyDocument;
+use crate::tf::aws::resource::{KmsAlias, KmsKey as KmsKeyResource, KmsKeyRef};
 
 /// Why a key policy's `Resource: "*"` is not a wildcard.
 const KEY_POLICY_RESOURCE: &str = "in a key policy Resource * means this key only; the account principal delegates to IAM policies";
@@ -13,7 +14,7 @@ const KEY_POLICY_RESOURCE: &str = "in a key policy Resource * means this key onl
 /// A customer-managed KMS key with an alias.
 #[derive(Debug, Clone)]
 pub struct KmsKey {
-    key: Ref,
+    key: KmsKeyRef,
 }
 
 impl KmsKey {
@@ -25,47 +26,48 @@ impl KmsKey {
         let region = scope.tf.region().to_owned();
         let account = scope.tf.account_id().to_owned();
         let partition = scope.partition();
-        let policy = json!({
-            "statement": [
-                {
-                    "sid": "AccountAdministersThroughIam",
-                    "effect": "Allow",
-                    "actions": ["kms:*"],
-                    "resources": ["*"],
-                    "principals": [{"type": "AWS", "identifiers": [scope.account_root_arn()]}],
-                },
-                {
-                    "sid": "CloudWatchLogsEncryptsThisStacksLogGroups",
-                    "effect": "Allow",
-                    "actions": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
-                    "resources": ["*"],
-                    "principals": [{"type": "Service", "identifiers": [format!("logs.{region}.amazonaws.com")]}],
-                    "condition": [{
-                        "test": "ArnLike",
-                        "variable": "kms:EncryptionContext:aws:logs:arn",
-                        "values": super::log_group::stack_log_group_names(scope)
-                            .iter()
-                            .map(|name| format!("arn:{partition}:logs:{region}:{account}:log-group:{name}"))
-                            .collect::<Vec<_>>(),
-                    }],
-                },
-                {
-                    "sid": "CloudWatchAlarmsPublishToEncryptedTopics",
-                    "effect": "Allow",
-                    "actions": ["kms:Decrypt", "kms:GenerateDataKey*"],
-                    "resources": ["*"],
-                    "principals": [{"type": "Service", "identifiers": ["cloudwatch.amazonaws.com"]}],
-                    "condition": [{
-                        "test": "StringEquals",
-                        "variable": "aws:SourceAccount",
-                        "values": [account],
-                    }],
-                },
-            ]
-        });
-        let doc = scope.tf.data_with(
+        let log_groups = super::log_group::stack_log_group_names(scope)
+            .iter()
+            .map(|name| format!("arn:{partition}:logs:{region}:{account}:log-group:{name}"))
+            .collect();
+        let policy = IamPolicyDocument::new().statement([
+            allow("AccountAdministersThroughIam", &["kms:*"])
+                .resources(["*"])
+                .principals([principals("AWS", vec![scope.account_root_arn()])]),
+            allow(
+                "CloudWatchLogsEncryptsThisStacksLogGroups",
+                &[
+                    "kms:Encrypt*",
+                    "kms:Decrypt*",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:Describe*",
+                ],
+            )
+            .resources(["*"])
+            .principals([principals(
+                "Service",
+                vec![format!("logs.{region}.amazonaws.com")],
+            )])
+            .condition([condition(
+                "ArnLike",
+                "kms:EncryptionContext:aws:logs:arn",
+                log_groups,
+            )]),
+            allow(
+                "CloudWatchAlarmsPublishToEncryptedTopics",
+                &["kms:Decrypt", "kms:GenerateDataKey*"],
+            )
+            .resources(["*"])
+            .principals([principals("Service", vec!["cloudwatch.amazonaws.com"])])
+            .condition([condition(
+                "StringEquals",
+                "aws:SourceAccount",
+                vec![account.clone()],
+            )]),
+        ]);
+        let doc = scope.tf.add_with(
             "kms",
-            "aws_iam_policy_document",
             "key",
             policy,
             &[
@@ -85,29 +87,26 @@ impl KmsKey {
         );
         scope
             .tf
-            .allow(&doc, "iam_wildcard_action", KEY_POLICY_RESOURCE);
-        let key = scope.tf.resource(
+            .allow(doc.tf_ref(), "iam_wildcard_action", KEY_POLICY_RESOURCE);
+        let key = scope.tf.add(
             "kms",
-            "aws_kms_key",
             "main",
-            json!({
-                "description": description,
-                "enable_key_rotation": true,
-                "deletion_window_in_days": 30,
-                "policy": doc.attr("json"),
-            }),
+            KmsKeyResource::new()
+                .description(description)
+                .enable_key_rotation(true)
+                .deletion_window_in_days(30)
+                .policy(doc.json()),
         );
-        scope.tf.resource(
+        scope.tf.add(
             "kms",
-            "aws_kms_alias",
             "main",
-            json!({"name": format!("alias/{}", scope.prefix), "target_key_id": key.attr("key_id")}),
+            KmsAlias::new(key.key_id()).name(format!("alias/{}", scope.prefix)),
         );
         KmsKey { key }
     }
 
     /// The key's ARN.
     pub fn arn(&self) -> Expr {
-        self.key.arn()
+        self.key.arn().into()
     }
 }

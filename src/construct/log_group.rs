@@ -1,12 +1,11 @@
 //! CloudWatch log groups: encrypted with the stack's key, named `/keel/<prefix>/<suffix>`,
 //! with the retention the environment asks for.
 
-use serde_json::json;
-
 use super::Scope;
 use super::kms::KmsKey;
 use crate::refs::Ref;
 use crate::tf::Suppression;
+use crate::tf::aws::resource::CloudwatchLogGroup;
 
 /// Creates `aws_cloudwatch_log_group.<id>` in `file`. Under a year of retention carries a
 /// suppression of checkov's one-year rule: the period is an environment setting, and the
@@ -42,17 +41,18 @@ pub fn encrypted_log_group_named(
             reason: "retention is set per environment in environments/<env>.yaml (shorter outside audit scope)",
         }]
     };
-    scope.tf.resource_with(
-        file,
-        "aws_cloudwatch_log_group",
-        id,
-        json!({
-            "name": name,
-            "retention_in_days": retention_days,
-            "kms_key_id": key.arn(),
-        }),
-        suppressions,
-    )
+    scope
+        .tf
+        .add_with(
+            file,
+            id,
+            CloudwatchLogGroup::new()
+                .name(name)
+                .retention_in_days(retention_days)
+                .kms_key_id(key.arn()),
+            suppressions,
+        )
+        .into_ref()
 }
 
 /// The name [`encrypted_log_group`] gives: `/keel/<prefix>/<suffix>`.

@@ -2,11 +2,18 @@
 //! writable only by the region's Elastic Load Balancing log delivery (and, under `s3/`,
 //! by S3 server access logging of the stack's own buckets that are named to it).
 
-use serde_json::json;
-
 use super::Scope;
+use super::bucket::{deny_insecure_transport, lifecycle_rule, private_settings};
+use super::iam::{self, condition, principals};
 use crate::refs::{Expr, Ref};
 use crate::tf::Suppression;
+use crate::tf::aws::data::iam_policy_document::StatementPrincipals;
+use crate::tf::aws::resource::s3_bucket_lifecycle_configuration::RuleExpiration;
+use crate::tf::aws::resource::s3_bucket_server_side_encryption_configuration as sse;
+use crate::tf::aws::resource::{
+    S3Bucket, S3BucketLifecycleConfiguration, S3BucketPolicy,
+    S3BucketServerSideEncryptionConfiguration,
+};
 
 /// The access-log bucket.
 #[derive(Debug, Clone)]
@@ -97,16 +104,15 @@ pub fn log_delivery(region: &str) -> LogDelivery {
 
 impl LogDelivery {
     /// The policy document's `principals` block.
-    fn principals(&self, partition: &str) -> serde_json::Value {
+    fn principals(&self, partition: &str) -> StatementPrincipals {
         match self {
-            LogDelivery::ElbAccount(account) => json!([{
-                "type": "AWS",
-                "identifiers": [format!("arn:{partition}:iam::{account}:root")],
-            }]),
-            LogDelivery::ServicePrincipal => json!([{
-                "type": "Service",
-                "identifiers": ["logdelivery.elasticloadbalancing.amazonaws.com"],
-            }]),
+            LogDelivery::ElbAccount(account) => {
+                principals("AWS", vec![format!("arn:{partition}:iam::{account}:root")])
+            }
+            LogDelivery::ServicePrincipal => principals(
+                "Service",
+                vec!["logdelivery.elasticloadbalancing.amazonaws.com"],
+            ),
         }
     }
 }
@@ -126,106 +132,65 @@ impl LogsBucket {
         if server_access_logs_of.is_empty() {
             suppressions.push(NO_OWN_ACCESS_LOGS);
         }
-        let bucket = scope.tf.resource_with(
+        let bucket = scope.tf.add_with(
             f,
-            "aws_s3_bucket",
             "alb_logs",
-            json!({"bucket": name.clone(), "force_destroy": !scope.prod}),
+            S3Bucket::new().bucket(&name).force_destroy(!scope.prod),
             &suppressions,
         );
-        scope.tf.resource(
+        private_settings(scope, f, "alb_logs", &bucket);
+        scope.tf.add(
             f,
-            "aws_s3_bucket_public_access_block",
             "alb_logs",
-            json!({
-                "bucket": bucket.id(),
-                "block_public_acls": true,
-                "block_public_policy": true,
-                "ignore_public_acls": true,
-                "restrict_public_buckets": true,
-            }),
+            S3BucketServerSideEncryptionConfiguration::new(
+                bucket.id(),
+                sse::Rule::new().apply_server_side_encryption_by_default(
+                    sse::RuleApplyServerSideEncryptionByDefault::new("AES256"),
+                ),
+            ),
         );
-        scope.tf.resource(
+        scope.tf.add(
             f,
-            "aws_s3_bucket_ownership_controls",
             "alb_logs",
-            json!({"bucket": bucket.id(), "rule": [{"object_ownership": "BucketOwnerEnforced"}]}),
-        );
-        scope.tf.resource(
-            f,
-            "aws_s3_bucket_versioning",
-            "alb_logs",
-            json!({"bucket": bucket.id(), "versioning_configuration": [{"status": "Enabled"}]}),
-        );
-        scope.tf.resource(
-            f,
-            "aws_s3_bucket_server_side_encryption_configuration",
-            "alb_logs",
-            json!({
-                "bucket": bucket.id(),
-                "rule": [{"apply_server_side_encryption_by_default": [{"sse_algorithm": "AES256"}]}],
-            }),
-        );
-        scope.tf.resource(
-            f,
-            "aws_s3_bucket_lifecycle_configuration",
-            "alb_logs",
-            json!({
-                "bucket": bucket.id(),
-                "rule": [{
-                    "id": "expire-access-logs",
-                    "status": "Enabled",
-                    "filter": [{"prefix": ""}],
-                    "expiration": [{"days": retention_days}],
-                    "noncurrent_version_expiration": [{"noncurrent_days": 7}],
-                    "abort_incomplete_multipart_upload": [{"days_after_initiation": 1}],
-                }],
-            }),
+            S3BucketLifecycleConfiguration::new(bucket.id()).rule([lifecycle_rule(
+                "expire-access-logs",
+                7,
+            )
+            .expiration([RuleExpiration::new().days(retention_days)])]),
         );
         let account = scope.tf.account_id().to_owned();
         let delivery = log_delivery(scope.tf.region());
         let partition = scope.partition();
-        let mut statements = vec![json!({
-            "sid": "LogDeliveryWritesAccessLogs",
-            "effect": "Allow",
-            "actions": ["s3:PutObject"],
-            "resources": [format!("{}/{ACCESS_LOG_PREFIX}/AWSLogs/{account}/*", bucket.arn())],
-            "principals": delivery.principals(partition),
-        })];
+        let mut statements = vec![
+            iam::allow("LogDeliveryWritesAccessLogs", &["s3:PutObject"])
+                .resources([format!(
+                    "{}/{ACCESS_LOG_PREFIX}/AWSLogs/{account}/*",
+                    bucket.arn()
+                )])
+                .principals([delivery.principals(partition)]),
+        ];
         if !server_access_logs_of.is_empty() {
-            statements.push(json!({
-                "sid": "S3WritesServerAccessLogs",
-                "effect": "Allow",
-                "actions": ["s3:PutObject"],
-                "resources": [format!("{}/{SERVER_ACCESS_LOG_PREFIX}/*", bucket.arn())],
-                "principals": [{"type": "Service", "identifiers": ["logging.s3.amazonaws.com"]}],
-                "condition": [
-                    {"test": "StringEquals", "variable": "aws:SourceAccount", "values": [account]},
-                    {"test": "ArnLike", "variable": "aws:SourceArn",
-                     "values": server_access_logs_of.iter().map(|b| format!("arn:{partition}:s3:::{b}")).collect::<Vec<_>>()},
-                ],
-            }));
+            let sources = server_access_logs_of
+                .iter()
+                .map(|b| format!("arn:{partition}:s3:::{b}"))
+                .collect();
+            statements.push(
+                iam::allow("S3WritesServerAccessLogs", &["s3:PutObject"])
+                    .resources([format!("{}/{SERVER_ACCESS_LOG_PREFIX}/*", bucket.arn())])
+                    .principals([principals("Service", vec!["logging.s3.amazonaws.com"])])
+                    .condition([
+                        condition("StringEquals", "aws:SourceAccount", vec![account]),
+                        condition("ArnLike", "aws:SourceArn", sources),
+                    ]),
+            );
         }
-        statements.push(json!({
-            "sid": "DenyInsecureTransport",
-            "effect": "Deny",
-            "actions": ["s3:*"],
-            "resources": [bucket.arn(), format!("{}/*", bucket.arn())],
-            "principals": [{"type": "*", "identifiers": ["*"]}],
-            "condition": [{"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}],
-        }));
-        let doc = scope.tf.data(
-            f,
-            "aws_iam_policy_document",
-            "alb_logs",
-            json!({ "statement": statements }),
-        );
-        let policy = scope.tf.resource(
-            f,
-            "aws_s3_bucket_policy",
-            "alb_logs",
-            json!({"bucket": bucket.id(), "policy": doc.attr("json")}),
-        );
+        statements.push(deny_insecure_transport(&bucket));
+        let doc = iam::policy_document(scope, f, "alb_logs", statements);
+        let policy = scope
+            .tf
+            .add(f, "alb_logs", S3BucketPolicy::new(bucket.id(), doc.json()))
+            .into_ref();
+        let bucket = bucket.into_ref();
         LogsBucket {
             bucket,
             policy,
@@ -265,9 +230,12 @@ mod tests {
             LogDelivery::ElbAccount("156460612806".into())
         );
         assert_eq!(log_delivery("eu-central-2"), LogDelivery::ServicePrincipal);
+        let principals = crate::tf::bind::Nested::into_body(
+            LogDelivery::ElbAccount("048591011584".into()).principals("aws-us-gov"),
+        )
+        .into_json();
         assert_eq!(
-            LogDelivery::ElbAccount("048591011584".into()).principals("aws-us-gov")[0]["identifiers"]
-                [0],
+            principals["identifiers"][0],
             "arn:aws-us-gov:iam::048591011584:root"
         );
         let sorted = ELB_ACCOUNTS.windows(2).all(|w| w[0].0 < w[1].0);

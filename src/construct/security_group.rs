@@ -1,16 +1,38 @@
 //! Security groups with one rule per resource (`aws_vpc_security_group_*_rule`), each with
 //! a description; nothing is allowed unless a rule says so.
 
-use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
 use super::{Scope, local_name};
-use crate::refs::{Expr, Ref};
+use crate::refs::Expr;
 use crate::tf::Suppression;
+use crate::tf::aws::resource::{
+    SecurityGroup as Group, SecurityGroupRef, VpcSecurityGroupEgressRule,
+    VpcSecurityGroupIngressRule,
+};
+use crate::tf::bind::Val;
+
+/// The body of a TCP rule of binding `$ty` (ingress and egress rules have the same
+/// members): `port` from or to `peer`, with its description.
+macro_rules! rule {
+    ($ty:ident, $group:expr, $peer:expr, $port:expr, $description:expr) => {{
+        let body = $ty::new("tcp", $group.sg.id())
+            .description($description)
+            .from_port($port)
+            .to_port($port);
+        match $peer {
+            Peer::Group(e) => body.referenced_security_group_id(e),
+            Peer::GroupId(id) => body.referenced_security_group_id(id),
+            Peer::Cidr(c) => body.cidr_ipv4(c),
+            Peer::PrefixList(e) => body.prefix_list_id(e),
+        }
+    }};
+}
 
 /// A security group.
 #[derive(Debug, Clone)]
 pub struct SecurityGroup {
-    sg: Ref,
+    sg: SecurityGroupRef,
     id: String,
     file: String,
 }
@@ -35,19 +57,17 @@ impl SecurityGroup {
         file: &str,
         id: &str,
         description: &str,
-        vpc_id: impl Into<Value>,
+        vpc_id: impl Into<Val<String>>,
     ) -> Self {
         let name = scope.name(&id.replace('_', "-"));
-        let sg = scope.tf.resource(
+        let sg = scope.tf.add(
             file,
-            "aws_security_group",
             id,
-            json!({
-                "name": name,
-                "description": description,
-                "vpc_id": vpc_id.into(),
-                "tags": {"Name": name},
-            }),
+            Group::new()
+                .name(&name)
+                .description(description)
+                .vpc_id(vpc_id)
+                .tags(BTreeMap::from([("Name", name.clone())])),
         );
         SecurityGroup {
             sg,
@@ -58,7 +78,7 @@ impl SecurityGroup {
 
     /// The group's id.
     pub fn id(&self) -> Expr {
-        self.sg.id()
+        self.sg.id().into()
     }
 
     /// Allows TCP `port` in from `peer`; `rule` names the rule (`https_from_internet`).
@@ -84,15 +104,9 @@ impl SecurityGroup {
         description: &str,
         suppressions: &[Suppression],
     ) {
-        self.rule(
-            scope,
-            "aws_vpc_security_group_ingress_rule",
-            rule,
-            peer,
-            port,
-            description,
-            suppressions,
-        );
+        let name = self.rule_name(rule);
+        let body = rule!(VpcSecurityGroupIngressRule, self, peer, port, description);
+        scope.tf.add_with(&self.file, &name, body, suppressions);
     }
 
     /// Allows TCP `port` out to `peer`.
@@ -104,45 +118,13 @@ impl SecurityGroup {
         port: u16,
         description: &str,
     ) {
-        self.rule(
-            scope,
-            "aws_vpc_security_group_egress_rule",
-            rule,
-            peer,
-            port,
-            description,
-            &[],
-        );
+        let name = self.rule_name(rule);
+        let body = rule!(VpcSecurityGroupEgressRule, self, peer, port, description);
+        scope.tf.add(&self.file, &name, body);
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn rule(
-        &self,
-        scope: &mut Scope<'_>,
-        ty: &str,
-        rule: &str,
-        peer: &Peer,
-        port: u16,
-        description: &str,
-        suppressions: &[Suppression],
-    ) {
-        let mut body = json!({
-            "security_group_id": self.sg.id(),
-            "description": description,
-            "ip_protocol": "tcp",
-            "from_port": port,
-            "to_port": port,
-        });
-        let (key, value): (&str, Value) = match peer {
-            Peer::Group(e) => ("referenced_security_group_id", e.into()),
-            Peer::GroupId(id) => ("referenced_security_group_id", Value::String(id.clone())),
-            Peer::Cidr(c) => ("cidr_ipv4", Value::String(c.clone())),
-            Peer::PrefixList(e) => ("prefix_list_id", e.into()),
-        };
-        body[key] = value;
-        let name = format!("{}_{}", self.id, local_name(rule));
-        scope
-            .tf
-            .resource_with(&self.file, ty, &name, body, suppressions);
+    /// The Terraform name of rule `rule`: `<group id>_<rule>`.
+    fn rule_name(&self, rule: &str) -> String {
+        format!("{}_{}", self.id, local_name(rule))
     }
 }

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use ipnet::Ipv4Net;
-use serde_json::json;
 
 use super::Scope;
 use super::iam::{Role, Statement, Trust};
@@ -13,6 +12,10 @@ use super::kms::KmsKey;
 use super::log_group::encrypted_log_group;
 use crate::env::file::NatGateways;
 use crate::refs::{Expr, Ref};
+use crate::tf::aws::resource::{
+    DefaultSecurityGroup, Eip, FlowLog, InternetGateway, NatGateway, Route, RouteTable,
+    RouteTableAssociation, RouteTableRef, Subnet, SubnetRef, Vpc as VpcResource, VpcEndpoint,
+};
 
 /// Options for [`Vpc`].
 #[derive(Debug, Clone)]
@@ -81,11 +84,44 @@ pub fn split_subnets(cidr: Ipv4Net, count: usize) -> Option<(Vec<Ipv4Net>, Vec<I
 }
 
 /// A subnet's `Name` and `Tier` tags plus the extra ones.
-fn subnet_tags(name: String, tier: &str, extra: &BTreeMap<String, String>) -> serde_json::Value {
+fn subnet_tags(
+    name: String,
+    tier: &str,
+    extra: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
     let mut tags: BTreeMap<String, String> = extra.clone();
     tags.insert("Name".to_owned(), name);
     tags.insert("Tier".to_owned(), tier.to_owned());
-    json!(tags)
+    tags
+}
+
+/// `{"Name": name}`.
+fn name_tag(name: String) -> BTreeMap<String, String> {
+    BTreeMap::from([("Name".to_owned(), name)])
+}
+
+/// A subnet of `vpc` in `az` (no public addresses on launch).
+fn subnet(vpc: &Expr, cidr: Ipv4Net, az: &str, tags: BTreeMap<String, String>) -> Subnet {
+    Subnet::new(vpc)
+        .cidr_block(cidr.to_string())
+        .availability_zone(az)
+        .map_public_ip_on_launch(false)
+        .tags(tags)
+}
+
+/// Associates `subnet` with `table` as `aws_route_table_association.<name>`.
+fn associate(
+    scope: &mut Scope<'_>,
+    file: &str,
+    name: &str,
+    subnet: &SubnetRef,
+    table: &RouteTableRef,
+) {
+    scope.tf.add(
+        file,
+        name,
+        RouteTableAssociation::new(table.id()).subnet_id(subnet.id()),
+    );
 }
 
 impl Vpc {
@@ -94,131 +130,116 @@ impl Vpc {
         let (public, private) = split_subnets(props.cidr, props.availability_zones.len())
             .ok_or_else(|| format!("{} is too small to split into subnets", props.cidr))?;
         let f = "network";
-        let vpc = scope.tf.resource(
+        let vpc = scope.tf.add(
             f,
-            "aws_vpc",
             "main",
-            json!({
-                "cidr_block": props.cidr.to_string(),
-                "enable_dns_hostnames": true,
-                "enable_dns_support": true,
-                "tags": {"Name": scope.name("vpc")},
-            }),
+            VpcResource::new()
+                .cidr_block(props.cidr.to_string())
+                .enable_dns_hostnames(true)
+                .enable_dns_support(true)
+                .tags(name_tag(scope.name("vpc"))),
         );
-        scope.tf.resource(
+        let vpc_id: Expr = vpc.id().into();
+        scope.tf.add(
             f,
-            "aws_default_security_group",
             "main",
-            json!({"vpc_id": vpc.id(), "tags": {"Name": scope.name("default-deny-all")}}),
+            DefaultSecurityGroup::new()
+                .vpc_id(&vpc_id)
+                .tags(name_tag(scope.name("default-deny-all"))),
         );
-        let igw = scope.tf.resource(
+        let igw = scope.tf.add(
             f,
-            "aws_internet_gateway",
             "main",
-            json!({"vpc_id": vpc.id(), "tags": {"Name": scope.name("igw")}}),
+            InternetGateway::new()
+                .vpc_id(&vpc_id)
+                .tags(name_tag(scope.name("igw"))),
         );
-        let public_rt = scope.tf.resource(
+        let public_rt = scope.tf.add(
             f,
-            "aws_route_table",
             "public",
-            json!({"vpc_id": vpc.id(), "tags": {"Name": scope.name("public")}}),
+            RouteTable::new(&vpc_id).tags(name_tag(scope.name("public"))),
         );
-        scope.tf.resource(
+        scope.tf.add(
             f,
-            "aws_route",
             "public_internet",
-            json!({
-                "route_table_id": public_rt.id(),
-                "destination_cidr_block": "0.0.0.0/0",
-                "gateway_id": igw.id(),
-            }),
+            Route::new(public_rt.id())
+                .destination_cidr_block("0.0.0.0/0")
+                .gateway_id(igw.id()),
         );
         let mut subnets = Vec::new();
-        let mut nats: Vec<Ref> = Vec::new();
+        let mut nats: Vec<Expr> = Vec::new();
         let mut private_rts = Vec::new();
         for (i, az) in props.availability_zones.iter().enumerate() {
             let letter = az.chars().last().unwrap_or('x');
-            let pub_sn = scope.tf.resource(
+            let pub_sn = scope.tf.add(
                 f,
-                "aws_subnet",
                 &format!("public_{letter}"),
-                json!({
-                    "vpc_id": vpc.id(),
-                    "cidr_block": public[i].to_string(),
-                    "availability_zone": az,
-                    "map_public_ip_on_launch": false,
-                    "tags": subnet_tags(scope.name(&format!("public-{letter}")), "public", &props.public_subnet_tags),
-                }),
+                subnet(
+                    &vpc_id,
+                    public[i],
+                    az,
+                    subnet_tags(
+                        scope.name(&format!("public-{letter}")),
+                        "public",
+                        &props.public_subnet_tags,
+                    ),
+                ),
             );
-            let priv_sn = scope.tf.resource(
+            let priv_sn = scope.tf.add(
                 f,
-                "aws_subnet",
                 &format!("private_{letter}"),
-                json!({
-                    "vpc_id": vpc.id(),
-                    "cidr_block": private[i].to_string(),
-                    "availability_zone": az,
-                    "map_public_ip_on_launch": false,
-                    "tags": subnet_tags(scope.name(&format!("private-{letter}")), "private", &props.private_subnet_tags),
-                }),
+                subnet(
+                    &vpc_id,
+                    private[i],
+                    az,
+                    subnet_tags(
+                        scope.name(&format!("private-{letter}")),
+                        "private",
+                        &props.private_subnet_tags,
+                    ),
+                ),
             );
-            scope.tf.resource(
-                f,
-                "aws_route_table_association",
-                &format!("public_{letter}"),
-                json!({"subnet_id": pub_sn.id(), "route_table_id": public_rt.id()}),
-            );
+            associate(scope, f, &format!("public_{letter}"), &pub_sn, &public_rt);
             if i == 0 || props.nat_gateways == NatGateways::PerAz {
-                let eip = scope.tf.resource(
+                let nat_name = scope.name(&format!("nat-{letter}"));
+                let eip = scope.tf.add(
                     f,
-                    "aws_eip",
                     &format!("nat_{letter}"),
-                    json!({"domain": "vpc", "tags": {"Name": scope.name(&format!("nat-{letter}"))}}),
+                    Eip::new().domain("vpc").tags(name_tag(nat_name.clone())),
                 );
-                nats.push(scope.tf.resource(
+                let nat = scope.tf.add(
                     f,
-                    "aws_nat_gateway",
                     &format!("{letter}"),
-                    json!({
-                        "allocation_id": eip.id(),
-                        "subnet_id": pub_sn.id(),
-                        "tags": {"Name": scope.name(&format!("nat-{letter}"))},
-                        "depends_on": [igw.address()],
-                    }),
-                ));
+                    NatGateway::new(pub_sn.id())
+                        .allocation_id(eip.id())
+                        .tags(name_tag(nat_name))
+                        .depends_on([igw.tf_ref().address()]),
+                );
+                nats.push(nat.id().into());
             }
-            let rt = scope.tf.resource(
+            let rt = scope.tf.add(
                 f,
-                "aws_route_table",
                 &format!("private_{letter}"),
-                json!({"vpc_id": vpc.id(), "tags": {"Name": scope.name(&format!("private-{letter}"))}}),
+                RouteTable::new(&vpc_id).tags(name_tag(scope.name(&format!("private-{letter}")))),
             );
             // `nats` holds at least the first AZ's gateway from iteration 0 on.
             let nat = nats
                 .last()
                 .cloned()
-                .unwrap_or_else(|| Ref::resource("aws_nat_gateway", "a"));
-            scope.tf.resource(
+                .unwrap_or_else(|| Ref::resource("aws_nat_gateway", "a").id());
+            scope.tf.add(
                 f,
-                "aws_route",
                 &format!("private_{letter}_nat"),
-                json!({
-                    "route_table_id": rt.id(),
-                    "destination_cidr_block": "0.0.0.0/0",
-                    "nat_gateway_id": nat.id(),
-                }),
+                Route::new(rt.id())
+                    .destination_cidr_block("0.0.0.0/0")
+                    .nat_gateway_id(nat),
             );
-            scope.tf.resource(
-                f,
-                "aws_route_table_association",
-                &format!("private_{letter}"),
-                json!({"subnet_id": priv_sn.id(), "route_table_id": rt.id()}),
-            );
+            associate(scope, f, &format!("private_{letter}"), &priv_sn, &rt);
             private_rts.push(rt.id());
             subnets.push(SubnetPair {
                 az: az.clone(),
-                public: pub_sn,
-                private: priv_sn,
+                public: pub_sn.into_ref(),
+                private: priv_sn.into_ref(),
             });
         }
         let mut data = Vec::new();
@@ -233,47 +254,36 @@ impl Vpc {
                 },
             )?;
             // Local routes only: the data stores need nothing outside the VPC.
-            let rt = scope.tf.resource(
+            let rt = scope.tf.add(
                 f,
-                "aws_route_table",
                 "data",
-                json!({"vpc_id": vpc.id(), "tags": {"Name": scope.name("data")}}),
+                RouteTable::new(&vpc_id).tags(name_tag(scope.name("data"))),
             );
             for (az, cidr) in props.availability_zones.iter().zip(cidrs) {
                 let letter = az.chars().last().unwrap_or('x');
-                let subnet = scope.tf.resource(
-                    f,
-                    "aws_subnet",
-                    &format!("data_{letter}"),
-                    json!({
-                        "vpc_id": vpc.id(),
-                        "cidr_block": cidr.to_string(),
-                        "availability_zone": az,
-                        "map_public_ip_on_launch": false,
-                        "tags": subnet_tags(scope.name(&format!("data-{letter}")), "data", &BTreeMap::new()),
-                    }),
+                let tags = subnet_tags(
+                    scope.name(&format!("data-{letter}")),
+                    "data",
+                    &BTreeMap::new(),
                 );
-                scope.tf.resource(
+                let sn = scope.tf.add(
                     f,
-                    "aws_route_table_association",
                     &format!("data_{letter}"),
-                    json!({"subnet_id": subnet.id(), "route_table_id": rt.id()}),
+                    subnet(&vpc_id, cidr, az, tags),
                 );
-                data.push(subnet);
+                associate(scope, f, &format!("data_{letter}"), &sn, &rt);
+                data.push(sn.into_ref());
             }
         }
         let region = scope.tf.region().to_owned();
-        scope.tf.resource(
+        scope.tf.add(
             f,
-            "aws_vpc_endpoint",
             "s3",
-            json!({
-                "vpc_id": vpc.id(),
-                "service_name": format!("com.amazonaws.{region}.s3"),
-                "vpc_endpoint_type": "Gateway",
-                "route_table_ids": super::expr_list(&private_rts),
-                "tags": {"Name": scope.name("s3")},
-            }),
+            VpcEndpoint::new(&vpc_id)
+                .service_name(format!("com.amazonaws.{region}.s3"))
+                .vpc_endpoint_type("Gateway")
+                .route_table_ids(private_rts)
+                .tags(name_tag(scope.name("s3"))),
         );
         let log_group = encrypted_log_group(
             scope,
@@ -299,19 +309,18 @@ impl Vpc {
                 vec![format!("{}:*", log_group.arn())],
             )],
         );
-        scope.tf.resource(
+        scope.tf.add(
             f,
-            "aws_flow_log",
             "main",
-            json!({
-                "vpc_id": vpc.id(),
-                "traffic_type": "ALL",
-                "log_destination_type": "cloud-watch-logs",
-                "log_destination": log_group.arn(),
-                "iam_role_arn": role.arn(),
-                "max_aggregation_interval": 60,
-            }),
+            FlowLog::new()
+                .vpc_id(&vpc_id)
+                .traffic_type("ALL")
+                .log_destination_type("cloud-watch-logs")
+                .log_destination(log_group.arn())
+                .iam_role_arn(role.arn())
+                .max_aggregation_interval(60),
         );
+        let vpc = vpc.into_ref();
         Ok(Vpc { vpc, subnets, data })
     }
 

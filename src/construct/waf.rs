@@ -5,12 +5,24 @@
 //!
 //! See <https://docs.aws.amazon.com/waf/latest/developerguide/aws-managed-rule-groups-baseline.html>.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::Scope;
+use super::iam::{allow, condition, policy_document, principals};
 use super::kms::KmsKey;
 use super::log_group::encrypted_log_group_named;
-use crate::refs::{Expr, Ref};
+use crate::refs::Expr;
+use crate::tf::aws::resource::wafv2_web_acl::{
+    DefaultAction, DefaultActionAllow, Rule, RuleOverrideAction, RuleOverrideActionNone,
+    RuleVisibilityConfig, VisibilityConfig,
+};
+use crate::tf::aws::resource::wafv2_web_acl_logging_configuration::{
+    RedactedFields, RedactedFieldsSingleHeader,
+};
+use crate::tf::aws::resource::{
+    CloudwatchLogResourcePolicy, Wafv2WebAcl, Wafv2WebAclAssociation,
+    Wafv2WebAclLoggingConfiguration, Wafv2WebAclRef,
+};
 
 /// The AWS managed rule groups every web ACL evaluates, in priority order.
 pub const MANAGED_RULE_GROUPS: [&str; 2] = [
@@ -32,7 +44,7 @@ pub struct WebAclProps {
 /// A web ACL; [`WebAcl::protect`] attaches it to a load balancer.
 #[derive(Debug, Clone)]
 pub struct WebAcl {
-    acl: Ref,
+    acl: Wafv2WebAclRef,
     name: String,
 }
 
@@ -53,14 +65,7 @@ impl WebAcl {
     pub fn new(scope: &mut Scope<'_>, key: &KmsKey, props: &WebAclProps) -> WebAcl {
         let f = "waf";
         let name = scope.name("edge");
-        let visibility = |metric: String| {
-            json!([{
-                "cloudwatch_metrics_enabled": true,
-                "metric_name": metric,
-                "sampled_requests_enabled": true,
-            }])
-        };
-        let rules: Vec<Value> = MANAGED_RULE_GROUPS
+        let rules: Vec<Rule> = MANAGED_RULE_GROUPS
             .iter()
             .zip(1u32..)
             .map(|(group, priority)| {
@@ -71,13 +76,13 @@ impl WebAcl {
                         "action_to_use": [{"count": [{}]}],
                     }]);
                 }
-                json!({
-                    "name": group,
-                    "priority": priority * 10,
-                    "override_action": [{"none": [{}]}],
-                    "statement": [{"managed_rule_group_statement": [statement]}],
-                    "visibility_config": visibility(format!("{name}-{group}")),
-                })
+                Rule::new(
+                    *group,
+                    priority * 10,
+                    RuleVisibilityConfig::new(true, format!("{name}-{group}"), true),
+                )
+                .override_action(RuleOverrideAction::new().none(RuleOverrideActionNone::new()))
+                .statement(json!([{"managed_rule_group_statement": [statement]}]))
             })
             .collect();
         // WAF allows only letters, digits, spaces and `+=:#@/-,.` in a description.
@@ -87,18 +92,17 @@ impl WebAcl {
         if props.large_bodies.is_some() {
             description.push_str(&format!(", {BODY_SIZE_RULE} counts only"));
         }
-        let acl = scope.tf.resource(
+        let acl = scope.tf.add(
             f,
-            "aws_wafv2_web_acl",
             "edge",
-            json!({
-                "name": name,
-                "description": description,
-                "scope": "REGIONAL",
-                "default_action": [{"allow": [{}]}],
-                "rule": rules,
-                "visibility_config": visibility(name.clone()),
-            }),
+            Wafv2WebAcl::new(
+                "REGIONAL",
+                DefaultAction::new().allow(DefaultActionAllow::new()),
+                VisibilityConfig::new(true, &name, true),
+            )
+            .name(&name)
+            .description(description)
+            .rule(rules),
         );
         let log_name = log_group_name(scope);
         let logs =
@@ -110,42 +114,39 @@ impl WebAcl {
         );
         // WAF delivers through the log delivery service, which needs this account-wide
         // resource policy on the group (WAF would otherwise create a broader one itself).
-        let delivery = scope.tf.data(
+        let delivery = policy_document(
+            scope,
             f,
-            "aws_iam_policy_document",
             "waf_log_delivery",
-            json!({"statement": [{
-                "sid": "WafDeliversItsLogs",
-                "effect": "Allow",
-                "actions": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                "resources": [format!("{}:*", logs.arn())],
-                "principals": [{"type": "Service", "identifiers": ["delivery.logs.amazonaws.com"]}],
-                "condition": [
-                    {"test": "StringEquals", "variable": "aws:SourceAccount", "values": [account]},
-                    {"test": "ArnLike", "variable": "aws:SourceArn",
-                     "values": [format!("arn:{partition}:logs:{region}:{account}:*")]},
-                ],
-            }]}),
+            [allow(
+                "WafDeliversItsLogs",
+                &["logs:CreateLogStream", "logs:PutLogEvents"],
+            )
+            .resources([format!("{}:*", logs.arn())])
+            .principals([principals("Service", vec!["delivery.logs.amazonaws.com"])])
+            .condition([
+                condition("StringEquals", "aws:SourceAccount", vec![account.clone()]),
+                condition(
+                    "ArnLike",
+                    "aws:SourceArn",
+                    vec![format!("arn:{partition}:logs:{region}:{account}:*")],
+                ),
+            ])],
         );
-        let policy = scope.tf.resource(
+        let policy = scope.tf.add(
             f,
-            "aws_cloudwatch_log_resource_policy",
             "waf",
-            json!({"policy_name": scope.name("waf-logs"), "policy_document": delivery.attr("json")}),
+            CloudwatchLogResourcePolicy::new(delivery.json(), scope.name("waf-logs")),
         );
-        scope.tf.resource(
+        let redact = |header: &str| {
+            RedactedFields::new().single_header(RedactedFieldsSingleHeader::new(header))
+        };
+        scope.tf.add(
             f,
-            "aws_wafv2_web_acl_logging_configuration",
             "edge",
-            json!({
-                "resource_arn": acl.arn(),
-                "log_destination_configs": [logs.arn()],
-                "redacted_fields": [
-                    {"single_header": [{"name": "authorization"}]},
-                    {"single_header": [{"name": "cookie"}]},
-                ],
-                "depends_on": [policy.address()],
-            }),
+            Wafv2WebAclLoggingConfiguration::new([logs.arn()], acl.arn())
+                .redacted_fields([redact("authorization"), redact("cookie")])
+                .depends_on([policy.tf_ref().address()]),
         );
         WebAcl { acl, name }
     }
@@ -157,16 +158,15 @@ impl WebAcl {
 
     /// The web ACL's ARN.
     pub fn arn(&self) -> Expr {
-        self.acl.arn()
+        self.acl.arn().into()
     }
 
     /// Attaches the web ACL to the load balancer `lb_arn` (`aws_wafv2_web_acl_association.<id>`).
     pub fn protect(&self, scope: &mut Scope<'_>, id: &str, lb_arn: Expr) {
-        scope.tf.resource(
+        scope.tf.add(
             "waf",
-            "aws_wafv2_web_acl_association",
             id,
-            json!({"resource_arn": lb_arn, "web_acl_arn": self.acl.arn()}),
+            Wafv2WebAclAssociation::new(lb_arn, self.acl.arn()),
         );
     }
 }

@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 
 use crate::refs::{self, Expr, Ref};
 
+pub mod aws;
+pub mod bind;
 pub mod hcl;
 
 /// The Terraform versions every generated root accepts.
@@ -170,6 +172,28 @@ impl Config {
     /// Adds `resource.<ty>.<name>` to `file` (without `.tf.json`) and returns its reference.
     pub fn resource(&mut self, file: &str, ty: &str, name: &str, body: Value) -> Ref {
         self.insert(file, Ref::resource(ty, name), body)
+    }
+
+    /// Adds a typed block (a binding from [`aws`]) as `<type>.<name>` to `file` (without
+    /// `.tf.json`) and returns its typed reference.
+    pub fn add<B: bind::Block>(&mut self, file: &str, name: &str, block: B) -> B::Handle {
+        self.add_with(file, name, block, &[])
+    }
+
+    /// Like [`Config::add`], with checkov suppressions recorded in the body's `//` key.
+    pub fn add_with<B: bind::Block>(
+        &mut self,
+        file: &str,
+        name: &str,
+        block: B,
+        suppressions: &[Suppression],
+    ) -> B::Handle {
+        let r = match B::KIND {
+            refs::BlockKind::Resource => Ref::resource(B::TYPE, name),
+            refs::BlockKind::Data => Ref::data(B::TYPE, name),
+        };
+        let body = with_suppressions(block.into_body(), suppressions);
+        self.insert(file, r, body).into()
     }
 
     /// Like [`Config::resource`], with checkov suppressions recorded in the body's `//` key.
