@@ -35,7 +35,7 @@ use crate::construct::db_login::{DatabaseLogin, DatabaseLoginProps};
 use crate::construct::ecr::{EcrRepository, EcrRepositoryProps};
 use crate::construct::kms::KmsKey;
 use crate::construct::logs_bucket::{ACCESS_LOG_PREFIX, LogsBucket};
-use crate::construct::rds::{RdsPostgres, RdsPostgresProps};
+use crate::construct::rds::{RdsInstance, RdsInstanceProps};
 use crate::construct::secrets::composed_secret;
 use crate::construct::secret_store::StackSecretStoreProps;
 use crate::construct::security_group::{Peer, SecurityGroup};
@@ -412,10 +412,10 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         5432,
         "PostgreSQL from the EKS nodes/pods",
     );
-    let db = RdsPostgres::new(
+    let db = RdsInstance::new(
         scope,
         &key,
-        &RdsPostgresProps {
+        &RdsInstanceProps {
             settings: cfg.database.clone(),
             db_name: "tickets".into(),
             username: "tickets_admin".into(),
@@ -689,7 +689,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             &login,
             NAME,
             &objects,
-            &database_url_path,
+            k8s::HostSecret::Url(database_url_path.to_owned()),
         )
         .map_err(fail)?;
     let mut stack = Stack::on_cluster(NAME, tf, objects, BTreeMap::new())

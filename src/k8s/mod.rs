@@ -71,7 +71,8 @@ pub use autoscaling::Autoscaling;
 pub use config_map::config_map_name;
 pub use construct::{ServiceProps, service};
 pub use database_login::{
-    DATABASE_LOGIN, DatabaseLoginJobProps, RDS_PRIMARY_INSTANCE_TAG, TTL_SECONDS_AFTER_FINISHED,
+    DATABASE_LOGIN, DatabaseLoginJobProps, HostSecret, RDS_PRIMARY_INSTANCE_TAG,
+    TTL_SECONDS_AFTER_FINISHED,
     database_login,
 };
 pub use deployment::{
