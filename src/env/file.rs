@@ -303,8 +303,8 @@ pub enum DbEngine {
     Mysql,
 }
 
-/// An engine major version: a PostgreSQL number or a MySQL release series. Which one a
-/// [`DbEngine`] takes is checked after loading (`env::check::database`).
+/// An engine major version: a PostgreSQL number or a MySQL release series. That it is
+/// one of the file's `engine` is checked after loading (`env::check::database`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum EngineMajorVersion {
@@ -319,7 +319,8 @@ pub enum EngineMajorVersion {
 #[serde(transparent)]
 pub struct PostgresMajor(#[schemars(range(min = 13, max = 17))] pub u32);
 
-/// A MySQL release series RDS offers: `8.0` or `8.4` (LTS).
+/// A MySQL release series RDS offers: `8.0` (past RDS standard support since 2026-07-31,
+/// Extended Support is charged) or `8.4` (LTS).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum MysqlMajor {
     /// MySQL 8.0.
