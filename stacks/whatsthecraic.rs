@@ -542,6 +542,8 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         },
     )
     .map_err(fail)?;
+    // DB_PASSWORD was an operator-set secret of this stack before keel made the login.
+    login.password_moved_from(scope, &SecretKey::DbPassword.path_name());
 
     // Secrets: only the containers (and the generated JWT key and database login); values
     // never in a file.

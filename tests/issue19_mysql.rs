@@ -58,11 +58,21 @@ fn issue_19_whatsthecraic_has_a_mysql_instance_with_tls_enforced_in_every_enviro
             assert_eq!(db["deletion_protection"], true);
             assert!(db["backup_retention_period"].as_u64().unwrap() >= 7);
         }
+        // The operator-set DB_PASSWORD secret is kept (moved), not deleted and recreated
+        // under a name Secrets Manager still reserves.
+        let moved = o
+            .files
+            .get(Path::new("terraform/moved.tf.json"))
+            .expect("moved.tf.json");
+        assert!(
+            moved.contains("\"from\": \"aws_secretsmanager_secret.db_password\""),
+            "{env}: {moved}"
+        );
         let group = &of_type(&o, "aws_db_parameter_group")[0];
         assert_eq!(group["family"], "mysql8.4", "{env}");
         let params = parameters(&o);
         assert!(
-            params.contains(&("require_secure_transport".into(), "ON".into())),
+            params.contains(&("require_secure_transport".into(), "1".into())),
             "{env}: {params:?}"
         );
         assert!(

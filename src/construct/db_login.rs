@@ -166,6 +166,12 @@ impl DatabaseLogin {
         self.password.arn()
     }
 
+    /// Records that the password's secret resource was `old_id` before (see
+    /// [`GeneratedSecret::moved_from`]).
+    pub fn password_moved_from(&self, scope: &mut Scope<'_>, old_id: &str) {
+        self.password.moved_from(scope, old_id);
+    }
+
     /// The login name.
     pub fn username(&self) -> &str {
         &self.username

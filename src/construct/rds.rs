@@ -117,12 +117,14 @@ impl EngineVersion {
                 {"name": "log_disconnections", "value": "1"},
                 {"name": "shared_preload_libraries", "value": "pg_stat_statements", "apply_method": "pending-reboot"},
             ]),
+            // `require_secure_transport` is MySQL's `ON`: RDS takes booleans as 0/1 (a
+            // parameter set to `ON` reads back as `1`, a diff on every plan).
             // MySQL has no connection log short of the general log (see `log_exports`);
             // `log_output` must be FILE for the slow-query log to reach CloudWatch (RDS's
             // default is TABLE). Performance Insights manages `performance_schema` while it
             // is left at its default.
             Self::Mysql(_) => json!([
-                {"name": "require_secure_transport", "value": "ON"},
+                {"name": "require_secure_transport", "value": "1"},
                 {"name": "max_connections", "value": max_connections.to_string()},
                 {"name": "slow_query_log", "value": "1"},
                 {"name": "long_query_time", "value": "1"},
@@ -436,7 +438,7 @@ mod tests {
             params
                 .as_array()
                 .unwrap()
-                .contains(&json!({"name": "require_secure_transport", "value": "ON"}))
+                .contains(&json!({"name": "require_secure_transport", "value": "1"}))
         );
     }
 
