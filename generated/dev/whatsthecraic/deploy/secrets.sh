@@ -55,7 +55,7 @@ restart_of() {
 case "${1:-}" in
   check)
     missing=0
-    for id in keel/dev/whatsthecraic/db-host keel/dev/whatsthecraic/db-user keel/dev/whatsthecraic/db-password keel/dev/whatsthecraic/spotify-client-id keel/dev/whatsthecraic/spotify-client-secret keel/dev/whatsthecraic/ticketmaster-api-key keel/dev/whatsthecraic/bandsintown-app-id keel/dev/whatsthecraic/eventbrite-api-token keel/dev/whatsthecraic/apify-token; do
+    for id in keel/dev/whatsthecraic/spotify-client-id keel/dev/whatsthecraic/spotify-client-secret keel/dev/whatsthecraic/ticketmaster-api-key keel/dev/whatsthecraic/bandsintown-app-id keel/dev/whatsthecraic/eventbrite-api-token keel/dev/whatsthecraic/apify-token; do
       if ! aws secretsmanager describe-secret --secret-id "$id" --query 'VersionIdsToStages' --output json | jq -e 'length > 0' >/dev/null; then
         echo "no value: $id"; missing=1
       fi

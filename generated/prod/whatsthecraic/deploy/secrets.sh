@@ -55,7 +55,7 @@ restart_of() {
 case "${1:-}" in
   check)
     missing=0
-    for id in keel/prod/whatsthecraic/db-host keel/prod/whatsthecraic/db-user keel/prod/whatsthecraic/db-password keel/prod/whatsthecraic/spotify-client-id keel/prod/whatsthecraic/spotify-client-secret keel/prod/whatsthecraic/ticketmaster-api-key keel/prod/whatsthecraic/bandsintown-app-id keel/prod/whatsthecraic/eventbrite-api-token keel/prod/whatsthecraic/apify-token; do
+    for id in keel/prod/whatsthecraic/spotify-client-id keel/prod/whatsthecraic/spotify-client-secret keel/prod/whatsthecraic/ticketmaster-api-key keel/prod/whatsthecraic/bandsintown-app-id keel/prod/whatsthecraic/eventbrite-api-token keel/prod/whatsthecraic/apify-token; do
       if ! aws secretsmanager describe-secret --secret-id "$id" --query 'VersionIdsToStages' --output json | jq -e 'length > 0' >/dev/null; then
         echo "no value: $id"; missing=1
       fi

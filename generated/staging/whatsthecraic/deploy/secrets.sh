@@ -55,7 +55,7 @@ restart_of() {
 case "${1:-}" in
   check)
     missing=0
-    for id in keel/staging/whatsthecraic/db-host keel/staging/whatsthecraic/db-user keel/staging/whatsthecraic/db-password keel/staging/whatsthecraic/spotify-client-id keel/staging/whatsthecraic/spotify-client-secret keel/staging/whatsthecraic/ticketmaster-api-key keel/staging/whatsthecraic/bandsintown-app-id keel/staging/whatsthecraic/eventbrite-api-token keel/staging/whatsthecraic/apify-token; do
+    for id in keel/staging/whatsthecraic/spotify-client-id keel/staging/whatsthecraic/spotify-client-secret keel/staging/whatsthecraic/ticketmaster-api-key keel/staging/whatsthecraic/bandsintown-app-id keel/staging/whatsthecraic/eventbrite-api-token keel/staging/whatsthecraic/apify-token; do
       if ! aws secretsmanager describe-secret --secret-id "$id" --query 'VersionIdsToStages' --output json | jq -e 'length > 0' >/dev/null; then
         echo "no value: $id"; missing=1
       fi
