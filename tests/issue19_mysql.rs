@@ -52,7 +52,10 @@ fn issue_19_whatsthecraic_has_a_mysql_instance_with_tls_enforced_in_every_enviro
             serde_json::json!(["error", "slowquery"]),
             "{env}"
         );
-        assert!(db["backup_retention_period"].as_u64().unwrap() >= 1, "{env}");
+        assert!(
+            db["backup_retention_period"].as_u64().unwrap() >= 1,
+            "{env}"
+        );
         if env == "prod" {
             assert_eq!(db["multi_az"], true);
             assert_eq!(db["deletion_protection"], true);
@@ -134,8 +137,7 @@ fn issue_19_the_services_read_db_secrets_keel_writes_and_a_login_job_creates_the
             .iter()
             .find(|(p, _)| {
                 p.starts_with("jobs/database-login")
-                    && p
-                        .file_name()
+                    && p.file_name()
                         .and_then(|f| f.to_str())
                         .is_some_and(|f| f.contains("-job-"))
             })
@@ -189,14 +191,18 @@ fn issue_19_bad_engine_and_version_combinations_are_named() {
     assert!(e.iter().any(|m| m.contains("13 to 17")), "{e:?}");
     assert!(
         e.iter()
-            .any(|m| m.contains("stacks.whatsthecraic.database.engine:") && m.contains("expected mysql")),
+            .any(|m| m.contains("stacks.whatsthecraic.database.engine:")
+                && m.contains("expected mysql")),
         "{e:?}"
     );
     // A series RDS does not offer, and an unquoted one (YAML reads 8.4 as a number):
     // each form the schema allows is named.
     for (bad, found) in [
         ("\"8.1\"", "expected one of 8.0, 8.4, found another string"),
-        ("8.4", "expected one of 8.0, 8.4 (strings: quote the value), found a number"),
+        (
+            "8.4",
+            "expected one of 8.0, 8.4 (strings: quote the value), found a number",
+        ),
     ] {
         let e = errors(&format!(
             "      engine: mysql\n      engine_major_version: {bad}\n"

@@ -12,9 +12,9 @@
 //! the consumers restarted.
 
 use super::Scope;
+use super::db_client;
 use super::iam::{Role, Statement, Trust};
 use super::kms::KmsKey;
-use super::db_client;
 use super::rds::RdsInstance;
 use super::secrets::GeneratedSecret;
 use crate::env::file::DbEngine;
@@ -406,8 +406,12 @@ mod tests {
     #[test]
     fn mysql_sql_reads_the_password_from_the_session_and_grants_one_database() {
         let sql = mysql_login_sql("craic_app", "whatsthecraic");
-        assert!(sql.contains("CREATE USER IF NOT EXISTS ''craic_app''@''%'' IDENTIFIED BY ''', @app_password"));
-        assert!(sql.contains("ALTER USER ''craic_app''@''%'' IDENTIFIED BY ''', @app_password, ''' REQUIRE SSL'"));
+        assert!(sql.contains(
+            "CREATE USER IF NOT EXISTS ''craic_app''@''%'' IDENTIFIED BY ''', @app_password"
+        ));
+        assert!(sql.contains(
+            "ALTER USER ''craic_app''@''%'' IDENTIFIED BY ''', @app_password, ''' REQUIRE SSL'"
+        ));
         assert!(sql.contains(" ON whatsthecraic.* TO 'craic_app'@'%';"));
         assert!(!sql.contains("GRANT OPTION") && !sql.contains("ON *.*"));
         // Every statement ends its line; nothing but the session variable carries the secret.

@@ -139,7 +139,8 @@ impl EngineVersion {
 /// engine, Region, and instance class support for Performance Insights").
 pub fn performance_insights_supported(engine: DbEngine, instance_class: &str) -> bool {
     engine == DbEngine::Postgres
-        || !(instance_class.starts_with("db.t") && (instance_class.ends_with(".micro") || instance_class.ends_with(".small")))
+        || !(instance_class.starts_with("db.t")
+            && (instance_class.ends_with(".micro") || instance_class.ends_with(".small")))
 }
 
 /// The error for a class without Performance Insights for `engine`.
@@ -465,10 +466,25 @@ mod tests {
 
     #[test]
     fn performance_insights_by_engine_and_class() {
-        assert!(performance_insights_supported(DbEngine::Postgres, "db.t4g.micro"));
-        assert!(!performance_insights_supported(DbEngine::Mysql, "db.t4g.micro"));
-        assert!(!performance_insights_supported(DbEngine::Mysql, "db.t3.small"));
-        assert!(performance_insights_supported(DbEngine::Mysql, "db.t4g.medium"));
-        assert!(performance_insights_supported(DbEngine::Mysql, "db.r6g.large"));
+        assert!(performance_insights_supported(
+            DbEngine::Postgres,
+            "db.t4g.micro"
+        ));
+        assert!(!performance_insights_supported(
+            DbEngine::Mysql,
+            "db.t4g.micro"
+        ));
+        assert!(!performance_insights_supported(
+            DbEngine::Mysql,
+            "db.t3.small"
+        ));
+        assert!(performance_insights_supported(
+            DbEngine::Mysql,
+            "db.t4g.medium"
+        ));
+        assert!(performance_insights_supported(
+            DbEngine::Mysql,
+            "db.r6g.large"
+        ));
     }
 }

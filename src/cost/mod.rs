@@ -624,9 +624,8 @@ fn rds(p: &RegionPrices, body: &Value) -> Result<(f64, String), String> {
     let class = body["instance_class"]
         .as_str()
         .ok_or("instance_class is not set")?;
-    let rate = prices::lookup(table, class).ok_or_else(|| {
-        format!("instance class {class} ({engine}) is not in the price table")
-    })?;
+    let rate = prices::lookup(table, class)
+        .ok_or_else(|| format!("instance class {class} ({engine}) is not in the price table"))?;
     let copies = if body["multi_az"].as_bool() == Some(true) {
         2.0
     } else {

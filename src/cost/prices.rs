@@ -309,7 +309,10 @@ mod tests {
             );
         }
         for class in ["db.t4g.medium", "db.t4g.large", "db.r6g.large"] {
-            assert!(lookup(US_EAST_1.rds_mysql_hourly, class).is_some(), "{class}");
+            assert!(
+                lookup(US_EAST_1.rds_mysql_hourly, class).is_some(),
+                "{class}"
+            );
         }
         for node in ["cache.t4g.micro", "cache.t4g.small", "cache.r7g.large"] {
             assert!(

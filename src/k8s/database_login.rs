@@ -568,8 +568,14 @@ mod tests {
         let pod = &kind(&objects, "Job")["spec"]["template"]["spec"];
         assert_eq!(pod["securityContext"]["runAsUser"], 999);
         let script = pod["containers"][0]["command"][2].as_str().unwrap();
-        assert!(script.contains("\nDB_HOST=$(cat \"$s/host\")\n"), "{script}");
-        assert!(script.contains("| mysql --defaults-extra-file="), "{script}");
+        assert!(
+            script.contains("\nDB_HOST=$(cat \"$s/host\")\n"),
+            "{script}"
+        );
+        assert!(
+            script.contains("| mysql --defaults-extra-file="),
+            "{script}"
+        );
         assert!(script.contains("--ssl-mode=VERIFY_IDENTITY"), "{script}");
         assert!(!script.contains("psql"), "{script}");
         let egress = kind(&objects, "NetworkPolicy")["spec"]["egress"].clone();
@@ -578,7 +584,10 @@ mod tests {
             serde_json::json!([{"port": 3306, "protocol": "TCP"}])
         );
         let es = kind(&objects, "ExternalSecret");
-        assert_eq!(es["spec"]["target"]["template"]["data"]["host"], "{{ .host }}");
+        assert_eq!(
+            es["spec"]["target"]["template"]["data"]["host"],
+            "{{ .host }}"
+        );
         assert_eq!(es["spec"]["data"][1]["secretKey"], "host");
         assert_eq!(
             es["spec"]["data"][1]["remoteRef"]["key"],

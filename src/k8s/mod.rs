@@ -72,8 +72,7 @@ pub use config_map::config_map_name;
 pub use construct::{ServiceProps, service};
 pub use database_login::{
     DATABASE_LOGIN, DatabaseLoginJobProps, HostSecret, RDS_PRIMARY_INSTANCE_TAG,
-    TTL_SECONDS_AFTER_FINISHED,
-    database_login,
+    TTL_SECONDS_AFTER_FINISHED, database_login,
 };
 pub use deployment::{
     CONFIG_HASH_ANNOTATION, HTTP_PORT_NAME, Image, METRICS_PORT_NAME, PodCount, PodSecurity, Ports,

@@ -87,6 +87,9 @@ mod tests {
             json!({"engine": "mysql", "engine_version": "8.4.3"}),
         );
         let found = crate::policy::addresses_found(&c, super::RULE.name);
-        assert_eq!(found, ["aws_db_instance.minor", "aws_db_instance.mysql_minor"]);
+        assert_eq!(
+            found,
+            ["aws_db_instance.minor", "aws_db_instance.mysql_minor"]
+        );
     }
 }
