@@ -101,7 +101,8 @@ fn issue_19_whatsthecraic_has_a_mysql_instance_with_tls_enforced_in_every_enviro
 fn issue_19_the_services_read_db_secrets_keel_writes_and_a_login_job_creates_their_user() {
     for env in ENVS {
         let o = output(env, STACK);
-        // DB_HOST and DB_USER are written by Terraform; DB_PASSWORD is generated.
+        // DB_HOST is written by Terraform, DB_PASSWORD generated; DB_USER, no secret, is
+        // configuration.
         let versions = of_type(&o, "aws_secretsmanager_secret_version");
         let values: Vec<&str> = versions
             .iter()
@@ -111,7 +112,14 @@ fn issue_19_the_services_read_db_secrets_keel_writes_and_a_login_job_creates_the
             values.contains(&"${aws_db_instance.main.address}"),
             "{env}: {values:?}"
         );
-        assert!(values.contains(&"whatsthecraic_app"), "{env}: {values:?}");
+        let config = o
+            .files
+            .get(Path::new("k8s/20-configmap-auth-service-config.yaml"))
+            .expect("auth-service's ConfigMap");
+        assert!(
+            config.contains("  DB_USER: whatsthecraic_app\n"),
+            "{env}: {config}"
+        );
         let generated = of_type(&o, "aws_secretsmanager_secret")
             .into_iter()
             .filter(|s| {
