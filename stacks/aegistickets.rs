@@ -37,7 +37,7 @@ use crate::construct::db_login::{DatabaseLogin, DatabaseLoginProps};
 use crate::construct::ecr::{EcrRepository, EcrRepositoryProps};
 use crate::construct::kms::KmsKey;
 use crate::construct::logs_bucket::{ACCESS_LOG_PREFIX, LogsBucket};
-use crate::construct::rds::{RdsPostgres, RdsPostgresProps};
+use crate::construct::rds::{RdsInstance, RdsInstanceProps};
 use crate::construct::rds_tls;
 use crate::construct::secrets::composed_secret;
 use crate::construct::secret_store::StackSecretStoreProps;
@@ -415,10 +415,10 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         5432,
         "PostgreSQL from the EKS nodes/pods",
     );
-    let db = RdsPostgres::new(
+    let db = RdsInstance::new(
         scope,
         &key,
-        &RdsPostgresProps {
+        &RdsInstanceProps {
             settings: cfg.database.clone(),
             db_name: "tickets".into(),
             username: "tickets_admin".into(),
@@ -704,7 +704,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             &login,
             NAME,
             &objects,
-            &database_url_path,
+            k8s::HostSecret::Url(database_url_path.to_owned()),
         )
         .map_err(fail)?;
     let mut stack = Stack::on_cluster(NAME, tf, objects, BTreeMap::new())

@@ -26,7 +26,7 @@ use crate::construct::elasticache::{
     REDIS_PORT, RedisCache, RedisCacheProps, redis_family, redis_versions,
 };
 use crate::construct::kms::KmsKey;
-use crate::construct::rds::{RdsPostgres, RdsPostgresProps};
+use crate::construct::rds::{RdsInstance, RdsInstanceProps};
 use crate::construct::secrets::{GeneratedSecret, composed_secret};
 use crate::construct::secret_store::StackSecretStoreProps;
 use crate::construct::security_group::{Peer, SecurityGroup};
@@ -192,10 +192,10 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         &secret_path("jwt-secret"),
         "HS256 signing key of the API's JWTs",
     );
-    let db = RdsPostgres::new(
+    let db = RdsInstance::new(
         scope,
         &key,
-        &RdsPostgresProps {
+        &RdsInstanceProps {
             settings: cfg.database.clone(),
             db_name: DB_NAME.into(),
             username: DB_ADMIN.into(),
@@ -373,7 +373,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             &login,
             NAME,
             &objects,
-            &secret_path("database-url"),
+            k8s::HostSecret::Url(secret_path("database-url")),
         )
         .map_err(fail)?;
     let mut stack = Stack::on_cluster(NAME, tf, objects, BTreeMap::new())

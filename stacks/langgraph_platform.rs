@@ -36,7 +36,7 @@ use crate::construct::logs_bucket::LogsBucket;
 use crate::construct::observability::{
     Alarm, AlarmTopic, Combine, Comparison, Metric, MissingData, Widget, dashboard,
 };
-use crate::construct::rds::{RdsPostgres, RdsPostgresProps};
+use crate::construct::rds::{RdsInstance, RdsInstanceProps};
 use crate::construct::secrets::{Secret, composed_secret};
 use crate::construct::security_group::{Peer, SecurityGroup};
 use crate::construct::vpc::{Vpc, VpcProps};
@@ -377,10 +377,10 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         },
     );
 
-    let db = RdsPostgres::new(
+    let db = RdsInstance::new(
         scope,
         &key,
-        &RdsPostgresProps {
+        &RdsInstanceProps {
             settings: cfg.database.clone(),
             db_name: "langgraph".into(),
             username: "langgraph_admin".into(),

@@ -1027,8 +1027,7 @@ impl OnCluster {
     /// The Job that creates `login` from inside the cluster (see
     /// [`DatabaseLogin::cluster_job`]), in the namespace of the stack's `objects`: they
     /// must hold exactly one Namespace (the Job's folder applies it too, before the login
-    /// exists); `url_secret` is the Secrets Manager name of the application's
-    /// `DATABASE_URL`.
+    /// exists); `host` is the secret the Job reads the writer's host name from.
     pub fn database_login_job(
         &self,
         scope: &mut Scope<'_>,
@@ -1036,7 +1035,7 @@ impl OnCluster {
         login: &DatabaseLogin,
         stack: &str,
         objects: &[k8s::Object],
-        url_secret: &str,
+        host: k8s::HostSecret,
     ) -> Result<LoginJob, String> {
         let mut namespaces = objects.iter().filter(|o| o.kind == "Namespace");
         let (Some(namespace_object), None) = (namespaces.next().cloned(), namespaces.next())
@@ -1054,7 +1053,7 @@ impl OnCluster {
                 stack,
                 namespace: &namespace,
                 namespace_object,
-                url_secret,
+                host,
                 data_subnet_cidrs: &self.data_subnet_cidrs,
                 oidc,
             },

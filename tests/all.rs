@@ -31,6 +31,8 @@ mod hostile;
 mod issue19_data;
 #[path = "issue19_tls.rs"]
 mod issue19_tls;
+#[path = "issue19_mysql.rs"]
+mod issue19_mysql;
 #[path = "issue19_rollout.rs"]
 mod issue19_rollout;
 #[path = "issue_22_inputs.rs"]

@@ -514,8 +514,9 @@ fn issue19_8_no_secret_store_is_authenticated_by_the_controllers_role() {
             login_stores += usize::from(at.contains(" jobs/database-login/"));
         }
     }
-    // aegistickets and analytics-api run their logins as Jobs, in three environments.
-    assert_eq!(login_stores, 6);
+    // aegistickets, analytics-api and whatsthecraic run their logins as Jobs, in three
+    // environments.
+    assert_eq!(login_stores, 9);
 }
 
 #[test]
@@ -563,5 +564,5 @@ fn issue19_8_the_login_reader_trusts_exactly_its_namespace_and_service_account()
             readers += 1;
         }
     }
-    assert_eq!(readers, 6);
+    assert_eq!(readers, 9);
 }

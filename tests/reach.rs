@@ -304,7 +304,12 @@ fn cluster_logins_are_restricted_jobs_declared_as_steps() {
             .collect();
         assert_eq!(
             with_login,
-            BTreeSet::from(["aegistickets", "analytics-api", "langgraph-platform"]),
+            BTreeSet::from([
+                "aegistickets",
+                "analytics-api",
+                "langgraph-platform",
+                "whatsthecraic"
+            ]),
             "{env}"
         );
     }

@@ -382,7 +382,7 @@ fn secrets_are_references_to_this_stacks_secrets_manager_secrets() {
                 s["name"].as_str().unwrap().to_owned()
             })
             .collect();
-        assert_eq!(created.len(), 10);
+        assert_eq!(created.len(), 9);
         let mut read = BTreeSet::new();
         for es in kinds(&o, "ExternalSecret") {
             assert_eq!(
@@ -409,13 +409,17 @@ fn secrets_are_references_to_this_stacks_secrets_manager_secrets() {
         assert_eq!(keys("aggregator"), ["JWT_SECRET"]);
         assert!(keys("events-service").contains(&"SPOTIFY_CLIENT_SECRET".to_owned()));
         assert!(!keys("auth-service").contains(&"SPOTIFY_CLIENT_SECRET".to_owned()));
-        // The JWT key is generated once, then left to rotation.
+        // The JWT key and the database login's password are generated once, then left to
+        // rotation; DB_HOST follows the instance's address.
         let versions = of_type(&o, "aws_secretsmanager_secret_version");
-        assert_eq!(versions.len(), 1);
-        assert_eq!(
-            versions[0]["lifecycle"]["ignore_changes"],
-            json!(["secret_string"])
-        );
+        assert_eq!(versions.len(), 3);
+        for v in &versions {
+            if v["secret_string"] == "${aws_db_instance.main.address}" {
+                assert!(v["lifecycle"].is_null());
+            } else {
+                assert_eq!(v["lifecycle"]["ignore_changes"], json!(["secret_string"]));
+            }
+        }
     }
 }
 
@@ -431,10 +435,10 @@ fn the_namespace_is_restricted_and_its_quota_fits_a_full_scale_rollout() {
     }
     let quota = k8s(&o, "05-resourcequota-whatsthecraic.yaml");
     // prod: aggregator and events up to 4 pods, the others 2; each plus one surge pod,
-    // plus four HTTP-01 solver pods.
-    let pods: u32 = 5 + 3 + 5 + 3 + 3 + 3 + 4;
+    // plus four HTTP-01 solver pods and the database login Job.
+    let pods: u32 = 5 + 3 + 5 + 3 + 3 + 3 + 4 + 1;
     assert_eq!(quota["spec"]["hard"]["pods"], pods.to_string());
-    let limits_cpu_m = 5 * 300 + 3 * 200 + 5 * 300 + 3 * 200 + 3 * 200 + 3 * 500 + 4 * 100;
+    let limits_cpu_m = 5 * 300 + 3 * 200 + 5 * 300 + 3 * 200 + 3 * 200 + 3 * 500 + 4 * 100 + 200;
     assert_eq!(
         quota["spec"]["hard"]["limits.cpu"],
         format!("{limits_cpu_m}m")

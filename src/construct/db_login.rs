@@ -1,6 +1,6 @@
-//! An application's own PostgreSQL login: a generated password in Secrets Manager, the
-//! connection URL built from it, and the idempotent SQL that creates or updates the login
-//! as the RDS master user, run where the database is reachable: a Kubernetes Job in the
+//! An application's own database login (PostgreSQL or MySQL): a generated password in
+//! Secrets Manager, the connection URL built from it, and the idempotent SQL that creates
+//! or updates the login as the RDS master user, run where the database is reachable: a Kubernetes Job in the
 //! stack's namespace ([`DatabaseLogin::cluster_job`]) or a one-off ECS task
 //! ([`super::db_login_task`]), each a step of the deploy plan before the workloads.
 //!
@@ -12,11 +12,13 @@
 //! the consumers restarted.
 
 use super::Scope;
+use super::db_client;
 use super::iam::Statement;
 use super::kms::KmsKey;
-use super::rds::RdsPostgres;
+use super::rds::RdsInstance;
 use super::secrets::GeneratedSecret;
 use super::workload_identity::{Mechanism, WorkloadIdentity};
+use crate::env::file::DbEngine;
 use crate::k8s;
 use crate::plan::{Action, Capability, Reach, StackStep, Wait};
 use crate::refs::Expr;
@@ -24,11 +26,13 @@ use crate::refs::Expr;
 /// Options for [`DatabaseLogin`].
 #[derive(Debug, Clone)]
 pub struct DatabaseLoginProps<'a> {
-    /// Login (role) name, also the name of the schema it owns, e.g. `langgraph_app`.
+    /// Login (role) name, e.g. `langgraph_app`; on PostgreSQL also the name of the schema
+    /// it owns.
     pub username: &'a str,
     /// Secrets Manager name of its password, e.g. `lgp-prod/database-app-password`.
     pub secret_path: &'a str,
-    /// Extensions the login step creates for it (e.g. `vector`); they need the master user.
+    /// PostgreSQL extensions the login step creates for it (e.g. `vector`); they need the
+    /// master user. None on MySQL.
     pub extensions: &'a [&'a str],
 }
 
@@ -40,6 +44,7 @@ const OUT_LOGIN: &str = "db_app_login_secret_arn";
 /// An application login of one database.
 #[derive(Debug, Clone)]
 pub struct DatabaseLogin {
+    engine: DbEngine,
     username: String,
     db_name: String,
     db_address: Expr,
@@ -56,19 +61,31 @@ impl DatabaseLogin {
     pub fn new(
         scope: &mut Scope<'_>,
         key: &KmsKey,
-        db: &RdsPostgres,
+        db: &RdsInstance,
         props: &DatabaseLoginProps<'_>,
     ) -> Result<DatabaseLogin, String> {
+        let engine = db.engine();
+        // PostgreSQL identifiers are up to 63 bytes, MySQL user names up to 32 characters.
+        let max_len = match engine {
+            DbEngine::Postgres => 63,
+            DbEngine::Mysql => 32,
+        };
         let valid = |s: &str| {
             !s.is_empty()
-                && s.len() <= 63
+                && s.len() <= max_len
                 && s.starts_with(|c: char| c.is_ascii_lowercase())
                 && s.chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         };
         if !valid(props.username) {
             return Err(format!(
-                "database login `{}`: expected lowercase letters, digits and `_`, starting with a letter, at most 63 characters",
+                "database login `{}`: expected lowercase letters, digits and `_`, starting with a letter, at most {max_len} characters",
+                props.username
+            ));
+        }
+        if engine == DbEngine::Mysql && !props.extensions.is_empty() {
+            return Err(format!(
+                "database login `{}`: extensions are PostgreSQL's; a MySQL database has none",
                 props.username
             ));
         }
@@ -90,7 +107,7 @@ impl DatabaseLogin {
         let out = &mut *scope.tf;
         out.output(
             OUT_ADDRESS,
-            "PostgreSQL writer host name",
+            &format!("{} writer host name", engine.display_name()),
             db.address(),
             false,
         );
@@ -110,6 +127,7 @@ impl DatabaseLogin {
             false,
         );
         Ok(DatabaseLogin {
+            engine,
             username: props.username.to_owned(),
             db_name: db.db_name().to_owned(),
             db_address: db.address(),
@@ -117,26 +135,42 @@ impl DatabaseLogin {
             password_path: props.secret_path.to_owned(),
             master_secret_arn: db.secret_arn(),
             instance_arn: db.instance_arn(scope),
-            sql: login_sql(props, db.db_name()),
+            sql: match engine {
+                DbEngine::Postgres => login_sql(props, db.db_name()),
+                DbEngine::Mysql => mysql_login_sql(props.username, db.db_name()),
+            },
         })
     }
 
-    /// `postgres://<user>:<password>@<host>:5432/<db>?<query>`, for a composed secret. The
-    /// password is a reference: no value is ever written to a file. It is letters and
-    /// digits only, so it needs no URL escaping.
+    /// `postgres://<user>:<password>@<host>:5432/<db>?<query>` (`mysql://...:3306/...` on
+    /// MySQL), for a composed secret. The password is a reference: no value is ever written
+    /// to a file. It is letters and digits only, so it needs no URL escaping.
     pub fn url(&self, query: &str) -> String {
         format!(
-            "postgres://{}:{}@{}:5432/{}?{query}",
+            "{}://{}:{}@{}:{}/{}?{query}",
+            self.engine.rds_name(),
             self.username,
             self.password.value(),
             self.db_address,
+            self.engine.port(),
             self.db_name
         )
+    }
+
+    /// The database's engine.
+    pub fn engine(&self) -> DbEngine {
+        self.engine
     }
 
     /// ARN of the password secret.
     pub fn password_secret_arn(&self) -> Expr {
         self.password.arn()
+    }
+
+    /// Records that the password's secret resource was `old_id` before (see
+    /// [`GeneratedSecret::moved_from`]).
+    pub fn password_moved_from(&self, scope: &mut Scope<'_>, old_id: &str) {
+        self.password.moved_from(scope, old_id);
     }
 
     /// The login name.
@@ -164,16 +198,16 @@ impl DatabaseLogin {
         self.master_secret_arn.clone()
     }
 
-    /// The idempotent SQL of the login step, run by psql as the master user with the
-    /// login's password in `APP_PASSWORD`.
+    /// The idempotent SQL of the login step, run by the engine's client as the master user
+    /// with the login's password in `APP_PASSWORD` ([`db_client::run_lines`]).
     pub fn sql(&self) -> &str {
         &self.sql
     }
 
     /// The Kubernetes Job that runs [`DatabaseLogin::sql`] in `job.namespace`, its reader
-    /// role (read the master secret, the login's password and `job.url_secret`, and nothing
-    /// else), the store's ServiceAccount in the Job's namespace that alone may assume it
-    /// (IRSA, [`super::secret_store::store_auth`]), and the plan step that applies them
+    /// role (read the master secret, the login's password and `job.host`'s secret, and
+    /// nothing else), the store's ServiceAccount in the Job's namespace that alone may assume
+    /// it (IRSA, [`super::secret_store::store_auth`]), and the plan step that applies them
     /// (`jobs/database-login/`, from inside the VPC) before the stack's workloads.
     pub fn cluster_job(
         &self,
@@ -203,7 +237,7 @@ impl DatabaseLogin {
                     vec![
                         self.master_secret_arn.to_string(),
                         self.password.arn().to_string(),
-                        secret_arn(job.url_secret),
+                        secret_arn(job.host.path()),
                     ],
                 ),
                 // External Secrets finds the RDS-managed master secret (its name is random)
@@ -244,7 +278,8 @@ impl DatabaseLogin {
             stack: job.stack.to_owned(),
             instance,
             namespace: job.namespace.to_owned(),
-            image: POSTGRES_CLIENT_IMAGE.to_owned(),
+            engine: self.engine,
+            image: db_client::image(self.engine).to_owned(),
             database: self.db_name.clone(),
             sql: self.sql.clone(),
             store: k8s::AwsSecretStore {
@@ -256,7 +291,7 @@ impl DatabaseLogin {
                 self.instance_arn.clone(),
             )]),
             password_secret: self.password_path.clone(),
-            url_secret: job.url_secret.to_owned(),
+            host_secret: job.host.clone(),
             data_subnet_cidrs: job.data_subnet_cidrs.to_vec(),
             dns_namespace: "kube-system".to_owned(),
         };
@@ -280,10 +315,6 @@ impl DatabaseLogin {
     }
 }
 
-/// The PostgreSQL client image of the login step: `postgres:17-alpine` pinned by the index
-/// digest that public repositories pin (not re-resolved from the registry here).
-pub const POSTGRES_CLIENT_IMAGE: &str = "docker.io/library/postgres:17-alpine@sha256:742f40ea20b9ff2ff31db5458d127452988a2164df9e17441e191f3b72252193";
-
 /// The folder of the login Job under `generated/<env>/<stack>/`: `jobs/database-login`.
 pub fn job_dir() -> String {
     format!("jobs/{}", k8s::DATABASE_LOGIN)
@@ -298,8 +329,9 @@ pub struct ClusterJob<'a> {
     pub namespace: &'a str,
     /// The Namespace object the stack's `k8s/` creates (also applied with the Job).
     pub namespace_object: k8s::Object,
-    /// Secrets Manager name of the application's `DATABASE_URL` (the host is read from it).
-    pub url_secret: &'a str,
+    /// The secret the writer's host name is read from (the application's `DATABASE_URL`,
+    /// or a secret holding only the host).
+    pub host: k8s::HostSecret,
     /// The data subnets' CIDRs (the Job's only egress besides DNS).
     pub data_subnet_cidrs: &'a [String],
     /// How the store's ServiceAccount gets the reader role: IRSA through the cluster's
@@ -338,6 +370,28 @@ SELECT 'login {user} is ready on {db_name}';
     )
 }
 
+/// The MySQL SQL of the login step: creates the user if missing, (re)sets its password from
+/// the session variable `@app_password` ([`db_client::run_lines`] sets it; `CREATE USER`
+/// takes no variable, hence the prepared statements), requires TLS of it, and grants it
+/// the data and schema privileges on its database only (no global privilege, no `GRANT
+/// OPTION`). Idempotent.
+fn mysql_login_sql(user: &str, db_name: &str) -> String {
+    format!(
+        r#"SET @create_login = CONCAT('CREATE USER IF NOT EXISTS ''{user}''@''%'' IDENTIFIED BY ''', @app_password, ''' REQUIRE SSL');
+PREPARE login_stmt FROM @create_login;
+EXECUTE login_stmt;
+DEALLOCATE PREPARE login_stmt;
+SET @alter_login = CONCAT('ALTER USER ''{user}''@''%'' IDENTIFIED BY ''', @app_password, ''' REQUIRE SSL');
+PREPARE login_stmt FROM @alter_login;
+EXECUTE login_stmt;
+DEALLOCATE PREPARE login_stmt;
+SET @app_password = NULL, @create_login = NULL, @alter_login = NULL;
+GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, INDEX, DROP, REFERENCES, CREATE TEMPORARY TABLES, LOCK TABLES, CREATE VIEW, SHOW VIEW, TRIGGER, EXECUTE, CREATE ROUTINE, ALTER ROUTINE ON {db_name}.* TO '{user}'@'%';
+SELECT 'login {user} is ready on {db_name}';
+"#
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,5 +412,21 @@ mod tests {
         assert!(
             sql.contains("CREATE SCHEMA IF NOT EXISTS langgraph_app AUTHORIZATION langgraph_app;")
         );
+    }
+
+    #[test]
+    fn mysql_sql_reads_the_password_from_the_session_and_grants_one_database() {
+        let sql = mysql_login_sql("craic_app", "whatsthecraic");
+        assert!(sql.contains(
+            "CREATE USER IF NOT EXISTS ''craic_app''@''%'' IDENTIFIED BY ''', @app_password"
+        ));
+        assert!(sql.contains(
+            "ALTER USER ''craic_app''@''%'' IDENTIFIED BY ''', @app_password, ''' REQUIRE SSL'"
+        ));
+        assert!(sql.contains(" ON whatsthecraic.* TO 'craic_app'@'%';"));
+        assert!(!sql.contains("GRANT OPTION") && !sql.contains("ON *.*"));
+        // Every statement ends its line; nothing but the session variable carries the secret.
+        assert!(sql.lines().all(|l| l.ends_with(';')), "{sql}");
+        assert!(!sql.contains("APP_PASSWORD"));
     }
 }

@@ -1,5 +1,6 @@
 //! The database-login step of a stack on ECS: a one-off Fargate task that runs the login's
-//! SQL ([`DatabaseLogin::sql`]) as the RDS master user, from inside the VPC.
+//! SQL ([`DatabaseLogin::sql`]) as the RDS master user, from inside the VPC, with the
+//! engine's client ([`super::db_client`]: psql or mysql).
 //!
 //! The task definition is in the stack's Terraform: its own execution role may read only
 //! the master secret and the login's password (injected by ECS, never in a file) and pull
@@ -12,12 +13,12 @@
 use serde_json::json;
 
 use super::Scope;
-use super::db_login::{DatabaseLogin, POSTGRES_CLIENT_IMAGE};
+use super::db_client;
+use super::db_login::DatabaseLogin;
 use super::ecs::{cluster_name_of, service_name_of};
 use super::iam::{Role, Statement, Trust};
 use super::kms::KmsKey;
 use super::log_group::encrypted_log_group;
-use super::rds_tls;
 use crate::plan::{Action, Capability, Reach, StackStep};
 use crate::refs::{Ref, jsonencode};
 
@@ -94,35 +95,43 @@ pub fn login_task(
         props.log_retention_days,
     );
     let master = login.master_secret_arn();
-    let tls = rds_tls::libpq_env(rds_tls::LOGIN_STEP_BUNDLE);
+    let engine = login.engine();
+    let uid = db_client::uid(engine);
+    let [host_var, user_var, password_var] = db_client::credential_vars(engine);
+    let mut environment: Vec<(&str, serde_json::Value)> = db_client::env(engine, login.db_name())
+        .into_iter()
+        .map(|(k, v)| (k, json!(v)))
+        .collect();
+    environment.push((host_var, json!(login.db_address())));
+    environment.sort_by_key(|(k, _)| *k);
+    // `<arn>:<json key>::` reads one key of the RDS master secret's JSON.
+    let mut secrets = [
+        ("APP_PASSWORD", login.password_secret_arn().to_string()),
+        (password_var, format!("{master}:password::")),
+        (user_var, format!("{master}:username::")),
+    ];
+    secrets.sort_by_key(|(k, _)| *k);
     let container = json!([{
         "name": CONTAINER,
-        "image": POSTGRES_CLIENT_IMAGE,
+        "image": db_client::image(engine),
         "essential": true,
         "readonlyRootFilesystem": true,
-        "user": "70:70",
+        "user": format!("{uid}:{uid}"),
         "command": ["/bin/sh", "-c", format!(
-            "set -eu\n{}psql -X -v ON_ERROR_STOP=1 <<'SQL'\n{}SQL\n",
-            rds_tls::fetch_lines(rds_tls::LOGIN_STEP_BUNDLE.path()),
-            login.sql()
+            "set -eu\n{}{}",
+            db_client::fetch_lines(engine),
+            db_client::run_lines(engine, login.db_name(), login.sql())
         )],
-        "environment": [
-            {"name": "HOME", "value": "/tmp"},
-            {"name": "PGCONNECT_TIMEOUT", "value": "10"},
-            {"name": "PGDATABASE", "value": login.db_name()},
-            {"name": "PGHOST", "value": login.db_address()},
-            {"name": "PGPORT", "value": "5432"},
-            {"name": "PGSSLMODE", "value": tls[0].1},
-            {"name": "PGSSLROOTCERT", "value": tls[1].1},
-        ],
-        // `<arn>:<json key>::` reads one key of the RDS master secret's JSON.
-        "secrets": [
-            {"name": "APP_PASSWORD", "valueFrom": login.password_secret_arn()},
-            {"name": "PGPASSWORD", "valueFrom": format!("{master}:password::")},
-            {"name": "PGUSER", "valueFrom": format!("{master}:username::")},
-        ],
+        "environment": environment
+            .iter()
+            .map(|(k, v)| json!({"name": k, "value": v}))
+            .collect::<Vec<_>>(),
+        "secrets": secrets
+            .iter()
+            .map(|(k, v)| json!({"name": k, "valueFrom": v}))
+            .collect::<Vec<_>>(),
         "linuxParameters": {"capabilities": {"drop": ["ALL"]}},
-        // The root is read-only: the CA bundle and psql's files go to a task volume.
+        // The root is read-only: the CA bundle and the client's files go to a task volume.
         "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp", "readOnly": false}],
         "logConfiguration": {
             "logDriver": "awslogs",
@@ -158,6 +167,7 @@ pub fn login_task(
         &cluster_name_of(scope),
         &service_name_of(scope),
         &family,
+        db_client::program(engine),
     );
     let step = StackStep {
         name: "database-login".to_owned(),
@@ -182,13 +192,19 @@ pub fn login_task(
 
 /// `deploy/run-database-login.sh`: runs the newest revision of `family` once in the
 /// service's network configuration, waits for it, fails on a non-zero exit code.
-fn run_script(generated_by: &str, cluster: &str, service: &str, family: &str) -> String {
+fn run_script(
+    generated_by: &str,
+    cluster: &str,
+    service: &str,
+    family: &str,
+    client: &str,
+) -> String {
     format!(
         r#"#!/bin/sh
 # {generated_by}
 #
 # Creates or updates the application's own database login: runs the one-off ECS task
-# {family} (psql as the RDS master user, whose credentials ECS injects from Secrets
+# {family} ({client} as the RDS master user, whose credentials ECS injects from Secrets
 # Manager) in the subnets and security group of the service {service}, which the database
 # admits, waits for it to stop, and fails unless it exited 0. Idempotent: run it after
 # each apply (the deploy plan does), and after rotating the login's password (then
@@ -228,12 +244,100 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_mysql_login_task_runs_mysql_as_its_user_with_full_verification() {
+        use crate::construct::rds::{RdsInstance, RdsInstanceProps};
+        use crate::env::file::{Database, DbEngine, EngineMajorVersion, MysqlMajor};
+        let path = std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/environments/dev.yaml"
+        ));
+        let env = crate::env::load_file(path).unwrap_or_else(|e| panic!("{e}"));
+        let mut tf = crate::stack::terraform_root(&env, "langgraph-platform");
+        let scope = &mut Scope::new(&mut tf, "lgp", &env);
+        let key = KmsKey::new(scope, "test");
+        let db = RdsInstance::new(
+            scope,
+            &key,
+            &RdsInstanceProps {
+                settings: Database {
+                    engine: DbEngine::Mysql,
+                    engine_major_version: EngineMajorVersion::Mysql(MysqlMajor::V8_4),
+                    instance_class: "db.t4g.medium".into(),
+                    allocated_storage_gib: 20,
+                    multi_az: false,
+                    deletion_protection: false,
+                    backup_retention_days: 1,
+                },
+                db_name: "app".into(),
+                username: "app_admin".into(),
+                subnet_ids: serde_json::json!(["subnet-1", "subnet-2"]),
+                security_group_id: crate::refs::Expr::raw("var.sg"),
+                log_retention_days: 30,
+            },
+        )
+        .unwrap();
+        let login = DatabaseLogin::new(
+            scope,
+            &key,
+            &db,
+            &crate::construct::db_login::DatabaseLoginProps {
+                username: "app_user",
+                secret_path: "lgp-dev/database-app-password",
+                extensions: &[],
+            },
+        )
+        .unwrap();
+        let task = login_task(
+            scope,
+            &key,
+            &login,
+            &LoginTaskProps {
+                stack: "langgraph-platform",
+                log_retention_days: 30,
+                generated_by: "generated by keel; do not edit",
+            },
+        );
+        assert!(task.script.contains("(mysql as the RDS master user"));
+        let files = tf.render().unwrap();
+        let defs = &files
+            .iter()
+            .find(|(name, _)| name.starts_with("database_login"))
+            .unwrap()
+            .1;
+        let v: serde_json::Value = serde_json::from_str(defs).unwrap();
+        let c = &v["locals"]["database_login_container_definitions"][0];
+        assert_eq!(c["image"], db_client::MYSQL_CLIENT_IMAGE);
+        assert_eq!(c["user"], "999:999");
+        let command = c["command"][2].as_str().unwrap();
+        assert!(command.contains("curl -fsS"), "{command}");
+        assert!(command.contains("--ssl-mode=VERIFY_IDENTITY"), "{command}");
+        let secrets: Vec<&str> = c["secrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            secrets,
+            ["APP_PASSWORD", "DB_MASTER_PASSWORD", "DB_MASTER_USER"]
+        );
+        let env_names: Vec<&str> = c["environment"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(env_names, ["DB_HOST", "HOME"]);
+    }
+
+    #[test]
     fn script_is_valid_posix_shell_and_fails_on_a_bad_exit_code() {
         let script = run_script(
             "generated by keel; do not edit",
             "lgp-prod-cluster",
             "lgp-prod-app",
             "lgp-prod-database-login",
+            "psql",
         );
         assert!(script.contains("aws ecs wait tasks-stopped"));
         assert!(script.contains("if [ \"$code\" != 0 ]; then"));

@@ -183,7 +183,7 @@ impl EcsService {
             if let Some(all) = container.as_array_mut() {
                 all.push(json!({
                     "name": RDS_CA,
-                    "image": super::db_login::POSTGRES_CLIENT_IMAGE,
+                    "image": super::db_client::POSTGRES_CLIENT_IMAGE,
                     "essential": false,
                     "readonlyRootFilesystem": true,
                     "command": ["/bin/sh", "-c", format!("set -eu\n{}", super::rds_tls::fetch_lines(path))],

@@ -9,6 +9,7 @@
 pub mod alb;
 pub mod bucket;
 pub mod codedeploy;
+pub mod db_client;
 pub mod db_login;
 pub mod db_login_task;
 pub mod deploy_runner;

@@ -10,14 +10,14 @@
 //! - [`CaBundle::Fetched`]: the task or Job downloads it before it connects, over HTTPS
 //!   from AWS's trust store ([`TRUSTSTORE_URL`], whose own certificate the image's public
 //!   roots verify), and refuses a file without a certificate: the database login steps
-//!   (the PostgreSQL client image carries no RDS CA); the ECS app, through a
-//!   non-essential `rds-ca` container the app waits for ([`super::ecs`]); a Kubernetes
-//!   pod, through an `rds-ca` init container filling a read-only emptyDir
-//!   ([`fetch_in_pod`]).
+//!   (neither client image, PostgreSQL or MySQL, carries the RDS CA; MySQL's verifies with
+//!   [`mysql_options`]); the ECS app, through a non-essential `rds-ca` container the app
+//!   waits for ([`super::ecs`]); a Kubernetes pod, through an `rds-ca` init container
+//!   filling a read-only emptyDir ([`fetch_in_pod`]).
 //!
 //! No client encrypts without verifying: there is no `sslmode=require` query to build.
 
-use super::db_login::POSTGRES_CLIENT_IMAGE;
+use super::db_client::POSTGRES_CLIENT_IMAGE;
 use crate::k8s;
 
 /// AWS's global RDS CA bundle.
@@ -68,8 +68,26 @@ pub fn libpq_env(ca: CaBundle) -> [(&'static str, &'static str); 2] {
 /// POSIX shell lines that download the bundle to `dest` and fail unless it holds a
 /// certificate (busybox `wget`, as in the Alpine client image).
 pub fn fetch_lines(dest: &str) -> String {
+    fetch_lines_with(Downloader::Wget, dest)
+}
+
+/// The HTTP client a client image carries to fetch the bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Downloader {
+    /// busybox `wget` (the Alpine PostgreSQL image).
+    Wget,
+    /// `curl` (the MySQL image: Oracle Linux slim, no busybox).
+    Curl,
+}
+
+/// [`fetch_lines`] with `downloader`.
+pub fn fetch_lines_with(downloader: Downloader, dest: &str) -> String {
+    let get = match downloader {
+        Downloader::Wget => format!("wget -q -T 20 -O {dest} {TRUSTSTORE_URL}"),
+        Downloader::Curl => format!("curl -fsS --max-time 20 -o {dest} {TRUSTSTORE_URL}"),
+    };
     format!(
-        "wget -q -T 20 -O {dest} {TRUSTSTORE_URL}\ngrep -q 'BEGIN CERTIFICATE' {dest} || {{ echo 'the RDS CA bundle from {TRUSTSTORE_URL} holds no certificate' >&2; exit 1; }}\n"
+        "{get}\ngrep -q 'BEGIN CERTIFICATE' {dest} || {{ echo 'the RDS CA bundle from {TRUSTSTORE_URL} holds no certificate' >&2; exit 1; }}\n"
     )
 }
 
@@ -116,6 +134,13 @@ pub fn fetch_in_pod(props: &mut k8s::ServiceProps, vpc_cidr: &str) {
     }
 }
 
+/// The `mysql` client's options for the same verification as [`url_query`]: the server's
+/// certificate chain against `ca` and its host name (`VERIFY_IDENTITY`; `VERIFY_CA` would
+/// accept any RDS instance's certificate).
+pub fn mysql_options(ca: CaBundle) -> String {
+    format!("--ssl-mode=VERIFY_IDENTITY --ssl-ca={}", ca.path())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +174,16 @@ mod tests {
             .unwrap();
         assert!(status.success());
         assert!(script.contains("grep -q 'BEGIN CERTIFICATE' /tmp/ca.pem ||"));
+        let curl = fetch_lines_with(Downloader::Curl, "/tmp/ca.pem");
+        assert!(curl.starts_with("curl -fsS --max-time 20 -o /tmp/ca.pem https://"));
+        assert!(curl.contains("\ngrep -q 'BEGIN CERTIFICATE' /tmp/ca.pem ||"));
+    }
+
+    #[test]
+    fn mysql_verifies_host_and_chain() {
+        assert_eq!(
+            mysql_options(LOGIN_STEP_BUNDLE),
+            "--ssl-mode=VERIFY_IDENTITY --ssl-ca=/tmp/rds-global-bundle.pem"
+        );
     }
 }

@@ -219,6 +219,13 @@ impl GeneratedSecret {
     pub fn value(&self) -> Expr {
         self.version.attr("secret_string")
     }
+
+    /// Records that the secret's resource was `old_id` before (a `moved` block), so that
+    /// Terraform keeps the secret: deleting it would reserve its name for the recovery
+    /// window, and creating it again under that name would fail.
+    pub fn moved_from(&self, scope: &mut Scope<'_>, old_id: &str) {
+        scope.tf.moved(&self.secret, &local_name(old_id));
+    }
 }
 
 /// A secret whose value Terraform composes from references (e.g. a connection URL with a

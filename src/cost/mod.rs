@@ -636,14 +636,16 @@ fn fargate_service(
 
 fn rds(p: &RegionPrices, body: &Value) -> Result<(f64, String), String> {
     let engine = body["engine"].as_str().unwrap_or_default();
-    if engine != "postgres" {
-        return Err(format!("engine {engine:?} is not in the price table"));
-    }
+    let table = match engine {
+        "postgres" => p.rds_postgres_hourly,
+        "mysql" => p.rds_mysql_hourly,
+        _ => return Err(format!("engine {engine:?} is not in the price table")),
+    };
     let class = body["instance_class"]
         .as_str()
         .ok_or("instance_class is not set")?;
-    let rate = prices::lookup(p.rds_postgres_hourly, class)
-        .ok_or_else(|| format!("instance class {class} is not in the price table"))?;
+    let rate = prices::lookup(table, class)
+        .ok_or_else(|| format!("instance class {class} ({engine}) is not in the price table"))?;
     let copies = if body["multi_az"].as_bool() == Some(true) {
         2.0
     } else {
@@ -748,6 +750,22 @@ mod tests {
         let mut multi = single;
         multi["multi_az"] = json!(true);
         assert!((monthly(&one("aws_db_instance", multi)) - 2.0 * usd).abs() < 1e-9);
+    }
+
+    #[test]
+    fn mysql_has_its_own_rates_and_an_unknown_engine_is_unpriced() {
+        let db = json!({"engine": "mysql", "instance_class": "db.r6g.large",
+                        "storage_type": "gp3", "allocated_storage": 100, "multi_az": false});
+        let usd = monthly(&one("aws_db_instance", db.clone()));
+        assert!(
+            (usd - (0.215 * 730.0 + 100.0 * 0.115)).abs() < 1e-9,
+            "{usd}"
+        );
+        let mut other = db;
+        other["engine"] = json!("oracle-ee");
+        assert!(
+            matches!(one("aws_db_instance", other), Pricing::Unpriced { why } if why.contains("oracle-ee"))
+        );
     }
 
     #[test]

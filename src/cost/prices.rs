@@ -23,6 +23,7 @@ pub const SOURCES: &[(&str, &str)] = &[
         "RDS for PostgreSQL",
         "https://aws.amazon.com/rds/postgresql/pricing/",
     ),
+    ("RDS for MySQL", "https://aws.amazon.com/rds/mysql/pricing/"),
     (
         "ElastiCache (Redis OSS)",
         "https://aws.amazon.com/elasticache/pricing/",
@@ -65,6 +66,9 @@ pub struct RegionPrices {
     /// RDS for PostgreSQL single-AZ, per instance-hour, by instance class (Multi-AZ with
     /// one standby is twice this).
     pub rds_postgres_hourly: &'static [(&'static str, f64)],
+    /// RDS for MySQL single-AZ, per instance-hour, by instance class (Multi-AZ with one
+    /// standby is twice this).
+    pub rds_mysql_hourly: &'static [(&'static str, f64)],
     /// RDS gp3 storage, single-AZ, per GB-month (Multi-AZ is twice this).
     pub rds_gp3_gb_month: f64,
     /// ElastiCache (Redis OSS) on-demand, per node-hour, by node type.
@@ -172,6 +176,17 @@ pub const US_EAST_1: RegionPrices = RegionPrices {
         ("db.t4g.xlarge", 0.258),
         ("db.t4g.2xlarge", 0.516),
     ],
+    rds_mysql_hourly: &[
+        ("db.m6g.large", 0.152),
+        ("db.m6g.xlarge", 0.304),
+        ("db.r6g.large", 0.215),
+        ("db.r6g.xlarge", 0.43),
+        ("db.t3.medium", 0.068),
+        ("db.t3.large", 0.136),
+        ("db.t4g.medium", 0.065),
+        ("db.t4g.large", 0.129),
+        ("db.t4g.xlarge", 0.258),
+    ],
     rds_gp3_gb_month: 0.115,
     elasticache_hourly: &[
         ("cache.m6g.large", 0.149),
@@ -231,7 +246,12 @@ mod tests {
     #[test]
     fn every_rate_is_positive_and_every_key_appears_once() {
         for r in REGIONS {
-            for table in [r.ec2_hourly, r.rds_postgres_hourly, r.elasticache_hourly] {
+            for table in [
+                r.ec2_hourly,
+                r.rds_postgres_hourly,
+                r.rds_mysql_hourly,
+                r.elasticache_hourly,
+            ] {
                 assert!(sorted_unique(table), "{}: a key appears twice", r.region);
                 for (k, v) in table {
                     assert!(*v > 0.0 && v.is_finite(), "{}: {k} = {v}", r.region);
@@ -247,6 +267,7 @@ mod tests {
         for table in [
             US_EAST_1.ec2_hourly,
             US_EAST_1.rds_postgres_hourly,
+            US_EAST_1.rds_mysql_hourly,
             US_EAST_1.elasticache_hourly,
         ] {
             for (class, rate) in table {
@@ -291,6 +312,12 @@ mod tests {
                 "{class}"
             );
         }
+        for class in ["db.t4g.medium", "db.t4g.large", "db.r6g.large"] {
+            assert!(
+                lookup(US_EAST_1.rds_mysql_hourly, class).is_some(),
+                "{class}"
+            );
+        }
         for node in ["cache.t4g.micro", "cache.t4g.small", "cache.r7g.large"] {
             assert!(
                 lookup(US_EAST_1.elasticache_hourly, node).is_some(),
@@ -306,6 +333,10 @@ mod tests {
         assert_eq!(
             lookup(US_EAST_1.rds_postgres_hourly, "db.r6g.large"),
             Some(0.225)
+        );
+        assert_eq!(
+            lookup(US_EAST_1.rds_mysql_hourly, "db.r6g.large"),
+            Some(0.215)
         );
         assert_eq!(US_EAST_1.nat_gateway_hourly, 0.045);
         assert_eq!(US_EAST_1.eks_cluster_hourly, 0.10);

@@ -347,10 +347,19 @@ pub(crate) fn fargate_size(cpu: u32, memory: u32, ptr: &str, out: &mut Problems)
 }
 
 pub(crate) fn database(db: &Database, tier: Tier, ptr: &str, out: &mut Problems) {
-    if crate::construct::rds::max_connections(&db.instance_class).is_none() {
+    use crate::construct::rds;
+    if let Err(e) = rds::EngineVersion::of(db) {
+        out.push((format!("{ptr}/engine_major_version"), e));
+    }
+    if rds::max_connections(db.engine, &db.instance_class).is_none() {
         out.push((
             format!("{ptr}/instance_class"),
-            crate::construct::rds::unknown_class(&db.instance_class),
+            rds::unknown_class(&db.instance_class),
+        ));
+    } else if !rds::performance_insights_supported(db.engine, &db.instance_class) {
+        out.push((
+            format!("{ptr}/instance_class"),
+            rds::no_performance_insights(db.engine, &db.instance_class),
         ));
     }
     if is_prod(tier) {

@@ -294,14 +294,17 @@ pub enum PlainHttp {
     InternetFacing,
 }
 
-/// PostgreSQL on RDS.
+/// A database on RDS: PostgreSQL or MySQL.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Database {
-    /// PostgreSQL major version, e.g. `15`. RDS applies minor versions in the maintenance
+    /// Engine: `postgres` or `mysql`. Default: `postgres`.
+    #[serde(default)]
+    pub engine: DbEngine,
+    /// Major version of the engine: for PostgreSQL a whole number, 13 to 17 (`15`); for
+    /// MySQL `"8.0"` or `"8.4"`, quoted. RDS applies minor versions in the maintenance
     /// window; a pinned minor would make the next plan try to downgrade the instance.
-    #[schemars(range(min = 13, max = 17))]
-    pub engine_major_version: u32,
+    pub engine_major_version: EngineMajorVersion,
     /// Instance class, e.g. `db.r6g.large`.
     #[schemars(regex(pattern = r"^db\.[a-z0-9]+\.[a-z0-9]+$"))]
     pub instance_class: String,
@@ -317,4 +320,79 @@ pub struct Database {
     /// Automated backup retention in days (1..=35).
     #[schemars(range(min = 1, max = 35))]
     pub backup_retention_days: u32,
+}
+
+/// The database engine of an RDS instance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DbEngine {
+    /// PostgreSQL (RDS engine `postgres`).
+    #[default]
+    Postgres,
+    /// MySQL Community (RDS engine `mysql`).
+    Mysql,
+}
+
+/// An engine major version: a PostgreSQL number or a MySQL release series. That it is
+/// one of the file's `engine` is checked after loading (`env::check::database`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum EngineMajorVersion {
+    /// PostgreSQL major version, 13 to 17.
+    Postgres(PostgresMajor),
+    /// MySQL release series.
+    Mysql(MysqlMajor),
+}
+
+/// A PostgreSQL major version, 13 to 17.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct PostgresMajor(#[schemars(range(min = 13, max = 17))] pub u32);
+
+/// A MySQL release series RDS offers: `8.0` (past RDS standard support since 2026-07-31,
+/// Extended Support is charged) or `8.4` (LTS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum MysqlMajor {
+    /// MySQL 8.0.
+    #[serde(rename = "8.0")]
+    V8_0,
+    /// MySQL 8.4 (long-term support).
+    #[serde(rename = "8.4")]
+    V8_4,
+}
+
+impl MysqlMajor {
+    /// The series as RDS names it (`8.0`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::V8_0 => "8.0",
+            Self::V8_4 => "8.4",
+        }
+    }
+}
+
+impl DbEngine {
+    /// The RDS engine name (`postgres`, `mysql`).
+    pub fn rds_name(self) -> &'static str {
+        match self {
+            Self::Postgres => "postgres",
+            Self::Mysql => "mysql",
+        }
+    }
+
+    /// The engine's name for people (`PostgreSQL`, `MySQL`).
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Self::Postgres => "PostgreSQL",
+            Self::Mysql => "MySQL",
+        }
+    }
+
+    /// The port its clients connect to.
+    pub fn port(self) -> u16 {
+        match self {
+            Self::Postgres => 5432,
+            Self::Mysql => 3306,
+        }
+    }
 }

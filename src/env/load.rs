@@ -648,11 +648,23 @@ fn schema_message(e: &jsonschema::ValidationError<'_>) -> String {
             "missing key `{}`; add it (see environments/schema.json)",
             property.as_str().unwrap_or_default()
         ),
-        Kind::Enum { options } => format!(
-            "expected one of {}, found another {}",
-            list(options),
-            found_noun(e.instance())
-        ),
+        Kind::Enum { options } => {
+            let strings = options
+                .as_array()
+                .is_some_and(|o| o.iter().all(Value::is_string));
+            if strings && !e.instance().is_string() {
+                format!(
+                    "expected one of {} (strings: quote the value), found {found}",
+                    list(options)
+                )
+            } else {
+                format!(
+                    "expected one of {}, found another {}",
+                    list(options),
+                    found_noun(e.instance())
+                )
+            }
+        }
         Kind::Constant { expected_value } => format!(
             "expected {expected_value}, found another {}",
             found_noun(e.instance())
@@ -670,9 +682,27 @@ fn schema_message(e: &jsonschema::ValidationError<'_>) -> String {
         Kind::MinProperties { limit } => format!("expected at least {limit} keys"),
         Kind::MaxProperties { limit } => format!("expected at most {limit} keys"),
         Kind::UniqueItems => "expected every item once, found a repeated one".into(),
-        Kind::OneOfNotValid { .. } | Kind::AnyOf { .. } => format!(
-            "found {found}, which matches none of the forms the schema allows here (see environments/schema.json)"
-        ),
+        Kind::OneOfNotValid { context } | Kind::AnyOf { context } => {
+            // What each form expected, e.g. "expected an integer, found a string; or
+            // expected one of 8.0, 8.4, found another string".
+            let forms: Vec<String> = context
+                .iter()
+                .filter_map(|errors| {
+                    let first = errors.first()?;
+                    Some(schema_message(first))
+                })
+                .collect();
+            if forms.is_empty() || forms.len() != context.len() {
+                format!(
+                    "found {found}, which matches none of the forms the schema allows here (see environments/schema.json)"
+                )
+            } else {
+                format!(
+                    "matches none of the forms the schema allows here: {}",
+                    forms.join("; or ")
+                )
+            }
+        }
         Kind::OneOfMultipleValid { .. } => format!(
             "found {found}, which matches more than one of the forms the schema allows here (see environments/schema.json)"
         ),

@@ -1,5 +1,6 @@
-//! The database-login Job: creates or updates an application's own PostgreSQL login from
-//! inside the cluster, where the database is reachable, signed in as the RDS master user.
+//! The database-login Job: creates or updates an application's own database login
+//! (PostgreSQL or MySQL, [`crate::construct::db_client`]) from inside the cluster, where the
+//! database is reachable, signed in as the RDS master user.
 //!
 //! Objects (rendered to their own folder, applied by the deploy plan's `database-login`
 //! step before the stack's workloads):
@@ -8,11 +9,11 @@
 //!   whose IRSA role is the login's own reader (the construct adds the ServiceAccount);
 //! - an `ExternalSecret` that finds the RDS-managed master secret by its
 //!   `aws:rds:primaryDBInstanceArn` tag, reads the login's password and the application's
-//!   `DATABASE_URL` (for the host), and templates them into four keys (`host`,
+//!   `DATABASE_URL` or host secret ([`HostSecret`]), and templates them into four keys (`host`,
 //!   `master-username`, `master-password`, `app-password`): no value is in any file;
 //! - a `NetworkPolicy` admitting nothing in and letting the Job's pods reach only DNS,
 //!   HTTPS (the RDS CA bundle, fetched before connecting with full verification) and
-//!   PostgreSQL in the data subnets (the namespace denies everything else by default);
+//!   the database's port in the data subnets (the namespace denies everything else by default);
 //! - the `Job`, named `database-login-<hash of its pod template>`: a changed spec is a
 //!   new Job (a Job's template is immutable), and `ttlSecondsAfterFinished` removes a
 //!   finished one, so the next deploy's apply creates it again and it re-runs. Its pod
@@ -41,6 +42,8 @@ use super::external_secret::{
 };
 use super::network_policy::{EgressPeer, dns_egress, peer_egress, policy_types};
 use super::{K8sError, Object, Rank, meta, quantity};
+use crate::construct::db_client;
+use crate::env::file::DbEngine;
 
 /// Name of the step, the folder (`jobs/database-login/`) and the objects' base name.
 pub const DATABASE_LOGIN: &str = "database-login";
@@ -50,9 +53,6 @@ pub const RDS_PRIMARY_INSTANCE_TAG: &str = "aws:rds:primaryDBInstanceArn";
 
 /// Where the Job mounts its Secret.
 const SECRET_DIR: &str = "/run/secrets/database-login";
-
-/// User and group of the `postgres` account in the Alpine-based PostgreSQL images.
-const POSTGRES_UID: i64 = 70;
 
 /// Seconds a finished Job is kept (for its logs) before Kubernetes deletes it.
 pub const TTL_SECONDS_AFTER_FINISHED: i32 = 3600;
@@ -66,12 +66,13 @@ pub struct DatabaseLoginJobProps {
     pub instance: String,
     /// The stack's namespace (created by the stack's `k8s/`).
     pub namespace: String,
-    /// The PostgreSQL client image, pinned by digest (`repo:tag@sha256:...`).
+    /// The database's engine (the client, its user and port).
+    pub engine: DbEngine,
+    /// The engine's client image, pinned by digest (`repo:tag@sha256:...`).
     pub image: String,
     /// Database name.
     pub database: String,
-    /// The idempotent SQL the Job runs as the master user (psql; reads the login's
-    /// password from `APP_PASSWORD` with `\getenv`).
+    /// The idempotent SQL the Job runs as the master user ([`db_client::run_lines`]).
     pub sql: String,
     /// The reader role and region of the login's own SecretStore.
     pub store: AwsSecretStore,
@@ -79,8 +80,8 @@ pub struct DatabaseLoginJobProps {
     pub master_secret_tags: BTreeMap<String, String>,
     /// Secrets Manager name of the login's password.
     pub password_secret: String,
-    /// Secrets Manager name of the application's `DATABASE_URL` (its host is read from it).
-    pub url_secret: String,
+    /// The secret the writer's host name is read from.
+    pub host_secret: HostSecret,
     /// The data subnets' CIDRs: the only destinations besides DNS.
     pub data_subnet_cidrs: Vec<String>,
     /// Namespace of the cluster DNS.
@@ -104,6 +105,32 @@ pub fn database_login_labels(stack: &str, instance: &str) -> BTreeMap<String, St
         ("app.kubernetes.io/managed-by".to_owned(), "keel".to_owned()),
         (super::labels::APP.to_owned(), DATABASE_LOGIN.to_owned()),
     ])
+}
+
+/// Where the login Job reads the writer's host name (it exists only after the apply).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostSecret {
+    /// The application's connection URL, at this Secrets Manager name: its host.
+    Url(String),
+    /// A secret holding only the host name (e.g. the application's `DB_HOST`).
+    Host(String),
+}
+
+impl HostSecret {
+    /// The secret's Secrets Manager name.
+    pub fn path(&self) -> &str {
+        match self {
+            Self::Url(p) | Self::Host(p) => p,
+        }
+    }
+
+    /// The ExternalSecret's key for it, and the template of `host` over that key.
+    fn key_and_template(&self) -> (&'static str, &'static str) {
+        match self {
+            Self::Url(_) => ("url", "{{ (.url | urlParse).hostname }}"),
+            Self::Host(_) => ("host", "{{ .host }}"),
+        }
+    }
 }
 
 /// The SecretStore, ExternalSecret, NetworkPolicy and Job of one login, and the Job's name
@@ -134,7 +161,7 @@ pub fn database_login(p: &DatabaseLoginJobProps) -> Result<(Vec<Object>, String)
     let suppressions = [super::Suppression::new(
         "Job",
         "CKV_K8S_40",
-        "uid 70 is the postgres account of the Alpine PostgreSQL image (libpq looks up the running user); the pod is non-root with no capabilities",
+        db_client::uid_reason(p.engine),
     )];
     let m = |kind: &str, name: &str| {
         meta(
@@ -147,6 +174,7 @@ pub fn database_login(p: &DatabaseLoginJobProps) -> Result<(Vec<Object>, String)
         )
     };
 
+    let (host_key, host_template) = p.host_secret.key_and_template();
     let store = p
         .store
         .store_object("database login store", m("SecretStore", DATABASE_LOGIN)?)?;
@@ -168,10 +196,7 @@ pub fn database_login(p: &DatabaseLoginJobProps) -> Result<(Vec<Object>, String)
                 template: Some(SecretTemplate {
                     engine_version: "v2",
                     data: BTreeMap::from([
-                        (
-                            "host".to_owned(),
-                            "{{ (.url | urlParse).hostname }}".to_owned(),
-                        ),
+                        ("host".to_owned(), host_template.to_owned()),
                         (
                             "master-username".to_owned(),
                             "{{ (.master | fromYaml).username }}".to_owned(),
@@ -193,9 +218,9 @@ pub fn database_login(p: &DatabaseLoginJobProps) -> Result<(Vec<Object>, String)
                     },
                 },
                 ExternalSecretData {
-                    secret_key: "url".to_owned(),
+                    secret_key: host_key.to_owned(),
                     remote_ref: RemoteRef {
-                        key: p.url_secret.clone(),
+                        key: p.host_secret.path().to_owned(),
                         property: None,
                     },
                 },
@@ -215,7 +240,7 @@ pub fn database_login(p: &DatabaseLoginJobProps) -> Result<(Vec<Object>, String)
     };
 
     // DNS, HTTPS for the RDS CA bundle (AWS's trust store, a CDN without fixed
-    // addresses), PostgreSQL in the data subnets.
+    // addresses), the database's port in the data subnets.
     let mut egress = vec![
         dns_egress(&p.dns_namespace)?,
         peer_egress("database login egress", &EgressPeer::https("0.0.0.0/0"))?,
@@ -223,7 +248,11 @@ pub fn database_login(p: &DatabaseLoginJobProps) -> Result<(Vec<Object>, String)
     for cidr in &p.data_subnet_cidrs {
         egress.push(peer_egress(
             "database login egress",
-            &EgressPeer::postgres(cidr),
+            &EgressPeer {
+                cidr: cidr.clone(),
+                port: p.engine.port(),
+                protocol: super::network_policy::Protocol::Tcp,
+            },
         )?);
     }
     let policy = NetworkPolicy {
@@ -262,13 +291,14 @@ pub fn database_login(p: &DatabaseLoginJobProps) -> Result<(Vec<Object>, String)
 }
 
 /// The shell the container runs: the RDS CA bundle fetched, the four values from the
-/// mounted Secret into libpq's variables, then the SQL through psql (stops at the first
-/// error).
-fn command(sql: &str) -> String {
-    let fetch =
-        crate::construct::rds_tls::fetch_lines(crate::construct::rds_tls::LOGIN_STEP_BUNDLE.path());
+/// mounted Secret into the client's variables, then the SQL through the engine's client
+/// (stops at the first error).
+fn command(p: &DatabaseLoginJobProps) -> String {
+    let fetch = db_client::fetch_lines(p.engine);
+    let [host, user, password] = db_client::credential_vars(p.engine);
+    let run = db_client::run_lines(p.engine, &p.database, &p.sql);
     format!(
-        "set -eu\n{fetch}s={SECRET_DIR}\nPGHOST=$(cat \"$s/host\")\nPGUSER=$(cat \"$s/master-username\")\nPGPASSWORD=$(cat \"$s/master-password\")\nAPP_PASSWORD=$(cat \"$s/app-password\")\nexport PGHOST PGUSER PGPASSWORD APP_PASSWORD\npsql -X -v ON_ERROR_STOP=1 <<'SQL'\n{sql}SQL\n"
+        "set -eu\n{fetch}s={SECRET_DIR}\n{host}=$(cat \"$s/host\")\n{user}=$(cat \"$s/master-username\")\n{password}=$(cat \"$s/master-password\")\nAPP_PASSWORD=$(cat \"$s/app-password\")\nexport {host} {user} {password} APP_PASSWORD\n{run}"
     )
 }
 
@@ -294,27 +324,17 @@ fn pod_template(
             ),
         ]))
     };
+    let uid = db_client::uid(p.engine);
     let container = Container {
         name: DATABASE_LOGIN.to_owned(),
         image: Some(p.image.clone()),
         image_pull_policy: Some("Always".to_owned()),
-        command: Some(vec!["/bin/sh".to_owned(), "-c".to_owned(), command(&p.sql)]),
+        command: Some(vec!["/bin/sh".to_owned(), "-c".to_owned(), command(p)]),
         env: Some(
-            vec![
-                env("HOME", "/tmp"),
-                env("PGCONNECT_TIMEOUT", "10"),
-                env("PGDATABASE", &p.database),
-                env("PGPORT", "5432"),
-            ]
-            .into_iter()
-            // The server's certificate and name are verified against the RDS CA bundle the
-            // command fetches first (the client image carries none).
-            .chain(
-                crate::construct::rds_tls::libpq_env(crate::construct::rds_tls::LOGIN_STEP_BUNDLE)
-                    .iter()
-                    .map(|(k, v)| env(k, v)),
-            )
-            .collect(),
+            db_client::env(p.engine, &p.database)
+                .iter()
+                .map(|(k, v)| env(k, v))
+                .collect(),
         ),
         resources: Some(ResourceRequirements {
             requests: Some(resources("50m", "64Mi")?),
@@ -326,8 +346,8 @@ fn pod_template(
             privileged: Some(false),
             read_only_root_filesystem: Some(true),
             run_as_non_root: Some(true),
-            run_as_user: Some(POSTGRES_UID),
-            run_as_group: Some(POSTGRES_UID),
+            run_as_user: Some(uid),
+            run_as_group: Some(uid),
             capabilities: Some(Capabilities {
                 drop: Some(vec!["ALL".to_owned()]),
                 add: None,
@@ -362,9 +382,9 @@ fn pod_template(
             enable_service_links: Some(false),
             security_context: Some(PodSecurityContext {
                 run_as_non_root: Some(true),
-                run_as_user: Some(POSTGRES_UID),
-                run_as_group: Some(POSTGRES_UID),
-                fs_group: Some(POSTGRES_UID),
+                run_as_user: Some(uid),
+                run_as_group: Some(uid),
+                fs_group: Some(uid),
                 seccomp_profile: Some(seccomp()),
                 ..Default::default()
             }),
@@ -412,6 +432,7 @@ mod tests {
             stack: "analytics-api".into(),
             instance: "analytics-api-prod".into(),
             namespace: "analytics".into(),
+            engine: DbEngine::Postgres,
             image: "docker.io/library/postgres:17-alpine@sha256:742f40ea20b9ff2ff31db5458d127452988a2164df9e17441e191f3b72252193".into(),
             database: "analytics".into(),
             sql: "SELECT 1;\n".into(),
@@ -424,7 +445,7 @@ mod tests {
                 "arn:aws:rds:us-east-1:111122223333:db:aapi-prod-db".to_owned(),
             )]),
             password_secret: "analytics-api/prod/database-app-password".into(),
-            url_secret: "analytics-api/prod/database-url".into(),
+            host_secret: HostSecret::Url("analytics-api/prod/database-url".into()),
             data_subnet_cidrs: vec!["10.130.112.0/24".into(), "10.130.113.0/24".into()],
             dns_namespace: "kube-system".into(),
         }
@@ -541,6 +562,43 @@ mod tests {
         assert_eq!(
             keys,
             ["app-password", "host", "master-password", "master-username"]
+        );
+    }
+
+    #[test]
+    fn a_mysql_login_runs_mysql_as_its_user_to_3306_with_the_host_secret() {
+        let mut p = props();
+        p.engine = DbEngine::Mysql;
+        p.image = db_client::MYSQL_CLIENT_IMAGE.into();
+        p.host_secret = HostSecret::Host("keel/prod/whatsthecraic/db-host".into());
+        let (objects, _) = database_login(&p).unwrap();
+        let pod = &kind(&objects, "Job")["spec"]["template"]["spec"];
+        assert_eq!(pod["securityContext"]["runAsUser"], 999);
+        let script = pod["containers"][0]["command"][2].as_str().unwrap();
+        assert!(
+            script.contains("\nDB_HOST=$(cat \"$s/host\")\n"),
+            "{script}"
+        );
+        assert!(
+            script.contains("| mysql --defaults-extra-file="),
+            "{script}"
+        );
+        assert!(script.contains("--ssl-mode=VERIFY_IDENTITY"), "{script}");
+        assert!(!script.contains("psql"), "{script}");
+        let egress = kind(&objects, "NetworkPolicy")["spec"]["egress"].clone();
+        assert_eq!(
+            egress[2]["ports"],
+            serde_json::json!([{"port": 3306, "protocol": "TCP"}])
+        );
+        let es = kind(&objects, "ExternalSecret");
+        assert_eq!(
+            es["spec"]["target"]["template"]["data"]["host"],
+            "{{ .host }}"
+        );
+        assert_eq!(es["spec"]["data"][1]["secretKey"], "host");
+        assert_eq!(
+            es["spec"]["data"][1]["remoteRef"]["key"],
+            "keel/prod/whatsthecraic/db-host"
         );
     }
 

@@ -71,8 +71,8 @@ pub use autoscaling::Autoscaling;
 pub use config_map::config_map_name;
 pub use construct::{ServiceProps, service};
 pub use database_login::{
-    DATABASE_LOGIN, DatabaseLoginJobProps, RDS_PRIMARY_INSTANCE_TAG, TTL_SECONDS_AFTER_FINISHED,
-    database_login, database_login_labels,
+    DATABASE_LOGIN, DatabaseLoginJobProps, HostSecret, RDS_PRIMARY_INSTANCE_TAG,
+    TTL_SECONDS_AFTER_FINISHED, database_login, database_login_labels,
 };
 pub use deployment::{
     CONFIG_HASH_ANNOTATION, HTTP_PORT_NAME, Image, InitContainer, METRICS_PORT_NAME, PodCount,

@@ -18,7 +18,6 @@ ns=whatsthecraic
 readers() {
   case "$1" in
     DB_HOST) echo "auth-service events-service dj-service venue-service ml-service" ;;
-    DB_USER) echo "auth-service events-service dj-service venue-service ml-service" ;;
     DB_PASSWORD) echo "auth-service events-service dj-service venue-service ml-service" ;;
     JWT_SECRET) echo "aggregator auth-service events-service dj-service venue-service ml-service" ;;
     SPOTIFY_CLIENT_ID) echo "events-service" ;;
@@ -27,7 +26,7 @@ readers() {
     BANDSINTOWN_APP_ID) echo "events-service" ;;
     EVENTBRITE_API_TOKEN) echo "events-service" ;;
     APIFY_TOKEN) echo "events-service" ;;
-    *) echo "unknown variable $1 (expected one of: DB_HOST DB_USER DB_PASSWORD JWT_SECRET SPOTIFY_CLIENT_ID SPOTIFY_CLIENT_SECRET TICKETMASTER_API_KEY BANDSINTOWN_APP_ID EVENTBRITE_API_TOKEN APIFY_TOKEN)" >&2; exit 2 ;;
+    *) echo "unknown variable $1 (expected one of: DB_HOST DB_PASSWORD JWT_SECRET SPOTIFY_CLIENT_ID SPOTIFY_CLIENT_SECRET TICKETMASTER_API_KEY BANDSINTOWN_APP_ID EVENTBRITE_API_TOKEN APIFY_TOKEN)" >&2; exit 2 ;;
   esac
 }
 # A Deployment restarts through kubectl; an Argo Rollout through spec.restartAt (what
@@ -55,7 +54,7 @@ restart_of() {
 case "${1:-}" in
   check)
     missing=0
-    for id in keel/staging/whatsthecraic/db-host keel/staging/whatsthecraic/db-user keel/staging/whatsthecraic/db-password keel/staging/whatsthecraic/spotify-client-id keel/staging/whatsthecraic/spotify-client-secret keel/staging/whatsthecraic/ticketmaster-api-key keel/staging/whatsthecraic/bandsintown-app-id keel/staging/whatsthecraic/eventbrite-api-token keel/staging/whatsthecraic/apify-token; do
+    for id in keel/staging/whatsthecraic/spotify-client-id keel/staging/whatsthecraic/spotify-client-secret keel/staging/whatsthecraic/ticketmaster-api-key keel/staging/whatsthecraic/bandsintown-app-id keel/staging/whatsthecraic/eventbrite-api-token keel/staging/whatsthecraic/apify-token; do
       if ! aws secretsmanager describe-secret --secret-id "$id" --query 'VersionIdsToStages' --output json | jq -e 'length > 0' >/dev/null; then
         echo "no value: $id"; missing=1
       fi
