@@ -29,12 +29,12 @@ mod hcl;
 mod hostile;
 #[path = "issue19_data.rs"]
 mod issue19_data;
-#[path = "issue19_tls.rs"]
-mod issue19_tls;
 #[path = "issue19_mysql.rs"]
 mod issue19_mysql;
 #[path = "issue19_rollout.rs"]
 mod issue19_rollout;
+#[path = "issue19_tls.rs"]
+mod issue19_tls;
 #[path = "issue_22_inputs.rs"]
 mod issue_22_inputs;
 #[path = "observability.rs"]
@@ -100,6 +100,13 @@ fn every_test_file_is_a_module() {
             if !all.contains(&format!("\nmod {stem};\n")) {
                 missing.push(path.display().to_string());
             }
+            // A module declaring `mod common;` compiles the helpers a second time.
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                !text.lines().any(|l| l == "mod common;"),
+                "{}: write `use crate::common;`, not `mod common;` (all.rs declares it once)",
+                path.display()
+            );
         }
         assert!(
             missing.is_empty(),

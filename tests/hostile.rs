@@ -470,6 +470,8 @@ proptest! {
     fn strings_survive_kubernetes_yaml_rendering(k in "[a-z]{1,8}", v in tricky_string(), label in tricky_string()) {
         use k8s_openapi::api::core::v1::ConfigMap;
         use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+        // With v == k the second entry would replace the first: two keys are the point.
+        prop_assume!(v != k);
         let map = ConfigMap {
             metadata: ObjectMeta {
                 name: Some("tricky".into()),

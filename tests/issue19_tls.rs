@@ -3,7 +3,7 @@
 //! fetch the bundle in an init container still meet Pod Security `restricted`, and no
 //! SecretStore is authenticated by the External Secrets controller's own role.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 
