@@ -1,4 +1,4 @@
-//! Issue 20: every Terraform block is built through the typed bindings (`src/tf/aws`).
+//! Issue 20: every Terraform block is built through the typed bindings (`keel::tf::aws`, in `tf-aws/`).
 //! Files not migrated yet are listed with their count of untyped bodies
 //! (`Config::resource`/`resource_with`/`data`/`data_with` calls with a JSON body); the list
 //! only shrinks: a new untyped body fails, and so does a count lower than listed (lower the
