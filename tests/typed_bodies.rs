@@ -10,7 +10,6 @@ use std::path::Path;
 
 /// Files that still build untyped bodies, with how many calls. Shrink only.
 const UNTYPED: &[(&str, usize)] = &[
-    ("src/construct/codedeploy.rs", 3),
     ("src/construct/db_login_task.rs", 1),
     ("src/construct/deploy_runner.rs", 4),
     ("src/construct/ecs.rs", 5),
