@@ -7,6 +7,8 @@ use super::kms::KmsKey;
 use super::{Scope, local_name};
 use crate::refs::{Expr, Ref};
 use crate::tf::Suppression;
+use crate::tf::aws::data::SecretsmanagerSecretVersions;
+use crate::tf::bind::Precondition;
 
 /// One secret.
 #[derive(Debug, Clone)]
@@ -143,22 +145,25 @@ impl Secret {
     /// yet (on the first apply, keel creates it empty), instead of starting tasks that
     /// fail to read it and are replaced again and again. Reads version ids only, never a
     /// value.
-    pub fn require_value(&self, scope: &mut Scope<'_>) -> serde_json::Value {
-        let versions = scope.tf.data(
+    pub fn require_value(&self, scope: &mut Scope<'_>) -> Precondition {
+        let versions = scope.tf.add(
             "secrets",
-            "aws_secretsmanager_secret_versions",
             self.secret.name(),
-            json!({"secret_id": self.secret.id()}),
+            SecretsmanagerSecretVersions::new(self.secret.id()),
         );
-        json!({
-            // A secret without versions has a null list (length(null) would fail the apply
-            // with a type error instead of this message).
-            "condition": Expr::raw(format!("try(length({}), 0) > 0", versions.attr("versions").as_hcl())),
-            "error_message": format!(
+        // A secret without versions has a null list (length(null) would fail the apply
+        // with a type error instead of this message).
+        let has_value = Expr::raw(format!(
+            "try(length({}), 0) > 0",
+            versions.versions().expr().as_hcl()
+        ));
+        Precondition::new(
+            has_value,
+            format!(
                 "secret {} has no value yet: set it (aws secretsmanager put-secret-value --secret-id {} --secret-string ...), then apply again",
                 self.path, self.path
             ),
-        })
+        )
     }
 }
 

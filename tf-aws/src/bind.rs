@@ -309,6 +309,31 @@ impl Lifecycle {
         self.0.0.insert("ignore_changes".into(), Value::Array(list));
         self
     }
+
+    /// `precondition` blocks: checked before the object is created or changed; the apply
+    /// stops with the first failing one's message (an empty list sets nothing).
+    pub fn precondition(mut self, conditions: impl IntoIterator<Item = Precondition>) -> Self {
+        let blocks: Vec<Body> = conditions.into_iter().map(|c| c.0).collect();
+        if !blocks.is_empty() {
+            self.0.push_blocks("precondition", blocks);
+        }
+        self
+    }
+}
+
+/// One `lifecycle.precondition` block (see [`Lifecycle::precondition`]).
+#[derive(Debug, Clone, PartialEq)]
+#[must_use]
+pub struct Precondition(Body);
+
+impl Precondition {
+    /// The check (a boolean expression) and the message shown when it is false.
+    pub fn new(condition: impl Into<Val<bool>>, error_message: impl Into<Val<String>>) -> Self {
+        let mut body = Body::default();
+        body.set("condition", condition);
+        body.set("error_message", error_message);
+        Precondition(body)
+    }
 }
 
 /// A nested block of a binding (generated), turned into its body by its parent.
