@@ -11,6 +11,7 @@ use super::kms::KmsKey;
 use super::log_group::{encrypted_log_group, log_group_name};
 use crate::refs::{Expr, Ref, jsonencode};
 use crate::tf::aws;
+use crate::tf::aws::resource::appautoscaling_policy::AppautoscalingPolicy;
 use crate::tf::aws::resource::ecs_cluster::{
     Configuration, ConfigurationExecuteCommandConfiguration,
     ConfigurationExecuteCommandConfigurationLogConfiguration, EcsCluster, Setting,
@@ -19,7 +20,21 @@ use crate::tf::aws::resource::ecs_service::{
     DeploymentController, LoadBalancer, NetworkConfiguration,
 };
 use crate::tf::aws::resource::ecs_task_definition::{EcsTaskDefinition, RuntimePlatform, Volume};
+use crate::tf::aws::resource::{AppautoscalingTarget, appautoscaling_policy};
 use crate::tf::bind::{Lifecycle, Precondition};
+
+/// The target-tracking blocks of `aws_appautoscaling_policy`, by shorter names.
+mod policy {
+    pub use super::appautoscaling_policy::{
+        TargetTrackingScalingPolicyConfiguration as Tracking,
+        TargetTrackingScalingPolicyConfigurationCustomizedMetricSpecification as Customized,
+        TargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetrics as Metrics,
+        TargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetricsMetricStat as MetricStat,
+        TargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetricsMetricStatMetric as Metric,
+        TargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetricsMetricStatMetricDimensions as MetricDimension,
+        TargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification as Predefined,
+    };
+}
 
 /// The ECS cluster's name in `scope`: `<prefix>-cluster` (deterministic, for scripts).
 pub fn cluster_name_of(scope: &Scope<'_>) -> String {
@@ -265,85 +280,83 @@ impl EcsService {
     /// 60 s, in after 300 s).
     pub fn autoscale(&self, scope: &mut Scope<'_>, props: &ScalingProps) {
         let f = "ecs";
-        let target = scope.tf.resource(
-            f,
-            "aws_appautoscaling_target",
-            "app",
-            json!({
-                "service_namespace": "ecs",
-                "scalable_dimension": "ecs:service:DesiredCount",
-                "resource_id": format!("service/{}/{}", self.cluster.attr("name"), self.service.attr("name")),
-                "min_capacity": props.min,
-                "max_capacity": props.max,
-            }),
+        let target = AppautoscalingTarget::new(
+            props.max,
+            props.min,
+            format!(
+                "service/{}/{}",
+                self.cluster.attr("name"),
+                self.service.attr("name")
+            ),
+            "ecs:service:DesiredCount",
+            "ecs",
         );
-        let predefined = |metric: &str| json!({"predefined_metric_specification": [{"predefined_metric_type": metric}]});
-        let metric = |namespace: &str, name: &str, stat: &str, dimensions: Value| {
-            json!([{
-                "stat": stat,
-                "metric": [{"namespace": namespace, "metric_name": name, "dimensions": dimensions}],
-            }])
+        let target = scope.tf.add(f, "app", target);
+        let metric = |namespace: &str, name: &str, stat: &str, dimensions: Vec<(&str, Expr)>| {
+            let dimensions = dimensions
+                .into_iter()
+                .map(|(name, value)| policy::MetricDimension::new(name, value));
+            policy::MetricStat::new(
+                stat,
+                policy::Metric::new(name, namespace).dimensions(dimensions),
+            )
         };
-        let per_task = json!({"customized_metric_specification": [{"metrics": [
-            {
-                "id": "requests",
-                "label": "requests to the load balancer",
-                "return_data": false,
-                "metric_stat": metric("AWS/ApplicationELB", "RequestCount", "Sum",
-                    json!([{"name": "LoadBalancer", "value": props.load_balancer}])),
-            },
-            {
-                "id": "tasks",
-                "label": "running tasks",
-                "return_data": false,
-                "metric_stat": metric("ECS/ContainerInsights", "RunningTaskCount", "Average",
-                    json!([
-                        {"name": "ClusterName", "value": self.cluster.attr("name")},
-                        {"name": "ServiceName", "value": self.service.attr("name")},
-                    ])),
-            },
-            {
-                "id": "requests_per_task",
-                "label": "requests per running task (both target groups)",
-                "expression": "requests / tasks",
-                "return_data": true,
-            },
-        ]}]});
+        let requests = policy::Metrics::new("requests")
+            .label("requests to the load balancer")
+            .return_data(false)
+            .metric_stat(metric(
+                "AWS/ApplicationELB",
+                "RequestCount",
+                "Sum",
+                vec![("LoadBalancer", props.load_balancer.clone())],
+            ));
+        let tasks = policy::Metrics::new("tasks")
+            .label("running tasks")
+            .return_data(false)
+            .metric_stat(metric(
+                "ECS/ContainerInsights",
+                "RunningTaskCount",
+                "Average",
+                vec![
+                    ("ClusterName", self.cluster.attr("name")),
+                    ("ServiceName", self.service.attr("name")),
+                ],
+            ));
+        let per_task = policy::Metrics::new("requests_per_task")
+            .label("requests per running task (both target groups)")
+            .expression("requests / tasks")
+            .return_data(true);
+        let predefined = |value: u32, metric: &str| {
+            policy::Tracking::new(value)
+                .predefined_metric_specification(policy::Predefined::new(metric))
+        };
         let policies = [
             (
                 "cpu",
-                props.cpu_percent,
-                predefined("ECSServiceAverageCPUUtilization"),
+                predefined(props.cpu_percent, "ECSServiceAverageCPUUtilization"),
             ),
             (
                 "memory",
-                props.memory_percent,
-                predefined("ECSServiceAverageMemoryUtilization"),
+                predefined(props.memory_percent, "ECSServiceAverageMemoryUtilization"),
             ),
-            ("requests", props.requests_per_target, per_task),
+            (
+                "requests",
+                policy::Tracking::new(props.requests_per_target).customized_metric_specification(
+                    policy::Customized::new().metrics([requests, tasks, per_task]),
+                ),
+            ),
         ];
-        for (id, value, metric) in policies {
-            let mut config = json!({
-                "target_value": value,
-                "scale_out_cooldown": 60,
-                "scale_in_cooldown": 300,
-            });
-            if let (Some(config), Value::Object(metric)) = (config.as_object_mut(), metric) {
-                config.extend(metric);
-            }
-            scope.tf.resource(
-                f,
-                "aws_appautoscaling_policy",
-                id,
-                json!({
-                    "name": scope.name(&format!("{id}-target-tracking")),
-                    "policy_type": "TargetTrackingScaling",
-                    "service_namespace": target.attr("service_namespace"),
-                    "scalable_dimension": target.attr("scalable_dimension"),
-                    "resource_id": target.attr("resource_id"),
-                    "target_tracking_scaling_policy_configuration": [config],
-                }),
-            );
+        for (id, config) in policies {
+            let config = config.scale_out_cooldown(60).scale_in_cooldown(300);
+            let block = AppautoscalingPolicy::new(
+                scope.name(&format!("{id}-target-tracking")),
+                target.resource_id(),
+                target.scalable_dimension(),
+                target.service_namespace(),
+            )
+            .policy_type("TargetTrackingScaling")
+            .target_tracking_scaling_policy_configuration(config);
+            scope.tf.add(f, id, block);
         }
     }
 
