@@ -11,7 +11,6 @@ use std::path::Path;
 /// Files that still build untyped bodies, with how many calls. Shrink only.
 const UNTYPED: &[(&str, usize)] = &[
     ("src/construct/db_login_task.rs", 1),
-    ("src/construct/observability.rs", 6),
     ("src/construct/rds.rs", 3),
     ("src/construct/secrets.rs", 4),
     ("src/construct/workload_identity.rs", 1),
