@@ -12,7 +12,6 @@ use std::path::Path;
 const UNTYPED: &[(&str, usize)] = &[
     ("src/construct/db_login_task.rs", 1),
     ("src/construct/rds.rs", 3),
-    ("src/construct/workload_identity.rs", 1),
 ];
 
 /// The calls that take an untyped body.

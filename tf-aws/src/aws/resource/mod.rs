@@ -28,6 +28,7 @@ pub mod eks_access_policy_association;
 pub mod eks_addon;
 pub mod eks_cluster;
 pub mod eks_node_group;
+pub mod eks_pod_identity_association;
 pub mod elasticache_parameter_group;
 pub mod elasticache_replication_group;
 pub mod elasticache_subnet_group;
@@ -102,6 +103,7 @@ pub use eks_access_policy_association::{
 pub use eks_addon::{EksAddon, EksAddonRef};
 pub use eks_cluster::{EksCluster, EksClusterRef};
 pub use eks_node_group::{EksNodeGroup, EksNodeGroupRef};
+pub use eks_pod_identity_association::{EksPodIdentityAssociation, EksPodIdentityAssociationRef};
 pub use elasticache_parameter_group::{ElasticacheParameterGroup, ElasticacheParameterGroupRef};
 pub use elasticache_replication_group::{
     ElasticacheReplicationGroup, ElasticacheReplicationGroupRef,
