@@ -11,11 +11,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::marker::PhantomData;
 
-use serde_json::json;
-
 use crate::construct::Scope;
 use crate::refs::Expr;
-use crate::tf::Suppression;
+use crate::tf::{Suppression, aws};
 
 /// The shape of an exported value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -99,7 +97,7 @@ const PLAIN_PARAMETER: &str = "a non-secret identifier published for other stack
 
 /// Publishes `value` under `handle` (which must name this stack).
 pub fn export_one(scope: &mut Scope<'_>, handle: &Handle<One>, description: &str, value: Expr) {
-    put(scope, handle.link(), description, value.into());
+    put(scope, handle.link(), description, value);
 }
 
 /// Publishes `values` (a list) under `handle`.
@@ -111,25 +109,22 @@ pub fn export_list(
 ) {
     let items: Vec<&str> = values.iter().map(Expr::as_hcl).collect();
     let joined = Expr::raw(format!("join(\",\", [{}])", items.join(", ")));
-    put(scope, handle.link(), description, joined.into());
+    put(scope, handle.link(), description, joined);
 }
 
-fn put(scope: &mut Scope<'_>, link: Link, description: &str, value: serde_json::Value) {
+fn put(scope: &mut Scope<'_>, link: Link, description: &str, value: Expr) {
     let parameter = link.parameter(&scope.env);
     let ty = match link.shape {
         Shape::One => "String",
         Shape::List => "StringList",
     };
-    scope.tf.resource_with(
+    let parameter = aws::resource::SsmParameter::new(parameter, ty)
+        .description(format!("keel export: {description}"))
+        .value(value);
+    scope.tf.add_with(
         "exports",
-        "aws_ssm_parameter",
         &format!("export_{}", link.name),
-        json!({
-            "name": parameter,
-            "description": format!("keel export: {description}"),
-            "type": ty,
-            "value": value,
-        }),
+        parameter,
         &[Suppression {
             check: "CKV2_AWS_34",
             reason: PLAIN_PARAMETER,
@@ -157,15 +152,12 @@ fn read(scope: &mut Scope<'_>, link: Link) -> Expr {
     if scope.tf.body(&existing).is_some() {
         return existing.attr("insecure_value");
     }
-    let data = scope.tf.data(
-        "imports",
-        "aws_ssm_parameter",
-        &local,
-        json!({"name": parameter}),
-    );
+    let data = scope
+        .tf
+        .add("imports", &local, aws::data::SsmParameter::new(parameter));
     scope.tf.record_import(link);
     // `value` is marked sensitive for every parameter type; exports are never secrets.
-    data.attr("insecure_value")
+    data.insecure_value().into()
 }
 
 /// The exports and imports of one built stack.

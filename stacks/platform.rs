@@ -19,7 +19,6 @@ use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use crate::construct::db_login::{ClusterJob, DatabaseLogin, LoginJob};
 use crate::construct::deploy_runner::{DeployRunner, DeployRunnerProps};
@@ -37,6 +36,7 @@ use crate::construct::Scope;
 use crate::construct::log_group::encrypted_log_group_named;
 use crate::construct::observability::AlarmTopic;
 use crate::env::Env;
+use crate::tf::aws::resource::IamOpenidConnectProvider;
 use crate::env::check::{Problems, min_copies, overlaps};
 use crate::env::file::EnvFile;
 use crate::env::file::NatGateways;
@@ -546,15 +546,11 @@ pub fn build_with(env: &Env, layer: &Layer) -> Result<Option<Stack>, StackError>
         }
     }
     if cfg.github_oidc_provider == GithubOidcProvider::Create {
-        scope.tf.resource(
-            "github",
-            "aws_iam_openid_connect_provider",
-            "github_actions",
-            json!({
-                "url": format!("https://{GITHUB_OIDC_HOST}"),
-                "client_id_list": [STS_AUDIENCE],
-            }),
+        let provider = IamOpenidConnectProvider::new(
+            [STS_AUDIENCE],
+            format!("https://{GITHUB_OIDC_HOST}"),
         );
+        scope.tf.add("github", "github_actions", provider);
     }
 
     let env_name = env.name();

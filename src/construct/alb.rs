@@ -3,13 +3,15 @@
 //! green. A WAF web ACL filters every request, access logs go to the stack's bucket, and
 //! prod refuses deletion.
 
-use serde_json::json;
-
 use super::Scope;
 use super::logs_bucket::LogsBucket;
 use super::waf::WebAcl;
 use crate::refs::{Expr, Ref};
 use crate::tf::Suppression;
+use crate::tf::aws::resource::lb::{AccessLogs, Lb};
+use crate::tf::aws::resource::lb_listener::{DefaultAction, DefaultActionRedirect, LbListener};
+use crate::tf::aws::resource::lb_target_group::{HealthCheck, LbTargetGroup};
+use crate::tf::bind::{Lifecycle, Val};
 
 /// Options for [`Alb`].
 #[derive(Debug, Clone)]
@@ -86,116 +88,102 @@ impl Alb {
         if props.certificate_arn.is_none() {
             suppressions.push(NO_REDIRECT);
         }
-        let lb = scope.tf.resource_with(
+        let lb = scope.tf.add_with(
             f,
-            "aws_lb",
             "main",
-            json!({
-                "name": scope.name("alb"),
-                "load_balancer_type": "application",
-                "internal": props.scheme == AlbScheme::Internal,
-                "subnets": super::expr_list(&props.subnet_ids),
-                "security_groups": [props.security_group_id],
-                "drop_invalid_header_fields": true,
-                "enable_deletion_protection": scope.prod,
-                "idle_timeout": 60,
-                "access_logs": [{"bucket": logs.name(), "prefix": super::logs_bucket::ACCESS_LOG_PREFIX, "enabled": true}],
-                "depends_on": [logs.policy_address()],
-            }),
+            Lb::new()
+                .name(scope.name("alb"))
+                .load_balancer_type("application")
+                .internal(props.scheme == AlbScheme::Internal)
+                .subnets(props.subnet_ids.clone())
+                .security_groups([&props.security_group_id])
+                .drop_invalid_header_fields(true)
+                .enable_deletion_protection(scope.prod)
+                .idle_timeout(60)
+                .access_logs(
+                    AccessLogs::new(logs.name())
+                        .prefix(super::logs_bucket::ACCESS_LOG_PREFIX)
+                        .enabled(true),
+                )
+                .depends_on([logs.policy_address()]),
             &suppressions,
         );
-        web_acl.protect(scope, "alb", lb.arn());
+        web_acl.protect(scope, "alb", lb.arn().into());
         let tg = |scope: &mut Scope<'_>, color: &str, suppressions: &[Suppression]| {
-            scope.tf.resource_with(
-                f,
-                "aws_lb_target_group",
-                color,
-                json!({
-                    "name": scope.name(color),
-                    "port": props.target_port,
-                    "protocol": "HTTP",
-                    "target_type": "ip",
-                    "vpc_id": props.vpc_id,
-                    "deregistration_delay": 30,
-                    "health_check": [{
-                        "enabled": true,
-                        "path": props.health_check_path,
-                        "protocol": "HTTP",
-                        "matcher": "200",
-                        "interval": 30,
-                        "timeout": 5,
-                        "healthy_threshold": 2,
-                        "unhealthy_threshold": 3,
-                    }],
-                }),
-                suppressions,
-            )
+            let health_check = HealthCheck::new()
+                .enabled(true)
+                .path(&props.health_check_path)
+                .protocol("HTTP")
+                .matcher("200")
+                .interval(30)
+                .timeout(5)
+                .healthy_threshold(2)
+                .unhealthy_threshold(3);
+            let group = LbTargetGroup::new()
+                .name(scope.name(color))
+                .port(props.target_port)
+                .protocol("HTTP")
+                .target_type("ip")
+                .vpc_id(&props.vpc_id)
+                // The schema types it as a string; keel has always written the number,
+                // which Terraform converts (kept so the output does not change).
+                .deregistration_delay(Val::unchecked(30.into()))
+                .health_check(health_check);
+            scope.tf.add_with(f, color, group, suppressions).into_ref()
         };
         let https = props.certificate_arn.is_some();
         let blue = tg(scope, "blue", if https { &[] } else { &[HTTP_TO_TARGETS] });
         let green = tg(scope, "green", &[HTTP_TO_TARGETS]);
-        let forward_blue = json!([{"type": "forward", "target_group_arn": blue.arn()}]);
+        let forward_blue = DefaultAction::new("forward").target_group_arn(blue.arn());
         // CodeDeploy rewrites the forward action on every deployment; Terraform must not
         // switch it back (hashicorp/terraform-provider-aws#632).
-        let ignore_action = json!({"ignore_changes": ["default_action"]});
+        let ignore_action = Lifecycle::new().ignore_changes(["default_action".to_owned()]);
         let (production_listener, listeners) = match &props.certificate_arn {
             Some(cert) => {
-                let https = scope.tf.resource(
-                    f,
-                    "aws_lb_listener",
-                    "https",
-                    json!({
-                        "load_balancer_arn": lb.arn(),
-                        "port": 443,
-                        "protocol": "HTTPS",
-                        "ssl_policy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
-                        "certificate_arn": cert,
-                        "default_action": forward_blue,
-                        "lifecycle": ignore_action,
-                    }),
-                );
-                let http = scope.tf.resource(
-                    f,
-                    "aws_lb_listener",
-                    "http",
-                    json!({
-                        "load_balancer_arn": lb.arn(),
-                        "port": 80,
-                        "protocol": "HTTP",
-                        "default_action": [{
-                            "type": "redirect",
-                            "redirect": [{"port": "443", "protocol": "HTTPS", "status_code": "HTTP_301"}],
-                        }],
-                    }),
-                );
+                let https = LbListener::new(lb.arn(), forward_blue)
+                    .port(443)
+                    .protocol("HTTPS")
+                    .ssl_policy("ELBSecurityPolicy-TLS13-1-2-2021-06")
+                    .certificate_arn(cert)
+                    .lifecycle(ignore_action);
+                let https = scope.tf.add(f, "https", https).into_ref();
+                let redirect = DefaultActionRedirect::new("HTTP_301")
+                    .port("443")
+                    .protocol("HTTPS");
+                let http =
+                    LbListener::new(lb.arn(), DefaultAction::new("redirect").redirect(redirect))
+                        .port(80)
+                        .protocol("HTTP");
+                let http = scope.tf.add(f, "http", http).into_ref();
                 (https.clone(), vec![https, http])
             }
             None => {
-                let http = scope.tf.resource_with(
-                    f,
-                    "aws_lb_listener",
-                    "http",
-                    json!({
-                        "load_balancer_arn": lb.arn(),
-                        "port": 80,
-                        "protocol": "HTTP",
-                        "default_action": forward_blue,
-                        "lifecycle": ignore_action,
-                    }),
-                    &[
-                        Suppression {
-                            check: "CKV_AWS_2",
-                            reason: "this environment has no ACM certificate; keel warns at synth and refuses it in prod",
-                        },
-                        Suppression {
-                            check: "CKV_AWS_103",
-                            reason: "plain HTTP listener (no certificate in this environment): no TLS to configure",
-                        },
-                    ],
-                );
+                let http = LbListener::new(lb.arn(), forward_blue)
+                    .port(80)
+                    .protocol("HTTP")
+                    .lifecycle(ignore_action);
+                let http = scope
+                    .tf
+                    .add_with(
+                        f,
+                        "http",
+                        http,
+                        &[
+                            Suppression {
+                                check: "CKV_AWS_2",
+                                reason: "this environment has no ACM certificate; keel warns at synth and refuses it in prod",
+                            },
+                            Suppression {
+                                check: "CKV_AWS_103",
+                                reason: "plain HTTP listener (no certificate in this environment): no TLS to configure",
+                            },
+                        ],
+                    )
+                    .into_ref();
                 (http.clone(), vec![http])
             }
         };
+        let lb = lb.into_ref();
         Alb {
             lb,
             blue,

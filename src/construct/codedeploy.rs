@@ -7,13 +7,25 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::json;
-
 use super::Scope;
 use super::iam::{Role, Statement, Trust};
 use super::observability::{Alarm, Combine, Comparison, MathAlarm, MathInput, Metric, MissingData};
 use crate::refs::Expr;
 use crate::rollout::{Analysis, CodeDeployShift, Strategy};
+use crate::tf::aws::resource::CodedeployApp;
+use crate::tf::aws::resource::codedeploy_deployment_config::{
+    CodedeployDeploymentConfig, TrafficRoutingConfig, TrafficRoutingConfigTimeBasedCanary,
+    TrafficRoutingConfigTimeBasedLinear,
+};
+use crate::tf::aws::resource::codedeploy_deployment_group::{
+    AlarmConfiguration, AutoRollbackConfiguration, BlueGreenDeploymentConfig,
+    BlueGreenDeploymentConfigDeploymentReadyOption,
+    BlueGreenDeploymentConfigTerminateBlueInstancesOnDeploymentSuccess, CodedeployDeploymentGroup,
+    DeploymentStyle, EcsService, LoadBalancerInfo, LoadBalancerInfoTargetGroupPairInfo,
+    LoadBalancerInfoTargetGroupPairInfoProdTrafficRoute,
+    LoadBalancerInfoTargetGroupPairInfoTargetGroup, TriggerConfiguration,
+};
+use crate::tf::bind::Val;
 
 /// What the deployment's rollback alarms watch.
 #[derive(Debug, Clone)]
@@ -83,33 +95,35 @@ const STANDARD_CONFIGS: [CodeDeployShift; 2] = [
     },
 ];
 
-/// The custom deployment config of `shift`: (resource label, name suffix, body without its
-/// name), or `None` for the built-in all-at-once config.
-fn config(shift: CodeDeployShift) -> Option<(String, String, serde_json::Value)> {
-    let (label, name, kind, routing) = match shift {
+/// The custom deployment config of `shift`: (resource label, name suffix, traffic routing),
+/// or `None` for the built-in all-at-once config.
+fn config(shift: CodeDeployShift) -> Option<(String, String, TrafficRoutingConfig)> {
+    let (label, name, routing) = match shift {
         CodeDeployShift::AllAtOnce => return None,
         CodeDeployShift::Canary { percent, interval } => (
             format!("canary_{percent}_percent_{interval}_minutes"),
             format!("canary-{percent}pct-{interval}min"),
-            "TimeBasedCanary",
-            json!({"time_based_canary": [{"percentage": percent, "interval": interval}]}),
+            TrafficRoutingConfig::new()
+                .r#type("TimeBasedCanary")
+                .time_based_canary(
+                    TrafficRoutingConfigTimeBasedCanary::new()
+                        .percentage(percent)
+                        .interval(interval),
+                ),
         ),
         CodeDeployShift::Linear { percent, interval } => (
             format!("linear_{percent}_percent_every_{interval}_minutes"),
             format!("linear-{percent}pct-every-{interval}min"),
-            "TimeBasedLinear",
-            json!({"time_based_linear": [{"percentage": percent, "interval": interval}]}),
+            TrafficRoutingConfig::new()
+                .r#type("TimeBasedLinear")
+                .time_based_linear(
+                    TrafficRoutingConfigTimeBasedLinear::new()
+                        .percentage(percent)
+                        .interval(interval),
+                ),
         ),
     };
-    let mut traffic = json!({"type": kind});
-    if let (Some(t), serde_json::Value::Object(r)) = (traffic.as_object_mut(), routing) {
-        t.extend(r);
-    }
-    Some((
-        label,
-        name,
-        json!({"compute_platform": "ECS", "traffic_routing_config": [traffic]}),
-    ))
+    Some((label, name, routing))
 }
 
 impl EcsBlueGreen {
@@ -117,11 +131,10 @@ impl EcsBlueGreen {
     /// when the strategy is one CodeDeploy cannot express.
     pub fn new(scope: &mut Scope<'_>, props: &EcsBlueGreenProps) -> Result<EcsBlueGreen, String> {
         let f = "deploy";
-        let app = scope.tf.resource(
+        let app = scope.tf.add(
             f,
-            "aws_codedeploy_app",
             "main",
-            json!({"name": scope.name("app"), "compute_platform": "ECS"}),
+            CodedeployApp::new(scope.name("app")).compute_platform("ECS"),
         );
         let chosen = props
             .strategy
@@ -131,22 +144,21 @@ impl EcsBlueGreen {
         // one deployment; the environment's choice is added when it is another one.
         let mut configs = BTreeMap::new();
         for shift in STANDARD_CONFIGS.into_iter().chain([chosen]) {
-            if let Some((label, name, body)) = config(shift) {
-                configs.entry(label).or_insert((name, body));
+            if let Some((label, name, routing)) = config(shift) {
+                configs.entry(label).or_insert((name, routing));
             }
         }
         let mut chosen_id = None;
-        for (label, (name, body)) in configs {
-            let mut body = body;
-            body["deployment_config_name"] = scope.name(&name).into();
-            let r = scope
-                .tf
-                .resource(f, "aws_codedeploy_deployment_config", &label, body);
+        for (label, (name, routing)) in configs {
+            let block = CodedeployDeploymentConfig::new(scope.name(&name))
+                .compute_platform("ECS")
+                .traffic_routing_config(routing);
+            let r = scope.tf.add(f, &label, block);
             if config(chosen).is_some_and(|(l, ..)| l == label) {
-                chosen_id = Some(r.attr("id"));
+                chosen_id = Some(r.id());
             }
         }
-        let config_name: serde_json::Value = match chosen_id {
+        let config_name: Val<String> = match chosen_id {
             Some(id) => id.into(),
             None => ALL_AT_ONCE.into(),
         };
@@ -194,51 +206,55 @@ impl EcsBlueGreen {
             );
             alarm_names.push(no_traffic_alarm(&props.rollback).add(scope, None));
         }
-        let group = scope.tf.resource(
-            f,
-            "aws_codedeploy_deployment_group",
-            "main",
-            json!({
-                "app_name": app.attr("name"),
-                "deployment_group_name": scope.name("app"),
-                "deployment_config_name": config_name,
-                "service_role_arn": role.arn(),
-                "deployment_style": [{
-                    "deployment_type": "BLUE_GREEN",
-                    "deployment_option": "WITH_TRAFFIC_CONTROL",
-                }],
-                "blue_green_deployment_config": [{
-                    "deployment_ready_option": [{"action_on_timeout": "CONTINUE_DEPLOYMENT"}],
-                    "terminate_blue_instances_on_deployment_success": [{
-                        "action": "TERMINATE",
-                        "termination_wait_time_in_minutes": props.termination_wait_minutes,
-                    }],
-                }],
-                "ecs_service": [{"cluster_name": props.cluster_name, "service_name": props.service_name}],
-                "load_balancer_info": [{
-                    "target_group_pair_info": [{
-                        "prod_traffic_route": [{"listener_arns": [props.listener_arn]}],
-                        "target_group": [{"name": props.blue_target_group}, {"name": props.green_target_group}],
-                    }],
-                }],
-                "auto_rollback_configuration": [{
-                    "enabled": true,
-                    "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"],
-                }],
-                "alarm_configuration": [{
-                    "enabled": true,
-                    "alarms": super::expr_list(&alarm_names),
-                }],
-                "trigger_configuration": [{
-                    "trigger_name": scope.name("deployment-state"),
-                    "trigger_target_arn": props.topic_arn,
-                    "trigger_events": ["DeploymentStart", "DeploymentSuccess", "DeploymentFailure", "DeploymentStop", "DeploymentRollback"],
-                }],
-            }),
+        let blue_green = BlueGreenDeploymentConfig::new()
+            .deployment_ready_option(
+                BlueGreenDeploymentConfigDeploymentReadyOption::new()
+                    .action_on_timeout("CONTINUE_DEPLOYMENT"),
+            )
+            .terminate_blue_instances_on_deployment_success(
+                BlueGreenDeploymentConfigTerminateBlueInstancesOnDeploymentSuccess::new()
+                    .action("TERMINATE")
+                    .termination_wait_time_in_minutes(props.termination_wait_minutes),
+            );
+        let target_groups = LoadBalancerInfoTargetGroupPairInfo::new(
+            LoadBalancerInfoTargetGroupPairInfoProdTrafficRoute::new([&props.listener_arn]),
+            LoadBalancerInfoTargetGroupPairInfoTargetGroup::new(&props.blue_target_group),
+        )
+        .target_group([LoadBalancerInfoTargetGroupPairInfoTargetGroup::new(
+            &props.green_target_group,
+        )]);
+        let trigger = TriggerConfiguration::new(
+            [
+                "DeploymentStart",
+                "DeploymentSuccess",
+                "DeploymentFailure",
+                "DeploymentStop",
+                "DeploymentRollback",
+            ],
+            scope.name("deployment-state"),
+            &props.topic_arn,
         );
+        let group = CodedeployDeploymentGroup::new(app.name(), scope.name("app"), role.arn())
+            .deployment_config_name(config_name)
+            .deployment_style(
+                DeploymentStyle::new()
+                    .deployment_type("BLUE_GREEN")
+                    .deployment_option("WITH_TRAFFIC_CONTROL"),
+            )
+            .blue_green_deployment_config(blue_green)
+            .ecs_service(EcsService::new(&props.cluster_name, &props.service_name))
+            .load_balancer_info(LoadBalancerInfo::new().target_group_pair_info(target_groups))
+            .auto_rollback_configuration(
+                AutoRollbackConfiguration::new()
+                    .enabled(true)
+                    .events(["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]),
+            )
+            .alarm_configuration(AlarmConfiguration::new().enabled(true).alarms(alarm_names))
+            .trigger_configuration([trigger]);
+        let group = scope.tf.add(f, "main", group);
         Ok(EcsBlueGreen {
-            app_name: app.attr("name"),
-            group_name: group.attr("deployment_group_name"),
+            app_name: app.name().into(),
+            group_name: group.deployment_group_name().into(),
         })
     }
 

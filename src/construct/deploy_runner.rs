@@ -14,14 +14,20 @@
 //! the apply role by GitHub OIDC as on a hosted runner, so deploy rights never sit on the
 //! runner. See <https://docs.aws.amazon.com/codebuild/latest/userguide/action-runner.html>.
 
-use serde_json::json;
-
 use super::Scope;
 use super::iam::{Role, Statement, Trust};
 use super::kms::KmsKey;
 use super::log_group::encrypted_log_group_named;
 use super::security_group::{Peer, SecurityGroup};
 use crate::refs::Expr;
+use crate::tf::aws::resource::codebuild_project::{
+    Artifacts, CodebuildProject, Environment, LogsConfig, LogsConfigCloudwatchLogs,
+    LogsConfigS3Logs, Source, SourceAuth, VpcConfig,
+};
+use crate::tf::aws::resource::codebuild_webhook::{
+    CodebuildWebhook, FilterGroup, FilterGroupFilter,
+};
+use crate::tf::aws::resource::{CodeconnectionsConnection, VpcSecurityGroupIngressRule};
 
 /// CodeBuild compute type of the runner: 2 vCPU, 3 GB (enough for `terraform` and
 /// `kubectl`; keel itself is built on it in the deploy workflow).
@@ -82,28 +88,20 @@ impl DeployRunner {
             443,
             "HTTPS to the cluster API, AWS APIs and GitHub (through the NAT)",
         );
-        scope.tf.resource(
+        scope.tf.add(
             F,
-            "aws_vpc_security_group_ingress_rule",
             "cluster_api_from_deploy_runner",
-            json!({
-                "security_group_id": props.cluster_security_group_id,
-                "referenced_security_group_id": sg.id(),
-                "ip_protocol": "tcp",
-                "from_port": 443,
-                "to_port": 443,
-                "description": "Kubernetes API from the deploy runner",
-            }),
+            VpcSecurityGroupIngressRule::new("tcp", &props.cluster_security_group_id)
+                .referenced_security_group_id(sg.id())
+                .from_port(443)
+                .to_port(443)
+                .description("Kubernetes API from the deploy runner"),
         );
 
-        let connection = scope.tf.resource(
+        let connection = scope.tf.add(
             F,
-            "aws_codeconnections_connection",
             "github",
-            json!({
-                "name": props.connection_name,
-                "provider_type": "GitHub",
-            }),
+            CodeconnectionsConnection::new(&props.connection_name).provider_type("GitHub"),
         );
 
         // Under the stack's `/keel/<prefix>/` names: its key lets CloudWatch Logs use it there.
@@ -190,60 +188,54 @@ impl DeployRunner {
             );
         }
 
-        let project = scope.tf.resource_with(
+        let environment = Environment::new(COMPUTE_TYPE, IMAGE, "LINUX_CONTAINER")
+            .image_pull_credentials_type("CODEBUILD")
+            .privileged_mode(false);
+        let source = Source::new("GITHUB")
+            .location(format!("https://github.com/{}.git", props.repository))
+            .git_clone_depth(1)
+            .auth(SourceAuth::new(connection.arn(), "CODECONNECTIONS"));
+        let logs = LogsConfig::new()
+            .cloudwatch_logs(
+                LogsConfigCloudwatchLogs::new()
+                    .status("ENABLED")
+                    .group_name(&log_group_name),
+            )
+            .s3_logs(LogsConfigS3Logs::new().status("DISABLED"));
+        let project = CodebuildProject::new(
+            &props.project_name,
+            role.arn(),
+            Artifacts::new("NO_ARTIFACTS"),
+            environment,
+            source,
+        )
+        .description(format!(
+            "GitHub Actions runners of {} inside the cluster VPC",
+            props.repository
+        ))
+        .build_timeout(props.timeout_minutes)
+        .queued_timeout(30)
+        .concurrent_build_limit(4)
+        .logs_config(logs)
+        .vpc_config(VpcConfig::new(
+            [sg.id()],
+            props.subnet_ids.clone(),
+            &props.vpc_id,
+        ))
+        .depends_on(role.policy_addresses().to_vec());
+        let project = scope.tf.add(F, "deploy_runner", project);
+        let queued = FilterGroupFilter::new("WORKFLOW_JOB_QUEUED", "EVENT");
+        scope.tf.add(
             F,
-            "aws_codebuild_project",
             "deploy_runner",
-            json!({
-                "name": props.project_name,
-                "description": format!("GitHub Actions runners of {} inside the cluster VPC", props.repository),
-                "service_role": role.arn(),
-                "build_timeout": props.timeout_minutes,
-                "queued_timeout": 30,
-                "concurrent_build_limit": 4,
-                "artifacts": [{"type": "NO_ARTIFACTS"}],
-                "environment": [{
-                    "compute_type": COMPUTE_TYPE,
-                    "image": IMAGE,
-                    "type": "LINUX_CONTAINER",
-                    "image_pull_credentials_type": "CODEBUILD",
-                    "privileged_mode": false,
-                }],
-                "source": [{
-                    "type": "GITHUB",
-                    "location": format!("https://github.com/{}.git", props.repository),
-                    "git_clone_depth": 1,
-                    "auth": [{"type": "CODECONNECTIONS", "resource": connection.arn()}],
-                }],
-                "logs_config": [{
-                    "cloudwatch_logs": [{"status": "ENABLED", "group_name": log_group_name}],
-                    "s3_logs": [{"status": "DISABLED"}],
-                }],
-                "vpc_config": [{
-                    "vpc_id": props.vpc_id,
-                    "subnets": props.subnet_ids,
-                    "security_group_ids": [sg.id()],
-                }],
-                "depends_on": role.policy_addresses(),
-            }),
-            &[],
-        );
-        scope.tf.resource(
-            F,
-            "aws_codebuild_webhook",
-            "deploy_runner",
-            json!({
-                "project_name": props.project_name,
-                "build_type": "BUILD",
-                "filter_group": [{
-                    "filter": [{"type": "EVENT", "pattern": "WORKFLOW_JOB_QUEUED"}],
-                }],
-                "depends_on": [project.address()],
-            }),
+            CodebuildWebhook::new(&props.project_name)
+                .build_type("BUILD")
+                .filter_group([FilterGroup::new().filter([queued])])
+                .depends_on([project.tf_ref().address()]),
         );
         DeployRunner {
             project_name: props.project_name.clone(),
-            connection_arn: connection.arn(),
+            connection_arn: connection.arn().into(),
             security_group_id: sg.id(),
             role,
         }

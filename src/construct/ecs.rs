@@ -10,6 +10,31 @@ use super::Scope;
 use super::kms::KmsKey;
 use super::log_group::{encrypted_log_group, log_group_name};
 use crate::refs::{Expr, Ref, jsonencode};
+use crate::tf::aws;
+use crate::tf::aws::resource::appautoscaling_policy::AppautoscalingPolicy;
+use crate::tf::aws::resource::ecs_cluster::{
+    Configuration, ConfigurationExecuteCommandConfiguration,
+    ConfigurationExecuteCommandConfigurationLogConfiguration, EcsCluster, Setting,
+};
+use crate::tf::aws::resource::ecs_service::{
+    DeploymentController, LoadBalancer, NetworkConfiguration,
+};
+use crate::tf::aws::resource::ecs_task_definition::{EcsTaskDefinition, RuntimePlatform, Volume};
+use crate::tf::aws::resource::{AppautoscalingTarget, appautoscaling_policy};
+use crate::tf::bind::{Lifecycle, Precondition};
+
+/// The target-tracking blocks of `aws_appautoscaling_policy`, by shorter names.
+mod policy {
+    pub use super::appautoscaling_policy::{
+        TargetTrackingScalingPolicyConfiguration as Tracking,
+        TargetTrackingScalingPolicyConfigurationCustomizedMetricSpecification as Customized,
+        TargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetrics as Metrics,
+        TargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetricsMetricStat as MetricStat,
+        TargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetricsMetricStatMetric as Metric,
+        TargetTrackingScalingPolicyConfigurationCustomizedMetricSpecificationMetricsMetricStatMetricDimensions as MetricDimension,
+        TargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification as Predefined,
+    };
+}
 
 /// The ECS cluster's name in `scope`: `<prefix>-cluster` (deterministic, for scripts).
 pub fn cluster_name_of(scope: &Scope<'_>) -> String {
@@ -61,7 +86,7 @@ pub struct EcsServiceProps {
     pub desired_count: u32,
     /// `lifecycle.precondition`s of the service (e.g. [`super::secrets::Secret::require_value`]):
     /// the apply stops before starting tasks that could not run.
-    pub preconditions: Vec<Value>,
+    pub preconditions: Vec<Precondition>,
 }
 
 /// Scaling bounds and targets for [`EcsService::autoscale`].
@@ -123,25 +148,17 @@ impl EcsService {
             EXEC_LOGS,
             props.exec_log_retention_days,
         );
-        let cluster = scope.tf.resource(
-            f,
-            "aws_ecs_cluster",
-            "main",
-            json!({
-                "name": cluster_name_of(scope),
-                "setting": [{"name": "containerInsights", "value": "enabled"}],
-                "configuration": [{
-                    "execute_command_configuration": [{
-                        "kms_key_id": key.arn(),
-                        "logging": "OVERRIDE",
-                        "log_configuration": [{
-                            "cloud_watch_log_group_name": exec_logs.attr("name"),
-                            "cloud_watch_encryption_enabled": true,
-                        }],
-                    }],
-                }],
-            }),
-        );
+        let exec_logging = ConfigurationExecuteCommandConfigurationLogConfiguration::new()
+            .cloud_watch_log_group_name(exec_logs.attr("name"))
+            .cloud_watch_encryption_enabled(true);
+        let exec = ConfigurationExecuteCommandConfiguration::new()
+            .kms_key_id(key.arn())
+            .logging("OVERRIDE")
+            .log_configuration(exec_logging);
+        let cluster = EcsCluster::new(cluster_name_of(scope))
+            .setting([Setting::new("containerInsights", "enabled")])
+            .configuration(Configuration::new().execute_command_configuration(exec));
+        let cluster = scope.tf.add(f, "main", cluster).into_ref();
         let log_group = encrypted_log_group(scope, key, f, "app", "app", props.log_retention_days);
         let region = scope.tf.region().to_owned();
         let writable: Vec<(&str, &str)> = std::iter::once(("tmp", "/tmp"))
@@ -169,9 +186,9 @@ impl EcsService {
                 },
             },
         }]);
-        let mut volumes: Vec<Value> = writable
+        let mut volumes: Vec<Volume> = writable
             .iter()
-            .map(|(volume, _)| json!({"name": volume}))
+            .map(|(volume, _)| Volume::new(*volume))
             .collect();
         if let Some(super::rds_tls::CaBundle::Fetched(path)) = props.rds_ca {
             let dir = path.rsplit_once('/').map_or("/", |(dir, _)| dir);
@@ -199,66 +216,53 @@ impl EcsService {
                     },
                 }));
             }
-            volumes.push(json!({"name": RDS_CA}));
+            volumes.push(Volume::new(RDS_CA));
         }
         let container_definitions = scope.tf.local(f, "app_container_definitions", container);
-        let task = scope.tf.resource(
-            f,
-            "aws_ecs_task_definition",
-            "app",
-            json!({
-                "family": scope.name("app"),
-                "requires_compatibilities": ["FARGATE"],
-                "network_mode": "awsvpc",
-                "cpu": props.cpu.to_string(),
-                "memory": props.memory_mib.to_string(),
-                "execution_role_arn": props.execution_role_arn,
-                "task_role_arn": props.task_role_arn,
-                "runtime_platform": [{"operating_system_family": "LINUX", "cpu_architecture": "X86_64"}],
-                "volume": volumes,
-                "container_definitions": jsonencode(&container_definitions),
-                // Every revision stays registered: CodeDeploy deploys the newest, and a
-                // rollback (or the running service) still points at the previous one.
-                "skip_destroy": true,
-            }),
-        );
-        let mut lifecycle =
-            json!({"ignore_changes": ["task_definition", "load_balancer", "desired_count"]});
-        if !props.preconditions.is_empty() {
-            lifecycle["precondition"] = Value::Array(props.preconditions.clone());
-        }
-        let service = scope.tf.resource(
-            f,
-            "aws_ecs_service",
-            "app",
-            json!({
-                "name": service_name_of(scope),
-                "cluster": cluster.id(),
-                "task_definition": task.arn(),
-                "desired_count": props.desired_count,
-                "launch_type": "FARGATE",
-                "platform_version": "LATEST",
-                "enable_execute_command": true,
-                "enable_ecs_managed_tags": true,
-                "propagate_tags": "SERVICE",
-                "health_check_grace_period_seconds": 60,
-                "deployment_controller": [{"type": "CODE_DEPLOY"}],
-                "network_configuration": [{
-                    "subnets": super::expr_list(&props.subnet_ids),
-                    "security_groups": [props.security_group_id],
-                    "assign_public_ip": false,
-                }],
-                "load_balancer": [{
-                    "target_group_arn": props.target_group_arn,
-                    "container_name": CONTAINER_NAME,
-                    "container_port": props.container_port,
-                }],
-                // CodeDeploy owns the task definition and target group after the first
-                // deployment, and auto scaling owns the count: the next plan must not undo them.
-                "lifecycle": lifecycle,
-                "depends_on": props.depends_on,
-            }),
-        );
+        let task = EcsTaskDefinition::new(jsonencode(&container_definitions), scope.name("app"))
+            .requires_compatibilities(["FARGATE"])
+            .network_mode("awsvpc")
+            .cpu(props.cpu.to_string())
+            .memory(props.memory_mib.to_string())
+            .execution_role_arn(&props.execution_role_arn)
+            .task_role_arn(&props.task_role_arn)
+            .runtime_platform(
+                RuntimePlatform::new()
+                    .operating_system_family("LINUX")
+                    .cpu_architecture("X86_64"),
+            )
+            .volume(volumes)
+            // Every revision stays registered: CodeDeploy deploys the newest, and a
+            // rollback (or the running service) still points at the previous one.
+            .skip_destroy(true);
+        let task = scope.tf.add(f, "app", task).into_ref();
+        // CodeDeploy owns the task definition and target group after the first
+        // deployment, and auto scaling owns the count: the next plan must not undo them.
+        let lifecycle = Lifecycle::new()
+            .ignore_changes(
+                ["task_definition", "load_balancer", "desired_count"].map(str::to_owned),
+            )
+            .precondition(props.preconditions.iter().cloned());
+        let network = NetworkConfiguration::new(props.subnet_ids.clone())
+            .security_groups([&props.security_group_id])
+            .assign_public_ip(false);
+        let service = aws::resource::EcsService::new(service_name_of(scope))
+            .cluster(cluster.id())
+            .task_definition(task.arn())
+            .desired_count(props.desired_count)
+            .launch_type("FARGATE")
+            .platform_version("LATEST")
+            .enable_execute_command(true)
+            .enable_ecs_managed_tags(true)
+            .propagate_tags("SERVICE")
+            .health_check_grace_period_seconds(60)
+            .deployment_controller(DeploymentController::new().r#type("CODE_DEPLOY"))
+            .network_configuration(network)
+            .load_balancer([LoadBalancer::new(CONTAINER_NAME, props.container_port)
+                .target_group_arn(&props.target_group_arn)])
+            .lifecycle(lifecycle)
+            .depends_on(props.depends_on.clone());
+        let service = scope.tf.add(f, "app", service).into_ref();
         EcsService {
             cluster,
             service,
@@ -276,85 +280,83 @@ impl EcsService {
     /// 60 s, in after 300 s).
     pub fn autoscale(&self, scope: &mut Scope<'_>, props: &ScalingProps) {
         let f = "ecs";
-        let target = scope.tf.resource(
-            f,
-            "aws_appautoscaling_target",
-            "app",
-            json!({
-                "service_namespace": "ecs",
-                "scalable_dimension": "ecs:service:DesiredCount",
-                "resource_id": format!("service/{}/{}", self.cluster.attr("name"), self.service.attr("name")),
-                "min_capacity": props.min,
-                "max_capacity": props.max,
-            }),
+        let target = AppautoscalingTarget::new(
+            props.max,
+            props.min,
+            format!(
+                "service/{}/{}",
+                self.cluster.attr("name"),
+                self.service.attr("name")
+            ),
+            "ecs:service:DesiredCount",
+            "ecs",
         );
-        let predefined = |metric: &str| json!({"predefined_metric_specification": [{"predefined_metric_type": metric}]});
-        let metric = |namespace: &str, name: &str, stat: &str, dimensions: Value| {
-            json!([{
-                "stat": stat,
-                "metric": [{"namespace": namespace, "metric_name": name, "dimensions": dimensions}],
-            }])
+        let target = scope.tf.add(f, "app", target);
+        let metric = |namespace: &str, name: &str, stat: &str, dimensions: Vec<(&str, Expr)>| {
+            let dimensions = dimensions
+                .into_iter()
+                .map(|(name, value)| policy::MetricDimension::new(name, value));
+            policy::MetricStat::new(
+                stat,
+                policy::Metric::new(name, namespace).dimensions(dimensions),
+            )
         };
-        let per_task = json!({"customized_metric_specification": [{"metrics": [
-            {
-                "id": "requests",
-                "label": "requests to the load balancer",
-                "return_data": false,
-                "metric_stat": metric("AWS/ApplicationELB", "RequestCount", "Sum",
-                    json!([{"name": "LoadBalancer", "value": props.load_balancer}])),
-            },
-            {
-                "id": "tasks",
-                "label": "running tasks",
-                "return_data": false,
-                "metric_stat": metric("ECS/ContainerInsights", "RunningTaskCount", "Average",
-                    json!([
-                        {"name": "ClusterName", "value": self.cluster.attr("name")},
-                        {"name": "ServiceName", "value": self.service.attr("name")},
-                    ])),
-            },
-            {
-                "id": "requests_per_task",
-                "label": "requests per running task (both target groups)",
-                "expression": "requests / tasks",
-                "return_data": true,
-            },
-        ]}]});
+        let requests = policy::Metrics::new("requests")
+            .label("requests to the load balancer")
+            .return_data(false)
+            .metric_stat(metric(
+                "AWS/ApplicationELB",
+                "RequestCount",
+                "Sum",
+                vec![("LoadBalancer", props.load_balancer.clone())],
+            ));
+        let tasks = policy::Metrics::new("tasks")
+            .label("running tasks")
+            .return_data(false)
+            .metric_stat(metric(
+                "ECS/ContainerInsights",
+                "RunningTaskCount",
+                "Average",
+                vec![
+                    ("ClusterName", self.cluster.attr("name")),
+                    ("ServiceName", self.service.attr("name")),
+                ],
+            ));
+        let per_task = policy::Metrics::new("requests_per_task")
+            .label("requests per running task (both target groups)")
+            .expression("requests / tasks")
+            .return_data(true);
+        let predefined = |value: u32, metric: &str| {
+            policy::Tracking::new(value)
+                .predefined_metric_specification(policy::Predefined::new(metric))
+        };
         let policies = [
             (
                 "cpu",
-                props.cpu_percent,
-                predefined("ECSServiceAverageCPUUtilization"),
+                predefined(props.cpu_percent, "ECSServiceAverageCPUUtilization"),
             ),
             (
                 "memory",
-                props.memory_percent,
-                predefined("ECSServiceAverageMemoryUtilization"),
+                predefined(props.memory_percent, "ECSServiceAverageMemoryUtilization"),
             ),
-            ("requests", props.requests_per_target, per_task),
+            (
+                "requests",
+                policy::Tracking::new(props.requests_per_target).customized_metric_specification(
+                    policy::Customized::new().metrics([requests, tasks, per_task]),
+                ),
+            ),
         ];
-        for (id, value, metric) in policies {
-            let mut config = json!({
-                "target_value": value,
-                "scale_out_cooldown": 60,
-                "scale_in_cooldown": 300,
-            });
-            if let (Some(config), Value::Object(metric)) = (config.as_object_mut(), metric) {
-                config.extend(metric);
-            }
-            scope.tf.resource(
-                f,
-                "aws_appautoscaling_policy",
-                id,
-                json!({
-                    "name": scope.name(&format!("{id}-target-tracking")),
-                    "policy_type": "TargetTrackingScaling",
-                    "service_namespace": target.attr("service_namespace"),
-                    "scalable_dimension": target.attr("scalable_dimension"),
-                    "resource_id": target.attr("resource_id"),
-                    "target_tracking_scaling_policy_configuration": [config],
-                }),
-            );
+        for (id, config) in policies {
+            let config = config.scale_out_cooldown(60).scale_in_cooldown(300);
+            let block = AppautoscalingPolicy::new(
+                scope.name(&format!("{id}-target-tracking")),
+                target.resource_id(),
+                target.scalable_dimension(),
+                target.service_namespace(),
+            )
+            .policy_type("TargetTrackingScaling")
+            .target_tracking_scaling_policy_configuration(config);
+            scope.tf.add(f, id, block);
         }
     }
 

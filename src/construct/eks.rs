@@ -6,13 +6,21 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::Scope;
 use super::iam::{Role, Statement, Trust};
 use super::kms::KmsKey;
 use super::log_group::encrypted_log_group_named;
 use crate::refs::{Expr, Ref};
+use crate::tf::aws::resource::eks_access_policy_association::{
+    AccessScope, EksAccessPolicyAssociation,
+};
+use crate::tf::aws::resource::{
+    EksAccessEntry, EksAddon, IamOpenidConnectProvider, eks_cluster as cluster,
+    eks_node_group as node_group, launch_template as template,
+};
+use crate::tf::bind::{Lifecycle, Val};
 
 /// The five control-plane log types.
 const CONTROL_PLANE_LOGS: [&str; 5] = [
@@ -118,13 +126,11 @@ impl EksCluster {
             props.log_retention_days,
         );
         let public = !props.public_access_cidrs.is_empty();
-        let mut vpc_config = json!({
-            "subnet_ids": super::expr_list(&props.subnet_ids),
-            "endpoint_private_access": true,
-            "endpoint_public_access": public,
-        });
+        let mut vpc_config = cluster::VpcConfig::new(props.subnet_ids.clone())
+            .endpoint_private_access(true)
+            .endpoint_public_access(public);
         if public {
-            vpc_config["public_access_cidrs"] = json!(props.public_access_cidrs);
+            vpc_config = vpc_config.public_access_cidrs(props.public_access_cidrs.clone());
         }
         let mut depends_on: Vec<String> = role.policy_addresses().to_vec();
         depends_on.push(logs.address());
@@ -132,38 +138,32 @@ impl EksCluster {
             check: "CKV_AWS_39",
             reason: "the environment file opens the public endpoint to its listed CIDRs only; keel keeps it private by default",
         }];
-        let cluster = scope.tf.resource_with(
-            f,
-            "aws_eks_cluster",
-            "main",
-            json!({
-                "name": props.name,
-                "version": props.version,
-                "upgrade_policy": [{"support_type": props.support.support_type()}],
-                "role_arn": role.arn(),
-                "vpc_config": [vpc_config],
-                "access_config": [{
-                    "authentication_mode": "API",
-                    "bootstrap_cluster_creator_admin_permissions": false,
-                }],
-                "encryption_config": [{
-                    "provider": [{"key_arn": key.arn()}],
-                    "resources": ["secrets"],
-                }],
-                "enabled_cluster_log_types": CONTROL_PLANE_LOGS,
-                "depends_on": depends_on,
-            }),
-            if public { &public_endpoint } else { &[] },
+        let cluster = cluster::EksCluster::new(&props.name, role.arn(), vpc_config)
+            .version(&props.version)
+            .upgrade_policy(
+                cluster::UpgradePolicy::new().support_type(props.support.support_type()),
+            )
+            .access_config(
+                cluster::AccessConfig::new()
+                    .authentication_mode("API")
+                    .bootstrap_cluster_creator_admin_permissions(false),
+            )
+            .encryption_config(cluster::EncryptionConfig::new(
+                ["secrets"],
+                cluster::EncryptionConfigProvider::new(key.arn()),
+            ))
+            .enabled_cluster_log_types(CONTROL_PLANE_LOGS)
+            .depends_on(depends_on);
+        let suppressions: &[crate::tf::Suppression] = if public { &public_endpoint } else { &[] };
+        let cluster = scope
+            .tf
+            .add_with(f, "main", cluster, suppressions)
+            .into_ref();
+        let oidc = IamOpenidConnectProvider::new(
+            [super::iam::STS_AUDIENCE],
+            cluster.attr("identity[0].oidc[0].issuer"),
         );
-        let oidc = scope.tf.resource(
-            f,
-            "aws_iam_openid_connect_provider",
-            "cluster",
-            json!({
-                "url": cluster.attr("identity[0].oidc[0].issuer"),
-                "client_id_list": [super::iam::STS_AUDIENCE],
-            }),
-        );
+        let oidc = scope.tf.add(f, "cluster", oidc).into_ref();
         let eks = EksCluster { cluster, oidc };
         let policy = access_policy_arn(scope.partition(), CLUSTER_ADMIN_POLICY);
         for (i, admin) in props.admins.iter().enumerate() {
@@ -209,61 +209,59 @@ impl EksCluster {
     ) -> String {
         let f = "nodes";
         let id = super::local_name(&ng.name);
-        let template = scope.tf.resource(
-            f,
-            "aws_launch_template",
-            &id,
-            json!({
-                "name_prefix": scope.name(&format!("{}-", ng.name)),
-                "description": format!("keel: node group {} (IMDSv2 only, encrypted gp3 root)", ng.name),
-                "update_default_version": true,
-                "metadata_options": [{
-                    "http_endpoint": "enabled",
-                    "http_tokens": "required",
-                    "http_put_response_hop_limit": 1,
-                }],
-                "block_device_mappings": [{
-                    "device_name": "/dev/xvda",
-                    "ebs": [{
-                        "volume_size": ng.disk_gib,
-                        "volume_type": "gp3",
-                        "encrypted": "true",
-                        "delete_on_termination": "true",
-                    }],
-                }],
-                "lifecycle": {"create_before_destroy": true},
-            }),
-        );
-        let taints: Vec<Value> = ng
+        let ebs = template::BlockDeviceMappingsEbs::new()
+            .volume_size(ng.disk_gib)
+            .volume_type("gp3")
+            .encrypted("true")
+            .delete_on_termination("true");
+        let template = template::LaunchTemplate::new()
+            .name_prefix(scope.name(&format!("{}-", ng.name)))
+            .description(format!(
+                "keel: node group {} (IMDSv2 only, encrypted gp3 root)",
+                ng.name
+            ))
+            .update_default_version(true)
+            .metadata_options(
+                template::MetadataOptions::new()
+                    .http_endpoint("enabled")
+                    .http_tokens("required")
+                    .http_put_response_hop_limit(1),
+            )
+            .block_device_mappings([template::BlockDeviceMappings::new()
+                .device_name("/dev/xvda")
+                .ebs(ebs)])
+            .lifecycle(Lifecycle::new().create_before_destroy(true));
+        let template = scope.tf.add(f, &id, template);
+        let taints: Vec<node_group::Taint> = ng
             .taints
             .iter()
-            .map(|(key, value, effect)| json!({"key": key, "value": value, "effect": effect}))
+            .map(|(key, value, effect)| node_group::Taint::new(effect, key).value(value))
             .collect();
-        let mut body = json!({
-            "cluster_name": self.name(),
-            "node_group_name": ng.name,
-            "node_role_arn": node_role.arn(),
-            "subnet_ids": super::expr_list(subnet_ids),
-            "ami_type": "AL2023_x86_64_STANDARD",
-            "instance_types": ng.instance_types,
-            "capacity_type": ng.capacity_type,
-            "scaling_config": [{"min_size": ng.min, "desired_size": ng.desired, "max_size": ng.max}],
-            "update_config": [{"max_unavailable": 1}],
-            "labels": ng.labels,
-            "launch_template": [{"id": template.id(), "version": template.attr("latest_version")}],
-            // The cluster autoscaler owns the count after creation.
-            "lifecycle": {"ignore_changes": ["scaling_config[0].desired_size"]},
-            "depends_on": node_role
-                .policy_addresses()
-                .iter()
-                .chain(after)
-                .collect::<Vec<_>>(),
-        });
+        let mut group = node_group::EksNodeGroup::new(
+            self.name(),
+            node_role.arn(),
+            subnet_ids.to_vec(),
+            node_group::ScalingConfig::new(ng.desired, ng.max, ng.min),
+        )
+        .node_group_name(&ng.name)
+        .ami_type("AL2023_x86_64_STANDARD")
+        .instance_types(ng.instance_types.clone())
+        .capacity_type(ng.capacity_type)
+        .update_config(node_group::UpdateConfig::new().max_unavailable(1))
+        .labels(ng.labels.clone())
+        // `latest_version` is a number and the node group's `version` a string: Terraform
+        // converts it, so the reference goes in untyped.
+        .launch_template(
+            node_group::LaunchTemplate::new(Expr::from(template.latest_version()))
+                .id(template.id()),
+        )
+        // The cluster autoscaler owns the count after creation.
+        .lifecycle(Lifecycle::new().ignore_changes(["scaling_config[0].desired_size".to_owned()]))
+        .depends_on(node_role.policy_addresses().iter().chain(after).cloned());
         if !taints.is_empty() {
-            body["taint"] = Value::Array(taints);
+            group = group.taint(taints);
         }
-        let group = scope.tf.resource(f, "aws_eks_node_group", &id, body);
-        group.address()
+        scope.tf.add(f, &id, group).tf_ref().address()
     }
 
     /// Installs add-on `name` at `version`, with an IRSA role when it calls AWS; returns
@@ -277,25 +275,23 @@ impl EksCluster {
         configuration: Option<&str>,
         depends_on: &[String],
     ) -> String {
-        let mut body = json!({
-            "cluster_name": self.name(),
-            "addon_name": name,
-            "addon_version": version,
-            "resolve_conflicts_on_create": "OVERWRITE",
-            "resolve_conflicts_on_update": "PRESERVE",
-        });
+        let mut addon = EksAddon::new(name, self.name())
+            .addon_version(version)
+            .resolve_conflicts_on_create("OVERWRITE")
+            .resolve_conflicts_on_update("PRESERVE");
         if let Some(arn) = role_arn {
-            body["service_account_role_arn"] = arn.into();
+            addon = addon.service_account_role_arn(arn);
         }
         if let Some(configuration) = configuration {
-            body["configuration_values"] = configuration.into();
+            addon = addon.configuration_values(configuration);
         }
         if !depends_on.is_empty() {
-            body["depends_on"] = json!(depends_on);
+            addon = addon.depends_on(depends_on.to_vec());
         }
         scope
             .tf
-            .resource("addons", "aws_eks_addon", &super::local_name(name), body)
+            .add("addons", &super::local_name(name), addon)
+            .tf_ref()
             .address()
     }
 
@@ -340,17 +336,11 @@ pub fn group_access_entry(
     principal: Value,
     group: &str,
 ) {
-    scope.tf.resource(
-        "access",
-        "aws_eks_access_entry",
-        id,
-        json!({
-            "cluster_name": cluster_name,
-            "principal_arn": principal,
-            "type": "STANDARD",
-            "kubernetes_groups": [group],
-        }),
-    );
+    // The principal is JSON because its callers pass either a literal ARN or a reference.
+    let entry = EksAccessEntry::new(cluster_name, Val::unchecked(principal))
+        .r#type("STANDARD")
+        .kubernetes_groups([group]);
+    scope.tf.add("access", id, entry);
 }
 
 /// An access entry of `principal` on cluster `cluster_name` with `policy_arn`, cluster-wide
@@ -365,33 +355,22 @@ pub fn access_entry(
     namespaces: &[String],
 ) -> AccessEntry {
     let f = "access";
-    let entry = scope.tf.resource(
-        f,
-        "aws_eks_access_entry",
-        id,
-        json!({
-            "cluster_name": cluster_name,
-            "principal_arn": principal.clone(),
-            "type": "STANDARD",
-        }),
-    );
+    let entry =
+        EksAccessEntry::new(&cluster_name, Val::unchecked(principal.clone())).r#type("STANDARD");
+    let entry = scope.tf.add(f, id, entry).into_ref();
     let scope_block = if namespaces.is_empty() {
-        json!([{"type": "cluster"}])
+        AccessScope::new("cluster")
     } else {
-        json!([{"type": "namespace", "namespaces": namespaces}])
+        AccessScope::new("namespace").namespaces(namespaces.to_vec())
     };
-    let association = scope.tf.resource(
-        f,
-        "aws_eks_access_policy_association",
-        id,
-        json!({
-            "cluster_name": cluster_name,
-            "principal_arn": principal,
-            "policy_arn": policy_arn,
-            "access_scope": scope_block,
-            "depends_on": [entry.address()],
-        }),
-    );
+    let association = EksAccessPolicyAssociation::new(
+        cluster_name,
+        policy_arn,
+        Val::unchecked(principal),
+        scope_block,
+    )
+    .depends_on([entry.address()]);
+    let association = scope.tf.add(f, id, association).into_ref();
     AccessEntry { entry, association }
 }
 

@@ -8,6 +8,12 @@ use serde_json::{Value, json};
 use super::kms::KmsKey;
 use super::{Scope, local_name};
 use crate::refs::{Expr, Ref, jsonencode};
+use crate::tf::aws::resource::cloudwatch_metric_alarm::{
+    CloudwatchMetricAlarm, MetricQuery, MetricQueryMetric,
+};
+use crate::tf::aws::resource::{
+    CloudwatchCompositeAlarm, CloudwatchDashboard, SnsTopic, SnsTopicSubscription,
+};
 
 /// The alarm topic.
 #[derive(Debug, Clone)]
@@ -19,17 +25,14 @@ impl AlarmTopic {
     /// Creates the topic (encrypted with `key`) and subscribes `email`.
     pub fn new(scope: &mut Scope<'_>, key: &KmsKey, email: &str) -> AlarmTopic {
         let f = "observability";
-        let topic = scope.tf.resource(
+        let topic = SnsTopic::new()
+            .name(scope.name("alarms"))
+            .kms_master_key_id(key.arn());
+        let topic = scope.tf.add(f, "alarms", topic).into_ref();
+        scope.tf.add(
             f,
-            "aws_sns_topic",
-            "alarms",
-            json!({"name": scope.name("alarms"), "kms_master_key_id": key.arn()}),
-        );
-        scope.tf.resource(
-            f,
-            "aws_sns_topic_subscription",
             "alarms_email",
-            json!({"topic_arn": topic.arn(), "protocol": "email", "endpoint": email}),
+            SnsTopicSubscription::new(email, "email", topic.arn()),
         );
         AlarmTopic { topic }
     }
@@ -133,30 +136,22 @@ impl Alarm {
             Comparison::GreaterThan => "GreaterThanThreshold",
             Comparison::LessThan => "LessThanThreshold",
         };
-        let dims = |m: &Metric| -> BTreeMap<&str, Value> {
-            m.dimensions
-                .iter()
-                .map(|(k, v)| (*k, Value::from(v)))
-                .collect()
-        };
-        let mut body = json!({
-            "alarm_name": scope.name(self.id),
-            "alarm_description": self.description,
-            "evaluation_periods": self.evaluation_periods,
-            "threshold": self.threshold,
-            "comparison_operator": comparison,
-            "treat_missing_data": self.missing_data.value(),
-        });
+        let mut alarm =
+            CloudwatchMetricAlarm::new(scope.name(self.id), comparison, self.evaluation_periods)
+                .alarm_description(&self.description)
+                .threshold(self.threshold)
+                .treat_missing_data(self.missing_data.value());
         let all: Vec<&Metric> = std::iter::once(&self.metric)
             .chain(&self.combined_with)
             .collect();
         match all.as_slice() {
             [m] => {
-                body["namespace"] = json!(m.namespace);
-                body["metric_name"] = json!(m.name);
-                body["statistic"] = json!(self.statistic);
-                body["period"] = json!(self.period_seconds);
-                body["dimensions"] = json!(dims(m));
+                alarm = alarm
+                    .namespace(m.namespace)
+                    .metric_name(m.name)
+                    .statistic(self.statistic)
+                    .period(self.period_seconds)
+                    .dimensions(m.dimensions.clone());
             }
             many => {
                 let ids: Vec<String> = (0..many.len()).map(|i| format!("m{i}")).collect();
@@ -164,53 +159,35 @@ impl Alarm {
                     Combine::Sum => "SUM",
                     Combine::Max => "MAX",
                 };
-                let mut queries: Vec<Value> = many
+                let mut queries: Vec<MetricQuery> = many
                     .iter()
                     .zip(&ids)
                     .map(|(m, id)| metric_query(id, m, self.statistic, self.period_seconds))
                     .collect();
-                queries.push(json!({
-                    "id": "combined",
-                    "expression": format!("{function}([{}])", ids.join(", ")),
-                    "label": self.description,
-                    "return_data": true,
-                }));
-                body["metric_query"] = Value::Array(queries);
+                queries.push(
+                    MetricQuery::new("combined")
+                        .expression(format!("{function}([{}])", ids.join(", ")))
+                        .label(&self.description)
+                        .return_data(true),
+                );
+                alarm = alarm.metric_query(queries);
             }
         }
         if let Some(topic) = topic {
-            body["alarm_actions"] = json!([topic.arn()]);
-            body["ok_actions"] = json!([topic.arn()]);
+            alarm = alarm.alarm_actions([topic.arn()]).ok_actions([topic.arn()]);
         }
-        let r = scope.tf.resource(
-            "observability",
-            "aws_cloudwatch_metric_alarm",
-            &local_name(self.id),
-            body,
-        );
-        r.attr("alarm_name")
+        let r = scope.tf.add("observability", &local_name(self.id), alarm);
+        r.alarm_name().into()
     }
 }
 
 /// A `metric_query` entry of a metric-math alarm reading `m` (not returned: an expression
 /// combines it).
-fn metric_query(id: &str, m: &Metric, statistic: &str, period_seconds: u32) -> Value {
-    let dims: BTreeMap<&str, Value> = m
-        .dimensions
-        .iter()
-        .map(|(k, v)| (*k, Value::from(v)))
-        .collect();
-    json!({
-        "id": id,
-        "return_data": false,
-        "metric": [{
-            "namespace": m.namespace,
-            "metric_name": m.name,
-            "stat": statistic,
-            "period": period_seconds,
-            "dimensions": dims,
-        }],
-    })
+fn metric_query(id: &str, m: &Metric, statistic: &str, period_seconds: u32) -> MetricQuery {
+    let metric = MetricQueryMetric::new(m.name, period_seconds, statistic)
+        .namespace(m.namespace)
+        .dimensions(m.dimensions.clone());
+    MetricQuery::new(id).return_data(false).metric(metric)
 }
 
 /// One graph on the dashboard: a title and metrics as
@@ -246,13 +223,12 @@ pub fn dashboard(scope: &mut Scope<'_>, widgets: &[Widget]) -> Expr {
         })).collect::<Vec<_>>(),
     });
     let body = scope.tf.local("observability", "dashboard_body", body);
-    let r = scope.tf.resource(
+    let r = scope.tf.add(
         "observability",
-        "aws_cloudwatch_dashboard",
         "main",
-        json!({"dashboard_name": scope.prefix.clone(), "dashboard_body": jsonencode(&body)}),
+        CloudwatchDashboard::new(jsonencode(&body), scope.prefix.clone()),
     );
-    r.attr("dashboard_name")
+    r.dashboard_name().into()
 }
 
 /// One series of a metric-math alarm: its query id in the expression and its statistic.
@@ -292,33 +268,24 @@ pub struct MathAlarm {
 impl MathAlarm {
     /// Adds the alarm, without actions (a composite alarm notifies); returns its name.
     pub fn add(&self, scope: &mut Scope<'_>) -> Expr {
-        let mut queries: Vec<Value> = self
+        let mut queries: Vec<MetricQuery> = self
             .inputs
             .iter()
             .map(|i| metric_query(i.id, &i.metric, i.statistic, self.period_seconds))
             .collect();
-        queries.push(json!({
-            "id": "ratio",
-            "expression": self.expression,
-            "label": self.label,
-            "return_data": true,
-        }));
-        let body = json!({
-            "alarm_name": scope.name(&self.id),
-            "alarm_description": self.description,
-            "evaluation_periods": 1,
-            "threshold": self.threshold,
-            "comparison_operator": "GreaterThanThreshold",
-            "treat_missing_data": self.missing_data.value(),
-            "metric_query": queries,
-        });
-        let r = scope.tf.resource(
-            "observability",
-            "aws_cloudwatch_metric_alarm",
-            &local_name(&self.id),
-            body,
+        queries.push(
+            MetricQuery::new("ratio")
+                .expression(&self.expression)
+                .label(&self.label)
+                .return_data(true),
         );
-        r.attr("alarm_name")
+        let alarm = CloudwatchMetricAlarm::new(scope.name(&self.id), "GreaterThanThreshold", 1)
+            .alarm_description(&self.description)
+            .threshold(self.threshold)
+            .treat_missing_data(self.missing_data.value())
+            .metric_query(queries);
+        let r = scope.tf.add("observability", &local_name(&self.id), alarm);
+        r.alarm_name().into()
     }
 }
 
@@ -343,19 +310,11 @@ impl CompositeAlarm {
             .iter()
             .map(|name| format!("ALARM({name})"))
             .collect();
-        let body = json!({
-            "alarm_name": scope.name(&self.id),
-            "alarm_description": self.description,
-            "alarm_rule": rule.join(" AND "),
-            "alarm_actions": [topic.arn()],
-            "ok_actions": [topic.arn()],
-        });
-        let r = scope.tf.resource(
-            "observability",
-            "aws_cloudwatch_composite_alarm",
-            &local_name(&self.id),
-            body,
-        );
-        r.attr("alarm_name")
+        let alarm = CloudwatchCompositeAlarm::new(scope.name(&self.id), rule.join(" AND "))
+            .alarm_description(&self.description)
+            .alarm_actions([topic.arn()])
+            .ok_actions([topic.arn()]);
+        let r = scope.tf.add("observability", &local_name(&self.id), alarm);
+        r.alarm_name().into()
     }
 }

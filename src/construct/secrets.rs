@@ -1,12 +1,13 @@
 //! Secrets Manager secrets whose values are set out of band: keel creates the container,
 //! encrypted with the stack's key, and never writes a value into any generated file.
 
-use serde_json::json;
-
 use super::kms::KmsKey;
 use super::{Scope, local_name};
 use crate::refs::{Expr, Ref};
 use crate::tf::Suppression;
+use crate::tf::aws::data::{SecretsmanagerRandomPassword, SecretsmanagerSecretVersions};
+use crate::tf::aws::resource::{SecretsmanagerSecret, SecretsmanagerSecretVersion};
+use crate::tf::bind::{Lifecycle, Precondition};
 
 /// One secret.
 #[derive(Debug, Clone)]
@@ -25,21 +26,19 @@ fn secret_resource(
     description: &str,
     rotation: &'static str,
 ) -> Ref {
-    scope.tf.resource_with(
-        "secrets",
-        "aws_secretsmanager_secret",
-        id,
-        json!({
-            "name": path,
-            "description": description,
-            "kms_key_id": key.arn(),
-            "recovery_window_in_days": if scope.prod { 30 } else { 7 },
-        }),
-        &[Suppression {
-            check: "CKV2_AWS_57",
-            reason: rotation,
-        }],
-    )
+    let secret = SecretsmanagerSecret::new()
+        .name(path)
+        .description(description)
+        .kms_key_id(key.arn())
+        .recovery_window_in_days(if scope.prod { 30 } else { 7 });
+    let rotation = [Suppression {
+        check: "CKV2_AWS_57",
+        reason: rotation,
+    }];
+    scope
+        .tf
+        .add_with("secrets", id, secret, &rotation)
+        .into_ref()
 }
 
 impl Secret {
@@ -143,22 +142,25 @@ impl Secret {
     /// yet (on the first apply, keel creates it empty), instead of starting tasks that
     /// fail to read it and are replaced again and again. Reads version ids only, never a
     /// value.
-    pub fn require_value(&self, scope: &mut Scope<'_>) -> serde_json::Value {
-        let versions = scope.tf.data(
+    pub fn require_value(&self, scope: &mut Scope<'_>) -> Precondition {
+        let versions = scope.tf.add(
             "secrets",
-            "aws_secretsmanager_secret_versions",
             self.secret.name(),
-            json!({"secret_id": self.secret.id()}),
+            SecretsmanagerSecretVersions::new(self.secret.id()),
         );
-        json!({
-            // A secret without versions has a null list (length(null) would fail the apply
-            // with a type error instead of this message).
-            "condition": Expr::raw(format!("try(length({}), 0) > 0", versions.attr("versions").as_hcl())),
-            "error_message": format!(
+        // A secret without versions has a null list (length(null) would fail the apply
+        // with a type error instead of this message).
+        let has_value = Expr::raw(format!(
+            "try(length({}), 0) > 0",
+            versions.versions().expr().as_hcl()
+        ));
+        Precondition::new(
+            has_value,
+            format!(
                 "secret {} has no value yet: set it (aws secretsmanager put-secret-value --secret-id {} --secret-string ...), then apply again",
                 self.path, self.path
             ),
-        })
+        )
     }
 }
 
@@ -182,12 +184,10 @@ impl GeneratedSecret {
         description: &str,
     ) -> Self {
         let id = local_name(id);
-        let random = scope.tf.data(
-            "secrets",
-            "aws_secretsmanager_random_password",
-            &id,
-            json!({"password_length": 64, "exclude_punctuation": true}),
-        );
+        let random = SecretsmanagerRandomPassword::new()
+            .password_length(64)
+            .exclude_punctuation(true);
+        let random = scope.tf.add("secrets", &id, random);
         let secret = secret_resource(
             scope,
             key,
@@ -196,17 +196,11 @@ impl GeneratedSecret {
             description,
             "rotated by the operator runbook together with its consumers; no rotation Lambda in this stack",
         );
-        let version = scope.tf.resource(
-            "secrets",
-            "aws_secretsmanager_secret_version",
-            &id,
-            json!({
-                "secret_id": secret.id(),
-                "secret_string": random.attr("random_password"),
-                // Generated once; a new random value on every plan must not replace it.
-                "lifecycle": {"ignore_changes": ["secret_string"]},
-            }),
-        );
+        let version = SecretsmanagerSecretVersion::new(secret.id())
+            .secret_string(random.random_password())
+            // Generated once; a new random value on every plan must not replace it.
+            .lifecycle(Lifecycle::new().ignore_changes(["secret_string".to_owned()]));
+        let version = scope.tf.add("secrets", &id, version).into_ref();
         GeneratedSecret { secret, version }
     }
 
@@ -247,11 +241,10 @@ pub fn composed_secret(
         description,
         "derived from other secrets by Terraform; it changes when they are rotated and re-applied",
     );
-    scope.tf.resource(
+    scope.tf.add(
         "secrets",
-        "aws_secretsmanager_secret_version",
         &id,
-        json!({"secret_id": secret.id(), "secret_string": value}),
+        SecretsmanagerSecretVersion::new(secret.id()).secret_string(value),
     );
     secret.arn()
 }

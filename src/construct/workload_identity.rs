@@ -11,12 +11,12 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::ServiceAccount;
-use serde_json::json;
 
 use super::Scope;
 use super::iam::{Role, Statement, Trust, role_arn};
 use crate::k8s::{self, IRSA_ANNOTATION, K8sError, Object, Rank};
 use crate::refs::Expr;
+use crate::tf::aws::resource::EksPodIdentityAssociation;
 
 /// How pods get the role.
 #[derive(Debug, Clone)]
@@ -86,17 +86,13 @@ impl WorkloadIdentity {
             self.statements.clone(),
         );
         if let Mechanism::PodIdentity { cluster_name } = mechanism {
-            scope.tf.resource(
-                "identity",
-                "aws_eks_pod_identity_association",
-                &self.id,
-                json!({
-                    "cluster_name": cluster_name,
-                    "namespace": self.namespace,
-                    "service_account": self.service_account,
-                    "role_arn": role.arn(),
-                }),
+            let association = EksPodIdentityAssociation::new(
+                cluster_name,
+                &self.namespace,
+                role.arn(),
+                &self.service_account,
             );
+            scope.tf.add("identity", &self.id, association);
         }
         role
     }

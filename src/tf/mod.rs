@@ -10,8 +10,7 @@ use serde_json::{Value, json};
 
 use crate::refs::{self, Expr, Ref};
 
-pub mod aws;
-pub mod bind;
+pub use keel_tf_aws::{aws, bind};
 pub mod hcl;
 
 /// The Terraform versions every generated root accepts.

@@ -205,7 +205,7 @@ fn ident(name: &str) -> String {
     }
 }
 
-/// The Rust marker type of a cty type (see `crate::tf::bind::Val`).
+/// The Rust marker type of a cty type (see `crate::bind::Val`).
 fn rust_type(t: &Value) -> String {
     match t {
         Value::String(s) => match s.as_str() {
@@ -541,7 +541,7 @@ pub fn type_module(kind: &str, name: &str, v5: &Value, v6: &Value) -> String {
     if uses("BTreeMap") {
         out.push_str("use std::collections::BTreeMap;\n\n");
     }
-    out.push_str("use serde_json::Value;\n\nuse crate::refs::{Attr, BlockKind, Ref};\n");
+    out.push_str("use serde_json::Value;\n\nuse crate::expr::{Attr, BlockKind, Ref};\n");
     let bind: Vec<&str> = [
         "Block",
         "Body",
@@ -555,7 +555,7 @@ pub fn type_module(kind: &str, name: &str, v5: &Value, v6: &Value) -> String {
     .into_iter()
     .filter(|w| *w == "Block" || uses(w))
     .collect();
-    let _ = writeln!(out, "use crate::tf::bind::{{{}}};\n", bind.join(", "));
+    let _ = writeln!(out, "use crate::bind::{{{}}};\n", bind.join(", "));
     out.push_str(&body);
     out
 }
@@ -567,7 +567,7 @@ fn emit_top(out: &mut String, ty: &str, name: &str, kind_word: &str, merged: &Me
     emit_builder(out, ty, &heading, merged, false);
 }
 
-/// Every file of `src/tf/aws/`, by path relative to it (before rustfmt).
+/// Every file of `tf-aws/src/aws/`, by path relative to it (before rustfmt).
 pub fn bindings(
     types: &BTreeSet<TypeName>,
     v5: &Value,
@@ -603,8 +603,8 @@ pub fn bindings(
          //!\n\
          //! Every type keel uses has a builder (`new` takes the required attributes) and a\n\
          //! typed reference (`Config::add` returns it; its getters are `Attr<T>`).\n\
-         //! Members only one major has need a gate ([`crate::tf::bind::Only5`] /\n\
-         //! [`crate::tf::bind::Only6`]).\n\
+         //! Members only one major has need a gate ([`crate::bind::Only5`] /\n\
+         //! [`crate::bind::Only6`]).\n\
          #![allow(\n    deprecated,\n    clippy::new_without_default,\n    clippy::should_implement_trait,\n    clippy::too_many_arguments,\n    clippy::wrong_self_convention\n)]\n\n"
     );
     for (dir, entries) in &mods {

@@ -4,7 +4,7 @@
 //! - `cargo run -p keel-tfgen -- schema` (needs terraform, the provider mirror and
 //!   `../shared`): trims both majors' schemas to the types in `tfgen/types.txt` and in
 //!   `generated/`, into `tfgen/schema/`;
-//! - `cargo run -p keel-tfgen -- bindings` (needs nothing but rustfmt): writes `src/tf/aws/`
+//! - `cargo run -p keel-tfgen -- bindings` (needs nothing but rustfmt): writes `tf-aws/src/aws/`
 //!   from the committed trimmed schemas. A test fails while the two differ.
 #![deny(missing_docs)]
 
@@ -42,9 +42,9 @@ impl Repo {
         self.root.join(format!("tfgen/schema/aws-{version}.json"))
     }
 
-    /// `src/tf/aws/`.
+    /// `tf-aws/src/aws/`.
     pub fn bindings_dir(&self) -> PathBuf {
-        self.root.join("src/tf/aws")
+        self.root.join("tf-aws/src/aws")
     }
 }
 
@@ -56,7 +56,7 @@ fn read_json(path: &Path) -> Result<Value, String> {
     serde_json::from_str(&read(path)?).map_err(|e| format!("{}: not JSON: {e}", path.display()))
 }
 
-/// The bindings the committed trimmed schemas give: path under `src/tf/aws/` -> formatted
+/// The bindings the committed trimmed schemas give: path under `tf-aws/src/aws/` -> formatted
 /// source.
 pub fn bindings(repo: &Repo) -> Result<BTreeMap<String, String>, String> {
     let types = schema::read_types(&read(&repo.types())?)?;
@@ -120,7 +120,7 @@ pub fn write_schemas(repo: &Repo, sources: &schema::Sources) -> Result<(), Strin
     Ok(())
 }
 
-/// Writes the bindings, removing files of `src/tf/aws/` the generator no longer makes.
+/// Writes the bindings, removing files of `tf-aws/src/aws/` the generator no longer makes.
 pub fn write_bindings(repo: &Repo) -> Result<usize, String> {
     let files = bindings(repo)?;
     let dir = repo.bindings_dir();

@@ -33,9 +33,8 @@ fn main() -> ExitCode {
             keel_tfgen::write_schemas(&repo, &sources)
                 .map(|()| "wrote tfgen/types.txt and tfgen/schema/".to_owned())
         }
-        Some("bindings") if args.len() == 1 => {
-            keel_tfgen::write_bindings(&repo).map(|n| format!("wrote {n} files under src/tf/aws/"))
-        }
+        Some("bindings") if args.len() == 1 => keel_tfgen::write_bindings(&repo)
+            .map(|n| format!("wrote {n} files under tf-aws/src/aws/")),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);

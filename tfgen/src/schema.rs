@@ -54,7 +54,7 @@ pub fn read_types(text: &str) -> Result<BTreeSet<TypeName>, String> {
 /// Writes the type list back, sorted, with its header.
 pub fn write_types(types: &BTreeSet<TypeName>) -> String {
     let mut out = String::from(
-        "# Terraform types keel binds (src/tf/aws). `cargo run -p keel-tfgen -- schema` adds\n\
+        "# Terraform types keel binds (tf-aws/src/aws). `cargo run -p keel-tfgen -- schema` adds\n\
          # every type generated/ uses; add a line here to bind one no stack uses yet.\n",
     );
     for (kind, name) in types {

@@ -1,4 +1,4 @@
-//! The committed bindings (`src/tf/aws/`) are exactly what the generator makes from the
+//! The committed bindings (`tf-aws/src/aws/`) are exactly what the generator makes from the
 //! committed trimmed schemas (`tfgen/schema/`, `tfgen/types.txt`). Needs no terraform.
 
 use keel_tfgen::Repo;
@@ -8,17 +8,17 @@ fn committed_bindings_equal_the_generators_output() {
     let repo = Repo::here();
     let expected = keel_tfgen::bindings(&repo).expect("the committed schemas generate");
     let dir = repo.bindings_dir();
-    let committed = keel_tfgen::existing_files(&dir).expect("src/tf/aws is readable");
+    let committed = keel_tfgen::existing_files(&dir).expect("tf-aws/src/aws is readable");
     let mut problems = Vec::new();
     for (path, src) in &expected {
         match std::fs::read_to_string(dir.join(path)) {
             Ok(text) if &text == src => {}
-            Ok(_) => problems.push(format!("src/tf/aws/{path} differs")),
-            Err(_) => problems.push(format!("src/tf/aws/{path} is missing")),
+            Ok(_) => problems.push(format!("tf-aws/src/aws/{path} differs")),
+            Err(_) => problems.push(format!("tf-aws/src/aws/{path} is missing")),
         }
     }
     for path in committed.iter().filter(|p| !expected.contains_key(*p)) {
-        problems.push(format!("src/tf/aws/{path} is not generated"));
+        problems.push(format!("tf-aws/src/aws/{path} is not generated"));
     }
     assert!(
         problems.is_empty(),
