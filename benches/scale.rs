@@ -80,7 +80,7 @@ fn one_root(c: &mut Criterion) {
     let blocks: Vec<_> = base
         .blocks()
         .filter(|(r, _)| r.kind() == keel::refs::BlockKind::Resource)
-        .map(|(r, body)| (r.clone(), body.clone()))
+        .map(|(r, _)| r.clone())
         .collect();
     let mut group = c.benchmark_group("one root: policy+render");
     group.sample_size(10);
@@ -89,9 +89,9 @@ fn one_root(c: &mut Criterion) {
         let mut copy = 0;
         while config.resource_count() < target {
             copy += 1;
-            for (r, body) in &blocks {
+            for r in &blocks {
                 let name = format!("{}_{copy}", r.name());
-                config.resource("copies", r.ty(), &name, body.clone());
+                config.copy_block("copies", r, &name);
             }
         }
         let total = config.resource_count();

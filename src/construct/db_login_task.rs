@@ -21,6 +21,7 @@ use super::kms::KmsKey;
 use super::log_group::encrypted_log_group;
 use crate::plan::{Action, Capability, Reach, StackStep};
 use crate::refs::{Ref, jsonencode};
+use crate::tf::aws::resource::ecs_task_definition::{EcsTaskDefinition, RuntimePlatform, Volume};
 
 /// The script that runs the task, under the stack's `deploy/` folder.
 pub const RUN_SCRIPT: &str = "run-database-login.sh";
@@ -146,22 +147,22 @@ pub fn login_task(
         .tf
         .local(F, "database_login_container_definitions", container);
     let family = scope.name("database-login");
-    let task_definition = scope.tf.resource(
-        F,
-        "aws_ecs_task_definition",
-        "database_login",
-        json!({
-            "family": family,
-            "requires_compatibilities": ["FARGATE"],
-            "network_mode": "awsvpc",
-            "cpu": "256",
-            "memory": "512",
-            "execution_role_arn": execution.arn(),
-            "volume": [{"name": "tmp"}],
-            "runtime_platform": [{"operating_system_family": "LINUX", "cpu_architecture": "X86_64"}],
-            "container_definitions": jsonencode(&definitions),
-        }),
-    );
+    let task_definition = EcsTaskDefinition::new(jsonencode(&definitions), &family)
+        .requires_compatibilities(["FARGATE"])
+        .network_mode("awsvpc")
+        .cpu("256")
+        .memory("512")
+        .execution_role_arn(execution.arn())
+        .volume([Volume::new("tmp")])
+        .runtime_platform(
+            RuntimePlatform::new()
+                .operating_system_family("LINUX")
+                .cpu_architecture("X86_64"),
+        );
+    let task_definition = scope
+        .tf
+        .add(F, "database_login", task_definition)
+        .into_ref();
     let script = run_script(
         props.generated_by,
         &cluster_name_of(scope),

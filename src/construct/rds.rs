@@ -10,8 +10,6 @@
 //! maintenance window: a pinned minor (`16.6`, `8.0.40`) would make the next plan try to
 //! downgrade the instance AWS upgraded.
 
-use serde_json::json;
-
 use super::Scope;
 use super::iam::{Role, Trust};
 use super::kms::KmsKey;
@@ -19,6 +17,9 @@ use super::log_group::{encrypted_log_group_named, rds_log_group_prefix};
 use crate::env::file::{Database, DbEngine, EngineMajorVersion, MysqlMajor};
 use crate::refs::{Expr, Ref};
 use crate::tf::Suppression;
+use crate::tf::aws::resource::db_parameter_group::Parameter;
+use crate::tf::aws::resource::{DbInstance, DbParameterGroup, DbSubnetGroup};
+use crate::tf::bind::{Lifecycle, Val};
 
 /// Options for [`RdsInstance`] besides the environment's [`Database`] settings.
 #[derive(Debug, Clone)]
@@ -107,29 +108,36 @@ impl EngineVersion {
 
     /// The parameter group's parameters, with `max_connections` explicit: TLS required,
     /// statements over one second logged.
-    fn parameters(self, max_connections: u32) -> serde_json::Value {
+    fn parameters(self, max_connections: u32) -> Vec<Parameter> {
+        let reboot = |p: Parameter| p.apply_method("pending-reboot");
         match self {
-            Self::Postgres(_) => json!([
-                {"name": "rds.force_ssl", "value": "1"},
-                {"name": "max_connections", "value": max_connections.to_string(), "apply_method": "pending-reboot"},
-                {"name": "log_min_duration_statement", "value": "1000"},
-                {"name": "log_connections", "value": "1"},
-                {"name": "log_disconnections", "value": "1"},
-                {"name": "shared_preload_libraries", "value": "pg_stat_statements", "apply_method": "pending-reboot"},
-            ]),
+            Self::Postgres(_) => vec![
+                Parameter::new("rds.force_ssl", "1"),
+                reboot(Parameter::new(
+                    "max_connections",
+                    max_connections.to_string(),
+                )),
+                Parameter::new("log_min_duration_statement", "1000"),
+                Parameter::new("log_connections", "1"),
+                Parameter::new("log_disconnections", "1"),
+                reboot(Parameter::new(
+                    "shared_preload_libraries",
+                    "pg_stat_statements",
+                )),
+            ],
             // `require_secure_transport` is MySQL's `ON`: RDS takes booleans as 0/1 (a
             // parameter set to `ON` reads back as `1`, a diff on every plan).
             // MySQL has no connection log short of the general log (see `log_exports`);
             // `log_output` must be FILE for the slow-query log to reach CloudWatch (RDS's
             // default is TABLE). Performance Insights manages `performance_schema` while it
             // is left at its default.
-            Self::Mysql(_) => json!([
-                {"name": "require_secure_transport", "value": "1"},
-                {"name": "max_connections", "value": max_connections.to_string()},
-                {"name": "slow_query_log", "value": "1"},
-                {"name": "long_query_time", "value": "1"},
-                {"name": "log_output", "value": "FILE"},
-            ]),
+            Self::Mysql(_) => vec![
+                Parameter::new("require_secure_transport", "1"),
+                Parameter::new("max_connections", max_connections.to_string()),
+                Parameter::new("slow_query_log", "1"),
+                Parameter::new("long_query_time", "1"),
+                Parameter::new("log_output", "FILE"),
+            ],
         }
     }
 }
@@ -222,28 +230,28 @@ impl RdsInstance {
         if !performance_insights_supported(engine, &s.instance_class) {
             return Err(no_performance_insights(engine, &s.instance_class));
         }
-        let subnets = scope.tf.resource(
+        let subnets = scope.tf.add(
             f,
-            "aws_db_subnet_group",
             "main",
-            json!({"name": scope.name("db"), "subnet_ids": props.subnet_ids}),
+            // The stacks pass the subnet ids as an imported JSON list.
+            DbSubnetGroup::new(Val::unchecked(props.subnet_ids.clone())).name(scope.name("db")),
         );
-        let params = scope.tf.resource(
+        let params = scope.tf.add(
             f,
-            "aws_db_parameter_group",
             "main",
-            json!({
+            DbParameterGroup::new(version.parameter_family())
                 // A prefix, not a name: a new family (major upgrade) replaces the group
                 // before destroying the old one, and two groups cannot share a name.
-                "name_prefix": scope.name(&format!("{}-", version.parameter_family().replace('.', "-"))),
-                "family": version.parameter_family(),
-                "description": match engine {
+                .name_prefix(scope.name(&format!(
+                    "{}-",
+                    version.parameter_family().replace('.', "-")
+                )))
+                .description(match engine {
                     DbEngine::Postgres => "keel: TLS only, slow-query and connection logging, max_connections known at synth",
                     DbEngine::Mysql => "keel: TLS only, slow-query logging, max_connections known at synth",
-                },
-                "parameter": version.parameters(max_connections),
-                "lifecycle": {"create_before_destroy": true},
-            }),
+                })
+                .parameter(version.parameters(max_connections))
+                .lifecycle(Lifecycle::new().create_before_destroy(true)),
         );
         let monitoring = Role::new(
             scope,
@@ -275,44 +283,42 @@ impl RdsInstance {
             .into_iter()
             .chain(monitoring.policy_addresses().iter().cloned())
             .collect();
-        let mut body = json!({
-            "identifier": identifier,
-            "engine": engine.rds_name(),
-            "engine_version": version.rds_version(),
-            "instance_class": s.instance_class,
-            "allocated_storage": s.allocated_storage_gib,
-            "max_allocated_storage": s.allocated_storage_gib * 2,
-            "storage_type": "gp3",
-            "storage_encrypted": true,
-            "kms_key_id": key.arn(),
-            "db_name": props.db_name,
-            "username": props.username,
-            "iam_database_authentication_enabled": true,
-            "multi_az": s.multi_az,
-            "db_subnet_group_name": subnets.attr("name"),
-            "vpc_security_group_ids": [props.security_group_id],
-            "parameter_group_name": params.attr("name"),
-            "publicly_accessible": false,
-            "backup_retention_period": s.backup_retention_days,
-            "backup_window": "03:00-04:00",
-            "maintenance_window": "sun:04:30-sun:05:30",
-            "copy_tags_to_snapshot": true,
-            "auto_minor_version_upgrade": true,
-            "deletion_protection": s.deletion_protection,
-            "skip_final_snapshot": !s.deletion_protection,
-            "performance_insights_enabled": true,
-            "performance_insights_kms_key_id": key.arn(),
-            "performance_insights_retention_period": 7,
-            "monitoring_interval": 60,
-            "monitoring_role_arn": monitoring.arn(),
-            "enabled_cloudwatch_logs_exports": version.log_exports(),
-            "apply_immediately": false,
-            "manage_master_user_password": true,
-            "master_user_secret_kms_key_id": key.arn(),
-            "depends_on": depends_on,
-        });
+        let mut instance = DbInstance::new(&s.instance_class)
+            .identifier(&identifier)
+            .engine(engine.rds_name())
+            .engine_version(version.rds_version())
+            .allocated_storage(s.allocated_storage_gib)
+            .max_allocated_storage(s.allocated_storage_gib * 2)
+            .storage_type("gp3")
+            .storage_encrypted(true)
+            .kms_key_id(key.arn())
+            .db_name(&props.db_name)
+            .username(&props.username)
+            .iam_database_authentication_enabled(true)
+            .multi_az(s.multi_az)
+            .db_subnet_group_name(subnets.name())
+            .vpc_security_group_ids([&props.security_group_id])
+            .parameter_group_name(params.name())
+            .publicly_accessible(false)
+            .backup_retention_period(s.backup_retention_days)
+            .backup_window("03:00-04:00")
+            .maintenance_window("sun:04:30-sun:05:30")
+            .copy_tags_to_snapshot(true)
+            .auto_minor_version_upgrade(true)
+            .deletion_protection(s.deletion_protection)
+            .skip_final_snapshot(!s.deletion_protection)
+            .performance_insights_enabled(true)
+            .performance_insights_kms_key_id(key.arn())
+            .performance_insights_retention_period(7)
+            .monitoring_interval(60)
+            .monitoring_role_arn(monitoring.arn())
+            .enabled_cloudwatch_logs_exports(version.log_exports().to_vec())
+            .apply_immediately(false)
+            .manage_master_user_password(true)
+            .master_user_secret_kms_key_id(key.arn())
+            .depends_on(depends_on);
         if s.deletion_protection {
-            body["final_snapshot_identifier"] = json!(format!("{identifier}-final"));
+            instance = instance.final_snapshot_identifier(format!("{identifier}-final"));
         }
         let mut suppressions = Vec::new();
         if !s.multi_az {
@@ -329,7 +335,8 @@ impl RdsInstance {
         }
         let db = scope
             .tf
-            .resource_with(f, "aws_db_instance", "main", body, &suppressions);
+            .add_with(f, "main", instance, &suppressions)
+            .into_ref();
         Ok(RdsInstance {
             db,
             db_name: props.db_name.clone(),
@@ -435,12 +442,7 @@ mod tests {
     #[test]
     fn mysql_requires_tls_in_its_parameter_group() {
         let params = EngineVersion::Mysql(MysqlMajor::V8_4).parameters(341);
-        assert!(
-            params
-                .as_array()
-                .unwrap()
-                .contains(&json!({"name": "require_secure_transport", "value": "1"}))
-        );
+        assert!(params.contains(&Parameter::new("require_secure_transport", "1")));
     }
 
     #[test]

@@ -168,7 +168,10 @@ impl Config {
         &self.provider.account_id
     }
 
-    /// Adds `resource.<ty>.<name>` to `file` (without `.tf.json`) and returns its reference.
+    /// Adds `resource.<ty>.<name>` with an untyped body to `file` (without `.tf.json`) and
+    /// returns its reference. Tests only (policy rules are tested on bodies no construct
+    /// builds): keel's code builds every block through the typed bindings ([`Config::add`]).
+    #[cfg(test)]
     pub fn resource(&mut self, file: &str, ty: &str, name: &str, body: Value) -> Ref {
         self.insert(file, Ref::resource(ty, name), body)
     }
@@ -196,6 +199,7 @@ impl Config {
     }
 
     /// Like [`Config::resource`], with checkov suppressions recorded in the body's `//` key.
+    #[cfg(test)]
     pub fn resource_with(
         &mut self,
         file: &str,
@@ -209,6 +213,7 @@ impl Config {
     }
 
     /// Like [`Config::data`], with checkov suppressions recorded in the body's `//` key.
+    #[cfg(test)]
     pub fn data_with(
         &mut self,
         file: &str,
@@ -221,8 +226,20 @@ impl Config {
         self.data(file, ty, name, body)
     }
 
+    /// Adds a copy of block `from` (already built through the bindings) as `<type>.<name>`
+    /// in `file`, and returns its reference, or `None` when `from` is not in this root.
+    /// Benchmarks use it to grow a real root to a given size.
+    pub fn copy_block(&mut self, file: &str, from: &Ref, name: &str) -> Option<Ref> {
+        let body = self.blocks.get(from)?.body.clone();
+        let r = match from.kind() {
+            refs::BlockKind::Resource => Ref::resource(from.ty(), name),
+            refs::BlockKind::Data => Ref::data(from.ty(), name),
+        };
+        Some(self.insert(file, r, body))
+    }
+
     /// Records checkov suppressions on a block already added (appended to its `//`
-    /// comment, in the form [`Config::resource_with`] writes).
+    /// comment, in the form [`Config::add_with`] writes).
     pub fn suppress(&mut self, r: &Ref, suppressions: &[Suppression]) {
         let Some(map) = self.blocks.get_mut(r).and_then(|b| b.body.as_object_mut()) else {
             return;
@@ -265,7 +282,9 @@ impl Config {
         moves
     }
 
-    /// Adds `data.<ty>.<name>` to `file` and returns its reference.
+    /// Adds `data.<ty>.<name>` with an untyped body to `file` and returns its reference.
+    /// Tests only, like [`Config::resource`].
+    #[cfg(test)]
     pub fn data(&mut self, file: &str, ty: &str, name: &str, body: Value) -> Ref {
         self.insert(file, Ref::data(ty, name), body)
     }
