@@ -319,19 +319,24 @@ impl Config {
         self.allowances_of(address).any(|(r, _)| r == rule)
     }
 
-    /// Adds an output with a description (rendered into `outputs.tf.json`).
+    /// Adds an output with a description (rendered into `outputs.tf.json`). Its value is
+    /// an expression or a scalar known at synth ([`OutputValue`]), never a JSON body.
     pub fn output(
         &mut self,
         name: &str,
         description: &str,
-        value: impl Into<Value>,
+        value: impl Into<OutputValue>,
         sensitive: bool,
     ) {
         if self.outputs.contains_key(name) {
             self.errors.push(TfError::DuplicateOutput(name.to_owned()));
             return;
         }
-        let mut body = json!({ "description": description, "value": value.into() });
+        let value = match value.into() {
+            OutputValue::Expr(e) => Value::from(e),
+            OutputValue::Literal(v) => v,
+        };
+        let mut body = json!({ "description": description, "value": value });
         if sensitive {
             body["sensitive"] = Value::Bool(true);
         }
@@ -649,6 +654,47 @@ fn pretty(value: &impl serde::Serialize) -> String {
     out.push(b'\n');
     // serde_json writes UTF-8 only.
     String::from_utf8(out).unwrap_or_default()
+}
+
+/// The value of a root's output: an expression (a typed attribute, a reference) or a
+/// string, number or bool known at synth. A JSON object or list is not an output value:
+/// [`Config::output`] takes only this.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutputValue {
+    /// A Terraform expression.
+    Expr(Expr),
+    /// A scalar literal.
+    Literal(Value),
+}
+
+impl From<Expr> for OutputValue {
+    fn from(e: Expr) -> Self {
+        OutputValue::Expr(e)
+    }
+}
+
+impl<T> From<refs::Attr<T>> for OutputValue {
+    fn from(a: refs::Attr<T>) -> Self {
+        OutputValue::Expr(a.into())
+    }
+}
+
+macro_rules! output_literal {
+    ($($ty:ty),*) => {$(
+        impl From<$ty> for OutputValue {
+            fn from(v: $ty) -> Self {
+                OutputValue::Literal(Value::from(v))
+            }
+        }
+    )*};
+}
+
+output_literal!(&str, String, bool, u16, u32, u64, i64);
+
+impl From<&String> for OutputValue {
+    fn from(v: &String) -> Self {
+        OutputValue::Literal(Value::from(v.as_str()))
+    }
 }
 
 #[cfg(test)]
