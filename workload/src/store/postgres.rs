@@ -188,6 +188,54 @@ macro_rules! rollup_table {
     };
 }
 
+/// The statements that re-encode a coarse table's legacy sketches (migration 4).
+struct LegacySketches {
+    /// Up to $1 rows with a legacy sketch, in key order, as many as fit $2 sketch bytes
+    /// (the first always), locked.
+    take: &'static str,
+    /// Replaces the sketches of the given keys.
+    put: &'static str,
+}
+
+macro_rules! legacy_sketches {
+    ($table:literal) => {
+        LegacySketches {
+            take: concat!(
+                "SELECT t.minute, t.model, t.service, t.sketch, t.latency_min, t.latency_max FROM ",
+                $table,
+                " t JOIN (SELECT minute, model, service FROM (\
+                 SELECT minute, model, service, \
+                 sum(octet_length(sketch)) OVER (ORDER BY minute, model, service) - octet_length(sketch) AS before \
+                 FROM ",
+                $table,
+                " WHERE substr(sketch, 1, 1) <> '\\x01'::bytea ORDER BY minute, model, service LIMIT $1) s \
+                 WHERE before = 0 OR before < $2) k USING (minute, model, service) \
+                 WHERE substr(t.sketch, 1, 1) <> '\\x01'::bytea \
+                 ORDER BY t.minute, t.model, t.service FOR UPDATE OF t"
+            ),
+            put: concat!(
+                "UPDATE ",
+                $table,
+                " t SET sketch = k.sketch \
+                 FROM UNNEST($1::timestamptz[], $2::text[], $3::text[], $4::bytea[]) \
+                 AS k(minute, model, service, sketch) \
+                 WHERE t.minute = k.minute AND t.model = k.model AND t.service = k.service"
+            ),
+        }
+    };
+}
+
+/// Coarse tables whose legacy sketches the service re-encodes, the daily ones first (a long
+/// window reads mostly those).
+const LEGACY_SKETCHES: [LegacySketches; 2] = [
+    legacy_sketches!("trace_rollups_day"),
+    legacy_sketches!("trace_rollups_hour"),
+];
+
+/// Most rows and sketch bytes re-encoded per coarse table and fold tick, so re-encoding a
+/// large backfill holds neither many locks nor much memory at once.
+pub const REENCODE_BATCH: (i64, i64) = (1_000, 8 << 20);
+
 const MINUTE_ROLLUPS: RollupTable = rollup_table!("trace_rollups", 60);
 const HOUR_ROLLUPS: RollupTable = rollup_table!("trace_rollups_hour", 3600);
 const DAY_ROLLUPS: RollupTable = rollup_table!("trace_rollups_day", 86_400);
@@ -541,6 +589,74 @@ impl PgStore {
         Ok(minute.len().max(coarse.len()) as u64)
     }
 
+    /// Re-encodes, in the compact encoding, legacy sketches (written by SQL: the backfills
+    /// of migrations 2 and 3, or folds of the previous version) of the daily, then hourly,
+    /// rollups: at most `rows` rows and, beyond the first row, `bytes` sketch bytes per
+    /// table, in one transaction under the fold lock (so it never races a fold); returns the
+    /// rows re-encoded (0 when another replica holds the lock). Stats read both encodings
+    /// alike, so this changes no answer, only the bytes a long window reads. A row whose
+    /// sketch is malformed is left as it is.
+    pub async fn reencode_legacy(&self, rows: i64, bytes: i64) -> Result<u64, StoreError> {
+        let bound = self.timeouts.insert_call();
+        match tokio::time::timeout(bound, self.reencode_once(rows, bytes)).await {
+            Err(_) => Err(StoreError::Timeout(bound)),
+            Ok(done) => done.map_err(|source| StoreError::Database {
+                op: "re-encode",
+                source,
+            }),
+        }
+    }
+
+    async fn reencode_once(&self, rows: i64, bytes: i64) -> Result<u64, sqlx::Error> {
+        let mut tx = self.ingest.begin().await?;
+        sqlx::raw_sql(FOLD_TRANSACTION_BOUNDS)
+            .execute(&mut *tx)
+            .await?;
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(FOLD_LOCK)
+            .fetch_one(&mut *tx)
+            .await?;
+        if !locked {
+            tx.rollback().await?;
+            return Ok(0);
+        }
+        let mut done = 0;
+        for table in &LEGACY_SKETCHES {
+            let legacy = sqlx::query(table.take)
+                .bind(rows)
+                .bind(bytes)
+                .fetch_all(&mut *tx)
+                .await?;
+            let (mut minutes, mut models, mut services, mut sketches) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for row in &legacy {
+                let mut sketch = Sketch::default();
+                let merged = sketch.merge_encoded(
+                    row.try_get("sketch")?,
+                    row.try_get("latency_min")?,
+                    row.try_get("latency_max")?,
+                );
+                if merged.is_err() {
+                    continue;
+                }
+                minutes.push(row.try_get::<DateTime<Utc>, _>("minute")?);
+                models.push(row.try_get::<String, _>("model")?);
+                services.push(row.try_get::<String, _>("service")?);
+                sketches.push(sketch.encode());
+            }
+            done += sqlx::query(table.put)
+                .bind(&minutes)
+                .bind(&models)
+                .bind(&services)
+                .bind(&sketches)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+
     /// Deletes raw events older than `cutoff`, and the rollups of periods wholly before it
     /// (minutes, hours and days before the cutoff's minute, hour and day; deltas by their
     /// minute), each in statements of at most `batch` rows on the ingest pool, so no
@@ -833,11 +949,13 @@ impl Agg {
 }
 
 /// Folds deltas every [`FOLD_INTERVAL`] (at once again after a full batch) until the pools
-/// close. A failure (the database restarting, say) is logged once and retried next tick.
+/// close, then re-encodes a batch of legacy sketches ([`REENCODE_BATCH`]), if any.
+/// A failure (the database restarting, say) is logged once and retried next tick.
 async fn fold_loop(store: PgStore) {
     let mut tick = tokio::time::interval(FOLD_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
+    let mut reencode_failing = false;
     loop {
         tick.tick().await;
         if store.ingest.is_closed() {
@@ -860,6 +978,20 @@ async fn fold_loop(store: PgStore) {
                     }
                     failing = true;
                     break;
+                }
+            }
+        }
+        // Every tick: replicas of the previous version (during a rolling deploy) fold coarse
+        // rows in the legacy encoding; with none left this is one probe of an empty index.
+        if !failing && !store.ingest.is_closed() {
+            let (rows, bytes) = REENCODE_BATCH;
+            match store.reencode_legacy(rows, bytes).await {
+                Ok(_) => reencode_failing = false,
+                Err(e) => {
+                    if !reencode_failing && !store.ingest.is_closed() {
+                        tracing::warn!(error = %e, "re-encoding legacy sketches failed; retrying every second");
+                    }
+                    reencode_failing = true;
                 }
             }
         }
