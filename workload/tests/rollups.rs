@@ -436,6 +436,14 @@ async fn issue_24_legacy_sketches_are_reencoded_compactly_in_bounded_batches() {
     tx.commit().await.expect("commit");
     let (rows, legacy, legacy_bytes) = coarse_sketches(store.pool()).await;
     assert!(rows > 100 && legacy == rows, "{legacy} legacy of {rows}");
+    let indexed: bool = sqlx::query_scalar(
+        "SELECT to_regclass('trace_rollups_day_legacy_sketch') IS NOT NULL
+            AND to_regclass('trace_rollups_hour_legacy_sketch') IS NOT NULL",
+    )
+    .fetch_one(store.pool())
+    .await
+    .expect("indexes");
+    assert!(indexed, "migration 4 indexes the legacy sketches");
 
     let mut queries = Vec::new();
     for window in ["90d", "3d", "20h"] {

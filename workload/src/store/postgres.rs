@@ -59,6 +59,11 @@ pub fn migrator() -> Migrator {
             "coarse rollups",
             include_str!("../../migrations/0003_coarse_rollups.sql"),
         ),
+        migration(
+            4,
+            "compact sketches",
+            include_str!("../../migrations/0004_compact_sketches.sql"),
+        ),
     ]);
     migrator.set_ignore_missing(true);
     migrator
@@ -234,7 +239,7 @@ const LEGACY_SKETCHES: [LegacySketches; 2] = [
 
 /// Most rows and sketch bytes re-encoded per coarse table and fold tick, so re-encoding a
 /// large backfill holds neither many locks nor much memory at once.
-pub const REENCODE_BATCH: (i64, i64) = (1_000, 8 << 20);
+pub const REENCODE_BATCH: (i64, i64) = (5_000, 8 << 20);
 
 const MINUTE_ROLLUPS: RollupTable = rollup_table!("trace_rollups", 60);
 const HOUR_ROLLUPS: RollupTable = rollup_table!("trace_rollups_hour", 3600);
