@@ -883,15 +883,23 @@ fn merge_rows(
         if n % MERGE_CHECK_EVERY == MERGE_CHECK_EVERY - 1 && std::time::Instant::now() > deadline {
             return Err(StoreError::Timeout(bound));
         }
-        total.add_row(row).map_err(db_err)?;
-        if let Some(by) = query.group_by {
-            let key: &str = row.try_get(by.as_str()).map_err(db_err)?;
-            let agg = match groups.get_mut(key) {
-                Some(agg) => agg,
-                None => groups.entry(key.to_owned()).or_default(),
-            };
-            agg.add_row(row).map_err(db_err)?;
+        match query.group_by {
+            None => total.add_row(row).map_err(db_err)?,
+            Some(by) => {
+                let key: &str = row.try_get(by.as_str()).map_err(db_err)?;
+                let agg = match groups.get_mut(key) {
+                    Some(agg) => agg,
+                    None => groups.entry(key.to_owned()).or_default(),
+                };
+                agg.add_row(row).map_err(db_err)?;
+            }
         }
+    }
+    // Grouped, each row is merged once, into its group, and the total from the groups.
+    let mut keys: Vec<&String> = groups.keys().collect();
+    keys.sort_unstable();
+    for key in keys {
+        total.add(&groups[key]);
     }
     let groups = groups
         .into_iter()
@@ -928,6 +936,16 @@ impl Agg {
         self.completion_tokens += row.try_get::<i64, _>("completion_tokens")?;
         self.cost_usd += row.try_get::<f64, _>("cost_usd")?;
         Ok(())
+    }
+
+    /// Adds another aggregate, merging its sketch in place.
+    fn add(&mut self, other: &Agg) {
+        self.latency.merge(&other.latency);
+        self.count += other.count;
+        self.errors += other.errors;
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
+        self.cost_usd += other.cost_usd;
     }
 
     fn into_group(self, key: Option<String>) -> GroupStats {
