@@ -32,7 +32,8 @@ use super::{InsertOutcome, PING_TIMEOUT, PoolUsage, StoreError};
 /// The embedded migrations, in order.
 /// Applied migrations this binary does not know (a newer version's, after a rollback) are
 /// ignored rather than refused, so an older binary still starts during a rolling deploy or
-/// a rollback; each migration keeps the previous version working.
+/// a rollback; each migration keeps the previous version working, except that binaries
+/// before migration 4 cannot read the compact sketches this one writes (see the README).
 pub fn migrator() -> Migrator {
     let migration = |version, name, sql| {
         Migration::new(
