@@ -29,10 +29,10 @@ mod hcl;
 mod hostile;
 #[path = "issue19_data.rs"]
 mod issue19_data;
-#[path = "issue19_tls.rs"]
-mod issue19_tls;
 #[path = "issue19_rollout.rs"]
 mod issue19_rollout;
+#[path = "issue19_tls.rs"]
+mod issue19_tls;
 #[path = "issue_22_inputs.rs"]
 mod issue_22_inputs;
 #[path = "observability.rs"]

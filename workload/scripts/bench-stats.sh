@@ -45,7 +45,7 @@ trap stop EXIT
 if [ -z "${REUSE_DB:-}" ]; then
     psql -q "$ADMIN" -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" -c "CREATE DATABASE $BENCH_DB"
 fi
-env APP_HOST=127.0.0.1 API_PORT=$PORT API_METRICS_PORT=$((PORT + 1)) RUST_LOG=warn DATABASE_URL="$DB_URL" \
+env APP_HOST=127.0.0.1 API_PORT=$PORT API_METRICS_PORT=$((PORT + 1)) RUST_LOG=warn SKETCH_ENCODING=compact DATABASE_URL="$DB_URL" \
     "$BIN" > /tmp/analytics-api-bench-stats.log 2>&1 &
 PID=$!
 for _ in $(seq 1 300); do curl -fs "$URL/ready" >/dev/null 2>&1 && break; sleep 0.2; done

@@ -16,6 +16,8 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -386,6 +388,9 @@ pub struct PgStore {
     stats: PgPool,
     sizes: PoolSizes,
     timeouts: PgTimeouts,
+    /// Whether folds write the compact sketch encoding and legacy rows are re-encoded
+    /// (`SKETCH_ENCODING=compact`); shared by the clones the background loops hold.
+    compact: Arc<AtomicBool>,
 }
 
 fn pool(max: u32, min: u32, acquire: Duration) -> PgPoolOptions {
@@ -450,6 +455,7 @@ impl PgStore {
             stats,
             sizes,
             timeouts,
+            compact: Arc::new(AtomicBool::new(false)),
         };
         tokio::spawn(fold_loop(store.clone()));
         Ok(store)
@@ -573,6 +579,15 @@ impl PgStore {
         }
     }
 
+    /// Folds write the compact sketch encoding from now on, and the fold loop re-encodes
+    /// legacy rows ([`PgStore::reencode_legacy`]). Off by default: a binary without the
+    /// compact reader cannot read such rows, so it is switched on only once every replica
+    /// runs a version that reads both (`SKETCH_ENCODING=compact`, the second step of the
+    /// upgrade the workload README describes).
+    pub fn write_compact_sketches(&self) {
+        self.compact.store(true, Ordering::Relaxed);
+    }
+
     async fn fold_once(&self) -> Result<u64, sqlx::Error> {
         let mut tx = self.ingest.begin().await?;
         sqlx::raw_sql(FOLD_TRANSACTION_BOUNDS)
@@ -590,13 +605,14 @@ impl PgStore {
             .bind(FOLD_BATCH)
             .fetch_all(&mut *tx)
             .await?;
-        fold_into(&mut tx, &MINUTE_ROLLUPS, &minute).await?;
+        let compact = self.compact.load(Ordering::Relaxed);
+        fold_into(&mut tx, &MINUTE_ROLLUPS, &minute, compact).await?;
         let coarse = sqlx::query(take_deltas!("trace_rollup_coarse_deltas"))
             .bind(FOLD_BATCH)
             .fetch_all(&mut *tx)
             .await?;
-        fold_into(&mut tx, &HOUR_ROLLUPS, &coarse).await?;
-        fold_into(&mut tx, &DAY_ROLLUPS, &coarse).await?;
+        fold_into(&mut tx, &HOUR_ROLLUPS, &coarse, compact).await?;
+        fold_into(&mut tx, &DAY_ROLLUPS, &coarse, compact).await?;
         tx.commit().await?;
         Ok(minute.len().max(coarse.len()) as u64)
     }
@@ -820,11 +836,13 @@ impl PgStore {
     }
 }
 
-/// Merges delta rows (per minute) into the rows of `table` of their periods.
+/// Merges delta rows (per minute) into the rows of `table` of their periods, writing their
+/// sketches in the compact encoding when `compact`, else in the legacy one.
 async fn fold_into(
     tx: &mut sqlx::PgConnection,
     table: &RollupTable,
     deltas: &[PgRow],
+    compact: bool,
 ) -> Result<(), sqlx::Error> {
     if deltas.is_empty() {
         return Ok(());
@@ -871,7 +889,17 @@ async fn fold_into(
         .bind(aggs.iter().map(|a| a.cost_usd).collect::<Vec<_>>())
         .bind(latency(Sketch::min))
         .bind(latency(Sketch::max))
-        .bind(aggs.iter().map(|a| a.latency.encode()).collect::<Vec<_>>())
+        .bind(
+            aggs.iter()
+                .map(|a| {
+                    if compact {
+                        a.latency.encode()
+                    } else {
+                        a.latency.encode_legacy()
+                    }
+                })
+                .collect::<Vec<_>>(),
+        )
         .execute(&mut *tx)
         .await?;
     Ok(())
@@ -1021,7 +1049,7 @@ async fn fold_loop(store: PgStore) {
         }
         // Every tick: replicas of the previous version (during a rolling deploy) fold coarse
         // rows in the legacy encoding; with none left this is one probe of an empty index.
-        if !failing && !store.ingest.is_closed() {
+        if !failing && !store.ingest.is_closed() && store.compact.load(Ordering::Relaxed) {
             let (rows, bytes) = REENCODE_BATCH;
             match store.reencode_legacy(rows, bytes).await {
                 Ok(_) => reencode_failing = false,
