@@ -41,6 +41,8 @@ pub struct Config {
     pub jwt_max_lifetime_secs: u64,
     /// How long PostgreSQL keeps events and rollups (`RETENTION_DAYS`, default 90 days).
     pub retention: Duration,
+    /// Whether rollups are written in the compact sketch encoding (`SKETCH_ENCODING`).
+    pub compact_sketches: bool,
     /// Stats cache time to live (`CACHE_DEFAULT_TTL`).
     pub cache_ttl: Duration,
     /// Log filter in `tracing` EnvFilter syntax (`RUST_LOG`).
@@ -274,6 +276,16 @@ impl Config {
             },
         )
         .unwrap_or(DEFAULT_RETENTION_DAYS);
+        let compact_sketches = parse(
+            &contract::SKETCH_ENCODING,
+            raw(&contract::SKETCH_ENCODING),
+            &mut errors,
+            |v| match v {
+                "legacy" => Ok(false),
+                "compact" => Ok(true),
+                _ => Err("`legacy` or `compact`".into()),
+            },
+        );
         let cache_ttl = parse(
             &contract::CACHE_DEFAULT_TTL,
             raw(&contract::CACHE_DEFAULT_TTL),
@@ -368,6 +380,8 @@ impl Config {
                 jwt_audiences,
                 jwt_max_lifetime_secs,
                 retention: Duration::from_secs(retention_days * 86_400),
+                // A parse error is in `errors`, so this arm only sees a parsed value.
+                compact_sketches: compact_sketches.unwrap_or(false),
                 cache_ttl,
                 log_filter,
                 cors,
@@ -468,6 +482,19 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         Config::from_lookup(dev, |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn sketches_stay_legacy_until_compact_is_asked_for() {
+        // Legacy by default: a replica of the previous version must read what this one writes.
+        assert!(!load(true, &[]).expect("defaults").compact_sketches);
+        assert!(
+            load(true, &[("SKETCH_ENCODING", "compact")])
+                .expect("compact")
+                .compact_sketches
+        );
+        let errors = load(true, &[("SKETCH_ENCODING", "dense")]).expect_err("refused");
+        assert!(format!("{errors}").contains("SKETCH_ENCODING"), "{errors}");
     }
 
     #[test]

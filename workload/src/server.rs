@@ -95,6 +95,9 @@ pub async fn build_state(config: &Config, flags: &Flags) -> Result<AppState, Ser
             };
             let store = PgStore::connect(options, sizes).await?;
             store.start_retention(config.retention);
+            if config.compact_sketches {
+                store.write_compact_sketches();
+            }
             Store::Postgres(store)
         }
     };

@@ -14,8 +14,18 @@
 //! answer is within [`RELATIVE_ERROR`] of `percentile_cont` over the same events; the
 //! estimates are also clamped to the exact minimum and maximum.
 //!
-//! Encoding: `(bucket: i32, count: i64)` pairs, big-endian (`int4send(bucket) ||
-//! int8send(count)` in SQL), in ascending bucket order, 12 bytes each.
+//! Two encodings, both read by [`Sketch::merge_encoded`]:
+//! - legacy, as SQL writes it (the delta rows, and the rollups the migrations backfill):
+//!   `(bucket: i32, count: i64)` pairs, big-endian (`int4send(bucket) || int8send(count)`),
+//!   in ascending bucket order, 12 bytes each;
+//! - compact, as [`Sketch::encode`] writes it (every rollup row the service folds or
+//!   re-encodes): the byte [`COMPACT_TAG`], then per bucket, in ascending order, the
+//!   difference from the previous bucket (from 0 for the first) zigzag-encoded and the count,
+//!   both as LEB128 varints. Consecutive buckets take one byte and counts under 128 one more,
+//!   so a day's sketch is about a sixth of its legacy size (issue 24: a 90-day query reads
+//!   the sketch bytes of 4,500 daily rows). The tag never starts a legacy encoding: a pair
+//!   starts with the high byte of its bucket, `0x00` or `0xFF` for every bucket of a finite
+//!   latency (within ±40,000) and `0x80` for [`ZERO_BUCKET`].
 
 /// Largest relative difference between a percentile of the sketch and the exact
 /// `percentile_cont` over the same events.
@@ -28,8 +38,17 @@ const GAMMA: f64 = 101.0 / 99.0;
 /// The bucket of exact zeros (the SQL function returns the same value).
 pub const ZERO_BUCKET: i32 = i32::MIN;
 
-/// Bytes per encoded `(bucket, count)` pair.
+/// Bytes per legacy `(bucket, count)` pair.
 const PAIR: usize = 12;
+
+/// First byte of the compact encoding.
+pub const COMPACT_TAG: u8 = 0x01;
+
+std::thread_local! {
+    /// Pairs of a compact encoding, decoded before merging (the merge walks them forwards
+    /// and backwards); reused, so merging allocates nothing once it has grown.
+    static SCRATCH: std::cell::RefCell<Vec<(i32, u64)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// The bucket of latency `x` (`x >= 0`), as `trace_latency_bucket(x)` computes it in SQL.
 pub fn bucket(x: f64) -> i32 {
@@ -75,7 +94,13 @@ impl Sketch {
     /// allocation beyond the growth of this sketch's own buckets, as a `Vec` grows). A
     /// malformed encoding is refused and changes nothing.
     pub fn merge_encoded(&mut self, bytes: &[u8], min: f64, max: f64) -> Result<(), SketchError> {
-        if check_encoded(bytes)? {
+        if bytes.first() == Some(&COMPACT_TAG) {
+            SCRATCH.with_borrow_mut(|pairs| {
+                decode_compact(&bytes[1..], pairs)?;
+                self.merge_sorted(pairs.iter().copied());
+                Ok::<_, SketchError>(())
+            })?;
+        } else if check_encoded(bytes)? {
             self.merge_sorted(decode(bytes));
         } else {
             // Not written by this crate's SQL; accept it in any order all the same.
@@ -102,12 +127,26 @@ impl Sketch {
         }
     }
 
-    /// The encoding described in the module documentation.
+    /// The compact encoding described in the module documentation.
     pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1 + self.buckets.len() * 3);
+        out.push(COMPACT_TAG);
+        let mut last = 0i64;
+        for &(i, n) in &self.buckets {
+            let delta = i64::from(i) - last;
+            last = i64::from(i);
+            put_varint(&mut out, ((delta << 1) ^ (delta >> 63)) as u64);
+            // Counts come from i64 sums in SQL, so they fit.
+            put_varint(&mut out, n.min(i64::MAX as u64));
+        }
+        out
+    }
+
+    /// The legacy encoding described in the module documentation (as SQL writes it).
+    pub fn encode_legacy(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.buckets.len() * PAIR);
         for &(i, n) in &self.buckets {
             out.extend_from_slice(&i.to_be_bytes());
-            // Counts come from i64 sums in SQL, so they fit.
             out.extend_from_slice(&(n.min(i64::MAX as u64) as i64).to_be_bytes());
         }
         out
@@ -204,7 +243,58 @@ impl Sketch {
     }
 }
 
-/// Checks an encoding (length, counts); returns whether its buckets strictly increase.
+/// Appends `v` as an LEB128 varint (7 bits a byte, low first; the high bit says more follow).
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Reads an LEB128 varint of at most 64 bits from the front of `bytes`.
+fn take_varint(bytes: &mut &[u8]) -> Result<u64, SketchError> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let (&b, rest) = bytes.split_first().ok_or(SketchError("truncated varint"))?;
+        *bytes = rest;
+        if shift == 63 && b > 1 {
+            return Err(SketchError("varint over 64 bits"));
+        }
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Ok(v);
+        }
+    }
+    Err(SketchError("varint over 64 bits"))
+}
+
+/// Decodes the pairs of a compact encoding (after its tag) into `pairs` (cleared first),
+/// checking that buckets fit an `i32` and strictly increase and that counts fit an `i64`.
+fn decode_compact(mut bytes: &[u8], pairs: &mut Vec<(i32, u64)>) -> Result<(), SketchError> {
+    pairs.clear();
+    let mut last = 0i64;
+    while !bytes.is_empty() {
+        let z = take_varint(&mut bytes)?;
+        let delta = (z >> 1) as i64 ^ -((z & 1) as i64);
+        if !pairs.is_empty() && delta <= 0 {
+            return Err(SketchError("buckets do not increase"));
+        }
+        let i = last
+            .checked_add(delta)
+            .and_then(|i| i32::try_from(i).ok())
+            .ok_or(SketchError("bucket out of range"))?;
+        last = i64::from(i);
+        let n = take_varint(&mut bytes)?;
+        if n > i64::MAX as u64 {
+            return Err(SketchError("count out of range"));
+        }
+        pairs.push((i, n));
+    }
+    Ok(())
+}
+
+/// Checks a legacy encoding (length, counts); returns whether its buckets strictly increase.
 fn check_encoded(bytes: &[u8]) -> Result<bool, SketchError> {
     if !bytes.len().is_multiple_of(PAIR) {
         return Err(SketchError("length is not a multiple of 12 bytes"));
@@ -230,7 +320,7 @@ fn split_pair(c: &[u8]) -> (i32, i64) {
     (i, n)
 }
 
-/// The pairs of an encoding that [`check_encoded`] accepted (so every count is >= 0).
+/// The pairs of a legacy encoding that [`check_encoded`] accepted (so every count is >= 0).
 fn decode(bytes: &[u8]) -> impl DoubleEndedIterator<Item = (i32, u64)> + Clone + '_ {
     bytes.chunks_exact(PAIR).map(|c| {
         let (i, n) = split_pair(c);
@@ -337,12 +427,91 @@ mod tests {
         assert_eq!(acc.count(), 410);
         assert_eq!(acc.buckets.iter().map(|p| p.1).sum::<u64>(), 410);
         // A malformed encoding changes nothing.
-        let mut bad = bytes.clone();
+        let mut bad = row.encode_legacy();
         bad.extend_from_slice(&7i32.to_be_bytes());
         bad.extend_from_slice(&(-3i64).to_be_bytes());
         let copy = acc.clone();
         assert!(acc.merge_encoded(&bad, 1.0, 2.0).is_err());
         assert_eq!(acc, copy);
+    }
+
+    /// Issue 24, bug 1: a 90-day query reads 4,500 daily rows, so the bytes of a day's
+    /// sketch (1,440 log-normal latencies, as `scripts/bench-stats.sh` stores) bound its
+    /// cost: at most 3 bytes a bucket (the legacy encoding takes 12).
+    #[test]
+    fn issue_24_a_days_sketch_encodes_in_at_most_3_bytes_a_bucket() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let mut day = Sketch::default();
+        for _ in 0..1440 {
+            let normal = (-2.0 * (1.0 - rng.next()).ln()).sqrt()
+                * (2.0 * std::f64::consts::PI * rng.next()).cos();
+            day.add((5.3 + 0.8 * normal).exp());
+        }
+        let bytes = day.encode();
+        assert!(day.buckets.len() > 150, "{} buckets", day.buckets.len());
+        assert!(
+            bytes.len() <= 1 + 3 * day.buckets.len(),
+            "{} bytes for {} buckets",
+            bytes.len(),
+            day.buckets.len()
+        );
+        let mut back = Sketch::default();
+        back.merge_encoded(&bytes, day.min().unwrap(), day.max().unwrap())
+            .unwrap();
+        assert_eq!(back, day);
+    }
+
+    /// Rows written before the compact encoding (and SQL's delta rows) stay readable, and
+    /// both encodings of a sketch merge to the same sketch, zeros and tiny latencies too.
+    #[test]
+    fn issue_24_legacy_and_compact_encodings_merge_alike() {
+        let mut s = Sketch::default();
+        for x in [0.0, 0.0, 1e-9, 0.3, 1.0, 1.0, 250.0, 8.64e7] {
+            s.add(x);
+        }
+        let (mut a, mut b) = (Sketch::default(), Sketch::default());
+        a.merge_encoded(&s.encode(), 0.0, 8.64e7).unwrap();
+        b.merge_encoded(&s.encode_legacy(), 0.0, 8.64e7).unwrap();
+        assert_eq!(a, s);
+        assert_eq!(b, s);
+        assert_eq!(s.encode()[0], COMPACT_TAG);
+        assert!(s.encode().len() < s.encode_legacy().len() / 2);
+        assert_eq!(Sketch::default().encode(), vec![COMPACT_TAG]);
+        let mut empty = Sketch::default();
+        empty.merge_encoded(&[COMPACT_TAG], 1.0, 1.0).unwrap();
+        assert_eq!(empty.count(), 0);
+    }
+
+    #[test]
+    fn issue_24_malformed_compact_encodings_change_nothing() {
+        let mut acc = Sketch::default();
+        acc.add(3.0);
+        let copy = acc.clone();
+        let cases: [&[u8]; 6] = [
+            &[COMPACT_TAG, 0x02],                            // a bucket without its count
+            &[COMPACT_TAG, 0x82],                            // a truncated varint
+            &[COMPACT_TAG, 0x02, 1, 0x00, 1],                // the same bucket twice
+            &[COMPACT_TAG, 0x04, 1, 0x01, 1],                // a bucket lower than the one before
+            &[COMPACT_TAG, 0xfe, 0xff, 0xff, 0xff, 0x1f, 1], // beyond i32
+            &[
+                COMPACT_TAG,
+                0x02,
+                0xff,
+                0xff,
+                0xff,
+                0xff,
+                0xff,
+                0xff,
+                0xff,
+                0xff,
+                0xff,
+                0x01,
+            ], // count beyond i64
+        ];
+        for bytes in cases {
+            assert!(acc.merge_encoded(bytes, 1.0, 9.0).is_err(), "{bytes:?}");
+            assert_eq!(acc, copy, "{bytes:?}");
+        }
     }
 
     #[test]

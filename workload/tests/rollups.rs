@@ -15,7 +15,7 @@ use common::*;
 use keel_workload::api::app;
 use keel_workload::sketch::RELATIVE_ERROR;
 use keel_workload::stats::{GroupBy, GroupStats, Stats, StatsQuery};
-use keel_workload::store::postgres::{PoolSizes, migrator};
+use keel_workload::store::postgres::{FOLD_LOCK, PoolSizes, migrator};
 use keel_workload::store::{PgStore, Store};
 use serde_json::{Value, json};
 use sqlx::{PgPool, Row};
@@ -388,6 +388,120 @@ async fn issue_24_long_windows_read_hourly_and_daily_rollups() {
             "{table}: one row per {unit} and pair"
         );
     }
+    store.close().await;
+    db.drop_db().await;
+}
+
+/// Sketches of the hourly and daily rollups: rows, rows still in the legacy encoding, bytes.
+async fn coarse_sketches(pool: &PgPool) -> (i64, i64, i64) {
+    sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE substr(sketch, 1, 1) <> '\x01'::bytea),
+                coalesce(sum(octet_length(sketch)), 0)::int8
+         FROM (SELECT sketch FROM trace_rollups_day UNION ALL SELECT sketch FROM trace_rollups_hour) t",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("coarse sketches")
+}
+
+/// Issue 24, bug 1: the hourly and daily rollups that migration 3 backfilled (SQL writes
+/// 12-byte pairs) stay readable, and the service re-encodes them compactly, under the fold
+/// lock, in batches bounded in rows and bytes; the answers are the same before and after,
+/// and the sketches take at most a quarter of the bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_24_legacy_sketches_are_reencoded_compactly_in_bounded_batches() {
+    let Some(admin) = require_env("TEST_DATABASE_URL") else {
+        return;
+    };
+    let db = TestDb::create(&admin).await;
+    let store = PgStore::connect(db.url.parse().expect("url"), PoolSizes { max: 4, min: 1 })
+        .await
+        .expect("connect + migrate");
+    insert_spread(store.pool(), "a", 3_000, 173, 4).await;
+    fold_everything(&store).await;
+    // Another session holds the fold lock: the store's own loop neither folds nor
+    // re-encodes meanwhile.
+    let other = PgPool::connect(&db.url).await.expect("other session");
+    let mut lock = other.acquire().await.expect("connection");
+    sqlx::query("SELECT pg_advisory_lock($1)")
+        .bind(FOLD_LOCK)
+        .execute(&mut *lock)
+        .await
+        .expect("fold lock");
+    let mut tx = store.pool().begin().await.expect("begin");
+    sqlx::raw_sql(include_str!("../migrations/0003_coarse_rollups.sql"))
+        .execute(&mut *tx)
+        .await
+        .expect("coarse rollups rebuilt as migration 3 does");
+    tx.commit().await.expect("commit");
+    let (rows, legacy, legacy_bytes) = coarse_sketches(store.pool()).await;
+    assert!(rows > 100 && legacy == rows, "{legacy} legacy of {rows}");
+    let indexed: bool = sqlx::query_scalar(
+        "SELECT to_regclass('trace_rollups_day_legacy_sketch') IS NOT NULL
+            AND to_regclass('trace_rollups_hour_legacy_sketch') IS NOT NULL",
+    )
+    .fetch_one(store.pool())
+    .await
+    .expect("indexes");
+    assert!(indexed, "migration 4 indexes the legacy sketches");
+
+    let mut queries = Vec::new();
+    for window in ["90d", "3d", "20h"] {
+        for group in [None, Some("service")] {
+            let mut params = vec![("window".to_owned(), window.to_owned())];
+            params.extend(group.map(|g| ("group_by".to_owned(), g.to_owned())));
+            queries.push(StatsQuery::parse(&params, Utc::now()).expect("query"));
+        }
+    }
+    // Costs are float sums, in whatever order the rows come: compared by `check_all`.
+    let answers = async |store: &PgStore| {
+        let mut all = Vec::new();
+        for q in &queries {
+            let mut s = store.stats(q).await.expect("stats");
+            for g in s.groups.iter_mut().chain([&mut s.total]) {
+                g.cost_usd = 0.0;
+            }
+            all.push(s);
+        }
+        all
+    };
+    let before = answers(&store).await;
+    check_all(&store, &["90d", "3d"], 3 * 4_000).await;
+    assert_eq!(
+        store.reencode_legacy(10, 1 << 20).await.expect("re-encode"),
+        0,
+        "nothing re-encoded while another session holds the fold lock"
+    );
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(FOLD_LOCK)
+        .execute(&mut *lock)
+        .await
+        .expect("unlock");
+    drop(lock);
+
+    let one_each = store.reencode_legacy(100, 1).await.expect("re-encode");
+    assert!(
+        one_each <= 2,
+        "{one_each} rows: one per table within 1 byte"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let n = store.reencode_legacy(3, 1 << 20).await.expect("re-encode");
+        assert!(n <= 6, "{n} rows: at most 3 per table");
+        if coarse_sketches(store.pool()).await.1 == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "legacy sketches left");
+    }
+    let (rows_after, _, compact_bytes) = coarse_sketches(store.pool()).await;
+    assert_eq!(rows_after, rows);
+    assert!(
+        compact_bytes * 4 <= legacy_bytes,
+        "{compact_bytes} bytes compact vs {legacy_bytes} legacy"
+    );
+    assert_eq!(answers(&store).await, before);
+    check_all(&store, &["90d", "3d"], 3 * 4_000).await;
+    other.close().await;
     store.close().await;
     db.drop_db().await;
 }

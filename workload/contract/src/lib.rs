@@ -159,6 +159,14 @@ pub const RETENTION_DAYS: EnvVar = EnvVar {
     default: None,
     description: "Days PostgreSQL keeps raw events and rollups, deleted in bounded batches every 10 minutes (90 when unset)",
 };
+/// `SKETCH_ENCODING`: how PostgreSQL rollups store latency sketches.
+pub const SKETCH_ENCODING: EnvVar = EnvVar {
+    name: "SKETCH_ENCODING",
+    secret: false,
+    required: false,
+    default: Some("legacy"),
+    description: "Rollup sketch encoding the service writes: `legacy` (12 bytes a bucket, what every version reads) or `compact` (about a sixth; set it only once every replica reads it, and then legacy rows are re-encoded in the background)",
+};
 /// `CACHE_DEFAULT_TTL`: stats cache TTL in seconds.
 pub const CACHE_DEFAULT_TTL: EnvVar = EnvVar {
     name: "CACHE_DEFAULT_TTL",
@@ -212,6 +220,7 @@ pub const ENV_VARS: &[EnvVar] = &[
     JWT_AUDIENCE,
     JWT_MAX_LIFETIME_SECS,
     RETENTION_DAYS,
+    SKETCH_ENCODING,
     CACHE_DEFAULT_TTL,
     RUST_LOG,
     CORS_ORIGINS,

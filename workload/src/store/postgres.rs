@@ -16,6 +16,8 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -32,7 +34,8 @@ use super::{InsertOutcome, PING_TIMEOUT, PoolUsage, StoreError};
 /// The embedded migrations, in order.
 /// Applied migrations this binary does not know (a newer version's, after a rollback) are
 /// ignored rather than refused, so an older binary still starts during a rolling deploy or
-/// a rollback; each migration keeps the previous version working.
+/// a rollback; each migration keeps the previous version working, except that binaries
+/// before migration 4 cannot read the compact sketches this one writes (see the README).
 pub fn migrator() -> Migrator {
     let migration = |version, name, sql| {
         Migration::new(
@@ -58,6 +61,11 @@ pub fn migrator() -> Migrator {
             3,
             "coarse rollups",
             include_str!("../../migrations/0003_coarse_rollups.sql"),
+        ),
+        migration(
+            4,
+            "compact sketches",
+            include_str!("../../migrations/0004_compact_sketches.sql"),
         ),
     ]);
     migrator.set_ignore_missing(true);
@@ -187,6 +195,60 @@ macro_rules! rollup_table {
         }
     };
 }
+
+/// The statements that re-encode a coarse table's legacy sketches (migration 4).
+struct LegacySketches {
+    /// Up to $1 rows with a legacy sketch, in key order, as many as fit $2 sketch bytes
+    /// (the first always), locked.
+    take: &'static str,
+    /// Replaces the sketches of the given keys.
+    put: &'static str,
+}
+
+macro_rules! legacy_sketches {
+    ($table:literal) => {
+        LegacySketches {
+            take: concat!(
+                "SELECT t.minute, t.model, t.service, t.sketch, t.latency_min, t.latency_max FROM ",
+                $table,
+                " t JOIN (SELECT minute, model, service FROM (\
+                 SELECT minute, model, service, \
+                 sum(octet_length(sketch)) OVER (ORDER BY minute, model, service) - octet_length(sketch) AS before \
+                 FROM ",
+                $table,
+                " WHERE substr(sketch, 1, 1) <> '\\x01'::bytea ORDER BY minute, model, service LIMIT $1) s \
+                 WHERE before = 0 OR before < $2) k USING (minute, model, service) \
+                 WHERE substr(t.sketch, 1, 1) <> '\\x01'::bytea \
+                 ORDER BY t.minute, t.model, t.service FOR UPDATE OF t"
+            ),
+            put: concat!(
+                "UPDATE ",
+                $table,
+                " t SET sketch = k.sketch \
+                 FROM UNNEST($1::timestamptz[], $2::text[], $3::text[], $4::bytea[]) \
+                 AS k(minute, model, service, sketch) \
+                 WHERE t.minute = k.minute AND t.model = k.model AND t.service = k.service"
+            ),
+        }
+    };
+}
+
+/// Coarse tables whose legacy sketches the service re-encodes, the daily ones first (a long
+/// window reads mostly those).
+const LEGACY_SKETCHES: [LegacySketches; 2] = [
+    legacy_sketches!("trace_rollups_day"),
+    legacy_sketches!("trace_rollups_hour"),
+];
+
+/// Whether any hourly or daily rollup holds a legacy sketch (a probe of migration 4's
+/// partial indexes).
+const ANY_LEGACY_SKETCH: &str = "\
+SELECT EXISTS (SELECT 1 FROM trace_rollups_day WHERE substr(sketch, 1, 1) <> '\\x01'::bytea)
+    OR EXISTS (SELECT 1 FROM trace_rollups_hour WHERE substr(sketch, 1, 1) <> '\\x01'::bytea)";
+
+/// Most rows and sketch bytes re-encoded per coarse table and fold tick, so re-encoding a
+/// large backfill holds neither many locks nor much memory at once.
+pub const REENCODE_BATCH: (i64, i64) = (5_000, 8 << 20);
 
 const MINUTE_ROLLUPS: RollupTable = rollup_table!("trace_rollups", 60);
 const HOUR_ROLLUPS: RollupTable = rollup_table!("trace_rollups_hour", 3600);
@@ -326,6 +388,9 @@ pub struct PgStore {
     stats: PgPool,
     sizes: PoolSizes,
     timeouts: PgTimeouts,
+    /// Whether folds write the compact sketch encoding and legacy rows are re-encoded
+    /// (`SKETCH_ENCODING=compact`); shared by the clones the background loops hold.
+    compact: Arc<AtomicBool>,
 }
 
 fn pool(max: u32, min: u32, acquire: Duration) -> PgPoolOptions {
@@ -390,6 +455,7 @@ impl PgStore {
             stats,
             sizes,
             timeouts,
+            compact: Arc::new(AtomicBool::new(false)),
         };
         tokio::spawn(fold_loop(store.clone()));
         Ok(store)
@@ -513,6 +579,15 @@ impl PgStore {
         }
     }
 
+    /// Folds write the compact sketch encoding from now on, and the fold loop re-encodes
+    /// legacy rows ([`PgStore::reencode_legacy`]). Off by default: a binary without the
+    /// compact reader cannot read such rows, so it is switched on only once every replica
+    /// runs a version that reads both (`SKETCH_ENCODING=compact`, the second step of the
+    /// upgrade the workload README describes).
+    pub fn write_compact_sketches(&self) {
+        self.compact.store(true, Ordering::Relaxed);
+    }
+
     async fn fold_once(&self) -> Result<u64, sqlx::Error> {
         let mut tx = self.ingest.begin().await?;
         sqlx::raw_sql(FOLD_TRANSACTION_BOUNDS)
@@ -530,15 +605,92 @@ impl PgStore {
             .bind(FOLD_BATCH)
             .fetch_all(&mut *tx)
             .await?;
-        fold_into(&mut tx, &MINUTE_ROLLUPS, &minute).await?;
+        let compact = self.compact.load(Ordering::Relaxed);
+        fold_into(&mut tx, &MINUTE_ROLLUPS, &minute, compact).await?;
         let coarse = sqlx::query(take_deltas!("trace_rollup_coarse_deltas"))
             .bind(FOLD_BATCH)
             .fetch_all(&mut *tx)
             .await?;
-        fold_into(&mut tx, &HOUR_ROLLUPS, &coarse).await?;
-        fold_into(&mut tx, &DAY_ROLLUPS, &coarse).await?;
+        fold_into(&mut tx, &HOUR_ROLLUPS, &coarse, compact).await?;
+        fold_into(&mut tx, &DAY_ROLLUPS, &coarse, compact).await?;
         tx.commit().await?;
         Ok(minute.len().max(coarse.len()) as u64)
+    }
+
+    /// Re-encodes, in the compact encoding, legacy sketches (written by SQL: the backfills
+    /// of migrations 2 and 3, or folds of the previous version) of the daily, then hourly,
+    /// rollups: at most `rows` rows and, beyond the first row, `bytes` sketch bytes per
+    /// table, in one transaction under the fold lock (so it never races a fold); returns the
+    /// rows re-encoded (0 when another replica holds the lock). Stats read both encodings
+    /// alike, so this changes no answer, only the bytes a long window reads. A row whose
+    /// sketch is malformed is left as it is.
+    pub async fn reencode_legacy(&self, rows: i64, bytes: i64) -> Result<u64, StoreError> {
+        let bound = self.timeouts.insert_call();
+        match tokio::time::timeout(bound, self.reencode_once(rows, bytes)).await {
+            Err(_) => Err(StoreError::Timeout(bound)),
+            Ok(done) => done.map_err(|source| StoreError::Database {
+                op: "re-encode",
+                source,
+            }),
+        }
+    }
+
+    async fn reencode_once(&self, rows: i64, bytes: i64) -> Result<u64, sqlx::Error> {
+        // Without the lock first: with nothing left (the usual case) a fold tick takes
+        // the fold lock once, not twice.
+        let any: bool = sqlx::query_scalar(ANY_LEGACY_SKETCH)
+            .fetch_one(&self.ingest)
+            .await?;
+        if !any {
+            return Ok(0);
+        }
+        let mut tx = self.ingest.begin().await?;
+        sqlx::raw_sql(FOLD_TRANSACTION_BOUNDS)
+            .execute(&mut *tx)
+            .await?;
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(FOLD_LOCK)
+            .fetch_one(&mut *tx)
+            .await?;
+        if !locked {
+            tx.rollback().await?;
+            return Ok(0);
+        }
+        let mut done = 0;
+        for table in &LEGACY_SKETCHES {
+            let legacy = sqlx::query(table.take)
+                .bind(rows)
+                .bind(bytes)
+                .fetch_all(&mut *tx)
+                .await?;
+            let (mut minutes, mut models, mut services, mut sketches) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for row in &legacy {
+                let mut sketch = Sketch::default();
+                let merged = sketch.merge_encoded(
+                    row.try_get("sketch")?,
+                    row.try_get("latency_min")?,
+                    row.try_get("latency_max")?,
+                );
+                if merged.is_err() {
+                    continue;
+                }
+                minutes.push(row.try_get::<DateTime<Utc>, _>("minute")?);
+                models.push(row.try_get::<String, _>("model")?);
+                services.push(row.try_get::<String, _>("service")?);
+                sketches.push(sketch.encode());
+            }
+            done += sqlx::query(table.put)
+                .bind(&minutes)
+                .bind(&models)
+                .bind(&services)
+                .bind(&sketches)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(done)
     }
 
     /// Deletes raw events older than `cutoff`, and the rollups of periods wholly before it
@@ -684,11 +836,13 @@ impl PgStore {
     }
 }
 
-/// Merges delta rows (per minute) into the rows of `table` of their periods.
+/// Merges delta rows (per minute) into the rows of `table` of their periods, writing their
+/// sketches in the compact encoding when `compact`, else in the legacy one.
 async fn fold_into(
     tx: &mut sqlx::PgConnection,
     table: &RollupTable,
     deltas: &[PgRow],
+    compact: bool,
 ) -> Result<(), sqlx::Error> {
     if deltas.is_empty() {
         return Ok(());
@@ -735,7 +889,17 @@ async fn fold_into(
         .bind(aggs.iter().map(|a| a.cost_usd).collect::<Vec<_>>())
         .bind(latency(Sketch::min))
         .bind(latency(Sketch::max))
-        .bind(aggs.iter().map(|a| a.latency.encode()).collect::<Vec<_>>())
+        .bind(
+            aggs.iter()
+                .map(|a| {
+                    if compact {
+                        a.latency.encode()
+                    } else {
+                        a.latency.encode_legacy()
+                    }
+                })
+                .collect::<Vec<_>>(),
+        )
         .execute(&mut *tx)
         .await?;
     Ok(())
@@ -762,15 +926,23 @@ fn merge_rows(
         if n % MERGE_CHECK_EVERY == MERGE_CHECK_EVERY - 1 && std::time::Instant::now() > deadline {
             return Err(StoreError::Timeout(bound));
         }
-        total.add_row(row).map_err(db_err)?;
-        if let Some(by) = query.group_by {
-            let key: &str = row.try_get(by.as_str()).map_err(db_err)?;
-            let agg = match groups.get_mut(key) {
-                Some(agg) => agg,
-                None => groups.entry(key.to_owned()).or_default(),
-            };
-            agg.add_row(row).map_err(db_err)?;
+        match query.group_by {
+            None => total.add_row(row).map_err(db_err)?,
+            Some(by) => {
+                let key: &str = row.try_get(by.as_str()).map_err(db_err)?;
+                let agg = match groups.get_mut(key) {
+                    Some(agg) => agg,
+                    None => groups.entry(key.to_owned()).or_default(),
+                };
+                agg.add_row(row).map_err(db_err)?;
+            }
         }
+    }
+    // Grouped, each row is merged once, into its group, and the total from the groups.
+    let mut keys: Vec<&String> = groups.keys().collect();
+    keys.sort_unstable();
+    for key in keys {
+        total.add(&groups[key]);
     }
     let groups = groups
         .into_iter()
@@ -809,6 +981,16 @@ impl Agg {
         Ok(())
     }
 
+    /// Adds another aggregate, merging its sketch in place.
+    fn add(&mut self, other: &Agg) {
+        self.latency.merge(&other.latency);
+        self.count += other.count;
+        self.errors += other.errors;
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
+        self.cost_usd += other.cost_usd;
+    }
+
     fn into_group(self, key: Option<String>) -> GroupStats {
         GroupStats {
             key,
@@ -833,11 +1015,13 @@ impl Agg {
 }
 
 /// Folds deltas every [`FOLD_INTERVAL`] (at once again after a full batch) until the pools
-/// close. A failure (the database restarting, say) is logged once and retried next tick.
+/// close, then re-encodes a batch of legacy sketches ([`REENCODE_BATCH`]), if any.
+/// A failure (the database restarting, say) is logged once and retried next tick.
 async fn fold_loop(store: PgStore) {
     let mut tick = tokio::time::interval(FOLD_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
+    let mut reencode_failing = false;
     loop {
         tick.tick().await;
         if store.ingest.is_closed() {
@@ -860,6 +1044,20 @@ async fn fold_loop(store: PgStore) {
                     }
                     failing = true;
                     break;
+                }
+            }
+        }
+        // Every tick: replicas of the previous version (during a rolling deploy) fold coarse
+        // rows in the legacy encoding; with none left this is one probe of an empty index.
+        if !failing && !store.ingest.is_closed() && store.compact.load(Ordering::Relaxed) {
+            let (rows, bytes) = REENCODE_BATCH;
+            match store.reencode_legacy(rows, bytes).await {
+                Ok(_) => reencode_failing = false,
+                Err(e) => {
+                    if !reencode_failing && !store.ingest.is_closed() {
+                        tracing::warn!(error = %e, "re-encoding legacy sketches failed; retrying every second");
+                    }
+                    reencode_failing = true;
                 }
             }
         }
