@@ -200,9 +200,7 @@ async fn rollup_stats_match_percentile_cont_within_the_sketch_error() {
         return;
     };
     let db = TestDb::create(&admin).await;
-    let store = PgStore::connect(db.url.parse().expect("url"), PoolSizes { max: 4, min: 1 })
-        .await
-        .expect("connect + migrate");
+    let store = connect(&db).await;
     let api = app(state_with(Store::Postgres(store.clone())));
     let mut rng = Rng(0x5eed_1234_abcd_0001);
     // Events over the last 45 minutes; half folded into the rollups, half left as deltas.
@@ -361,9 +359,7 @@ async fn issue_24_long_windows_read_hourly_and_daily_rollups() {
         return;
     };
     let db = TestDb::create(&admin).await;
-    let store = PgStore::connect(db.url.parse().expect("url"), PoolSizes { max: 4, min: 1 })
-        .await
-        .expect("connect + migrate");
+    let store = connect(&db).await;
     // Ten days of events for 6 pairs, one every 7 minutes and 3 seconds; half folded.
     insert_spread(store.pool(), "a", 1_000, 2 * 423, 6).await;
     fold_everything(&store).await;
@@ -414,9 +410,7 @@ async fn issue_24_legacy_sketches_are_reencoded_compactly_in_bounded_batches() {
         return;
     };
     let db = TestDb::create(&admin).await;
-    let store = PgStore::connect(db.url.parse().expect("url"), PoolSizes { max: 4, min: 1 })
-        .await
-        .expect("connect + migrate");
+    let store = connect(&db).await;
     insert_spread(store.pool(), "a", 3_000, 173, 4).await;
     fold_everything(&store).await;
     // Another session holds the fold lock: the store's own loop neither folds nor
@@ -515,9 +509,7 @@ async fn issue_24_a_frozen_fold_is_cut_and_another_replica_folds() {
         return;
     };
     let db = TestDb::create(&admin).await;
-    let store = PgStore::connect(db.url.parse().expect("url"), PoolSizes { max: 4, min: 1 })
-        .await
-        .expect("connect + migrate");
+    let store = connect(&db).await;
     fold_everything(&store).await;
     // The frozen replica: its fold transaction began, took the lock, and then nothing.
     let frozen = PgPool::connect(&db.url).await.expect("connect");
@@ -586,9 +578,7 @@ async fn issue_19_retention_deletes_old_events_and_rollups_in_batches() {
         return;
     };
     let db = TestDb::create(&admin).await;
-    let store = PgStore::connect(db.url.parse().expect("url"), PoolSizes { max: 4, min: 1 })
-        .await
-        .expect("connect + migrate");
+    let store = connect(&db).await;
     // 400 events over 40 days (one every 2.4 h), 4 pairs: 300 of them older than 10 days.
     insert_spread(store.pool(), "old", 400, 8640, 4).await;
     fold_everything(&store).await;
@@ -655,4 +645,11 @@ async fn fold_everything(store: &PgStore) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// The store of `db`, migrated, with a small pool (every PostgreSQL test here uses one).
+async fn connect(db: &TestDb) -> PgStore {
+    PgStore::connect(db.url.parse().expect("url"), PoolSizes { max: 4, min: 1 })
+        .await
+        .expect("connect + migrate")
 }

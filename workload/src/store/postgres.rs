@@ -588,7 +588,11 @@ impl PgStore {
         self.compact.store(true, Ordering::Relaxed);
     }
 
-    async fn fold_once(&self) -> Result<u64, sqlx::Error> {
+    /// A transaction with the fold's time bounds that holds the fold lock, or `None` when
+    /// another session holds it (the fold and the re-encoding both run under it).
+    async fn begin_under_fold_lock(
+        &self,
+    ) -> Result<Option<sqlx::Transaction<'static, sqlx::Postgres>>, sqlx::Error> {
         let mut tx = self.ingest.begin().await?;
         sqlx::raw_sql(FOLD_TRANSACTION_BOUNDS)
             .execute(&mut *tx)
@@ -599,8 +603,15 @@ impl PgStore {
             .await?;
         if !locked {
             tx.rollback().await?;
-            return Ok(0);
+            return Ok(None);
         }
+        Ok(Some(tx))
+    }
+
+    async fn fold_once(&self) -> Result<u64, sqlx::Error> {
+        let Some(mut tx) = self.begin_under_fold_lock().await? else {
+            return Ok(0);
+        };
         let minute = sqlx::query(take_deltas!("trace_rollup_deltas"))
             .bind(FOLD_BATCH)
             .fetch_all(&mut *tx)
@@ -644,18 +655,9 @@ impl PgStore {
         if !any {
             return Ok(0);
         }
-        let mut tx = self.ingest.begin().await?;
-        sqlx::raw_sql(FOLD_TRANSACTION_BOUNDS)
-            .execute(&mut *tx)
-            .await?;
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-            .bind(FOLD_LOCK)
-            .fetch_one(&mut *tx)
-            .await?;
-        if !locked {
-            tx.rollback().await?;
+        let Some(mut tx) = self.begin_under_fold_lock().await? else {
             return Ok(0);
-        }
+        };
         let mut done = 0;
         for table in &LEGACY_SKETCHES {
             let legacy = sqlx::query(table.take)
