@@ -277,6 +277,20 @@ fn gate_of(m: Majors) -> Option<(&'static str, &'static str, &'static str)> {
     }
 }
 
+/// The setter's name suffix and gate parameter of a member in `m`, with the doc line that
+/// says why a one-major member needs the gate (pushed onto `lines`).
+fn gated(m: Majors, lines: &mut Vec<String>) -> (&'static str, String) {
+    match gate_of(m) {
+        Some((suffix, gate, version)) => {
+            lines.push(format!(
+                "Only hashicorp/aws {version} has it: a root that sets it is not valid for both majors, so it takes a [`{gate}`] gate."
+            ));
+            (suffix, format!("_gate: {gate}, "))
+        }
+        None => ("", String::new()),
+    }
+}
+
 fn docs(out: &mut String, lines: &[String]) {
     for (i, l) in lines.iter().enumerate() {
         if i > 0 {
@@ -371,15 +385,7 @@ fn emit_builder(out: &mut String, name: &str, heading: &str, block: &Merged, nes
         if let Some(d) = &a.doc {
             lines.push(doc_text(d));
         }
-        let (suffix, gate) = match gate_of(a.majors) {
-            Some((suffix, gate, version)) => {
-                lines.push(format!(
-                    "Only hashicorp/aws {version} has it: a root that sets it is not valid for both majors, so it takes a [`{gate}`] gate."
-                ));
-                (suffix, format!("_gate: {gate}, "))
-            }
-            None => ("", String::new()),
-        };
+        let (suffix, gate) = gated(a.majors, &mut lines);
         docs(out, &lines);
         deprecated(out, a.deprecated);
         let _ = writeln!(
@@ -398,15 +404,7 @@ fn emit_builder(out: &mut String, name: &str, heading: &str, block: &Merged, nes
         if let Some(d) = &b.block.doc {
             lines.push(doc_text(d));
         }
-        let (suffix, gate) = match gate_of(b.majors) {
-            Some((suffix, gate, version)) => {
-                lines.push(format!(
-                    "Only hashicorp/aws {version} has it: a root that sets it is not valid for both majors, so it takes a [`{gate}`] gate."
-                ));
-                (suffix, format!("_gate: {gate}, "))
-            }
-            None => ("", String::new()),
-        };
+        let (suffix, gate) = gated(b.majors, &mut lines);
         docs(out, &lines);
         deprecated(out, b.deprecated);
         let ty = block_type(name, b, nested);
