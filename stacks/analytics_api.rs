@@ -95,6 +95,37 @@ pub struct Settings {
     /// must be bucket bounds of the workload's histogram. Default: none.
     #[serde(default)]
     pub slos: Vec<Slo>,
+    /// How the service's PostgreSQL rollups store latency sketches (`SKETCH_ENCODING`):
+    /// `legacy` (the default: what every version of the service reads) or `compact` (about
+    /// a sixth of the bytes; existing rows are re-encoded in the background). Switch to
+    /// `compact` only once every replica runs an image that reads it, in a change of its
+    /// own: `keel diff` blocks the switch when it comes with a new image, and `keel promote`
+    /// never carries it.
+    #[serde(default)]
+    pub sketch_encoding: SketchEncoding,
+}
+
+/// Rollup sketch encoding of the workload (see its README's upgrade steps).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum SketchEncoding {
+    /// 12 bytes a bucket; read by every version.
+    #[default]
+    Legacy,
+    /// About 2 bytes a bucket; read only by versions with the compact decoder.
+    Compact,
+}
+
+impl SketchEncoding {
+    /// The value of the workload's `SKETCH_ENCODING`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SketchEncoding::Legacy => "legacy",
+            SketchEncoding::Compact => "compact",
+        }
+    }
 }
 
 /// Horizontal pod autoscaling bounds and targets.
@@ -438,7 +469,15 @@ fn service_props(
         ),
         (contract::CORS_ORIGINS.name, format!("https://{}", cfg.host)),
         (contract::CACHE_DEFAULT_TTL.name, "60".to_owned()),
+        (
+            contract::SKETCH_ENCODING.name,
+            cfg.sketch_encoding.as_str().to_owned(),
+        ),
     ]);
+    p.config_apart_from_image = contract::CHANGE_APART_FROM_IMAGE
+        .iter()
+        .map(|var| var.name.to_owned())
+        .collect();
     let mut secret_sources = BTreeMap::from([
         (contract::DATABASE_URL.name, secret_path("database-url")),
         (contract::REDIS_URL.name, secret_path("redis-url")),

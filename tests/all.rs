@@ -57,6 +57,8 @@ mod review19_aws;
 mod review_gate;
 #[path = "rollout.rs"]
 mod rollout;
+#[path = "rollout_order.rs"]
+mod rollout_order;
 #[path = "schema_cache.rs"]
 mod schema_cache;
 #[path = "slo.rs"]

@@ -20,7 +20,8 @@ use super::{Action, Change, Kind, Object, Sides, normalized};
 #[serde(rename_all = "snake_case")]
 pub enum Class {
     /// Forces replacement of (or destroys) a stateful or identity-bearing resource, or
-    /// cannot be applied at all (an EKS version that skips a minor or goes down).
+    /// cannot be applied at all (an EKS version that skips a minor or goes down) or not safely
+    /// in one rollout (a setting its previous image cannot handle, shipped with a new image).
     Replace,
     /// Widens access: IAM, network, public exposure, encryption, deletion protection.
     Security,

@@ -7,6 +7,7 @@
 pub mod addrs;
 pub mod classify;
 pub mod report;
+mod rollout_order;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -443,6 +444,9 @@ fn diff_sides(env: &str, stack: &str, before: &Parsed, after: &Parsed, sides: Si
                 sides,
             ));
         }
+    }
+    if sides == Sides::Revisions {
+        rollout_order::flag(&mut changes, before, after);
     }
     sort_changes(&mut changes);
     let cost = crate::cost::Change::between(

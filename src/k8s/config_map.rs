@@ -7,6 +7,10 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use super::construct::Ctx;
 use super::{K8sError, Object, Rank};
 
+/// Annotation of the ConfigMap naming (comma-separated, sorted) the keys whose change must
+/// not ship with a new image; see [`super::ServiceProps::config_apart_from_image`].
+pub const APART_FROM_IMAGE: &str = "keel.dev/change-apart-from-image";
+
 /// Name of the ConfigMap for application `name`: `<name>-config`.
 pub fn config_map_name(name: &str) -> String {
     format!("{name}-config")
@@ -40,8 +44,21 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Option<Object>, K8sError> {
     for key in config.keys() {
         validate_env_name("config key", key)?;
     }
+    let apart = &ctx.props.config_apart_from_image;
+    if let Some(key) = apart.iter().find(|k| !config.contains_key(*k)) {
+        return Err(K8sError::InvalidProps {
+            field: "config_apart_from_image".to_owned(),
+            found: format!("`{key}`"),
+            expected: "a key of the service's config".to_owned(),
+        });
+    }
+    let mut annotations = BTreeMap::new();
+    if !apart.is_empty() {
+        let keys: Vec<&str> = apart.iter().map(String::as_str).collect();
+        annotations.insert(APART_FROM_IMAGE.to_owned(), keys.join(","));
+    }
     let map = ConfigMap {
-        metadata: ctx.meta("ConfigMap", &config_map_name(ctx.name()), BTreeMap::new())?,
+        metadata: ctx.meta("ConfigMap", &config_map_name(ctx.name()), annotations)?,
         data: Some(config.clone()),
         immutable: Some(false),
         ..Default::default()

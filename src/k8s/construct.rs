@@ -1,7 +1,7 @@
 //! The service construct: [`ServiceProps`] describes one HTTP service, [`service`] turns it
 //! into every object it needs, in apply order.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -70,6 +70,11 @@ pub struct ServiceProps {
     pub service_account: ServiceAccountProps,
     /// Non-secret settings (ConfigMap, read with `envFrom`). Default: none (no ConfigMap).
     pub config: BTreeMap<String, String>,
+    /// Keys of [`Self::config`] whose change must not ship together with a new image (the
+    /// previous image's pods keep serving during a rollout). The ConfigMap names them in
+    /// its [`super::config_map::APART_FROM_IMAGE`] annotation, and `keel diff` blocks a
+    /// change of one of them that comes with an image change. Default: none.
+    pub config_apart_from_image: BTreeSet<String>,
     /// Secret environment variables. Default: none (no ExternalSecret).
     pub secrets: SecretsProps,
     /// Horizontal autoscaling. Default: none.
@@ -107,6 +112,7 @@ impl ServiceProps {
             pre_stop_pause_seconds: 5,
             service_account: ServiceAccountProps::default(),
             config: BTreeMap::new(),
+            config_apart_from_image: BTreeSet::new(),
             secrets: SecretsProps::default(),
             autoscaling: None,
             disruption_budget: DisruptionBudget::default(),

@@ -68,7 +68,7 @@ pub mod dashboard;
 pub mod labels;
 
 pub use autoscaling::Autoscaling;
-pub use config_map::config_map_name;
+pub use config_map::{APART_FROM_IMAGE, config_map_name};
 pub use construct::{ServiceProps, service};
 pub use database_login::{
     DATABASE_LOGIN, DatabaseLoginJobProps, HostSecret, RDS_PRIMARY_INSTANCE_TAG,

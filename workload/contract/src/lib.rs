@@ -228,6 +228,13 @@ pub const ENV_VARS: &[EnvVar] = &[
     DATABASE_MIN_CONNECTIONS,
 ];
 
+/// Variables whose change must not ship in the same rollout as a new image: replicas of the
+/// previous image keep serving beside the new ones during a canary (and again after a
+/// rollback), so the new value must be one every serving version handles. Stacks mark
+/// them, and `keel diff` blocks a change that sets one together with an image change.
+/// `SKETCH_ENCODING=compact` writes rollup rows only this version reads.
+pub const CHANGE_APART_FROM_IMAGE: &[EnvVar] = &[SKETCH_ENCODING];
+
 /// Container resources the binary is sized for (Kubernetes quantities).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Resources {
