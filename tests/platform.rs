@@ -99,6 +99,9 @@ fn nodes_use_imdsv2_encrypted_gp3_and_only_worker_and_ecr_policies() {
         group["scaling_config"][0],
         json!({"min_size": 3, "desired_size": 3, "max_size": 9})
     );
+    // The nodes follow the control plane's version: without it a node group stays at the
+    // version it was created with, and cluster upgrades leave its kubelets behind.
+    assert_eq!(group["version"], "${aws_eks_cluster.main.version}");
     let node_policies: Vec<String> = resources(&o)
         .into_iter()
         .filter(|(t, n, _)| t == "aws_iam_role_policy_attachment" && n.starts_with("node_"))

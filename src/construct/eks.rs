@@ -244,6 +244,11 @@ impl EksCluster {
             node_group::ScalingConfig::new(ng.desired, ng.max, ng.min),
         )
         .node_group_name(&ng.name)
+        // Nodes follow the control plane: a node group keeps the Kubernetes version it was
+        // created with unless told otherwise, so after a few cluster upgrades its kubelets
+        // would fall outside the supported skew. Referencing the cluster's version makes
+        // Terraform upgrade the cluster first, then roll the nodes (one at a time, below).
+        .version(self.version())
         .ami_type("AL2023_x86_64_STANDARD")
         .instance_types(ng.instance_types.clone())
         .capacity_type(ng.capacity_type)
@@ -298,6 +303,11 @@ impl EksCluster {
     /// The cluster name.
     pub fn name(&self) -> Expr {
         self.cluster.attr("name")
+    }
+
+    /// The control plane's Kubernetes version (`1.35`).
+    pub fn version(&self) -> Expr {
+        self.cluster.attr("version")
     }
 
     /// The API server endpoint.
