@@ -17,6 +17,16 @@ pub const V5: &str = "5.100.0";
 /// The 6.x release whose schema keel checks against.
 pub const V6: &str = "6.47.0";
 
+/// The key of the provider's own configuration block in a trimmed schema (and in the
+/// shared compact one).
+pub const PROVIDER_CONFIG: &str = "provider_config";
+
+/// Members of the provider configuration the bindings leave out: `endpoints` (one URL
+/// override per AWS service, hundreds of attributes, for API look-alikes and tests) and
+/// the static credentials, which a generated file committed to git must never hold
+/// (keel's roots take credentials from the environment: OIDC in CI, a profile locally).
+pub const PROVIDER_LEFT_OUT: &[&str] = &["endpoints", "access_key", "secret_key", "token"];
+
 /// Where the shared 6.x schema and the provider mirror live on a keel machine.
 pub struct Sources {
     /// `../shared/schemas/aws-provider-schema.json` (compact, 6.x).
@@ -93,9 +103,25 @@ pub fn types_in_generated(dir: &Path) -> Result<BTreeSet<TypeName>, String> {
     Ok(out)
 }
 
-/// The trimmed 6.x schema: the `types` entries of the shared compact schema.
+/// The provider configuration block without [`PROVIDER_LEFT_OUT`].
+fn trim_provider(block: &Value) -> Value {
+    let mut block = block.clone();
+    for key in ["a", "b"] {
+        if let Some(members) = block.get_mut(key).and_then(Value::as_object_mut) {
+            members.retain(|name, _| !PROVIDER_LEFT_OUT.contains(&name.as_str()));
+        }
+    }
+    block
+}
+
+/// The trimmed 6.x schema: the provider configuration and the `types` entries of the
+/// shared compact schema.
 pub fn trim_v6(full: &Value, types: &BTreeSet<TypeName>) -> Result<Value, String> {
     let mut out = header(V6, "../shared/schemas/aws-provider-schema.json, trimmed");
+    let provider = full
+        .get(PROVIDER_CONFIG)
+        .ok_or_else(|| format!("the hashicorp/aws {V6} schema has no {PROVIDER_CONFIG}"))?;
+    out[PROVIDER_CONFIG] = trim_provider(provider);
     for (kind, name) in types {
         let block = full
             .get(kind)
@@ -123,6 +149,11 @@ pub fn trim_v5(
         V5,
         "terraform providers schema -json (local provider mirror), trimmed",
     );
+    let provider = aws
+        .get("provider")
+        .and_then(|p| p.get("block"))
+        .ok_or_else(|| format!("terraform printed no hashicorp/aws {V5} provider schema"))?;
+    out[PROVIDER_CONFIG] = trim_provider(&compact_block(provider));
     for (kind, name) in types {
         let section = if kind == "resource" {
             "resource_schemas"
