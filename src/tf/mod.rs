@@ -853,6 +853,66 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_single_block_set_twice_fails_render_with_its_address() {
+        use aws::resource::lb_target_group::{HealthCheck, Stickiness};
+        let mut c = config();
+        let group = aws::resource::LbTargetGroup::new()
+            .health_check(HealthCheck::new().path("/a"))
+            .stickiness(Stickiness::new("lb_cookie"))
+            .health_check(HealthCheck::new().path("/b"));
+        c.add("alb", "blue", group);
+        c.add(
+            "alb",
+            "green",
+            aws::resource::LbTargetGroup::new().health_check(HealthCheck::new()),
+        );
+        let err = c.render().unwrap_err();
+        assert_eq!(
+            err,
+            vec![TfError::BlockSetTwice {
+                address: "aws_lb_target_group.blue".into(),
+                block: "health_check".into(),
+            }]
+        );
+        assert!(
+            err[0]
+                .to_string()
+                .contains("aws_lb_target_group.blue: block health_check is set twice"),
+            "{}",
+            err[0]
+        );
+    }
+
+    #[test]
+    fn a_provider_block_set_twice_is_an_error_and_the_default_provider_renders_as_before() {
+        let tags = aws::provider::DefaultTags::new;
+        let twice = aws::provider::Aws::new()
+            .default_tags(tags())
+            .default_tags(tags());
+        let (_, errors) = provider_section(twice);
+        assert_eq!(
+            errors,
+            vec![TfError::BlockSetTwice {
+                address: "provider.aws".into(),
+                block: "default_tags".into(),
+            }]
+        );
+        let mut c = config();
+        c.provider.default_tags = BTreeMap::from([("team".to_owned(), "core".to_owned())]);
+        let (provider, errors) = c.provider_block();
+        assert!(errors.is_empty());
+        // The form keel wrote before the provider bindings: default_tags as an object.
+        assert_eq!(
+            provider,
+            json!({"aws": {
+                "region": "eu-west-1",
+                "allowed_account_ids": ["012345678901"],
+                "default_tags": {"tags": {"team": "core"}},
+            }})
+        );
+    }
+
+    #[test]
     fn suppressions_become_checkov_comments() {
         let mut c = config();
         let s = [Suppression {

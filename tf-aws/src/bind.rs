@@ -105,6 +105,31 @@
 //! let _ = KmsAlias::new("key-id").region_v6_only(gate, "eu-west-1");
 //! ```
 //!
+//! A misspelled attribute of the provider configuration (`allowed_acount_ids`):
+//!
+//! ```compile_fail,E0599
+//! use keel_tf_aws::aws::provider::Aws;
+//! let _ = Aws::new().region("eu-west-1").allowed_acount_ids(["123456789012"]);
+//! ```
+//! ```
+//! use keel_tf_aws::aws::provider::Aws;
+//! let _ = Aws::new().region("eu-west-1").allowed_account_ids(["123456789012"]);
+//! ```
+//!
+//! A literal of another type than the schema's only through [`Val::converted`], which
+//! takes a bool or a number, never a JSON value:
+//!
+//! ```compile_fail,E0277
+//! use keel_tf_aws::aws::resource::LbTargetGroup;
+//! use keel_tf_aws::bind::Val;
+//! let _ = LbTargetGroup::new().deregistration_delay(Val::converted(serde_json::json!([30])));
+//! ```
+//! ```
+//! use keel_tf_aws::aws::resource::LbTargetGroup;
+//! use keel_tf_aws::bind::Val;
+//! let _ = LbTargetGroup::new().deregistration_delay(Val::converted(30));
+//! ```
+//!
 //! A computed attribute assigned (`arn` is read-only: a getter of the reference, no
 //! builder method):
 //!
