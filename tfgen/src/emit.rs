@@ -1,5 +1,6 @@
 //! Rust source of the bindings: the two majors' blocks merged member by member, then one
-//! module per type (`resource/<name>.rs`, `data/<name>.rs`) and the `mod.rs` files.
+//! module per type (`resource/<name>.rs`, `data/<name>.rs`), the provider configuration's
+//! (`provider.rs`) and the `mod.rs` files.
 //!
 //! A member in both majors is usable as is; a member in one only gets a `*_v5_only` /
 //! `*_v6_only` method that takes the matching gate. Where the 6.x schema is partial (a few
@@ -704,7 +705,7 @@ pub fn bindings(
 mod tests {
     use serde_json::json;
 
-    use super::type_module;
+    use super::{provider_module, type_module};
 
     #[test]
     fn members_get_their_shape_and_one_major_members_a_gate() {
@@ -759,5 +760,50 @@ mod tests {
         assert!(!src.contains("pub fn arn(mut self"), "{src}");
         // One-major attributes have no ungated getter.
         assert!(!src.contains("pub fn region(&self)"), "{src}");
+    }
+
+    #[test]
+    fn the_provider_gets_a_builder_with_alias_and_single_blocks_as_objects() {
+        let block = |extra: serde_json::Value| {
+            let mut b = json!({"a": {
+                "region": {"f": "o", "t": "string"},
+                "allowed_account_ids": {"f": "o", "t": ["set", "string"]},
+            }, "b": {
+                "default_tags": {"m": "list", "a": {"tags": {"f": "o", "t": ["map", "string"]}}},
+                "assume_role": {"m": "list", "a": {"role_arn": {"f": "o", "t": "string"}}},
+            }});
+            if let Some((k, v)) = extra.as_object().and_then(|o| o.iter().next()) {
+                b["a"][k] = v.clone();
+            }
+            b
+        };
+        let v5 = block(json!({}));
+        let v6 = block(json!({"tag_policy_compliance": {"f": "o", "t": "string"}}));
+        let src = provider_module(&v5, &v6);
+        assert!(src.contains("pub struct Aws(Body);"), "{src}");
+        assert!(src.contains("impl Provider for Aws {"), "{src}");
+        assert!(src.contains("const NAME: &'static str = \"aws\";"), "{src}");
+        assert!(
+            src.contains("pub fn alias(mut self, alias: impl Into<String>) -> Self"),
+            "{src}"
+        );
+        // The schema's unbounded default_tags is one setting: a struct, written as an object.
+        assert!(
+            src.contains("pub fn default_tags(mut self, block: DefaultTags) -> Self {\nself.0.set_block_object(\"default_tags\""),
+            "{src}"
+        );
+        assert!(
+            src.contains(
+                "pub fn assume_role(mut self, blocks: impl IntoIterator<Item = AssumeRole>)"
+            ),
+            "{src}"
+        );
+        assert!(
+            src.contains("pub fn tag_policy_compliance_v6_only(mut self, _gate: Only6,"),
+            "{src}"
+        );
+        // No resource meta-arguments on a provider.
+        assert!(!src.contains("pub fn depends_on"), "{src}");
+        assert!(!src.contains("pub fn lifecycle"), "{src}");
     }
 }

@@ -1,5 +1,6 @@
 //! The trimmed schemas: one file per provider major under `tfgen/schema/`, holding only the
-//! types keel binds, in the compact format of `../shared/schemas/aws-provider-schema.json`
+//! types keel binds and the provider's own configuration (`provider_config`, less
+//! [`PROVIDER_LEFT_OUT`]), in the compact format of `../shared/schemas/aws-provider-schema.json`
 //! (`"a"` attributes with `"f"` flags and `"t"` cty type, `"b"` nested blocks with `"m"`
 //! nesting mode and `"min"`/`"max"`), plus `"doc"` where the provider documents a member.
 //!
@@ -336,4 +337,38 @@ pub fn terraform_v5_schema(mirror: &Path, scratch: &Path) -> Result<Value, Strin
     })();
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde_json::json;
+
+    use super::{PROVIDER_CONFIG, trim_v6};
+
+    #[test]
+    fn the_provider_configuration_is_kept_without_endpoints_and_static_credentials() {
+        let full = json!({
+            PROVIDER_CONFIG: {"a": {
+                "region": {"f": "o", "t": "string"},
+                "access_key": {"f": "o", "t": "string"},
+                "secret_key": {"f": "o", "t": "string"},
+                "token": {"f": "o", "t": "string"},
+            }, "b": {
+                "endpoints": {"m": "set", "a": {"s3": {"f": "o", "t": "string"}}},
+                "default_tags": {"m": "list", "a": {"tags": {"f": "o", "t": ["map", "string"]}}},
+            }},
+            "resource": {}, "data": {},
+        });
+        let trimmed = trim_v6(&full, &BTreeSet::new()).unwrap();
+        assert_eq!(
+            trimmed[PROVIDER_CONFIG],
+            json!({"a": {"region": {"f": "o", "t": "string"}}, "b": {
+                "default_tags": {"m": "list", "a": {"tags": {"f": "o", "t": ["map", "string"]}}},
+            }})
+        );
+        let err = trim_v6(&json!({"resource": {}}), &BTreeSet::new()).unwrap_err();
+        assert!(err.contains("no provider_config"), "{err}");
+    }
 }
