@@ -1,5 +1,6 @@
 //! The runtime of the generated bindings ([`crate::aws`]): typed values, block bodies,
-//! the [`Block`] trait keel's `Config::add` takes, and the provider-major gates.
+//! the [`Block`] trait keel's `Config::add` takes, the [`Provider`] trait of the provider
+//! configuration, and the provider-major gates.
 //!
 //! A binding is a builder over a JSON object: `new` takes the required attributes, one
 //! method per optional attribute or nested block sets it, and [`Block::into_body`] hands

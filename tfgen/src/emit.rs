@@ -609,6 +609,11 @@ pub fn provider_module(v5: &Value, v6: &Value) -> String {
         .filter(|b| PROVIDER_SINGLE.contains(&b.name.as_str()))
     {
         b.max = Some(1);
+        let note = "The schema sets no max_items; keel binds it as one block, since it is one setting of the provider.";
+        b.block.doc = Some(match b.block.doc.take() {
+            Some(doc) => format!("{doc} {note}"),
+            None => note.to_owned(),
+        });
     }
     let mut body = String::new();
     let heading = "`provider \"aws\"`: the provider configuration of a root (every member is optional; `alias` makes an additional one).".to_owned();

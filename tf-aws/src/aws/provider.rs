@@ -245,7 +245,7 @@ impl Aws {
 
     /// `default_tags` block, nesting `list`, at most one: Sets the block.
     ///
-    /// Configuration block with settings to default resource tags across all resources.
+    /// Configuration block with settings to default resource tags across all resources. The schema sets no max\_items; keel binds it as one block, since it is one setting of the provider.
     pub fn default_tags(mut self, block: DefaultTags) -> Self {
         self.0.set_block_object("default_tags", block.into_body());
         self
@@ -253,7 +253,7 @@ impl Aws {
 
     /// `ignore_tags` block, nesting `list`, at most one: Sets the block.
     ///
-    /// Configuration block with settings to ignore resource tags across all resources.
+    /// Configuration block with settings to ignore resource tags across all resources. The schema sets no max\_items; keel binds it as one block, since it is one setting of the provider.
     pub fn ignore_tags(mut self, block: IgnoreTags) -> Self {
         self.0.set_block_object("ignore_tags", block.into_body());
         self
@@ -430,7 +430,7 @@ impl Nested for AssumeRoleWithWebIdentity {
 
 /// The `default_tags` block (nesting `list`, at most one).
 ///
-/// Configuration block with settings to default resource tags across all resources.
+/// Configuration block with settings to default resource tags across all resources. The schema sets no max\_items; keel binds it as one block, since it is one setting of the provider.
 #[derive(Debug, Clone, PartialEq)]
 #[must_use]
 pub struct DefaultTags(Body);
@@ -459,7 +459,7 @@ impl Nested for DefaultTags {
 
 /// The `ignore_tags` block (nesting `list`, at most one).
 ///
-/// Configuration block with settings to ignore resource tags across all resources.
+/// Configuration block with settings to ignore resource tags across all resources. The schema sets no max\_items; keel binds it as one block, since it is one setting of the provider.
 #[derive(Debug, Clone, PartialEq)]
 #[must_use]
 pub struct IgnoreTags(Body);
