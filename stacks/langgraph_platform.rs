@@ -41,7 +41,7 @@ use crate::construct::secrets::{Secret, composed_secret};
 use crate::construct::security_group::{Peer, SecurityGroup};
 use crate::construct::vpc::{Vpc, VpcProps};
 use crate::construct::waf::{WebAcl, WebAclProps};
-use crate::construct::{Scope, expr_list};
+use crate::construct::Scope;
 use crate::env::Env;
 use crate::env::check::{
     Problems, certificate, database, fargate_size, image, min_copies, percent, plain_http,
@@ -384,7 +384,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             settings: cfg.database.clone(),
             db_name: "langgraph".into(),
             username: "langgraph_admin".into(),
-            subnet_ids: expr_list(&vpc.private_subnet_ids()).into(),
+            subnet_ids: vpc.private_subnet_ids().into(),
             security_group_id: db_sg.id(),
             log_retention_days: cfg.log_retention_days,
         },

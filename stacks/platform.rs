@@ -961,7 +961,7 @@ impl OnCluster {
     }
 
     /// The data subnet ids, as a list expression (imported): for databases and caches.
-    pub fn data_subnet_ids(&self, scope: &mut Scope<'_>) -> serde_json::Value {
+    pub fn data_subnet_ids(&self, scope: &mut Scope<'_>) -> crate::tf::bind::Val<Vec<String>> {
         exports::import_list(scope, &DATA_SUBNET_IDS).into()
     }
 

@@ -127,7 +127,7 @@ impl Alb {
                 .vpc_id(&props.vpc_id)
                 // The schema types it as a string; keel has always written the number,
                 // which Terraform converts (kept so the output does not change).
-                .deregistration_delay(Val::unchecked(30.into()))
+                .deregistration_delay(Val::converted(30))
                 .health_check(health_check);
             scope.tf.add_with(f, color, group, suppressions).into_ref()
         };

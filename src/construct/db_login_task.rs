@@ -271,7 +271,7 @@ mod tests {
                 },
                 db_name: "app".into(),
                 username: "app_admin".into(),
-                subnet_ids: serde_json::json!(["subnet-1", "subnet-2"]),
+                subnet_ids: ["subnet-1", "subnet-2"].into(),
                 security_group_id: crate::refs::Expr::raw("var.sg"),
                 log_retention_days: 30,
             },

@@ -6,8 +6,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
 use super::Scope;
 use super::iam::{Role, Statement, Trust};
 use super::kms::KmsKey;
@@ -167,13 +165,7 @@ impl EksCluster {
         let eks = EksCluster { cluster, oidc };
         let policy = access_policy_arn(scope.partition(), CLUSTER_ADMIN_POLICY);
         for (i, admin) in props.admins.iter().enumerate() {
-            let entry = eks.grant_access(
-                scope,
-                &admin_id(admin),
-                Value::String(admin.clone()),
-                &policy,
-                &[],
-            );
+            let entry = eks.grant_access(scope, &admin_id(admin), admin.into(), &policy, &[]);
             // Renamed construct id: admin entries were addressed by their position in
             // `admins` (`admin_<i>`), so removing the first admin re-created every other
             // entry. State applied before the rename moves to the principal's address.
@@ -188,7 +180,7 @@ impl EksCluster {
         &self,
         scope: &mut Scope<'_>,
         id: &str,
-        principal: Value,
+        principal: Val<String>,
         policy_arn: &str,
         namespaces: &[String],
     ) -> AccessEntry {
@@ -343,11 +335,10 @@ pub fn group_access_entry(
     scope: &mut Scope<'_>,
     cluster_name: Expr,
     id: &str,
-    principal: Value,
+    principal: Val<String>,
     group: &str,
 ) {
-    // The principal is JSON because its callers pass either a literal ARN or a reference.
-    let entry = EksAccessEntry::new(cluster_name, Val::unchecked(principal))
+    let entry = EksAccessEntry::new(cluster_name, principal)
         .r#type("STANDARD")
         .kubernetes_groups([group]);
     scope.tf.add("access", id, entry);
@@ -360,26 +351,21 @@ pub fn access_entry(
     scope: &mut Scope<'_>,
     cluster_name: Expr,
     id: &str,
-    principal: Value,
+    principal: Val<String>,
     policy_arn: &str,
     namespaces: &[String],
 ) -> AccessEntry {
     let f = "access";
-    let entry =
-        EksAccessEntry::new(&cluster_name, Val::unchecked(principal.clone())).r#type("STANDARD");
+    let entry = EksAccessEntry::new(&cluster_name, principal.clone()).r#type("STANDARD");
     let entry = scope.tf.add(f, id, entry).into_ref();
     let scope_block = if namespaces.is_empty() {
         AccessScope::new("cluster")
     } else {
         AccessScope::new("namespace").namespaces(namespaces.to_vec())
     };
-    let association = EksAccessPolicyAssociation::new(
-        cluster_name,
-        policy_arn,
-        Val::unchecked(principal),
-        scope_block,
-    )
-    .depends_on([entry.address()]);
+    let association =
+        EksAccessPolicyAssociation::new(cluster_name, policy_arn, principal, scope_block)
+            .depends_on([entry.address()]);
     let association = scope.tf.add(f, id, association).into_ref();
     AccessEntry { entry, association }
 }

@@ -21,8 +21,8 @@ use crate::tf::bind::{Lifecycle, Val};
 pub struct RedisCacheProps {
     /// Environment settings (node type, version, node count).
     pub settings: Cache,
-    /// Private subnets.
-    pub subnet_ids: serde_json::Value,
+    /// Private subnets: a list, or a list expression (an import).
+    pub subnet_ids: Val<Vec<String>>,
     /// The cache's security group.
     pub security_group_id: Expr,
     /// The AUTH token (a reference to a generated secret).
@@ -86,10 +86,7 @@ impl RedisCache {
         let subnets = scope.tf.add(
             f,
             "main",
-            ElasticacheSubnetGroup::new(
-                scope.name("cache"),
-                Val::unchecked(props.subnet_ids.clone()),
-            ),
+            ElasticacheSubnetGroup::new(scope.name("cache"), props.subnet_ids.clone()),
         );
         let slow_log = encrypted_log_group(
             scope,
@@ -141,11 +138,11 @@ impl RedisCache {
             .security_group_ids([&props.security_group_id])
             // Both majors type these two as strings; Terraform converts the bool keel has
             // always written, and writing "true" instead would change the generated files.
-            .at_rest_encryption_enabled(Val::unchecked(true.into()))
+            .at_rest_encryption_enabled(Val::converted(true))
             .kms_key_id(key.arn())
             .transit_encryption_enabled(true)
             .auth_token(&props.auth_token)
-            .auto_minor_version_upgrade(Val::unchecked(true.into()))
+            .auto_minor_version_upgrade(Val::converted(true))
             .snapshot_retention_limit(if scope.prod { 7 } else { 1 })
             .snapshot_window("02:00-03:00")
             .maintenance_window("sun:05:00-sun:06:00")

@@ -11,8 +11,6 @@
 //! account by the platform stack of the environment that owns the account; its ARN is
 //! deterministic, so deploy roles name it without an import.
 
-use serde_json::Value;
-
 use super::Scope;
 use super::eks::group_access_entry;
 use super::iam::{GITHUB_OIDC_HOST, Role, Statement, Trust};
@@ -108,7 +106,7 @@ pub fn github_deploy_role(scope: &mut Scope<'_>, props: &GithubDeployProps) -> R
                 scope,
                 cluster.clone(),
                 "github_deploy",
-                Value::from(role.arn()),
+                role.arn().into(),
                 group,
             );
         }

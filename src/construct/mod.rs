@@ -33,7 +33,6 @@ pub mod vpc;
 pub mod waf;
 pub mod workload_identity;
 
-use crate::refs::Expr;
 use crate::tf::Config;
 
 /// What every construct needs: the Terraform root it adds to and the naming scheme.
@@ -106,11 +105,6 @@ pub fn local_name(id: &str) -> String {
             }
         })
         .collect()
-}
-
-/// References as JSON values, for props that take literals or references.
-pub fn expr_list(items: &[Expr]) -> Vec<serde_json::Value> {
-    items.iter().map(serde_json::Value::from).collect()
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ pub struct RdsInstanceProps {
     /// Manager; applications get logins of their own ([`super::db_login::DatabaseLogin`]).
     pub username: String,
     /// Private subnets (two AZs at least): a list, or a list expression (an import).
-    pub subnet_ids: serde_json::Value,
+    pub subnet_ids: Val<Vec<String>>,
     /// The database's security group.
     pub security_group_id: Expr,
     /// Days to keep the exported logs (see [`EngineVersion::log_exports`]).
@@ -233,8 +233,7 @@ impl RdsInstance {
         let subnets = scope.tf.add(
             f,
             "main",
-            // The stacks pass the subnet ids as an imported JSON list.
-            DbSubnetGroup::new(Val::unchecked(props.subnet_ids.clone())).name(scope.name("db")),
+            DbSubnetGroup::new(props.subnet_ids.clone()).name(scope.name("db")),
         );
         let params = scope.tf.add(
             f,

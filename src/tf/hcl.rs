@@ -16,8 +16,15 @@ use hcl::template::{Element, Template};
 use hcl::{Attribute, Block, Body, Identifier, Structure};
 use serde_json::{Map, Value};
 
-/// Nested blocks keel writes as a single JSON object rather than an array of objects.
-const OBJECT_BLOCKS: &[&str] = &["lifecycle", "default_tags", "required_providers"];
+/// Nested blocks keel writes as a single JSON object rather than an array of objects:
+/// `lifecycle`, `required_providers`, and the provider's single blocks (the generated
+/// `aws::provider::Aws` writes them with `Body::set_block_object`).
+const OBJECT_BLOCKS: &[&str] = &[
+    "lifecycle",
+    "default_tags",
+    "ignore_tags",
+    "required_providers",
+];
 
 /// Attributes whose JSON strings are references or keywords, not templates.
 const REFERENCE_ATTRIBUTES: &[&str] = &[
@@ -610,6 +617,21 @@ mod tests {
         );
         assert!(text.contains("lifecycle {"), "{text}");
         assert_eq!(text.matches("rule {").count(), 2, "{text}");
+    }
+
+    #[test]
+    fn the_provider_bindings_single_blocks_are_hcl_blocks() {
+        use crate::tf::aws::provider::{Aws, DefaultTags, IgnoreTags};
+        let aws = Aws::new()
+            .region("eu-west-1")
+            .default_tags(
+                DefaultTags::new().tags(std::collections::BTreeMap::from([("env", "prod")])),
+            )
+            .ignore_tags(IgnoreTags::new().key_prefixes(["kubernetes.io/"]));
+        let body = crate::tf::bind::Provider::into_body(aws).into_json();
+        let text = round_trip(&json!({ "provider": { "aws": body } }));
+        assert!(text.contains("default_tags {"), "{text}");
+        assert!(text.contains("ignore_tags {"), "{text}");
     }
 
     #[test]

@@ -86,6 +86,17 @@ pub enum TfError {
     /// Two `moved` blocks from the same address.
     #[error("{0} is moved twice; one old address can move to one new address only")]
     MovedTwice(String),
+    /// A block the schema allows once was given twice to a binding's builder (the second
+    /// would silently replace the first).
+    #[error(
+        "{address}: block {block} is set twice, and the schema allows one; the second call would replace the first"
+    )]
+    BlockSetTwice {
+        /// The resource, data source or provider (`aws_s3_bucket.logs`, `provider.aws`).
+        address: String,
+        /// The block's path in the body (`versioning_configuration`, `rule.filter`).
+        block: String,
+    },
 }
 
 /// A renamed resource: Terraform moves the state of `from` to `to` instead of destroying
@@ -194,7 +205,8 @@ impl Config {
             refs::BlockKind::Resource => Ref::resource(B::TYPE, name),
             refs::BlockKind::Data => Ref::data(B::TYPE, name),
         };
-        let body = with_suppressions(block.into_body(), suppressions);
+        let body = self.checked(r.address(), block.into_body());
+        let body = with_suppressions(body, suppressions);
         self.insert(file, r, body).into()
     }
 
@@ -343,6 +355,13 @@ impl Config {
         self.outputs.insert(name.to_owned(), body);
     }
 
+    /// The body's JSON, after recording a [`TfError::BlockSetTwice`] for each single block
+    /// its builder was given twice.
+    fn checked(&mut self, address: String, body: bind::Body) -> Value {
+        self.errors.extend(set_twice_errors(&address, &body));
+        body.into_json()
+    }
+
     fn insert(&mut self, file: &str, r: Ref, body: Value) -> Ref {
         if self.blocks.contains_key(&r) {
             self.errors.push(TfError::DuplicateAddress(r.address()));
@@ -405,11 +424,13 @@ impl Config {
     /// block: versions and backend), `main.tf.json` (the provider), one file per construct
     /// group, and `outputs.tf.json`.
     pub fn render(&self) -> Result<BTreeMap<String, String>, Vec<TfError>> {
+        let (mut provider, provider_errors) = self.provider_block();
         let errors: Vec<TfError> = self
             .errors
             .iter()
             .cloned()
             .chain(self.moved_errors())
+            .chain(provider_errors)
             .collect();
         if !errors.is_empty() {
             return Err(errors);
@@ -425,8 +446,8 @@ impl Config {
             .entry("versions")
             .or_default()
             .insert("terraform", Node::Owned(terraform));
-        let mut provider = self.provider_block();
-        provider["aws"]["//"] = Value::String(self.comment.clone());
+        provider[<aws::provider::Aws as bind::Provider>::NAME]["//"] =
+            Value::String(self.comment.clone());
         files
             .entry("main")
             .or_default()
@@ -568,16 +589,37 @@ impl Config {
         })
     }
 
-    fn provider_block(&self) -> Value {
+    /// The `provider` section: the default `aws` configuration, built through the typed
+    /// binding ([`aws::provider::Aws`]), with the errors of its body.
+    fn provider_block(&self) -> (Value, Vec<TfError>) {
         let p = &self.provider;
-        json!({
-            "aws": {
-                "region": p.region,
-                "allowed_account_ids": [p.account_id],
-                "default_tags": { "tags": p.default_tags },
-            }
-        })
+        let aws = aws::provider::Aws::new()
+            .region(&p.region)
+            .allowed_account_ids([&p.account_id])
+            .default_tags(aws::provider::DefaultTags::new().tags(p.default_tags.clone()));
+        provider_section(aws)
     }
+}
+
+/// `{"<name>": <body>}` of a provider configuration, with a [`TfError::BlockSetTwice`] for
+/// each single block its builder was given twice.
+fn provider_section<P: bind::Provider>(provider: P) -> (Value, Vec<TfError>) {
+    let body = provider.into_body();
+    let errors = set_twice_errors(&format!("provider.{}", P::NAME), &body);
+    let mut section = serde_json::Map::new();
+    section.insert(P::NAME.to_owned(), body.into_json());
+    (Value::Object(section), errors)
+}
+
+/// One [`TfError::BlockSetTwice`] per single block `body`'s builder was given twice.
+fn set_twice_errors(address: &str, body: &bind::Body) -> Vec<TfError> {
+    body.set_twice()
+        .iter()
+        .map(|block| TfError::BlockSetTwice {
+            address: address.to_owned(),
+            block: block.clone(),
+        })
+        .collect()
 }
 
 /// Records suppressions in a block body's `//` comment key (ignored by Terraform), as
@@ -807,6 +849,66 @@ pub(crate) mod tests {
                 .contains("aws_kms_key.gone is not a resource of this root"),
             "{}",
             err[2]
+        );
+    }
+
+    #[test]
+    fn a_single_block_set_twice_fails_render_with_its_address() {
+        use aws::resource::lb_target_group::{HealthCheck, Stickiness};
+        let mut c = config();
+        let group = aws::resource::LbTargetGroup::new()
+            .health_check(HealthCheck::new().path("/a"))
+            .stickiness(Stickiness::new("lb_cookie"))
+            .health_check(HealthCheck::new().path("/b"));
+        c.add("alb", "blue", group);
+        c.add(
+            "alb",
+            "green",
+            aws::resource::LbTargetGroup::new().health_check(HealthCheck::new()),
+        );
+        let err = c.render().unwrap_err();
+        assert_eq!(
+            err,
+            vec![TfError::BlockSetTwice {
+                address: "aws_lb_target_group.blue".into(),
+                block: "health_check".into(),
+            }]
+        );
+        assert!(
+            err[0]
+                .to_string()
+                .contains("aws_lb_target_group.blue: block health_check is set twice"),
+            "{}",
+            err[0]
+        );
+    }
+
+    #[test]
+    fn a_provider_block_set_twice_is_an_error_and_the_default_provider_renders_as_before() {
+        let tags = aws::provider::DefaultTags::new;
+        let twice = aws::provider::Aws::new()
+            .default_tags(tags())
+            .default_tags(tags());
+        let (_, errors) = provider_section(twice);
+        assert_eq!(
+            errors,
+            vec![TfError::BlockSetTwice {
+                address: "provider.aws".into(),
+                block: "default_tags".into(),
+            }]
+        );
+        let mut c = config();
+        c.provider.default_tags = BTreeMap::from([("team".to_owned(), "core".to_owned())]);
+        let (provider, errors) = c.provider_block();
+        assert!(errors.is_empty());
+        // The form keel wrote before the provider bindings: default_tags as an object.
+        assert_eq!(
+            provider,
+            json!({"aws": {
+                "region": "eu-west-1",
+                "allowed_account_ids": ["012345678901"],
+                "default_tags": {"tags": {"team": "core"}},
+            }})
         );
     }
 

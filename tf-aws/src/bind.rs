@@ -1,5 +1,6 @@
 //! The runtime of the generated bindings ([`crate::aws`]): typed values, block bodies,
-//! the [`Block`] trait keel's `Config::add` takes, and the provider-major gates.
+//! the [`Block`] trait keel's `Config::add` takes, the [`Provider`] trait of the provider
+//! configuration, and the provider-major gates.
 //!
 //! A binding is a builder over a JSON object: `new` takes the required attributes, one
 //! method per optional attribute or nested block sets it, and [`Block::into_body`] hands
@@ -105,6 +106,31 @@
 //! let _ = KmsAlias::new("key-id").region_v6_only(gate, "eu-west-1");
 //! ```
 //!
+//! A misspelled attribute of the provider configuration (`allowed_acount_ids`):
+//!
+//! ```compile_fail,E0599
+//! use keel_tf_aws::aws::provider::Aws;
+//! let _ = Aws::new().region("eu-west-1").allowed_acount_ids(["123456789012"]);
+//! ```
+//! ```
+//! use keel_tf_aws::aws::provider::Aws;
+//! let _ = Aws::new().region("eu-west-1").allowed_account_ids(["123456789012"]);
+//! ```
+//!
+//! A literal of another type than the schema's only through [`Val::converted`], which
+//! takes a bool or a number, never a JSON value:
+//!
+//! ```compile_fail,E0277
+//! use keel_tf_aws::aws::resource::LbTargetGroup;
+//! use keel_tf_aws::bind::Val;
+//! let _ = LbTargetGroup::new().deregistration_delay(Val::converted(serde_json::json!([30])));
+//! ```
+//! ```
+//! use keel_tf_aws::aws::resource::LbTargetGroup;
+//! use keel_tf_aws::bind::Val;
+//! let _ = LbTargetGroup::new().deregistration_delay(Val::converted(30));
+//! ```
+//!
 //! A computed attribute assigned (`arn` is read-only: a getter of the reference, no
 //! builder method):
 //!
@@ -134,7 +160,8 @@ pub enum Json {}
 /// A value for an attribute of schema type `T` (`String`, `f64` for numbers, `bool`,
 /// `Vec<T>` for lists and sets, `BTreeMap<String, T>` for maps, [`Json`]): a literal of
 /// that type, an [`Attr<T>`], or an untyped [`Expr`] (a reference the bindings cannot
-/// type yet, such as another construct's `arn()`).
+/// type yet, such as another construct's `arn()`). The one literal of another type it
+/// takes is a [`Val::converted`] scalar.
 pub struct Val<T> {
     json: Value,
     ty: PhantomData<fn() -> T>,
@@ -148,18 +175,59 @@ impl<T> Val<T> {
         }
     }
 
-    /// A JSON value taken as `T` without checking it: for construct props that still carry
-    /// JSON because the stacks that fill them are not migrated yet (e.g. a list of subnet
-    /// ids built with `expr_list`). Every use is a place the bindings cannot check.
-    pub fn unchecked(json: Value) -> Self {
-        Val::new(json)
-    }
-
     /// The value as the model stores it.
     pub fn into_json(self) -> Value {
         self.json
     }
 }
+
+impl Val<String> {
+    /// A bool or number literal for a string attribute, written as it is: Terraform
+    /// converts it to the schema's string (`true` to `"true"`, `30` to `"30"`). The one
+    /// way to give an attribute a literal of another type, for values keel wrote before
+    /// the bindings existed and must keep writing byte for byte (a target group's
+    /// `deregistration_delay`, ElastiCache's `at_rest_encryption_enabled`). It takes
+    /// scalars only ([`ScalarLiteral`]): never a list, map or arbitrary JSON value.
+    pub fn converted(literal: impl Into<ScalarLiteral>) -> Self {
+        Val::new(literal.into().0)
+    }
+}
+
+impl<T> Clone for Val<T> {
+    fn clone(&self) -> Self {
+        Val::new(self.json.clone())
+    }
+}
+
+impl<T> std::fmt::Debug for Val<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Val").field(&self.json).finish()
+    }
+}
+
+impl<T> PartialEq for Val<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.json == other.json
+    }
+}
+
+/// A bool or number literal that Terraform converts to a string attribute's type: what
+/// [`Val::converted`] takes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScalarLiteral(Value);
+
+/// `$ty` literals are [`ScalarLiteral`]s.
+macro_rules! scalar {
+    ($($ty:ty),*) => {$(
+        impl From<$ty> for ScalarLiteral {
+            fn from(v: $ty) -> Self {
+                ScalarLiteral(Value::from(v))
+            }
+        }
+    )*};
+}
+
+scalar!(bool, i32, i64, u8, u16, u32, u64, usize);
 
 impl<T> From<Expr> for Val<T> {
     fn from(e: Expr) -> Self {
@@ -232,49 +300,88 @@ impl<T, K: Into<String>, X: Into<Val<T>>> From<BTreeMap<K, X>> for Val<BTreeMap<
     }
 }
 
-/// The JSON object a binding builds.
+/// The JSON object a binding builds, with the single blocks it was given more than once
+/// (see [`Body::set_twice`]).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Body(Map<String, Value>);
+pub struct Body {
+    map: Map<String, Value>,
+    set_twice: Vec<String>,
+}
 
 impl Body {
     /// Sets attribute `name`.
     pub fn set<T>(&mut self, name: &str, value: impl Into<Val<T>>) {
-        self.0.insert(name.to_owned(), value.into().json);
+        self.map.insert(name.to_owned(), value.into().json);
     }
 
     /// Sets a block that occurs at most once (written as a one-element list, which
-    /// Terraform JSON reads for every nesting mode).
+    /// Terraform JSON reads for every nesting mode). A second call for the same block
+    /// replaces the first and is recorded (see [`Body::set_twice`]).
     pub fn set_block(&mut self, name: &str, block: Body) {
-        self.0
-            .insert(name.to_owned(), Value::Array(vec![Value::Object(block.0)]));
+        let value = Value::Array(vec![Value::Object(self.adopt(name, block))]);
+        self.insert_once(name, value);
+    }
+
+    /// Like [`Body::set_block`], written as the block's object alone (the other form
+    /// Terraform JSON reads for a block): the provider block's form, which keel's roots
+    /// have always had.
+    pub fn set_block_object(&mut self, name: &str, block: Body) {
+        let value = Value::Object(self.adopt(name, block));
+        self.insert_once(name, value);
     }
 
     /// Appends blocks to a repeatable block.
     pub fn push_blocks(&mut self, name: &str, blocks: impl IntoIterator<Item = Body>) {
+        let items: Vec<Value> = blocks
+            .into_iter()
+            .map(|b| Value::Object(self.adopt(name, b)))
+            .collect();
         let entry = self
-            .0
+            .map
             .entry(name.to_owned())
             .or_insert_with(|| Value::Array(Vec::new()));
-        if let Value::Array(items) = entry {
-            items.extend(blocks.into_iter().map(|b| Value::Object(b.0)));
+        if let Value::Array(existing) = entry {
+            existing.extend(items);
         }
     }
 
     /// Sets the meta-argument `depends_on`: addresses (`aws_x.y`) applied before this block.
     pub fn depends_on(&mut self, addresses: impl IntoIterator<Item = String>) {
         let list = addresses.into_iter().map(Value::String).collect();
-        self.0.insert("depends_on".into(), Value::Array(list));
+        self.map.insert("depends_on".into(), Value::Array(list));
     }
 
-    /// Sets the meta-argument `lifecycle`.
+    /// Sets the meta-argument `lifecycle` (a single block: a second call is recorded like
+    /// a single block set twice).
     pub fn lifecycle(&mut self, lifecycle: Lifecycle) {
-        self.0
-            .insert("lifecycle".into(), Value::Object(lifecycle.0.0));
+        let value = Value::Object(self.adopt("lifecycle", lifecycle.0));
+        self.insert_once("lifecycle", value);
     }
 
-    /// The object.
+    /// The single blocks (and `lifecycle`) set more than once, as paths from this body
+    /// (`versioning_configuration`, `rule.filter`), in the order of the second calls.
+    /// Only the last block given is kept; keel's `Config::add` reports each path as an
+    /// error, so a block given twice fails synth instead of vanishing.
+    pub fn set_twice(&self) -> &[String] {
+        &self.set_twice
+    }
+
+    /// The object (what [`Body::set_twice`] lists is not part of it).
     pub fn into_json(self) -> Value {
-        Value::Object(self.0)
+        Value::Object(self.map)
+    }
+
+    /// The nested `block`'s object, its set-twice paths taken over under `name`.
+    fn adopt(&mut self, name: &str, block: Body) -> Map<String, Value> {
+        self.set_twice
+            .extend(block.set_twice.into_iter().map(|p| format!("{name}.{p}")));
+        block.map
+    }
+
+    fn insert_once(&mut self, name: &str, value: Value) {
+        if self.map.insert(name.to_owned(), value).is_some() {
+            self.set_twice.push(name.to_owned());
+        }
     }
 }
 
@@ -306,7 +413,9 @@ impl Lifecycle {
     /// alone after creation.
     pub fn ignore_changes(mut self, paths: impl IntoIterator<Item = String>) -> Self {
         let list = paths.into_iter().map(Value::String).collect();
-        self.0.0.insert("ignore_changes".into(), Value::Array(list));
+        self.0
+            .map
+            .insert("ignore_changes".into(), Value::Array(list));
         self
     }
 
@@ -350,8 +459,17 @@ pub trait Block {
     const TYPE: &'static str;
     /// The typed reference `add` returns (its getters are the block's attributes).
     type Handle: From<Ref>;
-    /// The block's body.
-    fn into_body(self) -> Value;
+    /// The block's body (keel's `Config::add` reports its [`Body::set_twice`] paths).
+    fn into_body(self) -> Body;
+}
+
+/// A provider configuration binding (generated: [`crate::aws::provider::Aws`]), rendered by
+/// keel's `Config` into `main.tf.json`.
+pub trait Provider {
+    /// The provider's local name, the key under `provider` (`aws`).
+    const NAME: &'static str;
+    /// The provider block's body.
+    fn into_body(self) -> Body;
 }
 
 /// Permission to set an attribute or block that only hashicorp/aws 6.x has (the bindings'
@@ -406,5 +524,43 @@ mod tests {
             "one": [{}],
         });
         assert_eq!(b.into_json(), want);
+    }
+
+    #[test]
+    fn a_single_block_set_twice_is_recorded_with_its_path() {
+        let mut inner = Body::default();
+        inner.set_block("filter", Body::default());
+        inner.set_block("filter", Body::default());
+        let mut b = Body::default();
+        b.set_block("one", Body::default());
+        b.push_blocks("rule", [Body::default(), inner]);
+        assert_eq!(b.set_twice(), ["rule.filter"]);
+        b.set_block_object("one", Body::default());
+        b.lifecycle(Lifecycle::new());
+        b.lifecycle(Lifecycle::new().prevent_destroy(true));
+        assert_eq!(b.set_twice(), ["rule.filter", "one", "lifecycle"]);
+        // The last one given is kept; repeatable blocks append and are never recorded.
+        let json = b.into_json();
+        assert_eq!(json["one"], serde_json::json!({}));
+        assert_eq!(
+            json["lifecycle"],
+            serde_json::json!({"prevent_destroy": true})
+        );
+        let mut once = Body::default();
+        once.set_block("one", Body::default());
+        once.push_blocks("rule", [Body::default()]);
+        once.push_blocks("rule", [Body::default()]);
+        assert!(once.set_twice().is_empty());
+    }
+
+    #[test]
+    fn converted_literals_keep_their_json_type() {
+        let mut b = Body::default();
+        b.set("delay", Val::converted(30));
+        b.set("flag", Val::converted(true));
+        assert_eq!(
+            b.into_json(),
+            serde_json::json!({"delay": 30, "flag": true})
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! Rust source of the bindings: the two majors' blocks merged member by member, then one
-//! module per type (`resource/<name>.rs`, `data/<name>.rs`) and the `mod.rs` files.
+//! module per type (`resource/<name>.rs`, `data/<name>.rs`), the provider configuration's
+//! (`provider.rs`) and the `mod.rs` files.
 //!
 //! A member in both majors is usable as is; a member in one only gets a `*_v5_only` /
 //! `*_v6_only` method that takes the matching gate. Where the 6.x schema is partial (a few
@@ -10,7 +11,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use crate::schema::{TypeName, V5, V6};
+use crate::schema::{PROVIDER_CONFIG, TypeName, V5, V6};
 
 /// Which majors have a member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -318,8 +319,25 @@ fn is_single(n: &Nested) -> bool {
     n.max == Some(1)
 }
 
+/// What a builder builds: a resource or data source, a block nested in one, or the
+/// provider configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Top,
+    Nested,
+    Provider,
+}
+
 /// Emits the builder struct `name` for `block` and, recursively, its nested blocks'.
-fn emit_builder(out: &mut String, name: &str, heading: &str, block: &Merged, nested: bool) {
+fn emit_builder(out: &mut String, name: &str, heading: &str, block: &Merged, level: Level) {
+    let nested = level == Level::Nested;
+    // The provider's single blocks are written as objects, the form keel's roots had
+    // before the bindings (`Body::set_block_object`); every other block as a list.
+    let set_single = if level == Level::Provider {
+        "set_block_object"
+    } else {
+        "set_block"
+    };
     let mut lines = vec![heading.to_owned()];
     if let Some(d) = &block.doc {
         lines.push(doc_text(d));
@@ -370,7 +388,7 @@ fn emit_builder(out: &mut String, name: &str, heading: &str, block: &Merged, nes
     for b in &required_blocks {
         let _ = writeln!(
             out,
-            "body.set_block(\"{}\", {}.into_body());",
+            "body.{set_single}(\"{}\", {}.into_body());",
             b.name,
             ident(&b.name)
         );
@@ -411,7 +429,7 @@ fn emit_builder(out: &mut String, name: &str, heading: &str, block: &Merged, nes
         if is_single(b) {
             let _ = writeln!(
                 out,
-                "pub fn {}{suffix}(mut self, {gate}block: {ty}) -> Self {{\nself.0.set_block(\"{}\", block.into_body());\nself\n}}\n",
+                "pub fn {}{suffix}(mut self, {gate}block: {ty}) -> Self {{\nself.0.{set_single}(\"{}\", block.into_body());\nself\n}}\n",
                 ident(&b.name),
                 b.name
             );
@@ -424,7 +442,10 @@ fn emit_builder(out: &mut String, name: &str, heading: &str, block: &Merged, nes
             );
         }
     }
-    if !nested {
+    if level == Level::Provider {
+        out.push_str("/// Meta-argument `alias`: makes this an additional configuration of the provider (another region, another account), which a block selects with `provider = aws.<alias>`; a root has one configuration without alias.\npub fn alias(mut self, alias: impl Into<String>) -> Self {\nself.0.set::<String>(\"alias\", alias.into());\nself\n}\n\n");
+    }
+    if level == Level::Top {
         out.push_str("/// Meta-argument `depends_on`: addresses (`aws_x.y`) applied before this block.\npub fn depends_on(mut self, addresses: impl IntoIterator<Item = String>) -> Self {\nself.0.depends_on(addresses);\nself\n}\n\n");
         out.push_str("/// Meta-argument `lifecycle`.\npub fn lifecycle(mut self, lifecycle: Lifecycle) -> Self {\nself.0.lifecycle(lifecycle);\nself\n}\n\n");
     }
@@ -438,7 +459,7 @@ fn emit_builder(out: &mut String, name: &str, heading: &str, block: &Merged, nes
     for b in &block.blocks {
         let child = block_type(name, b, nested);
         let heading = format!("The `{}` block ({}).", b.name, block_shape(b));
-        emit_builder(out, &child, &heading, &b.block, true);
+        emit_builder(out, &child, &heading, &b.block, Level::Nested);
     }
 }
 
@@ -494,7 +515,7 @@ pub fn type_module(kind: &str, name: &str, v5: &Value, v6: &Value) -> String {
     emit_top(&mut body, &ty, name, kind_word, &merged);
     let _ = writeln!(
         body,
-        "impl Block for {ty} {{\nconst KIND: BlockKind = BlockKind::{block_kind};\nconst TYPE: &'static str = \"{name}\";\ntype Handle = {ty}Ref;\nfn into_body(self) -> Value {{\nself.0.into_json()\n}}\n}}\n"
+        "impl Block for {ty} {{\nconst KIND: BlockKind = BlockKind::{block_kind};\nconst TYPE: &'static str = \"{name}\";\ntype Handle = {ty}Ref;\nfn into_body(self) -> Body {{\nself.0\n}}\n}}\n"
     );
     let _ = writeln!(
         body,
@@ -529,17 +550,31 @@ pub fn type_module(kind: &str, name: &str, v5: &Value, v6: &Value) -> String {
         );
     }
     body.push_str("}\n");
+    out.push_str(&uses_of(
+        &body,
+        "use crate::expr::{Attr, BlockKind, Ref};\n",
+    ));
+    out.push_str(&body);
+    out
+}
+
+/// The `use` lines a module whose code is `body` needs: `BTreeMap`, `serde_json::Value`,
+/// `expr` (given), and the `bind` names it mentions.
+fn uses_of(body: &str, expr: &str) -> String {
     // Code lines only: doc comments name types too.
     let words: BTreeSet<&str> = body
         .lines()
         .filter(|l| !l.trim_start().starts_with("//"))
         .flat_map(|l| l.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')))
         .collect();
-    let uses = |word: &str| words.contains(word);
-    if uses("BTreeMap") {
+    let mut out = String::new();
+    if words.contains("BTreeMap") {
         out.push_str("use std::collections::BTreeMap;\n\n");
     }
-    out.push_str("use serde_json::Value;\n\nuse crate::expr::{Attr, BlockKind, Ref};\n");
+    if words.contains("Value") {
+        out.push_str("use serde_json::Value;\n\n");
+    }
+    out.push_str(expr);
     let bind: Vec<&str> = [
         "Block",
         "Body",
@@ -548,12 +583,46 @@ pub fn type_module(kind: &str, name: &str, v5: &Value, v6: &Value) -> String {
         "Nested",
         "Only5",
         "Only6",
+        "Provider",
         "Val",
     ]
     .into_iter()
-    .filter(|w| *w == "Block" || uses(w))
+    .filter(|w| words.contains(w))
     .collect();
     let _ = writeln!(out, "use crate::bind::{{{}}};\n", bind.join(", "));
+    out
+}
+
+/// Provider blocks the schema gives as lists without `max_items` although each is one
+/// setting of the provider (`terraform validate` accepts two, and what a second one means
+/// is not documented): bound as single blocks, so giving one twice is keel's set-twice
+/// error instead of a second block.
+const PROVIDER_SINGLE: &[&str] = &["default_tags", "ignore_tags"];
+
+/// The source of the provider configuration's module `provider.rs` (before rustfmt), from
+/// the two majors' `provider_config` blocks.
+pub fn provider_module(v5: &Value, v6: &Value) -> String {
+    let mut merged = merge(Some(v5), Some(v6), false);
+    for b in merged
+        .blocks
+        .iter_mut()
+        .filter(|b| PROVIDER_SINGLE.contains(&b.name.as_str()))
+    {
+        b.max = Some(1);
+        let note = "The schema sets no max_items; keel binds it as one block, since it is one setting of the provider.";
+        b.block.doc = Some(match b.block.doc.take() {
+            Some(doc) => format!("{doc} {note}"),
+            None => note.to_owned(),
+        });
+    }
+    let mut body = String::new();
+    let heading = "`provider \"aws\"`: the provider configuration of a root (every member is optional; `alias` makes an additional one).".to_owned();
+    emit_builder(&mut body, "Aws", &heading, &merged, Level::Provider);
+    body.push_str("impl Provider for Aws {\nconst NAME: &'static str = \"aws\";\nfn into_body(self) -> Body {\nself.0\n}\n}\n");
+    let mut out = format!(
+        "//! `provider \"aws\"`: the typed provider configuration (generated by tfgen from hashicorp/aws {V5} and {V6}; do not edit).\n\n"
+    );
+    out.push_str(&uses_of(&body, ""));
     out.push_str(&body);
     out
 }
@@ -562,7 +631,7 @@ fn emit_top(out: &mut String, ty: &str, name: &str, kind_word: &str, merged: &Me
     let heading = format!(
         "`{name}` ({kind_word}): `new` takes the required attributes, one method per other member."
     );
-    emit_builder(out, ty, &heading, merged, false);
+    emit_builder(out, ty, &heading, merged, Level::Top);
 }
 
 /// Every file of `tf-aws/src/aws/`, by path relative to it (before rustfmt).
@@ -572,6 +641,15 @@ pub fn bindings(
     v6: &Value,
 ) -> Result<BTreeMap<String, String>, String> {
     let mut files = BTreeMap::new();
+    let provider = |s: &Value, v: &str| {
+        s.get(PROVIDER_CONFIG).cloned().ok_or_else(|| {
+            format!("the trimmed {v} schema has no {PROVIDER_CONFIG}; run `cargo run -p keel-tfgen -- schema`")
+        })
+    };
+    files.insert(
+        "provider.rs".to_owned(),
+        provider_module(&provider(v5, V5)?, &provider(v6, V6)?),
+    );
     let mut mods: BTreeMap<&str, Vec<(String, String)>> = BTreeMap::new();
     for (kind, name) in types {
         let get = |s: &Value, v: &str| {
@@ -600,11 +678,13 @@ pub fn bindings(
          //! from the trimmed schemas of {V5} and {V6} in `tfgen/schema/`; do not edit.\n\
          //!\n\
          //! Every type keel uses has a builder (`new` takes the required attributes) and a\n\
-         //! typed reference (`Config::add` returns it; its getters are `Attr<T>`).\n\
+         //! typed reference (`Config::add` returns it; its getters are `Attr<T>`); the\n\
+         //! provider configuration is [`provider::Aws`].\n\
          //! Members only one major has need a gate ([`crate::bind::Only5`] /\n\
          //! [`crate::bind::Only6`]).\n\
          #![allow(\n    deprecated,\n    clippy::new_without_default,\n    clippy::should_implement_trait,\n    clippy::too_many_arguments,\n    clippy::wrong_self_convention\n)]\n\n"
     );
+    root.push_str("pub mod provider;\n");
     for (dir, entries) in &mods {
         let what = if *dir == "resource" {
             "Managed resources"
@@ -630,7 +710,7 @@ pub fn bindings(
 mod tests {
     use serde_json::json;
 
-    use super::type_module;
+    use super::{provider_module, type_module};
 
     #[test]
     fn members_get_their_shape_and_one_major_members_a_gate() {
@@ -685,5 +765,50 @@ mod tests {
         assert!(!src.contains("pub fn arn(mut self"), "{src}");
         // One-major attributes have no ungated getter.
         assert!(!src.contains("pub fn region(&self)"), "{src}");
+    }
+
+    #[test]
+    fn the_provider_gets_a_builder_with_alias_and_single_blocks_as_objects() {
+        let block = |extra: serde_json::Value| {
+            let mut b = json!({"a": {
+                "region": {"f": "o", "t": "string"},
+                "allowed_account_ids": {"f": "o", "t": ["set", "string"]},
+            }, "b": {
+                "default_tags": {"m": "list", "a": {"tags": {"f": "o", "t": ["map", "string"]}}},
+                "assume_role": {"m": "list", "a": {"role_arn": {"f": "o", "t": "string"}}},
+            }});
+            if let Some((k, v)) = extra.as_object().and_then(|o| o.iter().next()) {
+                b["a"][k] = v.clone();
+            }
+            b
+        };
+        let v5 = block(json!({}));
+        let v6 = block(json!({"tag_policy_compliance": {"f": "o", "t": "string"}}));
+        let src = provider_module(&v5, &v6);
+        assert!(src.contains("pub struct Aws(Body);"), "{src}");
+        assert!(src.contains("impl Provider for Aws {"), "{src}");
+        assert!(src.contains("const NAME: &'static str = \"aws\";"), "{src}");
+        assert!(
+            src.contains("pub fn alias(mut self, alias: impl Into<String>) -> Self"),
+            "{src}"
+        );
+        // The schema's unbounded default_tags is one setting: a struct, written as an object.
+        assert!(
+            src.contains("pub fn default_tags(mut self, block: DefaultTags) -> Self {\nself.0.set_block_object(\"default_tags\""),
+            "{src}"
+        );
+        assert!(
+            src.contains(
+                "pub fn assume_role(mut self, blocks: impl IntoIterator<Item = AssumeRole>)"
+            ),
+            "{src}"
+        );
+        assert!(
+            src.contains("pub fn tag_policy_compliance_v6_only(mut self, _gate: Only6,"),
+            "{src}"
+        );
+        // No resource meta-arguments on a provider.
+        assert!(!src.contains("pub fn depends_on"), "{src}");
+        assert!(!src.contains("pub fn lifecycle"), "{src}");
     }
 }

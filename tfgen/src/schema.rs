@@ -1,5 +1,6 @@
 //! The trimmed schemas: one file per provider major under `tfgen/schema/`, holding only the
-//! types keel binds, in the compact format of `../shared/schemas/aws-provider-schema.json`
+//! types keel binds and the provider's own configuration (`provider_config`, less
+//! [`PROVIDER_LEFT_OUT`]), in the compact format of `../shared/schemas/aws-provider-schema.json`
 //! (`"a"` attributes with `"f"` flags and `"t"` cty type, `"b"` nested blocks with `"m"`
 //! nesting mode and `"min"`/`"max"`), plus `"doc"` where the provider documents a member.
 //!
@@ -16,6 +17,16 @@ use serde_json::{Map, Value, json};
 pub const V5: &str = "5.100.0";
 /// The 6.x release whose schema keel checks against.
 pub const V6: &str = "6.47.0";
+
+/// The key of the provider's own configuration block in a trimmed schema (and in the
+/// shared compact one).
+pub const PROVIDER_CONFIG: &str = "provider_config";
+
+/// Members of the provider configuration the bindings leave out: `endpoints` (one URL
+/// override per AWS service, hundreds of attributes, for API look-alikes and tests) and
+/// the static credentials, which a generated file committed to git must never hold
+/// (keel's roots take credentials from the environment: OIDC in CI, a profile locally).
+pub const PROVIDER_LEFT_OUT: &[&str] = &["endpoints", "access_key", "secret_key", "token"];
 
 /// Where the shared 6.x schema and the provider mirror live on a keel machine.
 pub struct Sources {
@@ -93,9 +104,25 @@ pub fn types_in_generated(dir: &Path) -> Result<BTreeSet<TypeName>, String> {
     Ok(out)
 }
 
-/// The trimmed 6.x schema: the `types` entries of the shared compact schema.
+/// The provider configuration block without [`PROVIDER_LEFT_OUT`].
+fn trim_provider(block: &Value) -> Value {
+    let mut block = block.clone();
+    for key in ["a", "b"] {
+        if let Some(members) = block.get_mut(key).and_then(Value::as_object_mut) {
+            members.retain(|name, _| !PROVIDER_LEFT_OUT.contains(&name.as_str()));
+        }
+    }
+    block
+}
+
+/// The trimmed 6.x schema: the provider configuration and the `types` entries of the
+/// shared compact schema.
 pub fn trim_v6(full: &Value, types: &BTreeSet<TypeName>) -> Result<Value, String> {
     let mut out = header(V6, "../shared/schemas/aws-provider-schema.json, trimmed");
+    let provider = full
+        .get(PROVIDER_CONFIG)
+        .ok_or_else(|| format!("the hashicorp/aws {V6} schema has no {PROVIDER_CONFIG}"))?;
+    out[PROVIDER_CONFIG] = trim_provider(provider);
     for (kind, name) in types {
         let block = full
             .get(kind)
@@ -123,6 +150,11 @@ pub fn trim_v5(
         V5,
         "terraform providers schema -json (local provider mirror), trimmed",
     );
+    let provider = aws
+        .get("provider")
+        .and_then(|p| p.get("block"))
+        .ok_or_else(|| format!("terraform printed no hashicorp/aws {V5} provider schema"))?;
+    out[PROVIDER_CONFIG] = trim_provider(&compact_block(provider));
     for (kind, name) in types {
         let section = if kind == "resource" {
             "resource_schemas"
@@ -305,4 +337,38 @@ pub fn terraform_v5_schema(mirror: &Path, scratch: &Path) -> Result<Value, Strin
     })();
     let _ = std::fs::remove_dir_all(&dir);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde_json::json;
+
+    use super::{PROVIDER_CONFIG, trim_v6};
+
+    #[test]
+    fn the_provider_configuration_is_kept_without_endpoints_and_static_credentials() {
+        let full = json!({
+            PROVIDER_CONFIG: {"a": {
+                "region": {"f": "o", "t": "string"},
+                "access_key": {"f": "o", "t": "string"},
+                "secret_key": {"f": "o", "t": "string"},
+                "token": {"f": "o", "t": "string"},
+            }, "b": {
+                "endpoints": {"m": "set", "a": {"s3": {"f": "o", "t": "string"}}},
+                "default_tags": {"m": "list", "a": {"tags": {"f": "o", "t": ["map", "string"]}}},
+            }},
+            "resource": {}, "data": {},
+        });
+        let trimmed = trim_v6(&full, &BTreeSet::new()).unwrap();
+        assert_eq!(
+            trimmed[PROVIDER_CONFIG],
+            json!({"a": {"region": {"f": "o", "t": "string"}}, "b": {
+                "default_tags": {"m": "list", "a": {"tags": {"f": "o", "t": ["map", "string"]}}},
+            }})
+        );
+        let err = trim_v6(&json!({"resource": {}}), &BTreeSet::new()).unwrap_err();
+        assert!(err.contains("no provider_config"), "{err}");
+    }
 }

@@ -2,7 +2,8 @@
 //! from the trimmed schemas of 5.100.0 and 6.47.0 in `tfgen/schema/`; do not edit.
 //!
 //! Every type keel uses has a builder (`new` takes the required attributes) and a
-//! typed reference (`Config::add` returns it; its getters are `Attr<T>`).
+//! typed reference (`Config::add` returns it; its getters are `Attr<T>`); the
+//! provider configuration is [`provider::Aws`].
 //! Members only one major has need a gate ([`crate::bind::Only5`] /
 //! [`crate::bind::Only6`]).
 #![allow(
@@ -14,4 +15,5 @@
 )]
 
 pub mod data;
+pub mod provider;
 pub mod resource;

@@ -2,8 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
 use crate::bind::{Block, Body, Lifecycle, Nested, Only6, Val};
 use crate::expr::{Attr, BlockKind, Ref};
 
@@ -114,8 +112,8 @@ impl Block for CloudwatchCompositeAlarm {
     const KIND: BlockKind = BlockKind::Resource;
     const TYPE: &'static str = "aws_cloudwatch_composite_alarm";
     type Handle = CloudwatchCompositeAlarmRef;
-    fn into_body(self) -> Value {
-        self.0.into_json()
+    fn into_body(self) -> Body {
+        self.0
     }
 }
 

@@ -2,8 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
 use crate::bind::{Block, Body, Lifecycle, Only6, Val};
 use crate::expr::{Attr, BlockKind, Ref};
 
@@ -98,8 +96,8 @@ impl Block for CloudwatchLogGroup {
     const KIND: BlockKind = BlockKind::Resource;
     const TYPE: &'static str = "aws_cloudwatch_log_group";
     type Handle = CloudwatchLogGroupRef;
-    fn into_body(self) -> Value {
-        self.0.into_json()
+    fn into_body(self) -> Body {
+        self.0
     }
 }
 

@@ -2,8 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
 use crate::bind::{Block, Body, Lifecycle, Only6, Val};
 use crate::expr::{Attr, BlockKind, Ref};
 
@@ -57,8 +55,8 @@ impl Block for CodedeployApp {
     const KIND: BlockKind = BlockKind::Resource;
     const TYPE: &'static str = "aws_codedeploy_app";
     type Handle = CodedeployAppRef;
-    fn into_body(self) -> Value {
-        self.0.into_json()
+    fn into_body(self) -> Body {
+        self.0
     }
 }
 

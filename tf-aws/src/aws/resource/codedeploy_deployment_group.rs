@@ -2,8 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
 use crate::bind::{Block, Body, Lifecycle, Nested, Only6, Val};
 use crate::expr::{Attr, BlockKind, Ref};
 
@@ -779,8 +777,8 @@ impl Block for CodedeployDeploymentGroup {
     const KIND: BlockKind = BlockKind::Resource;
     const TYPE: &'static str = "aws_codedeploy_deployment_group";
     type Handle = CodedeployDeploymentGroupRef;
-    fn into_body(self) -> Value {
-        self.0.into_json()
+    fn into_body(self) -> Body {
+        self.0
     }
 }
 

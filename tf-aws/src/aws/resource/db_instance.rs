@@ -2,8 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
 use crate::bind::{Block, Body, Json, Lifecycle, Nested, Only6, Val};
 use crate::expr::{Attr, BlockKind, Ref};
 
@@ -621,8 +619,8 @@ impl Block for DbInstance {
     const KIND: BlockKind = BlockKind::Resource;
     const TYPE: &'static str = "aws_db_instance";
     type Handle = DbInstanceRef;
-    fn into_body(self) -> Value {
-        self.0.into_json()
+    fn into_body(self) -> Body {
+        self.0
     }
 }
 

@@ -2,8 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
 use crate::bind::{Block, Body, Json, Lifecycle, Only6, Val};
 use crate::expr::{Attr, BlockKind, Ref};
 
@@ -74,8 +72,8 @@ impl Block for DefaultSecurityGroup {
     const KIND: BlockKind = BlockKind::Resource;
     const TYPE: &'static str = "aws_default_security_group";
     type Handle = DefaultSecurityGroupRef;
-    fn into_body(self) -> Value {
-        self.0.into_json()
+    fn into_body(self) -> Body {
+        self.0
     }
 }
 

@@ -2,8 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
 use crate::bind::{Block, Body, Json, Lifecycle, Nested, Only6, Val};
 use crate::expr::{Attr, BlockKind, Ref};
 
@@ -681,8 +679,8 @@ impl Block for EksCluster {
     const KIND: BlockKind = BlockKind::Resource;
     const TYPE: &'static str = "aws_eks_cluster";
     type Handle = EksClusterRef;
-    fn into_body(self) -> Value {
-        self.0.into_json()
+    fn into_body(self) -> Body {
+        self.0
     }
 }
 

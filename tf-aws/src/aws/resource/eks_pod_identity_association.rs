@@ -2,8 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
 use crate::bind::{Block, Body, Lifecycle, Only6, Val};
 use crate::expr::{Attr, BlockKind, Ref};
 
@@ -79,8 +77,8 @@ impl Block for EksPodIdentityAssociation {
     const KIND: BlockKind = BlockKind::Resource;
     const TYPE: &'static str = "aws_eks_pod_identity_association";
     type Handle = EksPodIdentityAssociationRef;
-    fn into_body(self) -> Value {
-        self.0.into_json()
+    fn into_body(self) -> Body {
+        self.0
     }
 }
 

@@ -2,8 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
 use crate::bind::{Block, Body, Lifecycle, Nested, Only5, Only6, Val};
 use crate::expr::{Attr, BlockKind, Ref};
 
@@ -186,8 +184,8 @@ impl Block for FlowLog {
     const KIND: BlockKind = BlockKind::Resource;
     const TYPE: &'static str = "aws_flow_log";
     type Handle = FlowLogRef;
-    fn into_body(self) -> Value {
-        self.0.into_json()
+    fn into_body(self) -> Body {
+        self.0
     }
 }
 

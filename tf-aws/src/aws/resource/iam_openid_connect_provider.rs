@@ -2,8 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
 use crate::bind::{Block, Body, Lifecycle, Val};
 use crate::expr::{Attr, BlockKind, Ref};
 
@@ -50,8 +48,8 @@ impl Block for IamOpenidConnectProvider {
     const KIND: BlockKind = BlockKind::Resource;
     const TYPE: &'static str = "aws_iam_openid_connect_provider";
     type Handle = IamOpenidConnectProviderRef;
-    fn into_body(self) -> Value {
-        self.0.into_json()
+    fn into_body(self) -> Body {
+        self.0
     }
 }
 

@@ -2,8 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
 use crate::bind::{Block, Body, Lifecycle, Nested, Val};
 use crate::expr::{Attr, BlockKind, Ref};
 
@@ -131,8 +129,8 @@ impl Block for IamRole {
     const KIND: BlockKind = BlockKind::Resource;
     const TYPE: &'static str = "aws_iam_role";
     type Handle = IamRoleRef;
-    fn into_body(self) -> Value {
-        self.0.into_json()
+    fn into_body(self) -> Body {
+        self.0
     }
 }
 

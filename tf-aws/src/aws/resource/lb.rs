@@ -2,8 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
 use crate::bind::{Block, Body, Lifecycle, Nested, Only6, Val};
 use crate::expr::{Attr, BlockKind, Ref};
 
@@ -478,8 +476,8 @@ impl Block for Lb {
     const KIND: BlockKind = BlockKind::Resource;
     const TYPE: &'static str = "aws_lb";
     type Handle = LbRef;
-    fn into_body(self) -> Value {
-        self.0.into_json()
+    fn into_body(self) -> Body {
+        self.0
     }
 }
 

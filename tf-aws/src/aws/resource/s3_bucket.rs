@@ -2,8 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
 use crate::bind::{Block, Body, Lifecycle, Nested, Only6, Val};
 use crate::expr::{Attr, BlockKind, Ref};
 
@@ -1079,8 +1077,8 @@ impl Block for S3Bucket {
     const KIND: BlockKind = BlockKind::Resource;
     const TYPE: &'static str = "aws_s3_bucket";
     type Handle = S3BucketRef;
-    fn into_body(self) -> Value {
-        self.0.into_json()
+    fn into_body(self) -> Body {
+        self.0
     }
 }
 

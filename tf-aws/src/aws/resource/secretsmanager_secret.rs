@@ -2,8 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
 use crate::bind::{Block, Body, Lifecycle, Nested, Only6, Val};
 use crate::expr::{Attr, BlockKind, Ref};
 
@@ -125,8 +123,8 @@ impl Block for SecretsmanagerSecret {
     const KIND: BlockKind = BlockKind::Resource;
     const TYPE: &'static str = "aws_secretsmanager_secret";
     type Handle = SecretsmanagerSecretRef;
-    fn into_body(self) -> Value {
-        self.0.into_json()
+    fn into_body(self) -> Body {
+        self.0
     }
 }
 

@@ -2,8 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
 use crate::bind::{Block, Body, Json, Lifecycle, Nested, Only6, Val};
 use crate::expr::{Attr, BlockKind, Ref};
 
@@ -129,8 +127,8 @@ impl Block for SecurityGroup {
     const KIND: BlockKind = BlockKind::Resource;
     const TYPE: &'static str = "aws_security_group";
     type Handle = SecurityGroupRef;
-    fn into_body(self) -> Value {
-        self.0.into_json()
+    fn into_body(self) -> Body {
+        self.0
     }
 }
 

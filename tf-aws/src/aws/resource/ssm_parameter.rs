@@ -2,8 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
 use crate::bind::{Block, Body, Lifecycle, Only6, Val};
 use crate::expr::{Attr, BlockKind, Ref};
 
@@ -118,8 +116,8 @@ impl Block for SsmParameter {
     const KIND: BlockKind = BlockKind::Resource;
     const TYPE: &'static str = "aws_ssm_parameter";
     type Handle = SsmParameterRef;
-    fn into_body(self) -> Value {
-        self.0.into_json()
+    fn into_body(self) -> Body {
+        self.0
     }
 }
 

@@ -2,8 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
 use crate::bind::{Block, Body, Lifecycle, Only6, Val};
 use crate::expr::{Attr, BlockKind, Ref};
 
@@ -122,8 +120,8 @@ impl Block for Vpc {
     const KIND: BlockKind = BlockKind::Resource;
     const TYPE: &'static str = "aws_vpc";
     type Handle = VpcRef;
-    fn into_body(self) -> Value {
-        self.0.into_json()
+    fn into_body(self) -> Body {
+        self.0
     }
 }
 

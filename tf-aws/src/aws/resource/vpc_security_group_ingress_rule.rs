@@ -2,8 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
 use crate::bind::{Block, Body, Lifecycle, Only6, Val};
 use crate::expr::{Attr, BlockKind, Ref};
 
@@ -97,8 +95,8 @@ impl Block for VpcSecurityGroupIngressRule {
     const KIND: BlockKind = BlockKind::Resource;
     const TYPE: &'static str = "aws_vpc_security_group_ingress_rule";
     type Handle = VpcSecurityGroupIngressRuleRef;
-    fn into_body(self) -> Value {
-        self.0.into_json()
+    fn into_body(self) -> Body {
+        self.0
     }
 }
 

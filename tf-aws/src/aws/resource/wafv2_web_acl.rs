@@ -2,8 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
-
 use crate::bind::{Block, Body, Json, Lifecycle, Nested, Only6, Val};
 use crate::expr::{Attr, BlockKind, Ref};
 
@@ -1497,8 +1495,8 @@ impl Block for Wafv2WebAcl {
     const KIND: BlockKind = BlockKind::Resource;
     const TYPE: &'static str = "aws_wafv2_web_acl";
     type Handle = Wafv2WebAclRef;
-    fn into_body(self) -> Value {
-        self.0.into_json()
+    fn into_body(self) -> Body {
+        self.0
     }
 }
 
