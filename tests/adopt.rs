@@ -2,18 +2,9 @@
 //! checked at synth with located errors; `keel adopt` proposes entries from a state.
 
 use std::path::Path;
-use std::process::Output;
 
 use crate::common;
-
-fn keel(root: &Path, args: &[&str]) -> Output {
-    common::keel_command()
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .output()
-        .expect("the keel binary runs")
-}
+use crate::common::keel_at as keel;
 
 fn append(root: &Path, text: &str) -> usize {
     let file = root.join("environments/dev.yaml");

@@ -2,21 +2,11 @@
 //! pages carry it, and `keel diff` shows how an edit to an environment file moves it.
 
 use std::path::Path;
-use std::process::Output;
 
 use keel::cost::Estimate;
 
 use crate::common;
-
-fn keel(root: &Path, args: &[&str]) -> Output {
-    common::keel_command()
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the keel binary runs")
-}
+use crate::common::keel_at as keel;
 
 /// The estimate of a rendered stack, from its files.
 fn estimate(o: &keel::ops::synth::Output) -> Estimate {

@@ -5,18 +5,9 @@ use std::path::Path;
 use std::process::Output;
 
 use crate::common;
+use crate::common::keel_at as keel;
 
 use common::git;
-
-fn keel(root: &Path, args: &[&str]) -> Output {
-    common::keel_command()
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the keel binary runs")
-}
 
 /// `keel diff staging --format json --fail-on replace`.
 fn staging_replace_report(root: &Path) -> Output {

@@ -3,20 +3,9 @@
 //! of its environment files only the `tier` is read, as data.
 
 use crate::common;
+use crate::common::keel_at as keel;
 
 use common::git;
-
-use std::path::Path;
-use std::process::Output;
-
-fn keel(root: &Path, args: &[&str]) -> Output {
-    common::keel_command()
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .output()
-        .expect("keel runs")
-}
 
 #[test]
 fn issue_22_the_gate_judges_committed_output_without_reading_the_pull_requests_inputs() {

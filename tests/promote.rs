@@ -4,17 +4,9 @@ use std::path::Path;
 use std::process::Output;
 
 use crate::common;
+use crate::common::keel_at as keel;
 
 use common::git;
-
-fn keel(root: &Path, args: &[&str]) -> Output {
-    common::keel_command()
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .output()
-        .expect("the keel binary runs")
-}
 
 fn project() -> tempfile::TempDir {
     let tmp = tempfile::tempdir().expect("tempdir");

@@ -9,18 +9,9 @@ use std::process::Output;
 use serde_json::Value;
 
 use crate::common;
+use crate::common::keel_at as keel;
 
 const NEW_DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
-
-fn keel(root: &Path, args: &[&str]) -> Output {
-    common::keel_command()
-        .arg("--root")
-        .arg(root)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("the keel binary runs")
-}
 
 /// A temporary project with prod synthesized and committed.
 fn committed_project() -> tempfile::TempDir {
@@ -77,29 +68,28 @@ fn new_image(file: &Path) {
     edit_analytics_api(file, &digest, NEW_DIGEST);
 }
 
-/// The JSON report of `keel diff prod --stack analytics-api`, and the ConfigMap's change.
-fn config_map_change(root: &Path) -> (Output, Value) {
-    let out = keel(
-        root,
-        &[
-            "diff",
-            "prod",
-            "--stack",
-            "analytics-api",
-            "--format",
-            "json",
-        ],
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
-    });
-    let change = report["stacks"][0]["changes"]
+/// `keel diff prod --stack analytics-api` with `extra` arguments: the run and its changes
+/// (JSON; empty without `--format json`).
+fn diff_analytics_api(root: &Path, extra: &[&str]) -> (Output, Vec<Value>) {
+    let mut args = vec!["diff", "prod", "--stack", "analytics-api"];
+    args.extend_from_slice(extra);
+    let out = keel(root, &args);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let changes = report["stacks"][0]["changes"]
         .as_array()
-        .expect("changes")
+        .cloned()
+        .unwrap_or_default();
+    (out, changes)
+}
+
+/// The JSON report's change of analytics-api's ConfigMap.
+fn config_map_change(root: &Path) -> (Output, Value) {
+    let (out, changes) = diff_analytics_api(root, &["--format", "json"]);
+    let change = changes
         .iter()
         .find(|c| c["address"] == "ConfigMap/analytics/analytics-api-config")
         .cloned()
-        .unwrap_or_else(|| panic!("no ConfigMap change in {report:#}"));
+        .unwrap_or_else(|| panic!("no ConfigMap change in {changes:#?}: {out:?}"));
     (out, change)
 }
 
@@ -121,17 +111,7 @@ fn compact_sketches_with_a_new_image_block_the_review() {
     );
     assert_eq!(out.status.code(), Some(0), "a report without --fail-on");
     // The review gate (pr.yml: `--fail-on security`) stops on it.
-    let gate = keel(
-        root,
-        &[
-            "diff",
-            "prod",
-            "--stack",
-            "analytics-api",
-            "--fail-on",
-            "security",
-        ],
-    );
+    let (gate, _) = diff_analytics_api(root, &["--fail-on", "security"]);
     assert_eq!(gate.status.code(), Some(3));
 }
 
@@ -151,19 +131,7 @@ fn compact_sketches_alone_or_a_new_image_alone_pass() {
     let tmp = committed_project();
     let root = tmp.path();
     new_image(&root.join("environments/prod.yaml"));
-    let out = keel(
-        root,
-        &[
-            "diff",
-            "prod",
-            "--stack",
-            "analytics-api",
-            "--format",
-            "json",
-        ],
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).expect("JSON");
-    let changes = report["stacks"][0]["changes"].as_array().expect("changes");
+    let (_, changes) = diff_analytics_api(root, &["--format", "json"]);
     assert!(
         changes.iter().all(|c| c["class"] != "replace"),
         "{changes:#?}"

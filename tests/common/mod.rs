@@ -31,6 +31,17 @@ pub fn keel_command() -> std::process::Command {
     command
 }
 
+/// Runs the keel binary on the project at `root` (`--root`), uncoloured, and waits for it.
+pub fn keel_at(root: &Path, args: &[&str]) -> std::process::Output {
+    keel_command()
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the keel binary runs")
+}
+
 /// Every stack of every environment of the repository, rendered in memory.
 pub fn outputs() -> Vec<Output> {
     build(&Project::new(repo()), &Selection::default())
