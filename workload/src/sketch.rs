@@ -86,6 +86,13 @@ pub fn value(i: i32) -> f64 {
 #[error("malformed latency sketch: {0}")]
 pub struct SketchError(&'static str);
 
+impl SketchError {
+    /// A malformed sketch, saying how.
+    pub fn new(what: &'static str) -> Self {
+        SketchError(what)
+    }
+}
+
 /// The counts of the buckets of positive latencies, in one of two layouts; both hold the
 /// same information, and which one a sketch uses changes no answer or encoding.
 #[derive(Debug, Clone)]

@@ -15,7 +15,7 @@
 //! statement, so the service can log in as a least-privilege role.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -26,7 +26,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Row, SqlStr};
 
 use crate::event::TraceEvent;
-use crate::sketch::Sketch;
+use crate::sketch::{Sketch, SketchError};
 use crate::stats::{self, GroupBy, GroupStats, Percentiles, Stats, StatsQuery};
 
 use super::{InsertOutcome, PING_TIMEOUT, PoolUsage, StoreError};
@@ -127,7 +127,9 @@ ON CONFLICT (trace_id) DO NOTHING";
 /// rollups over one day range (`$9..$10`), and the coarse deltas (per minute) over the hour
 /// and day ranges; see [`RollupRanges`]. One statement, so one snapshot: a fold moving
 /// deltas into a level is seen entirely or not at all.
-const STATS_ROWS: &str = "\
+macro_rules! stats_rows {
+    () => {
+        "\
 SELECT model, service, count, errors, prompt_tokens, completion_tokens, cost_usd, latency_min, latency_max, sketch
 FROM trace_rollups WHERE (minute >= $1 AND minute < $2) OR (minute >= $3 AND minute < $4)
 UNION ALL
@@ -142,7 +144,33 @@ FROM trace_rollups_day WHERE minute >= $9 AND minute < $10
 UNION ALL
 SELECT model, service, count, errors, prompt_tokens, completion_tokens, cost_usd, latency_min, latency_max, sketch
 FROM trace_rollup_coarse_deltas
-WHERE (minute >= $5 AND minute < $6) OR (minute >= $7 AND minute < $8) OR (minute >= $9 AND minute < $10)";
+WHERE (minute >= $5 AND minute < $6) OR (minute >= $7 AND minute < $8) OR (minute >= $9 AND minute < $10)"
+    };
+}
+
+/// A stats query: the rows of [`stats_rows!`] summed per group (`$key`: a constant for the
+/// whole window, or `model` or `service`) in PostgreSQL, one row per group, with their
+/// sketches concatenated, each after its length (a 4-byte big-endian integer), for
+/// [`merge_groups`]. Issue 24: a 90-day window holds about 8,000 rows; fetching and
+/// decoding each of them took more of the service's CPU than merging their sketches.
+macro_rules! stats_by {
+    ($key:literal) => {
+        concat!(
+            "SELECT ",
+            $key,
+            " AS key, sum(count)::int8, sum(errors)::int8, sum(prompt_tokens)::int8, \
+             sum(completion_tokens)::int8, sum(cost_usd), min(latency_min), max(latency_max), \
+             string_agg(int4send(octet_length(sketch)) || sketch, ''::bytea) FROM (",
+            stats_rows!(),
+            ") r GROUP BY 1"
+        )
+    };
+}
+
+/// [`stats_by!`] for each grouping.
+const STATS_TOTAL: &str = stats_by!("''::text");
+const STATS_BY_MODEL: &str = stats_by!("model");
+const STATS_BY_SERVICE: &str = stats_by!("service");
 
 /// Takes up to $1 rows out of a delta table, for folding into the rollups.
 macro_rules! take_deltas {
@@ -535,17 +563,21 @@ impl PgStore {
     /// stats call's time bound.
     pub async fn stats(&self, query: &StatsQuery) -> Result<Stats, StoreError> {
         let r = RollupRanges::of(query.from, query.to);
-        let q = sqlx::query(STATS_ROWS)
-            .bind(r.minutes[0].0)
-            .bind(r.minutes[0].1)
-            .bind(r.minutes[1].0)
-            .bind(r.minutes[1].1)
-            .bind(r.hours[0].0)
-            .bind(r.hours[0].1)
-            .bind(r.hours[1].0)
-            .bind(r.hours[1].1)
-            .bind(r.days.0)
-            .bind(r.days.1);
+        let q = sqlx::query(match query.group_by {
+            None => STATS_TOTAL,
+            Some(GroupBy::Model) => STATS_BY_MODEL,
+            Some(GroupBy::Service) => STATS_BY_SERVICE,
+        })
+        .bind(r.minutes[0].0)
+        .bind(r.minutes[0].1)
+        .bind(r.minutes[1].0)
+        .bind(r.minutes[1].1)
+        .bind(r.hours[0].0)
+        .bind(r.hours[0].1)
+        .bind(r.hours[1].0)
+        .bind(r.hours[1].1)
+        .bind(r.days.0)
+        .bind(r.days.1);
         let bound = self.timeouts.stats_call();
         let deadline = std::time::Instant::now() + bound;
         let db_err = |source| StoreError::Database {
@@ -561,7 +593,7 @@ impl PgStore {
         let query = query.clone();
         let merge = move || {
             let merging = std::time::Instant::now();
-            let stats = merge_rows(&query, &rows, deadline, bound);
+            let stats = merge_groups(&query, &rows, deadline, bound);
             // Where a query's time goes (RUST_LOG=keel_workload::store=trace), for profiling.
             tracing::trace!(
                 rows = rows.len(),
@@ -872,10 +904,7 @@ async fn fold_into(
     };
     let mut merged: BTreeMap<Key, Agg> = BTreeMap::new();
     for row in deltas {
-        merged
-            .entry(key(row)?)
-            .or_default()
-            .add_row(row, KEYED_BY_PERIOD)?;
+        merged.entry(key(row)?).or_default().add_row(row)?;
     }
     let minutes: Vec<_> = merged.keys().map(|k| k.0).collect();
     let models: Vec<_> = merged.keys().map(|k| k.1.clone()).collect();
@@ -888,7 +917,7 @@ async fn fold_into(
         .await?;
     for row in &existing {
         if let Some(agg) = merged.get_mut(&key(row)?) {
-            agg.add_row(row, KEYED_BY_PERIOD)?;
+            agg.add_row(row)?;
         }
     }
     let aggs: Vec<&Agg> = merged.values().collect();
@@ -923,12 +952,12 @@ async fn fold_into(
     Ok(())
 }
 
-/// Rows merged between two checks of the deadline.
+/// Sketches merged between two checks of the deadline.
 const MERGE_CHECK_EVERY: usize = 1024;
 
-/// Merges the rows of a stats query into its answer (CPU-bound: run on a blocking thread),
-/// giving up with [`StoreError::Timeout`] once `deadline` passes.
-fn merge_rows(
+/// Merges the group rows of a stats query ([`stats_by!`]) into its answer (CPU-bound: run
+/// on a blocking thread), giving up with [`StoreError::Timeout`] once `deadline` passes.
+fn merge_groups(
     query: &StatsQuery,
     rows: &[PgRow],
     deadline: std::time::Instant,
@@ -938,33 +967,36 @@ fn merge_rows(
         op: "stats",
         source,
     };
-    let mut total = Agg::default();
-    let mut groups: HashMap<String, Agg> = HashMap::new();
-    for (n, row) in rows.iter().enumerate() {
-        if n % MERGE_CHECK_EVERY == MERGE_CHECK_EVERY - 1 && std::time::Instant::now() > deadline {
-            return Err(StoreError::Timeout(bound));
-        }
-        match query.group_by {
-            None => total.add_row(row, KEYED_BY_PAIR).map_err(db_err)?,
-            Some(by) => {
-                let column = match by {
-                    GroupBy::Model => 0,
-                    GroupBy::Service => 1,
-                };
-                let key: &str = row.try_get(column).map_err(db_err)?;
-                let agg = match groups.get_mut(key) {
-                    Some(agg) => agg,
-                    None => groups.entry(key.to_owned()).or_default(),
-                };
-                agg.add_row(row, KEYED_BY_PAIR).map_err(db_err)?;
-            }
-        }
+    let mut merged = 0;
+    let mut groups = Vec::with_capacity(rows.len());
+    for row in rows {
+        let key: String = row.try_get(0).map_err(db_err)?;
+        let mut agg = Agg::default();
+        agg.add_group_row(row, &mut || {
+            merged += 1;
+            merged % MERGE_CHECK_EVERY != 0 || std::time::Instant::now() <= deadline
+        })
+        .map_err(|e| match e {
+            GroupRowError::Late => StoreError::Timeout(bound),
+            GroupRowError::Database(e) => db_err(e),
+        })?;
+        groups.push((key, agg));
     }
-    // Grouped, each row is merged once, into its group, and the total from the groups.
-    let mut keys: Vec<&String> = groups.keys().collect();
-    keys.sort_unstable();
-    for key in keys {
-        total.add(&groups[key]);
+    if query.group_by.is_none() {
+        // One row, or none for an empty window.
+        let total = groups.pop().map(|(_, agg)| agg).unwrap_or_default();
+        return Ok(stats::finish(
+            query,
+            total.into_group(None),
+            Vec::new(),
+            false,
+        ));
+    }
+    // The total from the groups, in key order (so two replicas sum costs alike).
+    groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut total = Agg::default();
+    for (_, agg) in &groups {
+        total.add(agg);
     }
     let groups = groups
         .into_iter()
@@ -973,19 +1005,13 @@ fn merge_rows(
     Ok(stats::finish(query, total.into_group(None), groups, false))
 }
 
-/// Where a row's aggregate columns start: `count`, `errors`, `prompt_tokens`,
-/// `completion_tokens`, `cost_usd`, `latency_min`, `latency_max` and `sketch` follow in
-/// that order. Read by position: looking each column up by name, in every row, took a
-/// tenth of a 90-day query's CPU (issue 24).
-#[derive(Debug, Clone, Copy)]
-struct AggColumns(usize);
-
-/// Rows of [`STATS_ROWS`]: `model`, `service`, then the aggregates.
-const KEYED_BY_PAIR: AggColumns = AggColumns(2);
-
-/// Rows of the delta and rollup tables as the fold reads them: `minute`, `model`,
-/// `service`, then the aggregates.
-const KEYED_BY_PERIOD: AggColumns = AggColumns(3);
+/// Why a group row of a stats query was not merged.
+enum GroupRowError {
+    /// The deadline passed.
+    Late,
+    /// A column did not decode, or a sketch was malformed.
+    Database(sqlx::Error),
+}
 
 /// Counts, sums and the latency sketch of some events: a rollup row, or several merged.
 #[derive(Debug, Clone, Default)]
@@ -999,18 +1025,55 @@ struct Agg {
 }
 
 impl Agg {
-    /// Adds a rollup (or delta) row whose columns from `count` on start at `first`,
-    /// merging its sketch in place.
-    fn add_row(&mut self, row: &PgRow, AggColumns(first): AggColumns) -> Result<(), sqlx::Error> {
-        let sketch: &[u8] = row.try_get(first + 7)?;
+    /// Adds a rollup (or delta) row as the fold reads them (`minute`, `model`, `service`,
+    /// then the columns of `trace_rollups`), merging its sketch in place.
+    fn add_row(&mut self, row: &PgRow) -> Result<(), sqlx::Error> {
+        let sketch: &[u8] = row.try_get(10)?;
         self.latency
-            .merge_encoded(sketch, row.try_get(first + 5)?, row.try_get(first + 6)?)
+            .merge_encoded(sketch, row.try_get(8)?, row.try_get(9)?)
             .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-        self.count += row.try_get::<i64, _>(first)?;
-        self.errors += row.try_get::<i64, _>(first + 1)?;
-        self.prompt_tokens += row.try_get::<i64, _>(first + 2)?;
-        self.completion_tokens += row.try_get::<i64, _>(first + 3)?;
-        self.cost_usd += row.try_get::<f64, _>(first + 4)?;
+        self.count += row.try_get::<i64, _>(3)?;
+        self.errors += row.try_get::<i64, _>(4)?;
+        self.prompt_tokens += row.try_get::<i64, _>(5)?;
+        self.completion_tokens += row.try_get::<i64, _>(6)?;
+        self.cost_usd += row.try_get::<f64, _>(7)?;
+        Ok(())
+    }
+
+    /// Adds a group row of [`stats_by!`], merging each of its sketches in place; `go_on`
+    /// is asked before each sketch and stops the merge when it says no.
+    fn add_group_row(
+        &mut self,
+        row: &PgRow,
+        go_on: &mut dyn FnMut() -> bool,
+    ) -> Result<(), GroupRowError> {
+        let db = GroupRowError::Database;
+        let malformed =
+            |what: &'static str| db(sqlx::Error::Decode(Box::new(SketchError::new(what))));
+        let lo: f64 = row.try_get(6).map_err(db)?;
+        let hi: f64 = row.try_get(7).map_err(db)?;
+        let mut sketches: &[u8] = row.try_get(8).map_err(db)?;
+        while let Some((len, rest)) = sketches.split_first_chunk::<4>() {
+            if !go_on() {
+                return Err(GroupRowError::Late);
+            }
+            let len = u32::from_be_bytes(*len) as usize;
+            let (sketch, rest) = rest
+                .split_at_checked(len)
+                .ok_or_else(|| malformed("a sketch longer than its group's bytes"))?;
+            self.latency
+                .merge_encoded(sketch, lo, hi)
+                .map_err(|e| db(sqlx::Error::Decode(Box::new(e))))?;
+            sketches = rest;
+        }
+        if !sketches.is_empty() {
+            return Err(malformed("a truncated sketch length"));
+        }
+        self.count += row.try_get::<i64, _>(1).map_err(db)?;
+        self.errors += row.try_get::<i64, _>(2).map_err(db)?;
+        self.prompt_tokens += row.try_get::<i64, _>(3).map_err(db)?;
+        self.completion_tokens += row.try_get::<i64, _>(4).map_err(db)?;
+        self.cost_usd += row.try_get::<f64, _>(5).map_err(db)?;
         Ok(())
     }
 
