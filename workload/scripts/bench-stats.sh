@@ -76,10 +76,10 @@ FROM generate_series(0, 1440 * $PAIRS - 1) g"
 done
 psql -q "$DB_URL" -c "ALTER TABLE traces ENABLE TRIGGER USER"
 echo "== filled in $(( $(date +%s) - fill_start )) s; building the rollups" >&2
-# Only the migrations that backfill rollups (2 and 3) run again: migration 4 only adds
-# indexes, and running it again would race the service's re-encoding for table locks (a
-# deadlock).
-for v in 2 3; do
+# Only the migrations that backfill rollups (2, 3 and 5, in order: each replaces the
+# trigger function, and 5's is the current one) run again: migration 4 only adds indexes,
+# and running it again would race the service's re-encoding for table locks (a deadlock).
+for v in 2 3 5; do
     PGOPTIONS="-c client_min_messages=warning" psql -q -1 -v ON_ERROR_STOP=1 "$DB_URL" -f "$(printf 'workload/migrations/%04d_' "$v")"*.sql
 done
 echo "== rollups built after $(( $(date +%s) - fill_start )) s" >&2
@@ -89,7 +89,8 @@ fi
 if [ "$(psql -tA "$DB_URL" -c "SELECT to_regclass('trace_rollups_day_legacy_sketch') IS NOT NULL")" = t ]; then
     reencode_start=$(date +%s)
     while [ "$(psql -tA "$DB_URL" -c "SELECT (SELECT count(*) FROM trace_rollups_day WHERE substr(sketch, 1, 1) <> '\x01'::bytea)
-                                            + (SELECT count(*) FROM trace_rollups_hour WHERE substr(sketch, 1, 1) <> '\x01'::bytea)")" != 0 ]; do
+                                            + (SELECT count(*) FROM trace_rollups_hour WHERE substr(sketch, 1, 1) <> '\x01'::bytea)
+                                            + (SELECT count(*) FROM trace_rollups_day_grouped WHERE substr(sketch, 1, 1) <> '\x01'::bytea)")" != 0 ]; do
         [ $(( $(date +%s) - reencode_start )) -lt 900 ] || { echo "legacy sketches left after 900 s" >&2; exit 1; }
         sleep 1
     done
@@ -100,11 +101,11 @@ fi
 # which they are as compact as those of a database that wrote compact sketches from the
 # start. VACUUM_FULL=0 measures them as re-encoding leaves them instead.
 if [ "${VACUUM_FULL:-1}" != 0 ]; then
-    psql -q "$DB_URL" -c "VACUUM FULL trace_rollups_day" -c "VACUUM FULL trace_rollups_hour"
+    psql -q "$DB_URL" -c "VACUUM FULL trace_rollups_day" -c "VACUUM FULL trace_rollups_hour" -c "VACUUM FULL trace_rollups_day_grouped"
 fi
 psql -q "$DB_URL" -c "VACUUM ANALYZE"
 psql -tA "$DB_URL" -c "SELECT 'table pages: ' || string_agg(relname || ' ' || pg_relation_size(oid) / 8192, ', ' ORDER BY relname)
-                       FROM pg_class WHERE relname IN ('trace_rollups', 'trace_rollups_hour', 'trace_rollups_day')" >&2
+                       FROM pg_class WHERE relname IN ('trace_rollups', 'trace_rollups_hour', 'trace_rollups_day', 'trace_rollups_day_grouped')" >&2
 psql -tA "$DB_URL" -c "SELECT 'sketch bytes: day ' || sum(octet_length(sketch)) || ' in ' || count(*) || ' rows' FROM trace_rollups_day" \
     -c "SELECT 'sketch bytes: hour ' || sum(octet_length(sketch)) || ' in ' || count(*) || ' rows' FROM trace_rollups_hour" >&2
 

@@ -67,6 +67,11 @@ pub fn migrator() -> Migrator {
             "compact sketches",
             include_str!("../../migrations/0004_compact_sketches.sql"),
         ),
+        migration(
+            5,
+            "grouped day rollups",
+            include_str!("../../migrations/0005_grouped_day_rollups.sql"),
+        ),
     ]);
     migrator.set_ignore_missing(true);
     migrator
@@ -123,13 +128,15 @@ FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::float8[],
 ON CONFLICT (trace_id) DO NOTHING";
 
 /// Rows to merge for a stats query: minute rollups and deltas over two minute ranges
-/// (`$1..$2`, `$3..$4`), hourly rollups over two hour ranges (`$5..$6`, `$7..$8`), daily
-/// rollups over one day range (`$9..$10`), and the coarse deltas (per minute) over the hour
-/// and day ranges; see [`RollupRanges`]. One statement, so one snapshot: a fold moving
-/// deltas into a level is seen entirely or not at all.
+/// (`$1..$2`, `$3..$4`), hourly rollups and the coarse deltas (per minute) over two hour
+/// ranges (`$5..$6`, `$7..$8`), and over one day range (`$9..$10`) the grouped daily
+/// rollups of one grouping (`$days` selects it: see migration 5) and the grouped deltas;
+/// see [`RollupRanges`]. One statement, so one snapshot: a fold moving deltas into a level
+/// is seen entirely or not at all.
 macro_rules! stats_rows {
-    () => {
-        "\
+    ($days:literal) => {
+        concat!(
+            "\
 SELECT model, service, count, errors, prompt_tokens, completion_tokens, cost_usd, latency_min, latency_max, sketch
 FROM trace_rollups WHERE (minute >= $1 AND minute < $2) OR (minute >= $3 AND minute < $4)
 UNION ALL
@@ -140,37 +147,43 @@ SELECT model, service, count, errors, prompt_tokens, completion_tokens, cost_usd
 FROM trace_rollups_hour WHERE (minute >= $5 AND minute < $6) OR (minute >= $7 AND minute < $8)
 UNION ALL
 SELECT model, service, count, errors, prompt_tokens, completion_tokens, cost_usd, latency_min, latency_max, sketch
-FROM trace_rollups_day WHERE minute >= $9 AND minute < $10
+FROM trace_rollup_coarse_deltas WHERE (minute >= $5 AND minute < $6) OR (minute >= $7 AND minute < $8)
 UNION ALL
 SELECT model, service, count, errors, prompt_tokens, completion_tokens, cost_usd, latency_min, latency_max, sketch
-FROM trace_rollup_coarse_deltas
-WHERE (minute >= $5 AND minute < $6) OR (minute >= $7 AND minute < $8) OR (minute >= $9 AND minute < $10)"
+FROM trace_rollups_day_grouped WHERE minute >= $9 AND minute < $10 AND ",
+            $days,
+            "
+UNION ALL
+SELECT model, service, count, errors, prompt_tokens, completion_tokens, cost_usd, latency_min, latency_max, sketch
+FROM trace_rollup_grouped_deltas WHERE minute >= $9 AND minute < $10"
+        )
     };
 }
 
-/// A stats query: the rows of [`stats_rows!`] summed per group (`$key`: a constant for the
-/// whole window, or `model` or `service`) in PostgreSQL, one row per group, with their
+/// A stats query: the rows of [`stats_rows!`] (with the grouped daily rollups of `$days`)
+/// summed per group (`$key`: a constant for the whole window, or `model` or `service`) in
+/// PostgreSQL, one row per group, with their
 /// sketches concatenated, each after its length (a 4-byte big-endian integer), for
 /// [`merge_groups`]. Issue 24: a 90-day window holds about 8,000 rows; fetching and
 /// decoding each of them took more of the service's CPU than merging their sketches.
 macro_rules! stats_by {
-    ($key:literal) => {
+    ($key:literal, $days:literal) => {
         concat!(
             "SELECT ",
             $key,
             " AS key, sum(count)::int8, sum(errors)::int8, sum(prompt_tokens)::int8, \
              sum(completion_tokens)::int8, sum(cost_usd), min(latency_min), max(latency_max), \
              string_agg(int4send(octet_length(sketch)) || sketch, ''::bytea) FROM (",
-            stats_rows!(),
+            stats_rows!($days),
             ") r GROUP BY 1"
         )
     };
 }
 
 /// [`stats_by!`] for each grouping.
-const STATS_TOTAL: &str = stats_by!("''::text");
-const STATS_BY_MODEL: &str = stats_by!("model");
-const STATS_BY_SERVICE: &str = stats_by!("service");
+const STATS_TOTAL: &str = stats_by!("''::text", "model = '' AND service = ''");
+const STATS_BY_MODEL: &str = stats_by!("model", "model <> '' AND service = ''");
+const STATS_BY_SERVICE: &str = stats_by!("service", "model = '' AND service <> ''");
 
 /// Takes up to $1 rows out of a delta table, for folding into the rollups.
 macro_rules! take_deltas {
@@ -263,7 +276,8 @@ macro_rules! legacy_sketches {
 
 /// Coarse tables whose legacy sketches the service re-encodes, the daily ones first (a long
 /// window reads mostly those).
-const LEGACY_SKETCHES: [LegacySketches; 2] = [
+const LEGACY_SKETCHES: [LegacySketches; 3] = [
+    legacy_sketches!("trace_rollups_day_grouped"),
     legacy_sketches!("trace_rollups_day"),
     legacy_sketches!("trace_rollups_hour"),
 ];
@@ -271,7 +285,8 @@ const LEGACY_SKETCHES: [LegacySketches; 2] = [
 /// Whether any hourly or daily rollup holds a legacy sketch (a probe of migration 4's
 /// partial indexes).
 const ANY_LEGACY_SKETCH: &str = "\
-SELECT EXISTS (SELECT 1 FROM trace_rollups_day WHERE substr(sketch, 1, 1) <> '\\x01'::bytea)
+SELECT EXISTS (SELECT 1 FROM trace_rollups_day_grouped WHERE substr(sketch, 1, 1) <> '\\x01'::bytea)
+    OR EXISTS (SELECT 1 FROM trace_rollups_day WHERE substr(sketch, 1, 1) <> '\\x01'::bytea)
     OR EXISTS (SELECT 1 FROM trace_rollups_hour WHERE substr(sketch, 1, 1) <> '\\x01'::bytea)";
 
 /// Most rows and sketch bytes re-encoded per coarse table and fold tick, so re-encoding a
@@ -281,6 +296,17 @@ pub const REENCODE_BATCH: (i64, i64) = (5_000, 8 << 20);
 const MINUTE_ROLLUPS: RollupTable = rollup_table!("trace_rollups", 60);
 const HOUR_ROLLUPS: RollupTable = rollup_table!("trace_rollups_hour", 3600);
 const DAY_ROLLUPS: RollupTable = rollup_table!("trace_rollups_day", 86_400);
+const DAY_GROUPED_ROLLUPS: RollupTable = rollup_table!("trace_rollups_day_grouped", 86_400);
+
+/// Which names of a delta row the rows it is folded into keep: both (the rollups per
+/// pair), or one or neither (the grouped daily rollups of migration 5, '' in the others).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    Pair,
+    Model,
+    Service,
+    Neither,
+}
 
 /// Half-open time ranges `[start, end)` (empty when `start == end`).
 pub type Range = (DateTime<Utc>, DateTime<Utc>);
@@ -662,15 +688,22 @@ impl PgStore {
             .fetch_all(&mut *tx)
             .await?;
         let compact = self.compact.load(Ordering::Relaxed);
-        fold_into(&mut tx, &MINUTE_ROLLUPS, &minute, compact).await?;
+        fold_into(&mut tx, &MINUTE_ROLLUPS, &minute, compact, Keep::Pair).await?;
         let coarse = sqlx::query(take_deltas!("trace_rollup_coarse_deltas"))
             .bind(FOLD_BATCH)
             .fetch_all(&mut *tx)
             .await?;
-        fold_into(&mut tx, &HOUR_ROLLUPS, &coarse, compact).await?;
-        fold_into(&mut tx, &DAY_ROLLUPS, &coarse, compact).await?;
+        fold_into(&mut tx, &HOUR_ROLLUPS, &coarse, compact, Keep::Pair).await?;
+        fold_into(&mut tx, &DAY_ROLLUPS, &coarse, compact, Keep::Pair).await?;
+        let grouped = sqlx::query(take_deltas!("trace_rollup_grouped_deltas"))
+            .bind(FOLD_BATCH)
+            .fetch_all(&mut *tx)
+            .await?;
+        for keep in [Keep::Neither, Keep::Model, Keep::Service] {
+            fold_into(&mut tx, &DAY_GROUPED_ROLLUPS, &grouped, compact, keep).await?;
+        }
         tx.commit().await?;
-        Ok(minute.len().max(coarse.len()) as u64)
+        Ok(minute.len().max(coarse.len()).max(grouped.len()) as u64)
     }
 
     /// Re-encodes, in the compact encoding, legacy sketches (written by SQL: the backfills
@@ -751,7 +784,7 @@ impl PgStore {
         batch: i64,
     ) -> Result<Purged, StoreError> {
         let mut purged = Purged::default();
-        let steps: [(&'static str, DateTime<Utc>, bool); 7] = [
+        let steps: [(&'static str, DateTime<Utc>, bool); 9] = [
             (PURGE_EVENTS, cutoff, true),
             (
                 purge_rows!("trace_rollup_deltas"),
@@ -760,6 +793,11 @@ impl PgStore {
             ),
             (
                 purge_rows!("trace_rollup_coarse_deltas"),
+                period_start(cutoff, 60),
+                false,
+            ),
+            (
+                purge_rows!("trace_rollup_grouped_deltas"),
                 period_start(cutoff, 60),
                 false,
             ),
@@ -775,6 +813,11 @@ impl PgStore {
             ),
             (
                 purge_rows!("trace_rollups_day"),
+                period_start(cutoff, 86_400),
+                false,
+            ),
+            (
+                purge_rows!("trace_rollups_day_grouped"),
                 period_start(cutoff, 86_400),
                 false,
             ),
@@ -883,23 +926,32 @@ impl PgStore {
     }
 }
 
-/// Merges delta rows (per minute) into the rows of `table` of their periods, writing their
-/// sketches in the compact encoding when `compact`, else in the legacy one.
+/// Merges delta rows (per minute) into the rows of `table` of their periods and of the
+/// names they `keep`, writing their sketches in the compact encoding when `compact`, else
+/// in the legacy one.
 async fn fold_into(
     tx: &mut sqlx::PgConnection,
     table: &RollupTable,
     deltas: &[PgRow],
     compact: bool,
+    keep: Keep,
 ) -> Result<(), sqlx::Error> {
     if deltas.is_empty() {
         return Ok(());
     }
     type Key = (DateTime<Utc>, String, String);
+    let name = |row: &PgRow, column: &str, kept: bool| -> Result<String, sqlx::Error> {
+        if kept {
+            row.try_get(column)
+        } else {
+            Ok(String::new())
+        }
+    };
     let key = |row: &PgRow| -> Result<Key, sqlx::Error> {
         Ok((
             period_start(row.try_get("minute")?, table.period_secs),
-            row.try_get("model")?,
-            row.try_get("service")?,
+            name(row, "model", matches!(keep, Keep::Pair | Keep::Model))?,
+            name(row, "service", matches!(keep, Keep::Pair | Keep::Service))?,
         ))
     };
     let mut merged: BTreeMap<Key, Agg> = BTreeMap::new();
