@@ -605,6 +605,7 @@ async fn issue_19_retention_deletes_old_events_and_rollups_in_batches() {
         "SELECT count(*) FROM trace_rollups WHERE minute < date_trunc('minute', $1::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
         "SELECT count(*) FROM trace_rollups_hour WHERE minute < date_trunc('hour', $1::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
         "SELECT count(*) FROM trace_rollups_day WHERE minute < date_trunc('day', $1::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+        "SELECT count(*) FROM trace_rollups_day_grouped WHERE minute < date_trunc('day', $1::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
     ] {
         assert_eq!(count(sql).await, 0, "{sql}");
     }
