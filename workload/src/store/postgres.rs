@@ -1,6 +1,6 @@
 //! The PostgreSQL store: embedded migrations run at start (under sqlx's advisory lock, so
 //! replicas may start together), one multi-row `INSERT ... SELECT FROM UNNEST(...)` per batch,
-//! and stats computed in SQL with `percentile_cont`. Uses runtime-checked queries, so no
+//! and stats merged from rollups ([`PgStore::stats`]). Uses runtime-checked queries, so no
 //! database is needed at build time.
 //!
 //! Ingest and stats use separate pools with their own statement timeouts, so slow stats
@@ -162,10 +162,10 @@ FROM trace_rollup_grouped_deltas WHERE minute >= $9 AND minute < $10"
 
 /// A stats query: the rows of [`stats_rows!`] (with the grouped daily rollups of `$days`)
 /// summed per group (`$key`: a constant for the whole window, or `model` or `service`) in
-/// PostgreSQL, one row per group, with their
-/// sketches concatenated, each after its length (a 4-byte big-endian integer), for
-/// [`merge_groups`]. Issue 24: a 90-day window holds about 8,000 rows; fetching and
-/// decoding each of them took more of the service's CPU than merging their sketches.
+/// PostgreSQL, one row per group, with their sketches concatenated, each after its length
+/// (a 4-byte big-endian integer), for [`merge_groups`]. Issue 24: a 90-day window held
+/// about 7,400 rows; fetching and decoding each of them took as much of the service's CPU
+/// as merging their sketches.
 macro_rules! stats_by {
     ($key:literal, $days:literal) => {
         concat!(
@@ -274,16 +274,16 @@ macro_rules! legacy_sketches {
     };
 }
 
-/// Coarse tables whose legacy sketches the service re-encodes, the daily ones first (a long
-/// window reads mostly those).
+/// Coarse tables whose legacy sketches the service re-encodes, the daily ones per grouping
+/// first (a long window reads mostly those).
 const LEGACY_SKETCHES: [LegacySketches; 3] = [
     legacy_sketches!("trace_rollups_day_grouped"),
     legacy_sketches!("trace_rollups_day"),
     legacy_sketches!("trace_rollups_hour"),
 ];
 
-/// Whether any hourly or daily rollup holds a legacy sketch (a probe of migration 4's
-/// partial indexes).
+/// Whether any hourly or daily rollup holds a legacy sketch (a probe of the partial indexes
+/// of migrations 4 and 5).
 const ANY_LEGACY_SKETCH: &str = "\
 SELECT EXISTS (SELECT 1 FROM trace_rollups_day_grouped WHERE substr(sketch, 1, 1) <> '\\x01'::bytea)
     OR EXISTS (SELECT 1 FROM trace_rollups_day WHERE substr(sketch, 1, 1) <> '\\x01'::bytea)
@@ -579,8 +579,8 @@ impl PgStore {
         })
     }
 
-    /// Aggregates the window on the stats pool by merging rollups: daily, hourly and
-    /// per-minute ones as [`RollupRanges`] splits the window (a window of
+    /// Aggregates the window on the stats pool by merging rollups: daily ones of the query's
+    /// grouping, hourly and per-minute ones as [`RollupRanges`] splits the window (a window of
     /// [`StatsQuery::parse`] starts and ends on minute boundaries; a bound inside a minute
     /// is read as the start of the next minute).
     /// Counts and sums are exact; percentiles are within [`crate::sketch::RELATIVE_ERROR`]
