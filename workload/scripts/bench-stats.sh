@@ -48,18 +48,24 @@ trap stop EXIT
 if [ -z "${REUSE_DB:-}" ]; then
     psql -q "$ADMIN" -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" -c "CREATE DATABASE $BENCH_DB"
 fi
-env APP_HOST=127.0.0.1 API_PORT=$PORT API_METRICS_PORT=$((PORT + 1)) RUST_LOG=warn SKETCH_ENCODING=compact DATABASE_URL="$DB_URL" \
-    "$BIN" > /tmp/analytics-api-bench-stats.log 2>&1 &
-PID=$!
-for _ in $(seq 1 300); do curl -fs "$URL/ready" >/dev/null 2>&1 && break; sleep 0.2; done
-curl -fs "$URL/ready" >/dev/null || { cat /tmp/analytics-api-bench-stats.log >&2; exit 1; }
+# Starts the service (which applies the migrations first) and waits until it is ready.
+start() {
+    env APP_HOST=127.0.0.1 API_PORT=$PORT API_METRICS_PORT=$((PORT + 1)) RUST_LOG=warn SKETCH_ENCODING=compact DATABASE_URL="$DB_URL" \
+        "$BIN" >> /tmp/analytics-api-bench-stats.log 2>&1 &
+    PID=$!
+    for _ in $(seq 1 300); do curl -fs "$URL/ready" >/dev/null 2>&1 && break; sleep 0.2; done
+    curl -fs "$URL/ready" >/dev/null || { cat /tmp/analytics-api-bench-stats.log >&2; exit 1; }
+}
+: > /tmp/analytics-api-bench-stats.log
+start
 
 if [ -z "${REUSE_DB:-}" ]; then
 # One statement per day: $PAIRS events per minute (10 services x PAIRS/10 models), log-normal
 # latencies around 200 ms. The rollup trigger is off during the fill, and the rollup
 # migrations are then run again, so their backfill builds the rollups
 # (the state the service's fold reaches, in a fraction of the time it takes to fold 6.48
-# million events' deltas).
+# million events' deltas). The service is stopped meanwhile: its re-encoding of the rows
+# the backfills write would deadlock with their TRUNCATEs.
 echo "== filling $DAYS days x $PAIRS pairs x 1440 minutes" >&2
 fill_start=$(date +%s)
 psql -q "$DB_URL" -c "ALTER TABLE traces DISABLE TRIGGER USER"
@@ -75,14 +81,15 @@ SELECT 'b-$d-' || g,
 FROM generate_series(0, 1440 * $PAIRS - 1) g"
 done
 psql -q "$DB_URL" -c "ALTER TABLE traces ENABLE TRIGGER USER"
+stop
 echo "== filled in $(( $(date +%s) - fill_start )) s; building the rollups" >&2
-# Only the migrations that backfill rollups (2, 3 and 5, in order: each replaces the
-# trigger function, and 5's is the current one) run again: migration 4 only adds indexes,
-# and running it again would race the service's re-encoding for table locks (a deadlock).
+# Only the migrations that backfill rollups run again (2, 3 and 5, in order: each replaces
+# the trigger function, and 5's is the current one); migration 4 only adds indexes.
 for v in 2 3 5; do
     PGOPTIONS="-c client_min_messages=warning" psql -q -1 -v ON_ERROR_STOP=1 "$DB_URL" -f "$(printf 'workload/migrations/%04d_' "$v")"*.sql
 done
 echo "== rollups built after $(( $(date +%s) - fill_start )) s" >&2
+start
 fi
 # Rollups backfilled by SQL hold legacy sketches until the service re-encodes them (migration
 # 4, a batch per second): measure once none is left, as a database reaches after the upgrade.
