@@ -637,9 +637,10 @@ impl PgStore {
         }
     }
 
-    /// Folds up to 20,000 minute deltas into the per-minute rollups and up to 20,000 coarse
-    /// deltas into the hourly and daily ones, in one transaction, unless another replica is
-    /// folding; returns the larger number folded. Stats read every level with its deltas,
+    /// Folds up to 20,000 minute deltas into the per-minute rollups, up to 20,000 coarse
+    /// deltas into the hourly and daily ones, and up to 20,000 grouped deltas into the daily
+    /// rollups per grouping, in one transaction, unless another replica is folding; returns
+    /// the largest number folded. Stats read every level with its deltas,
     /// so folding changes no answer; it keeps the rows a query merges to about one per
     /// period and key.
     pub async fn fold(&self) -> Result<u64, StoreError> {
