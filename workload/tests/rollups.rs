@@ -304,6 +304,19 @@ ON CONFLICT (trace_id) DO NOTHING";
         .await
         .unwrap();
     assert_eq!(stored as u64, 20_000 + total);
+    // Migration 5 too: each grouping of the daily rollups, with the grouped deltas not
+    // folded yet, counts every event once (one statement, so one snapshot).
+    let per_grouping: (i64, i64, i64) = sqlx::query_as(
+        "WITH d AS (SELECT coalesce(sum(count), 0)::int8 AS n FROM trace_rollup_grouped_deltas)
+         SELECT (SELECT coalesce(sum(count), 0)::int8 FROM trace_rollups_day_grouped WHERE model = '' AND service = '') + d.n,
+                (SELECT coalesce(sum(count), 0)::int8 FROM trace_rollups_day_grouped WHERE model <> '' AND service = '') + d.n,
+                (SELECT coalesce(sum(count), 0)::int8 FROM trace_rollups_day_grouped WHERE model = '' AND service <> '') + d.n
+         FROM d",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("grouped counts");
+    assert_eq!(per_grouping, (stored, stored, stored));
     let worst = check_all(&store, &["1h", "90d"], 2 * stored as u64).await;
     eprintln!(
         "upgrade: {stored} events ({total} inserted by the previous version during it), largest relative percentile error {worst:.6}"
