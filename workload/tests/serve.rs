@@ -550,7 +550,9 @@ async fn issue_24_the_shed_grace_is_a_limit() {
         for _ in 0..3 {
             idle.push(TcpStream::connect(&server.addr).await.unwrap());
         }
-        let (_, closed) = read_until_closed(&mut idle[0], Duration::from_millis(1500)).await;
+        // Shed within a sweep or two of the grace, or still open well after the default grace.
+        let within = Duration::from_millis(if shed { 5_000 } else { 1_500 });
+        let (_, closed) = read_until_closed(&mut idle[0], within).await;
         assert_eq!(closed, shed, "grace {shed_after:?}");
     }
 }
