@@ -1,6 +1,6 @@
 //! Command-line flags. Configuration proper comes from the environment ([`crate::config`]);
 //! flags only select development mode and memory bounds (the in-memory store's, and the
-//! request bodies'). `--help` lists every
+//! request bodies'), and override the connection limits ([`crate::limits`]). `--help` lists every
 //! variable from the contract, so the help text cannot drift from what is read.
 
 use std::ffi::OsString;
@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use keel_workload_contract as contract;
+
+use crate::limits::{LIMITS, Limit};
 
 /// Default capacity of the in-memory store, in events.
 pub const DEFAULT_MEMORY_MAX_EVENTS: usize = 2_000_000;
@@ -33,6 +35,9 @@ pub struct Flags {
     pub body_budget_bytes: usize,
     /// `--dump-on-exit`: after draining, write the in-memory store here as JSON lines.
     pub dump_on_exit: Option<PathBuf>,
+    /// Connection limits given as flags (`--max-header-bytes` and the like), each over its
+    /// variable; the last of a repeated flag wins.
+    pub limits: Vec<(&'static Limit, u64)>,
 }
 
 impl Default for Flags {
@@ -44,6 +49,7 @@ impl Default for Flags {
             memory_retention: DEFAULT_MEMORY_RETENTION,
             body_budget_bytes: crate::api::DEFAULT_BODY_BUDGET_BYTES,
             dump_on_exit: None,
+            limits: Vec::new(),
         }
     }
 }
@@ -79,7 +85,7 @@ pub enum CliError {
         /// The flag.
         flag: &'static str,
         /// What is accepted.
-        expected: &'static str,
+        expected: String,
         /// What was found.
         found: String,
     },
@@ -111,7 +117,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliErr
                     _ => {
                         return Err(CliError::InvalidValue {
                             flag: "--memory-max-events",
-                            expected: "a positive whole number",
+                            expected: "a positive whole number".into(),
                             found: v,
                         });
                     }
@@ -124,7 +130,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliErr
                     _ => {
                         return Err(CliError::InvalidValue {
                             flag: "--memory-max-bytes",
-                            expected: "a whole number of bytes, at least 1048576",
+                            expected: "a whole number of bytes, at least 1048576".into(),
                             found: v,
                         });
                     }
@@ -137,7 +143,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliErr
                     _ => {
                         return Err(CliError::InvalidValue {
                             flag: "--memory-retention-secs",
-                            expected: "a positive whole number of seconds",
+                            expected: "a positive whole number of seconds".into(),
                             found: v,
                         });
                     }
@@ -150,7 +156,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliErr
                     _ => {
                         return Err(CliError::InvalidValue {
                             flag: "--body-budget-bytes",
-                            expected: "a whole number of bytes, at least 2097152",
+                            expected: "a whole number of bytes, at least 2097152".into(),
                             found: v,
                         });
                     }
@@ -162,7 +168,19 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliErr
                     subject: value("--mint-token")?,
                 });
             }
-            _ => return Err(CliError::Unexpected(arg)),
+            other => {
+                let Some(limit) = Limit::of_flag(other) else {
+                    return Err(CliError::Unexpected(arg));
+                };
+                let v = value(limit.flag)?;
+                let n = limit.parse(&v).map_err(|expected| CliError::InvalidValue {
+                    flag: limit.flag,
+                    expected,
+                    found: v,
+                })?;
+                flags.limits.retain(|(l, _)| *l != limit);
+                flags.limits.push((limit, n));
+            }
         }
     }
     Ok(Command::Run(flags))
@@ -195,7 +213,7 @@ FLAGS:
     --mint-token <SUBJECT>       Print an HS256 token for SUBJECT signed with JWT_SECRET, valid
                                  for one hour (with JWT_ISSUER / JWT_AUDIENCE's first value as
                                  iss / aud when set), and exit (for local testing)
-    -h, --help                   Print this help
+{limit_flags}    -h, --help                   Print this help
     -V, --version                Print the version
 
 ENDPOINTS:
@@ -216,6 +234,15 @@ ENVIRONMENT:
         live = contract::LIVENESS_PATH,
         ready = contract::READINESS_PATH,
         metrics = contract::METRICS_PATH,
+        limit_flags = LIMITS.iter().fold(String::new(), |mut s, l| {
+            let _ = writeln!(
+                s,
+                "    {:<28} Sets {} (see ENVIRONMENT), over the variable",
+                format!("{} <N>", l.flag),
+                l.var.name
+            );
+            s
+        }),
     );
     for var in contract::ENV_VARS {
         let mut notes = Vec::new();
@@ -283,9 +310,33 @@ mod tests {
                 memory_retention: Duration::from_secs(60),
                 body_budget_bytes: 3_000_000,
                 dump_on_exit: Some("/tmp/x".into()),
+                limits: Vec::new(),
             }))
         );
         assert_eq!(p(&["--help"]), Ok(Command::Help));
+        let header = Limit::of_flag("--max-header-bytes").expect("a limit");
+        let shed = Limit::of_flag("--shed-after-ms").expect("a limit");
+        assert_eq!(
+            p(&[
+                "--max-header-bytes=4096",
+                "--shed-after-ms",
+                "250",
+                "--max-header-bytes",
+                "8192"
+            ]),
+            Ok(Command::Run(Flags {
+                limits: vec![(shed, 250), (header, 8192)],
+                ..Flags::default()
+            }))
+        );
+        assert_eq!(
+            p(&["--shed-after-ms", "50"]),
+            Err(CliError::InvalidValue {
+                flag: "--shed-after-ms",
+                expected: "a whole number of milliseconds from 100 to 60000".into(),
+                found: "50".into(),
+            })
+        );
         assert_eq!(p(&["--bogus"]), Err(CliError::Unexpected("--bogus".into())));
         assert_eq!(
             p(&["--dump-on-exit"]),
@@ -307,6 +358,9 @@ mod tests {
             assert!(h.contains(var.name), "help lacks {}", var.name);
         }
         assert!(h.contains("--dev"));
+        for limit in &LIMITS {
+            assert!(h.contains(limit.flag), "help lacks {}", limit.flag);
+        }
         assert!(h.contains("rediss://") && h.contains("no insecure"));
     }
 }

@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use keel_workload_contract::{self as contract, EnvVar};
 
+use crate::limits::LIMITS;
+use crate::server::ServeLimits;
+
 /// Minimum length of `JWT_SECRET`, in characters.
 pub const MIN_JWT_SECRET_CHARS: usize = 32;
 /// Minimum number of distinct characters in `JWT_SECRET` (refuses `aaaa...` and the like).
@@ -53,6 +56,9 @@ pub struct Config {
     pub pool_max: u32,
     /// Minimum pool connections (`DATABASE_MIN_CONNECTIONS`).
     pub pool_min: u32,
+    /// Connection limits (`HTTP_MAX_HEADER_BYTES` and the others of [`LIMITS`]; the
+    /// defaults of [`ServeLimits`] where unset).
+    pub serve_limits: ServeLimits,
 }
 
 impl fmt::Debug for Config {
@@ -74,6 +80,7 @@ impl fmt::Debug for Config {
             .field("cors", &self.cors)
             .field("pool_max", &self.pool_max)
             .field("pool_min", &self.pool_min)
+            .field("serve_limits", &self.serve_limits)
             .finish()
     }
 }
@@ -286,6 +293,12 @@ impl Config {
                 _ => Err("`legacy` or `compact`".into()),
             },
         );
+        let mut serve_limits = ServeLimits::default();
+        for limit in &LIMITS {
+            if let Some(n) = parse_opt(limit.var, get(limit.var), &mut errors, |v| limit.parse(v)) {
+                limit.set(&mut serve_limits, n);
+            }
+        }
         let cache_ttl = parse(
             &contract::CACHE_DEFAULT_TTL,
             raw(&contract::CACHE_DEFAULT_TTL),
@@ -387,6 +400,7 @@ impl Config {
                 cors,
                 pool_max,
                 pool_min,
+                serve_limits,
             }),
             _ => Err(ConfigErrors(errors)),
         }
@@ -495,6 +509,61 @@ mod tests {
         );
         let errors = load(true, &[("SKETCH_ENCODING", "dense")]).expect_err("refused");
         assert!(format!("{errors}").contains("SKETCH_ENCODING"), "{errors}");
+    }
+
+    /// Issue 24: the connection limits are configuration, with the previous code defaults
+    /// when unset; a bad value is refused naming the variable, the value and the range.
+    #[test]
+    fn connection_limits_come_from_their_variables() {
+        let c = load(true, &[]).expect("dev mode needs nothing");
+        assert_eq!(c.serve_limits, ServeLimits::default());
+        let c = load(
+            true,
+            &[
+                ("HTTP_MAX_HEADER_BYTES", "4096"),
+                ("HTTP_MAX_UNFINISHED_HEADS", "16"),
+                ("HTTP_SHED_AFTER_MS", "2500"),
+                ("HTTP_MAX_CONNECTIONS", "100"),
+                ("METRICS_MAX_CONNECTIONS", "8"),
+                ("HTTP_HEADER_READ_TIMEOUT_SECS", "30"),
+            ],
+        )
+        .expect("valid limits");
+        assert_eq!(
+            c.serve_limits,
+            ServeLimits {
+                max_header_bytes: 4096,
+                max_unfinished_heads: 16,
+                shed_after: Duration::from_millis(2500),
+                max_connections: 100,
+                max_metrics_connections: 8,
+                header_read_timeout: Duration::from_secs(30),
+                ..ServeLimits::default()
+            }
+        );
+        let errors = load(
+            true,
+            &[
+                ("HTTP_MAX_CONNECTIONS", "0"),
+                ("HTTP_HEADER_READ_TIMEOUT_SECS", "1h"),
+            ],
+        )
+        .expect_err("refused");
+        assert_eq!(
+            errors.0,
+            vec![
+                ConfigError::Invalid {
+                    var: "HTTP_MAX_CONNECTIONS",
+                    expected: "a whole number of connections from 1 to 65536".into(),
+                    found: "\"0\"".into(),
+                },
+                ConfigError::Invalid {
+                    var: "HTTP_HEADER_READ_TIMEOUT_SECS",
+                    expected: "a whole number of seconds from 1 to 300".into(),
+                    found: "\"1h\"".into(),
+                },
+            ]
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod connections;
 pub mod event;
+pub mod limits;
 pub mod metrics;
 pub mod server;
 pub mod sketch;

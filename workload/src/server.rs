@@ -201,6 +201,9 @@ pub struct ServeLimits {
     /// take at most this times `max_header_bytes` per listener, plus whatever the
     /// connections opened within the last second sent.
     pub max_unfinished_heads: usize,
+    /// How long a connection must make no progress before it may be shed
+    /// ([`crate::connections`]).
+    pub shed_after: Duration,
 }
 
 /// [`ServeLimits::max_header_bytes`] by default: 16 KiB, room for a long bearer token.
@@ -219,6 +222,7 @@ impl Default for ServeLimits {
             max_metrics_connections: 32,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             max_unfinished_heads: DEFAULT_MAX_UNFINISHED_HEADS,
+            shed_after: SHED_AFTER,
         }
     }
 }
@@ -303,7 +307,7 @@ async fn accept_loop(
         let _ = rx.wait_for(|s| *s).await;
     };
     let permits = Arc::new(Semaphore::new(max.max(1)));
-    let table = Connections::new(limits.max_unfinished_heads.min(max), SHED_AFTER);
+    let table = Connections::new(limits.max_unfinished_heads.min(max), limits.shed_after);
     let count = |shed: Shed, n: u64| {
         let kind = KindLabel {
             kind: shed.as_str(),
@@ -442,6 +446,15 @@ const SWEEP_INTERVAL: Duration = Duration::from_millis(250);
 /// How long closing the pool may take at exit.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The connection limits of a run: the configuration's, each replaced by its flag if given.
+fn serve_limits(config: &Config, flags: &Flags) -> ServeLimits {
+    let mut limits = config.serve_limits;
+    for &(limit, value) in &flags.limits {
+        limit.set(&mut limits, value);
+    }
+    limits
+}
+
 /// Runs the service until a shutdown signal, then drains and closes everything.
 pub async fn run(config: Config, flags: Flags) -> Result<(), ServerError> {
     if let Some(path) = &flags.dump_on_exit {
@@ -481,7 +494,7 @@ pub async fn run(config: Config, flags: Flags) -> Result<(), ServerError> {
         state,
         signals(),
         SHUTDOWN_DEADLINE,
-        ServeLimits::default(),
+        serve_limits(&config, &flags),
     )
     .await?;
     if let (Store::Memory(memory), Some(path)) = (store.as_ref(), &flags.dump_on_exit) {

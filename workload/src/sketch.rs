@@ -14,6 +14,10 @@
 //! answer is within [`RELATIVE_ERROR`] of `percentile_cont` over the same events; the
 //! estimates are also clamped to the exact minimum and maximum.
 //!
+//! In memory, the buckets of a day of latencies are a dense array of counts (merging a row
+//! is one addition per bucket), and a few buckets far apart sparse pairs (memory in
+//! proportion to the buckets held, whatever their span); see `Buckets`.
+//!
 //! Two encodings, both read by [`Sketch::merge_encoded`]:
 //! - legacy, as SQL writes it (the delta rows, and the rollups the migrations backfill):
 //!   `(bucket: i32, count: i64)` pairs, big-endian (`int4send(bucket) || int8send(count)`),
@@ -44,9 +48,17 @@ const PAIR: usize = 12;
 /// First byte of the compact encoding.
 pub const COMPACT_TAG: u8 = 0x01;
 
+/// Smallest span of buckets a dense array may cover whatever its density (2 KiB of counts).
+const DENSE_SPAN_MIN: usize = 256;
+
+/// A dense array covers at most this many buckets per distinct bucket held, so its memory
+/// stays within twice a sparse list's (16 bytes a bucket) beyond [`DENSE_SPAN_MIN`]: a
+/// crafted sketch of a few far-apart buckets stays sparse.
+const DENSE_SPAN_PER_BUCKET: usize = 4;
+
 std::thread_local! {
-    /// Pairs of a compact encoding, decoded before merging (the merge walks them forwards
-    /// and backwards); reused, so merging allocates nothing once it has grown.
+    /// Pairs of an encoding, decoded (and checked) before merging, so a malformed one
+    /// changes nothing; reused, so merging allocates nothing once it has grown.
     static SCRATCH: std::cell::RefCell<Vec<(i32, u64)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
@@ -74,54 +86,220 @@ pub fn value(i: i32) -> f64 {
 #[error("malformed latency sketch: {0}")]
 pub struct SketchError(&'static str);
 
-/// Bucket counts, sorted by bucket, plus the exact minimum and maximum.
-#[derive(Debug, Clone, Default, PartialEq)]
+impl SketchError {
+    /// A malformed sketch, saying how.
+    pub fn new(what: &'static str) -> Self {
+        SketchError(what)
+    }
+}
+
+/// The counts of the buckets of positive latencies, in one of two layouts; both hold the
+/// same information, and which one a sketch uses changes no answer or encoding.
+#[derive(Debug, Clone)]
+enum Buckets {
+    /// `(bucket, count)` pairs by strictly increasing bucket, counts above 0: compact for
+    /// few buckets far apart.
+    Sparse(Vec<(i32, u64)>),
+    /// The counts of buckets `first..first + counts.len()` (0 for a bucket not held), and
+    /// how many are above 0: merging a row is one addition per bucket (issue 24: a 90-day
+    /// query merges about a million pairs).
+    Dense {
+        first: i32,
+        counts: Vec<u64>,
+        held: usize,
+    },
+}
+
+impl Default for Buckets {
+    fn default() -> Self {
+        Buckets::Sparse(Vec::new())
+    }
+}
+
+impl Buckets {
+    /// The held buckets with their counts, by increasing bucket.
+    fn iter(&self) -> impl Iterator<Item = (i32, u64)> + '_ {
+        let (sparse, dense) = match self {
+            Buckets::Sparse(pairs) => (pairs.as_slice(), None),
+            Buckets::Dense { first, counts, .. } => (&[][..], Some((*first, counts))),
+        };
+        let dense = dense.into_iter().flat_map(|(first, counts)| {
+            // `first + k` is a bucket of the array, so it fits an i32.
+            (first..)
+                .zip(counts.iter().copied())
+                .filter(|&(_, n)| n > 0)
+        });
+        sparse.iter().copied().chain(dense)
+    }
+
+    /// Whether a dense array of `span` buckets may hold `held` distinct ones.
+    fn dense_fits(span: usize, held: usize) -> bool {
+        span <= DENSE_SPAN_MIN.max(held.saturating_mul(DENSE_SPAN_PER_BUCKET))
+    }
+
+    /// Adds `pairs` (strictly increasing buckets, none [`ZERO_BUCKET`]), in place.
+    fn merge(&mut self, pairs: &[(i32, u64)]) {
+        let (Some(&(lo, _)), Some(&(hi, _))) = (pairs.first(), pairs.last()) else {
+            return;
+        };
+        if let Buckets::Dense {
+            first,
+            counts,
+            held,
+        } = self
+        {
+            let end = i64::from(*first) + counts.len() as i64;
+            let (new_first, new_end) = (lo.min(*first), (i64::from(hi) + 1).max(end));
+            let span = (new_end - i64::from(new_first)) as usize;
+            if !Self::dense_fits(span, *held + pairs.len()) {
+                *self = Buckets::Sparse(self.iter().collect());
+                return self.merge(pairs);
+            }
+            if new_first < *first || new_end > end {
+                let shift = (*first - new_first) as usize;
+                counts.resize(span, 0);
+                if shift > 0 {
+                    counts.copy_within(0..span - shift, shift);
+                    counts[..shift].fill(0);
+                }
+                *first = new_first;
+            }
+            for &(i, n) in pairs {
+                let c = &mut counts[(i - *first) as usize];
+                *held += usize::from(*c == 0);
+                *c += n;
+            }
+            return;
+        }
+        if let Buckets::Sparse(held) = self {
+            merge_sorted(held, pairs);
+            if let (Some(&(lo, _)), Some(&(hi, _))) = (held.first(), held.last()) {
+                let span = (i64::from(hi) - i64::from(lo) + 1) as usize;
+                if held.len() > 1 && Self::dense_fits(span, held.len()) {
+                    let mut counts = vec![0; span];
+                    for &(i, n) in held.iter() {
+                        counts[(i - lo) as usize] = n;
+                    }
+                    *self = Buckets::Dense {
+                        first: lo,
+                        counts,
+                        held: held.len(),
+                    };
+                }
+            }
+        }
+    }
+
+    /// Where the counts live (to check that merging does not reallocate).
+    #[cfg(test)]
+    fn storage(&self) -> *const u8 {
+        match self {
+            Buckets::Sparse(pairs) => pairs.as_ptr().cast(),
+            Buckets::Dense { counts, .. } => counts.as_ptr().cast(),
+        }
+    }
+}
+
+/// Merges pairs sorted by strictly increasing bucket into `held` (sorted the same way), in
+/// place: a first pass adds the counts of buckets already present and counts the new ones;
+/// if there are any, `held` grows by that many at the end and the new ones are merged in
+/// from the back.
+fn merge_sorted(held: &mut Vec<(i32, u64)>, pairs: &[(i32, u64)]) {
+    let mut new = 0;
+    let mut k = 0;
+    for &(j, m) in pairs {
+        while k < held.len() && held[k].0 < j {
+            k += 1;
+        }
+        match held.get_mut(k) {
+            Some(b) if b.0 == j => b.1 += m,
+            _ => new += 1,
+        }
+    }
+    if new == 0 {
+        return;
+    }
+    let mut read = held.len();
+    held.resize(read + new, (0, 0));
+    let mut write = held.len();
+    for &(j, m) in pairs.iter().rev() {
+        while read > 0 && held[read - 1].0 > j {
+            write -= 1;
+            read -= 1;
+            held[write] = held[read];
+        }
+        if read > 0 && held[read - 1].0 == j {
+            continue; // already added in the first pass
+        }
+        write -= 1;
+        held[write] = (j, m);
+    }
+}
+
+/// Bucket counts plus the exact minimum and maximum. Equality compares what the sketch
+/// holds, whatever the layout of its buckets.
+#[derive(Debug, Clone, Default)]
 pub struct Sketch {
-    buckets: Vec<(i32, u64)>,
+    /// Latencies of exactly 0 ([`ZERO_BUCKET`]).
+    zeros: u64,
+    buckets: Buckets,
     count: u64,
     min: Option<f64>,
     max: Option<f64>,
 }
 
+impl PartialEq for Sketch {
+    fn eq(&self, other: &Self) -> bool {
+        (self.zeros, self.count, self.min, self.max)
+            == (other.zeros, other.count, other.min, other.max)
+            && self.buckets.iter().eq(other.buckets.iter())
+    }
+}
+
 impl Sketch {
     /// Adds one latency.
     pub fn add(&mut self, x: f64) {
-        self.merge_sorted(std::iter::once((bucket(x), 1)));
+        self.merge_pairs(&[(bucket(x), 1)]);
         self.note_range(x, x);
     }
 
     /// Merges an encoded sketch whose latencies range from `min` to `max`, in place (no
-    /// allocation beyond the growth of this sketch's own buckets, as a `Vec` grows). A
-    /// malformed encoding is refused and changes nothing.
+    /// allocation beyond the growth of this sketch's own buckets). A malformed encoding is
+    /// refused and changes nothing.
     pub fn merge_encoded(&mut self, bytes: &[u8], min: f64, max: f64) -> Result<(), SketchError> {
-        if bytes.first() == Some(&COMPACT_TAG) {
-            SCRATCH.with_borrow_mut(|pairs| {
+        SCRATCH.with_borrow_mut(|pairs| {
+            if bytes.first() == Some(&COMPACT_TAG) {
                 decode_compact(&bytes[1..], pairs)?;
-                self.merge_sorted(pairs.iter().copied());
-                Ok::<_, SketchError>(())
-            })?;
-        } else if check_encoded(bytes)? {
-            self.merge_sorted(decode(bytes));
-        } else {
-            // Not written by this crate's SQL; accept it in any order all the same.
-            let mut pairs: Vec<(i32, u64)> = decode(bytes).collect();
-            pairs.sort_unstable_by_key(|p| p.0);
-            pairs.dedup_by(|later, kept| {
-                let same = later.0 == kept.0;
-                if same {
-                    kept.1 += later.1;
+            } else {
+                let sorted = check_encoded(bytes)?;
+                pairs.clear();
+                pairs.extend(decode(bytes));
+                if !sorted {
+                    // Not written by this crate's SQL; accept it in any order all the same.
+                    pairs.sort_unstable_by_key(|p| p.0);
+                    pairs.dedup_by(|later, kept| {
+                        let same = later.0 == kept.0;
+                        if same {
+                            kept.1 += later.1;
+                        }
+                        same
+                    });
                 }
-                same
-            });
-            self.merge_sorted(pairs.iter().copied());
-        }
+            }
+            self.merge_pairs(pairs);
+            Ok::<_, SketchError>(())
+        })?;
         self.note_range(min, max);
         Ok(())
     }
 
     /// Merges another sketch, in place.
     pub fn merge(&mut self, other: &Sketch) {
-        self.merge_sorted(other.buckets.iter().copied());
+        SCRATCH.with_borrow_mut(|pairs| {
+            pairs.clear();
+            pairs.extend(other.pairs());
+            self.merge_pairs(pairs);
+        });
         if let (Some(lo), Some(hi)) = (other.min, other.max) {
             self.note_range(lo, hi);
         }
@@ -129,10 +307,10 @@ impl Sketch {
 
     /// The compact encoding described in the module documentation.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(1 + self.buckets.len() * 3);
+        let mut out = Vec::with_capacity(1 + self.held() * 3);
         out.push(COMPACT_TAG);
         let mut last = 0i64;
-        for &(i, n) in &self.buckets {
+        for (i, n) in self.pairs() {
             let delta = i64::from(i) - last;
             last = i64::from(i);
             put_varint(&mut out, ((delta << 1) ^ (delta >> 63)) as u64);
@@ -144,8 +322,8 @@ impl Sketch {
 
     /// The legacy encoding described in the module documentation (as SQL writes it).
     pub fn encode_legacy(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.buckets.len() * PAIR);
-        for &(i, n) in &self.buckets {
+        let mut out = Vec::with_capacity(self.held() * PAIR);
+        for (i, n) in self.pairs() {
             out.extend_from_slice(&i.to_be_bytes());
             out.extend_from_slice(&(n.min(i64::MAX as u64) as i64).to_be_bytes());
         }
@@ -181,11 +359,38 @@ impl Sketch {
         Some(a + (b - a) * (pos - lo))
     }
 
+    /// The held buckets with their counts, by increasing bucket (zeros first).
+    fn pairs(&self) -> impl Iterator<Item = (i32, u64)> + '_ {
+        let zeros = (self.zeros > 0).then_some((ZERO_BUCKET, self.zeros));
+        zeros.into_iter().chain(self.buckets.iter())
+    }
+
+    /// Distinct buckets held.
+    fn held(&self) -> usize {
+        usize::from(self.zeros > 0)
+            + match &self.buckets {
+                Buckets::Sparse(pairs) => pairs.len(),
+                Buckets::Dense { held, .. } => *held,
+            }
+    }
+
+    /// Adds pairs sorted by strictly increasing bucket, in place.
+    fn merge_pairs(&mut self, mut pairs: &[(i32, u64)]) {
+        for &(_, n) in pairs {
+            self.count += n;
+        }
+        if let Some((&(ZERO_BUCKET, n), rest)) = pairs.split_first() {
+            self.zeros += n;
+            pairs = rest;
+        }
+        self.buckets.merge(pairs);
+    }
+
     /// The value of the event at 0-based `rank`, clamped to the exact range.
     fn value_at_rank(&self, rank: u64) -> f64 {
         let mut seen = 0;
         let mut v = 0.0;
-        for &(i, n) in &self.buckets {
+        for (i, n) in self.pairs() {
             seen += n;
             if seen > rank {
                 v = value(i);
@@ -202,45 +407,6 @@ impl Sketch {
         self.min = Some(self.min.map_or(lo, |m| m.min(lo)));
         self.max = Some(self.max.map_or(hi, |m| m.max(hi)));
     }
-
-    /// Merges pairs sorted by strictly increasing bucket, in place: a first pass adds the
-    /// counts of buckets already present and counts the new ones; if there are any, the
-    /// buckets grow by that many at the end and the new ones are merged in from the back.
-    fn merge_sorted<I>(&mut self, pairs: I)
-    where
-        I: DoubleEndedIterator<Item = (i32, u64)> + Clone,
-    {
-        let mut new = 0;
-        let mut k = 0;
-        for (j, m) in pairs.clone() {
-            self.count += m;
-            while k < self.buckets.len() && self.buckets[k].0 < j {
-                k += 1;
-            }
-            match self.buckets.get_mut(k) {
-                Some(b) if b.0 == j => b.1 += m,
-                _ => new += 1,
-            }
-        }
-        if new == 0 {
-            return;
-        }
-        let mut read = self.buckets.len();
-        self.buckets.resize(read + new, (0, 0));
-        let mut write = self.buckets.len();
-        for (j, m) in pairs.rev() {
-            while read > 0 && self.buckets[read - 1].0 > j {
-                write -= 1;
-                read -= 1;
-                self.buckets[write] = self.buckets[read];
-            }
-            if read > 0 && self.buckets[read - 1].0 == j {
-                continue; // already added in the first pass
-            }
-            write -= 1;
-            self.buckets[write] = (j, m);
-        }
-    }
 }
 
 /// Appends `v` as an LEB128 varint (7 bits a byte, low first; the high bit says more follow).
@@ -254,6 +420,13 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 
 /// Reads an LEB128 varint of at most 64 bits from the front of `bytes`.
 fn take_varint(bytes: &mut &[u8]) -> Result<u64, SketchError> {
+    // Most steps and counts of a rollup's sketch take one byte.
+    if let Some((&b, rest)) = bytes.split_first()
+        && b < 0x80
+    {
+        *bytes = rest;
+        return Ok(u64::from(b));
+    }
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
         let (&b, rest) = bytes.split_first().ok_or(SketchError("truncated varint"))?;
@@ -332,6 +505,7 @@ fn decode(bytes: &[u8]) -> impl DoubleEndedIterator<Item = (i32, u64)> + Clone +
 mod tests {
     use super::*;
     use crate::stats::percentile_cont;
+    use std::collections::BTreeMap;
 
     /// A deterministic generator (xorshift64*), so failures reproduce.
     struct Rng(u64);
@@ -408,24 +582,26 @@ mod tests {
         row.add(10.0);
         row.add(1000.0);
         let bytes = row.encode();
-        let before = acc.buckets.as_ptr();
+        let before = acc.buckets.storage();
         for _ in 0..100 {
             acc.merge_encoded(&bytes, 10.0, 1000.0).unwrap();
             acc.merge(&row);
         }
-        assert_eq!(acc.buckets.as_ptr(), before, "no new allocation per merge");
+        assert_eq!(acc.buckets.storage(), before, "no new allocation per merge");
         assert_eq!(acc.count(), 4 + 400);
-        assert_eq!(acc.buckets.len(), 4);
+        assert_eq!(acc.held(), 4);
         // New buckets interleaved with existing ones land in order.
         let mut other = Sketch::default();
         for x in [0.0, 0.5, 5.0, 50.0, 5000.0, 10.0] {
             other.add(x);
         }
         acc.merge_encoded(&other.encode(), 0.0, 5000.0).unwrap();
-        assert!(acc.buckets.windows(2).all(|w| w[0].0 < w[1].0));
-        assert_eq!(acc.buckets.len(), 9);
+        let pairs: Vec<(i32, u64)> = acc.pairs().collect();
+        assert!(pairs.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(pairs.len(), 9);
+        assert_eq!(acc.held(), 9);
         assert_eq!(acc.count(), 410);
-        assert_eq!(acc.buckets.iter().map(|p| p.1).sum::<u64>(), 410);
+        assert_eq!(acc.pairs().map(|p| p.1).sum::<u64>(), 410);
         // A malformed encoding changes nothing.
         let mut bad = row.encode_legacy();
         bad.extend_from_slice(&7i32.to_be_bytes());
@@ -448,12 +624,12 @@ mod tests {
             day.add((5.3 + 0.8 * normal).exp());
         }
         let bytes = day.encode();
-        assert!(day.buckets.len() > 150, "{} buckets", day.buckets.len());
+        assert!(day.held() > 150, "{} buckets", day.held());
         assert!(
-            bytes.len() <= 1 + 3 * day.buckets.len(),
+            bytes.len() <= 1 + 3 * day.held(),
             "{} bytes for {} buckets",
             bytes.len(),
-            day.buckets.len()
+            day.held()
         );
         let mut back = Sketch::default();
         back.merge_encoded(&bytes, day.min().unwrap(), day.max().unwrap())
@@ -527,7 +703,81 @@ mod tests {
             unsorted.extend_from_slice(&n.to_be_bytes());
         }
         s.merge_encoded(&unsorted, 1.0, 2.0).unwrap();
-        assert_eq!(s.buckets, vec![(3, 1), (9, 3)]);
+        assert_eq!(s.pairs().collect::<Vec<_>>(), vec![(3, 1), (9, 3)]);
         assert_eq!(s.count(), 4);
+    }
+
+    /// Issue 24, bug 1: whichever layout the buckets take (a dense array for a day of
+    /// latencies, sparse pairs for a few far-apart buckets, and back as merges change
+    /// them), a merge holds what a plain map of bucket counts holds, and encodes the same.
+    #[test]
+    fn issue_24_dense_and_sparse_buckets_merge_alike() {
+        let mut rng = Rng(0x0123_4567_89ab_cdef);
+        let mut acc = Sketch::default();
+        let mut expected: BTreeMap<i32, u64> = BTreeMap::new();
+        let (mut dense_seen, mut sparse_seen) = (false, false);
+        for round in 0..300 {
+            let mut row = Sketch::default();
+            let n = 1 + (rng.next() * 400.0) as usize;
+            for _ in 0..n {
+                let x = match round % 10 {
+                    // A far-away pair: the layout must stay bounded (sparse) or grow.
+                    3 => [0.0, 1e-200, 1e200][(rng.next() * 3.0) as usize],
+                    // Latencies around 200 ms, as bench-stats.sh stores them.
+                    _ => (5.3 + 0.8 * (rng.next() * 4.0 - 2.0)).exp(),
+                };
+                row.add(x);
+                *expected.entry(bucket(x)).or_default() += 1;
+            }
+            acc.merge_encoded(&row.encode(), row.min().unwrap(), row.max().unwrap())
+                .unwrap();
+            match acc.buckets {
+                Buckets::Dense { .. } => dense_seen = true,
+                Buckets::Sparse(_) => sparse_seen = true,
+            }
+            let held: Vec<(i32, u64)> = acc.pairs().collect();
+            let want: Vec<(i32, u64)> = expected.iter().map(|(&i, &n)| (i, n)).collect();
+            assert_eq!(held, want, "round {round}");
+            assert_eq!(acc.held(), want.len(), "round {round}");
+        }
+        assert!(dense_seen && sparse_seen, "both layouts exercised");
+        // Equal sketches are equal whatever their layout, and encode alike.
+        let mut sparse = Sketch::default();
+        sparse
+            .merge_encoded(&acc.encode_legacy(), acc.min().unwrap(), acc.max().unwrap())
+            .unwrap();
+        assert_eq!(sparse, acc);
+        assert_eq!(sparse.encode(), acc.encode());
+    }
+
+    /// A few latencies far apart (as a crafted row holds) keep sparse buckets: memory in
+    /// proportion to the buckets held, not to their span.
+    #[test]
+    fn issue_24_far_apart_buckets_stay_sparse() {
+        let mut s = Sketch::default();
+        for x in [1e-9, 1.0, 1e9] {
+            s.add(x);
+        }
+        let mut twice = s.clone();
+        twice.merge(&s);
+        assert!(matches!(twice.buckets, Buckets::Sparse(ref p) if p.len() == 3));
+        let mut dense = Sketch::default();
+        for k in 0..200 {
+            dense.add(100.0 * (1.0 + f64::from(k) / 100.0));
+        }
+        assert!(matches!(dense.buckets, Buckets::Dense { .. }));
+        // Merging within its range adds in place.
+        let (at, copy) = (dense.buckets.storage(), dense.clone());
+        for _ in 0..10 {
+            dense.merge(&copy);
+        }
+        assert_eq!(dense.buckets.storage(), at, "no new allocation per merge");
+        assert_eq!(dense.count(), 11 * 200);
+        // A far bucket arriving in a dense sketch turns it sparse, holding the same.
+        let before: Vec<(i32, u64)> = dense.pairs().collect();
+        dense.add(1e12);
+        assert!(matches!(dense.buckets, Buckets::Sparse(_)));
+        assert_eq!(dense.pairs().count(), before.len() + 1);
+        assert!(dense.pairs().zip(&before).all(|(a, b)| a == *b));
     }
 }

@@ -6,6 +6,7 @@
 
 use crate::common;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -13,7 +14,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use common::*;
 use keel_workload::api::app;
-use keel_workload::sketch::RELATIVE_ERROR;
+use keel_workload::sketch::{RELATIVE_ERROR, Sketch};
 use keel_workload::stats::{GroupBy, GroupStats, Stats, StatsQuery};
 use keel_workload::store::postgres::{FOLD_LOCK, PoolSizes, migrator};
 use keel_workload::store::{PgStore, Store};
@@ -209,7 +210,7 @@ async fn rollup_stats_match_percentile_cont_within_the_sketch_error() {
         let r = send(&api, post_events(chunk.to_vec())).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         if i == 11 {
-            store.fold().await.expect("fold");
+            fold_at_least(&store, 12_000).await;
         }
     }
     // Sent again (in part, and mixed with new ones): the repeats are not counted twice.
@@ -303,6 +304,19 @@ ON CONFLICT (trace_id) DO NOTHING";
         .await
         .unwrap();
     assert_eq!(stored as u64, 20_000 + total);
+    // Migration 5 too: each grouping of the daily rollups, with the grouped deltas not
+    // folded yet, counts every event once (one statement, so one snapshot).
+    let per_grouping: (i64, i64, i64) = sqlx::query_as(
+        "WITH d AS (SELECT coalesce(sum(count), 0)::int8 AS n FROM trace_rollup_grouped_deltas)
+         SELECT (SELECT coalesce(sum(count), 0)::int8 FROM trace_rollups_day_grouped WHERE model = '' AND service = '') + d.n,
+                (SELECT coalesce(sum(count), 0)::int8 FROM trace_rollups_day_grouped WHERE model <> '' AND service = '') + d.n,
+                (SELECT coalesce(sum(count), 0)::int8 FROM trace_rollups_day_grouped WHERE model = '' AND service <> '') + d.n
+         FROM d",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("grouped counts");
+    assert_eq!(per_grouping, (stored, stored, stored));
     let worst = check_all(&store, &["1h", "90d"], 2 * stored as u64).await;
     eprintln!(
         "upgrade: {stored} events ({total} inserted by the previous version during it), largest relative percentile error {worst:.6}"
@@ -473,15 +487,16 @@ async fn issue_24_legacy_sketches_are_reencoded_compactly_in_bounded_batches() {
         .expect("unlock");
     drop(lock);
 
+    // Three tables: the grouped daily rollups (migration 5), the daily and hourly ones.
     let one_each = store.reencode_legacy(100, 1).await.expect("re-encode");
     assert!(
-        one_each <= 2,
+        one_each <= 3,
         "{one_each} rows: one per table within 1 byte"
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let n = store.reencode_legacy(3, 1 << 20).await.expect("re-encode");
-        assert!(n <= 6, "{n} rows: at most 3 per table");
+        assert!(n <= 9, "{n} rows: at most 3 per table");
         if coarse_sketches(store.pool()).await.1 == 0 {
             break;
         }
@@ -603,6 +618,7 @@ async fn issue_19_retention_deletes_old_events_and_rollups_in_batches() {
         "SELECT count(*) FROM trace_rollups WHERE minute < date_trunc('minute', $1::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
         "SELECT count(*) FROM trace_rollups_hour WHERE minute < date_trunc('hour', $1::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
         "SELECT count(*) FROM trace_rollups_day WHERE minute < date_trunc('day', $1::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+        "SELECT count(*) FROM trace_rollups_day_grouped WHERE minute < date_trunc('day', $1::timestamptz AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
     ] {
         assert_eq!(count(sql).await, 0, "{sql}");
     }
@@ -628,6 +644,28 @@ async fn issue_19_retention_deletes_old_events_and_rollups_in_batches() {
 
 /// Folds until no delta is left. `fold` answers 0 both when nothing is left and when the
 /// store's own fold loop holds the lock for a moment, so the deltas table is what decides.
+/// Folds until the minute rollups hold at least `events`: the store's own fold loop may hold
+/// the fold lock when the test folds (the test's fold then does nothing).
+async fn fold_at_least(store: &PgStore, events: i64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        store.fold().await.expect("fold");
+        let folded: i64 =
+            sqlx::query_scalar("SELECT coalesce(sum(count), 0)::int8 FROM trace_rollups")
+                .fetch_one(store.pool())
+                .await
+                .expect("rollups");
+        if folded >= events {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{folded} events folded after 10 s, expected {events}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 async fn fold_everything(store: &PgStore) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
@@ -652,4 +690,122 @@ async fn connect(db: &TestDb) -> PgStore {
     PgStore::connect(db.url.parse().expect("url"), PoolSizes { max: 4, min: 1 })
         .await
         .expect("connect + migrate")
+}
+
+/// The figures of one rollup row, or of several merged.
+#[derive(Debug, Default)]
+struct Merged {
+    count: i64,
+    errors: i64,
+    tokens: (i64, i64),
+    cost_usd: f64,
+    latency: Sketch,
+}
+
+/// The rows of `table` merged per (day, model or '', service or ''), keeping the names that
+/// `keep` says ("both", "model", "service" or "neither").
+async fn merged_days(
+    pool: &PgPool,
+    table: &str,
+    keep: &str,
+) -> BTreeMap<(DateTime<Utc>, String, String), Merged> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT minute, model, service, count, errors, prompt_tokens, completion_tokens, cost_usd,
+                latency_min, latency_max, sketch FROM {table} ORDER BY minute, model, service"
+    )))
+    .fetch_all(pool)
+    .await
+    .expect("rollup rows");
+    let mut merged: BTreeMap<_, Merged> = BTreeMap::new();
+    for row in rows {
+        let name = |column: &str, kept: bool| if kept { row.get(column) } else { String::new() };
+        let key = (
+            row.get("minute"),
+            name("model", keep == "both" || keep == "model"),
+            name("service", keep == "both" || keep == "service"),
+        );
+        let m = merged.entry(key).or_default();
+        m.count += row.get::<i64, _>("count");
+        m.errors += row.get::<i64, _>("errors");
+        m.tokens.0 += row.get::<i64, _>("prompt_tokens");
+        m.tokens.1 += row.get::<i64, _>("completion_tokens");
+        m.cost_usd += row.get::<f64, _>("cost_usd");
+        m.latency
+            .merge_encoded(
+                row.get("sketch"),
+                row.get("latency_min"),
+                row.get("latency_max"),
+            )
+            .expect("a well-formed sketch");
+    }
+    merged
+}
+
+/// Asserts that the grouped daily rollups hold, for each grouping, the merge of the daily
+/// rollups per pair: counts, sums and sketches (costs within float rounding).
+async fn assert_grouped_days_merge_the_daily_ones(pool: &PgPool) {
+    let grouped = merged_days(pool, "trace_rollups_day_grouped", "both").await;
+    let mut expected = BTreeMap::new();
+    for keep in ["neither", "model", "service"] {
+        expected.extend(merged_days(pool, "trace_rollups_day", keep).await);
+    }
+    assert!(expected.len() > 10, "{} grouped rows", expected.len());
+    assert_eq!(
+        grouped.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
+    for (key, want) in &expected {
+        let got = &grouped[key];
+        assert_eq!(
+            (got.count, got.errors, got.tokens, &got.latency),
+            (want.count, want.errors, want.tokens, &want.latency),
+            "{key:?}"
+        );
+        assert!(
+            (got.cost_usd - want.cost_usd).abs() <= 1e-9 * want.cost_usd.abs(),
+            "{key:?}: cost {} vs {}",
+            got.cost_usd,
+            want.cost_usd
+        );
+    }
+}
+
+/// Issue 24, bug 1: daily rollups merged per grouping (migration 5), so a 90-day query reads
+/// one row per day and group. Upgrading a database that the previous version filled
+/// backfills them from the events; then, with later events folded or still deltas, stats
+/// over long windows keep exact counts and the percentile bound, and every grouped row
+/// equals the merge of the daily rollups per pair of its day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_24_grouped_daily_rollups_equal_the_merge_of_the_daily_ones() {
+    let Some(admin) = require_env("TEST_DATABASE_URL") else {
+        return;
+    };
+    let db = TestDb::create(&admin).await;
+    let pool = PgPool::connect(&db.url).await.expect("connect");
+    // The previous version: migrations 1 to 4, and events over five days through its
+    // trigger (no fold running).
+    let previous =
+        sqlx::migrate::Migrator::with_migrations(migrator().iter().take(4).cloned().collect());
+    previous.run(&pool).await.expect("previous migrations");
+    insert_spread(&pool, "old", 1_500, 281, 8).await;
+    let store = connect(&db).await;
+    let backfilled: i64 =
+        sqlx::query_scalar("SELECT coalesce(sum(count), 0)::int8 FROM trace_rollups_day_grouped")
+            .fetch_one(&pool)
+            .await
+            .expect("grouped rows");
+    assert_eq!(backfilled, 3 * 1_500, "each event once per grouping");
+    // Later events through this version's trigger: half folded, half still deltas.
+    insert_spread(&pool, "new", 1_000, 433, 8).await;
+    fold_everything(&store).await;
+    insert_spread(&pool, "later", 1_000, 431, 8).await;
+    let windows = ["36h", "3d", "90d"];
+    let worst = check_all(&store, &windows, 2 * 3_500).await;
+    fold_everything(&store).await;
+    let worst = worst.max(check_all(&store, &windows, 2 * 3_500).await);
+    eprintln!("grouped daily rollups: largest relative percentile error {worst:.6}");
+    assert_grouped_days_merge_the_daily_ones(&pool).await;
+    store.close().await;
+    pool.close().await;
+    db.drop_db().await;
 }

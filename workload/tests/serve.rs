@@ -525,3 +525,34 @@ async fn unfinished_post(addr: &str, start: &str, declared: usize) -> TcpStream 
     s.write_all(head.as_bytes()).await.unwrap();
     s
 }
+
+/// Issue 24: the shedding grace is configuration (`HTTP_SHED_AFTER_MS`): beyond a cap of
+/// one unfinished head, connections that never send one are shed after a short grace and
+/// kept under a long one.
+#[tokio::test]
+async fn issue_24_the_shed_grace_is_a_limit() {
+    for (shed_after, shed) in [
+        (Duration::from_millis(200), true),
+        (Duration::from_secs(30), false),
+    ] {
+        let server = start(
+            memory_state(),
+            ServeLimits {
+                header_read_timeout: Duration::from_secs(60),
+                max_unfinished_heads: 1,
+                shed_after,
+                ..ServeLimits::default()
+            },
+            Duration::from_secs(5),
+        )
+        .await;
+        let mut idle = Vec::new();
+        for _ in 0..3 {
+            idle.push(TcpStream::connect(&server.addr).await.unwrap());
+        }
+        // Shed within a sweep or two of the grace, or still open well after the default grace.
+        let within = Duration::from_millis(if shed { 5_000 } else { 1_500 });
+        let (_, closed) = read_until_closed(&mut idle[0], within).await;
+        assert_eq!(closed, shed, "grace {shed_after:?}");
+    }
+}

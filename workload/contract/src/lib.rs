@@ -167,6 +167,55 @@ pub const SKETCH_ENCODING: EnvVar = EnvVar {
     default: Some("legacy"),
     description: "Rollup sketch encoding the service writes: `legacy` (12 bytes a bucket, what every version reads) or `compact` (about a sixth; set it only once every replica reads it, and then legacy rows are re-encoded in the background)",
 };
+/// `HTTP_MAX_CONNECTIONS`: most connections held open on the API port.
+pub const HTTP_MAX_CONNECTIONS: EnvVar = EnvVar {
+    name: "HTTP_MAX_CONNECTIONS",
+    secret: false,
+    required: false,
+    default: None,
+    description: "Most connections open on the API port; a new one beyond it sheds a stale one first (1024 when unset)",
+};
+/// `METRICS_MAX_CONNECTIONS`: most connections held open on the metrics port.
+pub const METRICS_MAX_CONNECTIONS: EnvVar = EnvVar {
+    name: "METRICS_MAX_CONNECTIONS",
+    secret: false,
+    required: false,
+    default: None,
+    description: "Most connections open on the metrics port, shed the same way (32 when unset)",
+};
+/// `HTTP_MAX_HEADER_BYTES`: most bytes of one request head.
+pub const HTTP_MAX_HEADER_BYTES: EnvVar = EnvVar {
+    name: "HTTP_MAX_HEADER_BYTES",
+    secret: false,
+    required: false,
+    default: None,
+    description: "Most bytes of one request head (request line and headers); a longer one is answered 431 (16384 when unset)",
+};
+/// `HTTP_MAX_UNFINISHED_HEADS`: most connections per listener without a finished first
+/// request head once they are stale.
+pub const HTTP_MAX_UNFINISHED_HEADS: EnvVar = EnvVar {
+    name: "HTTP_MAX_UNFINISHED_HEADS",
+    secret: false,
+    required: false,
+    default: None,
+    description: "Most stale connections per listener that have not finished their first request head; the oldest beyond it are shed (256 when unset)",
+};
+/// `HTTP_SHED_AFTER_MS`: how long a connection must make no progress before it may be shed.
+pub const HTTP_SHED_AFTER_MS: EnvVar = EnvVar {
+    name: "HTTP_SHED_AFTER_MS",
+    secret: false,
+    required: false,
+    default: None,
+    description: "Milliseconds without progress (no finished head, or idle since the last response) after which a connection may be shed (1000 when unset)",
+};
+/// `HTTP_HEADER_READ_TIMEOUT_SECS`: time a client has to send a request head.
+pub const HTTP_HEADER_READ_TIMEOUT_SECS: EnvVar = EnvVar {
+    name: "HTTP_HEADER_READ_TIMEOUT_SECS",
+    secret: false,
+    required: false,
+    default: None,
+    description: "Seconds a client has to send a request head, from the connection's start or the head's first byte (10 when unset)",
+};
 /// `CACHE_DEFAULT_TTL`: stats cache TTL in seconds.
 pub const CACHE_DEFAULT_TTL: EnvVar = EnvVar {
     name: "CACHE_DEFAULT_TTL",
@@ -221,6 +270,12 @@ pub const ENV_VARS: &[EnvVar] = &[
     JWT_MAX_LIFETIME_SECS,
     RETENTION_DAYS,
     SKETCH_ENCODING,
+    HTTP_MAX_CONNECTIONS,
+    METRICS_MAX_CONNECTIONS,
+    HTTP_MAX_HEADER_BYTES,
+    HTTP_MAX_UNFINISHED_HEADS,
+    HTTP_SHED_AFTER_MS,
+    HTTP_HEADER_READ_TIMEOUT_SECS,
     CACHE_DEFAULT_TTL,
     RUST_LOG,
     CORS_ORIGINS,

@@ -1,6 +1,6 @@
 //! The PostgreSQL store: embedded migrations run at start (under sqlx's advisory lock, so
 //! replicas may start together), one multi-row `INSERT ... SELECT FROM UNNEST(...)` per batch,
-//! and stats computed in SQL with `percentile_cont`. Uses runtime-checked queries, so no
+//! and stats merged from rollups ([`PgStore::stats`]). Uses runtime-checked queries, so no
 //! database is needed at build time.
 //!
 //! Ingest and stats use separate pools with their own statement timeouts, so slow stats
@@ -15,7 +15,7 @@
 //! statement, so the service can log in as a least-privilege role.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -26,8 +26,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Row, SqlStr};
 
 use crate::event::TraceEvent;
-use crate::sketch::Sketch;
-use crate::stats::{self, GroupStats, Percentiles, Stats, StatsQuery};
+use crate::sketch::{Sketch, SketchError};
+use crate::stats::{self, GroupBy, GroupStats, Percentiles, Stats, StatsQuery};
 
 use super::{InsertOutcome, PING_TIMEOUT, PoolUsage, StoreError};
 
@@ -66,6 +66,11 @@ pub fn migrator() -> Migrator {
             4,
             "compact sketches",
             include_str!("../../migrations/0004_compact_sketches.sql"),
+        ),
+        migration(
+            5,
+            "grouped day rollups",
+            include_str!("../../migrations/0005_grouped_day_rollups.sql"),
         ),
     ]);
     migrator.set_ignore_missing(true);
@@ -123,11 +128,15 @@ FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::float8[],
 ON CONFLICT (trace_id) DO NOTHING";
 
 /// Rows to merge for a stats query: minute rollups and deltas over two minute ranges
-/// (`$1..$2`, `$3..$4`), hourly rollups over two hour ranges (`$5..$6`, `$7..$8`), daily
-/// rollups over one day range (`$9..$10`), and the coarse deltas (per minute) over the hour
-/// and day ranges; see [`RollupRanges`]. One statement, so one snapshot: a fold moving
-/// deltas into a level is seen entirely or not at all.
-const STATS_ROWS: &str = "\
+/// (`$1..$2`, `$3..$4`), hourly rollups and the coarse deltas (per minute) over two hour
+/// ranges (`$5..$6`, `$7..$8`), and over one day range (`$9..$10`) the grouped daily
+/// rollups of one grouping (`$days` selects it: see migration 5) and the grouped deltas;
+/// see [`RollupRanges`]. One statement, so one snapshot: a fold moving deltas into a level
+/// is seen entirely or not at all.
+macro_rules! stats_rows {
+    ($days:literal) => {
+        concat!(
+            "\
 SELECT model, service, count, errors, prompt_tokens, completion_tokens, cost_usd, latency_min, latency_max, sketch
 FROM trace_rollups WHERE (minute >= $1 AND minute < $2) OR (minute >= $3 AND minute < $4)
 UNION ALL
@@ -138,11 +147,43 @@ SELECT model, service, count, errors, prompt_tokens, completion_tokens, cost_usd
 FROM trace_rollups_hour WHERE (minute >= $5 AND minute < $6) OR (minute >= $7 AND minute < $8)
 UNION ALL
 SELECT model, service, count, errors, prompt_tokens, completion_tokens, cost_usd, latency_min, latency_max, sketch
-FROM trace_rollups_day WHERE minute >= $9 AND minute < $10
+FROM trace_rollup_coarse_deltas WHERE (minute >= $5 AND minute < $6) OR (minute >= $7 AND minute < $8)
 UNION ALL
 SELECT model, service, count, errors, prompt_tokens, completion_tokens, cost_usd, latency_min, latency_max, sketch
-FROM trace_rollup_coarse_deltas
-WHERE (minute >= $5 AND minute < $6) OR (minute >= $7 AND minute < $8) OR (minute >= $9 AND minute < $10)";
+FROM trace_rollups_day_grouped WHERE minute >= $9 AND minute < $10 AND ",
+            $days,
+            "
+UNION ALL
+SELECT model, service, count, errors, prompt_tokens, completion_tokens, cost_usd, latency_min, latency_max, sketch
+FROM trace_rollup_grouped_deltas WHERE minute >= $9 AND minute < $10"
+        )
+    };
+}
+
+/// A stats query: the rows of [`stats_rows!`] (with the grouped daily rollups of `$days`)
+/// summed per group (`$key`: a constant for the whole window, or `model` or `service`) in
+/// PostgreSQL, one row per group, with their sketches concatenated, each after its length
+/// (a 4-byte big-endian integer), for [`merge_groups`]. Issue 24: a 90-day window held
+/// about 7,400 rows; fetching and decoding each of them took as much of the service's CPU
+/// as merging their sketches.
+macro_rules! stats_by {
+    ($key:literal, $days:literal) => {
+        concat!(
+            "SELECT ",
+            $key,
+            " AS key, sum(count)::int8, sum(errors)::int8, sum(prompt_tokens)::int8, \
+             sum(completion_tokens)::int8, sum(cost_usd), min(latency_min), max(latency_max), \
+             string_agg(int4send(octet_length(sketch)) || sketch, ''::bytea) FROM (",
+            stats_rows!($days),
+            ") r GROUP BY 1"
+        )
+    };
+}
+
+/// [`stats_by!`] for each grouping.
+const STATS_TOTAL: &str = stats_by!("''::text", "model = '' AND service = ''");
+const STATS_BY_MODEL: &str = stats_by!("model", "model <> '' AND service = ''");
+const STATS_BY_SERVICE: &str = stats_by!("service", "model = '' AND service <> ''");
 
 /// Takes up to $1 rows out of a delta table, for folding into the rollups.
 macro_rules! take_deltas {
@@ -233,17 +274,19 @@ macro_rules! legacy_sketches {
     };
 }
 
-/// Coarse tables whose legacy sketches the service re-encodes, the daily ones first (a long
-/// window reads mostly those).
-const LEGACY_SKETCHES: [LegacySketches; 2] = [
+/// Coarse tables whose legacy sketches the service re-encodes, the daily ones per grouping
+/// first (a long window reads mostly those).
+const LEGACY_SKETCHES: [LegacySketches; 3] = [
+    legacy_sketches!("trace_rollups_day_grouped"),
     legacy_sketches!("trace_rollups_day"),
     legacy_sketches!("trace_rollups_hour"),
 ];
 
-/// Whether any hourly or daily rollup holds a legacy sketch (a probe of migration 4's
-/// partial indexes).
+/// Whether any hourly or daily rollup holds a legacy sketch (a probe of the partial indexes
+/// of migrations 4 and 5).
 const ANY_LEGACY_SKETCH: &str = "\
-SELECT EXISTS (SELECT 1 FROM trace_rollups_day WHERE substr(sketch, 1, 1) <> '\\x01'::bytea)
+SELECT EXISTS (SELECT 1 FROM trace_rollups_day_grouped WHERE substr(sketch, 1, 1) <> '\\x01'::bytea)
+    OR EXISTS (SELECT 1 FROM trace_rollups_day WHERE substr(sketch, 1, 1) <> '\\x01'::bytea)
     OR EXISTS (SELECT 1 FROM trace_rollups_hour WHERE substr(sketch, 1, 1) <> '\\x01'::bytea)";
 
 /// Most rows and sketch bytes re-encoded per coarse table and fold tick, so re-encoding a
@@ -253,6 +296,17 @@ pub const REENCODE_BATCH: (i64, i64) = (5_000, 8 << 20);
 const MINUTE_ROLLUPS: RollupTable = rollup_table!("trace_rollups", 60);
 const HOUR_ROLLUPS: RollupTable = rollup_table!("trace_rollups_hour", 3600);
 const DAY_ROLLUPS: RollupTable = rollup_table!("trace_rollups_day", 86_400);
+const DAY_GROUPED_ROLLUPS: RollupTable = rollup_table!("trace_rollups_day_grouped", 86_400);
+
+/// Which names of a delta row the rows it is folded into keep: both (the rollups per
+/// pair), or one or neither (the grouped daily rollups of migration 5, '' in the others).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    Pair,
+    Model,
+    Service,
+    Neither,
+}
 
 /// Half-open time ranges `[start, end)` (empty when `start == end`).
 pub type Range = (DateTime<Utc>, DateTime<Utc>);
@@ -525,8 +579,8 @@ impl PgStore {
         })
     }
 
-    /// Aggregates the window on the stats pool by merging rollups: daily, hourly and
-    /// per-minute ones as [`RollupRanges`] splits the window (a window of
+    /// Aggregates the window on the stats pool by merging rollups: daily ones of the query's
+    /// grouping, hourly and per-minute ones as [`RollupRanges`] splits the window (a window of
     /// [`StatsQuery::parse`] starts and ends on minute boundaries; a bound inside a minute
     /// is read as the start of the next minute).
     /// Counts and sums are exact; percentiles are within [`crate::sketch::RELATIVE_ERROR`]
@@ -535,29 +589,46 @@ impl PgStore {
     /// stats call's time bound.
     pub async fn stats(&self, query: &StatsQuery) -> Result<Stats, StoreError> {
         let r = RollupRanges::of(query.from, query.to);
-        let q = sqlx::query(STATS_ROWS)
-            .bind(r.minutes[0].0)
-            .bind(r.minutes[0].1)
-            .bind(r.minutes[1].0)
-            .bind(r.minutes[1].1)
-            .bind(r.hours[0].0)
-            .bind(r.hours[0].1)
-            .bind(r.hours[1].0)
-            .bind(r.hours[1].1)
-            .bind(r.days.0)
-            .bind(r.days.1);
+        let q = sqlx::query(match query.group_by {
+            None => STATS_TOTAL,
+            Some(GroupBy::Model) => STATS_BY_MODEL,
+            Some(GroupBy::Service) => STATS_BY_SERVICE,
+        })
+        .bind(r.minutes[0].0)
+        .bind(r.minutes[0].1)
+        .bind(r.minutes[1].0)
+        .bind(r.minutes[1].1)
+        .bind(r.hours[0].0)
+        .bind(r.hours[0].1)
+        .bind(r.hours[1].0)
+        .bind(r.hours[1].1)
+        .bind(r.days.0)
+        .bind(r.days.1);
         let bound = self.timeouts.stats_call();
         let deadline = std::time::Instant::now() + bound;
         let db_err = |source| StoreError::Database {
             op: "stats",
             source,
         };
+        let started = std::time::Instant::now();
         let rows = match tokio::time::timeout(bound, q.fetch_all(&self.stats)).await {
             Err(_) => return Err(StoreError::Timeout(bound)),
             Ok(rows) => rows.map_err(db_err)?,
         };
+        let fetched = started.elapsed();
         let query = query.clone();
-        let merge = move || merge_rows(&query, &rows, deadline, bound);
+        let merge = move || {
+            let merging = std::time::Instant::now();
+            let stats = merge_groups(&query, &rows, deadline, bound);
+            // Where a query's time goes (RUST_LOG=keel_workload::store=trace), for profiling.
+            tracing::trace!(
+                rows = rows.len(),
+                fetch_us = fetched.as_micros() as u64,
+                merge_us = merging.elapsed().as_micros() as u64,
+                "stats rows merged"
+            );
+            stats
+        };
         let work = tokio::task::spawn_blocking(merge);
         match tokio::time::timeout_at(deadline.into(), work).await {
             Err(_) => Err(StoreError::Timeout(bound)),
@@ -566,9 +637,10 @@ impl PgStore {
         }
     }
 
-    /// Folds up to 20,000 minute deltas into the per-minute rollups and up to 20,000 coarse
-    /// deltas into the hourly and daily ones, in one transaction, unless another replica is
-    /// folding; returns the larger number folded. Stats read every level with its deltas,
+    /// Folds up to 20,000 minute deltas into the per-minute rollups, up to 20,000 coarse
+    /// deltas into the hourly and daily ones, and up to 20,000 grouped deltas into the daily
+    /// rollups per grouping, in one transaction, unless another replica is folding; returns
+    /// the largest number folded. Stats read every level with its deltas,
     /// so folding changes no answer; it keeps the rows a query merges to about one per
     /// period and key.
     pub async fn fold(&self) -> Result<u64, StoreError> {
@@ -617,15 +689,22 @@ impl PgStore {
             .fetch_all(&mut *tx)
             .await?;
         let compact = self.compact.load(Ordering::Relaxed);
-        fold_into(&mut tx, &MINUTE_ROLLUPS, &minute, compact).await?;
+        fold_into(&mut tx, &MINUTE_ROLLUPS, &minute, compact, Keep::Pair).await?;
         let coarse = sqlx::query(take_deltas!("trace_rollup_coarse_deltas"))
             .bind(FOLD_BATCH)
             .fetch_all(&mut *tx)
             .await?;
-        fold_into(&mut tx, &HOUR_ROLLUPS, &coarse, compact).await?;
-        fold_into(&mut tx, &DAY_ROLLUPS, &coarse, compact).await?;
+        fold_into(&mut tx, &HOUR_ROLLUPS, &coarse, compact, Keep::Pair).await?;
+        fold_into(&mut tx, &DAY_ROLLUPS, &coarse, compact, Keep::Pair).await?;
+        let grouped = sqlx::query(take_deltas!("trace_rollup_grouped_deltas"))
+            .bind(FOLD_BATCH)
+            .fetch_all(&mut *tx)
+            .await?;
+        for keep in [Keep::Neither, Keep::Model, Keep::Service] {
+            fold_into(&mut tx, &DAY_GROUPED_ROLLUPS, &grouped, compact, keep).await?;
+        }
         tx.commit().await?;
-        Ok(minute.len().max(coarse.len()) as u64)
+        Ok(minute.len().max(coarse.len()).max(grouped.len()) as u64)
     }
 
     /// Re-encodes, in the compact encoding, legacy sketches (written by SQL: the backfills
@@ -706,7 +785,7 @@ impl PgStore {
         batch: i64,
     ) -> Result<Purged, StoreError> {
         let mut purged = Purged::default();
-        let steps: [(&'static str, DateTime<Utc>, bool); 7] = [
+        let steps: [(&'static str, DateTime<Utc>, bool); 9] = [
             (PURGE_EVENTS, cutoff, true),
             (
                 purge_rows!("trace_rollup_deltas"),
@@ -715,6 +794,11 @@ impl PgStore {
             ),
             (
                 purge_rows!("trace_rollup_coarse_deltas"),
+                period_start(cutoff, 60),
+                false,
+            ),
+            (
+                purge_rows!("trace_rollup_grouped_deltas"),
                 period_start(cutoff, 60),
                 false,
             ),
@@ -730,6 +814,11 @@ impl PgStore {
             ),
             (
                 purge_rows!("trace_rollups_day"),
+                period_start(cutoff, 86_400),
+                false,
+            ),
+            (
+                purge_rows!("trace_rollups_day_grouped"),
                 period_start(cutoff, 86_400),
                 false,
             ),
@@ -838,23 +927,32 @@ impl PgStore {
     }
 }
 
-/// Merges delta rows (per minute) into the rows of `table` of their periods, writing their
-/// sketches in the compact encoding when `compact`, else in the legacy one.
+/// Merges delta rows (per minute) into the rows of `table` of their periods and of the
+/// names they `keep`, writing their sketches in the compact encoding when `compact`, else
+/// in the legacy one.
 async fn fold_into(
     tx: &mut sqlx::PgConnection,
     table: &RollupTable,
     deltas: &[PgRow],
     compact: bool,
+    keep: Keep,
 ) -> Result<(), sqlx::Error> {
     if deltas.is_empty() {
         return Ok(());
     }
     type Key = (DateTime<Utc>, String, String);
+    let name = |row: &PgRow, column: &str, kept: bool| -> Result<String, sqlx::Error> {
+        if kept {
+            row.try_get(column)
+        } else {
+            Ok(String::new())
+        }
+    };
     let key = |row: &PgRow| -> Result<Key, sqlx::Error> {
         Ok((
             period_start(row.try_get("minute")?, table.period_secs),
-            row.try_get("model")?,
-            row.try_get("service")?,
+            name(row, "model", matches!(keep, Keep::Pair | Keep::Model))?,
+            name(row, "service", matches!(keep, Keep::Pair | Keep::Service))?,
         ))
     };
     let mut merged: BTreeMap<Key, Agg> = BTreeMap::new();
@@ -907,12 +1005,12 @@ async fn fold_into(
     Ok(())
 }
 
-/// Rows merged between two checks of the deadline.
+/// Sketches merged between two checks of the deadline.
 const MERGE_CHECK_EVERY: usize = 1024;
 
-/// Merges the rows of a stats query into its answer (CPU-bound: run on a blocking thread),
-/// giving up with [`StoreError::Timeout`] once `deadline` passes.
-fn merge_rows(
+/// Merges the group rows of a stats query ([`stats_by!`]) into its answer (CPU-bound: run
+/// on a blocking thread), giving up with [`StoreError::Timeout`] once `deadline` passes.
+fn merge_groups(
     query: &StatsQuery,
     rows: &[PgRow],
     deadline: std::time::Instant,
@@ -922,35 +1020,50 @@ fn merge_rows(
         op: "stats",
         source,
     };
-    let mut total = Agg::default();
-    let mut groups: HashMap<String, Agg> = HashMap::new();
-    for (n, row) in rows.iter().enumerate() {
-        if n % MERGE_CHECK_EVERY == MERGE_CHECK_EVERY - 1 && std::time::Instant::now() > deadline {
-            return Err(StoreError::Timeout(bound));
-        }
-        match query.group_by {
-            None => total.add_row(row).map_err(db_err)?,
-            Some(by) => {
-                let key: &str = row.try_get(by.as_str()).map_err(db_err)?;
-                let agg = match groups.get_mut(key) {
-                    Some(agg) => agg,
-                    None => groups.entry(key.to_owned()).or_default(),
-                };
-                agg.add_row(row).map_err(db_err)?;
-            }
-        }
+    let mut merged = 0;
+    let mut groups = Vec::with_capacity(rows.len());
+    for row in rows {
+        let key: String = row.try_get(0).map_err(db_err)?;
+        let mut agg = Agg::default();
+        agg.add_group_row(row, &mut || {
+            merged += 1;
+            merged % MERGE_CHECK_EVERY != 0 || std::time::Instant::now() <= deadline
+        })
+        .map_err(|e| match e {
+            GroupRowError::Late => StoreError::Timeout(bound),
+            GroupRowError::Database(e) => db_err(e),
+        })?;
+        groups.push((key, agg));
     }
-    // Grouped, each row is merged once, into its group, and the total from the groups.
-    let mut keys: Vec<&String> = groups.keys().collect();
-    keys.sort_unstable();
-    for key in keys {
-        total.add(&groups[key]);
+    if query.group_by.is_none() {
+        // One row, or none for an empty window.
+        let total = groups.pop().map(|(_, agg)| agg).unwrap_or_default();
+        return Ok(stats::finish(
+            query,
+            total.into_group(None),
+            Vec::new(),
+            false,
+        ));
+    }
+    // The total from the groups, in key order (so two replicas sum costs alike).
+    groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let mut total = Agg::default();
+    for (_, agg) in &groups {
+        total.add(agg);
     }
     let groups = groups
         .into_iter()
         .map(|(k, agg)| agg.into_group(Some(k)))
         .collect();
     Ok(stats::finish(query, total.into_group(None), groups, false))
+}
+
+/// Why a group row of a stats query was not merged.
+enum GroupRowError {
+    /// The deadline passed.
+    Late,
+    /// A column did not decode, or a sketch was malformed.
+    Database(sqlx::Error),
 }
 
 /// Counts, sums and the latency sketch of some events: a rollup row, or several merged.
@@ -965,21 +1078,55 @@ struct Agg {
 }
 
 impl Agg {
-    /// Adds a rollup (or delta) row, merging its sketch in place.
+    /// Adds a rollup (or delta) row as the fold reads them (`minute`, `model`, `service`,
+    /// then the columns of `trace_rollups`), merging its sketch in place.
     fn add_row(&mut self, row: &PgRow) -> Result<(), sqlx::Error> {
-        let sketch: &[u8] = row.try_get("sketch")?;
+        let sketch: &[u8] = row.try_get(10)?;
         self.latency
-            .merge_encoded(
-                sketch,
-                row.try_get("latency_min")?,
-                row.try_get("latency_max")?,
-            )
+            .merge_encoded(sketch, row.try_get(8)?, row.try_get(9)?)
             .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-        self.count += row.try_get::<i64, _>("count")?;
-        self.errors += row.try_get::<i64, _>("errors")?;
-        self.prompt_tokens += row.try_get::<i64, _>("prompt_tokens")?;
-        self.completion_tokens += row.try_get::<i64, _>("completion_tokens")?;
-        self.cost_usd += row.try_get::<f64, _>("cost_usd")?;
+        self.count += row.try_get::<i64, _>(3)?;
+        self.errors += row.try_get::<i64, _>(4)?;
+        self.prompt_tokens += row.try_get::<i64, _>(5)?;
+        self.completion_tokens += row.try_get::<i64, _>(6)?;
+        self.cost_usd += row.try_get::<f64, _>(7)?;
+        Ok(())
+    }
+
+    /// Adds a group row of [`stats_by!`], merging each of its sketches in place; `go_on`
+    /// is asked before each sketch and stops the merge when it says no.
+    fn add_group_row(
+        &mut self,
+        row: &PgRow,
+        go_on: &mut dyn FnMut() -> bool,
+    ) -> Result<(), GroupRowError> {
+        let db = GroupRowError::Database;
+        let malformed =
+            |what: &'static str| db(sqlx::Error::Decode(Box::new(SketchError::new(what))));
+        let lo: f64 = row.try_get(6).map_err(db)?;
+        let hi: f64 = row.try_get(7).map_err(db)?;
+        let mut sketches: &[u8] = row.try_get(8).map_err(db)?;
+        while let Some((len, rest)) = sketches.split_first_chunk::<4>() {
+            if !go_on() {
+                return Err(GroupRowError::Late);
+            }
+            let len = u32::from_be_bytes(*len) as usize;
+            let (sketch, rest) = rest
+                .split_at_checked(len)
+                .ok_or_else(|| malformed("a sketch longer than its group's bytes"))?;
+            self.latency
+                .merge_encoded(sketch, lo, hi)
+                .map_err(|e| db(sqlx::Error::Decode(Box::new(e))))?;
+            sketches = rest;
+        }
+        if !sketches.is_empty() {
+            return Err(malformed("a truncated sketch length"));
+        }
+        self.count += row.try_get::<i64, _>(1).map_err(db)?;
+        self.errors += row.try_get::<i64, _>(2).map_err(db)?;
+        self.prompt_tokens += row.try_get::<i64, _>(3).map_err(db)?;
+        self.completion_tokens += row.try_get::<i64, _>(4).map_err(db)?;
+        self.cost_usd += row.try_get::<f64, _>(5).map_err(db)?;
         Ok(())
     }
 
