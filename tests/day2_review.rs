@@ -4,6 +4,13 @@
 use crate::common;
 
 use common::of_type;
+use keel::ops::Project;
+use keel::plan::{Kind, Plan};
+
+fn plan(env: &str) -> Plan {
+    keel::ops::plan::plan(&Project::new(common::repo()), env)
+        .unwrap_or_else(|e| panic!("the plan of {env}: {e}"))
+}
 
 /// Point 1: `engine_major_version: 15` -> `16` renders `engine_version = "16"` and a
 /// parameter group of the new family, but RDS refuses a new major version unless the
@@ -24,4 +31,47 @@ fn day2_1_a_major_engine_upgrade_is_allowed_by_every_database() {
         }
     }
     assert!(seen >= 4, "every database of every environment: {seen}");
+}
+
+/// Point 3: `helm upgrade` never touches a chart's `crds/` directory (Helm installs it
+/// once and leaves it; kube-prometheus-stack, Traefik and the AWS Load Balancer Controller
+/// keep their CRDs there). A chart bump would run the new controller against the old
+/// CRDs. Every install of such a chart applies the pinned chart's CRDs first.
+#[test]
+fn day2_3_charts_with_a_crds_directory_apply_their_crds_before_each_upgrade() {
+    let p = plan("prod");
+    let installs: Vec<_> = p.steps.iter().filter(|s| s.kind == Kind::Install).collect();
+    for name in ["kube-prometheus-stack", "traefik", "aws-load-balancer-controller"] {
+        let step = installs
+            .iter()
+            .find(|s| s.id == format!("addon/{name}"))
+            .unwrap_or_else(|| panic!("prod installs {name}"));
+        let crds = step
+            .run
+            .iter()
+            .position(|c| c.join(" ").contains("helm show crds"))
+            .unwrap_or_else(|| panic!("{name}: no CRD apply in {:#?}", step.run));
+        let upgrade = step
+            .run
+            .iter()
+            .position(|c| c.starts_with(&["helm".to_owned(), "upgrade".to_owned()]))
+            .expect("the helm upgrade");
+        assert!(crds < upgrade, "{name}: CRDs after the upgrade");
+        let line = step.run[crds].join(" ");
+        assert!(
+            line.contains("--server-side") && line.contains("--force-conflicts"),
+            "{name}: {line}"
+        );
+    }
+    // Charts that template their CRDs (upgraded by Helm itself) get no extra command.
+    for name in ["external-secrets", "argo-rollouts"] {
+        let step = installs
+            .iter()
+            .find(|s| s.id == format!("addon/{name}"))
+            .unwrap_or_else(|| panic!("prod installs {name}"));
+        assert!(
+            !step.run.iter().any(|c| c.join(" ").contains("show crds")),
+            "{name}"
+        );
+    }
 }
