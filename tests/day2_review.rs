@@ -41,7 +41,11 @@ fn day2_1_a_major_engine_upgrade_is_allowed_by_every_database() {
 fn day2_3_charts_with_a_crds_directory_apply_their_crds_before_each_upgrade() {
     let p = plan("prod");
     let installs: Vec<_> = p.steps.iter().filter(|s| s.kind == Kind::Install).collect();
-    for name in ["kube-prometheus-stack", "traefik", "aws-load-balancer-controller"] {
+    for name in [
+        "kube-prometheus-stack",
+        "traefik",
+        "aws-load-balancer-controller",
+    ] {
         let step = installs
             .iter()
             .find(|s| s.id == format!("addon/{name}"))

@@ -249,6 +249,18 @@ const EXPOSURES: &[&str] = &[
     "hostPID",
 ];
 
+/// The RDS major version of an `engine_version`: its first number from 10 on (PostgreSQL
+/// `15`, `16.4`), its first two below (MySQL `8.0`, `8.4`, `5.7`; PostgreSQL `9.6`), as RDS
+/// counts majors and names parameter families (`postgres16`, `mysql8.4`).
+fn rds_major(version: &str) -> String {
+    let mut parts = version.split('.');
+    let first = parts.next().unwrap_or(version);
+    match (first.parse::<u32>(), parts.next()) {
+        (Ok(n), Some(second)) if n < 10 => format!("{first}.{second}"),
+        _ => first.to_owned(),
+    }
+}
+
 /// Sets `class`, `cosmetic` and `reasons` of `c`; `before` is the old body for an update or
 /// move, `object` the new object (the old one for a delete); `sides` says whether the
 /// difference is a step that gets applied.
@@ -321,14 +333,10 @@ pub fn classify(c: &mut Change, before: Option<&Value>, object: &Object, sides: 
     }
     if is_resource && c.rtype == "aws_db_instance" {
         for a in c.attributes.iter().filter(|a| a.path == "engine_version") {
-            let major = |v: &Option<Value>| {
-                v.as_ref()
-                    .and_then(Value::as_str)
-                    .map(|s| s.split('.').next().unwrap_or(s).to_owned())
-            };
+            let major = |v: &Option<Value>| v.as_ref().and_then(Value::as_str).map(rds_major);
             if major(&a.before) != major(&a.after) {
                 replace.push(
-                    "`engine_version` changes its major version: an upgrade with downtime that needs allow_major_version_upgrade, and no way back"
+                    "`engine_version` changes its major version: an upgrade with downtime (in the maintenance window) and no way back; keep a snapshot and test the application on the new major first"
                         .into(),
                 );
             }
@@ -1224,6 +1232,25 @@ mod tests {
             one("aws_db_instance", base.clone(), major).class,
             Class::Replace
         );
+    }
+
+    /// Day-2 review point 2: MySQL's majors are release series (`8.0`, `8.4`, the
+    /// parameter families `mysql8.0`, `mysql8.4`), so `8.0` -> `8.4` is a major upgrade
+    /// with no way back, though its first number stays.
+    #[test]
+    fn day2_2_a_mysql_release_series_change_is_a_major_upgrade() {
+        let db = |v: &str| json!({"identifier": "app", "engine": "mysql", "engine_version": v});
+        let c = one("aws_db_instance", db("8.0"), db("8.4"));
+        assert_eq!(c.class, Class::Replace, "{c:#?}");
+        assert!(c.reasons[0].contains("major version"), "{:?}", c.reasons);
+        // RDS's minor of a series is no major change, on either engine.
+        let c = one("aws_db_instance", db("8.0.39"), db("8.0.40"));
+        assert_eq!(c.class, Class::Other, "{c:#?}");
+        let pg = |v: &str| json!({"identifier": "app", "engine": "postgres", "engine_version": v});
+        let c = one("aws_db_instance", pg("15.7"), pg("15.8"));
+        assert_eq!(c.class, Class::Other, "{c:#?}");
+        let c = one("aws_db_instance", pg("9.6"), pg("10"));
+        assert_eq!(c.class, Class::Replace, "{c:#?}");
     }
 
     #[test]
