@@ -391,7 +391,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     )
     .map_err(fail)?;
     let generated_by = generated_by(env, NAME);
-    let login = DatabaseLogin::new(
+    let mut login = DatabaseLogin::new(
         scope,
         &key,
         &db,
@@ -402,15 +402,17 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         },
     )
     .map_err(fail)?;
+    let url = login.url(
+        scope,
+        &crate::construct::rds_tls::url_query(crate::construct::rds_tls::APP_BUNDLE),
+    );
     let database_url = composed_secret(
         scope,
         &key,
         "database_url",
         &format!("{}/database-url", scope.prefix),
         "DATABASE_URL of the service: its own login, TLS with full verification against the fetched RDS CA",
-        login.url(&crate::construct::rds_tls::url_query(
-            crate::construct::rds_tls::APP_BUNDLE,
-        )),
+        url,
     );
     let secrets: Vec<(&str, Secret)> = APP_SECRETS
         .iter()

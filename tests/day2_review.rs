@@ -79,3 +79,43 @@ fn day2_3_charts_with_a_crds_directory_apply_their_crds_before_each_upgrade() {
         );
     }
 }
+
+/// Point 4: a generated secret (a login's password, a Redis AUTH token) is generated once
+/// and then rotated in place by an operator (`put-secret-value`); its version resource
+/// ignores `secret_string` and keeps reading the version it created. What Terraform
+/// composes from it (`DATABASE_URL`, `REDIS_URL`, the cache's `auth_token`) must follow
+/// the secret's current value: from the frozen version, the login step set the new
+/// password on the database while every consumer kept connecting with the old one.
+#[test]
+fn day2_4_what_is_composed_from_a_generated_secret_follows_its_rotation() {
+    let mut composed = 0;
+    for o in common::outputs() {
+        let frozen: Vec<String> = common::resources(&o)
+            .into_iter()
+            .filter(|(t, _, b)| {
+                t == "aws_secretsmanager_secret_version"
+                    && b["lifecycle"]["ignore_changes"]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|v| v == "secret_string"))
+            })
+            .map(|(_, n, _)| n)
+            .collect();
+        for (t, n, body) in common::resources(&o) {
+            let text = body.to_string();
+            for f in &frozen {
+                let current = format!("data.aws_secretsmanager_secret_version.{f}.secret_string");
+                let frozen_value = format!("aws_secretsmanager_secret_version.{f}.secret_string");
+                assert!(
+                    !text.replace(&current, "").contains(&frozen_value),
+                    "{} {}: {t}.{n} reads the value {f} had at the first apply",
+                    o.env,
+                    o.stack
+                );
+                if text.contains(&current) {
+                    composed += 1;
+                }
+            }
+        }
+    }
+    assert!(composed > 0, "the composed secrets read the current value");
+}
