@@ -789,6 +789,19 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         service.task_definition_arn(),
         false,
     );
+    let (task_subnets, task_groups) = service.task_network_json();
+    out.output(
+        "task_subnet_ids",
+        "the tasks' subnets, a JSON list (deploy/create-deployment.sh puts them in the AppSpec)",
+        task_subnets,
+        false,
+    );
+    out.output(
+        "task_security_group_ids",
+        "the tasks' security groups, a JSON list (deploy/create-deployment.sh puts them in the AppSpec)",
+        task_groups,
+        false,
+    );
     out.output(
         "container_name",
         "container CodeDeploy routes traffic to",

@@ -119,3 +119,53 @@ fn day2_4_what_is_composed_from_a_generated_secret_follows_its_rotation() {
     }
     assert!(composed > 0, "the composed secrets read the current value");
 }
+
+/// Point 6: under the CODE_DEPLOY deployment controller, ECS's UpdateService refuses a new
+/// network configuration or platform version ("Unable to update network parameters on
+/// services with a CODE_DEPLOY deployment controller. Use AWS CodeDeploy to trigger a new
+/// deployment"), so an innocent edit (the tasks' security group replaced, a subnet added)
+/// failed the apply. Terraform leaves them to CodeDeploy, and every deployment's AppSpec
+/// carries the configured ones.
+#[test]
+fn day2_6_a_blue_green_service_takes_network_changes_through_its_deployment() {
+    let o = common::output("prod", "langgraph-platform");
+    let service = &of_type(&o, "aws_ecs_service")[0];
+    assert_eq!(service["deployment_controller"][0]["type"], "CODE_DEPLOY");
+    let ignored = service["lifecycle"]["ignore_changes"]
+        .as_array()
+        .expect("ignore_changes");
+    for attr in ["network_configuration", "platform_version"] {
+        assert!(ignored.iter().any(|v| v == attr), "{attr}: {ignored:?}");
+    }
+    let appspec = &o.files[std::path::Path::new("deploy/appspec.yaml")];
+    let script = &o.files[std::path::Path::new("deploy/create-deployment.sh")];
+    let outputs = common::tf_json(&o, "outputs.tf.json");
+    assert!(appspec.contains("PlatformVersion: \"LATEST\""), "{appspec}");
+    assert!(
+        appspec.contains("AssignPublicIp: \"DISABLED\""),
+        "{appspec}"
+    );
+    for (key, output) in [
+        ("Subnets", "task_subnet_ids"),
+        ("SecurityGroups", "task_security_group_ids"),
+    ] {
+        let placeholder = format!("<{output}>");
+        assert!(
+            appspec.contains(&format!("{key}: {placeholder}")),
+            "{key}: {appspec}"
+        );
+        assert!(script.contains(&placeholder), "{output}: {script}");
+        assert!(script.contains(&format!("$(out {output})")), "{output}");
+        let value = outputs["output"][output]["value"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(value.starts_with("${jsonencode(["), "{output}: {value}");
+    }
+    // The configured values, not the service's (which keeps the old ones until then).
+    assert!(
+        outputs["output"]["task_security_group_ids"]["value"]
+            .as_str()
+            .is_some_and(|v| v.contains("aws_security_group.tasks.id")),
+        "{outputs:#}"
+    );
+}
