@@ -169,3 +169,53 @@ fn day2_6_a_blue_green_service_takes_network_changes_through_its_deployment() {
         "{outputs:#}"
     );
 }
+
+/// Point 7: whatsthecraic is served by Traefik on a cluster whose issuer solves HTTP-01
+/// through nginx; its Ingresses asked for Traefik with
+/// `acme.cert-manager.io/http01-ingress-ingressclassname`, which only cert-manager 1.20
+/// reads, while every environment pins the cert-manager add-on at 1.17: the solver
+/// Ingress went to nginx, whose load balancer the names do not point at, so no
+/// certificate was issued or renewed. The issuer itself now holds a solver for those
+/// names through their class (an ACME solver `selector`, in cert-manager since 0.8).
+#[test]
+fn day2_7_names_served_by_another_class_are_solved_through_it_by_the_issuer() {
+    let platform = common::output("prod", "platform");
+    let issuer: serde_json::Value = serde_saphyr::from_str(
+        &platform.files[std::path::Path::new("k8s/20-clusterissuer-letsencrypt-prod.yaml")],
+    )
+    .expect("YAML");
+    let solvers = issuer["spec"]["acme"]["solvers"]
+        .as_array()
+        .expect("solvers");
+    let fallback = solvers
+        .iter()
+        .find(|s| s.get("selector").is_none())
+        .expect("a solver for every other name");
+    assert_eq!(fallback["http01"]["ingress"]["ingressClassName"], "nginx");
+    let traefik = solvers
+        .iter()
+        .find(|s| s["http01"]["ingress"]["ingressClassName"] == "traefik")
+        .unwrap_or_else(|| panic!("no traefik solver: {solvers:#?}"));
+    let names: Vec<&str> = traefik["selector"]["dnsNames"]
+        .as_array()
+        .expect("dnsNames")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    let craic = common::output("prod", "whatsthecraic");
+    for (path, body) in &craic.files {
+        let name = path.to_string_lossy();
+        if !(name.starts_with("k8s/70-ingress") && body.contains("http01-ingress-ingressclassname"))
+        {
+            continue;
+        }
+        let ingress: serde_json::Value = serde_saphyr::from_str(body).expect("YAML");
+        for tls in ingress["spec"]["tls"].as_array().into_iter().flatten() {
+            for host in tls["hosts"].as_array().into_iter().flatten() {
+                let host = host.as_str().expect("host");
+                assert!(names.contains(&host), "{name}: {host} not in {names:?}");
+            }
+        }
+    }
+    assert!(!names.is_empty());
+}

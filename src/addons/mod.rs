@@ -422,6 +422,7 @@ pub fn layer(env: &Env, stacks: &[&Stack]) -> Result<Layer, String> {
         };
         out.objects.extend(issuers::cluster_issuers(
             &uses.cluster_issuers,
+            &uses.solver_classes,
             email,
             &challenge,
             &labels("cert-manager"),
