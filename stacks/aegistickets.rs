@@ -429,7 +429,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     )
     .map_err(fail)?;
     let secrets = format!("keel/{}/{NAME}", env.name());
-    let login = DatabaseLogin::new(
+    let mut login = DatabaseLogin::new(
         scope,
         &key,
         &db,
@@ -441,13 +441,14 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     )
     .map_err(fail)?;
     let database_url_path = format!("{secrets}/database-url");
+    let url = login.url(scope, &rds_tls::url_query(rds_tls::APP_BUNDLE));
     let database_url = composed_secret(
         scope,
         &key,
         "database_url",
         &database_url_path,
         "DATABASE_URL of the backend and its exporter: their own login, TLS with full verification",
-        login.url(&rds_tls::url_query(rds_tls::APP_BUNDLE)),
+        url,
     );
     let repos: Vec<EcrRepository> = ["backend", "frontend"]
         .iter()

@@ -209,7 +209,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         "Redis (TLS) from the EKS nodes/pods",
     );
 
-    let redis_token = GeneratedSecret::new(
+    let mut redis_token = GeneratedSecret::new(
         scope,
         &key,
         "redis_auth_token",
@@ -236,7 +236,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         },
     )
     .map_err(fail)?;
-    let login = DatabaseLogin::new(
+    let mut login = DatabaseLogin::new(
         scope,
         &key,
         &db,
@@ -247,6 +247,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         },
     )
     .map_err(fail)?;
+    let redis_auth_token = redis_token.value(scope);
     let cache = RedisCache::new(
         scope,
         &key,
@@ -254,22 +255,26 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             settings: cfg.cache.clone(),
             subnet_ids: subnets,
             security_group_id: cache_sg.id(),
-            auth_token: redis_token.value(),
+            auth_token: redis_auth_token.clone(),
             log_retention_days,
         },
     )
     .map_err(fail)?;
     // The server's certificate and host name are both verified, against the RDS CA bundle
     // the image carries (workload contract).
+    let url = login.url(
+        scope,
+        &crate::construct::rds_tls::url_query(crate::construct::rds_tls::CaBundle::InImage(
+            contract::DATABASE_CA_BUNDLE_PATH,
+        )),
+    );
     let database_url = composed_secret(
         scope,
         &key,
         "database_url",
         &secret_path("database-url"),
         "DATABASE_URL of the analytics API: its own login, TLS with full verification",
-        login.url(&crate::construct::rds_tls::url_query(
-            crate::construct::rds_tls::CaBundle::InImage(contract::DATABASE_CA_BUNDLE_PATH),
-        )),
+        url,
     );
     let redis_url = composed_secret(
         scope,
@@ -279,7 +284,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         "REDIS_URL of the analytics API (TLS)",
         format!(
             "rediss://:{}@{}:{REDIS_PORT}/0",
-            redis_token.value(),
+            redis_auth_token,
             cache.primary_address()
         ),
     );

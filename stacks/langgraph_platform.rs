@@ -391,7 +391,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     )
     .map_err(fail)?;
     let generated_by = generated_by(env, NAME);
-    let login = DatabaseLogin::new(
+    let mut login = DatabaseLogin::new(
         scope,
         &key,
         &db,
@@ -402,15 +402,17 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         },
     )
     .map_err(fail)?;
+    let url = login.url(
+        scope,
+        &crate::construct::rds_tls::url_query(crate::construct::rds_tls::APP_BUNDLE),
+    );
     let database_url = composed_secret(
         scope,
         &key,
         "database_url",
         &format!("{}/database-url", scope.prefix),
         "DATABASE_URL of the service: its own login, TLS with full verification against the fetched RDS CA",
-        login.url(&crate::construct::rds_tls::url_query(
-            crate::construct::rds_tls::APP_BUNDLE,
-        )),
+        url,
     );
     let secrets: Vec<(&str, Secret)> = APP_SECRETS
         .iter()
@@ -785,6 +787,19 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         "task_definition_arn",
         "task definition revision this apply registered (deploy/create-deployment.sh rolls it out)",
         service.task_definition_arn(),
+        false,
+    );
+    let (task_subnets, task_groups) = service.task_network_json();
+    out.output(
+        "task_subnet_ids",
+        "the tasks' subnets, a JSON list (deploy/create-deployment.sh puts them in the AppSpec)",
+        task_subnets,
+        false,
+    );
+    out.output(
+        "task_security_group_ids",
+        "the tasks' security groups, a JSON list (deploy/create-deployment.sh puts them in the AppSpec)",
+        task_groups,
         false,
     );
     out.output(

@@ -17,6 +17,8 @@ mod cluster_stacks;
 mod concurrency;
 #[path = "cost.rs"]
 mod cost;
+#[path = "day2_review.rs"]
+mod day2_review;
 #[path = "diff.rs"]
 mod diff;
 #[path = "environments.rs"]

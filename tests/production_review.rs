@@ -128,7 +128,7 @@ fn issue12_2_applications_log_in_as_their_own_user_never_the_rotated_master() {
         let url = url["secret_string"].as_str().unwrap();
         assert!(
             url.starts_with(&format!(
-                "postgres://{user}:${{aws_secretsmanager_secret_version.database_app_password.secret_string}}@"
+                "postgres://{user}:${{data.aws_secretsmanager_secret_version.database_app_password.secret_string}}@"
             )),
             "{stack}: {url}"
         );

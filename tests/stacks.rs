@@ -51,7 +51,13 @@ fn prod_langgraph_platform_has_the_seed_resources() {
     assert_eq!(service["deployment_controller"][0]["type"], "CODE_DEPLOY");
     assert_eq!(
         service["lifecycle"]["ignore_changes"],
-        serde_json::json!(["task_definition", "load_balancer", "desired_count"])
+        serde_json::json!([
+            "task_definition",
+            "load_balancer",
+            "desired_count",
+            "network_configuration",
+            "platform_version"
+        ])
     );
     assert_eq!(
         service["network_configuration"][0]["assign_public_ip"],

@@ -16,6 +16,11 @@ pub struct Chart {
     pub repository: &'static str,
     /// Chart version.
     pub version: &'static str,
+    /// The chart keeps CRDs in a `crds/` directory (its own or a subchart's). Helm installs
+    /// those once and never upgrades them, so every install step applies the pinned
+    /// chart's CRDs first ([`crate::plan::Source::crds_command`]). `false` for charts
+    /// that template their CRDs (upgraded with the release) or have none.
+    pub crds_directory: bool,
 }
 
 /// ingress-nginx 4.15.1 (controller v1.15.1): the `nginx` ingress class.
@@ -33,48 +38,58 @@ pub const INGRESS_NGINX: Chart = Chart {
     release: "ingress-nginx",
     repository: "https://kubernetes.github.io/ingress-nginx",
     version: "4.15.1",
+    crds_directory: false,
 };
 
 /// The platform's warning while an environment still installs [`INGRESS_NGINX`].
 pub const INGRESS_NGINX_RETIRED: &str = "ingress-nginx is retired upstream (no release or security fix since March 2026): move kubernetes.ingress_class to `traefik` or `alb` (see src/addons/catalogue.rs)";
 
-/// Traefik chart 41.3.0 (Traefik v3.7.11): the `traefik` class and the `traefik.io` CRDs.
+/// Traefik chart 41.3.0 (Traefik v3.7.11): the `traefik` class and the `traefik.io` CRDs
+/// (in `crds/`).
 pub const TRAEFIK: Chart = Chart {
     release: "traefik",
     repository: "https://traefik.github.io/charts",
     version: "41.3.0",
+    crds_directory: true,
 };
 
 /// kube-prometheus-stack 88.5.3 (prometheus-operator v0.93.1): the `monitoring.coreos.com`
-/// CRDs, the operator, one Prometheus and one Alertmanager.
+/// CRDs (in its `crds` subchart's `crds/` directory), the operator, one Prometheus and one
+/// Alertmanager.
 pub const KUBE_PROMETHEUS_STACK: Chart = Chart {
     release: "kube-prometheus-stack",
     repository: "https://prometheus-community.github.io/helm-charts",
     version: "88.5.3",
+    crds_directory: true,
 };
 
-/// External Secrets 0.19.2: the `external-secrets.io` CRDs and controller.
+/// External Secrets 0.19.2: the `external-secrets.io` CRDs (templated, `installCRDs`) and
+/// controller.
 pub const EXTERNAL_SECRETS: Chart = Chart {
     release: "external-secrets",
     repository: "https://charts.external-secrets.io",
     version: "0.19.2",
+    crds_directory: false,
 };
 
-/// Argo Rollouts chart 2.41.0 (Argo Rollouts v1.9.0): the `argoproj.io` Rollout CRDs.
+/// Argo Rollouts chart 2.41.0 (Argo Rollouts v1.9.0): the `argoproj.io` Rollout CRDs
+/// (templated, `installCRDs`).
 pub const ARGO_ROLLOUTS: Chart = Chart {
     release: "argo-rollouts",
     repository: "https://argoproj.github.io/argo-helm",
     version: "2.41.0",
+    crds_directory: false,
 };
 
 /// AWS Load Balancer Controller chart 1.14.1 (controller v2.14.1, the first line that
 /// attaches a WAF web ACL named by `alb.ingress.kubernetes.io/wafv2-acl-name`): the `alb`
-/// class, the `elbv2.k8s.aws` CRDs, and the NLBs of the in-cluster ingress controllers'
+/// class, the `elbv2.k8s.aws` CRDs (in `crds/`), and the NLBs of the in-cluster ingress controllers'
 /// Services.
 pub const LB_CONTROLLER: Chart = Chart {
     release: "aws-load-balancer-controller",
     repository: "https://aws.github.io/eks-charts",
     version: "1.14.1",
+    crds_directory: true,
 };
 
 /// Cluster Autoscaler chart 9.59.0: scales the managed node groups between their bounds.
@@ -82,6 +97,7 @@ pub const CLUSTER_AUTOSCALER: Chart = Chart {
     release: "cluster-autoscaler",
     repository: "https://kubernetes.github.io/autoscaler",
     version: "9.59.0",
+    crds_directory: false,
 };
 
 /// EKS add-on: the Kubernetes Metrics Server (community add-on), namespace `kube-system`.

@@ -43,11 +43,46 @@ struct SecretRef {
     name: String,
 }
 
+/// One ACME solver; a `selector` limits it to some names (the most specific match wins,
+/// a solver without one takes every other name).
 #[derive(Serialize)]
-#[serde(rename_all = "lowercase")]
-enum Solver {
-    Http01 { ingress: Http01Ingress },
-    Dns01 { route53: Route53 },
+struct Solver {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    selector: Option<Selector>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    http01: Option<Http01>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dns01: Option<Dns01>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Selector {
+    dns_names: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Http01 {
+    ingress: Http01Ingress,
+}
+
+#[derive(Serialize)]
+struct Dns01 {
+    route53: Route53,
+}
+
+impl Solver {
+    fn http01(class: &str, dns_names: Option<Vec<String>>) -> Solver {
+        Solver {
+            selector: dns_names.map(|dns_names| Selector { dns_names }),
+            http01: Some(Http01 {
+                ingress: Http01Ingress {
+                    ingress_class_name: class.to_owned(),
+                },
+            }),
+            dns01: None,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -87,9 +122,13 @@ fn server(name: &str) -> Result<&'static str, String> {
 }
 
 /// One ClusterIssuer per issuer name in `used` (name -> classes of the Ingresses naming
-/// it), registered with `email`.
+/// it), registered with `email`. Under HTTP-01, the names in `solver_classes` (issuer ->
+/// class -> names) get a solver of their own through that class: cert-manager before 1.20
+/// ignores the Ingress annotation that asks for it, and would send the challenge through
+/// the issuer's class, whose load balancer those names do not point at.
 pub fn cluster_issuers(
     used: &BTreeMap<String, BTreeSet<String>>,
+    solver_classes: &BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
     email: &str,
     challenge: &Challenge<'_>,
     labels: &BTreeMap<String, String>,
@@ -97,12 +136,16 @@ pub fn cluster_issuers(
     let k8s_err = |e: K8sError| e.to_string();
     let mut out = Vec::new();
     for (name, classes) in used {
-        let solver = match challenge.kind {
-            AcmeChallenge::Dns01 => Solver::Dns01 {
-                route53: Route53 {
-                    region: challenge.region.to_owned(),
-                },
-            },
+        let solvers = match challenge.kind {
+            AcmeChallenge::Dns01 => vec![Solver {
+                selector: None,
+                http01: None,
+                dns01: Some(Dns01 {
+                    route53: Route53 {
+                        region: challenge.region.to_owned(),
+                    },
+                }),
+            }],
             AcmeChallenge::Http01 => {
                 // An ALB terminates TLS with ACM certificates: it cannot serve the solver.
                 let class = if classes.contains(challenge.preferred_class)
@@ -117,11 +160,13 @@ pub fn cluster_issuers(
                         "ClusterIssuer {name:?} is named only by Ingresses of class alb, which cannot answer HTTP-01; use kubernetes.acme_challenge: dns01 or an nginx/traefik Ingress"
                     )
                 })?;
-                Solver::Http01 {
-                    ingress: Http01Ingress {
-                        ingress_class_name: class.to_owned(),
-                    },
+                let mut solvers = vec![Solver::http01(class, None)];
+                for (other, names) in solver_classes.get(name).into_iter().flatten() {
+                    if other != class && !names.is_empty() {
+                        solvers.push(Solver::http01(other, Some(names.iter().cloned().collect())));
+                    }
                 }
+                solvers
             }
         };
         let issuer = ClusterIssuer {
@@ -136,7 +181,7 @@ pub fn cluster_issuers(
                     private_key_secret_ref: SecretRef {
                         name: format!("{name}-account-key"),
                     },
-                    solvers: vec![solver],
+                    solvers,
                 },
             },
         };
@@ -164,8 +209,10 @@ mod tests {
             region: "us-east-1",
         };
         let labels = BTreeMap::new();
+        let none = BTreeMap::new();
         let issuers = cluster_issuers(
             &used("letsencrypt-staging", &["traefik"]),
+            &none,
             "ops@example.com",
             &challenge,
             &labels,
@@ -183,6 +230,7 @@ mod tests {
         };
         let issuers = cluster_issuers(
             &used("letsencrypt-prod", &["alb"]),
+            &none,
             "o@e.com",
             &dns,
             &labels,
@@ -196,6 +244,7 @@ mod tests {
         );
         let err = cluster_issuers(
             &used("letsencrypt-prod", &["alb"]),
+            &none,
             "o@e.com",
             &challenge,
             &labels,
@@ -203,7 +252,14 @@ mod tests {
         .unwrap_err();
         assert!(err.contains("dns01"), "{err}");
         assert!(
-            cluster_issuers(&used("corp-ca", &["nginx"]), "o@e.com", &challenge, &labels).is_err()
+            cluster_issuers(
+                &used("corp-ca", &["nginx"]),
+                &none,
+                "o@e.com",
+                &challenge,
+                &labels
+            )
+            .is_err()
         );
     }
 }

@@ -422,6 +422,7 @@ pub fn layer(env: &Env, stacks: &[&Stack]) -> Result<Layer, String> {
         };
         out.objects.extend(issuers::cluster_issuers(
             &uses.cluster_issuers,
+            &uses.solver_classes,
             email,
             &challenge,
             &labels("cert-manager"),
@@ -596,8 +597,27 @@ impl Layer {
     ) -> Result<(), String> {
         let file = values_file(chart.release);
         let body = k8s::to_yaml(&file, values).map_err(|e| e.to_string())?;
+        let source = Source::Helm {
+            chart: chart.release.to_owned(),
+            repository: chart.repository.to_owned(),
+            version: chart.version.to_owned(),
+            values_file: file.clone(),
+            crds_directory: chart.crds_directory,
+        };
+        // What the plan's install step runs first (`Source::crds_command`), as a reader
+        // would type it: Helm never upgrades a chart's `crds/`.
+        let crds = if chart.crds_directory {
+            format!(
+                "# helm show crds {r} --repo {repo} --version {v} | kubectl apply --server-side --force-conflicts -f -\n",
+                r = chart.release,
+                repo = chart.repository,
+                v = chart.version,
+            )
+        } else {
+            String::new()
+        };
         let command = format!(
-            "# helm upgrade --install {r} {r} --repo {repo} --version {v} \\\n#   --namespace {namespace} --create-namespace -f {file} --wait\n",
+            "{crds}# helm upgrade --install {r} {r} --repo {repo} --version {v} \\\n#   --namespace {namespace} --create-namespace -f {file} --wait\n",
             r = chart.release,
             repo = chart.repository,
             v = chart.version,
@@ -612,12 +632,7 @@ impl Layer {
         self.installs.push(Install {
             name: chart.release.to_owned(),
             namespace: namespace.to_owned(),
-            source: Source::Helm {
-                chart: chart.release.to_owned(),
-                repository: chart.repository.to_owned(),
-                version: chart.version.to_owned(),
-                values_file: file,
-            },
+            source,
             provides,
             requires,
             waits,

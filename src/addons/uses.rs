@@ -9,6 +9,11 @@ use crate::k8s::Object;
 /// The annotation by which an Ingress names its cert-manager ClusterIssuer.
 pub const CLUSTER_ISSUER_ANNOTATION: &str = "cert-manager.io/cluster-issuer";
 
+/// The annotation by which an Ingress asks for HTTP-01 challenges of its names through
+/// another ingress class than its issuer's. cert-manager reads it from 1.20 only, so the
+/// issuer also gets a solver for those names through that class ([`Uses::solver_classes`]).
+pub const SOLVER_CLASS_ANNOTATION: &str = "acme.cert-manager.io/http01-ingress-ingressclassname";
+
 /// What a set of objects needs from the cluster.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Uses {
@@ -19,6 +24,9 @@ pub struct Uses {
     pub ingress_classes: BTreeSet<String>,
     /// ClusterIssuers the Ingresses name, with the ingress classes of those Ingresses.
     pub cluster_issuers: BTreeMap<String, BTreeSet<String>>,
+    /// Per ClusterIssuer, the TLS names of Ingresses that ask for another HTTP-01 solver
+    /// class ([`SOLVER_CLASS_ANNOTATION`]), by that class.
+    pub solver_classes: BTreeMap<String, BTreeMap<String, BTreeSet<String>>>,
     /// A HorizontalPodAutoscaler scales on CPU or memory (needs the resource metrics API).
     pub resource_hpas: bool,
     /// A NetworkPolicy exists (needs a CNI that enforces it).
@@ -56,6 +64,22 @@ impl Uses {
                             .entry(issuer.to_owned())
                             .or_default()
                             .extend(class);
+                        if let Some(solver) =
+                            c["metadata"]["annotations"][SOLVER_CLASS_ANNOTATION].as_str()
+                        {
+                            let hosts = c["spec"]["tls"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .flat_map(|t| t["hosts"].as_array().into_iter().flatten())
+                                .filter_map(|h| h.as_str().map(str::to_owned));
+                            uses.solver_classes
+                                .entry(issuer.to_owned())
+                                .or_default()
+                                .entry(solver.to_owned())
+                                .or_default()
+                                .extend(hosts);
+                        }
                     }
                 }
                 "HorizontalPodAutoscaler" => {

@@ -459,20 +459,31 @@ pub const CREATE_DEPLOYMENT_FILE: &str = "create-deployment.sh";
 /// Placeholder in the AppSpec that the script replaces with the revision's ARN.
 const TASK_DEFINITION_PLACEHOLDER: &str = "<task_definition_arn>";
 
-/// Terraform outputs the deploy script reads; the stack must define them.
-pub const DEPLOY_OUTPUTS: [&str; 3] = [
+/// The Fargate platform version of the service and of every deployment's task set.
+pub const PLATFORM_VERSION: &str = "LATEST";
+
+/// Terraform outputs the deploy script reads; the stack must define them. The last two
+/// are the tasks' configured subnets and security groups as JSON lists: ECS refuses to
+/// change them on a CODE_DEPLOY service, so they reach it through the AppSpec.
+pub const DEPLOY_OUTPUTS: [&str; 5] = [
     "task_definition_arn",
     "codedeploy_app_name",
     "codedeploy_deployment_group_name",
+    "task_subnet_ids",
+    "task_security_group_ids",
 ];
 
 /// The AppSpec of a deployment of `container` on `port`, and the script that fills in the
-/// revision `terraform apply` registered and starts it (`file name -> text`).
+/// revision `terraform apply` registered, the tasks' network, and starts it
+/// (`file name -> text`).
 pub fn deploy_files(generated_by: &str, container: &str, port: u16) -> BTreeMap<String, String> {
+    let [task, app, group, subnets, groups] = DEPLOY_OUTPUTS;
     let appspec = format!(
         r#"# {generated_by}
 # AppSpec of the CodeDeploy blue/green deployment; {CREATE_DEPLOYMENT_FILE} replaces
-# TaskDefinition with the revision the last `terraform apply` registered.
+# TaskDefinition with the revision the last `terraform apply` registered, and the
+# subnets and security groups with the configured ones (ECS changes a blue/green
+# service's network only through a deployment).
 version: 0.0
 Resources:
   - TargetService:
@@ -482,9 +493,14 @@ Resources:
         LoadBalancerInfo:
           ContainerName: "{container}"
           ContainerPort: {port}
+        PlatformVersion: "{PLATFORM_VERSION}"
+        NetworkConfiguration:
+          AwsvpcConfiguration:
+            Subnets: <{subnets}>
+            SecurityGroups: <{groups}>
+            AssignPublicIp: "DISABLED"
 "#
     );
-    let [task, app, group] = DEPLOY_OUTPUTS;
     let script = format!(
         r#"#!/bin/sh
 # {generated_by}
@@ -492,15 +508,17 @@ Resources:
 # Starts the CodeDeploy blue/green deployment of the task definition revision that the
 # last `terraform apply` registered (Terraform never changes the running revision
 # itself), then follows it until it succeeds, fails or is rolled back by an alarm.
-# Run it after every apply that changes the image or the task definition, with the
-# aws CLI, jq, terraform and credentials that may create deployments:
+# Run it after every apply that changes the image, the task definition or the tasks'
+# network (subnets, security groups), with the aws CLI, jq, terraform and credentials
+# that may create deployments:
 #
 #   sh deploy/{CREATE_DEPLOYMENT_FILE}
 set -eu
 here=$(dirname "$0")
 out() {{ terraform -chdir="$here/../terraform" output -raw "$1"; }}
 task=$(out {task})
-appspec=$(sed "s|{TASK_DEFINITION_PLACEHOLDER}|$task|" "$here/{APPSPEC_FILE}")
+appspec=$(sed -e "s|{TASK_DEFINITION_PLACEHOLDER}|$task|" -e "s|<{subnets}>|$(out {subnets})|" \
+    -e "s|<{groups}>|$(out {groups})|" "$here/{APPSPEC_FILE}")
 revision=$(jq -cn --arg content "$appspec" '{{revisionType: "AppSpecContent", appSpecContent: {{content: $content}}}}')
 id=$(aws deploy create-deployment     --application-name "$(out {app})"     --deployment-group-name "$(out {group})"     --revision "$revision"     --description "keel: $task"     --query deploymentId --output text)
 echo "deployment $id: $task"

@@ -145,12 +145,12 @@ impl DatabaseLogin {
     /// `postgres://<user>:<password>@<host>:5432/<db>?<query>` (`mysql://...:3306/...` on
     /// MySQL), for a composed secret. The password is a reference: no value is ever written
     /// to a file. It is letters and digits only, so it needs no URL escaping.
-    pub fn url(&self, query: &str) -> String {
+    pub fn url(&mut self, scope: &mut Scope<'_>, query: &str) -> String {
         format!(
             "{}://{}:{}@{}:{}/{}?{query}",
             self.engine.rds_name(),
             self.username,
-            self.password.value(),
+            self.password.value(scope),
             self.db_address,
             self.engine.port(),
             self.db_name

@@ -117,6 +117,8 @@ pub struct EcsService {
     log_group: Ref,
     container_port: u16,
     roles: [Expr; 2],
+    subnet_ids: Vec<Expr>,
+    security_group_id: Expr,
 }
 
 /// Suffix of the ECS Exec session log group.
@@ -238,9 +240,19 @@ impl EcsService {
         let task = scope.tf.add(f, "app", task).into_ref();
         // CodeDeploy owns the task definition and target group after the first
         // deployment, and auto scaling owns the count: the next plan must not undo them.
+        // ECS refuses a new network configuration or platform version of a CODE_DEPLOY
+        // service ("use AWS CodeDeploy to trigger a new deployment"): every deployment's
+        // AppSpec carries the configured ones ([`super::codedeploy::deploy_files`]).
         let lifecycle = Lifecycle::new()
             .ignore_changes(
-                ["task_definition", "load_balancer", "desired_count"].map(str::to_owned),
+                [
+                    "task_definition",
+                    "load_balancer",
+                    "desired_count",
+                    "network_configuration",
+                    "platform_version",
+                ]
+                .map(str::to_owned),
             )
             .precondition(props.preconditions.iter().cloned());
         let network = NetworkConfiguration::new(props.subnet_ids.clone())
@@ -251,7 +263,7 @@ impl EcsService {
             .task_definition(task.arn())
             .desired_count(props.desired_count)
             .launch_type("FARGATE")
-            .platform_version("LATEST")
+            .platform_version(super::codedeploy::PLATFORM_VERSION)
             .enable_execute_command(true)
             .enable_ecs_managed_tags(true)
             .propagate_tags("SERVICE")
@@ -273,6 +285,8 @@ impl EcsService {
                 props.task_role_arn.clone(),
                 props.execution_role_arn.clone(),
             ],
+            subnet_ids: props.subnet_ids.clone(),
+            security_group_id: props.security_group_id.clone(),
         }
     }
 
@@ -392,6 +406,20 @@ impl EcsService {
     /// or deploys a revision (CodeDeploy's CreateTaskSet) must be allowed to pass both.
     pub fn task_role_arns(&self) -> &[Expr; 2] {
         &self.roles
+    }
+
+    /// The tasks' configured subnets and security groups, each as a JSON list
+    /// (`jsonencode([...])`) for the AppSpec: the service itself keeps the ones of its
+    /// last deployment.
+    pub fn task_network_json(&self) -> (Expr, Expr) {
+        let list = |items: &[Expr]| {
+            let items: Vec<&str> = items.iter().map(Expr::as_hcl).collect();
+            jsonencode(&Expr::raw(format!("[{}]", items.join(", "))))
+        };
+        (
+            list(&self.subnet_ids),
+            list(std::slice::from_ref(&self.security_group_id)),
+        )
     }
 
     /// The container CodeDeploy routes traffic to, and its port.

@@ -9,6 +9,14 @@
 //! The engine is pinned to a major version and RDS applies minor upgrades in the
 //! maintenance window: a pinned minor (`16.6`, `8.0.40`) would make the next plan try to
 //! downgrade the instance AWS upgraded.
+//!
+//! A major upgrade is a change of the environment file's `engine_major_version`: the
+//! instance allows it (`allow_major_version_upgrade`, without which RDS refuses the new
+//! version), the parameter group of the new family is created before the old one goes, and
+//! `keel diff` blocks the change for review. With `apply_immediately = false` the upgrade
+//! itself waits for the maintenance window, so Terraform's destroy of the old parameter
+//! group fails until then (the group is still in use); the next apply after the window
+//! removes it.
 
 use super::Scope;
 use super::iam::{Role, Trust};
@@ -304,6 +312,9 @@ impl RdsInstance {
             .maintenance_window("sun:04:30-sun:05:30")
             .copy_tags_to_snapshot(true)
             .auto_minor_version_upgrade(true)
+            // RDS refuses a new major version unless the request allows it; the change
+            // itself comes only from `engine_major_version`, which `keel diff` blocks.
+            .allow_major_version_upgrade(true)
             .deletion_protection(s.deletion_protection)
             .skip_final_snapshot(!s.deletion_protection)
             .performance_insights_enabled(true)

@@ -5,7 +5,10 @@ use super::kms::KmsKey;
 use super::{Scope, local_name};
 use crate::refs::{Expr, Ref};
 use crate::tf::Suppression;
-use crate::tf::aws::data::{SecretsmanagerRandomPassword, SecretsmanagerSecretVersions};
+use crate::tf::aws::data::{
+    SecretsmanagerRandomPassword, SecretsmanagerSecretVersion as CurrentVersion,
+    SecretsmanagerSecretVersions,
+};
 use crate::tf::aws::resource::{SecretsmanagerSecret, SecretsmanagerSecretVersion};
 use crate::tf::bind::{Lifecycle, Precondition};
 
@@ -167,10 +170,19 @@ impl Secret {
 /// A secret whose value Terraform generates once (64 letters and digits, from Secrets
 /// Manager's own generator) and then leaves alone, so an operator can rotate it in place.
 /// No value appears in any generated file; it lives in the encrypted Terraform state.
+///
+/// Its [`value`](GeneratedSecret::value) is the secret's current value (`AWSCURRENT`, read
+/// on every plan), not the version Terraform created: that version ignores `secret_string`
+/// and keeps reading what it first wrote, so whatever is composed from it (a
+/// `DATABASE_URL`, a cache's AUTH token) would never follow a rotation.
 #[derive(Debug, Clone)]
 pub struct GeneratedSecret {
+    id: String,
     secret: Ref,
-    version: Ref,
+    /// The created version's `secret_id`: reading through it waits for the version.
+    secret_id: Expr,
+    /// `data.aws_secretsmanager_secret_version.<id>.secret_string`, once something reads it.
+    current: Option<Expr>,
 }
 
 impl GeneratedSecret {
@@ -200,8 +212,13 @@ impl GeneratedSecret {
             .secret_string(random.random_password())
             // Generated once; a new random value on every plan must not replace it.
             .lifecycle(Lifecycle::new().ignore_changes(["secret_string".to_owned()]));
-        let version = scope.tf.add("secrets", &id, version).into_ref();
-        GeneratedSecret { secret, version }
+        let secret_id = scope.tf.add("secrets", &id, version).secret_id().into();
+        GeneratedSecret {
+            id,
+            secret,
+            secret_id,
+            current: None,
+        }
     }
 
     /// The secret's ARN.
@@ -209,9 +226,22 @@ impl GeneratedSecret {
         self.secret.arn()
     }
 
-    /// The generated value (a reference; it never appears in a file).
-    pub fn value(&self) -> Expr {
-        self.version.attr("secret_string")
+    /// The secret's current value, the generated one until an operator rotates it (a
+    /// reference; it never appears in a file). The first call adds the data source that
+    /// reads it: through the created version's `secret_id`, so it is read after the apply
+    /// that creates the version, and on every later plan.
+    pub fn value(&mut self, scope: &mut Scope<'_>) -> Expr {
+        if let Some(current) = &self.current {
+            return current.clone();
+        }
+        let data = CurrentVersion::new(self.secret_id.clone()).version_stage("AWSCURRENT");
+        let current: Expr = scope
+            .tf
+            .add("secrets", &self.id, data)
+            .secret_string()
+            .into();
+        self.current = Some(current.clone());
+        current
     }
 
     /// Records that the secret's resource was `old_id` before (a `moved` block), so that

@@ -249,6 +249,41 @@ const EXPOSURES: &[&str] = &[
     "hostPID",
 ];
 
+/// The RDS major version of an `engine_version`: its first number from 10 on (PostgreSQL
+/// `15`, `16.4`), its first two below (MySQL `8.0`, `8.4`, `5.7`; PostgreSQL `9.6`), as RDS
+/// counts majors and names parameter families (`postgres16`, `mysql8.4`).
+fn rds_major(version: &str) -> String {
+    let mut parts = version.split('.');
+    let first = parts.next().unwrap_or(version);
+    match (first.parse::<u32>(), parts.next()) {
+        (Ok(n), Some(second)) if n < 10 => format!("{first}.{second}"),
+        _ => first.to_owned(),
+    }
+}
+
+/// A raised `min_size` of a node group whose desired size Terraform leaves to the Cluster
+/// Autoscaler (`ignore_changes`): Terraform sends the live desired size with the new
+/// minimum, and EKS refuses a minimum above it ("Minimum capacity N can't be greater than
+/// desired size M") whenever the autoscaler has the group at its old minimum. The reason
+/// names the one command that lets the apply through.
+fn node_group_minimum_raised(c: &Change, body: &Value) -> Option<String> {
+    let desired_ignored = body["lifecycle"]["ignore_changes"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|p| p == "scaling_config[0].desired_size"));
+    let a = c
+        .attributes
+        .iter()
+        .find(|a| a.path == "scaling_config[0].min_size")?;
+    let (from, to) = (a.before.as_ref()?.as_u64()?, a.after.as_ref()?.as_u64()?);
+    if !desired_ignored || to <= from {
+        return None;
+    }
+    let group = body["node_group_name"].as_str().unwrap_or("<node group>");
+    Some(format!(
+        "`scaling_config.min_size` rises from {from} to {to}: the desired size is the Cluster Autoscaler's (ignore_changes), and EKS refuses a minimum above the live desired size, so the apply fails while the group runs fewer than {to} nodes; first raise it: aws eks update-nodegroup-config --cluster-name <cluster> --nodegroup-name {group} --scaling-config desiredSize={to}, then apply"
+    ))
+}
+
 /// Sets `class`, `cosmetic` and `reasons` of `c`; `before` is the old body for an update or
 /// move, `object` the new object (the old one for a delete); `sides` says whether the
 /// difference is a step that gets applied.
@@ -321,14 +356,10 @@ pub fn classify(c: &mut Change, before: Option<&Value>, object: &Object, sides: 
     }
     if is_resource && c.rtype == "aws_db_instance" {
         for a in c.attributes.iter().filter(|a| a.path == "engine_version") {
-            let major = |v: &Option<Value>| {
-                v.as_ref()
-                    .and_then(Value::as_str)
-                    .map(|s| s.split('.').next().unwrap_or(s).to_owned())
-            };
+            let major = |v: &Option<Value>| v.as_ref().and_then(Value::as_str).map(rds_major);
             if major(&a.before) != major(&a.after) {
                 replace.push(
-                    "`engine_version` changes its major version: an upgrade with downtime that needs allow_major_version_upgrade, and no way back"
+                    "`engine_version` changes its major version: an upgrade with downtime (in the maintenance window) and no way back; keep a snapshot and test the application on the new major first"
                         .into(),
                 );
             }
@@ -346,6 +377,9 @@ pub fn classify(c: &mut Change, before: Option<&Value>, object: &Object, sides: 
                 ));
             }
         }
+    }
+    if is_resource && c.rtype == "aws_eks_node_group" && sides == Sides::Revisions {
+        replace.extend(node_group_minimum_raised(c, &object.body));
     }
     // Security broadening.
     if c.kind == Kind::Terraform && c.rtype == "aws_iam_policy_document" {
@@ -1224,6 +1258,50 @@ mod tests {
             one("aws_db_instance", base.clone(), major).class,
             Class::Replace
         );
+    }
+
+    /// Day-2 review point 5: the node group's desired size belongs to the Cluster
+    /// Autoscaler (`ignore_changes`), so Terraform sends the live one with a raised
+    /// minimum, and EKS refuses it ("Minimum capacity 4 can't be greater than desired size
+    /// 3") whenever the autoscaler has the group at its old minimum.
+    #[test]
+    fn day2_5_raising_a_node_groups_minimum_blocks_with_the_step_that_lets_it_apply() {
+        let group = |min: u32, max: u32| {
+            json!({"node_group_name": "general", "scaling_config": [{"desired_size": min, "max_size": max, "min_size": min}],
+                "lifecycle": {"ignore_changes": ["scaling_config[0].desired_size"]}})
+        };
+        let c = one("aws_eks_node_group", group(3, 9), group(4, 9));
+        assert_eq!(c.class, Class::Replace, "{c:#?}");
+        assert!(
+            c.reasons[0].contains("--nodegroup-name general")
+                && c.reasons[0].contains("desiredSize=4"),
+            "{:?}",
+            c.reasons
+        );
+        // A lower minimum or a higher maximum applies as it is.
+        let c = one("aws_eks_node_group", group(3, 9), group(2, 9));
+        assert_eq!(c.class, Class::Other, "{c:#?}");
+        let c = one("aws_eks_node_group", group(3, 9), group(3, 12));
+        assert_eq!(c.class, Class::Other, "{c:#?}");
+    }
+
+    /// Day-2 review point 2: MySQL's majors are release series (`8.0`, `8.4`, the
+    /// parameter families `mysql8.0`, `mysql8.4`), so `8.0` -> `8.4` is a major upgrade
+    /// with no way back, though its first number stays.
+    #[test]
+    fn day2_2_a_mysql_release_series_change_is_a_major_upgrade() {
+        let db = |v: &str| json!({"identifier": "app", "engine": "mysql", "engine_version": v});
+        let c = one("aws_db_instance", db("8.0"), db("8.4"));
+        assert_eq!(c.class, Class::Replace, "{c:#?}");
+        assert!(c.reasons[0].contains("major version"), "{:?}", c.reasons);
+        // RDS's minor of a series is no major change, on either engine.
+        let c = one("aws_db_instance", db("8.0.39"), db("8.0.40"));
+        assert_eq!(c.class, Class::Other, "{c:#?}");
+        let pg = |v: &str| json!({"identifier": "app", "engine": "postgres", "engine_version": v});
+        let c = one("aws_db_instance", pg("15.7"), pg("15.8"));
+        assert_eq!(c.class, Class::Other, "{c:#?}");
+        let c = one("aws_db_instance", pg("9.6"), pg("10"));
+        assert_eq!(c.class, Class::Replace, "{c:#?}");
     }
 
     #[test]

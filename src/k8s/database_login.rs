@@ -21,8 +21,9 @@
 //!   capabilities, `RuntimeDefault` seccomp, no ServiceAccount token, requests and limits.
 //!
 //! The SQL is idempotent and re-sets the login's password from its secret on every run,
-//! so re-running after a rotation of the login's password is the whole procedure (then
-//! the consumers restart to read the new `DATABASE_URL`).
+//! so re-running after a rotation of the login's password is the whole procedure (after
+//! the stack's Terraform apply, which recomposes `DATABASE_URL` from the secret's current
+//! value; then the consumers restart to read it).
 
 use std::collections::BTreeMap;
 

@@ -43,9 +43,11 @@ pub struct TraefikIngress {
     /// Per-client request rate limit of the HTTPS router. Default: none.
     pub rate_limit: Option<RateLimit>,
     /// The ingress class cert-manager's HTTP-01 solver should use for these hosts
-    /// (`acme.cert-manager.io/http01-ingress-ingressclassname`, cert-manager >= 1.20), when
-    /// the issuer solves through another controller than this Traefik. Default: none (the
-    /// issuer's own solver class).
+    /// (`acme.cert-manager.io/http01-ingress-ingressclassname`, read by cert-manager 1.20
+    /// and newer; for older ones the add-on layer gives the issuer a solver of this class
+    /// for these hosts, [`crate::addons::uses::SOLVER_CLASS_ANNOTATION`]), when the issuer
+    /// solves through another controller than this Traefik. Default: none (the issuer's
+    /// own solver class).
     pub acme_solver_class: Option<String>,
 }
 
@@ -266,10 +268,7 @@ pub(super) fn build(ctx: &Ctx<'_>) -> Result<Vec<Object>, K8sError> {
             set("cert-manager.io/cluster-issuer", t.cluster_issuer.clone());
             if let Some(class) = &t.acme_solver_class {
                 super::labels::validate_dns_subdomain("ingress traefik acme_solver_class", class)?;
-                set(
-                    "acme.cert-manager.io/http01-ingress-ingressclassname",
-                    class.clone(),
-                );
+                set(crate::addons::uses::SOLVER_CLASS_ANNOTATION, class.clone());
             }
             set(
                 "traefik.ingress.kubernetes.io/router.entrypoints",

@@ -252,12 +252,15 @@ fn install_step(cx: &Context<'_>, stack: &Stack, install: &super::Install) -> Dr
         repository,
         version,
         values_file,
+        ..
     } = &install.source
     else {
         unreachable!("install_step is called for Helm installs only")
     };
     let values = format!("generated/{}/{}/{values_file}", cx.env, stack.name);
-    let mut run: Vec<Command> = vec![
+    // The chart's `crds/` CRDs first: `helm upgrade` leaves them as first installed.
+    let mut run: Vec<Command> = install.source.crds_command().into_iter().collect();
+    run.push(
         [
             "helm",
             "upgrade",
@@ -280,7 +283,7 @@ fn install_step(cx: &Context<'_>, stack: &Stack, install: &super::Install) -> Dr
         .iter()
         .map(|a| (*a).to_owned())
         .collect(),
-    ];
+    );
     run.extend(install.waits.iter().map(|w| wait_command(w, WAIT)));
     let mut needs = vec![
         Capability::TerraformRoot(stack.name.to_owned()),
@@ -687,6 +690,7 @@ mod tests {
                 repository: "https://charts.example.com".into(),
                 version: "1.0.0".into(),
                 values_file: format!("addons/{name}.values.yaml"),
+                crds_directory: false,
             },
             provides,
             requires,

@@ -124,7 +124,40 @@ pub enum Source {
         version: String,
         /// Values file, relative to `generated/<env>/platform/`.
         values_file: String,
+        /// The chart keeps CRDs in a `crds/` directory, which `helm upgrade` never
+        /// upgrades: [`Source::crds_command`] applies them before each install.
+        crds_directory: bool,
     },
+}
+
+/// Applies the CRDs of a chart's `crds/` directories (`helm show crds` includes its
+/// subcharts') server-side: whole CRDs exceed the client-side annotation limit, and the
+/// fields Helm set at install are taken over. An empty output fails `kubectl apply`, so a
+/// chart that cannot be fetched stops the step.
+const APPLY_CRDS: &str = "set -eu; crds=$(helm show crds \"$1\" --repo \"$2\" --version \"$3\"); printf '%s\\n' \"$crds\" | kubectl apply --server-side --force-conflicts -f -";
+
+impl Source {
+    /// The command that applies a Helm chart's `crds/` CRDs at its pinned version, run
+    /// before `helm upgrade --install`; `None` for EKS add-ons and charts without one.
+    /// Helm installs such CRDs on the first install only and never upgrades them, so a
+    /// chart bump would otherwise run the new controller against the old CRDs.
+    pub fn crds_command(&self) -> Option<Vec<String>> {
+        match self {
+            Source::Helm {
+                chart,
+                repository,
+                version,
+                crds_directory: true,
+                ..
+            } => Some(
+                ["sh", "-c", APPLY_CRDS, "sh", chart, repository, version]
+                    .iter()
+                    .map(|a| (*a).to_owned())
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
 }
 
 /// One cluster add-on of an environment: what installs it, what it gives, what it needs.

@@ -4,15 +4,17 @@
 # Starts the CodeDeploy blue/green deployment of the task definition revision that the
 # last `terraform apply` registered (Terraform never changes the running revision
 # itself), then follows it until it succeeds, fails or is rolled back by an alarm.
-# Run it after every apply that changes the image or the task definition, with the
-# aws CLI, jq, terraform and credentials that may create deployments:
+# Run it after every apply that changes the image, the task definition or the tasks'
+# network (subnets, security groups), with the aws CLI, jq, terraform and credentials
+# that may create deployments:
 #
 #   sh deploy/create-deployment.sh
 set -eu
 here=$(dirname "$0")
 out() { terraform -chdir="$here/../terraform" output -raw "$1"; }
 task=$(out task_definition_arn)
-appspec=$(sed "s|<task_definition_arn>|$task|" "$here/appspec.yaml")
+appspec=$(sed -e "s|<task_definition_arn>|$task|" -e "s|<task_subnet_ids>|$(out task_subnet_ids)|" \
+    -e "s|<task_security_group_ids>|$(out task_security_group_ids)|" "$here/appspec.yaml")
 revision=$(jq -cn --arg content "$appspec" '{revisionType: "AppSpecContent", appSpecContent: {content: $content}}')
 id=$(aws deploy create-deployment     --application-name "$(out codedeploy_app_name)"     --deployment-group-name "$(out codedeploy_deployment_group_name)"     --revision "$revision"     --description "keel: $task"     --query deploymentId --output text)
 echo "deployment $id: $task"

@@ -2,12 +2,16 @@
 
 pub mod iam_policy_document;
 pub mod secretsmanager_random_password;
+pub mod secretsmanager_secret_version;
 pub mod secretsmanager_secret_versions;
 pub mod ssm_parameter;
 
 pub use iam_policy_document::{IamPolicyDocument, IamPolicyDocumentRef};
 pub use secretsmanager_random_password::{
     SecretsmanagerRandomPassword, SecretsmanagerRandomPasswordRef,
+};
+pub use secretsmanager_secret_version::{
+    SecretsmanagerSecretVersion, SecretsmanagerSecretVersionRef,
 };
 pub use secretsmanager_secret_versions::{
     SecretsmanagerSecretVersions, SecretsmanagerSecretVersionsRef,
