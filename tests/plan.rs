@@ -416,7 +416,10 @@ fn a_password_rotation_reaches_the_login_then_the_apps_in_order() {
             c.contains("external-secrets.io/force-sync=")
                 && c.contains("{.status.refreshTime}")
                 && c.contains("@.type==\"Ready\"")
-                && c.ends_with(" database-login 120")
+                && c.ends_with(&format!(
+                    " database-login {}",
+                    keel::plan::resync::SYNC_TIMEOUT_SECONDS
+                ))
         });
         let store = command_index(job, "applies the folder without its Job", |c| {
             c.starts_with("kubectl apply --filename") && c.contains("externalsecret-database-login")

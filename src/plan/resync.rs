@@ -25,8 +25,10 @@ pub const FORCE_SYNC_ANNOTATION: &str = "external-secrets.io/force-sync";
 /// The annotation on a workload holding the SHA-256 of the Secrets it last restarted for.
 pub const SECRETS_HASH_ANNOTATION: &str = "keel.dev/secrets-sha256";
 
-/// Seconds an ExternalSecret has to re-sync after the annotation before the step fails.
-pub const SYNC_TIMEOUT_SECONDS: u32 = 120;
+/// Seconds an ExternalSecret has to re-sync after the annotation before the step fails:
+/// on a first deploy its store was just created (its IRSA role too) and External Secrets
+/// may need a few retries with back-off.
+pub const SYNC_TIMEOUT_SECONDS: u32 = 300;
 
 /// Seconds a restarted workload has to roll out before the step fails.
 pub const RESTART_TIMEOUT_SECONDS: u32 = 900;
