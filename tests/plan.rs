@@ -380,3 +380,114 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Index of the first command of `step` whose words satisfy `matches`.
+fn command_index(step: &Step, what: &str, matches: impl Fn(&str) -> bool) -> usize {
+    step.run
+        .iter()
+        .position(|c| matches(&c.join(" ")))
+        .unwrap_or_else(|| panic!("{}: no command that {what}: {:#?}", step.id, step.run))
+}
+
+#[test]
+fn a_password_rotation_reaches_the_login_then_the_apps_in_order() {
+    let plan = plan("prod");
+    let mut cluster_logins = Vec::new();
+    for job in plan.steps.iter().filter(|s| {
+        s.provides
+            .iter()
+            .any(|p| matches!(p, Capability::DatabaseLogin(..)))
+    }) {
+        let stack = &job.stack;
+        if plan.step(&format!("apply/{stack}")).is_none() {
+            // An ECS login task: ECS reads the task's secrets from Secrets Manager at start,
+            // so there is no synced copy to refresh.
+            assert!(
+                !job.run.iter().flatten().any(|a| a.contains("force-sync")),
+                "{}",
+                job.id
+            );
+            continue;
+        }
+        cluster_logins.push(stack.clone());
+        // sync -> wait: one command annotates the login's ExternalSecret and waits for a
+        // new refreshTime with Ready=True, within a bound.
+        let sync = command_index(job, "force-syncs the login's ExternalSecret", |c| {
+            c.contains("external-secrets.io/force-sync=")
+                && c.contains("{.status.refreshTime}")
+                && c.contains("@.type==\"Ready\"")
+                && c.ends_with(&format!(
+                    " database-login {}",
+                    keel::plan::resync::SYNC_TIMEOUT_SECONDS
+                ))
+        });
+        let store = command_index(job, "applies the folder without its Job", |c| {
+            c.starts_with("kubectl apply --filename") && c.contains("externalsecret-database-login")
+        });
+        let delete = command_index(job, "deletes the finished Job", |c| {
+            c.starts_with("kubectl delete job database-login-")
+        });
+        let run = command_index(job, "applies the Job", |c| {
+            c == format!("kubectl apply -k generated/prod/{stack}/jobs/database-login")
+        });
+        let done = command_index(job, "waits for the Job", |c| {
+            c.starts_with("kubectl wait --for=condition=Complete job/database-login-")
+        });
+        assert!(
+            store < sync && sync < delete && delete < run && run < done,
+            "{}: {:#?}",
+            job.id,
+            job.run
+        );
+        assert!(
+            !job.run[store].join(" ").contains("40-job-"),
+            "the Job must not start before the sync"
+        );
+        // job -> app sync -> restart, after the workloads are applied.
+        let restart = plan
+            .step(&format!("restart/{stack}"))
+            .unwrap_or_else(|| panic!("no restart/{stack}"));
+        let apply = plan.step(&format!("apply/{stack}")).unwrap();
+        assert!(job.layer < apply.layer && apply.layer < restart.layer);
+        assert!(restart.after.contains(&apply.id), "{:?}", restart.after);
+        let app_sync = command_index(restart, "force-syncs an app ExternalSecret", |c| {
+            c.contains("external-secrets.io/force-sync=")
+        });
+        let bounce = command_index(restart, "restarts the readers", |c| {
+            c.contains("rollout restart deployment") && c.contains("restartAt")
+        });
+        assert!(app_sync < bounce, "{}: {:#?}", restart.id, restart.run);
+        let last_sync = restart
+            .run
+            .iter()
+            .rposition(|c| c.join(" ").contains("external-secrets.io/force-sync="))
+            .unwrap();
+        assert!(last_sync < bounce, "every sync before the first restart");
+        // Every workload of the stack reading a synced Secret is restarted.
+        let restarted = restart.run[bounce].join(" ");
+        for (_, _, object) in objects("prod")
+            .iter()
+            .filter(|(s, f, _)| s == stack && f == "k8s")
+        {
+            let kind = match object["kind"].as_str() {
+                Some("Deployment") => "deployment",
+                Some("Rollout") => "rollout.argoproj.io",
+                _ => continue,
+            };
+            let text = object.to_string();
+            if text.contains("secretKeyRef") || text.contains("secretRef") {
+                let name = object["metadata"]["name"].as_str().unwrap();
+                assert!(
+                    restarted.contains(&format!(" {kind}/{name}=")),
+                    "{}: {kind}/{name} not restarted: {restarted}",
+                    restart.id
+                );
+            }
+        }
+    }
+    assert_eq!(
+        cluster_logins,
+        ["aegistickets", "analytics-api", "whatsthecraic"],
+        "the stacks with a login Job on the cluster"
+    );
+}

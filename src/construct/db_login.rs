@@ -310,6 +310,8 @@ impl DatabaseLogin {
             )],
             requires: vec![Capability::ApiGroup("external-secrets.io".to_owned())],
             waits: vec![Wait::JobComplete(job.namespace.to_owned(), job_name)],
+            // The Job sets the password from this Secret: it must hold the current value.
+            sync_before: vec![(job.namespace.to_owned(), k8s::DATABASE_LOGIN.to_owned())],
         };
         Ok(LoginJob { objects, step })
     }

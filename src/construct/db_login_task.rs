@@ -183,6 +183,8 @@ pub fn login_task(
         )],
         requires: Vec::new(),
         waits: Vec::new(),
+        // ECS reads the task's secrets from Secrets Manager when it starts the task.
+        sync_before: Vec::new(),
     };
     LoginTask {
         task_definition,

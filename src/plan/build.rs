@@ -32,6 +32,9 @@ pub enum Kind {
     Job,
     /// `kubectl apply -k` of a stack's `k8s/` folder.
     Apply,
+    /// Force-sync of a stack's ExternalSecrets, then a restart of the workloads whose
+    /// Secrets changed ([`super::resync`]).
+    Restart,
 }
 
 /// One command: a program and its arguments, run from the repository root (no shell).
@@ -151,6 +154,9 @@ pub fn plan(
         }
         if !stack.objects.is_empty() {
             drafts.push(apply_step(cx, stack));
+        }
+        if let Some(restart) = restart_step(stack) {
+            drafts.push(restart);
         }
     }
     let mut plan = resolve(cx.env, drafts)?;
@@ -312,12 +318,17 @@ fn install_step(cx: &Context<'_>, stack: &Stack, install: &super::Install) -> Dr
 fn job_step(cx: &Context<'_>, stack: &Stack, job: &super::StackStep) -> Draft {
     let folder = format!("generated/{}/{}", cx.env, stack.name);
     let mut run: Vec<Command> = match &job.action {
-        Action::KubectlApply { dir } => vec![vec![
-            "kubectl".into(),
-            "apply".into(),
-            "-k".into(),
-            format!("{folder}/{dir}"),
-        ]],
+        Action::KubectlApply { dir } => {
+            let objects = stack.jobs.get(&job.name).map_or(&[][..], Vec::as_slice);
+            let mut run = fresh_secrets_then_jobs(&format!("{folder}/{dir}"), objects, job);
+            run.push(vec![
+                "kubectl".into(),
+                "apply".into(),
+                "-k".into(),
+                format!("{folder}/{dir}"),
+            ]);
+            run
+        }
         Action::Script { path, args } => {
             let mut c = vec![format!("{folder}/{path}")];
             c.extend(args.iter().cloned());
@@ -347,6 +358,93 @@ fn job_step(cx: &Context<'_>, stack: &Stack, job: &super::StackStep) -> Draft {
             run,
         },
     }
+}
+
+/// The commands of a job folder before its `kubectl apply -k`, when the step syncs
+/// ExternalSecrets first ([`super::StackStep::sync_before`]): the folder's objects other
+/// than its Jobs (so the ExternalSecrets exist), each force-sync and its wait, and the
+/// deletion of the folder's finished Jobs: a Job of an unchanged spec is kept for its TTL,
+/// and applying it again would not run it again with the fresh Secret.
+fn fresh_secrets_then_jobs(
+    dir: &str,
+    objects: &[crate::k8s::Object],
+    job: &super::StackStep,
+) -> Vec<Command> {
+    if job.sync_before.is_empty() {
+        return Vec::new();
+    }
+    let mut apply: Command = vec!["kubectl".into(), "apply".into()];
+    for o in objects.iter().filter(|o| o.kind != "Job") {
+        apply.push("--filename".into());
+        apply.push(format!("{dir}/{}", o.file_name()));
+    }
+    let mut run = vec![apply];
+    run.extend(
+        job.sync_before
+            .iter()
+            .map(|(ns, name)| super::resync::sync_command(ns, name)),
+    );
+    for o in objects.iter().filter(|o| o.kind == "Job") {
+        let mut delete: Command = ["kubectl", "delete", "job", &o.name, "--ignore-not-found"]
+            .iter()
+            .map(|a| (*a).to_owned())
+            .collect();
+        if let Some(ns) = &o.namespace {
+            delete.push("--namespace".into());
+            delete.push(ns.clone());
+        }
+        run.push(delete);
+    }
+    run
+}
+
+/// After a stack's apply: force-sync each of its ExternalSecrets, then restart the
+/// Deployments and Rollouts reading a Secret whose value changed since they last
+/// restarted for it (a rotated database password, after the login Job set it; any
+/// secret an operator changed). `None` when no workload of the stack reads a synced
+/// Secret.
+fn restart_step(stack: &Stack) -> Option<Draft> {
+    let (externals, readers) = super::resync::secret_readers(&stack.objects);
+    if readers.is_empty() {
+        return None;
+    }
+    let mut run: Vec<Command> = externals
+        .iter()
+        .map(|(ns, name)| super::resync::sync_command(ns, name))
+        .collect();
+    let namespaces: BTreeSet<&str> = readers.iter().map(|r| r.namespace.as_str()).collect();
+    for ns in namespaces {
+        let of_ns: Vec<super::resync::Reader> = readers
+            .iter()
+            .filter(|r| r.namespace == ns)
+            .cloned()
+            .collect();
+        run.push(super::resync::restart_command(ns, &of_ns));
+    }
+    Some(Draft {
+        needs: vec![
+            Capability::ClusterLogin,
+            Capability::Applied(stack.name.to_owned()),
+        ],
+        step: Step {
+            id: format!("restart/{}", stack.name),
+            kind: Kind::Restart,
+            stack: stack.name.to_owned(),
+            reach: Reach::Vpc,
+            description: format!(
+                "re-sync {} ExternalSecrets of {}, restart the readers of changed Secrets",
+                externals.len(),
+                stack.name
+            ),
+            layer: 0,
+            after: Vec::new(),
+            requires: Vec::new(),
+            provides: Vec::new(),
+            waits: Vec::new(),
+            plan: Vec::new(),
+            run,
+        },
+    })
 }
 
 /// The Namespaces of a stack, applied on their own first: its one-off jobs run in them
@@ -397,7 +495,7 @@ fn namespace_step(cx: &Context<'_>, stack: &Stack) -> Draft {
 }
 
 fn apply_step(cx: &Context<'_>, stack: &Stack) -> Draft {
-    let mut provides: Vec<Capability> = Vec::new();
+    let mut provides: Vec<Capability> = vec![Capability::Applied(stack.name.to_owned())];
     for o in stack.objects.iter().filter(|o| o.kind != "Namespace") {
         for p in requirements::provides(o) {
             if !provides.contains(&p) {
@@ -737,6 +835,7 @@ mod tests {
             provides: vec![Capability::DatabaseLogin("app".into(), "app".into())],
             requires: vec![Capability::Namespace("shop".into())],
             waits: vec![Wait::JobComplete("shop".into(), "login".into())],
+            sync_before: vec![("shop".into(), "database-login".into())],
         }];
         vec![platform, app]
     }

@@ -42,6 +42,8 @@ pub enum Capability {
     SecretStore(String, String),
     /// The application login of this stack's database exists: `(stack, login)`.
     DatabaseLogin(String, String),
+    /// The `k8s/` objects of this stack are applied and rolled out.
+    Applied(String),
 }
 
 impl Capability {
@@ -81,6 +83,7 @@ impl std::fmt::Display for Capability {
             Capability::DatabaseLogin(stack, login) => {
                 write!(f, "database login {login} of {stack}")
             }
+            Capability::Applied(stack) => write!(f, "Kubernetes objects of {stack} applied"),
         }
     }
 }
@@ -223,6 +226,10 @@ pub struct StackStep {
     pub requires: Vec<Capability>,
     /// What to wait for before it counts as done.
     pub waits: Vec<Wait>,
+    /// ExternalSecrets (`(namespace, name)`) of the step's folder that are force-synced,
+    /// and waited for, before its Jobs run ([`super::resync`]): a Job reads its Secret at
+    /// start, which External Secrets refreshes only on its interval otherwise.
+    pub sync_before: Vec<(String, String)>,
 }
 
 /// Something outside keel that a deploy of the environment needs, made by a person or

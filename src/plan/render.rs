@@ -88,7 +88,7 @@ impl Plan {
         let layers = self.layers();
         let count = |k: Kind| self.steps.iter().filter(|s| s.kind == k).count();
         let mut out = format!(
-            "keel plan {}: {} steps in {} layers ({} Terraform roots, {} add-on installs, {} jobs, {} Kubernetes applies)\n",
+            "keel plan {}: {} steps in {} layers ({} Terraform roots, {} add-on installs, {} jobs, {} Kubernetes applies, {} restarts)\n",
             self.env,
             self.steps.len(),
             layers.len(),
@@ -96,6 +96,7 @@ impl Plan {
             count(Kind::Install),
             count(Kind::Job),
             count(Kind::Apply),
+            count(Kind::Restart),
         );
         let mut current = 0;
         for s in &self.steps {

@@ -165,6 +165,8 @@ pub fn render(stack: &Stack, cx: &Context<'_>) -> String {
         list_or_none(&consumers)
     );
 
+    rotation(&mut out, stack, cx.env);
+
     out.push_str("## Architecture\n\n```mermaid\n");
     out.push_str(&diagram(stack));
     out.push_str("```\n\n");
@@ -251,6 +253,79 @@ pub fn render(stack: &Stack, cx: &Context<'_>) -> String {
     links_table(&mut out, "Exports", tf.exports(), cx.env);
     links_table(&mut out, "Imports", tf.imports(), cx.env);
     out
+}
+
+/// `## Rotating the database password`, for a stack with a database login: the new value,
+/// then the one command (the deploy) whose plan steps carry it to the database and the
+/// applications in order ([`crate::plan::resync`]).
+fn rotation(out: &mut String, stack: &Stack, env: &str) {
+    let Some(login) = stack.steps.iter().find(|s| {
+        s.provides
+            .iter()
+            .any(|p| matches!(p, crate::plan::Capability::DatabaseLogin(..)))
+    }) else {
+        return;
+    };
+    let secret = stack
+        .terraform
+        .blocks()
+        .find(|(r, _)| r.ty() == "aws_secretsmanager_secret" && r.name() == "database_app_password")
+        .and_then(|(_, body)| body["name"].as_str());
+    out.push_str("## Rotating the database password\n\n");
+    let _ = writeln!(
+        out,
+        "1. Put a new value in the login's password secret{}:\n\n       aws secretsmanager put-secret-value --secret-id {} --secret-string \"$(aws secretsmanager get-random-password --password-length 64 --exclude-punctuation --query RandomPassword --output text)\"\n",
+        secret.map_or(String::new(), |s| format!(" `{s}`")),
+        secret.unwrap_or("<password secret>"),
+    );
+    let _ = writeln!(
+        out,
+        "2. Run the deploy of {env}, the one command that carries it everywhere in order:\n\n       gh workflow run deploy.yml -f environment={env}\n"
+    );
+    let _ = writeln!(
+        out,
+        "   `terraform/{0}` applies the stack's root, which recomposes any connection URL from the new value;",
+        stack.name
+    );
+    let (_, readers) = crate::plan::resync::secret_readers(&stack.objects);
+    if login.sync_before.is_empty() {
+        let _ = writeln!(
+            out,
+            "   `job/{0}/{1}` runs the login task, which ECS gives the secret's current value at start, and sets the password.",
+            stack.name, login.name
+        );
+        if stack
+            .deploy
+            .contains_key(crate::construct::codedeploy::CREATE_DEPLOYMENT_FILE)
+        {
+            let _ = writeln!(
+                out,
+                "3. Then start new tasks, which read the new password at start (the running ones keep the old one): `sh generated/{env}/{}/deploy/create-deployment.sh`.",
+                stack.name
+            );
+        }
+    } else {
+        let _ = writeln!(
+            out,
+            "   `job/{0}/{1}` force-syncs the login's ExternalSecret, waits until it re-read Secrets Manager (at most {2} s, else the step fails), then runs the Job that sets the password;",
+            stack.name,
+            login.name,
+            crate::plan::resync::SYNC_TIMEOUT_SECONDS
+        );
+    }
+    if !readers.is_empty() {
+        let names: Vec<String> = readers
+            .iter()
+            .map(|r| format!("`{}/{}`", r.kind, r.name))
+            .collect();
+        let _ = writeln!(
+            out,
+            "   `restart/{0}` force-syncs the application's ExternalSecrets and restarts the workloads whose Secrets changed, one after the other: {1}.",
+            stack.name,
+            names.join(", ")
+        );
+    }
+    out.push('\n');
 }
 
 fn list_or_none(names: &BTreeSet<&str>) -> String {
