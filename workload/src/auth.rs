@@ -173,10 +173,7 @@ impl Verifier {
     }
 
     /// Checks an `Authorization` header value, and says which secret verified the token.
-    pub fn verify_header_key(
-        &self,
-        header: Option<&str>,
-    ) -> Result<(Claims, KeyUsed), AuthError> {
+    pub fn verify_header_key(&self, header: Option<&str>) -> Result<(Claims, KeyUsed), AuthError> {
         let token = header
             .and_then(|h| {
                 h.strip_prefix("Bearer ")

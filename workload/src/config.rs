@@ -796,7 +796,10 @@ mod tests {
 
         let err = load(
             false,
-            &[("JWT_SECRET", CURRENT), ("JWT_SECRET_PREVIOUS", "short-old-key")],
+            &[
+                ("JWT_SECRET", CURRENT),
+                ("JWT_SECRET_PREVIOUS", "short-old-key"),
+            ],
         )
         .unwrap_err();
         assert_eq!(
