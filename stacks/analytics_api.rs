@@ -27,7 +27,7 @@ use crate::construct::elasticache::{
 };
 use crate::construct::kms::KmsKey;
 use crate::construct::rds::{RdsInstance, RdsInstanceProps};
-use crate::construct::secrets::{GeneratedSecret, composed_secret};
+use crate::construct::secrets::{GeneratedSecret, composed_secret, seeded_secret};
 use crate::construct::secret_store::StackSecretStoreProps;
 use crate::construct::security_group::{Peer, SecurityGroup};
 use crate::env::Env;
@@ -159,6 +159,12 @@ pub struct Cache {
 }
 
 /// Database name, its master user (administrators only) and the service's own login.
+/// Property of the `jwt-secret-previous` secret's JSON holding `JWT_SECRET_PREVIOUS`: empty
+/// (no previous secret, which the workload reads as unset) until an operator rotates
+/// `jwt-secret`. A JSON property rather than the whole value, so the secret always holds a
+/// value and the property always exists: External Secrets fails the whole sync on either
+/// missing.
+const JWT_PREVIOUS_PROPERTY: &str = "previous";
 const DB_NAME: &str = "analytics";
 const DB_ADMIN: &str = "analytics_admin";
 const DB_USER: &str = "analytics_app";
@@ -222,6 +228,14 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         "jwt_secret",
         &secret_path("jwt-secret"),
         "HS256 signing key of the API's JWTs",
+    );
+    let jwt_previous = seeded_secret(
+        scope,
+        &key,
+        "jwt_secret_previous",
+        &secret_path("jwt-secret-previous"),
+        "JWT_SECRET_PREVIOUS of the analytics API: the HS256 key being rotated out, in property `previous` (empty when not rotating)",
+        &format!("{{\"{JWT_PREVIOUS_PROPERTY}\":\"\"}}"),
     );
     let db = RdsInstance::new(
         scope,
@@ -339,6 +353,12 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
         "jwt_secret_arn",
         "Secrets Manager ARN of JWT_SECRET (read by the ExternalSecret)",
         jwt.arn(),
+        false,
+    );
+    out.output(
+        "jwt_secret_previous_arn",
+        "Secrets Manager ARN of JWT_SECRET_PREVIOUS, property `previous` (read by the ExternalSecret)",
+        jwt_previous,
         false,
     );
     out.output(
@@ -483,14 +503,22 @@ fn service_props(
         .iter()
         .map(|var| var.name.to_owned())
         .collect();
+    // (remote key, JSON property) of each secret variable.
     let mut secret_sources = BTreeMap::from([
-        (contract::DATABASE_URL.name, secret_path("database-url")),
-        (contract::REDIS_URL.name, secret_path("redis-url")),
-        (contract::JWT_SECRET.name, secret_path("jwt-secret")),
+        (contract::DATABASE_URL.name, (secret_path("database-url"), None)),
+        (contract::REDIS_URL.name, (secret_path("redis-url"), None)),
+        (contract::JWT_SECRET.name, (secret_path("jwt-secret"), None)),
+        (
+            contract::JWT_SECRET_PREVIOUS.name,
+            (
+                secret_path("jwt-secret-previous"),
+                Some(JWT_PREVIOUS_PROPERTY.to_owned()),
+            ),
+        ),
     ]);
     for var in contract::ENV_VARS {
         if var.secret {
-            let remote_key = secret_sources.remove(var.name).ok_or_else(|| {
+            let (remote_key, property) = secret_sources.remove(var.name).ok_or_else(|| {
                 format!(
                     "the workload reads secret {} but the stack gives it no source",
                     var.name
@@ -500,7 +528,7 @@ fn service_props(
                 env: var.name.into(),
                 source: k8s::SecretSource::SecretsManager {
                     remote_key,
-                    property: None,
+                    property,
                 },
             });
         } else if let Some(value) = overrides
@@ -583,7 +611,7 @@ fn service_props(
     p.suppressions.push(k8s::Suppression::new(
         "Deployment",
         "CKV_K8S_35",
-        "the workload reads DATABASE_URL, REDIS_URL and JWT_SECRET from env (secretKeyRef only, values synced by External Secrets)",
+        "the workload reads DATABASE_URL, REDIS_URL, JWT_SECRET and JWT_SECRET_PREVIOUS from env (secretKeyRef only, values synced by External Secrets)",
     ));
     // The quota holds the canary at its peak, the solvers and the database login Job.
     p.namespace_policy =

@@ -2,7 +2,7 @@
 
 use crate::common;
 
-use common::{of_type, output};
+use common::{of_type, output, tf_json};
 use keel_workload_contract as contract;
 
 #[test]
@@ -268,6 +268,49 @@ fn prod_analytics_api_matches_the_seed_and_the_contract() {
     assert_eq!(cache["transit_encryption_enabled"], true);
     assert_eq!(cache["automatic_failover_enabled"], true);
     assert_eq!(of_type(&o, "aws_db_instance")[0]["storage_encrypted"], true);
+}
+
+/// JWT secret rotation: JWT_SECRET_PREVIOUS comes from the property `previous` of its own
+/// secret, which Terraform seeds as `{"previous":""}` (the workload reads empty as unset)
+/// and never writes again. External Secrets fails the whole sync on a secret without a value
+/// or a missing property, so a stack that is not rotating must still find both.
+#[test]
+fn analytics_api_reads_the_previous_jwt_secret_from_a_seeded_property() {
+    for env in ["dev", "staging", "prod"] {
+        let o = output(env, "analytics-api");
+        let es = k8s_doc(&o, "30-externalsecret");
+        let data = es["spec"]["data"].as_array().unwrap();
+        let remote = |var: &str| {
+            data.iter()
+                .find(|d| d["secretKey"] == var)
+                .map(|d| d["remoteRef"].clone())
+                .unwrap_or_else(|| panic!("{env}: {var} not synced"))
+        };
+        for var in contract::ENV_VARS.iter().filter(|v| v.secret) {
+            remote(var.name);
+        }
+        let previous = remote(contract::JWT_SECRET_PREVIOUS.name);
+        let path = format!("analytics-api/{env}/jwt-secret-previous");
+        assert_eq!(previous["key"], path.as_str(), "{env}");
+        assert_eq!(previous["property"], "previous", "{env}");
+        assert!(remote(contract::JWT_SECRET.name).get("property").is_none());
+
+        let secrets = tf_json(&o, "secrets.tf.json");
+        let res = &secrets["resource"];
+        assert_eq!(
+            res["aws_secretsmanager_secret"]["jwt_secret_previous"]["name"],
+            path.as_str()
+        );
+        let version = &res["aws_secretsmanager_secret_version"]["jwt_secret_previous"];
+        let seed: serde_json::Value =
+            serde_json::from_str(version["secret_string"].as_str().unwrap()).unwrap();
+        assert_eq!(seed, serde_json::json!({"previous": ""}), "{env}");
+        assert_eq!(
+            version["lifecycle"]["ignore_changes"],
+            serde_json::json!(["secret_string"]),
+            "{env}: an operator's value must survive the next apply"
+        );
+    }
 }
 
 #[test]

@@ -10,7 +10,7 @@ use crate::tf::aws::data::{
     SecretsmanagerSecretVersions,
 };
 use crate::tf::aws::resource::{SecretsmanagerSecret, SecretsmanagerSecretVersion};
-use crate::tf::bind::{Lifecycle, Precondition};
+use crate::tf::bind::{Lifecycle, Precondition, Val};
 
 /// One secret.
 #[derive(Debug, Clone)]
@@ -208,10 +208,8 @@ impl GeneratedSecret {
             description,
             "rotated by the operator runbook together with its consumers; no rotation Lambda in this stack",
         );
-        let version = SecretsmanagerSecretVersion::new(secret.id())
-            .secret_string(random.random_password())
-            // Generated once; a new random value on every plan must not replace it.
-            .lifecycle(Lifecycle::new().ignore_changes(["secret_string".to_owned()]));
+        // Generated once; a new random value on every plan must not replace it.
+        let version = written_once(&secret, random.random_password());
         let secret_id = scope.tf.add("secrets", &id, version).secret_id().into();
         GeneratedSecret {
             id,
@@ -250,6 +248,42 @@ impl GeneratedSecret {
     pub fn moved_from(&self, scope: &mut Scope<'_>, old_id: &str) {
         scope.tf.moved(&self.secret, &local_name(old_id));
     }
+}
+
+/// The first version of `secret`, holding `value`; Terraform never writes it again, so an
+/// operator may set the secret in place.
+fn written_once(secret: &Ref, value: impl Into<Val<String>>) -> SecretsmanagerSecretVersion {
+    SecretsmanagerSecretVersion::new(secret.id())
+        .secret_string(value)
+        .lifecycle(Lifecycle::new().ignore_changes(["secret_string".to_owned()]))
+}
+
+/// A secret Terraform creates holding `initial`, a fixed value that is no secret (e.g. a JSON
+/// document whose properties are empty), and then leaves alone: an optional value that an
+/// operator sets in place when needed, which its readers can always read (an External
+/// Secrets sync fails on a secret without a value, or on a missing JSON property). Returns
+/// the secret's ARN.
+pub fn seeded_secret(
+    scope: &mut Scope<'_>,
+    key: &KmsKey,
+    id: &str,
+    path: &str,
+    description: &str,
+    initial: &str,
+) -> Expr {
+    let id = local_name(id);
+    let secret = secret_resource(
+        scope,
+        key,
+        &id,
+        path,
+        description,
+        "set by the operator runbook when needed; no rotation Lambda in this stack",
+    );
+    scope
+        .tf
+        .add("secrets", &id, written_once(&secret, initial.to_owned()));
+    secret.arn()
 }
 
 /// A secret whose value Terraform composes from references (e.g. a connection URL with a

@@ -31,7 +31,7 @@ use crate::cache::{REDIS_TIMEOUT, StatsCache};
 use crate::config::CorsOrigins;
 use crate::contract;
 use crate::event::{self, BatchError, FieldError};
-use crate::metrics::{HttpLabels, KindLabel, Metrics};
+use crate::metrics::{HttpLabels, KeyLabel, KindLabel, Metrics};
 use crate::stats::StatsQuery;
 use crate::store::{Store, StoreError};
 
@@ -331,8 +331,15 @@ async fn require_jwt(State(state): State<AppState>, req: Request, next: Next) ->
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        if let Err(e) = verifier.verify_header(header) {
-            return ApiError::Unauthorized(e).into_response();
+        match verifier.verify_header_key(header) {
+            Ok((_, used)) => {
+                state
+                    .metrics
+                    .jwt_verified
+                    .get_or_create(&KeyLabel { key: used.label() })
+                    .inc();
+            }
+            Err(e) => return ApiError::Unauthorized(e).into_response(),
         }
     }
     next.run(req).await

@@ -7,6 +7,11 @@
 //! type are refused (an `nbf` that is not a number, an `iss` that is not a string), and so is
 //! a token whose `exp` is further ahead than the longest lifetime accepted
 //! (`JWT_MAX_LIFETIME_SECS`, 24 h by default).
+//!
+//! During a rotation a second secret (`JWT_SECRET_PREVIOUS`) also verifies: a token whose
+//! signature does not verify with the current secret is checked against the previous one,
+//! and the caller learns which [`KeyUsed`] verified it. Tokens are only ever signed with the
+//! current secret.
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -74,10 +79,31 @@ struct Decoded {
     iss: Option<String>,
 }
 
+/// Which configured secret verified a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyUsed {
+    /// `JWT_SECRET`.
+    Current,
+    /// `JWT_SECRET_PREVIOUS`, accepted while a rotation is under way.
+    Previous,
+}
+
+impl KeyUsed {
+    /// The metric label value: `current` or `previous` (no secret material).
+    pub fn label(self) -> &'static str {
+        match self {
+            KeyUsed::Current => "current",
+            KeyUsed::Previous => "previous",
+        }
+    }
+}
+
 /// Verifies tokens.
 #[derive(Clone)]
 pub struct Verifier {
     key: DecodingKey,
+    /// The secret being rotated out, tried when `key` does not verify the signature.
+    previous: Option<DecodingKey>,
     validation: Validation,
     max_lifetime_secs: u64,
 }
@@ -86,6 +112,7 @@ impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Verifier")
             .field("key", &"<redacted>")
+            .field("previous", &self.previous.as_ref().map(|_| "<redacted>"))
             .field("alg", &"HS256")
             .field("iss", &self.validation.iss)
             .field("aud", &self.validation.aud)
@@ -120,6 +147,7 @@ impl Verifier {
         validation.set_required_spec_claims(&required);
         Verifier {
             key: DecodingKey::from_secret(secret.as_bytes()),
+            previous: None,
             validation,
             max_lifetime_secs: DEFAULT_MAX_LIFETIME_SECS,
         }
@@ -132,8 +160,20 @@ impl Verifier {
         self
     }
 
+    /// The same verifier, also accepting tokens signed with `previous` (the secret being
+    /// rotated out) when their signature does not verify with the current one.
+    pub fn with_previous(mut self, previous: &str) -> Self {
+        self.previous = Some(DecodingKey::from_secret(previous.as_bytes()));
+        self
+    }
+
     /// Checks an `Authorization` header value.
     pub fn verify_header(&self, header: Option<&str>) -> Result<Claims, AuthError> {
+        self.verify_header_key(header).map(|(claims, _)| claims)
+    }
+
+    /// Checks an `Authorization` header value, and says which secret verified the token.
+    pub fn verify_header_key(&self, header: Option<&str>) -> Result<(Claims, KeyUsed), AuthError> {
         let token = header
             .and_then(|h| {
                 h.strip_prefix("Bearer ")
@@ -142,7 +182,16 @@ impl Verifier {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(AuthError::Missing)?;
-        let claims = jsonwebtoken::decode::<Decoded>(token, &self.key, &self.validation)
+        let decode = |key| jsonwebtoken::decode::<Decoded>(token, key, &self.validation);
+        // The signature is checked before any claim, so a token of the previous secret fails
+        // the current one with InvalidSignature, and then gets the previous one's verdict.
+        let (decoded, used) = match (decode(&self.key), &self.previous) {
+            (Err(e), Some(previous)) if *e.kind() == ErrorKind::InvalidSignature => {
+                (decode(previous), KeyUsed::Previous)
+            }
+            (decoded, _) => (decoded, KeyUsed::Current),
+        };
+        let claims = decoded
             .map(|d| Claims {
                 sub: d.claims.sub,
                 exp: d.claims.exp,
@@ -168,7 +217,7 @@ impl Verifier {
         if claims.exp > now.saturating_add(self.max_lifetime_secs + LEEWAY_SECS) {
             return Err(AuthError::TooLong);
         }
-        Ok(claims)
+        Ok((claims, used))
     }
 }
 
@@ -247,6 +296,44 @@ mod tests {
             v.verify_header(Some(&format!("Bearer {other}"))),
             Err(AuthError::BadSignature)
         );
+    }
+
+    /// Rotation: a token of the current or the previous secret verifies (and says which),
+    /// a token of neither is refused, and the previous secret's tokens are held to the same
+    /// claim checks.
+    #[test]
+    fn a_token_of_either_key_passes_and_of_neither_fails() {
+        const PREVIOUS: &str = "fedcba9876543210fedcba9876543210";
+        let v = Verifier::new(SECRET).with_previous(PREVIOUS);
+        let bearer = |secret: &str| format!("Bearer {}", mint_token(secret, "alice", 60));
+        let (claims, used) = v.verify_header_key(Some(&bearer(SECRET))).unwrap();
+        assert_eq!((claims.sub.as_str(), used), ("alice", KeyUsed::Current));
+        let (claims, used) = v.verify_header_key(Some(&bearer(PREVIOUS))).unwrap();
+        assert_eq!((claims.sub.as_str(), used), ("alice", KeyUsed::Previous));
+        assert_eq!(
+            v.verify_header(Some(&bearer("neither-secret-neither-secret-xxx"))),
+            Err(AuthError::BadSignature)
+        );
+        // Without the previous secret, its tokens are refused.
+        assert_eq!(
+            Verifier::new(SECRET).verify_header(Some(&bearer(PREVIOUS))),
+            Err(AuthError::BadSignature)
+        );
+        let expired = jsonwebtoken::encode(
+            &Header::default(),
+            &json!({"sub": "a", "exp": 1_000_000}),
+            &EncodingKey::from_secret(PREVIOUS.as_bytes()),
+        )
+        .unwrap();
+        assert_eq!(
+            v.verify_header(Some(&format!("Bearer {expired}"))),
+            Err(AuthError::Expired)
+        );
+        assert_eq!(
+            (KeyUsed::Current.label(), KeyUsed::Previous.label()),
+            ("current", "previous")
+        );
+        assert!(!format!("{v:?}").contains(PREVIOUS), "{v:?}");
     }
 
     #[test]

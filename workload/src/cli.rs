@@ -210,9 +210,10 @@ FLAGS:
     --dump-on-exit <PATH>        After draining on SIGTERM/SIGINT, write every event held by the
                                  in-memory store to PATH as JSON lines (mode 0600); PATH is
                                  checked at start, and refused with DATABASE_URL
-    --mint-token <SUBJECT>       Print an HS256 token for SUBJECT signed with JWT_SECRET, valid
-                                 for one hour (with JWT_ISSUER / JWT_AUDIENCE's first value as
-                                 iss / aud when set), and exit (for local testing)
+    --mint-token <SUBJECT>       Print an HS256 token for SUBJECT signed with JWT_SECRET (never
+                                 JWT_SECRET_PREVIOUS), valid for one hour (with JWT_ISSUER /
+                                 JWT_AUDIENCE's first value as iss / aud when set), and exit
+                                 (for local testing)
 {limit_flags}    -h, --help                   Print this help
     -V, --version                Print the version
 

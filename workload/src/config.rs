@@ -36,6 +36,9 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// HS256 secret (`JWT_SECRET`); `None` only in development mode (no authentication).
     pub jwt_secret: Option<String>,
+    /// The secret being rotated out (`JWT_SECRET_PREVIOUS`), still accepted for
+    /// verification; `None` when not rotating.
+    pub jwt_secret_previous: Option<String>,
     /// Required `iss` claim (`JWT_ISSUER`), if any.
     pub jwt_issuer: Option<String>,
     /// Accepted `aud` values (`JWT_AUDIENCE`); empty means `aud` is not checked.
@@ -71,6 +74,7 @@ impl fmt::Debug for Config {
             .field("database_url", &redact(&self.database_url))
             .field("redis_url", &redact(&self.redis_url))
             .field("jwt_secret", &redact(&self.jwt_secret))
+            .field("jwt_secret_previous", &redact(&self.jwt_secret_previous))
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audiences", &self.jwt_audiences)
             .field("jwt_max_lifetime_secs", &self.jwt_max_lifetime_secs)
@@ -211,23 +215,33 @@ impl Config {
             },
         );
         let jwt_secret = match get(&contract::JWT_SECRET) {
-            Some(s) => match secret_problem(&s) {
-                Some(expected) => {
-                    errors.push(ConfigError::Invalid {
-                        var: contract::JWT_SECRET.name,
-                        expected: expected.to_owned(),
-                        found: format!("<redacted, {} characters>", s.chars().count()),
-                    });
-                    None
-                }
-                None => Some(s),
-            },
+            Some(s) => strong_secret(&contract::JWT_SECRET, s, &mut errors),
             None if dev => None,
             None => {
                 errors.push(ConfigError::MissingJwtSecret);
                 None
             }
         };
+        let jwt_secret_previous = get(&contract::JWT_SECRET_PREVIOUS)
+            .and_then(|s| strong_secret(&contract::JWT_SECRET_PREVIOUS, s, &mut errors));
+        match (&jwt_secret, &jwt_secret_previous) {
+            (Some(current), Some(previous)) if current == previous => {
+                errors.push(ConfigError::Inconsistent(
+                    "JWT_SECRET_PREVIOUS equals JWT_SECRET; during a rotation JWT_SECRET holds \
+                     the new secret and JWT_SECRET_PREVIOUS the old one (unset it when not \
+                     rotating)"
+                        .to_owned(),
+                ));
+            }
+            (None, Some(_)) if get(&contract::JWT_SECRET).is_none() => {
+                errors.push(ConfigError::Inconsistent(
+                    "JWT_SECRET_PREVIOUS is set but JWT_SECRET is not; tokens are signed and \
+                     verified with JWT_SECRET, the previous secret is only accepted beside it"
+                        .to_owned(),
+                ));
+            }
+            _ => {}
+        }
         let jwt_issuer = parse_opt(
             &contract::JWT_ISSUER,
             get(&contract::JWT_ISSUER),
@@ -389,6 +403,7 @@ impl Config {
                 database_url,
                 redis_url,
                 jwt_secret,
+                jwt_secret_previous,
                 jwt_issuer,
                 jwt_audiences,
                 jwt_max_lifetime_secs,
@@ -404,6 +419,22 @@ impl Config {
             }),
             _ => Err(ConfigErrors(errors)),
         }
+    }
+}
+
+/// `value` of the secret variable `var` when it is strong enough to sign with; otherwise
+/// records why, without showing it.
+fn strong_secret(var: &EnvVar, value: String, errors: &mut Vec<ConfigError>) -> Option<String> {
+    match secret_problem(&value) {
+        Some(expected) => {
+            errors.push(ConfigError::Invalid {
+                var: var.name,
+                expected: expected.to_owned(),
+                found: format!("<redacted, {} characters>", value.chars().count()),
+            });
+            None
+        }
+        None => Some(value),
     }
 }
 
@@ -738,6 +769,61 @@ mod tests {
         assert_eq!(
             c.jwt_secret.as_deref(),
             Some("0123456789abcdef0123456789abcdef")
+        );
+    }
+
+    /// Rotation: the previous secret is optional (empty counts as unset), held to the same
+    /// strength rules as JWT_SECRET, and refused when it equals JWT_SECRET or stands alone.
+    #[test]
+    fn the_previous_jwt_secret_is_optional_strong_and_different() {
+        const CURRENT: &str = "0123456789abcdef0123456789abcdef";
+        const PREVIOUS: &str = "fedcba9876543210fedcba9876543210";
+        let c = load(false, &[("JWT_SECRET", CURRENT)]).unwrap();
+        assert_eq!(c.jwt_secret_previous, None);
+        let c = load(
+            false,
+            &[("JWT_SECRET", CURRENT), ("JWT_SECRET_PREVIOUS", "")],
+        )
+        .unwrap();
+        assert_eq!(c.jwt_secret_previous, None, "empty is unset");
+        let c = load(
+            false,
+            &[("JWT_SECRET", CURRENT), ("JWT_SECRET_PREVIOUS", PREVIOUS)],
+        )
+        .unwrap();
+        assert_eq!(c.jwt_secret_previous.as_deref(), Some(PREVIOUS));
+        assert!(!format!("{c:?}").contains(PREVIOUS));
+
+        let err = load(
+            false,
+            &[
+                ("JWT_SECRET", CURRENT),
+                ("JWT_SECRET_PREVIOUS", "short-old-key"),
+            ],
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.0,
+            vec![ConfigError::Invalid {
+                var: "JWT_SECRET_PREVIOUS",
+                expected: "at least 32 characters".into(),
+                found: "<redacted, 13 characters>".into(),
+            }]
+        );
+        let err = load(
+            false,
+            &[("JWT_SECRET", CURRENT), ("JWT_SECRET_PREVIOUS", CURRENT)],
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err.0[..], [ConfigError::Inconsistent(m)] if m.contains("equals JWT_SECRET")),
+            "{err}"
+        );
+        assert!(!err.to_string().contains(CURRENT), "{err}");
+        let err = load(true, &[("JWT_SECRET_PREVIOUS", PREVIOUS)]).unwrap_err();
+        assert!(
+            matches!(&err.0[..], [ConfigError::Inconsistent(m)] if m.contains("JWT_SECRET is not")),
+            "{err}"
         );
     }
 

@@ -32,6 +32,13 @@ pub struct KindLabel {
     pub kind: &'static str,
 }
 
+/// The label of [`contract::JWT_VERIFIED`].
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KeyLabel {
+    /// Which secret verified the token: `current` or `previous`.
+    pub key: &'static str,
+}
+
 type HistogramFamily = Family<HttpLabels, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -63,6 +70,8 @@ pub struct Metrics {
     /// `connections_shed_total{kind="unfinished"|"idle"}`: connections closed to make room
     /// for new ones, by [`crate::connections::Shed`].
     pub connections_shed: Family<KindLabel, Counter>,
+    /// `jwt_verified_total{key="current"|"previous"}`: tokens verified, by secret.
+    pub jwt_verified: Family<KeyLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -85,6 +94,7 @@ impl Metrics {
         let cache_errors = Counter::default();
         let db_pool = Family::<KindLabel, Gauge>::default();
         let connections_shed = Family::<KindLabel, Counter>::default();
+        let jwt_verified = Family::<KeyLabel, Counter>::default();
         registry.register(
             contract::HTTP_REQUESTS.registered,
             "HTTP requests by method, route and status",
@@ -127,6 +137,11 @@ impl Metrics {
             "Connections closed to make room for new ones, by what they were doing",
             connections_shed.clone(),
         );
+        registry.register(
+            contract::JWT_VERIFIED.registered,
+            "Bearer tokens verified, by the secret that verified them (current or previous)",
+            jwt_verified.clone(),
+        );
         Metrics {
             registry,
             http_requests,
@@ -139,6 +154,7 @@ impl Metrics {
             cache_errors,
             db_pool,
             connections_shed,
+            jwt_verified,
         }
     }
 
@@ -197,5 +213,23 @@ mod tests {
             contract::HTTP_REQUEST_DURATION.exposed
         );
         assert!(text.contains(&bucket), "{bucket} missing from\n{text}");
+    }
+
+    /// Operators watch the previous secret's series to know when a rotation is over.
+    #[test]
+    fn verified_tokens_are_counted_by_key_under_the_contract_name() {
+        let metrics = Metrics::new();
+        for key in ["current", "previous", "previous"] {
+            metrics.jwt_verified.get_or_create(&KeyLabel { key }).inc();
+        }
+        let text = metrics.encode(None);
+        for (key, n) in [("current", 1), ("previous", 2)] {
+            let line = format!(
+                "{}{{{}=\"{key}\"}} {n}",
+                contract::JWT_VERIFIED.exposed,
+                contract::JWT_KEY_LABEL
+            );
+            assert!(text.contains(&line), "{line} missing from\n{text}");
+        }
     }
 }

@@ -110,8 +110,12 @@ pub async fn build_state(config: &Config, flags: &Flags) -> Result<AppState, Ser
         cache,
         metrics: Arc::new(Metrics::new()),
         verifier: config.jwt_secret.as_deref().map(|s| {
-            Verifier::with_claims(s, config.jwt_issuer.as_deref(), &config.jwt_audiences)
-                .with_max_lifetime_secs(config.jwt_max_lifetime_secs)
+            let v = Verifier::with_claims(s, config.jwt_issuer.as_deref(), &config.jwt_audiences)
+                .with_max_lifetime_secs(config.jwt_max_lifetime_secs);
+            match config.jwt_secret_previous.as_deref() {
+                Some(previous) => v.with_previous(previous),
+                None => v,
+            }
         }),
         cors: config.cors.clone(),
         draining: Arc::new(AtomicBool::new(false)),
@@ -480,6 +484,7 @@ pub async fn run(config: Config, flags: Flags) -> Result<(), ServerError> {
         store = state.store.kind(),
         redis = state.cache.is_some(),
         authentication = state.verifier.is_some(),
+        jwt_previous_key = config.jwt_secret_previous.is_some(),
         "listening"
     );
     if state.verifier.is_none() {

@@ -1,6 +1,7 @@
 //! The built binary as a process: it refuses to start without JWT_SECRET, `--help` lists
 //! the contract's variables, and SIGTERM during a stream of ingest requests loses no event
 //! that was acknowledged with a 2xx (in memory, through `--dump-on-exit`; and in PostgreSQL).
+//! A JWT secret rotation (current and previous secret) is checked against the binary.
 //! Issue 24's bugs 1 to 3 and its connection limits are checked here too, against
 //! PostgreSQL and Redis.
 
@@ -423,8 +424,13 @@ struct Outcome {
 
 /// A GET over a fresh connection; the status when a full response came.
 async fn get_status(addr: &str, path: &str) -> Option<u16> {
+    get_status_with(addr, path, "").await
+}
+
+/// [`get_status`] with `headers` (each line ending in `\r\n`) added to the request.
+async fn get_status_with(addr: &str, path: &str, headers: &str) -> Option<u16> {
     let mut s = TcpStream::connect(addr).await.ok()?;
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{headers}\r\n");
     s.write_all(req.as_bytes()).await.ok()?;
     let mut resp = Vec::new();
     s.read_to_end(&mut resp).await.ok()?;
@@ -1123,4 +1129,108 @@ async fn issue_24_connection_limits_are_configuration() {
         health_with_head_of(&server.http_addr, six_kib).await,
         Some(200)
     );
+}
+
+// --- JWT secret rotation --------------------------------------------------------------
+
+/// The secret being rotated out in the rotation tests (the current one is [`SECRET`]).
+const OLD_SECRET: &str = "old-secret-9876543210-old-secret-xyz";
+
+/// The `jwt_verified_total` count for `key` in a metrics scrape, if the series exists.
+async fn verified_count(metrics_addr: &str, key: &str) -> Option<u64> {
+    let mut s = TcpStream::connect(metrics_addr).await.ok()?;
+    let req = format!(
+        "GET {} HTTP/1.1\r\nHost: {metrics_addr}\r\nConnection: close\r\n\r\n",
+        contract::METRICS_PATH
+    );
+    s.write_all(req.as_bytes()).await.ok()?;
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).await.ok()?;
+    let prefix = format!(
+        "{}{{{}=\"{key}\"}} ",
+        contract::JWT_VERIFIED.exposed,
+        contract::JWT_KEY_LABEL
+    );
+    String::from_utf8_lossy(&resp)
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix)?.trim().parse().ok())
+}
+
+/// During a rotation the binary accepts a token of the current or the previous secret,
+/// refuses one of neither, and counts which secret verified each; `--mint-token` signs
+/// with the current secret only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwt_rotation_accepts_either_key_counts_which_and_mints_with_the_current() {
+    let mut cmd = command();
+    cmd.env("JWT_SECRET_PREVIOUS", OLD_SECRET);
+    let server = start(cmd);
+    let stats = "/v1/stats?window=1h";
+    let bearer = |secret: &str| {
+        let token = keel_workload::auth::mint_token(secret, "rotation", 600);
+        format!("Authorization: Bearer {token}\r\n")
+    };
+    let addr = &server.http_addr;
+    assert_eq!(
+        get_status_with(addr, stats, &bearer(SECRET)).await,
+        Some(200)
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            get_status_with(addr, stats, &bearer(OLD_SECRET)).await,
+            Some(200)
+        );
+    }
+    let neither = "neither-secret-0123456789-neither";
+    assert_eq!(
+        get_status_with(addr, stats, &bearer(neither)).await,
+        Some(401)
+    );
+    assert_eq!(get_status(addr, stats).await, Some(401));
+    assert_eq!(
+        verified_count(&server.metrics_addr, "current").await,
+        Some(1)
+    );
+    assert_eq!(
+        verified_count(&server.metrics_addr, "previous").await,
+        Some(2)
+    );
+
+    let out = command()
+        .args(["--mint-token", "ops"])
+        .env("JWT_SECRET", SECRET)
+        .env("JWT_SECRET_PREVIOUS", OLD_SECRET)
+        .output()
+        .expect("run the binary");
+    assert!(out.status.success(), "{out:?}");
+    let header = format!("Bearer {}", String::from_utf8_lossy(&out.stdout).trim());
+    let current_only = keel_workload::auth::Verifier::new(SECRET);
+    assert_eq!(
+        current_only.verify_header(Some(&header)).map(|c| c.sub),
+        Ok("ops".into())
+    );
+    let previous_only = keel_workload::auth::Verifier::new(OLD_SECRET);
+    assert!(previous_only.verify_header(Some(&header)).is_err());
+}
+
+/// A previous secret equal to the current one, or too weak, is refused at start: exit 2,
+/// naming JWT_SECRET_PREVIOUS, showing no secret.
+#[test]
+fn jwt_rotation_an_equal_or_short_previous_secret_is_refused_at_start() {
+    for (previous, expected) in [
+        (SECRET, "JWT_SECRET_PREVIOUS equals JWT_SECRET"),
+        (
+            "old-but-short",
+            "JWT_SECRET_PREVIOUS: expected at least 32 characters",
+        ),
+    ] {
+        let out = command()
+            .env("JWT_SECRET", SECRET)
+            .env("JWT_SECRET_PREVIOUS", previous)
+            .output()
+            .expect("run the binary");
+        assert_eq!(out.status.code(), Some(2), "{previous}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(!stderr.contains(previous), "the secret is shown: {stderr}");
+    }
 }

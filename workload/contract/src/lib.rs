@@ -53,6 +53,15 @@ pub const HTTP_REQUEST_DURATION: Metric = Metric {
     registered: "http_request_duration_seconds",
     exposed: "http_request_duration_seconds",
 };
+/// Counter of tokens verified, labelled [`JWT_KEY_LABEL`]: `current` (`JWT_SECRET`) or
+/// `previous` (`JWT_SECRET_PREVIOUS`). A rotation is over once the `previous` series stops
+/// growing on every replica for the token lifetime.
+pub const JWT_VERIFIED: Metric = Metric {
+    registered: "jwt_verified",
+    exposed: "jwt_verified_total",
+};
+/// Label of [`JWT_VERIFIED`] naming the secret that verified a token.
+pub const JWT_KEY_LABEL: &str = "key";
 /// Label of the HTTP metrics holding the response status code (`"200"`, `"503"`, ...).
 pub const STATUS_LABEL: &str = "status";
 /// Label of the HTTP metrics holding the matched route pattern.
@@ -126,6 +135,14 @@ pub const JWT_SECRET: EnvVar = EnvVar {
     required: true,
     default: None,
     description: "HS256 JWT signing secret: at least 32 characters, 8 of them distinct, no surrounding whitespace",
+};
+/// `JWT_SECRET_PREVIOUS`: the secret being rotated out, still accepted for verification.
+pub const JWT_SECRET_PREVIOUS: EnvVar = EnvVar {
+    name: "JWT_SECRET_PREVIOUS",
+    secret: true,
+    required: false,
+    default: None,
+    description: "Previous HS256 secret, still accepted (never signed with) during a rotation: same strength rules as JWT_SECRET and different from it; unset or empty when not rotating",
 };
 /// `JWT_ISSUER`: when set, tokens must carry this `iss`.
 pub const JWT_ISSUER: EnvVar = EnvVar {
@@ -265,6 +282,7 @@ pub const ENV_VARS: &[EnvVar] = &[
     DATABASE_URL,
     REDIS_URL,
     JWT_SECRET,
+    JWT_SECRET_PREVIOUS,
     JWT_ISSUER,
     JWT_AUDIENCE,
     JWT_MAX_LIFETIME_SECS,
@@ -398,13 +416,23 @@ mod tests {
     }
 
     #[test]
-    fn the_secret_variables_are_exactly_the_three_stacks_provide() {
+    fn the_secret_variables_are_exactly_the_four_stacks_provide() {
         let secrets: Vec<_> = ENV_VARS
             .iter()
             .filter(|v| v.secret)
             .map(|v| v.name)
             .collect();
-        assert_eq!(secrets, ["DATABASE_URL", "REDIS_URL", "JWT_SECRET"]);
+        assert_eq!(
+            secrets,
+            [
+                "DATABASE_URL",
+                "REDIS_URL",
+                "JWT_SECRET",
+                "JWT_SECRET_PREVIOUS"
+            ]
+        );
+        // Only during a rotation is there a previous secret.
+        assert!(!JWT_SECRET_PREVIOUS.required && JWT_SECRET_PREVIOUS.default.is_none());
         // The token checks are optional plain settings: unset, they are not checked.
         for v in [
             JWT_ISSUER,
