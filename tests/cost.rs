@@ -81,15 +81,7 @@ fn edit_in_section(file: &Path, stack: &str, from: &str, to: &str) {
 fn diff_shows_the_cost_of_doubling_replicas_and_the_database_size() {
     let tmp = common::temp_project();
     let root = tmp.path();
-    let synth = keel(root, &["synth", "prod"]);
-    assert!(
-        synth.status.success(),
-        "{}",
-        String::from_utf8_lossy(&synth.stderr)
-    );
-    common::git(root, &["init", "-q"]);
-    common::git(root, &["add", "."]);
-    common::git(root, &["commit", "-q", "-m", "base"]);
+    common::synth_and_commit(root, "prod");
 
     let file = root.join("environments/prod.yaml");
     edit_in_section(&file, "langgraph-platform", "desired: 2", "desired: 4");

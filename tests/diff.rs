@@ -43,15 +43,7 @@ fn diff_classifies_an_environment_edit_against_the_committed_output() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path();
     copy_environments(root);
-    let synth = keel(root, &["synth", "--all"]);
-    assert!(
-        synth.status.success(),
-        "{}",
-        String::from_utf8_lossy(&synth.stderr)
-    );
-    git(root, &["init", "-q"]);
-    git(root, &["add", "."]);
-    git(root, &["commit", "-q", "-m", "base"]);
+    common::synth_and_commit(root, "--all");
 
     let clean = keel(root, &["diff", "--fail-on", "security"]);
     let text = String::from_utf8_lossy(&clean.stdout);
@@ -346,15 +338,7 @@ fn r22_hostile_changes_fail_the_gate() {
             ),
     )
     .expect("write qa.yaml");
-    let synth = keel(root, &["synth", "--all"]);
-    assert!(
-        synth.status.success(),
-        "{}",
-        String::from_utf8_lossy(&synth.stderr)
-    );
-    git(root, &["init", "-q"]);
-    git(root, &["add", "."]);
-    git(root, &["commit", "-q", "-m", "base"]);
+    common::synth_and_commit(root, "--all");
     let (prod, dev, qa) = (
         root.join("environments/prod.yaml"),
         root.join("environments/dev.yaml"),

@@ -11,16 +11,7 @@ use common::git;
 fn issue_22_the_gate_judges_committed_output_without_reading_the_pull_requests_inputs() {
     let project = common::temp_project();
     let root = project.path();
-    let synth = keel(root, &["synth", "prod"]);
-    assert_eq!(
-        synth.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&synth.stderr)
-    );
-    git(root, &["init", "-q"]);
-    git(root, &["add", "."]);
-    git(root, &["commit", "-q", "-m", "base"]);
+    common::synth_and_commit(root, "prod");
 
     // The pull request: hand-widened committed output, and an environment file this keel
     // cannot read (as after a schema change in the pull request's own code).

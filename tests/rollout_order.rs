@@ -17,15 +17,7 @@ const NEW_DIGEST: &str = "sha256:11111111111111111111111111111111111111111111111
 fn committed_project() -> tempfile::TempDir {
     let tmp = common::temp_project();
     let root = tmp.path();
-    let synth = keel(root, &["synth", "--all"]);
-    assert!(
-        synth.status.success(),
-        "{}",
-        String::from_utf8_lossy(&synth.stderr)
-    );
-    common::git(root, &["init", "-q"]);
-    common::git(root, &["add", "."]);
-    common::git(root, &["commit", "-q", "-m", "base"]);
+    common::synth_and_commit(root, "--all");
     tmp
 }
 

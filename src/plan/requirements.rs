@@ -141,17 +141,10 @@ mod tests {
 
     use super::*;
 
+    /// A workload-ranked object of `content` (which names its kind and name).
     fn object(content: Value) -> Object {
-        Object {
-            kind: content["kind"].as_str().unwrap_or_default().to_owned(),
-            name: content["metadata"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            namespace: content["metadata"]["namespace"].as_str().map(str::to_owned),
-            rank: crate::k8s::Rank::Workload,
-            content,
-        }
+        Object::new(crate::k8s::Rank::Workload, &content)
+            .expect("a test object has a kind and a name")
     }
 
     #[test]

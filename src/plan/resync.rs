@@ -212,17 +212,9 @@ mod tests {
     use super::*;
     use crate::k8s::Rank;
 
+    /// A workload-ranked object of `content` (which names its kind and name).
     fn object(content: Value) -> Object {
-        Object {
-            kind: content["kind"].as_str().unwrap_or_default().to_owned(),
-            name: content["metadata"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            namespace: content["metadata"]["namespace"].as_str().map(str::to_owned),
-            rank: Rank::Workload,
-            content,
-        }
+        Object::new(Rank::Workload, &content).expect("a test object has a kind and a name")
     }
 
     #[test]

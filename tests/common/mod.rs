@@ -42,6 +42,20 @@ pub fn keel_at(root: &Path, args: &[&str]) -> std::process::Output {
         .expect("the keel binary runs")
 }
 
+/// Synthesizes `env` (or `--all`) in the project at `root`, which must succeed, then makes
+/// the project a git repository whose one commit (`base`) holds it.
+pub fn synth_and_commit(root: &Path, env: &str) {
+    let synth = keel_at(root, &["synth", env]);
+    assert!(
+        synth.status.success(),
+        "{}",
+        String::from_utf8_lossy(&synth.stderr)
+    );
+    git(root, &["init", "-q"]);
+    git(root, &["add", "."]);
+    git(root, &["commit", "-q", "-m", "base"]);
+}
+
 /// Every stack of every environment of the repository, rendered in memory.
 pub fn outputs() -> Vec<Output> {
     build(&Project::new(repo()), &Selection::default())
