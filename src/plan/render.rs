@@ -99,6 +99,9 @@ impl Plan {
             count(Kind::Restart),
         );
         let mut current = 0;
+        // Multi-line arguments (the scripts `sh -c` runs) are printed once, after the
+        // steps, and named where they are used.
+        let mut scripts: Vec<&str> = Vec::new();
         for s in &self.steps {
             if s.layer != current {
                 current = s.layer;
@@ -115,7 +118,11 @@ impl Plan {
             for (label, commands) in [("plan", &s.plan), ("run", &s.run)] {
                 for (i, c) in commands.iter().enumerate() {
                     let head = if i == 0 { label } else { "" };
-                    let _ = writeln!(out, "      {head:<5} {}", shell_words(c));
+                    let _ = writeln!(
+                        out,
+                        "      {head:<5} {}",
+                        words_naming_scripts(c, &mut scripts)
+                    );
                 }
             }
             for w in &s.waits {
@@ -126,8 +133,39 @@ impl Plan {
                 let _ = writeln!(out, "      gives {}", gives.join("; "));
             }
         }
+        if !scripts.is_empty() {
+            out.push_str("\nscripts (each `<script N>` above is this text, one argument)\n");
+            for (i, script) in scripts.iter().enumerate() {
+                let _ = writeln!(out, "\n  <script {}>", i + 1);
+                for line in script.lines() {
+                    let _ = writeln!(out, "    {line}");
+                }
+            }
+        }
         out
     }
+}
+
+/// [`shell_words`] of `command`, with each multi-line argument shown as `<script N>`, its
+/// number in `scripts` (added there when new).
+fn words_naming_scripts<'a>(command: &'a Command, scripts: &mut Vec<&'a str>) -> String {
+    command
+        .iter()
+        .map(|a| {
+            if !a.contains('\n') {
+                return shell_word(a);
+            }
+            let n = match scripts.iter().position(|s| *s == a.as_str()) {
+                Some(i) => i + 1,
+                None => {
+                    scripts.push(a);
+                    scripts.len()
+                }
+            };
+            format!("<script {n}>")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn describe(wait: &Wait) -> String {
@@ -144,23 +182,56 @@ fn describe(wait: &Wait) -> String {
 pub fn shell_words(command: &Command) -> String {
     command
         .iter()
-        .map(|a| {
-            let plain = !a.is_empty()
-                && a.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
-            if plain {
-                a.clone()
-            } else {
-                format!("'{}'", a.replace('\'', r"'\''"))
-            }
-        })
+        .map(|a| shell_word(a))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// One argument as a person would type it: quoted when it holds a shell metacharacter.
+fn shell_word(a: &str) -> String {
+    let plain = !a.is_empty()
+        && a.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
+    if plain {
+        a.to_owned()
+    } else {
+        format!("'{}'", a.replace('\'', r"'\''"))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn multi_line_arguments_are_named_once_and_reused() {
+        let script = "set -eu\necho \"$1\"\n".to_owned();
+        let other = "set -eu\nexit 0\n".to_owned();
+        let c = |s: &str, arg: &str| -> Command {
+            vec![
+                "sh".into(),
+                "-c".into(),
+                s.to_owned(),
+                "sh".into(),
+                arg.into(),
+            ]
+        };
+        let (first, second, third) = (c(&script, "a b"), c(&other, "x"), c(&script, "y"));
+        let mut scripts = Vec::new();
+        assert_eq!(
+            words_naming_scripts(&first, &mut scripts),
+            "sh -c <script 1> sh 'a b'"
+        );
+        assert_eq!(
+            words_naming_scripts(&second, &mut scripts),
+            "sh -c <script 2> sh x"
+        );
+        assert_eq!(
+            words_naming_scripts(&third, &mut scripts),
+            "sh -c <script 1> sh y"
+        );
+        assert_eq!(scripts, [script.as_str(), other.as_str()]);
+    }
 
     #[test]
     fn shell_words_quote_only_what_needs_it() {
