@@ -424,7 +424,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             username: "tickets_admin".into(),
             subnet_ids: subnets,
             security_group_id: db_sg.id(),
-            log_retention_days: if env.is_prod() { 365 } else { 30 },
+            log_retention_days: env.database_log_retention_days(),
         },
     )
     .map_err(fail)?;

@@ -180,7 +180,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
     let secret_path = |name: &str| format!("{NAME}/{}/{name}", env.name());
 
     let key = KmsKey::new(scope, "analytics-api: database, cache, secrets, logs");
-    let log_retention_days = if env.is_prod() { 365 } else { 30 };
+    let log_retention_days = env.database_log_retention_days();
     // The cluster's network and identities come from the platform stack (SSM exports).
     let cluster = OnCluster::of(env, NAME).map_err(fail)?;
     let vpc_id = cluster.vpc_id(scope);

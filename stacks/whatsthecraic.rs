@@ -521,7 +521,7 @@ fn build(env: &Env) -> Result<Option<Stack>, StackError> {
             username: DB_ADMIN.into(),
             subnet_ids,
             security_group_id: db_sg.id(),
-            log_retention_days: if env.is_prod() { 365 } else { 30 },
+            log_retention_days: env.database_log_retention_days(),
         },
     )
     .map_err(fail)?;

@@ -79,6 +79,12 @@ impl Env {
         }
     }
 
+    /// Days to keep a data store's exported logs (a database's error and slow-query logs, a
+    /// cache's logs): a year in prod (audit scope), 30 days elsewhere.
+    pub fn database_log_retention_days(&self) -> u32 {
+        if self.is_prod() { 365 } else { 30 }
+    }
+
     /// The `kubernetes` section, which every stack on a cluster needs.
     pub fn kubernetes(&self) -> Result<&file::Kubernetes, String> {
         self.spec
